@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Shared helpers for the shell tests (sourced, POSIX sh). The runner sets BUILD and TOP.
+#
+#   t_setup                      temp dir $T, cleanup on exit
+#   t_profile NAME [ARGS...]     gen-profile into $T/NAME (default --seed 1)
+#   t_emulator ARGS...           start fakeidevice on $T/mux + $T/ctl; waits for READY
+#   ctl COMMAND...               one control command; its answer on stdout, rc 0 on "ok"
+#   t_stop                       quit the emulator and check how it ended (valgrind too)
+#   t_fail MSG / t_skip MSG      end the test
+#   t_eq WHAT EXPECTED ACTUAL    fail unless equal
+#   t_run CMD...                 run a client with a hang guard, output in $OUT, rc in $RC
+# With VALGRIND=1 (make check-valgrind) the emulator runs under valgrind.
+
+BUILD=${BUILD:-$(pwd)/build}
+TOP=${TOP:-$(pwd)}
+FAKE=$BUILD/fakeidevice
+EMU_PID=
+
+t_fail() {
+        echo "FAIL: $*"
+        exit 1
+}
+
+t_skip() {
+        echo "SKIP: $*"
+        exit 77
+}
+
+t_eq() {
+        [ "$2" = "$3" ] || t_fail "$1: expected '$2', got '$3'"
+}
+
+t_cleanup() {
+        if [ -n "$EMU_PID" ] && kill -0 "$EMU_PID" 2>/dev/null; then
+                kill "$EMU_PID" 2>/dev/null
+                wait "$EMU_PID" 2>/dev/null
+        fi
+        [ -n "${T:-}" ] && [ -d "$T" ] && rm -rf "$T"
+}
+
+t_setup() {
+        T=$(mktemp -d "${TMPDIR:-/tmp}/idevicesync-test.XXXXXX") || exit 1
+        trap t_cleanup EXIT
+        trap 'exit 1' INT TERM
+        export USBMUXD_SOCKET_ADDRESS="UNIX:$T/mux"
+}
+
+t_profile() {
+        name=$1
+        shift
+        [ $# -gt 0 ] || set -- --seed 1
+        "$FAKE" gen-profile "$T/$name" "$@" || t_fail "gen-profile $name failed"
+}
+
+t_emulator() {
+        mkfifo "$T/ready.fifo" || t_fail "mkfifo"
+        # Hold the fifo open read-write so READY can be read without racing the writer.
+        exec 3<>"$T/ready.fifo"
+        if [ "${VALGRIND:-0}" = 1 ]; then
+                valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+                        --error-exitcode=99 --log-file="$T/valgrind.log" \
+                        "$FAKE" --socket "$T/mux" --control "$T/ctl" "$@" >&3 2>"$T/emu.log" &
+        else
+                "$FAKE" --socket "$T/mux" --control "$T/ctl" "$@" >&3 2>"$T/emu.log" &
+        fi
+        EMU_PID=$!
+        line=
+        read -r line <&3 || true
+        [ "$line" = READY ] || { cat "$T/emu.log"; t_fail "emulator did not start: '$line'"; }
+}
+
+ctl() {
+        "$FAKE" ctl "$T/ctl" "$@"
+}
+
+t_stop() {
+        [ -n "$EMU_PID" ] || return 0
+        ctl quit >/dev/null || t_fail "control quit failed"
+        wait "$EMU_PID"
+        rc=$?
+        EMU_PID=
+        if [ -s "$T/valgrind.log" ]; then
+                cat "$T/valgrind.log"
+        fi
+        [ $rc = 0 ] || { cat "$T/emu.log"; t_fail "emulator exited with $rc"; }
+}
+
+# A hang guard, not a speed assertion: clients that wait forever are bugs worth a failure.
+t_run() {
+        OUT=$(timeout -k 5 ${T_TIMEOUT:-120} "$@" 2>&1)
+        RC=$?
+}
+
+t_stat_field() {        # t_stat_field UDID KEY -> value from `stats`
+        ctl stats "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
+}
