@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fakeidevice: internal API shared by the emulator's modules.
+ *
+ * The emulator plays usbmuxd plus one or more iPhones behind it, close enough that unchanged
+ * libimobiledevice clients accept it. Threading model: one thread per accepted socket
+ * (usbmux client, control client); after a usbmux Connect the same thread serves the
+ * device-side stream (lockdownd or a service) with blocking I/O through a Conn. All device
+ * state is guarded by one global mutex (emu_lock()/emu_unlock()); nothing blocking runs with
+ * it held. A cable pull (detach) shuts down every Conn of the device, which makes the blocked
+ * reads of its threads fail, so each handler just returns on the first I/O error.
+ *
+ * This code shares nothing with lib/: each side is written from protocols.md on its own.
+ */
+#pragma once
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <openssl/ssl.h>
+#include <plist/plist.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+#define TAKE_PTR(p) ({ typeof(p) _p_ = (p); (p) = NULL; _p_; })
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Upper bound of one plist frame we accept from a client (lockdownd, DeviceLink, …). */
+#define EMU_PLIST_MAX (16u * 1024u * 1024u)
+
+typedef struct Device Device;
+typedef struct Conn Conn;
+
+static inline void freep(void *p) {
+        free(*(void **) p);
+}
+static inline void plist_freep(plist_t *p) {
+        if (*p)
+                plist_free(*p);
+}
+
+/* ---- logging (stderr; tests read it) ------------------------------------------------- */
+
+extern int emu_verbose;                         /* 0: warnings only, 1: info, 2: debug */
+void emu_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define log_warn(...) emu_log(0, __VA_ARGS__)
+#define log_info(...) emu_log(1, __VA_ARGS__)
+#define log_debug(...) emu_log(2, __VA_ARGS__)
+
+/* ---- the global lock ------------------------------------------------------------------- */
+
+void emu_lock(void);
+void emu_unlock(void);
+/* Broadcast after any device state change (unlock, trust, detach, fault); waiters re-check
+ * their condition. emu_wait() waits with the lock held, up to timeout_ms (-1: forever);
+ * returns -ETIMEDOUT on timeout, else 0. */
+void emu_broadcast(void);
+int emu_wait(int timeout_ms);
+
+/* ---- Conn: one device-side byte stream (conn.c) ---------------------------------------- */
+
+struct Conn {
+        int fd;                 /* owned by the thread that accepted it, not by Conn */
+        SSL *ssl;               /* NULL: plaintext */
+        Device *device;         /* borrowed; NULL before a usbmux Connect */
+        Conn *next_in_device;   /* list of the device's open streams (cut on detach) */
+        bool registered;
+};
+
+/* Read exactly n bytes. 0 on success, -ECONNRESET on EOF (also mid-buffer), -errno/-EIO. */
+int conn_read_full(Conn *c, void *buf, size_t n);
+/* Read up to n bytes (at least 1). Returns bytes read (> 0), -ECONNRESET on EOF, -errno. */
+ssize_t conn_read_some(Conn *c, void *buf, size_t n);
+/* Write all n bytes. 0 on success, -EPIPE/-errno on failure. Never raises SIGPIPE. */
+int conn_write_full(Conn *c, const void *buf, size_t n);
+/* Attach c to its device's stream list so that detach cuts it; -ENODEV if not attached. */
+int conn_register(Conn *c, Device *d);
+/* Remove c from its device's list (no-op if never registered). Does not close the fd. */
+void conn_unregister(Conn *c);
+/* Start TLS as server on c (device key + the host's DeviceCertificate). 0 or -EPROTO. */
+int conn_start_tls(Conn *c, const char *host_id);
+/* Leave TLS: answer the peer's close_notify and go on in plaintext. */
+void conn_stop_tls(Conn *c);
+
+/* ---- plist framing: [u32be len][XML or binary plist] (plistio.c) ------------------------- */
+
+/* Receive one frame of at most max bytes. 0 and *ret on success; -ECONNRESET on EOF,
+ * -EMSGSIZE if the length prefix exceeds max (the payload is not read), -EBADMSG if the
+ * payload is not a plist. */
+int plistio_recv(Conn *c, uint32_t max, plist_t *ret);
+/* Send p as one frame: XML with prolog if !binary, binary plist otherwise. */
+int plistio_send(Conn *c, plist_t p, bool binary);
+/* Safe string read: NULL unless node is a string without embedded NUL (libplist 2.2.0
+ * aborts in plist_get_string_val() on those). Borrowed pointer into node. */
+const char *plist_str(plist_t node);
+/* plist_str() of dict[key], NULL when absent or not a clean string. */
+const char *plist_dict_str(plist_t dict, const char *key);
+
+/* ---- device profiles (profile.c) ------------------------------------------------------- */
+
+typedef struct DeviceInfo {
+        char *name;             /* DeviceName */
+        char *product;          /* ProductType, e.g. iPhone15,2 */
+        char *ios;              /* ProductVersion, e.g. 17.5 */
+        char *build;            /* BuildVersion, e.g. 21F79 */
+        char *serial;           /* SerialNumber */
+        char *device_class;     /* iPhone / iPad / iPod */
+        char *hardware_model;   /* e.g. D73AP */
+        char *wifi_address;     /* aa:bb:cc:dd:ee:ff */
+        char *bt_address;
+        char *phone_number;     /* may be NULL */
+        char *imei;             /* may be NULL */
+        uint64_t ecid;          /* UniqueChipID */
+        int battery;            /* percent 0..100 */
+        bool charging;
+        uint64_t disk_total;    /* bytes; 0 = derive */
+        uint64_t disk_free;
+        bool setup_done;        /* false: backups answer 212 */
+} DeviceInfo;
+
+/* Parse DIR/device.ini (an [Device] section of Key=value lines, see profile.c).
+ * Missing keys get defaults; a malformed line is -EBADMSG with "file:line" logged. */
+int profile_read_info(const char *dir, DeviceInfo **ret);
+DeviceInfo *device_info_free(DeviceInfo *i);
+static inline void device_info_freep(DeviceInfo **i) {
+        device_info_free(*i);
+}
+
+typedef struct GenOptions {
+        uint64_t seed;
+        const char *name;       /* NULL: "iPhone <seed>" */
+        const char *product;    /* NULL: iPhone15,2 */
+        const char *ios;        /* NULL: 17.5 */
+        unsigned files;         /* total regular files under backup/ (photos and app
+                                 * documents included); 0: 50 */
+        uint64_t bytes;         /* exact total bytes of backup/; 0: 4 MiB */
+        unsigned photos;        /* camera roll items; default 5 */
+        unsigned apps;          /* user apps with file sharing; default 2 */
+        unsigned crashlogs;     /* default 3 */
+} GenOptions;
+
+typedef struct MutateOptions {
+        uint64_t seed;
+        unsigned change, add, del;
+} MutateOptions;
+
+typedef struct AppInfo {
+        char *bundle_id;        /* CFBundleIdentifier (= the directory name under apps/) */
+        char *display_name;     /* CFBundleDisplayName */
+        char *short_version;    /* CFBundleShortVersionString */
+        char *version;          /* CFBundleVersion */
+        char *app_type;         /* ApplicationType: User or System */
+        bool file_sharing;      /* UIFileSharingEnabled */
+} AppInfo;
+
+/* Read DIR/apps/<bundle_id>/Info.ini. -ENOENT if the app does not exist (or bundle_id is not
+ * a plain name), -EBADMSG if malformed. */
+int profile_app_lookup(const char *dir, const char *bundle_id, AppInfo **ret);
+/* All apps of the profile, sorted by bundle id. */
+int profile_list_apps(const char *dir, AppInfo ***ret, size_t *ret_n);
+AppInfo *app_info_free(AppInfo *a);
+void app_info_free_array(AppInfo **a, size_t n);
+
+/* gen-profile / mutate subcommands: 0 or negative errno (already logged). */
+int profile_generate(const char *dir, const GenOptions *o);
+int profile_mutate(const char *dir, const MutateOptions *o);
+/* Parse "123", "4K", "5M", "2G" (powers of 1024). 0 or -EINVAL/-ERANGE. */
+int parse_size(const char *s, uint64_t *ret);
+
+/* ---- devices (device.c) ---------------------------------------------------------------- */
+
+typedef enum TrustState {
+        TRUST_YES,              /* the user taps Trust (or already did): Pair succeeds */
+        TRUST_PENDING,          /* the dialog is up: PairingDialogResponsePending */
+        TRUST_DENIED,           /* "Don't Trust" tapped: next Pair gets UserDeniedPairing */
+} TrustState;
+
+typedef struct DeviceStats {
+        uint64_t connections;
+        uint64_t bytes_sent, bytes_received;    /* device's point of view */
+        uint64_t files_sent, files_received;
+} DeviceStats;
+
+typedef struct PairRecord {             /* device side: one per paired host */
+        char *host_id;
+        char *system_buid;
+        char *device_cert_pem;          /* what the host made for us */
+        char *host_cert_pem;
+        char *root_cert_pem;
+        uint8_t escrow[32];
+        struct PairRecord *next;
+} PairRecord;
+
+struct Device {
+        char *udid;                     /* as usbmuxd reports it */
+        char *profile_dir;
+        uint32_t mux_id;                /* usbmux DeviceID of the current attach, ≥ 1 */
+        bool attached;
+        bool locked;
+        TrustState trust;
+        int battery;                    /* -1: from device.ini */
+        int charging;                   /* -1: from device.ini */
+        void *key;                      /* EVP_PKEY *, the device's RSA key */
+        char *pubkey_pem;               /* PKCS#1 "RSA PUBLIC KEY" PEM */
+        PairRecord *pairings;
+        plist_t overrides;              /* SetValue: {domain or "": {key: value}} */
+        Conn *conns;                    /* open streams, cut on detach */
+        DeviceStats stats;
+        struct Service *services;       /* ports handed out by StartService */
+        uint16_t next_port;
+        void *backup_state;             /* owned by backup.c (faults etc.), may be NULL */
+        Device *next;
+};
+
+/* A port handed out by StartService, waiting for the host's usbmux Connect. */
+typedef struct Service {
+        uint16_t port;
+        const struct ServiceDef *def;
+        char *host_id;                  /* the session's host: its certificate for TLS */
+        struct Service *next;
+} Service;
+
+/* All devices; guarded by emu_lock(). */
+extern Device *emu_devices;
+/* Set once when the emulator shuts down; waiters must give up (lock held to read). */
+extern bool emu_quitting;
+
+Device *device_find_udid(const char *udid);     /* lock held */
+Device *device_find_mux_id(uint32_t id);        /* lock held; attached devices only */
+/* Read the profile's device.ini now (content is never cached). Caller frees. */
+int device_read_info(Device *d, DeviceInfo **ret);
+/* Cable pull: mark detached, cut every open stream, tell Listen clients. Lock held. */
+void device_detach(Device *d);
+/* Plug in again with a new DeviceID. Lock held. */
+void device_attach(Device *d);
+void device_count_io(Device *d, uint64_t sent, uint64_t received);     /* takes the lock */
+void device_count_files(Device *d, uint64_t sent, uint64_t received);  /* takes the lock */
+
+/* ---- services (services.c dispatches, each module serves one) -------------------------- */
+
+typedef struct ServiceCtx {
+        Device *device;                 /* borrowed */
+        const char *name;               /* e.g. "com.apple.afc" */
+        const char *host_id;            /* host that started it */
+} ServiceCtx;
+
+typedef void (*service_fn)(Conn *c, const ServiceCtx *ctx);
+
+typedef struct ServiceDef {
+        const char *name;
+        bool ssl;                       /* EnableServiceSSL */
+        bool needs_unlock;              /* PasswordProtected while the device is locked */
+        service_fn serve;
+} ServiceDef;
+
+const ServiceDef *service_lookup(const char *name);
+
+/* AFC server over root (absolute directory). If only is non-NULL, every path must lie
+ * beneath that top-level name (house_arrest VendDocuments: "Documents"). Returns when the
+ * client closes or the stream fails. */
+void afc_serve(Conn *c, const char *root, const char *only);
+
+void serve_afc(Conn *c, const ServiceCtx *ctx);                 /* media/ */
+void serve_crashreport_copy(Conn *c, const ServiceCtx *ctx);    /* crash/ */
+void serve_crashreport_mover(Conn *c, const ServiceCtx *ctx);   /* writes "ping\0" */
+void serve_house_arrest(Conn *c, const ServiceCtx *ctx);        /* apps/<id>/ */
+void serve_installation_proxy(Conn *c, const ServiceCtx *ctx);
+void serve_notification_proxy(Conn *c, const ServiceCtx *ctx);
+void serve_mobilebackup2(Conn *c, const ServiceCtx *ctx);       /* backup.c */
+
+/* backup.c: control commands "fault UDID MODE [ARG]" (argv[0] = MODE); writes the answer
+ * ("ok ..." / "err ...") into reply. Lock held. */
+void backup_fault_command(Device *d, int argc, char **argv, char *reply, size_t n);
+/* backup.c: "reboot UDID" happened (detach + attach): clear reboot-only state. Lock held. */
+void backup_on_reboot(Device *d);
+/* backup.c: free d->backup_state. */
+void backup_state_free(Device *d);
+/* backup.c: lockdown's com.apple.mobile.backup WillEncrypt. Lock held. */
+bool backup_will_encrypt(Device *d);
+
+/* notification_proxy: deliver name to every observer of it on device d (lock not held). */
+void notify_post(Device *d, const char *name);
+
+/* lockdownd on port 62078 (lockdown.c). */
+void lockdown_serve(Conn *c);
+
+/* usbmux client connection (usbmux.c): serves fd until it closes. */
+void usbmux_serve(int fd);
+/* Push Attached/Detached to every Listen client (lock held). */
+void usbmux_broadcast_attached(Device *d);
+void usbmux_broadcast_detached(uint32_t mux_id);

@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fakeidevice: usbmuxd plus emulated iPhones for tests, and the tools that make and change
+ * their content.
+ *
+ *   fakeidevice --socket PATH [--control PATH] [--tcp HOST:PORT] [-v]
+ *               --device UDID=PROFILE_DIR[,untrusted][,locked][,detached] [--device ...]
+ *   fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V] [--files N]
+ *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N]
+ *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]
+ *   fakeidevice ctl CONTROL_PATH COMMAND [ARG...]
+ *
+ * The server prints READY once every socket listens. The main thread only accepts; each
+ * accepted socket gets a thread (usbmux client or control client). On quit (control `quit`,
+ * SIGTERM, SIGINT) the usbmux socket is unlinked first, every stream is cut, every thread
+ * joined and everything freed, so valgrind sees no leak.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "device.h"
+#include "emu.h"
+
+typedef enum WorkerKind { WORKER_USBMUX, WORKER_CONTROL } WorkerKind;
+
+typedef struct Worker {
+        pthread_t thread;
+        int fd;                 /* -1 once the thread closed it; guarded by the global lock */
+        WorkerKind kind;
+        bool done;
+        struct Worker *next;
+} Worker;
+
+static Worker *workers;                 /* guarded by the global lock */
+static int wake_pipe[2] = { -1, -1 };   /* threads and signals wake the accept loop */
+static const char *arg_socket;
+static const char *arg_control;
+static const char *arg_tcp;
+
+static void wake_main(void) {
+        char b = 1;
+
+        (void) !write(wake_pipe[1], &b, 1);
+}
+
+static void on_signal(int sig) {
+        int saved = errno;
+
+        emu_quitting = true;    /* read under the lock by everyone else; a plain store here */
+        wake_main();
+        errno = saved;
+}
+
+/* ---- control socket ---------------------------------------------------------------- */
+
+static void control_stats(Device *d, char *reply, size_t n) {
+        snprintf(reply, n,
+                 "ok connections=%llu bytes_sent=%llu bytes_received=%llu files_sent=%llu "
+                 "files_received=%llu attached=%d locked=%d trust=%s",
+                 (unsigned long long) d->stats.connections,
+                 (unsigned long long) d->stats.bytes_sent,
+                 (unsigned long long) d->stats.bytes_received,
+                 (unsigned long long) d->stats.files_sent,
+                 (unsigned long long) d->stats.files_received, d->attached, d->locked,
+                 d->trust == TRUST_YES ? "yes" : d->trust == TRUST_PENDING ? "pending" : "denied");
+}
+
+/* Execute one control line; the global lock is held. Returns true on `quit`. */
+static bool control_command(char *line, char *reply, size_t n) {
+        char *argv[8];
+        int argc = 0;
+        Device *d = NULL;
+
+        for (char *save = NULL, *t = strtok_r(line, " \t\r\n", &save); t && argc < 8;
+             t = strtok_r(NULL, " \t\r\n", &save))
+                argv[argc++] = t;
+        if (argc == 0) {
+                snprintf(reply, n, "err empty command");
+                return false;
+        }
+        if (strcmp(argv[0], "quit") == 0) {
+                snprintf(reply, n, "ok quitting");
+                return true;
+        }
+        if (strcmp(argv[0], "list") == 0) {
+                size_t off = (size_t) snprintf(reply, n, "ok");
+                for (Device *x = emu_devices; x && off < n; x = x->next)
+                        off += (size_t) snprintf(reply + off, n - off, " %s=%s", x->udid,
+                                                 x->attached ? "attached" : "detached");
+                return false;
+        }
+        if (argc < 2) {
+                snprintf(reply, n, "err usage: %s UDID ...", argv[0]);
+                return false;
+        }
+        d = device_find_udid(argv[1]);
+        if (!d) {
+                snprintf(reply, n, "err unknown device '%s'", argv[1]);
+                return false;
+        }
+
+        if (strcmp(argv[0], "attach") == 0) {
+                device_attach(d);
+                snprintf(reply, n, "ok attached %s id=%u", d->udid, d->mux_id);
+        } else if (strcmp(argv[0], "detach") == 0) {
+                device_detach(d);
+                snprintf(reply, n, "ok detached %s", d->udid);
+        } else if (strcmp(argv[0], "reboot") == 0) {
+                device_detach(d);
+                backup_on_reboot(d);
+                device_attach(d);
+                snprintf(reply, n, "ok rebooted %s id=%u", d->udid, d->mux_id);
+        } else if (strcmp(argv[0], "trust") == 0) {
+                d->trust = TRUST_YES;
+                emu_broadcast();
+                snprintf(reply, n, "ok trusted %s", d->udid);
+        } else if (strcmp(argv[0], "deny") == 0) {
+                d->trust = TRUST_DENIED;
+                emu_broadcast();
+                snprintf(reply, n, "ok denied %s", d->udid);
+        } else if (strcmp(argv[0], "lock") == 0) {
+                d->locked = true;
+                emu_broadcast();
+                snprintf(reply, n, "ok locked %s", d->udid);
+        } else if (strcmp(argv[0], "unlock") == 0) {
+                d->locked = false;
+                emu_broadcast();
+                snprintf(reply, n, "ok unlocked %s", d->udid);
+        } else if (strcmp(argv[0], "battery") == 0) {
+                char *end;
+                long pct = argc == 4 ? strtol(argv[2], &end, 10) : -1;
+
+                if (argc != 4 || *end || pct < 0 || pct > 100 ||
+                    (strcmp(argv[3], "0") != 0 && strcmp(argv[3], "1") != 0))
+                        snprintf(reply, n, "err usage: battery UDID PERCENT(0-100) CHARGING(0|1)");
+                else {
+                        d->battery = (int) pct;
+                        d->charging = argv[3][0] == '1';
+                        snprintf(reply, n, "ok battery %s %ld%% charging=%d", d->udid, pct,
+                                 d->charging);
+                }
+        } else if (strcmp(argv[0], "stats") == 0)
+                control_stats(d, reply, n);
+        else if (strcmp(argv[0], "fault") == 0) {
+                if (argc < 3)
+                        snprintf(reply, n, "err usage: fault UDID MODE [ARG]");
+                else {
+                        backup_fault_command(d, argc - 2, argv + 2, reply, n);
+                        emu_broadcast();
+                }
+        } else
+                snprintf(reply, n, "err unknown command '%s'", argv[0]);
+        return false;
+}
+
+static void control_serve(int fd) {
+        FILE *f = fdopen(dup(fd), "r");
+        char line[1024], reply[1024];
+
+        if (!f)
+                return;
+        while (fgets(line, sizeof(line), f)) {
+                bool quit;
+                size_t len;
+
+                emu_lock();
+                quit = control_command(line, reply, sizeof(reply) - 1);
+                emu_unlock();
+                log_debug("control: %s", reply);
+                len = strlen(reply);
+                reply[len++] = '\n';
+                (void) !send(fd, reply, len, MSG_NOSIGNAL);
+                if (quit) {
+                        emu_quitting = true;
+                        wake_main();
+                        break;
+                }
+        }
+        fclose(f);
+}
+
+/* ---- threads ------------------------------------------------------------------------- */
+
+static void *worker_main(void *arg) {
+        Worker *w = arg;
+
+        if (w->kind == WORKER_USBMUX)
+                usbmux_serve(w->fd);
+        else
+                control_serve(w->fd);
+
+        emu_lock();
+        close(w->fd);
+        w->fd = -1;
+        w->done = true;
+        emu_unlock();
+        wake_main();
+        return NULL;
+}
+
+static void spawn_worker(int fd, WorkerKind kind) {
+        Worker *w = calloc(1, sizeof(*w));
+
+        if (!w) {
+                close(fd);
+                return;
+        }
+        w->fd = fd;
+        w->kind = kind;
+        emu_lock();
+        w->next = workers;
+        workers = w;
+        if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
+                workers = w->next;
+                close(fd);
+                free(w);
+                log_warn("Cannot start a thread, dropping client");
+        }
+        emu_unlock();
+}
+
+/* Join finished threads (all of them when every stream has been cut). */
+static void reap_workers(bool all) {
+        for (;;) {
+                Worker *w = NULL;
+
+                emu_lock();
+                for (Worker **p = &workers; *p; p = &(*p)->next)
+                        if ((*p)->done || all) {
+                                w = *p;
+                                *p = w->next;
+                                break;
+                        }
+                emu_unlock();
+                if (!w)
+                        return;
+                pthread_join(w->thread, NULL);
+                free(w);
+        }
+}
+
+/* ---- sockets ------------------------------------------------------------------------- */
+
+static int listen_unix(const char *path) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd;
+
+        if (strlen(path) >= sizeof(sa.sun_path)) {
+                log_warn("Socket path '%s' is too long", path);
+                return -ENAMETOOLONG;
+        }
+        strcpy(sa.sun_path, path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+                return -errno;
+        (void) unlink(path);           /* a stale socket of an earlier run */
+        if (bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+                int r = -errno;
+                log_warn("Cannot listen on '%s': %s", path, strerror(-r));
+                close(fd);
+                return r;
+        }
+        return fd;
+}
+
+static int listen_tcp(const char *spec) {
+        _cleanup_(freep) char *host = strdup(spec);
+        struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+        struct addrinfo *ai = NULL;
+        char *port;
+        int fd, one = 1;
+
+        if (!host)
+                return -ENOMEM;
+        port = strrchr(host, ':');
+        if (!port || port == host) {
+                log_warn("--tcp needs HOST:PORT, got '%s'", spec);
+                return -EINVAL;
+        }
+        *port++ = 0;
+        if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) {
+                log_warn("Cannot resolve '%s'", spec);
+                return -EINVAL;
+        }
+        fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+                if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+                        log_warn("Cannot listen on '%s': %s", spec, strerror(errno));
+                        close(fd);
+                        fd = -1;
+                }
+        }
+        freeaddrinfo(ai);
+        return fd < 0 ? -EADDRNOTAVAIL : fd;
+}
+
+/* ---- server ---------------------------------------------------------------------------- */
+
+static int add_device_arg(const char *arg) {
+        _cleanup_(freep) char *copy = strdup(arg);
+        char *eq, *opts, *save = NULL;
+        bool untrusted = false, locked = false, detached = false;
+        Device *d = NULL;
+        int r;
+
+        if (!copy)
+                return -ENOMEM;
+        eq = strchr(copy, '=');
+        if (!eq) {
+                log_warn("--device needs UDID=PROFILE_DIR[,flags], got '%s'", arg);
+                return -EINVAL;
+        }
+        *eq = 0;
+        opts = strchr(eq + 1, ',');
+        if (opts)
+                *opts++ = 0;
+        for (char *t = opts ? strtok_r(opts, ",", &save) : NULL; t; t = strtok_r(NULL, ",", &save)) {
+                if (strcmp(t, "untrusted") == 0)
+                        untrusted = true;
+                else if (strcmp(t, "locked") == 0)
+                        locked = true;
+                else if (strcmp(t, "detached") == 0)
+                        detached = true;
+                else {
+                        log_warn("Unknown device flag '%s' (untrusted, locked, detached)", t);
+                        return -EINVAL;
+                }
+        }
+        if (device_find_udid(copy)) {
+                log_warn("Device '%s' given twice", copy);
+                return -EEXIST;
+        }
+
+        r = device_new(copy, eq + 1, &d);
+        if (r < 0)
+                return r;
+        d->trust = untrusted ? TRUST_PENDING : TRUST_YES;
+        d->locked = locked;
+        /* Keep the command-line order: append. */
+        Device **p = &emu_devices;
+        while (*p)
+                p = &(*p)->next;
+        *p = d;
+        if (!detached)
+                device_attach(d);
+        return 0;
+}
+
+static int serve(void) {
+        int mux_fd = -1, ctl_fd = -1, tcp_fd = -1, r = 0;
+        struct sigaction sa = { .sa_handler = on_signal };
+
+        if (pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+                return -errno;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGINT, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);
+
+        mux_fd = listen_unix(arg_socket);
+        if (mux_fd < 0)
+                return mux_fd;
+        if (arg_control) {
+                ctl_fd = listen_unix(arg_control);
+                if (ctl_fd < 0) {
+                        r = ctl_fd;
+                        goto out;
+                }
+        }
+        if (arg_tcp) {
+                tcp_fd = listen_tcp(arg_tcp);
+                if (tcp_fd < 0) {
+                        r = tcp_fd;
+                        goto out;
+                }
+        }
+
+        printf("READY\n");
+        fflush(stdout);
+
+        while (!emu_quitting) {
+                struct pollfd p[] = {
+                        { .fd = wake_pipe[0], .events = POLLIN },
+                        { .fd = mux_fd, .events = POLLIN },
+                        { .fd = ctl_fd, .events = POLLIN },
+                        { .fd = tcp_fd, .events = POLLIN },
+                };
+                char drain[64];
+
+                if (poll(p, ELEMENTSOF(p), -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = -errno;
+                        break;
+                }
+                while (read(wake_pipe[0], drain, sizeof(drain)) > 0)
+                        ;
+                for (size_t i = 1; i < ELEMENTSOF(p); i++) {
+                        int fd;
+
+                        if (!(p[i].revents & POLLIN))
+                                continue;
+                        fd = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC);
+                        if (fd >= 0)
+                                spawn_worker(fd, i == 2 ? WORKER_CONTROL : WORKER_USBMUX);
+                }
+                reap_workers(false);
+        }
+
+out:
+        /* Unlink first: a reconnecting libusbmuxd must not reach a half-dead server. */
+        (void) unlink(arg_socket);
+        if (arg_control)
+                (void) unlink(arg_control);
+        if (mux_fd >= 0)
+                close(mux_fd);
+        if (ctl_fd >= 0)
+                close(ctl_fd);
+        if (tcp_fd >= 0)
+                close(tcp_fd);
+
+        emu_lock();
+        emu_quitting = true;
+        for (Worker *w = workers; w; w = w->next)
+                if (w->fd >= 0)
+                        (void) shutdown(w->fd, SHUT_RDWR);
+        emu_broadcast();
+        emu_unlock();
+        reap_workers(true);
+        return r;
+}
+
+/* ---- subcommands ----------------------------------------------------------------------- */
+
+static int parse_u64(const char *s, uint64_t *ret) {
+        char *end;
+        unsigned long long v;
+
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (!*s || *end || errno || s[0] == '-')
+                return -EINVAL;
+        *ret = v;
+        return 0;
+}
+
+static int parse_uint(const char *opt, const char *s, unsigned *ret) {
+        uint64_t v;
+
+        if (parse_u64(s, &v) < 0 || v > 100000000) {
+                log_warn("Invalid number for %s: '%s'", opt, s);
+                return -EINVAL;
+        }
+        *ret = (unsigned) v;
+        return 0;
+}
+
+static int cmd_gen_profile(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "seed", required_argument, NULL, 's' },
+                { "name", required_argument, NULL, 'n' },
+                { "product", required_argument, NULL, 'p' },
+                { "ios", required_argument, NULL, 'i' },
+                { "files", required_argument, NULL, 'f' },
+                { "bytes", required_argument, NULL, 'b' },
+                { "photos", required_argument, NULL, 'P' },
+                { "apps", required_argument, NULL, 'a' },
+                { "crashlogs", required_argument, NULL, 'c' },
+                {}
+        };
+        GenOptions o = { .files = 50, .bytes = 4u << 20, .photos = 5, .apps = 2, .crashlogs = 3 };
+        bool have_seed = false;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                int r = 0;
+
+                switch (c) {
+                case 's':
+                        r = parse_u64(optarg, &o.seed);
+                        if (r < 0)
+                                log_warn("Invalid --seed '%s'", optarg);
+                        have_seed = true;
+                        break;
+                case 'n': o.name = optarg; break;
+                case 'p': o.product = optarg; break;
+                case 'i': o.ios = optarg; break;
+                case 'f': r = parse_uint("--files", optarg, &o.files); break;
+                case 'b':
+                        r = parse_size(optarg, &o.bytes);
+                        if (r < 0)
+                                log_warn("Invalid --bytes '%s' (bytes, or a K/M/G suffix)", optarg);
+                        break;
+                case 'P': r = parse_uint("--photos", optarg, &o.photos); break;
+                case 'a': r = parse_uint("--apps", optarg, &o.apps); break;
+                case 'c': r = parse_uint("--crashlogs", optarg, &o.crashlogs); break;
+                default: return 2;
+                }
+                if (r < 0)
+                        return 2;
+        }
+        if (optind != argc - 1 || !have_seed) {
+                fprintf(stderr, "usage: fakeidevice gen-profile DIR --seed S [options]\n");
+                return 2;
+        }
+        return profile_generate(argv[optind], &o) < 0 ? 1 : 0;
+}
+
+static int cmd_mutate(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "seed", required_argument, NULL, 's' },
+                { "change", required_argument, NULL, 'c' },
+                { "add", required_argument, NULL, 'a' },
+                { "delete", required_argument, NULL, 'd' },
+                {}
+        };
+        MutateOptions o = {};
+        bool have_seed = false;
+        int c;
+
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                int r = 0;
+
+                switch (c) {
+                case 's':
+                        r = parse_u64(optarg, &o.seed);
+                        if (r < 0)
+                                log_warn("Invalid --seed '%s'", optarg);
+                        have_seed = true;
+                        break;
+                case 'c': r = parse_uint("--change", optarg, &o.change); break;
+                case 'a': r = parse_uint("--add", optarg, &o.add); break;
+                case 'd': r = parse_uint("--delete", optarg, &o.del); break;
+                default: return 2;
+                }
+                if (r < 0)
+                        return 2;
+        }
+        if (optind != argc - 1 || !have_seed) {
+                fprintf(stderr, "usage: fakeidevice mutate DIR --seed S [--change N] [--add N] "
+                                "[--delete N]\n");
+                return 2;
+        }
+        return profile_mutate(argv[optind], &o) < 0 ? 1 : 0;
+}
+
+/* ctl PATH COMMAND...: one control command for scripts; prints the answer; 0 on "ok". */
+static int cmd_ctl(int argc, char **argv) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char line[1024], reply[4096];
+        size_t off = 0;
+        ssize_t k;
+        int fd;
+
+        if (argc < 3) {
+                fprintf(stderr, "usage: fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n");
+                return 2;
+        }
+        if (strlen(argv[1]) >= sizeof(sa.sun_path))
+                return 2;
+        strcpy(sa.sun_path, argv[1]);
+        line[0] = 0;
+        for (int i = 2; i < argc; i++) {
+                size_t used = strlen(line);
+                snprintf(line + used, sizeof(line) - used, "%s%s", i > 2 ? " " : "", argv[i]);
+        }
+        strncat(line, "\n", sizeof(line) - strlen(line) - 1);
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || connect(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                fprintf(stderr, "fakeidevice ctl: cannot connect to '%s': %s\n", argv[1],
+                        strerror(errno));
+                if (fd >= 0)
+                        close(fd);
+                return 1;
+        }
+        if (send(fd, line, strlen(line), MSG_NOSIGNAL) < 0) {
+                close(fd);
+                return 1;
+        }
+        while (off < sizeof(reply) - 1 && (k = recv(fd, reply + off, sizeof(reply) - 1 - off, 0)) > 0) {
+                off += (size_t) k;
+                if (memchr(reply, '\n', off))
+                        break;
+        }
+        close(fd);
+        reply[off] = 0;
+        fputs(reply, stdout);
+        return strncmp(reply, "ok", 2) == 0 ? 0 : 1;
+}
+
+static void usage(void) {
+        fputs("usage: fakeidevice --socket PATH [--control PATH] [--tcp HOST:PORT] [-v]\n"
+              "                   --device UDID=PROFILE_DIR[,untrusted][,locked][,detached] ...\n"
+              "       fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V]\n"
+              "                   [--files N] [--bytes SIZE] [--photos N] [--apps N] "
+              "[--crashlogs N]\n"
+              "       fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]\n"
+              "       fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n",
+              stderr);
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "socket", required_argument, NULL, 's' },
+                { "control", required_argument, NULL, 'c' },
+                { "tcp", required_argument, NULL, 't' },
+                { "device", required_argument, NULL, 'd' },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c, r = 0;
+
+        if (getenv("FAKEIDEVICE_DEBUG"))
+                emu_verbose = 2;
+        if (argc > 1 && strcmp(argv[1], "gen-profile") == 0)
+                return cmd_gen_profile(argc - 1, argv + 1);
+        if (argc > 1 && strcmp(argv[1], "mutate") == 0)
+                return cmd_mutate(argc - 1, argv + 1);
+        if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+                return cmd_ctl(argc - 1, argv + 1);
+
+        while ((c = getopt_long(argc, argv, "vh", opts, NULL)) >= 0) {
+                switch (c) {
+                case 's': arg_socket = optarg; break;
+                case 'c': arg_control = optarg; break;
+                case 't': arg_tcp = optarg; break;
+                case 'd':
+                        r = add_device_arg(optarg);
+                        if (r < 0)
+                                goto out;
+                        break;
+                case 'v': emu_verbose++; break;
+                case 'h': usage(); return 0;
+                default: usage(); r = -EINVAL; goto out;
+                }
+        }
+        if (optind != argc || !arg_socket || !emu_devices) {
+                usage();
+                r = -EINVAL;
+                goto out;
+        }
+
+        r = serve();
+out:
+        while (emu_devices) {
+                Device *d = emu_devices;
+                emu_devices = d->next;
+                device_free(d);
+        }
+        usbmux_free_all();
+        return r < 0 ? 1 : 0;
+}

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The table of services lockdownd can start, and the two small plist services:
+ * notification_proxy (Observe/Post/Shutdown, relays device notifications such as the
+ * passcode prompt) and installation_proxy (Browse/Lookup over the profile's apps/).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "emu.h"
+
+#define SERVICE_MAX_FRAME (1u << 20)
+
+static const ServiceDef services[] = {
+        /* name                                  ssl    unlock  serve */
+        { "com.apple.afc",                       false, true,  serve_afc },
+        { "com.apple.crashreportcopymobile",     false, false, serve_crashreport_copy },
+        { "com.apple.crashreportmover",          false, false, serve_crashreport_mover },
+        { "com.apple.mobile.house_arrest",       false, true,  serve_house_arrest },
+        { "com.apple.mobile.installation_proxy", false, false, serve_installation_proxy },
+        { "com.apple.mobile.notification_proxy", false, false, serve_notification_proxy },
+        /* Backups are TLS on real phones, and need the user data the passcode protects. */
+        { "com.apple.mobilebackup2",             true,  true,  serve_mobilebackup2 },
+};
+
+const ServiceDef *service_lookup(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(services); i++)
+                if (strcmp(services[i].name, name) == 0)
+                        return &services[i];
+        return NULL;
+}
+
+/* ---- notification_proxy ---------------------------------------------------------------- */
+
+#define NP_MAX_NAMES 64
+
+typedef struct Observer {
+        Conn *conn;
+        Device *device;
+        char *names[NP_MAX_NAMES];
+        size_t n_names;
+        struct Observer *next;
+} Observer;
+
+/* Own lock: notify_post() writes to another thread's stream, and Conn I/O takes the global
+ * lock for its counters, so this must never be taken with the global lock held. */
+static pthread_mutex_t np_mutex = PTHREAD_MUTEX_INITIALIZER;
+static Observer *observers;
+
+static int np_send(Conn *c, const char *command, const char *name) {
+        _cleanup_(plist_freep) plist_t p = plist_new_dict();
+
+        plist_dict_set_item(p, "Command", plist_new_string(command));
+        if (name)
+                plist_dict_set_item(p, "Name", plist_new_string(name));
+        return plistio_send(c, p, false);
+}
+
+void notify_post(Device *d, const char *name) {
+        pthread_mutex_lock(&np_mutex);
+        for (Observer *o = observers; o; o = o->next) {
+                if (o->device != d)
+                        continue;
+                for (size_t i = 0; i < o->n_names; i++)
+                        if (strcmp(o->names[i], name) == 0) {
+                                (void) np_send(o->conn, "RelayNotification", name);
+                                break;
+                        }
+        }
+        pthread_mutex_unlock(&np_mutex);
+}
+
+void serve_notification_proxy(Conn *c, const ServiceCtx *ctx) {
+        Observer self = { .conn = c, .device = ctx->device };
+
+        pthread_mutex_lock(&np_mutex);
+        self.next = observers;
+        observers = &self;
+        pthread_mutex_unlock(&np_mutex);
+
+        for (;;) {
+                _cleanup_(plist_freep) plist_t req = NULL;
+                const char *cmd, *name;
+
+                if (plistio_recv(c, SERVICE_MAX_FRAME, &req) < 0)
+                        break;
+                cmd = plist_dict_str(req, "Command");
+                name = plist_dict_str(req, "Name");
+                if (!cmd)
+                        continue;
+                if (strcmp(cmd, "Shutdown") == 0) {
+                        pthread_mutex_lock(&np_mutex);
+                        (void) np_send(c, "ProxyDeath", NULL);
+                        pthread_mutex_unlock(&np_mutex);
+                        break;
+                }
+                if (strcmp(cmd, "ObserveNotification") == 0 && name) {
+                        char *copy = strdup(name);
+
+                        pthread_mutex_lock(&np_mutex);
+                        if (copy && self.n_names < NP_MAX_NAMES)
+                                self.names[self.n_names++] = TAKE_PTR(copy);
+                        pthread_mutex_unlock(&np_mutex);
+                        free(copy);
+                } else if (strcmp(cmd, "PostNotification") == 0 && name)
+                        /* Host posts (syncWillStart, …) go to the device's own listeners. */
+                        log_debug("%s: host posted %s", ctx->device->udid, name);
+        }
+
+        pthread_mutex_lock(&np_mutex);
+        for (Observer **p = &observers; *p; p = &(*p)->next)
+                if (*p == &self) {
+                        *p = self.next;
+                        break;
+                }
+        pthread_mutex_unlock(&np_mutex);
+        for (size_t i = 0; i < self.n_names; i++)
+                free(self.names[i]);
+}
+
+/* ---- installation_proxy ---------------------------------------------------------------- */
+
+#define BROWSE_CHUNK 20
+
+/* Deterministic stand-ins for App Store data: idevicebackup2 copies them into Info.plist. */
+static plist_t app_dict(const AppInfo *a) {
+        plist_t d = plist_new_dict(), meta = plist_new_dict();
+        uint8_t h[SHA_DIGEST_LENGTH], sinf[64];
+        char path[512], *bin = NULL;
+        uint32_t bin_len = 0;
+
+        SHA1((const uint8_t *) a->bundle_id, strlen(a->bundle_id), h);
+        for (size_t i = 0; i < sizeof(sinf); i++)
+                sinf[i] = h[i % sizeof(h)] ^ (uint8_t) i;
+        snprintf(path, sizeof(path),
+                 "/private/var/containers/Bundle/Application/%02X%02X%02X%02X-0000-0000-0000-"
+                 "%02X%02X%02X%02X%02X%02X/%s.app",
+                 h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9],
+                 a->display_name ?: "App");
+
+        plist_dict_set_item(meta, "itemName", plist_new_string(a->display_name ?: a->bundle_id));
+        plist_dict_set_item(meta, "softwareVersionBundleId", plist_new_string(a->bundle_id));
+        plist_to_bin(meta, &bin, &bin_len);
+        plist_free(meta);
+
+        plist_dict_set_item(d, "ApplicationSINF", plist_new_data((char *) sinf, sizeof(sinf)));
+        plist_dict_set_item(d, "ApplicationType", plist_new_string(a->app_type ?: "User"));
+        plist_dict_set_item(d, "CFBundleDisplayName",
+                            plist_new_string(a->display_name ?: a->bundle_id));
+        plist_dict_set_item(d, "CFBundleExecutable", plist_new_string(a->display_name ?: "App"));
+        plist_dict_set_item(d, "CFBundleIdentifier", plist_new_string(a->bundle_id));
+        plist_dict_set_item(d, "CFBundleName", plist_new_string(a->display_name ?: a->bundle_id));
+        plist_dict_set_item(d, "CFBundleShortVersionString",
+                            plist_new_string(a->short_version ?: "1.0"));
+        plist_dict_set_item(d, "CFBundleVersion", plist_new_string(a->version ?: "1"));
+        plist_dict_set_item(d, "Path", plist_new_string(path));
+        plist_dict_set_item(d, "UIFileSharingEnabled", plist_new_bool(a->file_sharing));
+        if (bin)
+                plist_dict_set_item(d, "iTunesMetadata", plist_new_data(bin, bin_len));
+        free(bin);
+        return d;
+}
+
+/* Keep only the attributes the client asked for (all when it named none). */
+static plist_t app_filtered(const AppInfo *a, plist_t attrs) {
+        plist_t full = app_dict(a), out;
+        uint32_t n = attrs && plist_get_node_type(attrs) == PLIST_ARRAY ?
+                             plist_array_get_size(attrs) : 0;
+
+        if (n == 0)
+                return full;
+        out = plist_new_dict();
+        for (uint32_t i = 0; i < n; i++) {
+                const char *k = plist_str(plist_array_get_item(attrs, i));
+                plist_t v = k ? plist_dict_get_item(full, k) : NULL;
+                if (v)
+                        plist_dict_set_item(out, k, plist_copy(v));
+        }
+        plist_free(full);
+        return out;
+}
+
+static bool type_matches(const AppInfo *a, const char *want) {
+        if (!want || strcmp(want, "Any") == 0)
+                return true;
+        return strcmp(a->app_type ?: "User", want) == 0;
+}
+
+static int send_status(Conn *c, const char *status) {
+        _cleanup_(plist_freep) plist_t p = plist_new_dict();
+
+        plist_dict_set_item(p, "Status", plist_new_string(status));
+        return plistio_send(c, p, false);
+}
+
+static int send_instproxy_error(Conn *c, const char *error, const char *desc) {
+        _cleanup_(plist_freep) plist_t p = plist_new_dict();
+
+        plist_dict_set_item(p, "Error", plist_new_string(error));
+        plist_dict_set_item(p, "ErrorDescription", plist_new_string(desc));
+        plist_dict_set_item(p, "ErrorDetail", plist_new_uint(0));
+        return plistio_send(c, p, false);
+}
+
+static int instproxy_browse(Conn *c, const char *profile, plist_t opts) {
+        const char *want = plist_dict_str(opts, "ApplicationType");
+        plist_t attrs = opts ? plist_dict_get_item(opts, "ReturnAttributes") : NULL;
+        AppInfo **apps = NULL;
+        size_t n = 0, total = 0, sent = 0;
+        int r;
+
+        r = profile_list_apps(profile, &apps, &n);
+        if (r < 0)
+                return send_instproxy_error(c, "InternalError", "Cannot read applications");
+        for (size_t i = 0; i < n; i++)
+                total += type_matches(apps[i], want);
+
+        for (size_t i = 0; i < n && r >= 0;) {
+                _cleanup_(plist_freep) plist_t msg = plist_new_dict();
+                plist_t list = plist_new_array();
+                uint32_t amount = 0;
+
+                for (; i < n && amount < BROWSE_CHUNK; i++)
+                        if (type_matches(apps[i], want)) {
+                                plist_array_append_item(list, app_filtered(apps[i], attrs));
+                                amount++;
+                        }
+                if (amount == 0) {
+                        plist_free(list);
+                        break;
+                }
+                /* libimobiledevice copies CurrentAmount entries: keep it equal to the list. */
+                plist_dict_set_item(msg, "CurrentAmount", plist_new_uint(amount));
+                plist_dict_set_item(msg, "CurrentIndex", plist_new_uint(sent));
+                plist_dict_set_item(msg, "CurrentList", list);
+                plist_dict_set_item(msg, "Status", plist_new_string("BrowsingApplications"));
+                plist_dict_set_item(msg, "Total", plist_new_uint(total));
+                r = plistio_send(c, msg, false);
+                sent += amount;
+        }
+        app_info_free_array(apps, n);
+        return r < 0 ? r : send_status(c, "Complete");
+}
+
+static int instproxy_lookup(Conn *c, const char *profile, plist_t opts) {
+        plist_t ids = opts ? plist_dict_get_item(opts, "BundleIDs") : NULL;
+        plist_t attrs = opts ? plist_dict_get_item(opts, "ReturnAttributes") : NULL;
+        const char *want = plist_dict_str(opts, "ApplicationType");
+        _cleanup_(plist_freep) plist_t msg = plist_new_dict();
+        plist_t result = plist_new_dict();
+        AppInfo **apps = NULL;
+        size_t n = 0;
+
+        if (profile_list_apps(profile, &apps, &n) < 0) {
+                plist_free(result);
+                return send_instproxy_error(c, "InternalError", "Cannot read applications");
+        }
+        for (size_t i = 0; i < n; i++) {
+                bool wanted = !ids || plist_get_node_type(ids) != PLIST_ARRAY;
+
+                for (uint32_t k = 0; !wanted && k < plist_array_get_size(ids); k++) {
+                        const char *id = plist_str(plist_array_get_item(ids, k));
+                        wanted = id && strcmp(id, apps[i]->bundle_id) == 0;
+                }
+                if (wanted && type_matches(apps[i], want))
+                        plist_dict_set_item(result, apps[i]->bundle_id,
+                                            app_filtered(apps[i], attrs));
+        }
+        app_info_free_array(apps, n);
+        plist_dict_set_item(msg, "LookupResult", result);
+        plist_dict_set_item(msg, "Status", plist_new_string("Complete"));
+        return plistio_send(c, msg, false);
+}
+
+void serve_installation_proxy(Conn *c, const ServiceCtx *ctx) {
+        _cleanup_(freep) char *profile = NULL;
+
+        emu_lock();
+        profile = strdup(ctx->device->profile_dir);
+        emu_unlock();
+        if (!profile)
+                return;
+
+        for (;;) {
+                _cleanup_(plist_freep) plist_t req = NULL;
+                const char *cmd;
+                plist_t opts;
+                int r;
+
+                if (plistio_recv(c, SERVICE_MAX_FRAME, &req) < 0)
+                        return;
+                cmd = plist_dict_str(req, "Command");
+                opts = plist_dict_get_item(req, "ClientOptions");
+                if (opts && plist_get_node_type(opts) != PLIST_DICT)
+                        opts = NULL;
+                if (cmd && strcmp(cmd, "Browse") == 0)
+                        r = instproxy_browse(c, profile, opts);
+                else if (cmd && strcmp(cmd, "Lookup") == 0)
+                        r = instproxy_lookup(c, profile, opts);
+                else
+                        r = send_instproxy_error(c, "UnknownCommand", "Unknown command");
+                if (r < 0)
+                        return;
+        }
+}

@@ -1,0 +1,950 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit test of profile.c: parse_size(), device.ini and Info.ini parsing, and the contract
+ * other modules and the benchmarks rely on: gen-profile is deterministic, makes exactly the
+ * requested file count and byte total, has odd names and hard-linked twins, and mutate
+ * changes, adds and deletes exactly what it is asked to, deterministically.
+ *
+ * Everything happens in a mkdtemp() directory under $TMPDIR (or /tmp) that is removed at
+ * the end. Prints "FAIL: <expr> at file:line" for each failed check; exits 0 only if none
+ * failed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "emu.h"
+
+static unsigned failures;
+
+#define ASSERT(expr)                                                                         \
+        do {                                                                                 \
+                if (!(expr)) {                                                               \
+                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);            \
+                        failures++;                                                          \
+                }                                                                            \
+        } while (0)
+
+/* Stops the current test function: what follows depends on it. */
+#define ASSERT_OR_RETURN(expr)                                                               \
+        do {                                                                                 \
+                if (!(expr)) {                                                               \
+                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);            \
+                        failures++;                                                          \
+                        return;                                                              \
+                }                                                                            \
+        } while (0)
+
+#define ASSERT_EQ_INT(a, b)                                                                  \
+        do {                                                                                 \
+                long long _a = (a), _b = (b);                                                \
+                if (_a != _b) {                                                              \
+                        printf("FAIL: %s == %s (%lld vs %lld) at %s:%d\n", #a, #b, _a, _b,   \
+                               __FILE__, __LINE__);                                          \
+                        failures++;                                                          \
+                }                                                                            \
+        } while (0)
+
+#define ASSERT_EQ_U64(a, b)                                                                  \
+        do {                                                                                 \
+                uint64_t _a = (a), _b = (b);                                                 \
+                if (_a != _b) {                                                              \
+                        printf("FAIL: %s == %s (%" PRIu64 " vs %" PRIu64 ") at %s:%d\n", #a, \
+                               #b, _a, _b, __FILE__, __LINE__);                              \
+                        failures++;                                                          \
+                }                                                                            \
+        } while (0)
+
+#define ASSERT_STREQ(a, b)                                                                   \
+        do {                                                                                 \
+                const char *_a = (a), *_b = (b);                                             \
+                if (!_a || !_b || strcmp(_a, _b) != 0) {                                     \
+                        printf("FAIL: %s == %s ('%s' vs '%s') at %s:%d\n", #a, #b,           \
+                               _a ?: "(null)", _b ?: "(null)", __FILE__, __LINE__);          \
+                        failures++;                                                          \
+                }                                                                            \
+        } while (0)
+
+static char top[4096];          /* the temporary directory of this run */
+
+/* ---- helpers ------------------------------------------------------------------------- */
+
+static char *path_join(const char *a, const char *b) {
+        char *s;
+
+        if (asprintf(&s, "%s/%s", a, b) < 0)
+                abort();
+        return s;
+}
+
+static void write_file(const char *path, const char *text) {
+        FILE *f = fopen(path, "we");
+
+        if (!f) {
+                printf("FAIL: cannot write %s: %s\n", path, strerror(errno));
+                exit(EXIT_FAILURE);
+        }
+        fputs(text, f);
+        fclose(f);
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        (void) remove(path);
+        return 0;
+}
+
+static void rm_rf(const char *path) {
+        (void) nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* stderr into a file while f runs, so that warnings can be checked; returns what was
+ * written (caller frees). */
+static char *capture_stderr(int (*f)(void *), void *userdata, int *ret) {
+        char *log = path_join(top, "stderr.log"), *text = NULL;
+        int saved, fd;
+        FILE *in;
+        size_t n = 0;
+
+        fflush(stderr);
+        saved = dup(STDERR_FILENO);
+        fd = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (saved < 0 || fd < 0)
+                abort();
+        dup2(fd, STDERR_FILENO);
+        close(fd);
+
+        *ret = f(userdata);
+
+        fflush(stderr);
+        dup2(saved, STDERR_FILENO);
+        close(saved);
+
+        in = fopen(log, "re");
+        if (!in)
+                abort();
+        if (getdelim(&text, &n, '\0', in) < 0) {
+                free(text);
+                text = strdup("");
+        }
+        fclose(in);
+        unlink(log);
+        free(log);
+        return text;
+}
+
+/* One entry of a walked tree: everything that must be identical between two generations. */
+typedef struct Node {
+        char *path;             /* relative to the walked root */
+        mode_t type;
+        uint64_t size;
+        int64_t mtime;
+        uint64_t hash;          /* FNV-1a of the content, regular files only */
+        ino_t ino;
+        nlink_t nlink;
+} Node;
+
+typedef struct Tree {
+        Node *v;
+        size_t n, allocated;
+} Tree;
+
+static Tree *walk_into;
+static size_t walk_skip;
+
+static uint64_t hash_file(const char *path) {
+        uint64_t h = UINT64_C(0xcbf29ce484222325);
+        unsigned char buf[65536];
+        ssize_t k;
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return 0;
+        while ((k = read(fd, buf, sizeof(buf))) > 0)
+                for (ssize_t i = 0; i < k; i++)
+                        h = (h ^ buf[i]) * UINT64_C(0x100000001b3);
+        close(fd);
+        return h;
+}
+
+static int walk_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        Tree *t = walk_into;
+
+        if (strlen(path) <= walk_skip)
+                return 0;                       /* the root itself */
+        if (t->n == t->allocated) {
+                t->allocated = t->allocated ? t->allocated * 2 : 256;
+                t->v = reallocarray(t->v, t->allocated, sizeof(*t->v));
+                if (!t->v)
+                        abort();
+        }
+        t->v[t->n++] = (Node) {
+                .path = strdup(path + walk_skip + 1),
+                .type = st->st_mode & S_IFMT,
+                .size = S_ISREG(st->st_mode) ? (uint64_t) st->st_size : 0,
+                .mtime = st->st_mtime,
+                .hash = S_ISREG(st->st_mode) ? hash_file(path) : 0,
+                .ino = st->st_ino,
+                .nlink = st->st_nlink,
+        };
+        return 0;
+}
+
+static int node_compare(const void *a, const void *b) {
+        return strcmp(((const Node *) a)->path, ((const Node *) b)->path);
+}
+
+/* Every entry beneath root, sorted by path. */
+static void tree_walk(const char *root, Tree *t) {
+        *t = (Tree) {};
+        walk_into = t;
+        walk_skip = strlen(root);
+        (void) nftw(root, walk_one, 16, FTW_PHYS);
+        if (t->n > 0)
+                qsort(t->v, t->n, sizeof(*t->v), node_compare);
+}
+
+static void tree_free(Tree *t) {
+        for (size_t i = 0; i < t->n; i++)
+                free(t->v[i].path);
+        free(t->v);
+        *t = (Tree) {};
+}
+
+static const Node *tree_find(const Tree *t, const char *path) {
+        Node key = { .path = (char *) path };
+
+        return t->n > 0 ? bsearch(&key, t->v, t->n, sizeof(*t->v), node_compare) : NULL;
+}
+
+/* Identical names, types, sizes, contents, link counts and mtimes (inode numbers
+ * excluded); says where they differ if verbose. */
+static bool tree_equal(const Tree *a, const Tree *b, bool verbose) {
+        if (a->n != b->n) {
+                if (verbose)
+                        printf("trees differ in entry count: %zu vs %zu\n", a->n, b->n);
+                return false;
+        }
+        for (size_t i = 0; i < a->n; i++) {
+                const Node *x = &a->v[i], *y = &b->v[i];
+
+                if (strcmp(x->path, y->path) != 0 || x->type != y->type || x->size != y->size ||
+                    x->mtime != y->mtime || x->hash != y->hash || x->nlink != y->nlink) {
+                        if (verbose)
+                                printf("trees differ at '%s' / '%s'\n", x->path, y->path);
+                        return false;
+                }
+        }
+        return true;
+}
+
+static bool has_prefix(const char *s, const char *p) {
+        return strncmp(s, p, strlen(p)) == 0;
+}
+
+/* Regular files under backup/ of a walked profile: count and byte total. */
+static void backup_totals(const Tree *t, uint64_t *files, uint64_t *bytes) {
+        *files = *bytes = 0;
+        for (size_t i = 0; i < t->n; i++)
+                if (t->v[i].type == S_IFREG && has_prefix(t->v[i].path, "backup/")) {
+                        (*files)++;
+                        *bytes += t->v[i].size;
+                }
+}
+
+static char *gen(const char *name, const GenOptions *o) {
+        char *dir = path_join(top, name);
+        int r = profile_generate(dir, o);
+
+        ASSERT_EQ_INT(r, 0);
+        return dir;
+}
+
+/* ---- parse_size ------------------------------------------------------------------------ */
+
+static void test_parse_size(void) {
+        static const struct {
+                const char *s;
+                int ret;
+                uint64_t value;
+        } cases[] = {
+                { "0", 0, 0 },
+                { "123", 0, 123 },
+                { "4K", 0, 4096 },
+                { "4k", 0, 4096 },
+                { "5M", 0, UINT64_C(5) << 20 },
+                { "2G", 0, UINT64_C(2) << 30 },
+                { "2g", 0, UINT64_C(2) << 30 },
+                { "1T", 0, UINT64_C(1) << 40 },
+                { "16777215T", 0, UINT64_C(16777215) << 40 },
+                { "18446744073709551615", 0, UINT64_MAX },
+                { "18446744073709551616", -ERANGE, 0 },
+                { "99999999999999999999999", -ERANGE, 0 },
+                { "16777216T", -ERANGE, 0 },
+                { "17179869184G", -ERANGE, 0 },
+                { "", -EINVAL, 0 },
+                { "K", -EINVAL, 0 },
+                { "-1", -EINVAL, 0 },
+                { "+1", -EINVAL, 0 },
+                { " 1", -EINVAL, 0 },
+                { "1 ", -EINVAL, 0 },
+                { "1KB", -EINVAL, 0 },
+                { "1B", -EINVAL, 0 },
+                { "1P", -EINVAL, 0 },
+                { "1.5G", -EINVAL, 0 },
+                { "0x10", -EINVAL, 0 },
+                { "12a", -EINVAL, 0 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                uint64_t v = 0xdeadbeef;
+                int r = parse_size(cases[i].s, &v);
+
+                if (r != cases[i].ret || (r == 0 && v != cases[i].value) ||
+                    (r < 0 && v != 0xdeadbeef)) {
+                        printf("FAIL: parse_size(\"%s\") = %d, %" PRIu64 " (expected %d, %" PRIu64
+                               ") at %s:%d\n",
+                               cases[i].s, r, v, cases[i].ret, cases[i].value, __FILE__,
+                               __LINE__);
+                        failures++;
+                }
+        }
+        ASSERT_EQ_INT(parse_size(NULL, NULL), -EINVAL);
+}
+
+/* ---- device.ini ---------------------------------------------------------------------- */
+
+static char *ini_dir;
+
+static int read_info_closure(void *userdata) {
+        DeviceInfo **i = userdata;
+
+        return profile_read_info(ini_dir, i);
+}
+
+/* Write text as ini_dir/device.ini and parse it with stderr captured. */
+static int read_info_text(const char *text, DeviceInfo **ret, char **ret_log) {
+        char *path = path_join(ini_dir, "device.ini");
+        int r;
+
+        write_file(path, text);
+        free(path);
+        *ret = NULL;
+        *ret_log = capture_stderr(read_info_closure, ret, &r);
+        return r;
+}
+
+static void test_device_ini(void) {
+        static const struct {
+                const char *text;
+                unsigned line;          /* of the error; 0: parses */
+        } bad[] = {
+                { "[Device]\nBatteryPercent=150\n", 2 },
+                { "[Device]\nBatteryPercent=-1\n", 2 },
+                { "[Device]\nBatteryCharging=maybe\n", 2 },
+                { "[Device]\nDiskTotal=12X\n", 2 },
+                { "[Device]\n# ok\nthis line has no equals sign\n", 3 },
+                { "Name=outside\n[Device]\n", 1 },
+                { "[Device\nName=x\n", 1 },
+                { "[Device]\nWiFiAddress=00:11:22:33:44\n", 2 },
+                { "[Device]\nUniqueChipID=0x1234\n", 2 },
+                { "[Device]\nUniqueChipID=99999999999999999999\n", 2 },
+                { "[Device]\nProductType=iPhone\n", 2 },
+                { "[Device]\nProductVersion=17.x\n", 2 },
+                { "[Device]\nDeviceClass=Toaster\n", 2 },
+                { "[Device]\nSerialNumber=abc def\n", 2 },
+                { "[Device]\nName=\n", 2 },
+                { "[Device]\n=value\n", 2 },
+                { "[Device]\nIMEI=12\n", 2 },
+        };
+        DeviceInfo *i = NULL;
+        char *log = NULL;
+        int r;
+
+        ini_dir = path_join(top, "ini");
+        ASSERT_OR_RETURN(mkdir(ini_dir, 0755) == 0);
+
+        /* A complete file: every key, comments, blanks and CRLF line ends. */
+        r = read_info_text("# a test phone\n"
+                           "\n"
+                           "[Device]\n"
+                           "Name = Test Phone ☕\n"
+                           "ProductType=iPhone14,5\r\n"
+                           "ProductVersion=16.6\n"
+                           "BuildVersion=20G75\n"
+                           "SerialNumber=F2LXK0Q1N72Q\n"
+                           "DeviceClass=iPhone\n"
+                           "HardwareModel=D17AP\n"
+                           "WiFiAddress=aa:bb:cc:dd:ee:ff\n"
+                           "BluetoothAddress=AA:BB:CC:DD:EE:00\n"
+                           "PhoneNumber=+1 (555) 010-0001\n"
+                           "IMEI=356938035643809\n"
+                           "UniqueChipID=1234567890123\n"
+                           "BatteryPercent=42\n"
+                           "BatteryCharging=yes\n"
+                           "DiskTotal=256G\n"
+                           "DiskFree=1000M\n"
+                           "SetupDone=no\n",
+                           &i, &log);
+        ASSERT_EQ_INT(r, 0);
+        ASSERT_STREQ(log, "");
+        free(log);
+        ASSERT_OR_RETURN(i);
+        ASSERT_STREQ(i->name, "Test Phone ☕");
+        ASSERT_STREQ(i->product, "iPhone14,5");
+        ASSERT_STREQ(i->ios, "16.6");
+        ASSERT_STREQ(i->build, "20G75");
+        ASSERT_STREQ(i->serial, "F2LXK0Q1N72Q");
+        ASSERT_STREQ(i->device_class, "iPhone");
+        ASSERT_STREQ(i->hardware_model, "D17AP");
+        ASSERT_STREQ(i->wifi_address, "aa:bb:cc:dd:ee:ff");
+        ASSERT_STREQ(i->bt_address, "AA:BB:CC:DD:EE:00");
+        ASSERT_STREQ(i->phone_number, "+1 (555) 010-0001");
+        ASSERT_STREQ(i->imei, "356938035643809");
+        ASSERT_EQ_U64(i->ecid, UINT64_C(1234567890123));
+        ASSERT_EQ_INT(i->battery, 42);
+        ASSERT(i->charging);
+        ASSERT_EQ_U64(i->disk_total, UINT64_C(256) << 30);
+        ASSERT_EQ_U64(i->disk_free, UINT64_C(1000) << 20);
+        ASSERT(!i->setup_done);
+        i = device_info_free(i);
+        ASSERT(!i);
+
+        /* Defaults: an empty section; derived values depend on the (default) name only. */
+        r = read_info_text("[Device]\n", &i, &log);
+        ASSERT_EQ_INT(r, 0);
+        free(log);
+        ASSERT_OR_RETURN(i);
+        ASSERT_STREQ(i->product, "iPhone15,2");
+        ASSERT_STREQ(i->ios, "17.5");
+        ASSERT_STREQ(i->build, "21F79");
+        ASSERT_STREQ(i->device_class, "iPhone");
+        ASSERT_STREQ(i->hardware_model, "D73AP");
+        ASSERT(i->name && i->serial && strlen(i->serial) == 12);
+        ASSERT(i->wifi_address && strlen(i->wifi_address) == 17);
+        ASSERT(i->bt_address && strlen(i->bt_address) == 17);
+        ASSERT(!i->phone_number);
+        ASSERT(!i->imei);
+        ASSERT(i->ecid != 0);
+        ASSERT_EQ_INT(i->battery, 87);
+        ASSERT(!i->charging);
+        ASSERT_EQ_U64(i->disk_total, UINT64_C(128) << 30);
+        ASSERT_EQ_U64(i->disk_free, UINT64_C(64) << 30);
+        ASSERT(i->setup_done);
+        i = device_info_free(i);
+
+        /* Derived class and model for an iPad; an empty optional value unsets it. */
+        r = read_info_text("[Device]\nProductType=iPad13,4\nPhoneNumber=\n", &i, &log);
+        ASSERT_EQ_INT(r, 0);
+        free(log);
+        ASSERT_OR_RETURN(i);
+        ASSERT_STREQ(i->device_class, "iPad");
+        ASSERT_STREQ(i->hardware_model, "J517AP");
+        ASSERT(!i->phone_number);
+        i = device_info_free(i);
+
+        /* Unknown key and section: a warning with file:line, the rest still applies. */
+        r = read_info_text("[Device]\nName=A\nColour=red\n"
+                           "[Other]\nX=1\n"
+                           "[Device]\nBatteryPercent=5\n",
+                           &i, &log);
+        ASSERT_EQ_INT(r, 0);
+        ASSERT(strstr(log, "device.ini:3: unknown key 'Colour', ignoring"));
+        ASSERT(strstr(log, "device.ini:4: unknown section '[Other]', ignoring"));
+        ASSERT(!strstr(log, "'X'"));
+        free(log);
+        ASSERT_OR_RETURN(i);
+        ASSERT_STREQ(i->name, "A");
+        ASSERT_EQ_INT(i->battery, 5);
+        i = device_info_free(i);
+
+        /* Bad lines: -EBADMSG, nothing returned, "device.ini:<line>:" logged. */
+        for (size_t k = 0; k < ELEMENTSOF(bad); k++) {
+                char where[32];
+
+                r = read_info_text(bad[k].text, &i, &log);
+                snprintf(where, sizeof(where), "device.ini:%u:", bad[k].line);
+                if (r != -EBADMSG || i || !strstr(log, where)) {
+                        printf("FAIL: bad[%zu] gave %d, log '%s' (expected -EBADMSG, '%s') at "
+                               "%s:%d\n",
+                               k, r, log, where, __FILE__, __LINE__);
+                        failures++;
+                }
+                free(log);
+                i = device_info_free(i);
+        }
+
+        /* DiskFree larger than DiskTotal is inconsistent. */
+        r = read_info_text("[Device]\nDiskTotal=1G\nDiskFree=2G\n", &i, &log);
+        ASSERT_EQ_INT(r, -EBADMSG);
+        free(log);
+        i = device_info_free(i);
+
+        /* No device.ini at all. */
+        {
+                char *p = path_join(ini_dir, "device.ini");
+
+                unlink(p);
+                free(p);
+        }
+        ASSERT_EQ_INT(profile_read_info(ini_dir, &i), -ENOENT);
+
+        rm_rf(ini_dir);
+        free(ini_dir);
+        ini_dir = NULL;
+}
+
+/* ---- gen-profile ----------------------------------------------------------------------- */
+
+static void test_generate_determinism(void) {
+        GenOptions o = { .seed = 42, .files = 80, .bytes = (3u << 20) + 12345, .photos = 7,
+                         .apps = 3, .crashlogs = 4 };
+        char *a = gen("gen-a", &o), *b = gen("gen-b", &o), *c;
+        Tree ta, tb, tc;
+
+        o.seed = 43;
+        c = gen("gen-c", &o);
+
+        tree_walk(a, &ta);
+        tree_walk(b, &tb);
+        tree_walk(c, &tc);
+        ASSERT(ta.n > 100);
+        ASSERT(tree_equal(&ta, &tb, true));
+        ASSERT(!tree_equal(&ta, &tc, false));
+
+        /* A different seed changes content, not the layout of the core files. */
+        {
+                const Node *x = tree_find(&ta, "backup/HomeDomain/Library/SMS/sms.db");
+                const Node *y = tree_find(&tc, "backup/HomeDomain/Library/SMS/sms.db");
+
+                ASSERT(x && y && x->hash != y->hash);
+        }
+
+        /* Every mtime is on or after the base date 2026-01-01. */
+        for (size_t i = 0; i < ta.n; i++)
+                ASSERT(ta.v[i].mtime >= 1767225600);
+
+        tree_free(&ta);
+        tree_free(&tb);
+        tree_free(&tc);
+        rm_rf(a);
+        rm_rf(b);
+        rm_rf(c);
+        free(a);
+        free(b);
+        free(c);
+}
+
+static void test_generate_layout(void) {
+        static const struct {
+                unsigned files;
+                uint64_t bytes;
+                unsigned photos, apps, crashlogs;
+        } cases[] = {
+                { 0, 0, 5, 2, 3 },                      /* the defaults: 50 files, 4 MiB */
+                { 60, (3u << 20) + 12345, 7, 3, 4 },
+                { 10, 100, 3, 1, 0 },                   /* tiny: many empty files */
+                { 3, 1, 0, 0, 0 },                      /* the minimum: the odd names */
+                { 40, 64u << 20, 2, 0, 1 },             /* room to spare: the video grows */
+                { 1010, 1u << 20, 1001, 1, 0 },         /* the camera roll rolls over */
+        };
+
+        for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
+                GenOptions o = { .seed = k, .files = cases[k].files, .bytes = cases[k].bytes,
+                                 .photos = cases[k].photos, .apps = cases[k].apps,
+                                 .crashlogs = cases[k].crashlogs };
+                uint64_t want_files = o.files ?: 50, want_bytes = o.bytes ?: 4u << 20;
+                uint64_t files, bytes, photos = 0, crashes = 0, apps = 0, longest = 0;
+                bool cafe = false, japanese = false;
+                char name[32], *dir;
+                Tree t;
+
+                snprintf(name, sizeof(name), "layout-%zu", k);
+                dir = gen(name, &o);
+                tree_walk(dir, &t);
+                backup_totals(&t, &files, &bytes);
+                ASSERT_EQ_U64(files, want_files);
+                ASSERT_EQ_U64(bytes, want_bytes);
+
+                for (size_t i = 0; i < t.n; i++) {
+                        const Node *n = &t.v[i];
+                        const char *base = strrchr(n->path, '/');
+
+                        base = base ? base + 1 : n->path;
+                        ASSERT(strlen(base) <= 255);
+                        ASSERT(strcmp(base, "..") != 0 && strcmp(base, ".") != 0);
+                        if (strlen(n->path) > longest)
+                                longest = strlen(n->path);
+                        cafe = cafe || strstr(n->path, "Café ☕ notes.txt");
+                        japanese = japanese || strstr(n->path, "録音 メモ");
+                        if (n->type != S_IFREG)
+                                continue;
+                        if (has_prefix(n->path, "media/DCIM/")) {
+                                char *twin = path_join("backup/CameraRollDomain/Media",
+                                                       n->path + strlen("media/"));
+                                const Node *b = tree_find(&t, twin);
+
+                                photos++;
+                                ASSERT(b && b->ino == n->ino && n->nlink == 2);
+                                free(twin);
+                        }
+                        if (has_prefix(n->path, "crash/") && strstr(n->path, ".ips"))
+                                crashes++;
+                        if (has_prefix(n->path, "apps/") && strstr(n->path, "/Info.ini"))
+                                apps++;
+                        if (has_prefix(n->path, "apps/") && strstr(n->path, "/Documents/")) {
+                                const char *id = n->path + strlen("apps/");
+                                const char *rest = strchr(id, '/');
+                                char *twin;
+                                const Node *b;
+
+                                if (asprintf(&twin, "backup/AppDomain-%.*s%s", (int) (rest - id),
+                                             id, rest) < 0)
+                                        abort();
+                                b = tree_find(&t, twin);
+                                ASSERT(b && b->ino == n->ino);
+                                free(twin);
+                        }
+                }
+                ASSERT_EQ_U64(photos, o.photos);
+                ASSERT_EQ_U64(crashes, o.crashlogs);
+                ASSERT_EQ_U64(apps, o.apps);
+                ASSERT(cafe);
+                ASSERT(japanese);
+                ASSERT(longest > 512);
+                ASSERT(tree_find(&t, "device.ini"));
+                ASSERT(tree_find(&t, "media/Downloads"));
+                ASSERT(tree_find(&t, "media/Books"));
+                ASSERT(tree_find(&t, "media/iTunes_Control/iTunes"));
+                ASSERT(tree_find(&t, "crash/Retired"));
+                if (o.photos >= 2) {
+                        ASSERT(tree_find(&t, "media/DCIM/100APPLE/IMG_0001.HEIC"));
+                        ASSERT(tree_find(&t, "media/DCIM/100APPLE/IMG_0002.MOV"));
+                }
+                if (o.photos > 999) {
+                        ASSERT(tree_find(&t, "media/DCIM/100APPLE/IMG_0999.HEIC"));
+                        ASSERT(tree_find(&t, "media/DCIM/101APPLE/IMG_1000.HEIC"));
+                        ASSERT(!tree_find(&t, "media/DCIM/100APPLE/IMG_1000.HEIC"));
+                }
+                if (o.bytes >= 64u << 20) {     /* the video got the big share */
+                        const Node *mov = tree_find(&t, "media/DCIM/100APPLE/IMG_0002.MOV");
+
+                        ASSERT(mov && mov->size > o.bytes / 2);
+                }
+                tree_free(&t);
+                rm_rf(dir);
+                free(dir);
+        }
+}
+
+static void test_generate_refuses(void) {
+        GenOptions o = { .seed = 1, .photos = 5, .apps = 2, .crashlogs = 1 };
+        char *dir = path_join(top, "refuse"), *file = path_join(dir, "x");
+        DeviceInfo *i = NULL;
+
+        /* An existing empty directory is fine, a non-empty one is not. */
+        ASSERT_OR_RETURN(mkdir(dir, 0755) == 0);
+        write_file(file, "x");
+        ASSERT_EQ_INT(profile_generate(dir, &o), -EEXIST);
+        unlink(file);
+        ASSERT_EQ_INT(profile_generate(dir, &o), 0);
+        ASSERT_EQ_INT(profile_read_info(dir, &i), 0);
+        ASSERT(i && strcmp(i->name, "iPhone 1") == 0);
+        device_info_free(i);
+        ASSERT_EQ_INT(profile_generate(dir, &o), -EEXIST);
+        rm_rf(dir);
+
+        /* Too few files for the photos, app documents and odd names. */
+        o.files = 9;
+        o.photos = 5;
+        o.apps = 2;
+        ASSERT_EQ_INT(profile_generate(dir, &o), -EINVAL);
+        ASSERT(access(dir, F_OK) < 0);
+        o.files = 10;
+        ASSERT_EQ_INT(profile_generate(dir, &o), 0);
+        rm_rf(dir);
+
+        /* Missing parents are created. */
+        free(dir);
+        dir = path_join(top, "deep/er/profile");
+        ASSERT_EQ_INT(profile_generate(dir, &o), 0);
+        free(dir);
+        dir = path_join(top, "deep");
+        rm_rf(dir);
+
+        free(dir);
+        free(file);
+}
+
+static void test_generated_info_and_apps(void) {
+        GenOptions o = { .seed = 7, .name = "Anna's iPhone", .product = "iPhone16,2",
+                         .ios = "17.4", .photos = 2, .apps = 3, .crashlogs = 0 };
+        char *dir = gen("apps", &o);
+        DeviceInfo *i = NULL;
+        AppInfo *a = NULL, **list = NULL;
+        size_t n = 0;
+
+        ASSERT_EQ_INT(profile_read_info(dir, &i), 0);
+        ASSERT_OR_RETURN(i);
+        ASSERT_STREQ(i->name, "Anna's iPhone");
+        ASSERT_STREQ(i->product, "iPhone16,2");
+        ASSERT_STREQ(i->ios, "17.4");
+        ASSERT_STREQ(i->build, "21E219");
+        ASSERT_STREQ(i->hardware_model, "D84AP");
+        ASSERT_STREQ(i->device_class, "iPhone");
+        ASSERT(strlen(i->serial) == 12 &&
+               strspn(i->serial, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") == 12);
+        ASSERT(i->phone_number && i->imei && strlen(i->imei) == 15);
+        ASSERT(i->ecid != 0);
+        ASSERT_EQ_INT(i->battery, 87);
+        ASSERT(i->setup_done);
+        device_info_free(i);
+
+        ASSERT_EQ_INT(profile_app_lookup(dir, "com.example.app2", &a), 0);
+        ASSERT_OR_RETURN(a);
+        ASSERT_STREQ(a->bundle_id, "com.example.app2");
+        ASSERT(a->display_name && *a->display_name);
+        ASSERT_STREQ(a->app_type, "User");
+        ASSERT(a->file_sharing);
+        ASSERT(a->short_version && a->version);
+        a = app_info_free(a);
+
+        static const char *const refused[] = {
+                "../x", "..", ".", "", "a/b", "/etc", ".hidden", "com..example",
+                "com.example.app2/", "com.example.app9",
+        };
+        for (size_t k = 0; k < ELEMENTSOF(refused); k++) {
+                int r = profile_app_lookup(dir, refused[k], &a);
+
+                if (r != -ENOENT || a) {
+                        printf("FAIL: profile_app_lookup('%s') = %d at %s:%d\n", refused[k], r,
+                               __FILE__, __LINE__);
+                        failures++;
+                }
+        }
+        ASSERT_EQ_INT(profile_app_lookup(dir, NULL, &a), -ENOENT);
+
+        ASSERT_EQ_INT(profile_list_apps(dir, &list, &n), 0);
+        ASSERT_EQ_U64(n, 3);
+        for (size_t k = 0; k + 1 < n; k++)
+                ASSERT(strcmp(list[k]->bundle_id, list[k + 1]->bundle_id) < 0);
+        if (n == 3)
+                ASSERT_STREQ(list[0]->bundle_id, "com.example.app1");
+        app_info_free_array(list, n);
+
+        /* A hand-written Info.ini: defaults, a bad value, a wrong identifier; a directory
+         * without Info.ini is not an app. */
+        {
+                char *d = path_join(dir, "apps/org.test.Min"), *f = path_join(d, "Info.ini");
+                char *e = path_join(dir, "apps/org.test.Empty");
+
+                ASSERT(mkdir(d, 0755) == 0);
+                ASSERT(mkdir(e, 0755) == 0);
+                write_file(f, "[App]\n");
+                ASSERT_EQ_INT(profile_app_lookup(dir, "org.test.Min", &a), 0);
+                ASSERT(a && strcmp(a->display_name, "Min") == 0 && !a->file_sharing &&
+                       strcmp(a->app_type, "User") == 0);
+                a = app_info_free(a);
+                ASSERT_EQ_INT(profile_app_lookup(dir, "org.test.Empty", &a), -ENOENT);
+
+                ASSERT_EQ_INT(profile_list_apps(dir, &list, &n), 0);
+                ASSERT_EQ_U64(n, 4);
+                app_info_free_array(list, n);
+
+                write_file(f, "[App]\nUIFileSharingEnabled=perhaps\n");
+                ASSERT_EQ_INT(profile_app_lookup(dir, "org.test.Min", &a), -EBADMSG);
+                write_file(f, "[App]\nCFBundleIdentifier=org.other\n");
+                ASSERT_EQ_INT(profile_app_lookup(dir, "org.test.Min", &a), -EBADMSG);
+                ASSERT_EQ_INT(profile_list_apps(dir, &list, &n), -EBADMSG);
+                ASSERT(!a);
+                free(d);
+                free(e);
+                free(f);
+        }
+
+        rm_rf(dir);
+        free(dir);
+
+        /* No apps/ at all: an empty list. */
+        dir = path_join(top, "noapps");
+        ASSERT(mkdir(dir, 0755) == 0);
+        list = (AppInfo **) 1;
+        ASSERT_EQ_INT(profile_list_apps(dir, &list, &n), 0);
+        ASSERT(n == 0 && !list);
+        rm_rf(dir);
+        free(dir);
+}
+
+/* ---- mutate ------------------------------------------------------------------------- */
+
+static void diff_backup(const Tree *before, const Tree *after, unsigned *changed,
+                        unsigned *added, unsigned *deleted) {
+        *changed = *added = *deleted = 0;
+        for (size_t i = 0; i < before->n; i++) {
+                const Node *b = &before->v[i], *a;
+
+                if (b->type != S_IFREG || !has_prefix(b->path, "backup/"))
+                        continue;
+                a = tree_find(after, b->path);
+                if (!a)
+                        (*deleted)++;
+                else if (a->hash != b->hash || a->size != b->size) {
+                        (*changed)++;
+                        ASSERT(a->size != b->size);
+                        ASSERT(a->mtime > b->mtime);
+                }
+        }
+        for (size_t i = 0; i < after->n; i++)
+                if (after->v[i].type == S_IFREG && has_prefix(after->v[i].path, "backup/") &&
+                    !tree_find(before, after->v[i].path))
+                        (*added)++;
+}
+
+/* media/ and apps/ documents are exactly the twins of their backup/ files. */
+static void check_twins(const Tree *t) {
+        for (size_t i = 0; i < t->n; i++) {
+                const Node *n = &t->v[i], *m;
+                char *twin = NULL;
+
+                if (n->type != S_IFREG)
+                        continue;
+                if (has_prefix(n->path, "backup/CameraRollDomain/Media/DCIM/") ||
+                    has_prefix(n->path, "backup/MediaDomain/Media/")) {
+                        const char *rest = strstr(n->path, "/Media/") + strlen("/Media/");
+
+                        twin = path_join("media", rest);
+                } else if (has_prefix(n->path, "media/")) {
+                        /* the other direction: no orphan in media/ */
+                        char *a = path_join("backup/CameraRollDomain/Media",
+                                            n->path + strlen("media/"));
+                        char *b = path_join("backup/MediaDomain/Media",
+                                            n->path + strlen("media/"));
+
+                        ASSERT(tree_find(t, a) || tree_find(t, b));
+                        free(a);
+                        free(b);
+                        continue;
+                } else
+                        continue;
+                m = tree_find(t, twin);
+                if (!m || m->ino != n->ino)
+                        printf("twin of '%s' is %s\n", n->path, m ? "another inode" : "missing");
+                ASSERT(m && m->ino == n->ino);
+                free(twin);
+        }
+}
+
+static int mutate_closure(void *userdata) {
+        const MutateOptions *m = userdata;
+
+        return profile_mutate(ini_dir, m);
+}
+
+static void test_mutate(void) {
+        GenOptions o = { .seed = 99, .files = 70, .bytes = 2u << 20, .photos = 10, .apps = 2,
+                         .crashlogs = 1 };
+        MutateOptions m = { .seed = 5, .change = 6, .add = 4, .del = 3 };
+        char *a = gen("mut-a", &o), *b = gen("mut-b", &o), *log;
+        Tree before, after, other;
+        unsigned changed, added, deleted;
+        uint64_t files, bytes;
+        int r;
+
+        tree_walk(a, &before);
+
+        ASSERT_EQ_INT(profile_mutate(a, &m), 0);
+        tree_walk(a, &after);
+        diff_backup(&before, &after, &changed, &added, &deleted);
+        ASSERT_EQ_INT(changed, m.change);
+        ASSERT_EQ_INT(added, m.add);
+        ASSERT_EQ_INT(deleted, m.del);
+        backup_totals(&after, &files, &bytes);
+        ASSERT_EQ_U64(files, o.files + m.add - m.del);
+        check_twins(&after);
+        ASSERT(!tree_find(&after, "backup/HomeDomain/Library/Caches/.mutate.tmp"));
+        for (size_t i = 0; i < after.n; i++)
+                ASSERT(!strstr(after.v[i].path, ".mutate.tmp"));
+
+        /* The same mutation of the same tree gives the same tree. */
+        ASSERT_EQ_INT(profile_mutate(b, &m), 0);
+        tree_walk(b, &other);
+        ASSERT(tree_equal(&after, &other, true));
+        tree_free(&other);
+
+        /* Changing and deleting most files keeps twins consistent (photos and documents
+         * are among them for sure). */
+        tree_free(&before);
+        before = after;
+        backup_totals(&before, &files, &bytes);
+        m = (MutateOptions) { .seed = 6, .change = (unsigned) files / 2,
+                              .del = (unsigned) files / 2 - 1, .add = 10 };
+        ASSERT_EQ_INT(profile_mutate(a, &m), 0);
+        tree_walk(a, &after);
+        diff_backup(&before, &after, &changed, &added, &deleted);
+        ASSERT_EQ_INT(changed, m.change);
+        ASSERT_EQ_INT(added, m.add);
+        ASSERT_EQ_INT(deleted, m.del);
+        check_twins(&after);
+
+        /* Asking for more than there is fails and changes nothing. */
+        tree_free(&before);
+        before = after;
+        backup_totals(&before, &files, &bytes);
+        m = (MutateOptions) { .seed = 1, .change = (unsigned) files, .del = 1 };
+        ini_dir = a;
+        log = capture_stderr(mutate_closure, &m, &r);
+        ini_dir = NULL;
+        ASSERT_EQ_INT(r, -EINVAL);
+        ASSERT(strstr(log, "mutate"));
+        free(log);
+        tree_walk(a, &after);
+        ASSERT(tree_equal(&before, &after, true));
+        tree_free(&after);
+
+        /* Not a profile. */
+        {
+                char *none = path_join(top, "none");
+                ini_dir = none;
+                log = capture_stderr(mutate_closure, &m, &r);
+                ini_dir = NULL;
+                ASSERT(r < 0);
+                free(log);
+                free(none);
+        }
+
+        tree_free(&before);
+        rm_rf(a);
+        rm_rf(b);
+        free(a);
+        free(b);
+}
+
+int main(void) {
+        const char *tmp = getenv("TMPDIR");
+
+        snprintf(top, sizeof(top), "%s/test-profile-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(top)) {
+                printf("FAIL: mkdtemp(%s): %s\n", top, strerror(errno));
+                return EXIT_FAILURE;
+        }
+
+        test_parse_size();
+        test_device_ini();
+        test_generate_determinism();
+        test_generate_layout();
+        test_generate_refuses();
+        test_generated_info_and_apps();
+        test_mutate();
+
+        rm_rf(top);
+        if (failures > 0) {
+                printf("%u check(s) failed\n", failures);
+                return EXIT_FAILURE;
+        }
+        return EXIT_SUCCESS;
+}
