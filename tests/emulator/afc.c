@@ -145,11 +145,6 @@ static void afc_path_done(AfcPath *p) {
         p->dir_fd = -EBADF;
 }
 
-static void info_freep(DeviceInfo **i) {
-        if (*i)
-                device_info_free(*i);
-}
-
 static void closedirp(DIR **d) {
         if (*d)
                 closedir(*d);
@@ -768,7 +763,7 @@ static int afc_op_get_file_info(Afc *a, const uint8_t *d, size_t n) {
 /* GET_DEVINFO: the profile's model and disk figures where it has them, else the host file
  * system's beneath the root. */
 static int afc_op_get_devinfo(Afc *a, const uint8_t *d, size_t n) {
-        _cleanup_(info_freep) DeviceInfo *info = NULL;
+        _cleanup_(device_info_freep) DeviceInfo *info = NULL;
         uint64_t total = 0, avail = 0, bsize = 4096;
         const char *model = "iPhone15,2";
         struct statvfs sv;

@@ -43,28 +43,30 @@
 #define DL_EMPTY "___EmptyParameterString___"
 
 /* Raw file stream (protocols.md §3.5). */
-#define CODE_SUCCESS      0x00
-#define CODE_ERROR_LOCAL  0x06
+#define CODE_SUCCESS 0x00
+#define CODE_ERROR_LOCAL 0x06
 #define CODE_ERROR_REMOTE 0x0B
-#define CODE_FILE_DATA    0x0C
+#define CODE_FILE_DATA 0x0C
 
-#define BLOCK_MAX     (1024u * 1024u)           /* payload of one 0x0C block we send */
-#define OUT_CAP       (2u * BLOCK_MAX + 16384u) /* one block + names + headers fit */
-#define DL_NAME_MAX   4096u                     /* longer names are a protocol error */
-#define DL_TEXT_MAX   4096u                     /* error texts we keep (rest is drained) */
-#define BATCH_FILES   1000u                     /* files per DLMessageUploadFiles */
-#define BATCH_BYTES   (256ull << 20)            /* bytes per DLMessageUploadFiles */
-#define MOVE_BATCH    5000u                     /* pairs per DLMessageMoveItems */
-#define FETCH_BATCH   256u                      /* files per DLMessageDownloadFiles (restore) */
-#define META_MAX      (16u << 20)               /* Status.plist / Manifest.plist in memory */
-#define MBFILE_MAX    (64u << 10)               /* one `file` blob of a host's Manifest.db */
-#define SPACE_MARGIN  (128ull << 20)            /* a phone wants this much more than it sends */
-#define SCAN_DEPTH    64
-#define MAC_EPOCH     978307200                 /* 2001-01-01 in Unix time */
-#define BACKUP_UID    501
+#define BLOCK_MAX (1024u * 1024u)         /* payload of one 0x0C block we send */
+#define OUT_CAP (2u * BLOCK_MAX + 16384u) /* one block + names + headers fit */
+#define DL_NAME_MAX 4096u                 /* longer names are a protocol error */
+#define DL_TEXT_MAX 4096u                 /* error texts we keep (rest is drained) */
+#define BATCH_FILES 1000u                 /* files per DLMessageUploadFiles */
+#define BATCH_BYTES (256ull << 20)        /* bytes per DLMessageUploadFiles */
+#define MOVE_BATCH 5000u                  /* pairs per DLMessageMoveItems */
+#define FETCH_BATCH 256u                  /* files per DLMessageDownloadFiles (restore) */
+#define META_MAX (16u << 20)              /* Status.plist / Manifest.plist in memory */
+#define MBFILE_MAX (64u << 10)            /* one `file` blob of a host's Manifest.db */
+/* Room a device wants beyond what it sends: protocols.md §3.7 infers 128 MiB for real phones;
+ * 4 MiB keeps the host's own ENOSPC handling testable on a small tmpfs (engine/enospc.test). */
+#define SPACE_MARGIN (4ull << 20)
+#define SCAN_DEPTH 64
+#define MAC_EPOCH 978307200 /* 2001-01-01 in Unix time */
+#define BACKUP_UID 501
 
 #define NOTE_PASSCODE_SHOWN "com.apple.LocalAuthentication.ui.presented"
-#define NOTE_PASSCODE_GONE  "com.apple.LocalAuthentication.ui.dismissed"
+#define NOTE_PASSCODE_GONE "com.apple.LocalAuthentication.ui.dismissed"
 
 /* ---- faults ---------------------------------------------------------------------------- */
 
@@ -99,37 +101,39 @@ static const char *const hostile_names[_HOSTILE_MAX] = {
 
 /* Names of the files hostile devices aim at, one level above the backup root. */
 #define HOSTILE_OUT_DOTDOT "fakeidevice-hostile-dotdot"
-#define HOSTILE_OUT_MOVED  "fakeidevice-hostile-moved"
-#define HOSTILE_VICTIM     "fakeidevice-hostile-victim"
-#define HOSTILE_ABS_PATH   "/tmp/fakeidevice-hostile-absolute"
+#define HOSTILE_OUT_MOVED "fakeidevice-hostile-moved"
+#define HOSTILE_VICTIM "fakeidevice-hostile-victim"
+#define HOSTILE_ABS_PATH "/tmp/fakeidevice-hostile-absolute"
 
 typedef enum DiskFull {
         DISK_FULL_NO,
-        DISK_FULL_PLAIN,        /* 105 right after DLMessageGetFreeDiskSpace */
-        DISK_FULL_PURGE,        /* DLMessagePurgeDiskSpace first, then 105 */
+        DISK_FULL_PLAIN, /* 105 right after DLMessageGetFreeDiskSpace */
+        DISK_FULL_PURGE, /* DLMessagePurgeDiskSpace first, then 105 */
 } DiskFull;
 
 /* What `fault` selects. Plain data: a backup copies it once at its start. */
 typedef struct Faults {
-        unsigned passcode_s;            /* 0: no prompt */
+        unsigned passcode_s; /* 0: no prompt */
         bool encrypted;
         bool restore_password_set;
         char restore_password[256];
         DiskFull disk_full;
-        bool snapshot_exists;           /* reboot-only */
+        bool snapshot_exists; /* reboot-only */
         bool pull_bytes_set, pull_files_set;
         uint64_t pull_bytes, pull_files;
         bool stall;
-        uint64_t slow_bps;              /* 0: full speed */
+        uint64_t slow_bps; /* 0: full speed */
         Hostile hostile;
 } Faults;
 
 typedef struct BackupState {
         Faults f;
-        bool waiting_passcode;          /* a prompt is on screen */
-        bool stalling;                  /* `stall` reached: the device sends nothing */
-        uint64_t reboots;               /* `reboot` commands and reboots after a restore */
-        bool password_set;              /* backup password from ChangePassword */
+        bool waiting_passcode; /* a prompt is on screen */
+        bool stalling;         /* `stall` reached: the device sends nothing */
+        uint64_t reboots;      /* `reboot` commands and reboots after a restore */
+        uint64_t last_files;   /* files the last backup uploaded (metadata included) */
+        uint64_t last_bytes;   /* their content bytes */
+        bool password_set;     /* backup password from ChangePassword */
         char password[256];
 } BackupState;
 
@@ -140,6 +144,10 @@ static BackupState *backup_state(Device *d) {
         return d->backup_state;
 }
 
+/**
+ * backup_state_free: free the fault state of a device (device_free() calls it).
+ * @d: the device; NULL is accepted. Its backup_state is NULL afterwards.
+ */
 void backup_state_free(Device *d) {
         if (!d)
                 return;
@@ -147,12 +155,22 @@ void backup_state_free(Device *d) {
         d->backup_state = NULL;
 }
 
+/**
+ * backup_will_encrypt: lockdownd's com.apple.mobile.backup WillEncrypt of @d (borrowed).
+ * Called with the lock held. Returns true after `fault UDID encrypted on` or a successful
+ * `idevicebackup2 encryption on`, false otherwise.
+ */
 bool backup_will_encrypt(Device *d) {
         BackupState *bs = d->backup_state;
 
         return bs && bs->f.encrypted;
 }
 
+/**
+ * backup_on_reboot: @d (borrowed) rebooted (control `reboot`, or after a restore): clear
+ * the state a reboot clears (snapshot-exists) and count the reboot for `wait-reboots`.
+ * Called with the lock held.
+ */
 void backup_on_reboot(Device *d) {
         BackupState *bs = backup_state(d);
 
@@ -162,6 +180,7 @@ void backup_on_reboot(Device *d) {
         bs->reboots++;
 }
 
+/* Counts and sizes of the fault arguments: "123", "4K", "1M" (profile.c's parser). */
 static int parse_count(const char *s, uint64_t *ret) {
         uint64_t v;
 
@@ -181,12 +200,18 @@ static int faults_parse(Faults *f, int argc, char **argv, char *reply, size_t n)
                 const char *name;
                 bool has_arg;
         } const table[] = {
-                { "none", false },             { "passcode", true },
-                { "encrypted", true },         { "restore-password", true },
-                { "disk-full", false },        { "disk-full-purge", false },
-                { "snapshot-exists", false },  { "pull-after-bytes", true },
-                { "pull-after-files", true },  { "stall", false },
-                { "slow", true },              { "hostile", true },
+                {"none", false},
+                {"passcode", true},
+                {"encrypted", true},
+                {"restore-password", true},
+                {"disk-full", false},
+                {"disk-full-purge", false},
+                {"snapshot-exists", false},
+                {"pull-after-bytes", true},
+                {"pull-after-files", true},
+                {"stall", false},
+                {"slow", true},
+                {"hostile", true},
         };
         size_t i;
 
@@ -204,7 +229,7 @@ static int faults_parse(Faults *f, int argc, char **argv, char *reply, size_t n)
         }
 
         if (strcmp(mode, "none") == 0)
-                *f = (Faults) {};
+                *f = (Faults){};
         else if (strcmp(mode, "passcode") == 0) {
                 if (parse_count(arg, &v) < 0 || v == 0 || v > 86400) {
                         snprintf(reply, n, "err passcode needs SECONDS (1..86400)");
@@ -269,28 +294,31 @@ static int faults_parse(Faults *f, int argc, char **argv, char *reply, size_t n)
         return 0;
 }
 
+/* `fault UDID status`: everything selected, and what the device is doing right now. */
 static void faults_describe(const BackupState *bs, char *reply, size_t n) {
         const Faults *f = &bs->f;
 
         snprintf(reply, n,
-                 "ok passcode=%u waiting=%d stalling=%d reboots=%" PRIu64 " encrypted=%d "
+                 "ok last_backup_files=%" PRIu64 " last_backup_bytes=%" PRIu64
+                 " passcode=%u waiting=%d stalling=%d reboots=%" PRIu64 " encrypted=%d "
                  "restore-password=%d disk-full=%s snapshot-exists=%d pull-after-bytes=%s%" PRIu64
                  " pull-after-files=%s%" PRIu64 " stall=%d slow=%" PRIu64 " hostile=%s",
-                 f->passcode_s, bs->waiting_passcode, bs->stalling, bs->reboots, f->encrypted,
-                 f->restore_password_set,
-                 f->disk_full == DISK_FULL_PURGE ? "purge" :
-                 f->disk_full == DISK_FULL_PLAIN ? "yes" : "no",
+                 bs->last_files, bs->last_bytes, f->passcode_s, bs->waiting_passcode, bs->stalling,
+                 bs->reboots, f->encrypted, f->restore_password_set,
+                 f->disk_full == DISK_FULL_PURGE   ? "purge"
+                 : f->disk_full == DISK_FULL_PLAIN ? "yes"
+                                                   : "no",
                  f->snapshot_exists, f->pull_bytes_set ? "" : "off/", f->pull_bytes,
                  f->pull_files_set ? "" : "off/", f->pull_files, f->stall, f->slow_bps,
                  hostile_names[f->hostile]);
 }
 
-/* `fault UDID wait-passcode|wait-stall [SECONDS]`, `fault UDID wait-reboots N [SECONDS]`:
- * block until the passcode prompt is up, the device stalls, or N reboots happened, so that
- * scripts can react (`unlock`, `detach`) without sleeping. Lock held; emu_wait() drops it
- * while waiting, so only this control client waits. */
-static void fault_wait(Device *d, BackupState *bs, int argc, char **argv, char *reply,
-                       size_t n) {
+/* `fault UDID wait-passcode|wait-stall|wait-detach [SECONDS]`, `fault UDID wait-reboots N
+ * [SECONDS]`: block until the passcode prompt is up, the device stalls, the cable is pulled,
+ * or N reboots happened, so that scripts can react (`unlock`, `detach`, `attach`) without
+ * sleeping. Lock held; emu_wait() drops it while waiting, so only this control client
+ * waits. */
+static void fault_wait(Device *d, BackupState *bs, int argc, char **argv, char *reply, size_t n) {
         bool reboots = strcmp(argv[0], "wait-reboots") == 0;
         int first = reboots ? 2 : 1;
         uint64_t want = 0, secs = 60;
@@ -304,8 +332,10 @@ static void fault_wait(Device *d, BackupState *bs, int argc, char **argv, char *
         }
         clock_gettime(CLOCK_MONOTONIC, &t0);
         for (;;) {
-                bool done = reboots ? bs->reboots >= want :
-                            argv[0][5] == 'p' ? bs->waiting_passcode : bs->stalling;
+                bool done = reboots                                 ? bs->reboots >= want
+                            : strcmp(argv[0], "wait-passcode") == 0 ? bs->waiting_passcode
+                            : strcmp(argv[0], "wait-stall") == 0    ? bs->stalling
+                                                                    : !d->attached;
                 int64_t ms;
 
                 if (done) {
@@ -322,6 +352,18 @@ static void fault_wait(Device *d, BackupState *bs, int argc, char **argv, char *
         snprintf(reply, n, "err timed out waiting for %s on %s", argv[0] + 5, d->udid);
 }
 
+/**
+ * backup_fault_command: the control command `fault UDID MODE [ARG]`, with the lock held.
+ * @d: the device (borrowed).
+ * @argc, @argv: MODE and its argument (borrowed).
+ * @reply, @n: where the one-line answer goes: "ok ..." or "err ...".
+ *
+ * Modes add up until `none` clears them: passcode SECONDS, encrypted on|off,
+ * restore-password PWD, disk-full, disk-full-purge, snapshot-exists (until reboot),
+ * pull-after-bytes N, pull-after-files N, stall, slow BYTES_PER_S, hostile KIND. Besides:
+ * `status` describes them, and wait-passcode / wait-stall / wait-detach [SECONDS] and
+ * wait-reboots N [SECONDS] block this control client until that happened (or time out).
+ */
 void backup_fault_command(Device *d, int argc, char **argv, char *reply, size_t n) {
         BackupState *bs = backup_state(d);
         Faults f;
@@ -334,9 +376,9 @@ void backup_fault_command(Device *d, int argc, char **argv, char *reply, size_t 
                 faults_describe(bs, reply, n);
                 return;
         }
-        if (argc >= 1 && (strcmp(argv[0], "wait-passcode") == 0 ||
-                          strcmp(argv[0], "wait-stall") == 0 ||
-                          strcmp(argv[0], "wait-reboots") == 0)) {
+        if (argc >= 1 &&
+            (strcmp(argv[0], "wait-passcode") == 0 || strcmp(argv[0], "wait-stall") == 0 ||
+             strcmp(argv[0], "wait-detach") == 0 || strcmp(argv[0], "wait-reboots") == 0)) {
                 fault_wait(d, bs, argc, argv, reply, n);
                 return;
         }
@@ -456,7 +498,7 @@ static void random_bytes(void *p, size_t n) {
         while (n > 0) {
                 ssize_t k = getrandom(b, n, 0);
                 if (k <= 0) {
-                        /* Never fails on Linux ≥ 3.17 once booted; keep going deterministically. */
+                        /* Cannot fail on Linux >= 3.17 once booted; stay deterministic. */
                         for (size_t i = 0; i < n; i++)
                                 b[i] = (uint8_t) (i * 131 + 7);
                         return;
@@ -466,16 +508,16 @@ static void random_bytes(void *p, size_t n) {
         }
 }
 
+/* Status.plist's UUID: upper-case, as devices write it. */
 static void random_uuid(char out[37]) {
         uint8_t u[16];
 
         random_bytes(u, sizeof(u));
         u[6] = (uint8_t) ((u[6] & 0x0f) | 0x40);
         u[8] = (uint8_t) ((u[8] & 0x3f) | 0x80);
-        snprintf(out, 37,
-                 "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
-                 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11],
-                 u[12], u[13], u[14], u[15]);
+        snprintf(out, 37, "%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X",
+                 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+                 u[13], u[14], u[15]);
 }
 
 static bool plist_dict_bool(plist_t dict, const char *key, bool def) {
@@ -525,6 +567,7 @@ static int read_fd_all(int fd, size_t max, char **ret, size_t *ret_len) {
         return 0;
 }
 
+/* A whole (small) file; never follows a symlink at the last component. */
 static int read_file(const char *path, size_t max, char **ret, size_t *ret_len) {
         _cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
@@ -602,6 +645,7 @@ static int mkdir_beneath(const char *base, const char *rel) {
         return 0;
 }
 
+/* $TMPDIR if it is absolute, else /tmp: scratch files (Manifest.db) live there. */
 static const char *tmp_dir(void) {
         const char *t = getenv("TMPDIR");
 
@@ -612,12 +656,12 @@ static const char *tmp_dir(void) {
 
 typedef struct Session {
         Conn *conn;
-        Device *device;                 /* borrowed */
-        char *udid;                     /* the device's UDID (copy) */
-        Faults faults;                  /* copied when a request starts */
+        Device *device; /* borrowed */
+        char *udid;     /* the device's UDID (copy) */
+        Faults faults;  /* copied when a request starts */
         double progress;
-        bool reboot_pending;            /* restore done: reboot once the host lets go */
-        char *tmp;                      /* private scratch directory, NULL until needed */
+        bool reboot_pending; /* restore done: reboot once the host lets go */
+        char *tmp;           /* private scratch directory, NULL until needed */
 } Session;
 
 static plist_t dl_new(const char *name) {
@@ -646,12 +690,10 @@ static int dl_recv_status(Session *s, int64_t *ret_status, plist_t *ret_payload)
         r = plistio_recv(s->conn, EMU_PLIST_MAX, &p);
         if (r < 0)
                 return r;
-        name = plist_get_node_type(p) == PLIST_ARRAY ? plist_str(plist_array_get_item(p, 0))
-                                                     : NULL;
+        name = plist_get_node_type(p) == PLIST_ARRAY ? plist_str(plist_array_get_item(p, 0)) : NULL;
         if (name && strcmp(name, "DLMessageDisconnect") == 0)
                 return -ECONNABORTED;
-        if (!name || strcmp(name, "DLMessageStatusResponse") != 0 ||
-            plist_array_get_size(p) < 2) {
+        if (!name || strcmp(name, "DLMessageStatusResponse") != 0 || plist_array_get_size(p) < 2) {
                 log_warn("%s: expected DLMessageStatusResponse, got '%s'", s->udid,
                          name ?: "(not a DL message)");
                 return -EBADMSG;
@@ -693,12 +735,15 @@ static int send_response(Session *s, unsigned code, const char *desc, const char
         return plistio_send(s->conn, a, binary);
 }
 
+/* DeviceLink progress is a percentage of the whole operation and never goes backwards. */
 static plist_t progress_node(Session *s, double p) {
         if (p > s->progress)
                 s->progress = p > 100.0 ? 100.0 : p;
         return plist_new_real(s->progress);
 }
 
+/* DLMessageCreateDirectory: the host creates no parents of uploads itself (§3.5), so the
+ * device asks for every directory first. 0, 1 if the host failed, < 0 on I/O errors. */
 static int dl_create_directory(Session *s, const char *path) {
         plist_t m = dl_new("DLMessageCreateDirectory");
         int64_t st = 0;
@@ -712,8 +757,7 @@ static int dl_create_directory(Session *s, const char *path) {
                 return r;
         /* 1.3.0 reports EEXIST (-7) for an existing directory: that is success. */
         if (st != 0 && st != -7)
-                log_warn("%s: host could not create '%s' (status %" PRId64 ")", s->udid, path,
-                         st);
+                log_warn("%s: host could not create '%s' (status %" PRId64 ")", s->udid, path, st);
         return st == 0 || st == -7 ? 0 : 1;
 }
 
@@ -755,11 +799,11 @@ static int dl_move_items(Session *s, plist_t pairs, double progress) {
 
 typedef struct Uploader {
         Session *s;
-        uint8_t *buf;                   /* OUT_CAP bytes */
+        uint8_t *buf; /* OUT_CAP bytes */
         size_t len;
-        uint64_t data_bytes;            /* file content sent in this request */
-        uint64_t files;                 /* files completed in this request */
-        uint64_t wire_bytes;            /* raw bytes written (slow mode pacing) */
+        uint64_t data_bytes; /* file content sent in this request */
+        uint64_t files;      /* files completed in this request */
+        uint64_t wire_bytes; /* raw bytes written (slow mode pacing) */
         struct timespec t0;
         bool started;
 } Uploader;
@@ -807,6 +851,8 @@ static int session_pull(Session *s, const char *why) {
         return -ECONNRESET;
 }
 
+/* Write what is buffered. One large write per call: no per-file flushes, so the stream
+ * is limited by the host, not by syscalls or TLS records of tiny files. */
 static int up_flush(Uploader *u) {
         Session *s = u->s;
         size_t off = 0;
@@ -878,6 +924,7 @@ static int up_put_name(Uploader *u, const char *name, size_t n) {
         return up_put(u, name, n);
 }
 
+/* [u32be n+1][code][n bytes]: the length counts the code byte. */
 static int up_put_block(Uploader *u, uint8_t code, const void *p, size_t n) {
         uint8_t h[5];
         uint32_t be = htonl((uint32_t) n + 1);
@@ -891,6 +938,25 @@ static int up_put_block(Uploader *u, uint8_t code, const void *p, size_t n) {
         return n ? up_put(u, p, n) : 0;
 }
 
+/* The two names that start a file. `pull-after-files N` with N files out already (N = 0
+ * included) pulls the cable here, before the next file begins. */
+static int up_file_begin(Uploader *u, const char *devpath, const char *dst, size_t dst_len) {
+        Session *s = u->s;
+        int r;
+
+        if (s->faults.pull_files_set && u->files >= s->faults.pull_files) {
+                r = up_flush(u);
+                if (r < 0)
+                        return r;
+                return session_pull(s, "the configured number of files");
+        }
+        r = up_put_name(u, devpath, strlen(devpath));
+        if (r < 0)
+                return r;
+        return up_put_name(u, dst, dst_len);
+}
+
+/* The success terminator of one file; counts it and pulls the cable if told to. */
 static int up_file_done(Uploader *u) {
         Session *s = u->s;
         int r = up_put_block(u, CODE_SUCCESS, NULL, 0);
@@ -940,9 +1006,7 @@ static int up_file_fd(Uploader *u, const char *devpath, const char *dst, int fd,
 
         if (!c || EVP_DigestInit_ex(c, EVP_sha1(), NULL) != 1)
                 return -ENOMEM;
-        r = up_put_name(u, devpath, strlen(devpath));
-        if (r >= 0)
-                r = up_put_name(u, dst, strlen(dst));
+        r = up_file_begin(u, devpath, dst, strlen(dst));
         if (r < 0)
                 return r;
 
@@ -999,9 +1063,7 @@ static int up_file_mem(Uploader *u, const char *devpath, const char *dst, const 
         const uint8_t *p = data;
         int r;
 
-        r = up_put_name(u, devpath, strlen(devpath));
-        if (r >= 0)
-                r = up_put_name(u, dst, strlen(dst));
+        r = up_file_begin(u, devpath, dst, strlen(dst));
         while (r >= 0 && n > 0) {
                 size_t k = up_allowance(u, n > BLOCK_MAX ? BLOCK_MAX : n);
 
@@ -1020,6 +1082,8 @@ static int up_file_mem(Uploader *u, const char *devpath, const char *dst, const 
         return up_file_done(u);
 }
 
+/* ["DLMessageUploadFiles", {}, progress, total bytes]: the total only drives the host's
+ * progress bar. The raw stream follows right after. */
 static int up_begin_batch(Uploader *u, uint64_t total, double progress) {
         plist_t m = dl_new("DLMessageUploadFiles");
 
@@ -1049,11 +1113,11 @@ static int up_end_batch(Uploader *u) {
 /* ---- raw stream, host → device (DLMessageDownloadFiles) -------------------------------- */
 
 typedef struct Fetch {
-        char *remote;                   /* path relative to the backup root */
-        char *local;                    /* where to store it; NULL: discard */
-        bool received;                  /* the host sent it completely */
+        char *remote;  /* path relative to the backup root */
+        char *local;   /* where to store it; NULL: discard */
+        bool received; /* the host sent it completely */
         uint64_t size;
-        char *error;                    /* the host's error text, if it sent one */
+        char *error; /* the host's error text, if it sent one */
 } Fetch;
 
 static void fetch_clear(Fetch *f, size_t n) {
@@ -1061,10 +1125,11 @@ static void fetch_clear(Fetch *f, size_t n) {
                 free(f[i].remote);
                 free(f[i].local);
                 free(f[i].error);
-                f[i] = (Fetch) {};
+                f[i] = (Fetch){};
         }
 }
 
+/* A u32be of the raw stream. */
 static int read_u32(Conn *c, uint32_t *ret) {
         uint32_t be;
         int r = conn_read_full(c, &be, 4);
@@ -1228,6 +1293,8 @@ static int fetch_files(Session *s, Fetch *f, size_t n, double progress) {
         return dl_recv_status(s, &st, NULL);
 }
 
+/* A private scratch directory under $TMPDIR for this request (fetched metadata, the new
+ * Manifest.db); removed when the request ends. */
 static int session_tmp(Session *s) {
         if (s->tmp)
                 return 0;
@@ -1269,17 +1336,17 @@ enum { FLAG_FILE = 1, FLAG_DIR = 2, FLAG_SYMLINK = 4 };
 
 typedef struct Entry {
         char *domain;
-        char *rel;                      /* "" for the domain root */
-        char *target;                   /* symlinks */
+        char *rel;    /* "" for the domain root */
+        char *target; /* symlinks */
         int flags;
         struct stat st;
         char id[41];
         uint8_t digest[20];
         bool has_digest;
-        uint64_t size;                  /* content size as hashed/sent */
-        bool upload;                    /* content goes to the host in this backup */
-        char copy_from[41];             /* incremental: the host has it under this id */
-        bool done;                      /* uploaded or copied into Snapshot */
+        uint64_t size;      /* content size as hashed/sent */
+        bool upload;        /* content goes to the host in this backup */
+        char copy_from[41]; /* incremental: the host has it under this id */
+        bool done;          /* uploaded or copied into Snapshot */
 } Entry;
 
 typedef struct Scan {
@@ -1294,11 +1361,11 @@ static void scan_done(Scan *sc) {
                 free(sc->v[i].target);
         }
         free(sc->v);
-        *sc = (Scan) {};
+        *sc = (Scan){};
 }
 
-static int scan_add(Scan *sc, const char *domain, const char *rel, int flags,
-                    const struct stat *st, const char *target) {
+static int scan_add(Scan *sc, const char *domain, const char *rel, int flags, const struct stat *st,
+                    const char *target) {
         Entry *e;
 
         if (sc->n == sc->cap) {
@@ -1310,7 +1377,9 @@ static int scan_add(Scan *sc, const char *domain, const char *rel, int flags,
                 sc->cap = cap;
         }
         e = &sc->v[sc->n];
-        *e = (Entry) { .flags = flags, .st = *st, .size = S_ISREG(st->st_mode) ? (uint64_t) st->st_size : 0 };
+        *e = (Entry){.flags = flags,
+                     .st = *st,
+                     .size = S_ISREG(st->st_mode) ? (uint64_t) st->st_size : 0};
         e->domain = strdup(domain);
         e->rel = strdup(rel);
         e->target = target ? strdup(target) : NULL;
@@ -1382,6 +1451,8 @@ static void free_names(char **v, size_t n) {
         free(v);
 }
 
+/* One directory of a domain, recursively, in sorted order (the manifest is deterministic).
+ * Symlinks are recorded as such, never followed. */
 static int scan_dir(Scan *sc, int fd, const char *domain, const char *rel, unsigned depth) {
         char **names = NULL;
         size_t n = 0;
@@ -1397,7 +1468,7 @@ static int scan_dir(Scan *sc, int fd, const char *domain, const char *rel, unsig
                 struct stat st;
 
                 if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        continue;       /* gone meanwhile (a concurrent mutate) */
+                        continue; /* gone meanwhile (a concurrent mutate) */
                 if (asprintf(&path, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0) {
                         path = NULL;
                         r = -ENOMEM;
@@ -1466,6 +1537,7 @@ static int scan_profile(const char *profile, Scan *sc) {
         return r;
 }
 
+/* Open a file of the profile for reading, not through a symlink. fd or -errno. */
 static int entry_open(const char *profile, const Entry *e) {
         _cleanup_(freep) char *path = NULL;
 
@@ -1475,6 +1547,7 @@ static int entry_open(const char *profile, const Entry *e) {
         return fd < 0 ? -errno : fd;
 }
 
+/* SHA-1 and size of the content: the incremental compares this with the old Digest. */
 static int hash_fd(int fd, uint8_t out[20], uint64_t *ret_size) {
         _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *c = EVP_MD_CTX_new();
         _cleanup_(freep) uint8_t *buf = malloc(BLOCK_MAX);
@@ -1506,14 +1579,14 @@ typedef struct MBInfo {
         int64_t mtime;
         bool has_digest;
         uint8_t digest[20];
-        char *rel;                      /* RelativePath */
-        char *target;                   /* symlink Target */
+        char *rel;    /* RelativePath */
+        char *target; /* symlink Target */
 } MBInfo;
 
 static void mbinfo_done(MBInfo *m) {
         free(m->rel);
         free(m->target);
-        *m = (MBInfo) {};
+        *m = (MBInfo){};
 }
 
 /* Build the archive for e; the caller frees *ret with free(). */
@@ -1537,8 +1610,7 @@ static int mbfile_build(const Entry *e, bool encrypted, char **ret, uint32_t *re
         plist_dict_set_item(root, "UserID", plist_new_uint(BACKUP_UID));
         plist_dict_set_item(root, "GroupID", plist_new_uint(BACKUP_UID));
         plist_dict_set_item(root, "InodeNumber", plist_new_uint((uint64_t) e->st.st_ino));
-        plist_dict_set_item(root, "ProtectionClass",
-                            plist_new_uint(e->flags == FLAG_FILE ? 3 : 0));
+        plist_dict_set_item(root, "ProtectionClass", plist_new_uint(e->flags == FLAG_FILE ? 3 : 0));
         plist_dict_set_item(root, "Flags", plist_new_uint(0));
         if (e->has_digest && e->flags == FLAG_FILE) {
                 plist_array_append_item(objs, plist_new_data((const char *) e->digest, 20));
@@ -1552,7 +1624,7 @@ static int mbfile_build(const Entry *e, bool encrypted, char **ret, uint32_t *re
                 /* The shape only: u32le protection class + a 40-byte wrapped key. The content
                  * itself is not encrypted (not required of the emulator). */
                 plist_t kd = plist_new_dict(), kc = plist_new_dict(), kcl = plist_new_array();
-                uint8_t key[44] = { 3, 0, 0, 0 };
+                uint8_t key[44] = {3, 0, 0, 0};
 
                 random_bytes(key + 4, 40);
                 plist_dict_set_item(kd, "NS.data", plist_new_data((const char *) key, 44));
@@ -1662,6 +1734,7 @@ static const char manifest_schema[] =
         "CREATE INDEX FilesFlagsIdx ON Files(flags);"
         "CREATE TABLE Properties (key TEXT PRIMARY KEY, value BLOB);";
 
+/* A new Manifest.db with the iOS 10+ schema; no journal (a scratch file). */
 static int manifest_db_create(const char *path, sqlite3 **ret) {
         sqlite3 *db = NULL;
 
@@ -1680,8 +1753,8 @@ static int manifest_db_create(const char *path, sqlite3 **ret) {
         return 0;
 }
 
-static int manifest_db_add(sqlite3_stmt *ins, const char *id, const char *domain,
-                           const char *rel, int flags, const void *blob, uint32_t blob_len) {
+static int manifest_db_add(sqlite3_stmt *ins, const char *id, const char *domain, const char *rel,
+                           int flags, const void *blob, uint32_t blob_len) {
         int rc;
 
         sqlite3_reset(ins);
@@ -1698,7 +1771,7 @@ static int manifest_db_add(sqlite3_stmt *ins, const char *id, const char *domain
 static int manifest_db_write(const char *path, const Scan *sc, const Scan *extra, bool encrypted) {
         _cleanup_(sqlite3_closep) sqlite3 *db = NULL;
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *ins = NULL;
-        const Scan *lists[2] = { sc, extra };
+        const Scan *lists[2] = {sc, extra};
         int r;
 
         r = manifest_db_create(path, &db);
@@ -1747,13 +1820,13 @@ static plist_t fake_keybag(void) {
         size_t o = 0;
         uint32_t be;
 
-#define TLV(tag, ptr, len)                                                                      \
-        do {                                                                                    \
-                memcpy(b + o, tag, 4);                                                          \
-                be = htonl(len);                                                                \
-                memcpy(b + o + 4, &be, 4);                                                      \
-                memcpy(b + o + 8, ptr, len);                                                    \
-                o += 8 + (len);                                                                 \
+#define TLV(tag, ptr, len)                                                                         \
+        do {                                                                                       \
+                memcpy(b + o, tag, 4);                                                             \
+                be = htonl(len);                                                                   \
+                memcpy(b + o + 4, &be, 4);                                                         \
+                memcpy(b + o + 8, ptr, len);                                                       \
+                o += 8 + (len);                                                                    \
         } while (0)
         uint32_t vers = htonl(3), type = htonl(1), wrap = htonl(0), iter = htonl(10000);
         uint8_t uuid[16], hmck[40], salt[20];
@@ -1817,6 +1890,7 @@ static plist_t manifest_plist_new(const DeviceInfo *info, const char *udid, cons
         return m;
 }
 
+/* Status.plist; idevicebackup2 calls a backup good only if SnapshotState is "finished". */
 static plist_t status_plist_new(bool full, const char *state) {
         plist_t s = plist_new_dict();
         char uuid[37];
@@ -1865,20 +1939,20 @@ typedef struct OldRow {
         uint64_t size;
         bool has_digest;
         uint8_t digest[20];
-        bool still_there;               /* the profile still has this fileID */
+        bool still_there; /* the profile still has this fileID */
 } OldRow;
 
 typedef struct Old {
         OldRow *v;
         size_t n;
-        OldRow **by_digest;             /* rows with a digest, sorted by (digest, size) */
+        OldRow **by_digest; /* rows with a digest, sorted by (digest, size) */
         size_t n_digest;
 } Old;
 
 static void old_done(Old *o) {
         free(o->v);
         free(o->by_digest);
-        *o = (Old) {};
+        *o = (Old){};
 }
 
 static int cmp_old_id(const void *a, const void *b) {
@@ -1924,7 +1998,7 @@ static int old_load(const char *path, Old *ret) {
                         o.v = v;
                 }
                 row = &o.v[o.n++];
-                *row = (OldRow) { .flags = sqlite3_column_int(st, 1) };
+                *row = (OldRow){.flags = sqlite3_column_int(st, 1)};
                 memcpy(row->id, id, 41);
                 if (mbfile_parse(blob, blen > 0 ? (size_t) blen : 0, &m) >= 0) {
                         row->size = m.size;
@@ -1960,8 +2034,10 @@ static OldRow *old_find(Old *o, const char *id) {
         return o->n ? bsearch(&key, o->v, o->n, sizeof(*o->v), cmp_old_id) : NULL;
 }
 
+/* A file of the previous backup with this content, if any: it can be copied on the host
+ * (DLMessageCopyItem) instead of sent again. */
 static OldRow *old_find_content(Old *o, const uint8_t digest[20], uint64_t size) {
-        OldRow key = { .size = size }, *kp = &key, **hit;
+        OldRow key = {.size = size}, *kp = &key, **hit;
 
         memcpy(key.digest, digest, 20);
         if (!o->n_digest)
@@ -1978,8 +2054,7 @@ static char *mb_error(unsigned code, const char *text, char *underlying) {
         char *s = NULL;
 
         if (u) {
-                if (asprintf(&s, "%s (MBErrorDomain/%u). Underlying error: %s", text, code,
-                             u) < 0)
+                if (asprintf(&s, "%s (MBErrorDomain/%u). Underlying error: %s.", text, code, u) < 0)
                         s = NULL;
         } else if (asprintf(&s, "%s (MBErrorDomain/%u)", text, code) < 0)
                 s = NULL;
@@ -1987,8 +2062,8 @@ static char *mb_error(unsigned code, const char *text, char *underlying) {
 }
 
 typedef struct Result {
-        unsigned code;                  /* 0: success */
-        char *desc;                     /* ErrorDescription, NULL on success */
+        unsigned code; /* 0: success */
+        char *desc;    /* ErrorDescription, NULL on success */
 } Result;
 
 static int result_set(Result *res, unsigned code, char *desc) {
@@ -2046,8 +2121,8 @@ static int passcode_prompt(Session *s) {
         bs = d->backup_state;
         if (bs)
                 bs->waiting_passcode = false;
-        if (r == 1)
-                d->locked = was_locked;        /* nobody typed it: the prompt goes away */
+        if (r != 0)
+                d->locked = was_locked; /* nobody typed it (or the cable went): no prompt */
         emu_broadcast();
         emu_unlock();
 
@@ -2068,7 +2143,7 @@ static int stall(Session *s) {
                 bs->stalling = true;
         emu_broadcast();
         while (s->device->attached && !emu_quitting) {
-                struct pollfd p = { .fd = s->conn->fd, .events = POLLIN | POLLRDHUP };
+                struct pollfd p = {.fd = s->conn->fd, .events = POLLIN | POLLRDHUP};
 
                 emu_unlock();
                 if (poll(&p, 1, 0) > 0) {
@@ -2094,17 +2169,17 @@ static plist_t plist_string_bytes(const char *p, size_t n) {
 
         if (n > 200)
                 return NULL;
-        b[o++] = 0x5f;                          /* ASCII string, length as an int object */
-        b[o++] = 0x10;                          /* 1-byte int */
+        b[o++] = 0x5f; /* ASCII string, length as an int object */
+        b[o++] = 0x10; /* 1-byte int */
         b[o++] = (uint8_t) n;
         memcpy(b + o, p, n);
         o += n;
         table = o;
-        b[o++] = 8;                             /* offset table: the object is at 8 */
-        memset(b + o, 0, 32);                   /* trailer */
-        b[o + 6] = 1;                           /* offset size */
-        b[o + 7] = 1;                           /* reference size */
-        b[o + 15] = 1;                          /* one object, the top one */
+        b[o++] = 8;           /* offset table: the object is at 8 */
+        memset(b + o, 0, 32); /* trailer */
+        b[o + 6] = 1;         /* offset size */
+        b[o + 7] = 1;         /* reference size */
+        b[o + 15] = 1;        /* one object, the top one */
         b[o + 31] = (uint8_t) table;
         o += 32;
         plist_from_bin((const char *) b, (uint32_t) o, &str);
@@ -2150,9 +2225,7 @@ static int hostile_upload(Session *s, Uploader *u, const char *dst, size_t dst_l
         r = up_begin_batch(u, strlen(content), 1);
         if (r < 0)
                 return r;
-        r = up_put_name(u, "/.b/hostile", strlen("/.b/hostile"));
-        if (r >= 0)
-                r = up_put_name(u, dst, dst_len);
+        r = up_file_begin(u, "/.b/hostile", dst, dst_len);
         if (r >= 0)
                 r = up_put_block(u, CODE_FILE_DATA, content, strlen(content));
         if (r >= 0)
@@ -2183,8 +2256,8 @@ static int hostile_early(Session *s, Uploader *u, Hostile h, Scan *extra) {
         case HOSTILE_NUL: {
                 /* The host sees "<UDID>/Snapshot/nul" if it stops at the NUL. */
                 char name[256];
-                int k = snprintf(name, sizeof(name), "%s/Snapshot/nul%c/../../../%s", s->udid,
-                                 0, HOSTILE_OUT_DOTDOT);
+                int k = snprintf(name, sizeof(name), "%s/Snapshot/nul%c/../../../%s", s->udid, 0,
+                                 HOSTILE_OUT_DOTDOT);
                 plist_t m, a, str;
                 int64_t st = 0;
 
@@ -2227,8 +2300,8 @@ static int hostile_early(Session *s, Uploader *u, Hostile h, Scan *extra) {
         case HOSTILE_SYMLINK: {
                 /* A symlink leaving the backup, and a file whose path goes through it: a host
                  * that materialises the tree must not write to /etc/…. */
-                struct stat st = { .st_mode = S_IFLNK | 0755, .st_mtime = now_unix(),
-                                   .st_ctime = now_unix() };
+                struct stat st = {
+                        .st_mode = S_IFLNK | 0755, .st_mtime = now_unix(), .st_ctime = now_unix()};
                 Entry *file;
                 char dir[3];
 
@@ -2256,8 +2329,7 @@ static int hostile_early(Session *s, Uploader *u, Hostile h, Scan *extra) {
                 r = dl_create_directory(s, p);
                 if (r < 0)
                         return r;
-                log_info("%s: hostile: symlink HomeDomain/Library/hostile-link -> /etc",
-                         s->udid);
+                log_info("%s: hostile: symlink HomeDomain/Library/hostile-link -> /etc", s->udid);
                 {
                         static const char content[] = "written through a symlink\n";
                         _cleanup_(freep) char *dst = NULL;
@@ -2293,7 +2365,7 @@ static int hostile_early(Session *s, Uploader *u, Hostile h, Scan *extra) {
                 for (int i = 0; r >= 0 && i < 4; i++) {
                         r = up_put_u32(u, BLOCK_MAX + 1);
                         if (r >= 0)
-                                r = up_put(u, &(uint8_t) { CODE_FILE_DATA }, 1);
+                                r = up_put(u, &(uint8_t){CODE_FILE_DATA}, 1);
                         for (size_t k = 0; r >= 0 && k < (i < 3 ? BLOCK_MAX : BLOCK_MAX / 2);
                              k += sizeof(junk))
                                 r = up_put(u, junk, sizeof(junk));
@@ -2318,7 +2390,7 @@ static int backup_run(Session *s, plist_t req, Result *res) {
         bool incremental = false, have_old = false, upload_failed = false;
         bool encrypted = s->faults.encrypted;
         const char *profile = s->device->profile_dir;
-        Uploader u = { .s = s };
+        Uploader u = {.s = s};
         Scan sc = {}, extra = {};
         Old old = {};
         Fetch f[3] = {};
@@ -2336,8 +2408,11 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                 return result_set(res, 100, mb_error(100, "Error reading device info", NULL));
         }
         if (!info->setup_done)
-                return result_set(res, 212, mb_error(212, "Unable to backup until Setup is "
-                                                          "finished", NULL));
+                return result_set(res, 212,
+                                  mb_error(212,
+                                           "Unable to backup until Setup is "
+                                           "finished",
+                                           NULL));
 
         if (s->faults.hostile == HOSTILE_GARBAGE_PLIST || s->faults.hostile == HOSTILE_HUGE_FRAME)
                 return hostile_stream(s, s->faults.hostile);
@@ -2350,15 +2425,15 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                         return result_set(res, 208, mb_error(208, "Device locked", NULL));
         }
         if (s->faults.snapshot_exists)
-                return result_set(res, 3, mb_error(3, "Failed to create snapshot: File exists",
-                                                   NULL));
+                return result_set(res, 3,
+                                  mb_error(3, "Failed to create snapshot: File exists", NULL));
 
         u.buf = malloc(OUT_CAP);
         if (!u.buf)
                 return -ENOMEM;
 
         /* 1. What does the host have? */
-        r = fetch_meta(s, s->udid, (const char *const[]) { "Status.plist" }, f, 1, 0);
+        r = fetch_meta(s, s->udid, (const char *const[]){"Status.plist"}, f, 1, 0);
         if (r < 0)
                 goto out;
         r = load_plist(&f[0], &status);
@@ -2378,7 +2453,7 @@ static int backup_run(Session *s, plist_t req, Result *res) {
         fetch_clear(f, 1);
 
         if (incremental) {
-                static const char *const names[] = { "Manifest.plist", "Manifest.db" };
+                static const char *const names[] = {"Manifest.plist", "Manifest.db"};
                 bool full;
 
                 r = fetch_meta(s, s->udid, names, f, 2, 0);
@@ -2399,8 +2474,8 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                         else
                                 under = strdup("Error deserializing properties "
                                                "(MBErrorDomain/11)");
-                        result_set(res, 205, mb_error(205, "Error reading backup properties",
-                                                      under));
+                        result_set(res, 205,
+                                   mb_error(205, "Error reading backup properties", under));
                         r = 0;
                         goto out;
                 }
@@ -2422,8 +2497,7 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                                 under = no_such_file(path);
                                 free(path);
                         }
-                        result_set(res, 205, mb_error(205, "Error reading backup database",
-                                                      under));
+                        result_set(res, 205, mb_error(205, "Error reading backup database", under));
                         r = 0;
                         goto out;
                 }
@@ -2449,7 +2523,7 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                 if (incremental) {
                         int fd = entry_open(profile, e);
                         if (fd < 0)
-                                continue;       /* vanished: the manifest keeps its stat */
+                                continue; /* vanished: the manifest keeps its stat */
                         r = hash_fd(fd, e->digest, &e->size);
                         close(fd);
                         if (r < 0)
@@ -2457,7 +2531,7 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                         e->has_digest = true;
                         if (o && o->flags == FLAG_FILE && o->has_digest && o->size == e->size &&
                             memcmp(o->digest, e->digest, 20) == 0)
-                                continue;       /* the host has exactly this */
+                                continue; /* the host has exactly this */
                         OldRow *same = old_find_content(&old, e->digest, e->size);
                         if (same && strcmp(same->id, e->id) != 0)
                                 memcpy(e->copy_from, same->id, 41);
@@ -2484,8 +2558,7 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                         n_removed++;
                 }
         log_info("%s: %s backup: %zu entries, %zu to send (%" PRIu64 " bytes), %zu removed",
-                 s->udid, incremental ? "incremental" : "full", sc.n, n_upload, total,
-                 n_removed);
+                 s->udid, incremental ? "incremental" : "full", sc.n, n_upload, total, n_removed);
 
         /* 3. Room on the host? */
         r = dl_send(s, dl_new("DLMessageGetFreeDiskSpace"));
@@ -2510,8 +2583,11 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                 log_info("%s: host answered DLMessagePurgeDiskSpace with %" PRId64, s->udid, st);
         }
         if (s->faults.disk_full != DISK_FULL_NO || (st == 0 && freespace < total + SPACE_MARGIN)) {
-                result_set(res, 105, mb_error(105, "Insufficient free disk space on drive to "
-                                                   "back up", NULL));
+                result_set(res, 105,
+                           mb_error(105,
+                                    "Insufficient free disk space on drive to "
+                                    "back up",
+                                    NULL));
                 r = 0;
                 goto out;
         }
@@ -2528,8 +2604,8 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                 if (r < 0)
                         goto out;
                 if (r > 0) {
-                        result_set(res, 104, mb_error(104, "Error creating snapshot directory",
-                                                      NULL));
+                        result_set(res, 104,
+                                   mb_error(104, "Error creating snapshot directory", NULL));
                         r = 0;
                         goto out;
                 }
@@ -2540,8 +2616,8 @@ static int backup_run(Session *s, plist_t req, Result *res) {
 
                         if (!used[i])
                                 continue;
-                        if (asprintf(&p, pass == 0 ? "%s/Snapshot/%02x" : "%s/%02x", s->udid,
-                                     i) < 0) {
+                        if (asprintf(&p, pass == 0 ? "%s/Snapshot/%02x" : "%s/%02x", s->udid, i) <
+                            0) {
                                 r = -ENOMEM;
                                 goto out;
                         }
@@ -2589,7 +2665,8 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                         }
                 if (files == 0)
                         break;
-                r = up_begin_batch(&u, batch_bytes, 2 + 88.0 * (double) sent / (double) (total + 1));
+                r = up_begin_batch(&u, batch_bytes,
+                                   2 + 88.0 * (double) sent / (double) (total + 1));
                 if (r < 0)
                         goto out;
                 for (; i < j; i++) {
@@ -2653,9 +2730,8 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                 goto out;
         }
         {
-                _cleanup_(plist_freep) plist_t mp = manifest_plist_new(info, s->udid, profile,
-                                                                       encrypted,
-                                                                       s->faults.passcode_s > 0);
+                _cleanup_(plist_freep) plist_t mp = manifest_plist_new(
+                        info, s->udid, profile, encrypted, s->faults.passcode_s > 0);
                 _cleanup_(plist_freep) plist_t sp = status_plist_new(!incremental, "finished");
                 _cleanup_(freep) char *mbuf = NULL, *sbuf = NULL;
                 _cleanup_(closep) int fd = open(db_path, O_RDONLY | O_CLOEXEC);
@@ -2683,8 +2759,8 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                 if (r < 0)
                         goto out;
                 if (r > 0) {
-                        result_set(res, 104, mb_error(104, "Multiple errors uploading files",
-                                                      NULL));
+                        result_set(res, 104,
+                                   mb_error(104, "Multiple errors uploading files", NULL));
                         r = 0;
                         goto out;
                 }
@@ -2725,7 +2801,7 @@ static int backup_run(Session *s, plist_t req, Result *res) {
         {
                 plist_t pairs = plist_new_dict();
                 size_t k = 0, moved = 0;
-                const Scan *lists[2] = { &sc, &extra };
+                const Scan *lists[2] = {&sc, &extra};
 
                 for (size_t l = 0; l < 2; l++)
                         for (size_t i = 0; i < lists[l]->n; i++) {
@@ -2740,8 +2816,9 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                                 plist_dict_set_item(pairs, src, plist_new_string(dst));
                                 moved++;
                                 if (++k == MOVE_BATCH) {
-                                        r = dl_move_items(s, pairs, 90 + 6.0 * (double) moved /
-                                                                            (double) (n_upload + 1));
+                                        r = dl_move_items(s, pairs,
+                                                          90 + 6.0 * (double) moved /
+                                                                          (double) (n_upload + 1));
                                         if (r != 0)
                                                 goto moved;
                                         pairs = plist_new_dict();
@@ -2756,8 +2833,7 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                         plist_free(pairs);
 
                 pairs = plist_new_dict();
-                static const char *const meta[] = { "Manifest.db", "Manifest.plist",
-                                                    "Status.plist" };
+                static const char *const meta[] = {"Manifest.db", "Manifest.plist", "Status.plist"};
                 for (size_t i = 0; i < ELEMENTSOF(meta); i++) {
                         char src[128], dst[128];
                         snprintf(src, sizeof(src), "%s/Snapshot/%s", s->udid, meta[i]);
@@ -2765,12 +2841,11 @@ static int backup_run(Session *s, plist_t req, Result *res) {
                         plist_dict_set_item(pairs, src, plist_new_string(dst));
                 }
                 r = dl_move_items(s, pairs, 97);
-moved:
+        moved:
                 if (r < 0)
                         goto out;
                 if (r > 0) {
-                        result_set(res, 104, mb_error(104, "Error moving files into place",
-                                                      NULL));
+                        result_set(res, 104, mb_error(104, "Error moving files into place", NULL));
                         r = 0;
                         goto out;
                 }
@@ -2795,8 +2870,8 @@ moved:
                 if (r < 0)
                         goto out;
                 if (r > 0) {
-                        result_set(res, 104, mb_error(104, "Error removing snapshot directory",
-                                                      NULL));
+                        result_set(res, 104,
+                                   mb_error(104, "Error removing snapshot directory", NULL));
                         r = 0;
                         goto out;
                 }
@@ -2804,8 +2879,8 @@ moved:
 
         /* 9. Read back what the host now has, as devices do after a good backup. */
         {
-                static const char *const names[] = { "Status.plist", "Manifest.plist",
-                                                     "Manifest.db" };
+                static const char *const names[] = {"Status.plist", "Manifest.plist",
+                                                    "Manifest.db"};
                 Fetch v[3] = {};
 
                 for (size_t i = 0; i < 3; i++)
@@ -2825,6 +2900,16 @@ moved:
         result_set(res, 0, NULL);
         r = 0;
 out:
+        emu_lock();
+        {
+                BackupState *bs = backup_state(s->device);
+
+                if (bs) {
+                        bs->last_files = u.files;
+                        bs->last_bytes = u.data_bytes;
+                }
+        }
+        emu_unlock();
         fetch_clear(f, ELEMENTSOF(f));
         free_names(removed, n_removed);
         old_done(&old);
@@ -2843,7 +2928,7 @@ static int legacy_run(Session *s, const char *source, bool manifest_first, Resul
         Fetch f[2] = {};
         int r;
 
-        r = fetch_meta(s, source, (const char *const[]) { "Status.plist" }, f, 1, 0);
+        r = fetch_meta(s, source, (const char *const[]){"Status.plist"}, f, 1, 0);
         if (r < 0)
                 goto out;
         if (!f[0].received) {
@@ -2856,7 +2941,7 @@ static int legacy_run(Session *s, const char *source, bool manifest_first, Resul
         }
         fetch_clear(f, 1);
         if (manifest_first) {
-                r = fetch_meta(s, source, (const char *const[]) { "Manifest.plist" }, f, 1, 0);
+                r = fetch_meta(s, source, (const char *const[]){"Manifest.plist"}, f, 1, 0);
                 if (r < 0)
                         goto out;
                 if (!f[0].received) {
@@ -2864,21 +2949,23 @@ static int legacy_run(Session *s, const char *source, bool manifest_first, Resul
                                 r = -ENOMEM;
                                 goto out;
                         }
-                        result_set(res, 205, mb_error(205, "Error reading backup properties",
-                                                      no_such_file(path)));
+                        result_set(res, 205,
+                                   mb_error(205, "Error reading backup properties",
+                                            no_such_file(path)));
                         goto out;
                 }
                 fetch_clear(f, 1);
         }
-        r = fetch_meta(s, source, (const char *const[]) { "Manifest.mbdb" }, f, 1, 0);
+        r = fetch_meta(s, source, (const char *const[]){"Manifest.mbdb"}, f, 1, 0);
         if (r < 0)
                 goto out;
         if (asprintf(&path, "%s/Manifest.mbdb", source) < 0) {
                 r = -ENOMEM;
                 goto out;
         }
-        result_set(res, 205, mb_error(205, "Error reading backup database",
-                                      f[0].received ? NULL : no_such_file(path)));
+        result_set(res, 205,
+                   mb_error(205, "Error reading backup database",
+                            f[0].received ? NULL : no_such_file(path)));
 out:
         fetch_clear(f, ELEMENTSOF(f));
         return r < 0 ? r : 0;
@@ -2907,6 +2994,7 @@ static bool domain_is_app(const char *d) {
         return strncmp(d, "AppDomain", 9) == 0;
 }
 
+/* What RestorePreserveSettings keeps of the device's own data. */
 static bool domain_is_settings(const char *d) {
         return strcmp(d, "SystemPreferencesDomain") == 0 ||
                strcmp(d, "ManagedPreferencesDomain") == 0;
@@ -2973,8 +3061,8 @@ static int items_load(const char *path, Item **ret, size_t *ret_n) {
                         }
                         v = nv;
                 }
-                v[n] = (Item) { .flags = flags, .size = m.size, .mtime = m.mtime,
-                                .target = TAKE_PTR(m.target) };
+                v[n] = (Item){.flags = flags, .size = m.size, .mtime = m.mtime};
+                v[n].target = TAKE_PTR(m.target);
                 memcpy(v[n].id, id, 41);
                 v[n].domain = strdup(domain);
                 v[n].rel = strdup(rel);
@@ -2996,6 +3084,8 @@ static int items_load(const char *path, Item **ret, size_t *ret_n) {
         return 0;
 }
 
+/* Options.Password against `fault restore-password`, or against the backup password of an
+ * encrypted backup. 0 or -EACCES (ErrorCode 207). */
 static int restore_check_password(Session *s, plist_t opts, bool encrypted) {
         const char *pw = plist_dict_str(opts, "Password");
         bool ok = true;
@@ -3012,6 +3102,10 @@ static int restore_check_password(Session *s, plist_t opts, bool encrypted) {
         return ok ? 0 : -EACCES;
 }
 
+/* Restore: fetch the metadata of <source>/, check it (finished Status.plist, readable
+ * Manifest.plist and Manifest.db, password), fetch every file into a staging tree inside the
+ * profile, keep the domains the options preserve, and swap the tree in with one
+ * renameat2(RENAME_EXCHANGE). Any failure leaves the device's content as it was. */
 static int restore_run(Session *s, plist_t req, const char *source, Result *res) {
         _cleanup_(device_info_freep) DeviceInfo *info = NULL;
         _cleanup_(plist_freep) plist_t status = NULL, manifest = NULL;
@@ -3020,8 +3114,8 @@ static int restore_run(Session *s, plist_t req, const char *source, Result *res)
         bool system = plist_dict_bool(opts, "RestoreSystemFiles", false);
         bool preserve = plist_dict_bool(opts, "RestorePreserveSettings", true);
         const char *profile = s->device->profile_dir;
-        static const char *const names[] = { "Status.plist", "Manifest.plist", "Manifest.db",
-                                             "Info.plist" };
+        static const char *const names[] = {"Status.plist", "Manifest.plist", "Manifest.db",
+                                            "Info.plist"};
         Fetch f[4] = {};
         Item *items = NULL;
         size_t n_items = 0;
@@ -3064,8 +3158,11 @@ static int restore_run(Session *s, plist_t req, const char *source, Result *res)
                 if (items[i].flags == FLAG_FILE)
                         need += items[i].size;
         if (info->disk_free && need > info->disk_free) {
-                result_set(res, 105, mb_error(105, "Insufficient free disk space on device to "
-                                                   "restore", NULL));
+                result_set(res, 105,
+                           mb_error(105,
+                                    "Insufficient free disk space on device to "
+                                    "restore",
+                                    NULL));
                 r = 0;
                 goto out;
         }
@@ -3116,8 +3213,7 @@ static int restore_run(Session *s, plist_t req, const char *source, Result *res)
                 for (; i < n_items && k < FETCH_BATCH; i++) {
                         const Item *it = &items[i];
 
-                        if (it->flags != FLAG_FILE ||
-                            !restore_takes(it->domain, system, preserve))
+                        if (it->flags != FLAG_FILE || !restore_takes(it->domain, system, preserve))
                                 continue;
                         if (asprintf(&batch[k].remote, "%s/%.2s/%s", source, it->id, it->id) < 0 ||
                             asprintf(&batch[k].local, "%s/%s/%s", stage, it->domain, it->rel) < 0) {
@@ -3139,8 +3235,11 @@ static int restore_run(Session *s, plist_t req, const char *source, Result *res)
                                 log_warn("%s: restore: host did not send '%s': %s", s->udid,
                                          batch[j].remote, batch[j].error ?: "?");
                                 fetch_clear(batch, k);
-                                result_set(res, 205, mb_error(205, "Multiple errors downloading "
-                                                                   "files", NULL));
+                                result_set(res, 205,
+                                           mb_error(205,
+                                                    "Multiple errors downloading "
+                                                    "files",
+                                                    NULL));
                                 r = 0;
                                 goto fail;
                         }
@@ -3151,10 +3250,9 @@ static int restore_run(Session *s, plist_t req, const char *source, Result *res)
 
                         if (it->flags != FLAG_FILE || !restore_takes(it->domain, system, preserve))
                                 continue;
-                        ts[0] = ts[1] = (struct timespec) { .tv_sec = (time_t) it->mtime };
+                        ts[0] = ts[1] = (struct timespec){.tv_sec = (time_t) it->mtime};
                         if (it->mtime > 0)
-                                (void) utimensat(AT_FDCWD, batch[b].local, ts,
-                                                 AT_SYMLINK_NOFOLLOW);
+                                (void) utimensat(AT_FDCWD, batch[b].local, ts, AT_SYMLINK_NOFOLLOW);
                         b++;
                 }
                 fetch_clear(batch, k);
@@ -3208,7 +3306,7 @@ static int restore_run(Session *s, plist_t req, const char *source, Result *res)
                         goto bad_tree;
                 }
         }
-        (void) rm_rf(stage);            /* the old content, after the exchange */
+        (void) rm_rf(stage); /* the old content, after the exchange */
         free(stage);
         stage = NULL;
 
@@ -3289,7 +3387,7 @@ static int version_exchange(Session *s) {
         if (r < 0)
                 return r;
         a = plist_get_node_type(reply) == PLIST_ARRAY ? plist_str(plist_array_get_item(reply, 0))
-                                                       : NULL;
+                                                      : NULL;
         b = a ? plist_str(plist_array_get_item(reply, 1)) : NULL;
         if (!a || !b || strcmp(a, "DLMessageVersionExchange") != 0 ||
             strcmp(b, "DLVersionsOk") != 0) {
@@ -3299,14 +3397,16 @@ static int version_exchange(Session *s) {
         return dl_send(s, dl_new("DLMessageDeviceReady"));
 }
 
+/* Hello: the highest common protocol version (2.1 for every libimobiledevice); ErrorCode 1
+ * when there is none. ProtocolVersion must be a real. */
 static int hello(Session *s, plist_t msg) {
         plist_t v = plist_dict_get_item(msg, "SupportedProtocolVersions");
         _cleanup_(plist_freep) plist_t a = dl_new("DLMessageProcessMessage");
         plist_t d = plist_new_dict();
         double best = 0;
 
-        for (uint32_t i = 0; v && plist_get_node_type(v) == PLIST_ARRAY &&
-                             i < plist_array_get_size(v); i++) {
+        for (uint32_t i = 0;
+             v && plist_get_node_type(v) == PLIST_ARRAY && i < plist_array_get_size(v); i++) {
                 plist_t n = plist_array_get_item(v, i);
                 double x = 0;
 
@@ -3351,7 +3451,7 @@ static int handle_request(Session *s, plist_t msg) {
         emu_lock();
         {
                 BackupState *bs = backup_state(s->device);
-                s->faults = bs ? bs->f : (Faults) {};
+                s->faults = bs ? bs->f : (Faults){};
         }
         emu_unlock();
         s->progress = 0;
@@ -3392,8 +3492,17 @@ static int handle_request(Session *s, plist_t msg) {
         return r;
 }
 
+/**
+ * serve_mobilebackup2: the device side of com.apple.mobilebackup2 on @c (TLS already up).
+ * @c: the stream (borrowed; the caller closes it).
+ * @ctx: the device and host (borrowed).
+ *
+ * DeviceLink version exchange (400.0), then the host's requests until it disconnects or
+ * the stream fails: Hello, Backup, Restore, Info, List, Unback, ChangePassword,
+ * EnableCloudBackup. A restore that asked for it reboots the device once the host let go.
+ */
 void serve_mobilebackup2(Conn *c, const ServiceCtx *ctx) {
-        Session s = { .conn = c, .device = ctx->device, .udid = strdup(ctx->device->udid) };
+        Session s = {.conn = c, .device = ctx->device, .udid = strdup(ctx->device->udid)};
         int r;
 
         if (!s.udid)
@@ -3407,7 +3516,8 @@ void serve_mobilebackup2(Conn *c, const ServiceCtx *ctx) {
                 if (r < 0)
                         break;
                 name = plist_get_node_type(msg) == PLIST_ARRAY
-                               ? plist_str(plist_array_get_item(msg, 0)) : NULL;
+                               ? plist_str(plist_array_get_item(msg, 0))
+                               : NULL;
                 if (!name) {
                         log_warn("%s: mobilebackup2: not a DeviceLink message", s.udid);
                         break;
