@@ -51,8 +51,20 @@ LIB_TESTS    := $(LIB_TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TOOL_SRC     := $(wildcard tests/tool-*.c)
 TOOLS        := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 
-ALL := $(BUILD)/fakeidevice $(EMU_TESTS) $(CLIENT_TESTS) $(LIB_SO) $(LIB_TESTS) $(TOOLS)
+# ---- daemon/: idevicesyncd and the idevicesync CLI ----------------------------------------
+DAEMON_DEPS   = libsystemd libudev libimobiledevice-1.0 libusbmuxd-2.0 libplist-2.0
+DAEMON_CFLAGS = $(WARN) -Ilib $(shell $(PKG_CONFIG) --cflags $(DAEMON_DEPS) $(LIB_DEPS))
+DAEMON_LIBS   = $(shell $(PKG_CONFIG) --libs $(DAEMON_DEPS)) -lpthread
+CLI_SRC      := $(wildcard daemon/idevicesync.c daemon/idevicesync-*.c daemon/cli-format.c)
+DAEMON_SRC   := $(filter-out $(CLI_SRC),$(wildcard daemon/*.c))
+DAEMON_OBJ   := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/%.o)
+DAEMON_BIN   := $(if $(wildcard daemon/main.c),$(BUILD)/idevicesyncd)
+CLI_BIN      := $(if $(wildcard daemon/idevicesync.c),$(BUILD)/idevicesync)
 
+ALL := $(DAEMON_BIN) $(CLI_BIN) $(BUILD)/fakeidevice $(EMU_TESTS) $(CLIENT_TESTS) $(LIB_SO) $(LIB_TESTS) $(TOOLS)
+
+.SECONDARY:
 .PHONY: all deps check check-valgrind bench demo clean help install uninstall lint
 .DEFAULT_GOAL := all
 
@@ -88,6 +100,26 @@ $(BUILD)/libidevicesync.so.0: $(LIB_OBJ) lib/libidevicesync.sym
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libidevicesync.so.0 \
 		-Wl,--version-script=lib/libidevicesync.sym -Wl,--no-undefined -o $@ $(LIB_OBJ) $(LIB_LIBS)
 	$(Q)ln -sf libidevicesync.so.0 $(BUILD)/libidevicesync.so
+
+$(BUILD)/daemon/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(DAEMON_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/idevicesyncd: $(DAEMON_OBJ) $(BUILD)/libidevicesync.so.0
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJ) -L$(BUILD) -l:libidevicesync.so.0 \
+		-Wl,-rpath,'$$ORIGIN' $(DAEMON_LIBS)
+
+$(BUILD)/idevicesync: $(CLI_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libsystemd)
+
+# Unit tests of daemon modules link the module under test.
+$(BUILD)/tests/test-config.o: CPPFLAGS += -Idaemon
+$(BUILD)/tests/test-config: $(BUILD)/daemon/config.o
+$(BUILD)/tests/test-cli-format.o: CPPFLAGS += -Idaemon
+$(BUILD)/tests/test-cli-format: $(BUILD)/daemon/cli-format.o
 
 $(BUILD)/libemu.a: $(EMU_OBJ)
 	@$(if $(Q),echo "  AR      $@")

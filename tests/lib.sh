@@ -94,3 +94,45 @@ t_run() {
 t_stat_field() {        # t_stat_field UDID KEY -> value from `stats`
         ctl stats "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"
 }
+
+# ---- backups ---------------------------------------------------------------------------
+
+TOOL=$BUILD/tests/tool-ids
+
+# t_tree_hash DIR: one hash over names, types, sizes and contents of everything below DIR.
+t_tree_hash() {
+        (
+                cd "$1" || exit 1
+                find . -printf '%y %p %s %m\n' | LC_ALL=C sort
+                find . -type f -print0 | LC_ALL=C sort -z | xargs -0 -r sha1sum
+        ) | sha1sum | cut -d' ' -f1
+}
+
+# t_backup UDID [ARGS...]: tool-ids backup into $T/state; output in $OUT, rc in $RC,
+# the result word in $RESULT and the snapshot id in $SNAP.
+t_backup() {
+        u=$1
+        shift
+        t_run "$TOOL" backup "$u" --state "$T/state" "$@"
+        RESULT=$(echo "$OUT" | sed -n 's/^result=\([^ ]*\).*/\1/p' | tail -n 1)
+        SNAP=$(echo "$OUT" | sed -n 's/^result=.* snapshot=\([^ ]*\).*/\1/p' | tail -n 1)
+}
+
+# t_check_backup PROFILE BACKUPDIR: every regular file in BACKUPDIR/Manifest.db is the
+# profile's backup/<domain>/<relativePath>, byte for byte, and nothing is missing.
+t_check_backup() {
+        prof=$1 dir=$2
+        [ -f "$dir/Manifest.db" ] || t_fail "no Manifest.db in $dir"
+        sqlite3 -separator '|' "$dir/Manifest.db" \
+                "SELECT fileID, domain, relativePath FROM Files WHERE flags = 1" \
+                > "$T/manifest.rows" || t_fail "cannot read $dir/Manifest.db"
+        n=0
+        while IFS='|' read -r id dom rel; do
+                sub=$(printf %s "$id" | cut -c1-2)
+                cmp -s "$dir/$sub/$id" "$prof/backup/$dom/$rel" ||
+                        t_fail "backup of $dom/$rel ($id) differs from the device"
+                n=$((n + 1))
+        done < "$T/manifest.rows"
+        want=$(find "$prof/backup" -type f | wc -l)
+        [ "$n" = "$want" ] || t_fail "Manifest.db lists $n files, the device has $want"
+}

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libidevicesync: the backup engine of idevicesync.
+ *
+ * Performs the host side of mobilebackup2 through libimobiledevice and keeps each backup as
+ * a versioned, crash-safe, iTunes-format snapshot (see store.h for the layout). The API is
+ * synchronous and keeps no global state, so a caller can fork a helper per job; it never
+ * logs above debug (ids_set_debug_log()).
+ *
+ * Callers must ignore SIGPIPE: libimobiledevice 1.3.0 writes to device sockets without
+ * MSG_NOSIGNAL, so a device that goes away mid-write would otherwise kill the process. (A
+ * library must not change a process-wide signal disposition itself.)
+ *
+ * Return values: 0 on success, a negative errno for generic failures (-ENOMEM, -EIO, …),
+ * or a positive IDS_E_* outcome a user can act on. ids_result_to_string() gives the one
+ * word the daemon, the bus and the CLI use; ids_result_message() one sentence.
+ */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Named outcomes (> 0). */
+enum {
+        IDS_E_NOT_PAIRED = 1,           /* the device forgot this host and cannot pair now */
+        IDS_E_TRUST_PENDING,            /* the Trust dialog is on the device's screen */
+        IDS_E_NOT_TRUSTED,              /* the user tapped "Don't Trust" */
+        IDS_E_LOCKED,                   /* passcode-locked: unlock the device */
+        IDS_E_PASSCODE_TIMEOUT,         /* 208: nobody entered the passcode in time */
+        IDS_E_WRONG_PASSWORD,           /* 207: backup password wrong or missing */
+        IDS_E_DISK_FULL,                /* 105, ENOSPC, or below the free-space floor */
+        IDS_E_NEEDS_REBOOT,             /* 3: stale snapshot on the device */
+        IDS_E_SETUP_NOT_DONE,           /* 212: the device's setup assistant is not done */
+        IDS_E_BUSY,                     /* another program or operation holds the device */
+        IDS_E_CANCELLED,
+        IDS_E_DISCONNECTED,             /* the device went away mid-run */
+        IDS_E_PROTOCOL,                 /* the device broke the protocol (or was hostile) */
+        IDS_E_ENCRYPTION_REQUIRED,      /* policy wants encrypted backups; the device won't */
+        IDS_E_DEVICE_ERROR,             /* the device ended with another error code */
+        IDS_E_TIMEOUT,                  /* the device stopped answering */
+        _IDS_E_MAX,
+};
+
+/* "done", "cancelled", "disconnected", "not-trusted", … for r ≥ 0; "failed" for r < 0. */
+const char *ids_result_to_string(int r);
+/* One sentence for the user; for r < 0 a generic sentence (use strerror for the detail). */
+const char *ids_result_message(int r);
+
+typedef enum ids_phase {
+        IDS_PHASE_CONNECTING,           /* lockdown session, pairing, services */
+        IDS_PHASE_WAITING_PASSCODE,     /* the device asks for its passcode (iOS ≥ 16.1) */
+        IDS_PHASE_PREPARING,            /* the device builds its snapshot, asks what we have */
+        IDS_PHASE_TRANSFER,             /* file data flows */
+        IDS_PHASE_FINISHING,            /* the device moves files into place */
+        IDS_PHASE_COMMITTING,           /* syncing to disk, index, publishing the snapshot */
+        IDS_PHASE_VERIFYING,            /* restore: the device verifies what it received */
+        _IDS_PHASE_MAX,
+} ids_phase;
+
+/* "connecting", "waiting-for-passcode", "preparing", "transfer", … */
+const char *ids_phase_to_string(ids_phase p);
+
+typedef struct ids_progress {
+        ids_phase phase;
+        uint64_t bytes_done;            /* file bytes moved in this run */
+        uint64_t bytes_total;           /* 0 = not known yet */
+        uint64_t files_done;
+        uint64_t files_total;           /* 0 = not known yet */
+        double percent;                 /* 0..100, the device's own estimate */
+} ids_progress;
+
+/* Called on every phase change and at most every 64 KiB of progress; may be called from a
+ * libimobiledevice notification thread (phase changes), never concurrently. */
+typedef void (*ids_progress_fn)(const ids_progress *p, void *userdata);
+
+/* Cancellation: a flag plus the current device stream. ids_cancel_request() is
+ * async-signal-safe and thread-safe: it sets the flag and shuts the stream down, so a
+ * blocked receive returns at once; the run then tells the device it is over, releases
+ * the sync lock and discards its staging snapshot. */
+typedef struct ids_cancel ids_cancel;
+int ids_cancel_new(ids_cancel **ret);
+ids_cancel *ids_cancel_free(ids_cancel *c);
+void ids_cancel_request(ids_cancel *c);
+bool ids_cancel_requested(const ids_cancel *c);
+
+typedef struct ids_backup_options {
+        const char *udid;               /* required */
+        const char *state_dir;          /* NULL: $STATE_DIRECTORY, else /var/lib/idevicesync */
+        bool force_full;                /* ask the device for a full backup */
+        unsigned keep;                  /* retention: snapshots to keep (0 = unlimited) */
+        unsigned keep_days;             /* retention: max age in days (0 = off) */
+        uint64_t min_free_bytes;        /* free-space floor on the store's filesystem */
+        unsigned min_free_percent;      /* floor as a percentage (used if larger) */
+        bool require_encryption;        /* refuse to keep an unencrypted backup */
+        const char *password;           /* encrypted backups; never logged */
+        unsigned timeout_preparing_s;   /* device silent before data flows (0: 900) */
+        unsigned timeout_transfer_s;    /* device silent while data flows (0: 120) */
+        ids_progress_fn progress;
+        void *userdata;
+        ids_cancel *cancel;             /* may be NULL */
+} ids_backup_options;
+
+typedef struct ids_backup_result {
+        char snapshot_id[32];           /* the committed snapshot, "" if none */
+        bool full;                      /* the device sent everything */
+        bool encrypted;
+        uint64_t files, bytes;          /* of the snapshot */
+        uint64_t new_bytes;             /* written by this run (not hard-linked) */
+        int device_error;               /* the device's final ErrorCode, 0 if none */
+        char message[256];              /* detail for logs: what went wrong, "" if nothing */
+} ids_backup_result;
+
+/* Back up one device into a new snapshot. result may be NULL. */
+int ids_backup_run(const ids_backup_options *o, ids_backup_result *result);
+
+/* Restore snapshot (an id of source_udid's store, NULL = latest) to target_udid. */
+typedef struct ids_restore_options {
+        const char *source_udid;        /* whose snapshot; the device may be gone */
+        const char *snapshot;           /* NULL: latest */
+        const char *target_udid;        /* the connected device to restore */
+        const char *state_dir;
+        bool system;                    /* RestoreSystemFiles */
+        bool settings;                  /* RestorePreserveSettings = !settings */
+        bool reboot;                    /* RestoreShouldReboot */
+        bool remove_items_not_restored;
+        const char *password;
+        ids_progress_fn progress;
+        void *userdata;
+        ids_cancel *cancel;
+} ids_restore_options;
+
+int ids_restore_run(const ids_restore_options *o, ids_backup_result *result);
+
+typedef struct ids_snapshot {
+        char id[32];
+        uint64_t start_usec, end_usec;
+        uint64_t files, bytes, new_bytes;
+        bool encrypted, full;
+        char ios_version[32];
+} ids_snapshot;
+
+/* Committed snapshots of udid, oldest first; free *ret with free(). Takes the store lock
+ * (IDS_E_BUSY while a backup runs? No: listing is read-only and takes no lock). */
+int ids_snapshot_list(const char *state_dir, const char *udid, ids_snapshot **ret,
+                      size_t *ret_n);
+int ids_snapshot_delete(const char *state_dir, const char *udid, const char *id);
+
+typedef struct ids_verify_report {
+        uint64_t files_checked, missing, changed, unindexed;
+        bool manifest_ok;               /* Manifest.db lists exactly the stored files */
+        char first_problem[512];
+} ids_verify_report;
+
+/* Verify snapshot id (NULL or "": the latest). 0 = verified clean; IDS_E_PROTOCOL when
+ * something is missing or changed, -ENOENT, IDS_E_BUSY or -errno; report filled either
+ * way when non-NULL. */
+int ids_snapshot_verify(const char *state_dir, const char *udid, const char *id,
+                        ids_verify_report *report);
+
+typedef struct ids_device_info {
+        char name[128];
+        char product_type[64];
+        char product_version[32];
+        int battery;                    /* percent, -1 if unknown */
+        bool charging;
+        bool will_encrypt;
+} ids_device_info;
+
+/* Connect, pair if needed (the Trust dialog), and read what policy decisions need.
+ * 0, IDS_E_TRUST_PENDING, IDS_E_NOT_TRUSTED, IDS_E_LOCKED, IDS_E_DISCONNECTED, … */
+int ids_device_probe(const char *udid, ids_device_info *ret);
+
+/* Debug messages of the library go to fn (NULL: silent). Process-wide; set it before
+ * starting threads. */
+void ids_set_debug_log(void (*fn)(const char *msg));
+
+#ifdef __cplusplus
+}
+#endif

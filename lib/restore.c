@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Restore a committed snapshot to a device (the same one or a new one). The source device
+ * may be gone: only its store is needed. Checks come first (the snapshot exists and is
+ * committed, the target's iOS is not older than the backup's), then the device pulls the
+ * files with DLMessageDownloadFiles; the DeviceLink host serves the snapshot read-only, so
+ * a restore can never change a snapshot.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <libimobiledevice/mobilebackup2.h>
+
+#include "devicelink.h"
+#include "error.h"
+#include "idevicesync.h"
+#include "session.h"
+#include "store.h"
+#include "util.h"
+
+/* Compare dotted versions numerically ("16.7.2" < "17.5"). */
+static int version_cmp(const char *a, const char *b) {
+        while (*a || *b) {
+                unsigned long x = strtoul(a, (char **) &a, 10);
+                unsigned long y = strtoul(b, (char **) &b, 10);
+                if (x != y)
+                        return x < y ? -1 : 1;
+                if (*a == '.')
+                        a++;
+                if (*b == '.')
+                        b++;
+                if (!*a && !*b)
+                        break;
+                if ((*a && *a < '0') || (*a && *a > '9') || (*b && *b < '0') || (*b && *b > '9'))
+                        break;
+        }
+        return 0;
+}
+
+static void restore_report(const ids_progress *p, void *userdata) {
+        const ids_restore_options *o = userdata;
+
+        if (o->progress)
+                o->progress(p, o->userdata);
+}
+
+_public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *result) {
+        ids_backup_result dummy;
+        ids_backup_result *res = result ?: &dummy;
+        _cleanup_(freep) char *snap_path = NULL;
+        _cleanup_(closep) int root_fd = -1;
+        ids_cancel *own = NULL, *cancel;
+        Store *store = NULL;
+        Session *session = NULL;
+        mobilebackup2_client_t mb2 = NULL;
+        lockdownd_service_descriptor_t svc = NULL;
+        SnapshotInfo info;
+        FdSnapshot before;
+        double versions[] = { 2.0, 2.1 }, remote = 0;
+        plist_t opts = NULL;
+        DLHost h = { .stream_fd = -1 };
+        int r;
+
+        if (!o || !o->source_udid || !o->target_udid)
+                return -EINVAL;
+        memset(res, 0, sizeof(*res));
+        if (o->cancel)
+                cancel = o->cancel;
+        else {
+                r = ids_cancel_new(&own);
+                if (r < 0)
+                        return r;
+                cancel = own;
+        }
+
+        r = store_open(ids_state_dir(o->state_dir), o->source_udid, &store);
+        if (r == -EBUSY)
+                r = IDS_E_BUSY;
+        if (r != 0)
+                goto out;
+        r = o->snapshot ? store_get(store, o->snapshot, &info) : store_latest(store, &info);
+        if (r < 0) {
+                snprintf(res->message, sizeof(res->message), "no such snapshot");
+                goto out;
+        }
+        snprintf(res->snapshot_id, sizeof(res->snapshot_id), "%s", info.id);
+        r = store_snapshot_path(store, info.id, &snap_path);
+        if (r < 0)
+                goto out;
+        root_fd = open(snap_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0) {
+                r = -errno;
+                goto out;
+        }
+
+        r = session_open(o->target_udid, "idevicesync", &session);
+        if (r != 0)
+                goto out;
+        if (info.ios_version[0] && session->product_version[0] &&
+            version_cmp(session->product_version, info.ios_version) < 0) {
+                snprintf(res->message, sizeof(res->message),
+                         "the backup is from iOS %s; the device runs the older iOS %s",
+                         info.ios_version, session->product_version);
+                r = -EPROTONOSUPPORT;
+                goto out;
+        }
+        r = session_observe(session, NULL, NULL);
+        if (r != 0)
+                goto out;
+        r = session_sync_lock(session);
+        if (r != 0)
+                goto out;
+        r = session_start_service(session, MOBILEBACKUP2_SERVICE_NAME, &svc);
+        if (r != 0)
+                goto out;
+        fd_snapshot(&before);
+        if (mobilebackup2_client_new(session->device, svc, &mb2) != MOBILEBACKUP2_E_SUCCESS) {
+                mb2 = NULL;
+                r = IDS_E_DISCONNECTED;
+                goto out;
+        }
+        h.stream_fd = fd_find_new_socket(&before);
+        cancel->fd = h.stream_fd;
+        if (mobilebackup2_version_exchange(mb2, versions, 2, &remote) != MOBILEBACKUP2_E_SUCCESS) {
+                r = cancel->requested ? IDS_E_CANCELLED : IDS_E_PROTOCOL;
+                goto out;
+        }
+
+        opts = plist_new_dict();
+        plist_dict_set_item(opts, "RestoreSystemFiles", plist_new_bool(o->system));
+        plist_dict_set_item(opts, "RestoreShouldReboot", plist_new_bool(o->reboot));
+        plist_dict_set_item(opts, "RestoreDontCopyBackup", plist_new_bool(1));
+        plist_dict_set_item(opts, "RestorePreserveSettings", plist_new_bool(!o->settings));
+        plist_dict_set_item(opts, "RemoveItemsNotRestored",
+                            plist_new_bool(o->remove_items_not_restored));
+        if (o->password)
+                plist_dict_set_item(opts, "Password", plist_new_string(o->password));
+        r = mb2_error_to_result(mobilebackup2_send_request(mb2, "Restore", o->target_udid,
+                                                           o->source_udid, opts));
+        plist_free(opts);
+        if (r != 0)
+                goto out;
+
+        h.mb2 = mb2;
+        h.root_fd = root_fd;
+        h.udid = o->source_udid;
+        h.read_only = true;
+        h.cancel = cancel;
+        h.progress = o->progress ? restore_report : NULL;
+        h.userdata = (void *) o;
+        h.p.phase = IDS_PHASE_TRANSFER;
+        h.p.bytes_total = info.bytes;
+        h.p.files_total = info.files;
+        r = dl_run(&h);
+        if (r == 0) {
+                res->device_error = h.device_error;
+                r = device_code_to_result(h.device_error);
+        }
+        res->files = h.p.files_done;
+        res->bytes = h.p.bytes_done;
+        if (r != 0 && !res->message[0])
+                snprintf(res->message, sizeof(res->message), "%s",
+                         h.message[0] ? h.message : r > 0 ? ids_result_message(r) : strerror(-r));
+
+out:
+        if (r != 0 && cancel->requested)
+                r = IDS_E_CANCELLED;
+        cancel->fd = -1;
+        if (mb2)
+                mobilebackup2_client_free(mb2);
+        if (svc)
+                lockdownd_service_descriptor_free(svc);
+        session_free(session);
+        store_close(store);
+        ids_cancel_free(own);
+        return r;
+}

@@ -1,0 +1,401 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Device sessions: everything before and after the mobilebackup2 conversation.
+ *
+ * The handshake pairs on first use (libimobiledevice does that when usbmuxd has no pair
+ * record). When the device forgot this host (InvalidHostID: reset, "Reset Location &
+ * Privacy", another computer's pairing replaced ours) the stale record is deleted once and
+ * the handshake retried, which shows the Trust dialog again, the way iTunes recovers.
+ * The sync lock and the notifications follow what iTunes does (protocols.md §3.6, §5.3).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libimobiledevice/installation_proxy.h>
+#include <usbmuxd.h>
+
+#include "error.h"
+#include "idevicesync.h"
+#include "session.h"
+#include "util.h"
+
+#define NP_SYNC_WILL_START "com.apple.itunes-mobdev.syncWillStart"
+#define NP_SYNC_LOCK_REQUEST "com.apple.itunes-mobdev.syncLockRequest"
+#define NP_SYNC_DID_START "com.apple.itunes-mobdev.syncDidStart"
+#define NP_SYNC_DID_FINISH "com.apple.itunes-mobdev.syncDidFinish"
+#define SYNC_LOCK_FILE "/com.apple.itunes.lock_sync"
+
+static const char *value_str(plist_t dict, const char *key) {
+        plist_t n = dict ? plist_dict_get_item(dict, key) : NULL;
+        const char *s;
+        uint64_t len = 0;
+
+        if (!n || plist_get_node_type(n) != PLIST_STRING)
+                return NULL;
+        /* libplist 2.2.0 asserts on strings with a NUL inside: check the length ourselves. */
+        s = plist_get_string_ptr(n, &len);
+        return s && strlen(s) == len ? s : NULL;
+}
+
+const char *session_value_str(Session *s, const char *key) {
+        return value_str(s->values, key);
+}
+
+static int handshake(Session *s, const char *label) {
+        lockdownd_error_t le;
+
+        le = lockdownd_client_new_with_handshake(s->device, &s->lockdown, label);
+        if (le == LOCKDOWN_E_INVALID_HOST_ID) {
+                /* The device forgot us: drop usbmuxd's stale record and pair again once. */
+                ids_debug("%s: device does not know this host, pairing again", s->udid);
+                (void) usbmuxd_delete_pair_record(s->udid);
+                le = lockdownd_client_new_with_handshake(s->device, &s->lockdown, label);
+        }
+        if (le != LOCKDOWN_E_SUCCESS) {
+                ids_debug("%s: lockdown handshake failed: %d", s->udid, le);
+                s->lockdown = NULL;
+                return lockdown_error_to_result(le);
+        }
+        return 0;
+}
+
+int session_open(const char *udid, const char *label, Session **ret) {
+        Session *s;
+        plist_t v = NULL;
+        int r;
+
+        if (!udid || !ret)
+                return -EINVAL;
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->udid = strdup(udid);
+        if (!s->udid) {
+                session_free(s);
+                return -ENOMEM;
+        }
+
+        if (idevice_new_with_options(&s->device, udid, IDEVICE_LOOKUP_USBMUX) !=
+            IDEVICE_E_SUCCESS) {
+                s->device = NULL;
+                session_free(s);
+                return IDS_E_DISCONNECTED;
+        }
+        r = handshake(s, label);
+        if (r != 0) {
+                session_free(s);
+                return r;
+        }
+
+        if (lockdownd_get_value(s->lockdown, NULL, NULL, &s->values) != LOCKDOWN_E_SUCCESS ||
+            plist_get_node_type(s->values) != PLIST_DICT) {
+                session_free(s);
+                return IDS_E_PROTOCOL;
+        }
+        if (lockdownd_get_value(s->lockdown, "com.apple.mobile.backup", "WillEncrypt", &v) ==
+                    LOCKDOWN_E_SUCCESS && v && plist_get_node_type(v) == PLIST_BOOLEAN) {
+                uint8_t b = 0;
+                plist_get_bool_val(v, &b);
+                s->will_encrypt = b;
+        }
+        if (v)
+                plist_free(v);
+        s->product_version = strdup(session_value_str(s, "ProductVersion") ?: "");
+        if (!s->product_version) {
+                session_free(s);
+                return -ENOMEM;
+        }
+        *ret = s;
+        return 0;
+}
+
+int session_start_service(Session *s, const char *name, lockdownd_service_descriptor_t *ret) {
+        lockdownd_error_t le;
+
+        if (!s->lockdown)
+                return -ENOTCONN;
+        le = lockdownd_start_service_with_escrow_bag(s->lockdown, name, ret);
+        if (le != LOCKDOWN_E_SUCCESS) {
+                ids_debug("%s: cannot start %s: %d", s->udid, name, le);
+                return lockdown_error_to_result(le);
+        }
+        return 0;
+}
+
+void session_close_lockdown(Session *s) {
+        if (s->lockdown) {
+                lockdownd_client_free(s->lockdown);
+                s->lockdown = NULL;
+        }
+}
+
+static void on_np(const char *name, void *userdata) {
+        Session *s = userdata;
+
+        if (name && s->on_notify)
+                s->on_notify(s, name, s->notify_userdata);
+}
+
+int session_observe(Session *s, session_notify_fn fn, void *userdata) {
+        static const char *names[] = {
+                "com.apple.itunes-client.syncCancelRequest",
+                "com.apple.itunes-client.syncSuspendRequest",
+                "com.apple.itunes-client.syncResumeRequest",
+                "com.apple.mobile.backup.domain_changed",
+                "com.apple.LocalAuthentication.ui.presented",
+                "com.apple.LocalAuthentication.ui.dismissed",
+                NULL,
+        };
+        lockdownd_service_descriptor_t svc = NULL;
+        int r;
+
+        r = session_start_service(s, NP_SERVICE_NAME, &svc);
+        if (r != 0)
+                return r;
+        if (np_client_new(s->device, svc, &s->np) != NP_E_SUCCESS) {
+                lockdownd_service_descriptor_free(svc);
+                s->np = NULL;
+                return IDS_E_DISCONNECTED;
+        }
+        lockdownd_service_descriptor_free(svc);
+        s->on_notify = fn;
+        s->notify_userdata = userdata;
+        if (np_observe_notifications(s->np, names) != NP_E_SUCCESS ||
+            np_set_notify_callback(s->np, on_np, s) != NP_E_SUCCESS)
+                return IDS_E_DISCONNECTED;
+        return 0;
+}
+
+static void post(Session *s, const char *name) {
+        if (s->np)
+                (void) np_post_notification(s->np, name);
+}
+
+int session_sync_lock(Session *s) {
+        lockdownd_service_descriptor_t svc = NULL;
+        afc_error_t e;
+        int r;
+
+        r = session_start_service(s, AFC_SERVICE_NAME, &svc);
+        if (r != 0)
+                return r;
+        e = afc_client_new(s->device, svc, &s->afc);
+        lockdownd_service_descriptor_free(svc);
+        if (e != AFC_E_SUCCESS) {
+                s->afc = NULL;
+                return IDS_E_DISCONNECTED;
+        }
+
+        post(s, NP_SYNC_WILL_START);
+        e = afc_file_open(s->afc, SYNC_LOCK_FILE, AFC_FOPEN_RW, &s->lock_handle);
+        if (e != AFC_E_SUCCESS) {
+                ids_debug("%s: cannot open the sync lock file: %d", s->udid, e);
+                s->lock_handle = 0;
+                return e == AFC_E_MUX_ERROR ? IDS_E_DISCONNECTED : IDS_E_PROTOCOL;
+        }
+        post(s, NP_SYNC_LOCK_REQUEST);
+        /* iTunes retries every 200 ms for 10 s while another host finishes its sync. */
+        for (int i = 0; i < 50; i++) {
+                e = afc_file_lock(s->afc, s->lock_handle, AFC_LOCK_EX);
+                if (e == AFC_E_SUCCESS) {
+                        s->sync_locked = true;
+                        post(s, NP_SYNC_DID_START);
+                        s->did_start = true;
+                        return 0;
+                }
+                if (e != AFC_E_OP_WOULD_BLOCK)
+                        return e == AFC_E_MUX_ERROR ? IDS_E_DISCONNECTED : IDS_E_PROTOCOL;
+                nanosleep(&(struct timespec) { .tv_nsec = 200 * 1000 * 1000 }, NULL);
+        }
+        return IDS_E_BUSY;
+}
+
+Session *session_free(Session *s) {
+        if (!s)
+                return NULL;
+        if (s->afc) {
+                if (s->sync_locked)
+                        (void) afc_file_lock(s->afc, s->lock_handle, AFC_LOCK_UN);
+                if (s->lock_handle)
+                        (void) afc_file_close(s->afc, s->lock_handle);
+                afc_client_free(s->afc);
+        }
+        if (s->did_start)
+                post(s, NP_SYNC_DID_FINISH);
+        if (s->np) {
+                (void) np_set_notify_callback(s->np, NULL, NULL);
+                np_client_free(s->np);
+        }
+        session_close_lockdown(s);
+        if (s->device)
+                idevice_free(s->device);
+        if (s->values)
+                plist_free(s->values);
+        free(s->product_version);
+        free(s->udid);
+        free(s);
+        return NULL;
+}
+
+static void copy_str(plist_t info, const char *to, Session *s, const char *from) {
+        const char *v = session_value_str(s, from);
+
+        if (v)
+                plist_dict_set_item(info, to, plist_new_string(v));
+}
+
+/* installation_proxy Browse of user apps: Info.plist's "Applications" and
+ * "Installed Applications". Missing service = no apps (not fatal). */
+static void add_apps(Session *s, plist_t info) {
+        lockdownd_service_descriptor_t svc = NULL;
+        instproxy_client_t ip = NULL;
+        plist_t opts, apps = NULL, installed = plist_new_array(), appdict = plist_new_dict();
+
+        if (session_start_service(s, INSTPROXY_SERVICE_NAME, &svc) == 0 &&
+            instproxy_client_new(s->device, svc, &ip) == INSTPROXY_E_SUCCESS) {
+                opts = instproxy_client_options_new();
+                instproxy_client_options_add(opts, "ApplicationType", "User", NULL);
+                instproxy_client_options_set_return_attributes(opts, "CFBundleIdentifier",
+                                                               "ApplicationSINF",
+                                                               "iTunesMetadata", NULL);
+                if (instproxy_browse(ip, opts, &apps) != INSTPROXY_E_SUCCESS)
+                        apps = NULL;
+                instproxy_client_options_free(opts);
+        }
+        for (uint32_t i = 0; apps && i < plist_array_get_size(apps); i++) {
+                plist_t a = plist_array_get_item(apps, i);
+                const char *id = value_str(a, "CFBundleIdentifier");
+                plist_t sinf = plist_dict_get_item(a, "ApplicationSINF");
+                plist_t meta = plist_dict_get_item(a, "iTunesMetadata");
+
+                if (!id)
+                        continue;
+                plist_array_append_item(installed, plist_new_string(id));
+                if (sinf && meta) {
+                        plist_t e = plist_new_dict();
+                        plist_dict_set_item(e, "ApplicationSINF", plist_copy(sinf));
+                        plist_dict_set_item(e, "iTunesMetadata", plist_copy(meta));
+                        plist_dict_set_item(appdict, id, e);
+                }
+        }
+        plist_dict_set_item(info, "Applications", appdict);
+        plist_dict_set_item(info, "Installed Applications", installed);
+        if (apps)
+                plist_free(apps);
+        if (ip)
+                instproxy_client_free(ip);
+        if (svc)
+                lockdownd_service_descriptor_free(svc);
+}
+
+int session_build_info_plist(Session *s, plist_t *ret) {
+        plist_t info = plist_new_dict(), v = NULL;
+        char guid[33];
+        struct timespec now;
+        uint8_t rnd[16];
+        FILE *f;
+
+        if (!info)
+                return -ENOMEM;
+        add_apps(s, info);
+        copy_str(info, "Build Version", s, "BuildVersion");
+        copy_str(info, "Device Name", s, "DeviceName");
+        copy_str(info, "Display Name", s, "DeviceName");
+
+        f = fopen("/dev/urandom", "re");
+        if (!f || fread(rnd, 1, sizeof(rnd), f) != sizeof(rnd))
+                memset(rnd, 0x5a, sizeof(rnd));
+        if (f)
+                fclose(f);
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                snprintf(guid + 2 * i, 3, "%02X", rnd[i]);
+        plist_dict_set_item(info, "GUID", plist_new_string(guid));
+
+        copy_str(info, "ICCID", s, "IntegratedCircuitCardIdentity");
+        copy_str(info, "IMEI", s, "InternationalMobileEquipmentIdentity");
+        copy_str(info, "MEID", s, "MobileEquipmentIdentifier");
+        copy_str(info, "Phone Number", s, "PhoneNumber");
+        clock_gettime(CLOCK_REALTIME, &now);
+        /* plist dates count from 2001-01-01. */
+        plist_dict_set_item(info, "Last Backup Date",
+                            plist_new_date((int32_t) (now.tv_sec - 978307200), 0));
+        copy_str(info, "Product Name", s, "ProductName");
+        copy_str(info, "Product Type", s, "ProductType");
+        copy_str(info, "Product Version", s, "ProductVersion");
+        copy_str(info, "Serial Number", s, "SerialNumber");
+        plist_dict_set_item(info, "Target Identifier", plist_new_string(s->udid));
+        plist_dict_set_item(info, "Target Type", plist_new_string("Device"));
+        {
+                char up[65];
+                size_t i;
+                for (i = 0; s->udid[i] && i < sizeof(up) - 1; i++)
+                        up[i] = (char) (s->udid[i] >= 'a' && s->udid[i] <= 'z' ?
+                                                s->udid[i] - 32 : s->udid[i]);
+                up[i] = 0;
+                plist_dict_set_item(info, "Unique Identifier", plist_new_string(up));
+        }
+        plist_dict_set_item(info, "iTunes Files", plist_new_dict());
+        if (s->lockdown &&
+            lockdownd_get_value(s->lockdown, "com.apple.iTunes", NULL, &v) == LOCKDOWN_E_SUCCESS &&
+            v && plist_get_node_type(v) == PLIST_DICT)
+                plist_dict_set_item(info, "iTunes Settings", v);
+        else {
+                if (v)
+                        plist_free(v);
+                plist_dict_set_item(info, "iTunes Settings", plist_new_dict());
+        }
+        v = NULL;
+        if (s->lockdown &&
+            lockdownd_get_value(s->lockdown, "com.apple.mobile.iTunes", "MinITunesVersion", &v) ==
+                    LOCKDOWN_E_SUCCESS && v && plist_get_node_type(v) == PLIST_STRING)
+                plist_dict_set_item(info, "iTunes Version", v);
+        else {
+                if (v)
+                        plist_free(v);
+                plist_dict_set_item(info, "iTunes Version", plist_new_string("10.0.1"));
+        }
+        *ret = info;
+        return 0;
+}
+
+_public_ int ids_device_probe(const char *udid, ids_device_info *ret) {
+        Session *s = NULL;
+        plist_t v = NULL;
+        int r;
+
+        if (!udid || !ret)
+                return -EINVAL;
+        r = session_open(udid, "idevicesync", &s);
+        if (r != 0)
+                return r;
+        memset(ret, 0, sizeof(*ret));
+        snprintf(ret->name, sizeof(ret->name), "%s", session_value_str(s, "DeviceName") ?: "");
+        snprintf(ret->product_type, sizeof(ret->product_type), "%s",
+                 session_value_str(s, "ProductType") ?: "");
+        snprintf(ret->product_version, sizeof(ret->product_version), "%s", s->product_version);
+        ret->will_encrypt = s->will_encrypt;
+        ret->battery = -1;
+        if (lockdownd_get_value(s->lockdown, "com.apple.mobile.battery", NULL, &v) ==
+                    LOCKDOWN_E_SUCCESS && v && plist_get_node_type(v) == PLIST_DICT) {
+                plist_t cap = plist_dict_get_item(v, "BatteryCurrentCapacity");
+                plist_t chg = plist_dict_get_item(v, "BatteryIsCharging");
+                uint64_t pct = 0;
+                uint8_t b = 0;
+
+                if (cap && plist_get_node_type(cap) == PLIST_UINT) {
+                        plist_get_uint_val(cap, &pct);
+                        ret->battery = pct > 100 ? 100 : (int) pct;
+                }
+                if (chg && plist_get_node_type(chg) == PLIST_BOOLEAN) {
+                        plist_get_bool_val(chg, &b);
+                        ret->charging = b;
+                }
+        }
+        if (v)
+                plist_free(v);
+        session_free(s);
+        return 0;
+}

@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tool-ids: drives libidevicesync through its public API, for the engine's tests and
+ * benchmarks (the daemon is the real user).
+ *
+ *   tool-ids backup UDID [--state DIR] [--full] [--keep N] [--keep-days N] [--floor BYTES]
+ *                        [--require-encryption] [--cancel-after-bytes N] [--progress]
+ *                        [--timeout-transfer S] [--timeout-preparing S]
+ *   tool-ids restore SOURCE TARGET [--state DIR] [--snapshot ID] [--no-reboot] [--password P]
+ *   tool-ids list UDID [--state DIR]
+ *   tool-ids verify UDID ID [--state DIR]
+ *   tool-ids delete UDID ID [--state DIR]
+ *
+ * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
+ * SIGTERM cancels a running backup or restore (through ids_cancel_request()).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idevicesync.h"
+
+static ids_cancel *cancel;
+static uint64_t cancel_after = UINT64_MAX;
+static int show_progress;
+
+static void on_sigterm(int sig) {
+        ids_cancel_request(cancel);
+}
+
+static void on_progress(const ids_progress *p, void *userdata) {
+        if (show_progress)
+                printf("progress phase=%s bytes=%llu files=%llu percent=%.1f\n",
+                       ids_phase_to_string(p->phase), (unsigned long long) p->bytes_done,
+                       (unsigned long long) p->files_done, p->percent);
+        if (p->bytes_done >= cancel_after)
+                ids_cancel_request(cancel);
+        fflush(stdout);
+}
+
+static void debug_log(const char *msg) {
+        fprintf(stderr, "ids: %s\n", msg);
+}
+
+static int finish(int r, const ids_backup_result *res) {
+        printf("message=%s\n", res->message[0] ? res->message : ids_result_message(r));
+        printf("result=%s code=%d snapshot=%s full=%d files=%llu bytes=%llu new_bytes=%llu "
+               "device_error=%d\n",
+               ids_result_to_string(r), r, res->snapshot_id, res->full,
+               (unsigned long long) res->files, (unsigned long long) res->bytes,
+               (unsigned long long) res->new_bytes, res->device_error);
+        return r == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+        static const struct option opts[] = {
+                { "state", required_argument, NULL, 's' },
+                { "full", no_argument, NULL, 'f' },
+                { "keep", required_argument, NULL, 'k' },
+                { "keep-days", required_argument, NULL, 'K' },
+                { "floor", required_argument, NULL, 'F' },
+                { "require-encryption", no_argument, NULL, 'e' },
+                { "cancel-after-bytes", required_argument, NULL, 'c' },
+                { "progress", no_argument, NULL, 'p' },
+                { "timeout-transfer", required_argument, NULL, 't' },
+                { "timeout-preparing", required_argument, NULL, 'T' },
+                { "snapshot", required_argument, NULL, 'S' },
+                { "no-reboot", no_argument, NULL, 'n' },
+                { "password", required_argument, NULL, 'P' },
+                {}
+        };
+        ids_backup_options bo = { .progress = on_progress };
+        ids_restore_options ro = { .progress = on_progress, .system = true, .settings = true,
+                                   .reboot = true };
+        ids_backup_result res = {};
+        const char *cmd, *state = NULL;
+        struct sigaction sa = { .sa_handler = on_sigterm };
+        int c, r;
+
+        if (argc < 3) {
+                fprintf(stderr, "usage: tool-ids backup|restore|list|verify|delete ...\n");
+                return 2;
+        }
+        cmd = argv[1];
+        argv++;
+        argc--;
+        if (getenv("IDS_DEBUG"))
+                ids_set_debug_log(debug_log);
+        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
+                switch (c) {
+                case 's': state = optarg; break;
+                case 'f': bo.force_full = true; break;
+                case 'k': bo.keep = (unsigned) atoi(optarg); break;
+                case 'K': bo.keep_days = (unsigned) atoi(optarg); break;
+                case 'F': bo.min_free_bytes = strtoull(optarg, NULL, 10); break;
+                case 'e': bo.require_encryption = true; break;
+                case 'c': cancel_after = strtoull(optarg, NULL, 10); break;
+                case 'p': show_progress = 1; break;
+                case 't': bo.timeout_transfer_s = (unsigned) atoi(optarg); break;
+                case 'T': bo.timeout_preparing_s = (unsigned) atoi(optarg); break;
+                case 'S': ro.snapshot = optarg; break;
+                case 'n': ro.reboot = false; break;
+                case 'P': ro.password = optarg; break;
+                default: return 2;
+                }
+        }
+        if (ids_cancel_new(&cancel) < 0)
+                return 1;
+        sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);       /* see idevicesync.h */
+
+        if (strcmp(cmd, "backup") == 0 && optind == argc - 1) {
+                bo.udid = argv[optind];
+                bo.state_dir = state;
+                bo.cancel = cancel;
+                r = ids_backup_run(&bo, &res);
+                r = finish(r, &res);
+        } else if (strcmp(cmd, "restore") == 0 && optind == argc - 2) {
+                ro.source_udid = argv[optind];
+                ro.target_udid = argv[optind + 1];
+                ro.state_dir = state;
+                ro.cancel = cancel;
+                r = ids_restore_run(&ro, &res);
+                r = finish(r, &res);
+        } else if (strcmp(cmd, "list") == 0 && optind == argc - 1) {
+                ids_snapshot *list = NULL;
+                size_t n = 0;
+
+                r = ids_snapshot_list(state, argv[optind], &list, &n);
+                for (size_t i = 0; r == 0 && i < n; i++)
+                        printf("%s files=%llu bytes=%llu new_bytes=%llu full=%d ios=%s\n",
+                               list[i].id, (unsigned long long) list[i].files,
+                               (unsigned long long) list[i].bytes,
+                               (unsigned long long) list[i].new_bytes, list[i].full,
+                               list[i].ios_version);
+                free(list);
+                printf("result=%s code=%d\n", ids_result_to_string(r), r);
+                r = r == 0 ? 0 : 1;
+        } else if (strcmp(cmd, "verify") == 0 && optind == argc - 2) {
+                ids_verify_report rep;
+
+                r = ids_snapshot_verify(state, argv[optind], argv[optind + 1], &rep);
+                printf("checked=%llu missing=%llu changed=%llu unindexed=%llu manifest_ok=%d "
+                       "problem=%s\n",
+                       (unsigned long long) rep.files_checked, (unsigned long long) rep.missing,
+                       (unsigned long long) rep.changed, (unsigned long long) rep.unindexed,
+                       rep.manifest_ok, rep.first_problem);
+                printf("result=%s code=%d\n", ids_result_to_string(r), r);
+                r = r == 0 ? 0 : 1;
+        } else if (strcmp(cmd, "delete") == 0 && optind == argc - 2) {
+                r = ids_snapshot_delete(state, argv[optind], argv[optind + 1]);
+                printf("result=%s code=%d\n", ids_result_to_string(r), r);
+                r = r == 0 ? 0 : 1;
+        } else {
+                fprintf(stderr, "tool-ids: bad arguments for '%s'\n", cmd);
+                r = 2;
+        }
+        ids_cancel_free(cancel);
+        return r;
+}
