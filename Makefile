@@ -88,7 +88,7 @@ $(BUILD)/lib/%.o: lib/%.c
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(WARN) -Ilib $(shell $(PKG_CONFIG) --cflags $(LIB_DEPS)) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(WARN) -Ilib $(shell $(PKG_CONFIG) --cflags $(LIB_DEPS) libsystemd) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # Tests link the objects directly, so they can reach lib/'s internal functions.
 $(BUILD)/libidevicesync-test.a: $(LIB_OBJ)
@@ -139,6 +139,12 @@ $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(BUILD)/libidevicesync-test.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 
+# Bus and notify helpers of the daemon tests need only libsystemd.
+$(BUILD)/tests/tool-notify: $(BUILD)/tests/tool-notify.o
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
+$(BUILD)/tests/tool-buswait: $(BUILD)/tests/tool-buswait.o
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libsystemd)
+
 # Test tools drive the library through its public API only (the shared object).
 $(BUILD)/tests/tool-%: $(BUILD)/tests/tool-%.o $(BUILD)/libidevicesync.so.0
 	@mkdir -p $(@D)
@@ -163,6 +169,10 @@ check-valgrind: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) VALGRIND=1 tests/run-tests
 
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) tools/demo
+
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) tests/bench/run-bench
@@ -178,6 +188,7 @@ clean:
 help:
 	@echo "make            build everything (build/fakeidevice, tests)"
 	@echo "make deps       install missing Debian packages (tools/debian-packages)"
+	@echo "make demo       deps + build + plug in an emulated iPhone and watch it back up"
 	@echo "make check      deps + build + every test; ends with 'N passed, N failed'"
 	@echo "make check-valgrind  the same under valgrind --leak-check=full"
 	@echo "make bench      throughput and memory figures (not pass/fail)"

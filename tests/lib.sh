@@ -53,7 +53,7 @@ t_profile() {
 }
 
 t_emulator() {
-        mkfifo "$T/ready.fifo" || t_fail "mkfifo"
+        [ -p "$T/ready.fifo" ] || mkfifo "$T/ready.fifo" || t_fail "mkfifo"
         # Hold the fifo open read-write so READY can be read without racing the writer.
         exec 3<>"$T/ready.fifo"
         if [ "${VALGRIND:-0}" = 1 ]; then
@@ -135,4 +135,89 @@ t_check_backup() {
         done < "$T/manifest.rows"
         want=$(find "$prof/backup" -type f | wc -l)
         [ "$n" = "$want" ] || t_fail "Manifest.db lists $n files, the device has $want"
+}
+
+# ---- the daemon on a private bus ---------------------------------------------------------
+
+BUSWAIT=$BUILD/tests/tool-buswait
+DAEMON=$BUILD/idevicesyncd
+CLI=$BUILD/idevicesync
+BUS_PID=
+DAEMON_PID=
+NOTIFY_PID=
+
+t_cleanup_daemon() {
+        for p in $DAEMON_PID $NOTIFY_PID $BUS_PID; do
+                kill "$p" 2>/dev/null
+                wait "$p" 2>/dev/null
+        done
+        DAEMON_PID= NOTIFY_PID= BUS_PID=
+}
+
+# t_bus: a private system bus with the project's policy; exports DBUS_SYSTEM_BUS_ADDRESS.
+t_bus() {
+        command -v dbus-daemon >/dev/null || t_skip "dbus-daemon is not installed"
+        mkdir -p "$T/system.d"
+        chmod 0755 "$T"                 # a non-root caller must reach the bus socket
+        cp "$TOP/daemon/org.idevicesync1.conf" "$T/system.d/"
+        sed -e "s|@SOCKET@|$T/bus|" -e "s|@POLICYDIR@|$T/system.d|" \
+                "$TOP/tests/bus.conf.in" > "$T/bus.conf"
+        mkfifo "$T/bus.fifo"
+        exec 4<>"$T/bus.fifo"
+        dbus-daemon --config-file="$T/bus.conf" --nofork --print-address=1 >&4 2>"$T/bus.log" &
+        BUS_PID=$!
+        read -r addr <&4 || t_fail "dbus-daemon did not start: $(cat "$T/bus.log")"
+        export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$T/bus"
+        trap 't_cleanup_daemon; t_cleanup' EXIT
+}
+
+# t_daemon [ARGS...]: idevicesyncd with its directories under $T and a fake NOTIFY_SOCKET
+# ($T/notify.log gets every message); waits for READY=1.
+t_daemon() {
+        mkdir -p "$T/etc" "$T/state" "$T/run"
+        if [ -z "$NOTIFY_PID" ]; then
+                mkfifo "$T/notify.fifo"
+                exec 5<>"$T/notify.fifo"
+                "$BUILD/tests/tool-notify" "$T/notify.sock" >&5 &
+                NOTIFY_PID=$!
+                read -r line <&5
+                [ "$line" = LISTENING ] || t_fail "tool-notify did not start"
+        fi
+        STATE_DIRECTORY="$T/state" CONFIGURATION_DIRECTORY="$T/etc" \
+        RUNTIME_DIRECTORY="$T/run" IDEVICESYNC_VENDOR_CONFIG_DIR="$T/vendor" \
+        NOTIFY_SOCKET="$T/notify.sock" \
+                "$DAEMON" "$@" 2>>"$T/daemon.log" &
+        DAEMON_PID=$!
+        while read -r line <&5; do
+                echo "$line" >> "$T/notify.log"
+                case "$line" in *READY=1*) return 0 ;; esac
+        done
+        t_fail "the daemon never said READY=1: $(cat "$T/daemon.log")"
+}
+
+t_stop_daemon() {
+        [ -n "$DAEMON_PID" ] || return 0
+        kill -TERM "$DAEMON_PID"
+        wait "$DAEMON_PID"
+        rc=$?
+        DAEMON_PID=
+        [ $rc = 0 ] || t_fail "the daemon exited with $rc: $(tail -5 "$T/daemon.log")"
+}
+
+# Object path of a device (sd_bus_path_encode: '-' becomes _2d).
+dev_path() {
+        printf '/org/idevicesync1/device/%s' "$(printf %s "$1" | sed 's/-/_2d/g; s/^\([0-9]\)/_3\1/')"
+}
+
+# t_wait_prop UDID PROPERTY VALUE...: wait for a device property (hang guard only).
+t_wait_prop() {
+        u=$1 p=$2
+        shift 2
+        WAITED=$("$BUSWAIT" prop "$(dev_path "$u")" org.idevicesync1.Device "$p" "$@") ||
+                t_fail "$u: $p never became '$*' (last '$WAITED'); $(t_dev_get "$u" StateReason)"
+}
+
+# t_dev_get UDID PROPERTY: the value, without the type.
+t_dev_get() {
+        "$BUSWAIT" get "$(dev_path "$1")" org.idevicesync1.Device "$2"
 }

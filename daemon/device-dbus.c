@@ -1,0 +1,458 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * org.idevicesync1.Device: vtable and bus glue only. Mutating methods: check the caller
+ * (root) → validate → act → emit → reply.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device.h"
+#include "idevicesync.h"
+#include "job.h"
+#include "log.h"
+#include "macro.h"
+
+#define PROGRESS_INTERVAL_USEC 250000u
+
+static int property_get_bool(sd_bus *bus, const char *path, const char *interface,
+                             const char *property, sd_bus_message *reply, void *userdata,
+                             sd_bus_error *error) {
+        Device *d = userdata;
+        int v = strcmp(property, "Connected") == 0 ? d->connected : d->encrypted;
+
+        return sd_bus_message_append(reply, "b", v);
+}
+
+static int property_get_state(sd_bus *bus, const char *path, const char *interface,
+                              const char *property, sd_bus_message *reply, void *userdata,
+                              sd_bus_error *error) {
+        Device *d = userdata;
+
+        return sd_bus_message_append(reply, "s", device_state_to_string(d->state));
+}
+
+static int property_get_job(sd_bus *bus, const char *path, const char *interface,
+                            const char *property, sd_bus_message *reply, void *userdata,
+                            sd_bus_error *error) {
+        Device *d = userdata;
+
+        return sd_bus_message_append(reply, "o", d->job && d->job->path ? d->job->path : "/");
+}
+
+/* The device mirrors its current job: Phase, Progress and the counters. */
+static int property_get_mirror(sd_bus *bus, const char *path, const char *interface,
+                               const char *property, sd_bus_message *reply, void *userdata,
+                               sd_bus_error *error) {
+        Device *d = userdata;
+        Job *j = d->job;
+
+        if (strcmp(property, "Phase") == 0)
+                return sd_bus_message_append(reply, "s", j && j->phase >= 0 ?
+                                                     ids_phase_to_string(j->phase) : "");
+        if (strcmp(property, "Progress") == 0)
+                return sd_bus_message_append(reply, "u", j ? j->progress : 0u);
+        if (strcmp(property, "BytesDone") == 0)
+                return sd_bus_message_append(reply, "t", j ? j->bytes_done : UINT64_C(0));
+        if (strcmp(property, "BytesTotal") == 0)
+                return sd_bus_message_append(reply, "t", j ? j->bytes_total : UINT64_C(0));
+        if (strcmp(property, "FilesDone") == 0)
+                return sd_bus_message_append(reply, "t", j ? j->files_done : UINT64_C(0));
+        return sd_bus_message_append(reply, "t", j ? j->files_total : UINT64_C(0));
+}
+
+static int read_options(sd_bus_message *msg, const char *const *allowed, bool *values,
+                        sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key;
+                int v, i;
+
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                for (i = 0; allowed[i]; i++)
+                        if (strcmp(allowed[i], key) == 0)
+                                break;
+                if (!allowed[i])
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Unknown option '%s'.", key);
+                r = sd_bus_message_read(msg, "v", "b", &v);
+                if (r < 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Option '%s' must be a boolean.", key);
+                values[i] = v;
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(msg);
+}
+
+static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        static const char *const allowed[] = { "full", "force", NULL };
+        Device *d = userdata;
+        bool opt[2] = {};
+        _cleanup_free_ char *reason = NULL;
+        uint64_t next = 0;
+        Job *j = NULL;
+        int r;
+
+        r = bus_check_root(msg, error);
+        if (r < 0)
+                return r;
+        r = read_options(msg, allowed, opt, error);
+        if (r < 0)
+                return r;
+        manager_note_activity(d->manager);
+        if (!d->connected)
+                return sd_bus_error_setf(error, BUS_ERROR_NOT_CONNECTED,
+                                         "Device %s is not connected.", d->udid);
+        if (d->job)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A %s job is already running.",
+                                         job_kind_to_string(d->job->kind));
+        if (d->state == DEVICE_WAITING_FOR_TRUST || d->state == DEVICE_LOCKED)
+                return sd_bus_error_setf(error, BUS_ERROR_POLICY_DENIED, "%s", d->reason);
+        if (!opt[1]) {
+                r = device_check_policy(d, true, &reason, &next);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return sd_bus_error_setf(error, BUS_ERROR_POLICY_DENIED,
+                                                 "%s Use force to back up anyway.", reason);
+        }
+        d->probe_failures = 0;
+        r = device_start_backup(d, opt[0], &j);
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A job is already running.");
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", j->path);
+}
+
+static int method_start_sync(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        static const char *const allowed[] = { NULL };
+        Device *d = userdata;
+        Job *j = NULL;
+        int r;
+
+        r = bus_check_root(msg, error);
+        if (r < 0)
+                return r;
+        r = read_options(msg, allowed, NULL, error);
+        if (r < 0)
+                return r;
+        manager_note_activity(d->manager);
+        if (!d->connected)
+                return sd_bus_error_setf(error, BUS_ERROR_NOT_CONNECTED,
+                                         "Device %s is not connected.", d->udid);
+        r = device_start_sync(d, &j);
+        if (r == -EBUSY)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A job is already running.");
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", j->path);
+}
+
+static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Device *d = userdata;
+        int r;
+
+        r = bus_check_root(msg, error);
+        if (r < 0)
+                return r;
+        manager_note_activity(d->manager);
+        if (!d->job)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_JOB, "Nothing is running on %s.",
+                                         d->udid);
+        log_device(LOG_INFO, d->udid, d->job->path, NULL, "Cancelling the %s of %s on request",
+                   job_kind_to_string(d->job->kind), d->udid);
+        job_cancel(d->job, "cancelled");
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+static int method_list_snapshots(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Device *d = userdata;
+        ids_snapshot *list = NULL;
+        size_t n = 0;
+        int r;
+
+        r = ids_snapshot_list(d->manager->state_dir, d->udid, &list, &n);
+        if (r != 0)
+                return r < 0 ? r : sd_bus_error_setf(error, BUS_ERROR_BUSY, "%s",
+                                                     ids_result_message(r));
+        r = sd_bus_message_new_method_return(msg, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(sta{sv})");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(reply, "(sta{sv})", list[i].id, list[i].end_usec, 7,
+                                          "files", "t", list[i].files,
+                                          "bytes", "t", list[i].bytes,
+                                          "new_bytes", "t", list[i].new_bytes,
+                                          "full", "b", (int) list[i].full,
+                                          "encrypted", "b", (int) list[i].encrypted,
+                                          "ios_version", "s", list[i].ios_version,
+                                          "start", "t", list[i].start_usec);
+        free(list);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r < 0)
+                return r;
+        return sd_bus_send(NULL, reply, NULL);
+}
+
+static int start_worker_job(Device *d, Device *owner, JobKind kind, const WorkerArgs *a,
+                            Job **ret) {
+        Job *j;
+        int r;
+
+        r = job_new(d->manager, owner, kind, &j);
+        if (r < 0)
+                return r;
+        owner->job = j;
+        device_mark_dirty(owner, DEVICE_PROP_JOB);
+        r = job_start_worker(j, a);
+        if (r < 0) {
+                job_finish(j, r, "failed", "Cannot start the job helper.");
+                return r;
+        }
+        *ret = j;
+        return 0;
+}
+
+static int method_start_verify(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Device *d = userdata;
+        const char *snapshot;
+        WorkerArgs a = { .kind = WORKER_VERIFY, .udid = d->udid, .reboot = true };
+        Job *j = NULL;
+        int r;
+
+        r = bus_check_root(msg, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "s", &snapshot);
+        if (r < 0)
+                return r;
+        manager_note_activity(d->manager);
+        if (strchr(snapshot, '/') || strstr(snapshot, ".."))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Invalid snapshot name '%s'.", snapshot);
+        if (d->job)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A %s job is already running.",
+                                         job_kind_to_string(d->job->kind));
+        a.state_dir = d->manager->state_dir;
+        a.snapshot = snapshot;
+        r = start_worker_job(d, d, JOB_VERIFY, &a, &j);
+        if (r < 0)
+                return r;
+        if (d->connected)
+                device_set_state(d, DEVICE_VERIFYING, "Verifying snapshot %s.",
+                                 snapshot[0] ? snapshot : "latest");
+        return sd_bus_reply_method_return(msg, "o", j->path);
+}
+
+static int method_start_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        static const char *const allowed[] = { "reboot", NULL };
+        Device *d = userdata, *target;
+        const char *snapshot, *target_udid;
+        bool opt[1] = { true };
+        WorkerArgs a = { .kind = WORKER_RESTORE, .udid = d->udid };
+        Job *j = NULL;
+        int r;
+
+        r = bus_check_root(msg, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "ss", &snapshot, &target_udid);
+        if (r < 0)
+                return r;
+        r = read_options(msg, allowed, opt, error);
+        if (r < 0)
+                return r;
+        manager_note_activity(d->manager);
+        if (strchr(snapshot, '/') || strstr(snapshot, ".."))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Invalid snapshot name '%s'.", snapshot);
+        target = manager_find_device(d->manager, target_udid);
+        if (!target || !target->connected)
+                return sd_bus_error_setf(error, BUS_ERROR_NOT_CONNECTED,
+                                         "Target device '%s' is not connected.", target_udid);
+        if (target->job || d->job)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A job is already running.");
+        a.state_dir = d->manager->state_dir;
+        a.snapshot = snapshot;
+        a.target = target->udid;
+        a.reboot = opt[0];
+        /* The job belongs to the device being restored: that is the one that is busy. */
+        r = start_worker_job(d, target, JOB_RESTORE, &a, &j);
+        if (r < 0)
+                return r;
+        device_set_state(target, DEVICE_RESTORING, "Restoring from %s of %s.",
+                         snapshot[0] ? snapshot : "the latest snapshot", d->udid);
+        return sd_bus_reply_method_return(msg, "o", j->path);
+}
+
+static int method_delete_snapshot(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Device *d = userdata;
+        const char *snapshot;
+        int r;
+
+        r = bus_check_root(msg, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "s", &snapshot);
+        if (r < 0)
+                return r;
+        manager_note_activity(d->manager);
+        if (!snapshot[0] || strchr(snapshot, '/') || strstr(snapshot, ".."))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Invalid snapshot name '%s'.", snapshot);
+        r = ids_snapshot_delete(d->manager->state_dir, d->udid, snapshot);
+        if (r == -ENOENT)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SNAPSHOT,
+                                         "No snapshot '%s' of %s.", snapshot, d->udid);
+        if (r == IDS_E_BUSY)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "%s", ids_result_message(r));
+        if (r != 0)
+                return r < 0 ? r : -EIO;
+        log_device(LOG_INFO, d->udid, NULL, NULL, "Deleted snapshot %s of %s", snapshot, d->udid);
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
+const sd_bus_vtable device_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_PROPERTY("UDID", "s", NULL, offsetof(Device, udid), SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("Name", "s", NULL, offsetof(Device, name),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ProductType", "s", NULL, offsetof(Device, product_type),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("ProductVersion", "s", NULL, offsetof(Device, product_version),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Connected", "b", property_get_bool, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("State", "s", property_get_state, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("StateReason", "s", NULL, offsetof(Device, reason),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Phase", "s", property_get_mirror, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Progress", "u", property_get_mirror, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("BytesDone", "t", property_get_mirror, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("BytesTotal", "t", property_get_mirror, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("FilesDone", "t", property_get_mirror, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("FilesTotal", "t", property_get_mirror, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Job", "o", property_get_job, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastBackup", "t", NULL, offsetof(Device, last_backup),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastResult", "s", NULL, offsetof(Device, last_result),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("NextEligible", "t", NULL, offsetof(Device, next_eligible),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Encrypted", "b", property_get_bool, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_METHOD_WITH_ARGS("StartBackup", SD_BUS_ARGS("a{sv}", options),
+                                SD_BUS_RESULT("o", job), method_start_backup,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StartSync", SD_BUS_ARGS("a{sv}", options),
+                                SD_BUS_RESULT("o", job), method_start_sync,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListSnapshots", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a(sta{sv})", snapshots), method_list_snapshots,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StartVerify", SD_BUS_ARGS("s", snapshot),
+                                SD_BUS_RESULT("o", job), method_start_verify,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("StartRestore",
+                                SD_BUS_ARGS("s", snapshot, "s", target_udid, "a{sv}", options),
+                                SD_BUS_RESULT("o", job), method_start_restore,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("DeleteSnapshot", SD_BUS_ARGS("s", snapshot), SD_BUS_NO_RESULT,
+                                method_delete_snapshot, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_SIGNAL_WITH_ARGS("StateChanged", SD_BUS_ARGS("s", state, "s", reason), 0),
+        SD_BUS_VTABLE_END
+};
+
+int device_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
+                       void **found, sd_bus_error *error) {
+        Manager *m = userdata;
+        _cleanup_free_ char *udid = NULL;
+        Device *d;
+        int r;
+
+        r = sd_bus_path_decode(path, DBUS_DEVICE_PREFIX, &udid);
+        if (r <= 0)
+                return 0;
+        d = manager_find_device(m, udid);
+        if (!d)
+                return 0;
+        *found = d;
+        return 1;
+}
+
+int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
+                           sd_bus_error *error) {
+        Manager *m = userdata;
+        char **l = calloc(m->n_devices + 1, sizeof(char *));
+
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_devices; i++) {
+                l[i] = strdup(m->devices[i]->path);
+                if (!l[i]) {
+                        for (size_t k = 0; k < i; k++)
+                                free(l[k]);
+                        free(l);
+                        return -ENOMEM;
+                }
+        }
+        *nodes = l;
+        return 0;
+}
+
+#define DEVICE_PROGRESS_MASK                                                                 \
+        ((1ull << DEVICE_PROP_PROGRESS) | (1ull << DEVICE_PROP_BYTES_DONE) |                \
+         (1ull << DEVICE_PROP_BYTES_TOTAL) | (1ull << DEVICE_PROP_FILES_DONE) |             \
+         (1ull << DEVICE_PROP_FILES_TOTAL))
+
+int device_flush(Device *d, uint64_t now) {
+        const char *names[_DEVICE_PROP_MAX + 1];
+        uint64_t send = d->dirty;
+        size_t n = 0;
+
+        if (!d->dirty || !d->manager->bus)
+                return 0;
+        /* Only counters changed and the last batch went out less than 250 ms ago: wait. */
+        if (!d->progress_forced && !(send & ~DEVICE_PROGRESS_MASK) &&
+            now - d->last_progress_emit < PROGRESS_INTERVAL_USEC)
+                return 1;
+        /* Phase changes go out at once, but do not drag the counters along too often. */
+        if ((send & DEVICE_PROGRESS_MASK) && !d->progress_forced &&
+            now - d->last_progress_emit < PROGRESS_INTERVAL_USEC)
+                send &= ~DEVICE_PROGRESS_MASK;
+        for (int p = 0; p < _DEVICE_PROP_MAX; p++)
+                if (send & (1ull << p))
+                        names[n++] = device_prop_names[p];
+        names[n] = NULL;
+        d->dirty &= ~send;
+        if (send & DEVICE_PROGRESS_MASK) {
+                d->last_progress_emit = now;
+                d->progress_forced = false;
+        }
+        (void) sd_bus_emit_properties_changed_strv(d->manager->bus, d->path,
+                                                   "org.idevicesync1.Device", (char **) names);
+        return d->dirty ? 1 : 0;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * tool-notify SOCKET_PATH: a stand-in for systemd's notification socket. Binds a datagram
+ * socket and prints every message it receives as one line (newlines become spaces), so a
+ * test can wait for READY=1, read STATUS= and count WATCHDOG=1 pings. Exits on SIGTERM.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int main(int argc, char **argv) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char buf[4096];
+        int fd;
+
+        if (argc != 2 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
+                fprintf(stderr, "usage: tool-notify SOCKET_PATH\n");
+                return 2;
+        }
+        strcpy(sa.sun_path, argv[1]);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        (void) unlink(argv[1]);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0) {
+                perror("tool-notify");
+                return 1;
+        }
+        printf("LISTENING\n");
+        fflush(stdout);
+        for (;;) {
+                ssize_t k = recv(fd, buf, sizeof(buf) - 1, 0);
+                if (k < 0)
+                        return 1;
+                buf[k] = 0;
+                for (ssize_t i = 0; i < k; i++)
+                        if (buf[i] == '\n')
+                                buf[i] = ' ';
+                printf("%s\n", buf);
+                fflush(stdout);
+        }
+}
