@@ -293,6 +293,7 @@ static int one_attempt(Run *run, bool full) {
                 .root_fd = staging_root_fd(run->staging),
                 .udid = run->o->udid,
                 .store = run->store,
+                .staging = run->staging,
                 .floor_bytes = floor_bytes(run->o, run->store),
                 .keep = run->o->keep,
                 .keep_days = run->o->keep_days,

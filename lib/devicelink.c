@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "devicelink.h"
 #include "error.h"
 #include "fs-util.h"
@@ -286,7 +288,7 @@ static int drain(DLHost *h, uint64_t n, uint8_t *buf) {
 /* Receive one file's blocks into fd (or discard them when fd < 0). Returns 0 when the
  * success terminator came, FILE_FAILED when the device reported an error for this file. */
 static int receive_blocks(DLHost *h, int fd, uint8_t *buf, const char *path,
-                          uint64_t *since_check) {
+                          uint64_t *since_check, uint32_t *crc) {
         for (;;) {
                 uint32_t n;
                 uint8_t code;
@@ -336,6 +338,8 @@ static int receive_blocks(DLHost *h, int fd, uint8_t *buf, const char *path,
                         r = read_exact(h, buf, k);
                         if (r != 0)
                                 return r;
+                        /* The integrity index needs it: computed now, never read back. */
+                        *crc = (uint32_t) crc32(*crc, buf, k);
                         for (uint32_t off = 0; fd >= 0 && off < k;) {
                                 ssize_t w = write(fd, buf + off, k - off);
                                 if (w < 0 && errno == EINTR)
@@ -368,7 +372,7 @@ static int handle_upload(DLHost *h, plist_t msg, uint8_t *buf) {
         for (;;) {
                 char name[MAX_NAME_LEN + 1], tmp[64];
                 const char *leaf;
-                uint32_t n;
+                uint32_t n, crc;
                 int dir_fd, fd;
 
                 /* Device-side path: informational only. */
@@ -417,7 +421,19 @@ static int handle_upload(DLHost *h, plist_t msg, uint8_t *buf) {
                         note(h, "cannot create '%.200s': %s", name, strerror(-r));
                         return r == -ENOSPC ? IDS_E_DISK_FULL : r;
                 }
-                r = receive_blocks(h, fd, buf, name, &since_check);
+                crc = (uint32_t) crc32(0, NULL, 0);
+                r = receive_blocks(h, fd, buf, name, &since_check, &crc);
+                if (r == 0) {
+                        struct stat sb;
+
+                        if (h->staging && fstat(fd, &sb) == 0)
+                                (void) staging_note_crc(h->staging, (uint64_t) sb.st_ino,
+                                                        (uint64_t) sb.st_size,
+                                                        (uint64_t) sb.st_mtim.tv_sec *
+                                                                1000000000u +
+                                                                (uint64_t) sb.st_mtim.tv_nsec,
+                                                        crc);
+                }
                 close(fd);
                 /* A file the device could not send stays out of the backup (pymobiledevice3
                  * does the same); the previous version, if any, stays in place. */

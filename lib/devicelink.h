@@ -26,6 +26,7 @@ typedef struct DLHost {
         const char *udid;                       /* every device path must start "<udid>/" */
         bool read_only;                         /* restore: only downloads are served */
         Store *store;                           /* borrowed, may be NULL: free space, purge */
+        Staging *staging;                       /* borrowed, may be NULL: CRCs of uploads */
         uint64_t floor_bytes;                   /* keep this much free on the store's fs */
         unsigned keep, keep_days;               /* retention for PurgeDiskSpace */
         ids_cancel *cancel;                     /* may be NULL */

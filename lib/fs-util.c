@@ -313,10 +313,11 @@ int fs_open_parent_beneath(int root_fd, const char *path, bool create, const cha
         } else {
                 memcpy(parent, path, (size_t) (slash - path));
                 parent[slash - path] = 0;
-                if (create)
+                /* The parent usually exists (one upload per file into a few hundred
+                 * directories): one resolve beneath, and mkdir -p only when it is missing. */
+                fd = fs_open_beneath(root_fd, parent, O_RDONLY | O_DIRECTORY, 0);
+                if (fd == -ENOENT && create)
                         fd = mkdir_p_fd(root_fd, parent, 0700);
-                else
-                        fd = fs_open_beneath(root_fd, parent, O_RDONLY | O_DIRECTORY, 0);
                 if (fd < 0)
                         return fd;
         }

@@ -169,9 +169,20 @@ int session_observe(Session *s, session_notify_fn fn, void *userdata) {
         return 0;
 }
 
+/* Posts go through a client of their own: the observing client's thread holds its lock
+ * while it polls (500 ms at a time), which would delay every post. */
 static void post(Session *s, const char *name) {
-        if (s->np)
-                (void) np_post_notification(s->np, name);
+        if (!s->np_post && s->lockdown) {
+                lockdownd_service_descriptor_t svc = NULL;
+
+                if (session_start_service(s, NP_SERVICE_NAME, &svc) == 0) {
+                        if (np_client_new(s->device, svc, &s->np_post) != NP_E_SUCCESS)
+                                s->np_post = NULL;
+                        lockdownd_service_descriptor_free(svc);
+                }
+        }
+        if (s->np_post)
+                (void) np_post_notification(s->np_post, name);
 }
 
 int session_sync_lock(Session *s) {
@@ -225,6 +236,8 @@ Session *session_free(Session *s) {
         }
         if (s->did_start)
                 post(s, NP_SYNC_DID_FINISH);
+        if (s->np_post)
+                np_client_free(s->np_post);
         if (s->np) {
                 (void) np_set_notify_callback(s->np, NULL, NULL);
                 np_client_free(s->np);

@@ -23,7 +23,8 @@ struct Session {
         char *udid;
         idevice_t device;
         lockdownd_client_t lockdown;            /* open until session_close_lockdown() */
-        np_client_t np;
+        np_client_t np;                         /* observing (libimobiledevice's thread) */
+        np_client_t np_post;                    /* posting: never waits for that thread */
         afc_client_t afc;
         uint64_t lock_handle;
         bool sync_locked;

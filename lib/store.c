@@ -72,13 +72,84 @@ struct Store {
         Staging *staging;       /* borrowed: the run in progress, if any */
 };
 
+typedef struct KnownCrc {
+        uint64_t ino, size, mtime_ns;
+        uint32_t crc, seq;      /* seq: later notes of a reused inode win */
+} KnownCrc;
+
+/* CRCs computed while files arrived; beyond this many the rest are read again at commit,
+ * so memory stays bounded (24 bytes per entry). */
+#define KNOWN_CRC_MAX 262144u
+
 struct Staging {
         Store *store;           /* borrowed; NULL once store_close() discarded the staging */
         char name[32];          /* .staging-XXXXXXXX in snapshots/, "" until created */
         char *path;             /* absolute path of the staging root */
         int root_fd;
         char base_id[32];       /* the snapshot it was linked from, "" if none */
+        KnownCrc *known;        /* staging_note_crc() */
+        size_t n_known, cap_known;
+        bool known_sorted;
 };
+
+static int known_cmp(const void *a, const void *b) {
+        const KnownCrc *x = a, *y = b;
+
+        if (x->ino != y->ino)
+                return x->ino < y->ino ? -1 : 1;
+        return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int staging_note_crc(Staging *st, uint64_t ino, uint64_t size, uint64_t mtime_ns, uint32_t crc) {
+        if (!st)
+                return -EINVAL;
+        if (st->n_known == st->cap_known) {
+                size_t cap = st->cap_known ? st->cap_known * 2 : 1024;
+                KnownCrc *k;
+
+                if (st->cap_known >= KNOWN_CRC_MAX)
+                        return 0;               /* read again at commit */
+                k = realloc(st->known, cap * sizeof(KnownCrc));
+                if (!k)
+                        return 0;
+                st->known = k;
+                st->cap_known = cap;
+        }
+        st->known[st->n_known] = (KnownCrc) { .ino = ino, .size = size, .mtime_ns = mtime_ns,
+                                              .crc = crc, .seq = (uint32_t) st->n_known };
+        st->n_known++;
+        st->known_sorted = false;
+        return 1;
+}
+
+static bool known_lookup(Staging *st, const struct stat *sb, uint32_t *ret) {
+        uint64_t mt = (uint64_t) sb->st_mtim.tv_sec * 1000000000u + (uint64_t) sb->st_mtim.tv_nsec;
+        size_t lo = 0, hi;
+
+        if (st->n_known == 0)
+                return false;
+        if (!st->known_sorted) {
+                qsort(st->known, st->n_known, sizeof(KnownCrc), known_cmp);
+                st->known_sorted = true;
+        }
+        /* The last entry with this inode (highest seq). */
+        hi = st->n_known;
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (st->known[mid].ino <= (uint64_t) sb->st_ino)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (lo == 0)
+                return false;
+        const KnownCrc *k = &st->known[lo - 1];
+        if (k->ino != (uint64_t) sb->st_ino || k->size != (uint64_t) sb->st_size ||
+            k->mtime_ns != mt)
+                return false;
+        *ret = k->crc;
+        return true;
+}
 
 static void (*crash_hook)(StoreCrashPoint point);
 
@@ -1125,6 +1196,7 @@ Staging *staging_abort(Staging *st) {
         if (st->store)
                 st->store->staging = NULL;
         closep(&st->root_fd);
+        free(st->known);
         free(st->path);
         free(st);
         return NULL;
@@ -1417,6 +1489,7 @@ static int crc_file(int fd, uint8_t *buf, uint32_t *ret_crc, uint64_t *ret_size)
 
 typedef struct IndexWriter {
         Walk walk;              /* first: the callbacks get a Walk * */
+        Staging *staging;       /* borrowed: CRCs noted while files arrived */
         FILE *f;
         uint32_t crc;           /* of every byte written so far */
         uint64_t files, bytes, reused;
@@ -1465,6 +1538,11 @@ static int index_on_entry(Walk *walk, int dir_fd, int prev_dir_fd, const char *n
                         w->reused++;
                 }
         }
+        if (!have && w->staging && known_lookup(w->staging, &st, &crc)) {
+                size = (uint64_t) st.st_size;
+                have = true;
+                w->reused++;
+        }
         if (!have) {
                 _cleanup_(closep) int fd = -EBADF;
 
@@ -1504,6 +1582,7 @@ static int index_build(Store *s, Staging *st, uint64_t *ret_files, uint64_t *ret
         if (!w)
                 return -ENOMEM;
         w->walk.on_entry = index_on_entry;
+        w->staging = st;
         w->buf = malloc(CRC_BUF_SIZE);
         if (!w->buf) {
                 r = -ENOMEM;

@@ -80,6 +80,11 @@ const char *staging_root_path(Staging *st);
  * full, new_bytes), publishes atomically, moves latest. 0 or -errno; on error the staging
  * is still there for store_abort(). */
 int staging_commit(Staging *st, SnapshotInfo *info);
+/* The CRC32 of a file that was just written into the staging tree (computed while it
+ * arrived), keyed by inode, size and mtime so that a later rename by the device keeps it:
+ * staging_commit() then does not read the file again. 1 if noted, 0 if the (bounded)
+ * table is full, -EINVAL. */
+int staging_note_crc(Staging *st, uint64_t ino, uint64_t size, uint64_t mtime_ns, uint32_t crc);
 /* Discard the staging snapshot. Accepts NULL; returns NULL. */
 Staging *staging_abort(Staging *st);
 
