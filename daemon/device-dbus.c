@@ -185,7 +185,7 @@ static int method_list_snapshots(sd_bus_message *msg, void *userdata, sd_bus_err
         size_t n = 0;
         int r;
 
-        r = ids_snapshot_list(d->manager->state_dir, d->udid, &list, &n);
+        r = ids_snapshot_list(manager_backup_dir(d->manager), d->udid, &list, &n);
         if (r != 0)
                 return r < 0 ? r : sd_bus_error_setf(error, BUS_ERROR_BUSY, "%s",
                                                      ids_result_message(r));
@@ -248,7 +248,7 @@ static int method_start_verify(sd_bus_message *msg, void *userdata, sd_bus_error
         if (d->job)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A %s job is already running.",
                                          job_kind_to_string(d->job->kind));
-        a.state_dir = d->manager->state_dir;
+        a.state_dir = manager_backup_dir(d->manager);
         a.snapshot = snapshot;
         r = start_worker_job(d, d, JOB_VERIFY, &a, &j);
         if (r < 0)
@@ -287,7 +287,7 @@ static int method_start_restore(sd_bus_message *msg, void *userdata, sd_bus_erro
                                          "Target device '%s' is not connected.", target_udid);
         if (target->job || d->job)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A job is already running.");
-        a.state_dir = d->manager->state_dir;
+        a.state_dir = manager_backup_dir(d->manager);
         a.snapshot = snapshot;
         a.target = target->udid;
         a.reboot = opt[0];
@@ -315,7 +315,7 @@ static int method_delete_snapshot(sd_bus_message *msg, void *userdata, sd_bus_er
         if (!snapshot[0] || strchr(snapshot, '/') || strstr(snapshot, ".."))
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Invalid snapshot name '%s'.", snapshot);
-        r = ids_snapshot_delete(d->manager->state_dir, d->udid, snapshot);
+        r = ids_snapshot_delete(manager_backup_dir(d->manager), d->udid, snapshot);
         if (r == -ENOENT)
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SNAPSHOT,
                                          "No snapshot '%s' of %s.", snapshot, d->udid);

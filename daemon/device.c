@@ -302,10 +302,8 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         d->retry_timer = sd_event_source_disable_unref(d->retry_timer);
         if (!d->connected || d->job || d->probe)
                 return 0;
-        if (d->state == DEVICE_DEFERRED)
-                device_probe(d);        /* battery/charging may have changed: read again */
-        else
-                device_probe(d);
+        /* Trust, lock or a deferral may have changed (battery and charging are read again). */
+        device_probe(d);
         return 0;
 }
 
@@ -468,7 +466,7 @@ int device_check_policy(Device *d, bool manual, char **ret_reason, uint64_t *ret
                 snprintf(buf, sizeof(buf), "The device is not charging (RequireCharging=yes).");
                 goto deferred;
         }
-        if (statvfs(d->manager->state_dir, &sv) == 0) {
+        if (statvfs(manager_backup_dir(d->manager), &sv) == 0) {
                 uint64_t total = (uint64_t) sv.f_blocks * sv.f_frsize;
                 uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
                 uint64_t floor_b = policy_min_free_bytes(p, total);
@@ -533,7 +531,7 @@ int device_start_backup(Device *d, bool full, Job **ret) {
         WorkerArgs a = {
                 .kind = WORKER_BACKUP,
                 .udid = d->udid,
-                .state_dir = d->manager->state_dir,
+                .state_dir = manager_backup_dir(d->manager),
                 .full = full,
                 .reboot = true,
                 .keep = p->keep,
@@ -597,7 +595,8 @@ void device_on_job_progress(Device *d, Job *j) {
         if (j->phase == IDS_PHASE_WAITING_PASSCODE) {
                 device_set_state(d, DEVICE_WAITING_FOR_PASSCODE,
                                  "Enter the passcode on the device to allow the backup.");
-                if (!d->passcode_timer && d->policy.passcode_wait > 0)
+                /* PasscodeWait=0: nobody is expected to answer, give up at once. */
+                if (!d->passcode_timer)
                         (void) sd_event_add_time_relative(d->manager->event, &d->passcode_timer,
                                                           CLOCK_MONOTONIC,
                                                           d->policy.passcode_wait, 0,
@@ -674,6 +673,8 @@ void device_on_job_finished(Device *d, Job *j) {
                                                              DEVICE_DISCONNECTED,
                                          "The device was disconnected%s%s.",
                                          j->message[0] ? ": " : "", j->message);
+                else if (!d->attempted)
+                        device_probe(d);        /* re-plugged while the old run ended */
                 else
                         device_set_state(d, DEVICE_IDLE, "The backup ended: %s",
                                          j->message[0] ? j->message :
@@ -686,7 +687,9 @@ void device_on_job_finished(Device *d, Job *j) {
                 return;
         case JOB_VERIFY:
         case JOB_RESTORE:
-                if (d->connected)
+                if (d->connected && !d->attempted)
+                        device_probe(d);        /* plugged in while the job ran */
+                else if (d->connected)
                         device_set_state(d, DEVICE_IDLE, "The %s ended: %s.",
                                          job_kind_to_string(j->kind), j->result);
                 else

@@ -10,9 +10,6 @@
 #include <errno.h>
 #include <syslog.h>
 
-/* Structured context added to every message while set (NULL: none); borrowed. */
-void log_set_context(const char *udid, const char *job);
-
 int log_internal(int level, int error, const char *file, int line, const char *func,
                  const char *udid, const char *job, const char *result, const char *fmt, ...)
         __attribute__((format(printf, 9, 10)));

@@ -49,6 +49,11 @@ static bool udid_valid(const char *s) {
         return n > 0 && n <= 64 && strspn(s, "0123456789abcdefABCDEF-") == n;
 }
 
+const char *manager_backup_dir(Manager *m) {
+        return m->policy.backup_dir && m->policy.backup_dir[0] ? m->policy.backup_dir :
+                                                                 m->state_dir;
+}
+
 /* ---- tables ------------------------------------------------------------------------ */
 
 Device *manager_find_device(Manager *m, const char *udid) {
@@ -263,6 +268,10 @@ static void handle_udev_device(Manager *m, struct udev_device *dev, const char *
         char udid[65];
         Device *d;
 
+        /* unbind/offline come just before remove on a real unplug: not a plug. */
+        if (action && strcmp(action, "add") != 0 && strcmp(action, "change") != 0 &&
+            strcmp(action, "bind") != 0 && strcmp(action, "remove") != 0)
+                return;
         if (action && strcmp(action, "remove") == 0) {
                 /* Sysattrs are gone on remove: match the device by its syspath. */
                 for (size_t i = 0; i < m->n_devices; i++) {
@@ -317,17 +326,23 @@ static int udev_setup(Manager *m) {
                 return -ENOMEM;
         m->udev_monitor = udev_monitor_new_from_netlink(m->udev, "udev");
         if (!m->udev_monitor)
-                return log_warning_errno(-ENODEV, "No udev monitor, USB plugs are only seen "
-                                                  "through usbmuxd");
-        (void) udev_monitor_filter_add_match_subsystem_devtype(m->udev_monitor, "usb",
-                                                               "usb_device");
-        r = udev_monitor_enable_receiving(m->udev_monitor);
-        if (r < 0)
-                return log_warning_errno(r, "Cannot receive udev events, ignoring: %m");
-        r = sd_event_add_io(m->event, &m->udev_source, udev_monitor_get_fd(m->udev_monitor),
-                            EPOLLIN, on_udev, m);
-        if (r < 0)
-                return r;
+                log_warning("No udev monitor, USB plugs are only seen through usbmuxd");
+        else {
+                (void) udev_monitor_filter_add_match_subsystem_devtype(m->udev_monitor, "usb",
+                                                                       "usb_device");
+                /* A burst (a hub with several phones) must not overflow the socket. */
+                (void) udev_monitor_set_receive_buffer_size(m->udev_monitor, 4 * 1024 * 1024);
+                r = udev_monitor_enable_receiving(m->udev_monitor);
+                if (r < 0)
+                        log_warning_errno(r, "Cannot receive udev events, ignoring: %m");
+                else {
+                        r = sd_event_add_io(m->event, &m->udev_source,
+                                            udev_monitor_get_fd(m->udev_monitor), EPOLLIN,
+                                            on_udev, m);
+                        if (r < 0)
+                                return r;
+                }
+        }
 
         /* Monitor first, then enumerate: nothing falls into the gap. */
         en = udev_enumerate_new(m->udev);
@@ -357,12 +372,18 @@ static void load_known_devices(Manager *m) {
         struct dirent *e;
         DIR *dir;
 
-        dir = opendir(m->state_dir);
-        while (dir && (e = readdir(dir)))
-                if (e->d_name[0] != '.' && udid_valid(e->d_name))
-                        (void) manager_add_device(m, e->d_name, NULL);
-        if (dir)
-                closedir(dir);
+        for (int k = 0; k < 2; k++) {
+                const char *base = k == 0 ? m->state_dir : manager_backup_dir(m);
+
+                if (k == 1 && base == m->state_dir)
+                        break;
+                dir = opendir(base);
+                while (dir && (e = readdir(dir)))
+                        if (e->d_name[0] != '.' && udid_valid(e->d_name))
+                                (void) manager_add_device(m, e->d_name, NULL);
+                if (dir)
+                        closedir(dir);
+        }
 
         snprintf(path, sizeof(path), "%s/devices.d",
                  cfg && *cfg && !strchr(cfg, ':') ? cfg : POLICY_CONFIG_DIR);

@@ -59,6 +59,9 @@ int manager_start(Manager *m);
 /* Re-read configuration (Reload(), SIGHUP). */
 int manager_reload(Manager *m);
 
+/* Where snapshots live: BackupDir= from the main configuration, else the state directory. */
+const char *manager_backup_dir(Manager *m);
+
 Device *manager_find_device(Manager *m, const char *udid);
 /* Find or create (and announce on the bus) the device object of udid. */
 int manager_add_device(Manager *m, const char *udid, Device **ret);

@@ -45,7 +45,7 @@ WorkerKind worker_kind_from_string(const char *s) {
 int worker_spawn(const WorkerArgs *a, pid_t *ret_pid, int *ret_fd) {
         char *argv[32], num[8][32];
         int sv[2], n = 0, k = 0;
-        pid_t pid;
+        pid_t pid, parent;
 
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
@@ -82,6 +82,7 @@ int worker_spawn(const WorkerArgs *a, pid_t *ret_pid, int *ret_fd) {
         argv[n++] = num[k++];
         argv[n] = NULL;
 
+        parent = getpid();
         pid = fork();
         if (pid < 0) {
                 int r = -errno;
@@ -95,7 +96,7 @@ int worker_spawn(const WorkerArgs *a, pid_t *ret_pid, int *ret_fd) {
 
                 /* A helper never outlives the daemon (a killed daemon must not leave a backup
                  * running that nobody watches). */
-                if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() == 1)
+                if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
                         _exit(127);
                 if (dup2(sv[1], WORKER_FD) < 0)
                         _exit(127);
@@ -235,8 +236,12 @@ int worker_main(int argc, char **argv) {
         }
         if (a.kind < 0 || ids_cancel_new(&cancel) < 0)
                 return 2;
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGINT, &sa, NULL);
+        /* Backup and restore cancel cleanly (tell the device, release its lock, discard the
+         * staging); a probe or a verify has nothing to undo: SIGTERM just ends them. */
+        if (a.kind == WORKER_BACKUP || a.kind == WORKER_RESTORE) {
+                sigaction(SIGTERM, &sa, NULL);
+                sigaction(SIGINT, &sa, NULL);
+        }
         /* libimobiledevice 1.3.0 writes to sockets without MSG_NOSIGNAL. */
         signal(SIGPIPE, SIG_IGN);
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "idevicesync.h"
 
@@ -31,11 +32,27 @@ static void on_sigterm(int sig) {
         ids_cancel_request(cancel);
 }
 
+static double elapsed(void) {
+        static struct timespec t0;
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        if (!t0.tv_sec)
+                t0 = t;
+        return (double) (t.tv_sec - t0.tv_sec) + (double) (t.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
 static void on_progress(const ids_progress *p, void *userdata) {
+        static int last_phase = -1;
+
         if (show_progress)
-                printf("progress phase=%s bytes=%llu files=%llu percent=%.1f\n",
+                printf("progress phase=%s bytes=%llu files=%llu percent=%.1f t=%.2f\n",
                        ids_phase_to_string(p->phase), (unsigned long long) p->bytes_done,
-                       (unsigned long long) p->files_done, p->percent);
+                       (unsigned long long) p->files_done, p->percent, elapsed());
+        else if (getenv("IDS_PHASES") && (int) p->phase != last_phase)
+                fprintf(stderr, "phase %s at %.2f s\n", ids_phase_to_string(p->phase),
+                        elapsed());
+        last_phase = p->phase;
         if (p->bytes_done >= cancel_after)
                 ids_cancel_request(cancel);
         fflush(stdout);
