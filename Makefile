@@ -62,7 +62,28 @@ CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/%.o)
 DAEMON_BIN   := $(if $(wildcard daemon/main.c),$(BUILD)/idevicesyncd)
 CLI_BIN      := $(if $(wildcard daemon/idevicesync.c),$(BUILD)/idevicesync)
 
-ALL := $(DAEMON_BIN) $(CLI_BIN) $(BUILD)/fakeidevice $(EMU_TESTS) $(CLIENT_TESTS) $(LIB_SO) $(LIB_TESTS) $(TOOLS)
+BENCH_TOOLS := $(BUILD)/tests/bench/bench-store
+
+UMOCKDEV_HARNESS := $(BUILD)/tests/umockdev-harness
+
+ALL := $(UMOCKDEV_HARNESS) $(DAEMON_BIN) $(CLI_BIN) $(BUILD)/fakeidevice $(EMU_TESTS) $(CLIENT_TESTS) $(LIB_SO) $(LIB_TESTS) $(TOOLS) $(BENCH_TOOLS)
+
+# ---- install ------------------------------------------------------------------------------
+# Paths the system reads do not follow PREFIX (STYLE.md §11): /etc, /usr/share/dbus-1, the
+# unit, udev and sysusers directories.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+LIBDIR         ?= $(PREFIX)/lib
+LIBEXECDIR     ?= $(PREFIX)/libexec
+INCLUDEDIR     ?= $(PREFIX)/include
+MANDIR         ?= $(PREFIX)/share/man
+SYSCONFDIR     ?= /etc
+DATADIR        ?= /usr/share
+DBUSPOLICYDIR  ?= $(DATADIR)/dbus-1/system.d
+DBUSSERVICEDIR ?= $(DATADIR)/dbus-1/system-services
+SYSTEMDUNITDIR ?= $(or $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 2>/dev/null),/usr/lib/systemd/system)
+UDEVRULESDIR   ?= $(or $(shell $(PKG_CONFIG) --variable=udevdir udev 2>/dev/null),/usr/lib/udev)/rules.d
+SYSUSERSDIR    ?= $(or $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null),/usr/lib/sysusers.d)
 
 .SECONDARY:
 .PHONY: all deps check check-valgrind bench demo clean help install uninstall lint
@@ -145,6 +166,9 @@ $(BUILD)/tests/tool-notify: $(BUILD)/tests/tool-notify.o
 $(BUILD)/tests/tool-buswait: $(BUILD)/tests/tool-buswait.o
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libsystemd)
 
+$(BUILD)/tests/bench/bench-store: $(BUILD)/tests/bench/bench-store.o $(BUILD)/libidevicesync-test.a
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+
 # Test tools drive the library through its public API only (the shared object).
 $(BUILD)/tests/tool-%: $(BUILD)/tests/tool-%.o $(BUILD)/libidevicesync.so.0
 	@mkdir -p $(@D)
@@ -156,6 +180,16 @@ $(BUILD)/tests/conf-%: $(BUILD)/tests/conformance/conf-%.o
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(CLIENT_LIBS)
+
+# The hotplug harness links libumockdev (tests/integration/hotplug.test). Without
+# libumockdev-dev it is left out, and that test reports SKIP.
+$(BUILD)/tests/umockdev-harness: tests/umockdev/harness.c
+	@mkdir -p $(@D)
+	$(Q)if $(PKG_CONFIG) --exists umockdev-1.0 2>/dev/null; then \
+		$(if $(Q),echo "  CCLD    $@";) \
+		$(CC) $(WARN) $$($(PKG_CONFIG) --cflags umockdev-1.0) $(CPPFLAGS) $(CFLAGS) \
+			$(LDFLAGS) -o $@ $< $$($(PKG_CONFIG) --libs umockdev-1.0); \
+	else echo "  SKIP    $@ (libumockdev-dev is not installed)"; fi
 
 deps:
 	$(Q)tools/install-deps
@@ -182,6 +216,38 @@ lint:
 	$(Q)cppcheck -q --std=c11 --enable=warning,portability --error-exitcode=1 \
 		--suppress=missingIncludeSystem tests/emulator tests/conformance
 
+$(BUILD)/idevicesync.service: systemd/idevicesync.service.in
+	$(Q)sed -e 's|@libexecdir@|$(LIBEXECDIR)|g' $< > $@
+
+install: all $(BUILD)/idevicesync.service
+	install -Dm0755 $(BUILD)/idevicesyncd $(DESTDIR)$(LIBEXECDIR)/idevicesyncd
+	install -Dm0755 $(BUILD)/idevicesync $(DESTDIR)$(BINDIR)/idevicesync
+	install -Dm0755 $(BUILD)/libidevicesync.so.0 $(DESTDIR)$(LIBDIR)/libidevicesync.so.0
+	ln -sf libidevicesync.so.0 $(DESTDIR)$(LIBDIR)/libidevicesync.so
+	install -Dm0644 lib/idevicesync.h $(DESTDIR)$(INCLUDEDIR)/idevicesync.h
+	install -Dm0644 $(BUILD)/idevicesync.service $(DESTDIR)$(SYSTEMDUNITDIR)/idevicesync.service
+	install -Dm0644 systemd/idevicesync.sysusers $(DESTDIR)$(SYSUSERSDIR)/idevicesync.conf
+	install -Dm0644 udev/70-idevicesync.rules $(DESTDIR)$(UDEVRULESDIR)/70-idevicesync.rules
+	install -Dm0644 daemon/org.idevicesync1.conf $(DESTDIR)$(DBUSPOLICYDIR)/org.idevicesync1.conf
+	install -Dm0644 daemon/org.idevicesync1.service.in \
+		$(DESTDIR)$(DBUSSERVICEDIR)/org.idevicesync1.service
+	install -Dm0644 man/idevicesync.1 $(DESTDIR)$(MANDIR)/man1/idevicesync.1
+	install -Dm0644 man/idevicesync.conf.5 $(DESTDIR)$(MANDIR)/man5/idevicesync.conf.5
+	$(if $(wildcard man/idevicesyncd.8),install -Dm0644 man/idevicesyncd.8 $(DESTDIR)$(MANDIR)/man8/idevicesyncd.8)
+	install -d -m0755 $(DESTDIR)$(SYSCONFDIR)/idevicesync/devices.d
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBEXECDIR)/idevicesyncd $(DESTDIR)$(BINDIR)/idevicesync \
+		$(DESTDIR)$(LIBDIR)/libidevicesync.so.0 $(DESTDIR)$(LIBDIR)/libidevicesync.so \
+		$(DESTDIR)$(INCLUDEDIR)/idevicesync.h \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/idevicesync.service \
+		$(DESTDIR)$(SYSUSERSDIR)/idevicesync.conf \
+		$(DESTDIR)$(UDEVRULESDIR)/70-idevicesync.rules \
+		$(DESTDIR)$(DBUSPOLICYDIR)/org.idevicesync1.conf \
+		$(DESTDIR)$(DBUSSERVICEDIR)/org.idevicesync1.service \
+		$(DESTDIR)$(MANDIR)/man1/idevicesync.1 $(DESTDIR)$(MANDIR)/man5/idevicesync.conf.5 \
+		$(DESTDIR)$(MANDIR)/man8/idevicesyncd.8
+
 clean:
 	rm -rf $(BUILD)
 
@@ -192,6 +258,7 @@ help:
 	@echo "make check      deps + build + every test; ends with 'N passed, N failed'"
 	@echo "make check-valgrind  the same under valgrind --leak-check=full"
 	@echo "make bench      throughput and memory figures (not pass/fail)"
+	@echo "make install    install (DESTDIR, PREFIX=/usr/local, LIBDIR, LIBEXECDIR, ...)"
 	@echo "make clean      remove build/"
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f -not -path '$(BUILD)/demo/*' 2>/dev/null)
