@@ -76,16 +76,6 @@ static uint64_t now_realtime(void) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-static int set_str(char **field, const char *v) {
-        char *c = strdup(v ?: "");
-
-        if (!c)
-                return -ENOMEM;
-        free(*field);
-        *field = c;
-        return 0;
-}
-
 void device_mark_dirty(Device *d, DeviceProp p) {
         d->dirty |= 1ull << p;
         manager_schedule_flush(d->manager);
@@ -158,7 +148,7 @@ void device_set_state(Device *d, DeviceState s, const char *fmt, ...) {
         if (strcmp(d->reason, reason) != 0)
                 device_mark_dirty(d, DEVICE_PROP_STATE_REASON);
         d->state = s;
-        (void) set_str(&d->reason, reason);
+        (void) free_and_strdup(&d->reason, reason);
         log_device(LOG_INFO, d->udid, NULL, NULL, "%s: %s (%s)", d->udid, states[s], reason);
         if (d->manager->bus)
                 (void) sd_bus_emit_signal(d->manager->bus, d->path, "org.idevicesync1.Device",
@@ -253,15 +243,15 @@ int device_load(Device *d) {
                 v[strcspn(v, "\n")] = 0;
                 sanitize(v);
                 if (strcmp(line, "name") == 0)
-                        (void) set_str(&d->name, v);
+                        (void) free_and_strdup(&d->name, v);
                 else if (strcmp(line, "product_type") == 0)
-                        (void) set_str(&d->product_type, v);
+                        (void) free_and_strdup(&d->product_type, v);
                 else if (strcmp(line, "product_version") == 0)
-                        (void) set_str(&d->product_version, v);
+                        (void) free_and_strdup(&d->product_version, v);
                 else if (strcmp(line, "last_backup") == 0)
                         d->last_backup = strtoull(v, NULL, 10);
                 else if (strcmp(line, "last_result") == 0)
-                        (void) set_str(&d->last_result, v);
+                        (void) free_and_strdup(&d->last_result, v);
                 else if (strcmp(line, "encrypted") == 0)
                         d->encrypted = strcmp(v, "1") == 0;
                 else if (strcmp(line, "running") == 0)
@@ -270,8 +260,8 @@ int device_load(Device *d) {
         fclose(f);
         if (interrupted) {
                 /* The daemon stopped mid-run: the engine cleans the staging on its next run. */
-                (void) set_str(&d->last_result, "failed");
-                (void) set_str(&d->reason, "The last backup was interrupted when the service "
+                (void) free_and_strdup(&d->last_result, "failed");
+                (void) free_and_strdup(&d->reason, "The last backup was interrupted when the service "
                                            "stopped.");
                 log_device(LOG_WARNING, d->udid, NULL, "failed",
                            "The last backup of %s was interrupted when the service stopped",
@@ -322,10 +312,10 @@ static void set_next_eligible(Device *d, uint64_t t) {
 
 static void set_last_result(Device *d, const char *result, const char *message) {
         if (strcmp(d->last_result, result) != 0) {
-                (void) set_str(&d->last_result, result);
+                (void) free_and_strdup(&d->last_result, result);
                 device_mark_dirty(d, DEVICE_PROP_LAST_RESULT);
         }
-        (void) set_str(&d->last_message, message);
+        (void) free_and_strdup(&d->last_message, message);
 }
 
 /* ---- probe ------------------------------------------------------------------------- */
@@ -363,15 +353,15 @@ void device_on_probe_result(Device *d, int r, const char *name, const char *prod
         case 0:
                 d->probe_failures = 0;
                 if (strcmp(d->name, name) != 0) {
-                        (void) set_str(&d->name, name);
+                        (void) free_and_strdup(&d->name, name);
                         device_mark_dirty(d, DEVICE_PROP_NAME);
                 }
                 if (strcmp(d->product_type, product_type) != 0) {
-                        (void) set_str(&d->product_type, product_type);
+                        (void) free_and_strdup(&d->product_type, product_type);
                         device_mark_dirty(d, DEVICE_PROP_PRODUCT_TYPE);
                 }
                 if (strcmp(d->product_version, product_version) != 0) {
-                        (void) set_str(&d->product_version, product_version);
+                        (void) free_and_strdup(&d->product_version, product_version);
                         device_mark_dirty(d, DEVICE_PROP_PRODUCT_VERSION);
                 }
                 if (d->encrypted != will_encrypt) {
@@ -746,7 +736,7 @@ void device_on_usbmux_paired(Device *d) {
 void device_on_udev(Device *d, bool present, const char *syspath) {
         d->usb_present = present;
         if (present && syspath)
-                (void) set_str(&d->usb_syspath, syspath);
+                (void) free_and_strdup(&d->usb_syspath, syspath);
         if (d->connected || d->job)
                 return;
         if (present)

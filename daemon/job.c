@@ -17,6 +17,7 @@
 #include "idevicesync.h"
 #include "job.h"
 #include "log.h"
+#include "macro.h"
 
 #define KILL_GRACE_USEC (10ull * 1000000ull)
 
@@ -49,16 +50,6 @@ void job_mark_dirty(Job *j, JobProp p) {
                 return;
         j->dirty |= 1ull << p;
         manager_schedule_flush(j->manager);
-}
-
-static int set_str(char **field, const char *v) {
-        char *c = strdup(v ?: "");
-
-        if (!c)
-                return -ENOMEM;
-        free(*field);
-        *field = c;
-        return 0;
 }
 
 int job_new(Manager *m, Device *d, JobKind kind, Job **ret) {
@@ -149,8 +140,8 @@ static void job_done(Job *j) {
 
 void job_finish(Job *j, int code, const char *result, const char *message) {
         j->code = code;
-        (void) set_str(&j->result, result ?: ids_result_to_string(code));
-        (void) set_str(&j->message, message ?: "");
+        (void) free_and_strdup(&j->result, result ?: ids_result_to_string(code));
+        (void) free_and_strdup(&j->message, message ?: "");
         job_mark_dirty(j, JOB_PROP_STATE);
         job_mark_dirty(j, JOB_PROP_RESULT);
         job_mark_dirty(j, JOB_PROP_MESSAGE);
@@ -167,8 +158,8 @@ static int on_finish_later(sd_event_source *s, void *userdata) {
 
 int job_finish_later(Job *j, int code, const char *result, const char *message) {
         j->code = code;
-        (void) set_str(&j->result, result ?: ids_result_to_string(code));
-        (void) set_str(&j->message, message ?: "");
+        (void) free_and_strdup(&j->result, result ?: ids_result_to_string(code));
+        (void) free_and_strdup(&j->message, message ?: "");
         job_mark_dirty(j, JOB_PROP_STATE);
         job_mark_dirty(j, JOB_PROP_RESULT);
         job_mark_dirty(j, JOB_PROP_MESSAGE);
@@ -227,9 +218,9 @@ static void handle_msg(Job *j, const WorkerMsg *msg) {
                 snap[sizeof(snap) - 1] = 0;
                 j->have_result = true;
                 j->code = msg->result;
-                (void) set_str(&j->result, ids_result_to_string(msg->result));
-                (void) set_str(&j->message, msgtext);
-                (void) set_str(&j->snapshot_id, snap);
+                (void) free_and_strdup(&j->result, ids_result_to_string(msg->result));
+                (void) free_and_strdup(&j->message, msgtext);
+                (void) free_and_strdup(&j->snapshot_id, snap);
                 if (msg->result == 0) {
                         j->progress = 100;
                         j->progress_forced = true;
@@ -278,10 +269,10 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
 
         if (j->forced_result) {
                 j->code = -ECANCELED;
-                (void) set_str(&j->result, j->forced_result);
+                (void) free_and_strdup(&j->result, j->forced_result);
         } else if (!j->have_result) {
                 j->code = -EIO;
-                (void) set_str(&j->result, "failed");
+                (void) free_and_strdup(&j->result, "failed");
                 char buf[128];
 
                 if (si->si_code == CLD_EXITED)
@@ -292,7 +283,7 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
                         snprintf(buf, sizeof(buf), "The job helper was %s (signal %d).",
                                  si->si_status == SIGKILL ? "killed" : "terminated",
                                  si->si_status);
-                (void) set_str(&j->message, buf);
+                (void) free_and_strdup(&j->message, buf);
         }
         job_mark_dirty(j, JOB_PROP_STATE);
         job_mark_dirty(j, JOB_PROP_RESULT);

@@ -2,7 +2,9 @@
 /* Ownership helpers of the daemon (STYLE.md §5). */
 #pragma once
 
+#include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -12,4 +14,15 @@
 
 static inline void freep(void *p) {
         free(*(void **) p);
+}
+
+/* Replace *field by a copy of v (NULL: ""). 0 or -ENOMEM (then *field is unchanged). */
+static inline int free_and_strdup(char **field, const char *v) {
+        char *c = strdup(v ? v : "");
+
+        if (!c)
+                return -ENOMEM;
+        free(*field);
+        *field = c;
+        return 0;
 }

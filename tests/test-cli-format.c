@@ -18,33 +18,13 @@
 #include <time.h>
 
 #include "cli-format.h"
+#include "test-util.h"
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 #define MIB (1024ULL * 1024ULL)
 #define MSEC (USEC_PER_SEC / 1000)
 #define UDID "00008030-001A2B3C4D5E6F70"
 
-static unsigned failures, checks;
-
-#define ASSERT_TRUE(expr)                                                                     \
-        do {                                                                                  \
-                checks++;                                                                     \
-                if (!(expr)) {                                                                \
-                        printf("FAIL: %s is false at %s:%d\n", #expr, __FILE__, __LINE__);    \
-                        failures++;                                                           \
-                }                                                                             \
-        } while (0)
-
-#define ASSERT_EQ(expr, expected)                                                             \
-        do {                                                                                  \
-                long long _a = (long long) (expr), _e = (long long) (expected);               \
-                checks++;                                                                     \
-                if (_a != _e) {                                                               \
-                        printf("FAIL: %s: expected %lld, got %lld at %s:%d\n", #expr, _e, _a, \
-                               __FILE__, __LINE__);                                           \
-                        failures++;                                                           \
-                }                                                                             \
-        } while (0)
 
 /* a rate within 0.01 B/s of what is expected (-1 = unknown must match exactly) */
 #define ASSERT_RATE(expr, expected)                                                           \
@@ -54,17 +34,6 @@ static unsigned failures, checks;
                 if (!(fabs(_a - _e) < 0.01)) {                                                \
                         printf("FAIL: %s: expected %.3f, got %.3f at %s:%d\n", #expr, _e, _a, \
                                __FILE__, __LINE__);                                           \
-                        failures++;                                                           \
-                }                                                                             \
-        } while (0)
-
-#define ASSERT_STREQ(expr, expected)                                                          \
-        do {                                                                                  \
-                const char *_a = (expr), *_e = (expected);                                    \
-                checks++;                                                                     \
-                if (!(_a == _e || (_a && _e && strcmp(_a, _e) == 0))) {                       \
-                        printf("FAIL: %s: expected '%s', got '%s' at %s:%d\n", #expr,         \
-                               _e ? _e : "(null)", _a ? _a : "(null)", __FILE__, __LINE__);   \
                         failures++;                                                           \
                 }                                                                             \
         } while (0)

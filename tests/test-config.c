@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "test-util.h"
 
 #define USEC_PER_SEC 1000000ULL
 #define USEC_PER_MINUTE (60ULL * USEC_PER_SEC)
@@ -37,49 +38,6 @@
 #define USEC_PER_DAY (24ULL * USEC_PER_HOUR)
 #define UDID "00008030-001A2B3C4D5E6F70"
 
-static unsigned failures, checks;
-
-#define ASSERT_TRUE(expr)                                                                     \
-        do {                                                                                  \
-                checks++;                                                                     \
-                if (!(expr)) {                                                                \
-                        printf("FAIL: %s is false at %s:%d\n", #expr, __FILE__, __LINE__);    \
-                        failures++;                                                           \
-                }                                                                             \
-        } while (0)
-
-#define ASSERT_EQ(expr, expected)                                                             \
-        do {                                                                                  \
-                long long _a = (long long) (expr), _e = (long long) (expected);               \
-                checks++;                                                                     \
-                if (_a != _e) {                                                               \
-                        printf("FAIL: %s: expected %lld, got %lld at %s:%d\n", #expr, _e, _a, \
-                               __FILE__, __LINE__);                                           \
-                        failures++;                                                           \
-                }                                                                             \
-        } while (0)
-
-#define ASSERT_EQ_U64(expr, expected)                                                         \
-        do {                                                                                  \
-                uint64_t _a = (expr), _e = (expected);                                        \
-                checks++;                                                                     \
-                if (_a != _e) {                                                               \
-                        printf("FAIL: %s: expected %" PRIu64 ", got %" PRIu64 " at %s:%d\n",  \
-                               #expr, _e, _a, __FILE__, __LINE__);                            \
-                        failures++;                                                           \
-                }                                                                             \
-        } while (0)
-
-#define ASSERT_STREQ(expr, expected)                                                          \
-        do {                                                                                  \
-                const char *_a = (expr), *_e = (expected);                                    \
-                checks++;                                                                     \
-                if (!(_a == _e || (_a && _e && strcmp(_a, _e) == 0))) {                       \
-                        printf("FAIL: %s: expected '%s', got '%s' at %s:%d\n", #expr,         \
-                               _e ? _e : "(null)", _a ? _a : "(null)", __FILE__, __LINE__);   \
-                        failures++;                                                           \
-                }                                                                             \
-        } while (0)
 
 /* ---- captured log ------------------------------------------------------------------------ */
 

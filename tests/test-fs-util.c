@@ -17,45 +17,8 @@
 
 #include "fs-util.h"
 #include "util.h"
+#include "test-util.h"
 
-static int failures;
-
-#define ASSERT(expr)                                                                        \
-        do {                                                                                \
-                if (!(expr)) {                                                              \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);           \
-                        failures++;                                                         \
-                }                                                                           \
-        } while (0)
-
-#define ASSERT_EQ(a, b)                                                                     \
-        do {                                                                                \
-                long long _a = (long long) (a), _b = (long long) (b);                       \
-                if (_a != _b) {                                                             \
-                        printf("FAIL: %s == %s (%lld != %lld) at %s:%d\n", #a, #b, _a, _b,  \
-                               __FILE__, __LINE__);                                         \
-                        failures++;                                                         \
-                }                                                                           \
-        } while (0)
-
-/* A libc call that returns -1 and sets errno. */
-#define ASSERT_SYS(expr)                                                                    \
-        do {                                                                                \
-                if ((expr) < 0) {                                                           \
-                        printf("FAIL: %s (%m) at %s:%d\n", #expr, __FILE__, __LINE__);      \
-                        failures++;                                                         \
-                }                                                                           \
-        } while (0)
-
-#define ASSERT_OK(expr)                                                                     \
-        do {                                                                                \
-                long long _r = (long long) (expr);                                          \
-                if (_r < 0) {                                                               \
-                        printf("FAIL: %s (%s) at %s:%d\n", #expr, strerror((int) -_r),      \
-                               __FILE__, __LINE__);                                         \
-                        failures++;                                                         \
-                }                                                                           \
-        } while (0)
 
 static void test_path_check(void) {
         static char name255[256], name256[257], path1024[1025], path1025[1026];

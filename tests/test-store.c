@@ -28,59 +28,11 @@
 #include "fs-util.h"
 #include "store.h"
 #include "util.h"
+#include "test-util.h"
 
 #define UDID "00008030-001A2B3C4D5E802E"
 
-static int failures;
 static char tmpdir[] = "/tmp/test-store.XXXXXX";
-
-#define ASSERT(expr)                                                                        \
-        do {                                                                                \
-                if (!(expr)) {                                                              \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);           \
-                        failures++;                                                         \
-                }                                                                           \
-        } while (0)
-
-#define ASSERT_EQ(a, b)                                                                     \
-        do {                                                                                \
-                long long _a = (long long) (a), _b = (long long) (b);                       \
-                if (_a != _b) {                                                             \
-                        printf("FAIL: %s == %s (%lld != %lld) at %s:%d\n", #a, #b, _a, _b,  \
-                               __FILE__, __LINE__);                                         \
-                        failures++;                                                         \
-                }                                                                           \
-        } while (0)
-
-#define ASSERT_STREQ(a, b)                                                                  \
-        do {                                                                                \
-                const char *_a = (a), *_b = (b);                                            \
-                if (!_a || !_b || strcmp(_a, _b) != 0) {                                    \
-                        printf("FAIL: %s == %s ('%s' != '%s') at %s:%d\n", #a, #b,          \
-                               _a ? _a : "(null)", _b ? _b : "(null)", __FILE__, __LINE__); \
-                        failures++;                                                         \
-                }                                                                           \
-        } while (0)
-
-/* A lib/ call that returns 0/positive or -errno. */
-#define ASSERT_OK(expr)                                                                     \
-        do {                                                                                \
-                long long _r = (long long) (expr);                                          \
-                if (_r < 0) {                                                               \
-                        printf("FAIL: %s (%s) at %s:%d\n", #expr, strerror((int) -_r),      \
-                               __FILE__, __LINE__);                                         \
-                        failures++;                                                         \
-                }                                                                           \
-        } while (0)
-
-/* A libc call that returns -1 and sets errno. */
-#define ASSERT_SYS(expr)                                                                    \
-        do {                                                                                \
-                if ((expr) < 0) {                                                           \
-                        printf("FAIL: %s (%m) at %s:%d\n", #expr, __FILE__, __LINE__);      \
-                        failures++;                                                         \
-                }                                                                           \
-        } while (0)
 
 /* ---- helpers ------------------------------------------------------------------------- */
 

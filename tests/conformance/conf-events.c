@@ -15,15 +15,7 @@
 #include <libimobiledevice/libimobiledevice.h>
 #include <libimobiledevice/lockdown.h>
 
-#define CHECK(cond, ...)                                                                  \
-        do {                                                                              \
-                if (!(cond)) {                                                            \
-                        printf("FAIL: %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
-                        printf(__VA_ARGS__);                                              \
-                        printf("\n");                                                     \
-                        exit(1);                                                          \
-                }                                                                         \
-        } while (0)
+#include "conf.h"
 
 static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;

@@ -19,15 +19,7 @@
 #include <libimobiledevice/lockdown.h>
 #include <usbmuxd.h>
 
-#define CHECK(cond, ...)                                                                  \
-        do {                                                                              \
-                if (!(cond)) {                                                            \
-                        printf("FAIL: %s:%d: %s: ", __FILE__, __LINE__, #cond);           \
-                        printf(__VA_ARGS__);                                              \
-                        printf("\n");                                                     \
-                        exit(1);                                                          \
-                }                                                                         \
-        } while (0)
+#include "conf.h"
 
 static const char *sock_path, *udid;
 
