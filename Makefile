@@ -7,6 +7,8 @@
 
 PKG_CONFIG ?= pkg-config
 WERROR     ?= 1
+# The ASan build leaves the sanitizer runtime to the executables (clang links it statically).
+NO_UNDEFINED ?= -Wl,--no-undefined
 CFLAGS     ?= -O2 -g
 CC         ?= gcc
 BUILD      ?= build
@@ -86,7 +88,7 @@ UDEVRULESDIR   ?= $(or $(shell $(PKG_CONFIG) --variable=udevdir udev 2>/dev/null
 SYSUSERSDIR    ?= $(or $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null),/usr/lib/sysusers.d)
 
 .SECONDARY:
-.PHONY: all deps check check-valgrind bench demo clean help install uninstall lint
+.PHONY: all deps check check-asan check-valgrind bench demo clean help install uninstall lint
 .DEFAULT_GOAL := all
 
 all: $(ALL)
@@ -119,7 +121,7 @@ $(BUILD)/libidevicesync-test.a: $(LIB_OBJ)
 $(BUILD)/libidevicesync.so.0: $(LIB_OBJ) lib/libidevicesync.sym
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libidevicesync.so.0 \
-		-Wl,--version-script=lib/libidevicesync.sym -Wl,--no-undefined -o $@ $(LIB_OBJ) $(LIB_LIBS)
+		-Wl,--version-script=lib/libidevicesync.sym $(NO_UNDEFINED) -o $@ $(LIB_OBJ) $(LIB_LIBS)
 	$(Q)ln -sf libidevicesync.so.0 $(BUILD)/libidevicesync.so
 
 $(BUILD)/daemon/%.o: daemon/%.c
@@ -207,6 +209,14 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) tools/demo
 
+# clang ASan+UBSan (gcc's shared ASan runtime clashes with umockdev's preload).
+ASAN_FLAGS = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+check-asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)-asan CC=clang CFLAGS="$(ASAN_FLAGS)" \
+		LDFLAGS="-fsanitize=address,undefined" NO_UNDEFINED= all
+	$(Q)BUILD=$(BUILD)-asan ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1 tests/run-tests
+
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) tests/bench/run-bench
@@ -257,6 +267,7 @@ help:
 	@echo "make demo       deps + build + plug in an emulated iPhone and watch it back up"
 	@echo "make check      deps + build + every test; ends with 'N passed, N failed'"
 	@echo "make check-valgrind  the same under valgrind --leak-check=full"
+	@echo "make check-asan the same built with clang ASan+UBSan (in build-asan/)"
 	@echo "make bench      throughput and memory figures (not pass/fail)"
 	@echo "make install    install (DESTDIR, PREFIX=/usr/local, LIBDIR, LIBEXECDIR, ...)"
 	@echo "make clean      remove build/"
