@@ -96,19 +96,16 @@ static int read_options(sd_bus_message *msg, const char *const *allowed, bool *v
         return sd_bus_message_exit_container(msg);
 }
 
-static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        static const char *const allowed[] = { "full", "force", NULL };
-        Device *d = userdata;
-        bool opt[2] = {};
-        _cleanup_free_ char *reason = NULL;
-        uint64_t next = 0;
-        Job *j = NULL;
+/* What StartBackup() and StartSync() check first: the caller is root, the options are
+ * known booleans, the device is plugged in and has no job running. */
+static int job_method_prepare(sd_bus_message *msg, Device *d, const char *const *allowed,
+                              bool *values, sd_bus_error *error) {
         int r;
 
         r = bus_check_root(msg, error);
         if (r < 0)
                 return r;
-        r = read_options(msg, allowed, opt, error);
+        r = read_options(msg, allowed, values, error);
         if (r < 0)
                 return r;
         manager_note_activity(d->manager);
@@ -118,6 +115,21 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
         if (d->job)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A %s job is already running.",
                                          job_kind_to_string(d->job->kind));
+        return 0;
+}
+
+static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        static const char *const allowed[] = { "full", "force", NULL };
+        Device *d = userdata;
+        bool opt[2] = {};
+        _cleanup_free_ char *reason = NULL;
+        uint64_t next = 0;
+        Job *j = NULL;
+        int r;
+
+        r = job_method_prepare(msg, d, allowed, opt, error);
+        if (r < 0)
+                return r;
         if (d->state == DEVICE_WAITING_FOR_TRUST || d->state == DEVICE_LOCKED)
                 return sd_bus_error_setf(error, BUS_ERROR_POLICY_DENIED, "%s", d->reason);
         if (!opt[1]) {
@@ -143,16 +155,9 @@ static int method_start_sync(sd_bus_message *msg, void *userdata, sd_bus_error *
         Job *j = NULL;
         int r;
 
-        r = bus_check_root(msg, error);
+        r = job_method_prepare(msg, d, allowed, NULL, error);
         if (r < 0)
                 return r;
-        r = read_options(msg, allowed, NULL, error);
-        if (r < 0)
-                return r;
-        manager_note_activity(d->manager);
-        if (!d->connected)
-                return sd_bus_error_setf(error, BUS_ERROR_NOT_CONNECTED,
-                                         "Device %s is not connected.", d->udid);
         r = device_start_sync(d, &j);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A job is already running.");

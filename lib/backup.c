@@ -78,7 +78,8 @@ const char *ids_state_dir(const char *given) {
         if (given)
                 return given;
         e = getenv("STATE_DIRECTORY");
-        /* systemd may pass several, colon-separated: ours is the first. */
+        /* One directory (StateDirectory=idevicesync); a colon-separated list is not ours to
+         * pick from, so the default applies (the daemon passes its directory explicitly). */
         if (e && *e && !strchr(e, ':'))
                 return e;
         return "/var/lib/idevicesync";
