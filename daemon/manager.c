@@ -504,6 +504,8 @@ int manager_reload(Manager *m) {
                                      "one: %m");
         for (size_t i = 0; i < m->n_devices; i++)
                 (void) device_reload_policy(m->devices[i]);
+        /* A devices.d file added since makes a device known (and gives it an object). */
+        load_known_devices(m);
         (void) sd_notify(false, "READY=1");
         manager_update_status(m);
         log_info("Configuration reloaded");
