@@ -255,7 +255,7 @@ static int check_staging(Run *run) {
         close(fd);
         if (n != sb.st_size)
                 return IDS_E_PROTOCOL;
-        if (memcmp(data, "bplist00", 8) == 0)
+        if (n >= 8 && memcmp(data, "bplist00", 8) == 0)
                 plist_from_bin(data, (uint32_t) n, &st);
         else
                 plist_from_xml(data, (uint32_t) n, &st);
