@@ -88,7 +88,7 @@ UDEVRULESDIR   ?= $(or $(shell $(PKG_CONFIG) --variable=udevdir udev 2>/dev/null
 SYSUSERSDIR    ?= $(or $(shell $(PKG_CONFIG) --variable=sysusersdir systemd 2>/dev/null),/usr/lib/sysusers.d)
 
 .SECONDARY:
-.PHONY: all deps check check-asan check-valgrind bench demo clean help install uninstall lint
+.PHONY: all deps fuzz check check-asan check-valgrind bench demo clean help install uninstall lint
 .DEFAULT_GOAL := all
 
 all: $(ALL)
@@ -217,6 +217,11 @@ check-asan: deps
 	$(Q)BUILD=$(BUILD)-asan ASAN=1 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1 tests/run-tests
 
+# libFuzzer targets (clang 14), each run for FUZZ_SECONDS (default 30); see tests/fuzz/run-fuzz.
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)BUILD=$(BUILD) tests/fuzz/run-fuzz
+
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)BUILD=$(BUILD) tests/bench/run-bench
@@ -268,6 +273,7 @@ help:
 	@echo "make check      deps + build + every test; ends with 'N passed, N failed'"
 	@echo "make check-valgrind  the same under valgrind --leak-check=full"
 	@echo "make check-asan the same built with clang ASan+UBSan (in build-asan/)"
+	@echo "make fuzz       run each libFuzzer target for FUZZ_SECONDS (default 30)"
 	@echo "make bench      throughput and memory figures (not pass/fail)"
 	@echo "make install    install (DESTDIR, PREFIX=/usr/local, LIBDIR, LIBEXECDIR, ...)"
 	@echo "make clean      remove build/"
