@@ -661,6 +661,10 @@ static int handle_move(DLHost *h, plist_t msg) {
         set_percent(h, msg, 3);
         if (!items || plist_get_node_type(items) != PLIST_DICT || h->read_only)
                 return IDS_E_PROTOCOL;
+        if (!plist_dict_keys_safe(items)) {
+                note(h, "device sent a move request with a NUL inside a path, refusing");
+                return IDS_E_PROTOCOL;
+        }
         set_phase(h, IDS_PHASE_FINISHING);
         plist_dict_new_iter(items, &it);
         for (;;) {

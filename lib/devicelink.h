@@ -12,6 +12,7 @@
 #include <libimobiledevice/mobilebackup2.h>
 
 #include "idevicesync.h"
+#include "plist-util.h"
 #include "store.h"
 
 struct ids_cancel {

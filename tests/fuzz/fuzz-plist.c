@@ -5,15 +5,19 @@
  * plist_from_xml(), and the tree is walked reading strings only through the length-checked
  * accessor pattern of docs/testing.md §7 (plist_get_string_ptr() and strlen() == len),
  * never plist_get_string_val(), which asserts on a NUL inside a string in libplist 2.2.0.
- * It guards that pattern and libplist's parsers against hostile input. Dict keys are not
- * read: libplist 2.2.0 has no length-checked key accessor, and plist_dict_next_item() with a
- * key pointer asserts on a UTF-16 key holding U+0000 (corpus/plist/utf16-nul-key.bin).
+ * It guards that pattern and libplist's parsers against hostile input. Dict keys are read
+ * only after plist_dict_keys_safe() (lib/plist-util.c) passed, as lib/devicelink.c does:
+ * libplist 2.2.0 has no length-checked key accessor, and plist_dict_next_item() with a key
+ * pointer asserts on a UTF-16 key holding U+0000 (corpus/plist/utf16-nul-key.bin).
  */
 
 #include <plist/plist.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "plist-util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -44,14 +48,20 @@ static void walk(plist_t n, unsigned depth) {
         case PLIST_DICT: {
                 plist_dict_iter it = NULL;
                 plist_t v = NULL;
+                bool keys = plist_dict_keys_safe(n);
 
                 plist_dict_new_iter(n, &it);
                 if (!it)
                         break;
                 for (;;) {
-                        plist_dict_next_item(n, it, NULL, &v);
+                        char *key = NULL;
+
+                        plist_dict_next_item(n, it, keys ? &key : NULL, &v);
                         if (!v)
                                 break;
+                        if (key)
+                                sink += strlen(key);
+                        free(key);
                         walk(v, depth + 1);
                 }
                 free(it);
