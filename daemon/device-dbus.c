@@ -214,6 +214,58 @@ static int method_list_snapshots(sd_bus_message *msg, void *userdata, sd_bus_err
         return sd_bus_send(NULL, reply, NULL);
 }
 
+/* A name from a caller, fit for a message: at most 64 characters, control characters and
+ * quotes shown as '?'. */
+static void snapshot_name_for_message(const char *name, char *buf, size_t n) {
+        size_t i = 0, len = strlen(name);
+
+        for (; name[i] && i < 64 && i + 4 < n; i++)
+                buf[i] = (unsigned char) name[i] < 0x20 || name[i] == 0x7f || name[i] == '\'' ?
+                                 '?' : name[i];
+        buf[i] = 0;
+        if (len > i && i + 4 < n)
+                strcat(buf, "...");
+}
+
+/* The one check of a snapshot name a caller gives (StartVerify, StartRestore,
+ * DeleteSnapshot): it must be the id of a committed snapshot of d; "" means the latest
+ * when allow_latest, and then at least one must exist. Answers NoSuchSnapshot otherwise,
+ * before any job exists. 0 or a negative errno with error set. */
+static int check_snapshot_name(Device *d, const char *name, bool allow_latest,
+                               sd_bus_error *error) {
+        ids_snapshot *list = NULL;
+        char shown[80];
+        size_t n = 0;
+        bool found = false;
+        int r;
+
+        snapshot_name_for_message(name, shown, sizeof(shown));
+        if (!name[0] && !allow_latest)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "A snapshot name is required.");
+        /* Ids are short and plain (20261124T153000Z-2): anything else cannot be one. */
+        if (strlen(name) < sizeof(list->id) && !strchr(name, '/') && name[0] != '.') {
+                r = ids_snapshot_list(manager_backup_dir(d->manager), d->udid, &list, &n);
+                if (r == IDS_E_BUSY)
+                        return sd_bus_error_setf(error, BUS_ERROR_BUSY, "%s",
+                                                 ids_result_message(r));
+                if (r < 0 && r != -ENOENT)
+                        return sd_bus_error_set_errnof(error, r, "Cannot list the snapshots "
+                                                       "of %s: %m", d->udid);
+                for (size_t i = 0; i < n && !found; i++)
+                        found = !name[0] || strcmp(list[i].id, name) == 0;
+                free(list);
+        }
+        if (found)
+                return 0;
+        if (!name[0])
+                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SNAPSHOT,
+                                         "%s has no snapshot yet.", d->udid);
+        return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SNAPSHOT,
+                                 "No snapshot '%s' of %s; `idevicesync list-snapshots %s` "
+                                 "lists them.", shown, d->udid, d->udid);
+}
+
 static int start_worker_job(Device *d, Device *owner, JobKind kind, const WorkerArgs *a,
                             Job **ret) {
         Job *j;
@@ -247,9 +299,9 @@ static int method_start_verify(sd_bus_message *msg, void *userdata, sd_bus_error
         if (r < 0)
                 return r;
         manager_note_activity(d->manager);
-        if (strchr(snapshot, '/') || strstr(snapshot, ".."))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Invalid snapshot name '%s'.", snapshot);
+        r = check_snapshot_name(d, snapshot, true, error);
+        if (r < 0)
+                return r;
         if (d->job)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A %s job is already running.",
                                          job_kind_to_string(d->job->kind));
@@ -283,9 +335,9 @@ static int method_start_restore(sd_bus_message *msg, void *userdata, sd_bus_erro
         if (r < 0)
                 return r;
         manager_note_activity(d->manager);
-        if (strchr(snapshot, '/') || strstr(snapshot, ".."))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Invalid snapshot name '%s'.", snapshot);
+        r = check_snapshot_name(d, snapshot, true, error);
+        if (r < 0)
+                return r;
         target = manager_find_device(d->manager, target_udid);
         if (!target || !target->connected)
                 return sd_bus_error_setf(error, BUS_ERROR_NOT_CONNECTED,
@@ -317,11 +369,11 @@ static int method_delete_snapshot(sd_bus_message *msg, void *userdata, sd_bus_er
         if (r < 0)
                 return r;
         manager_note_activity(d->manager);
-        if (!snapshot[0] || strchr(snapshot, '/') || strstr(snapshot, ".."))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "Invalid snapshot name '%s'.", snapshot);
+        r = check_snapshot_name(d, snapshot, false, error);
+        if (r < 0)
+                return r;
         r = ids_snapshot_delete(manager_backup_dir(d->manager), d->udid, snapshot);
-        if (r == -ENOENT)
+        if (r == -ENOENT)       /* deleted by someone else since the check */
                 return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SNAPSHOT,
                                          "No snapshot '%s' of %s.", snapshot, d->udid);
         if (r == IDS_E_BUSY)

@@ -219,6 +219,12 @@ static void handle_msg(Job *j, const WorkerMsg *msg) {
                 j->have_result = true;
                 j->code = msg->result;
                 (void) free_and_strdup(&j->result, ids_result_to_string(msg->result));
+                /* A failure always says what failed, never only "The operation failed." */
+                if (!msgtext[0] && msg->result < 0)
+                        snprintf(msgtext, sizeof(msgtext), "The %s failed: %s.",
+                                 job_kind_to_string(j->kind), strerror(-msg->result));
+                else if (!msgtext[0] && msg->result > 0)
+                        snprintf(msgtext, sizeof(msgtext), "%s", ids_result_message(msg->result));
                 (void) free_and_strdup(&j->message, msgtext);
                 (void) free_and_strdup(&j->snapshot_id, snap);
                 if (msg->result == 0) {

@@ -262,7 +262,7 @@ int worker_main(int argc, char **argv) {
                         send_msg(&i);
                 }
                 result_from(&m, r, NULL);
-                snprintf(m.message, sizeof(m.message), "%s", r ? ids_result_message(r) : "");
+                snprintf(m.message, sizeof(m.message), "%s", r > 0 ? ids_result_message(r) : "");
                 break;
         }
         case WORKER_BACKUP: {
@@ -291,6 +291,12 @@ int worker_main(int argc, char **argv) {
                 if (r == 0)
                         snprintf(m.message, sizeof(m.message), "%" PRIu64 " files verified",
                                  rep.files_checked);
+                else if (r < 0 && !rep.first_problem[0])
+                        /* Not a finding about the files: say what could not be done. */
+                        snprintf(m.message, sizeof(m.message),
+                                 "Cannot verify snapshot '%.40s' of %s: %s.",
+                                 a.snapshot && *a.snapshot ? a.snapshot : "latest", a.udid,
+                                 strerror(-r));
                 else
                         snprintf(m.message, sizeof(m.message),
                                  "%" PRIu64 " missing, %" PRIu64 " changed, %" PRIu64
