@@ -41,9 +41,16 @@ EMU_TESTS    := $(EMU_TEST_SRC:tests/emulator/%.c=$(BUILD)/tests/%)
 CLIENT_TEST_SRC := $(wildcard tests/conformance/*.c)
 CLIENT_TESTS    := $(CLIENT_TEST_SRC:tests/conformance/%.c=$(BUILD)/tests/%)
 
+# ---- common/: a static base linked into lib/ (hidden), the daemon and the CLI -------------
+# Never into the emulator, which keeps its own independent rules.
+COMMON_CFLAGS = $(WARN) -fPIC -fvisibility=hidden
+COMMON_SRC   := $(wildcard common/*.c)
+COMMON_OBJ   := $(COMMON_SRC:%.c=$(BUILD)/%.o)
+COMMON_LIB   := $(BUILD)/libcommon.a
+
 # ---- lib/: libidevicesync (the backup engine) --------------------------------------------
 LIB_DEPS    = libimobiledevice-1.0 libusbmuxd-2.0 libplist-2.0 zlib sqlite3 openssl
-LIB_CFLAGS  = $(WARN) -fPIC -fvisibility=hidden $(shell $(PKG_CONFIG) --cflags $(LIB_DEPS))
+LIB_CFLAGS  = $(WARN) -Icommon -fPIC -fvisibility=hidden $(shell $(PKG_CONFIG) --cflags $(LIB_DEPS))
 LIB_LIBS    = $(shell $(PKG_CONFIG) --libs $(LIB_DEPS)) -lpthread
 LIB_SRC     := $(wildcard lib/*.c)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -55,7 +62,7 @@ TOOLS        := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 
 # ---- daemon/: idevicesyncd and the idevicesync CLI ----------------------------------------
 DAEMON_DEPS   = libsystemd libudev libimobiledevice-1.0 libusbmuxd-2.0 libplist-2.0
-DAEMON_CFLAGS = $(WARN) -Ilib $(shell $(PKG_CONFIG) --cflags $(DAEMON_DEPS) $(LIB_DEPS))
+DAEMON_CFLAGS = $(WARN) -Ilib -Icommon $(shell $(PKG_CONFIG) --cflags $(DAEMON_DEPS) $(LIB_DEPS))
 DAEMON_LIBS   = $(shell $(PKG_CONFIG) --libs $(DAEMON_DEPS)) -lpthread
 CLI_SRC      := $(wildcard daemon/idevicesync.c daemon/idevicesync-*.c daemon/cli-format.c)
 DAEMON_SRC   := $(filter-out $(CLI_SRC),$(wildcard daemon/*.c))
@@ -103,6 +110,15 @@ $(BUILD)/tests/conformance/%.o: tests/conformance/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CLIENT_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+$(BUILD)/common/%.o: common/%.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(COMMON_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(COMMON_LIB): $(COMMON_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
 $(BUILD)/lib/%.o: lib/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
@@ -111,17 +127,18 @@ $(BUILD)/lib/%.o: lib/%.c
 $(BUILD)/tests/%.o: tests/%.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(WARN) -Ilib $(shell $(PKG_CONFIG) --cflags $(LIB_DEPS) libsystemd) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(WARN) -Ilib -Icommon $(shell $(PKG_CONFIG) --cflags $(LIB_DEPS) libsystemd) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 # Tests link the objects directly, so they can reach lib/'s internal functions.
-$(BUILD)/libidevicesync-test.a: $(LIB_OBJ)
+$(BUILD)/libidevicesync-test.a: $(LIB_OBJ) $(COMMON_OBJ)
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(BUILD)/libidevicesync.so.0: $(LIB_OBJ) lib/libidevicesync.sym
+$(BUILD)/libidevicesync.so.0: $(LIB_OBJ) $(COMMON_LIB) lib/libidevicesync.sym
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,libidevicesync.so.0 \
-		-Wl,--version-script=lib/libidevicesync.sym $(NO_UNDEFINED) -o $@ $(LIB_OBJ) $(LIB_LIBS)
+		-Wl,--version-script=lib/libidevicesync.sym $(NO_UNDEFINED) -o $@ $(LIB_OBJ) \
+		$(COMMON_LIB) $(LIB_LIBS)
 	$(Q)ln -sf libidevicesync.so.0 $(BUILD)/libidevicesync.so
 
 $(BUILD)/daemon/%.o: daemon/%.c
@@ -129,12 +146,12 @@ $(BUILD)/daemon/%.o: daemon/%.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(DAEMON_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
-$(BUILD)/idevicesyncd: $(DAEMON_OBJ) $(BUILD)/libidevicesync.so.0
+$(BUILD)/idevicesyncd: $(DAEMON_OBJ) $(COMMON_LIB) $(BUILD)/libidevicesync.so.0
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJ) -L$(BUILD) -l:libidevicesync.so.0 \
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(DAEMON_OBJ) $(COMMON_LIB) -L$(BUILD) -l:libidevicesync.so.0 \
 		-Wl,-rpath,'$$ORIGIN' $(DAEMON_LIBS)
 
-$(BUILD)/idevicesync: $(CLI_OBJ)
+$(BUILD)/idevicesync: $(CLI_OBJ) $(COMMON_LIB)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libsystemd)
 
@@ -143,6 +160,10 @@ $(BUILD)/tests/test-config.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-config: $(BUILD)/daemon/config.o
 $(BUILD)/tests/test-cli-format.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-cli-format: $(BUILD)/daemon/cli-format.o
+$(BUILD)/tests/test-notify.o: CPPFLAGS += -Idaemon
+$(BUILD)/tests/test-notify: $(BUILD)/tests/test-notify.o $(BUILD)/daemon/notify.o $(BUILD)/daemon/log.o
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libsystemd)
 
 $(BUILD)/libemu.a: $(EMU_OBJ)
 	@$(if $(Q),echo "  AR      $@")

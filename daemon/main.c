@@ -19,6 +19,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "notify.h"
 #include "worker.h"
 
 #define DEFAULT_EXIT_IDLE_SEC 300
@@ -95,11 +96,11 @@ static int run(void) {
         if (r < 0)
                 return r;               /* already logged */
 
-        (void) sd_notify(false, "READY=1");
+        (void) notifier_send(m->notifier, "READY=1");
         manager_update_status(m);
         log_info("idevicesyncd ready, state in %s", m->state_dir);
         r = sd_event_loop(m->event);
-        (void) sd_notify(false, "STOPPING=1\nSTATUS=Shutting down");
+        (void) notifier_send(m->notifier, "STOPPING=1");
         if (r < 0)
                 return log_error_errno(r, "Event loop failed: %m");
         return 0;

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The manager: one sd_event loop owning every source (signals, the bus, the udev monitor,
- * the usbmuxd event pipe, job helpers, timers), the device and job tables, configuration,
- * readiness and idle exit.
+ * the usbmuxd event pipe, job helpers, timers), the device and job tables,
+ * configuration, readiness and idle exit.
  *
  * usbmuxd events come from libusbmuxd's own thread (idevice_event_subscribe()); that thread
  * only writes a line to a pipe, which the loop reads, so no other thread touches sd-bus or
@@ -12,6 +12,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <linux/fs.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,8 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "notify.h"
+#include "udid.h"
 
 #define USEC_PER_SEC 1000000ull
 #define FLUSH_RETRY_USEC 250000ull
@@ -43,12 +47,6 @@ static uint64_t now_monotonic(void) {
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000u;
 }
 
-static bool udid_valid(const char *s) {
-        size_t n = strlen(s);
-
-        return n > 0 && n <= 64 && strspn(s, "0123456789abcdefABCDEF-") == n;
-}
-
 const char *manager_backup_dir(Manager *m) {
         return m->policy.backup_dir && m->policy.backup_dir[0] ? m->policy.backup_dir :
                                                                  m->state_dir;
@@ -58,12 +56,13 @@ const char *manager_backup_dir(Manager *m) {
 
 Device *manager_find_device(Manager *m, const char *udid) {
         for (size_t i = 0; i < m->n_devices; i++)
-                if (strcasecmp(m->devices[i]->udid, udid) == 0)
+                if (udid_equal(m->devices[i]->udid, udid))
                         return m->devices[i];
         return NULL;
 }
 
 int manager_add_device(Manager *m, const char *udid, Device **ret) {
+        char canonical[UDID_MAX + 1];
         Device *d, **a;
         int r;
 
@@ -73,13 +72,16 @@ int manager_add_device(Manager *m, const char *udid, Device **ret) {
                         *ret = d;
                 return 0;
         }
-        if (!udid_valid(udid))
+        if (!udid_is_valid(udid))
                 return -EINVAL;
+        /* However it was spelled (usbmuxd, udev, devices.d, a directory), one device. */
+        strcpy(canonical, udid);
+        (void) udid_canonicalize(canonical);
         a = realloc(m->devices, (m->n_devices + 1) * sizeof(Device *));
         if (!a)
                 return -ENOMEM;
         m->devices = a;
-        r = device_new(m, udid, &d);
+        r = device_new(m, canonical, &d);
         if (r < 0)
                 return r;
         m->devices[m->n_devices++] = d;
@@ -158,8 +160,9 @@ void manager_update_status(Manager *m) {
                 connected += m->devices[i]->connected;
         for (size_t i = 0; i < m->n_jobs; i++)
                 jobs += m->jobs[i]->path != NULL;
-        (void) sd_notifyf(false, "STATUS=%zu device%s connected, %zu job%s running", connected,
-                          connected == 1 ? "" : "s", jobs, jobs == 1 ? "" : "s");
+        /* Coalesced and non-blocking: a burst of events costs at most one message a second. */
+        notifier_status(m->notifier, "%zu device%s connected, %zu job%s running", connected,
+                        connected == 1 ? "" : "s", jobs, jobs == 1 ? "" : "s");
 }
 
 /* ---- idle exit --------------------------------------------------------------------- */
@@ -213,33 +216,47 @@ static void on_idevice_event(const idevice_event_t *e, void *userdata) {
                 (void) !write(m->usbmux_pipe[1], line, (size_t) n);
 }
 
+/* One event line "A<udid>", "R<udid>" or "P<udid>". */
+static void handle_usbmux_line(Manager *m, char *l) {
+        Device *d = NULL;
+
+        if (!udid_is_valid(l + 1)) {
+                log_warning("usbmuxd reported an invalid UDID, ignoring");
+                return;
+        }
+        if (l[0] == 'A') {
+                if (manager_add_device(m, l + 1, &d) < 0)
+                        return;
+                device_on_usbmux_add(d);
+        } else if ((d = manager_find_device(m, l + 1))) {
+                if (l[0] == 'R')
+                        device_on_usbmux_remove(d);
+                else
+                        device_on_usbmux_paired(d);
+        }
+}
+
 static int on_usbmux_pipe(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Manager *m = userdata;
-        char buf[4096];
+        size_t start = 0;
         ssize_t k;
 
-        k = read(fd, buf, sizeof(buf) - 1);
+        /* A read may end inside a line (a burst fills the pipe): keep the partial line for
+         * the next read instead of taking its first half for a UDID. */
+        k = read(fd, m->usbmux_buf + m->usbmux_len, sizeof(m->usbmux_buf) - m->usbmux_len);
         if (k <= 0)
                 return 0;
-        buf[k] = 0;
-        for (char *save = NULL, *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-                Device *d = NULL;
-
-                if (!udid_valid(l + 1)) {
-                        log_warning("usbmuxd reported an invalid UDID, ignoring");
-                        continue;
+        m->usbmux_len += (size_t) k;
+        for (size_t i = 0; i < m->usbmux_len; i++)
+                if (m->usbmux_buf[i] == '\n') {
+                        m->usbmux_buf[i] = 0;
+                        handle_usbmux_line(m, m->usbmux_buf + start);
+                        start = i + 1;
                 }
-                if (l[0] == 'A') {
-                        if (manager_add_device(m, l + 1, &d) < 0)
-                                continue;
-                        device_on_usbmux_add(d);
-                } else if ((d = manager_find_device(m, l + 1))) {
-                        if (l[0] == 'R')
-                                device_on_usbmux_remove(d);
-                        else
-                                device_on_usbmux_paired(d);
-                }
-        }
+        memmove(m->usbmux_buf, m->usbmux_buf + start, m->usbmux_len - start);
+        m->usbmux_len -= start;
+        if (m->usbmux_len == sizeof(m->usbmux_buf))
+                m->usbmux_len = 0;      /* no line is that long: drop the garbage */
         manager_note_activity(m);
         manager_update_status(m);
         return 0;
@@ -247,25 +264,10 @@ static int on_usbmux_pipe(sd_event_source *s, int fd, uint32_t revents, void *us
 
 /* ---- udev --------------------------------------------------------------------------- */
 
-/* usbmuxd turns a 24-hex-digit USB serial into XXXXXXXX-XXXXXXXXXXXXXXXX; 40 hex stay. */
-static bool serial_to_udid(const char *serial, char *udid, size_t n) {
-        size_t len = serial ? strlen(serial) : 0;
-
-        if (len == 24 && strspn(serial, "0123456789abcdefABCDEF") == 24 && n > 25) {
-                snprintf(udid, n, "%.8s-%.16s", serial, serial + 8);
-                return true;
-        }
-        if (len == 40 && strspn(serial, "0123456789abcdefABCDEF") == 40 && n > 40) {
-                snprintf(udid, n, "%s", serial);
-                return true;
-        }
-        return false;
-}
-
 static void handle_udev_device(Manager *m, struct udev_device *dev, const char *action) {
         const char *syspath = udev_device_get_syspath(dev);
         const char *vendor, *product, *serial;
-        char udid[65];
+        char udid[UDID_MAX + 1];
         Device *d;
 
         /* unbind/offline come just before remove on a real unplug: not a plug. */
@@ -297,7 +299,7 @@ static void handle_udev_device(Manager *m, struct udev_device *dev, const char *
         serial = udev_device_get_property_value(dev, "ID_SERIAL_SHORT");
         if (!serial)
                 serial = udev_device_get_sysattr_value(dev, "serial");
-        if (!serial_to_udid(serial, udid, sizeof(udid)))
+        if (!udid_from_usb_serial(serial, udid, sizeof(udid)))
                 return;
         if (manager_add_device(m, udid, &d) < 0)
                 return;
@@ -365,6 +367,55 @@ static int udev_setup(Manager *m) {
 
 /* ---- known devices ------------------------------------------------------------------ */
 
+/* Give the directory base/name of a device, spelled in another letter case than the
+ * canonical one, its canonical name. Each step is one rename(), so the move is atomic for
+ * anyone using the store, and a crash halfway is finished by the next start: first the
+ * iTunes-format folder inside each snapshot (<id>/<UDID>/), then the device directory
+ * itself, which is the only step that makes the store visible under the new name. A
+ * canonical directory that exists already is never merged into: both are left alone. */
+static void migrate_udid_dir(const char *base, const char *name) {
+        char canonical[UDID_MAX + 1], from[PATH_MAX], to[PATH_MAX], snaps[PATH_MAX];
+        struct dirent *e;
+        struct stat st;
+        DIR *dir;
+
+        strcpy(canonical, name);
+        if (!udid_canonicalize(canonical))
+                return;
+        if ((size_t) snprintf(to, sizeof(to), "%s/%s", base, canonical) >= sizeof(to) ||
+            (size_t) snprintf(from, sizeof(from), "%s/%s", base, name) >= sizeof(from) ||
+            (size_t) snprintf(snaps, sizeof(snaps), "%s/snapshots", from) >= sizeof(snaps))
+                return;
+        if (lstat(to, &st) == 0) {
+                log_warning("'%s' and '%s' are the same device spelled in another letter case; "
+                            "using '%s' and leaving '%s' alone, ignoring", to, from, to, from);
+                return;
+        }
+        dir = opendir(snaps);
+        while (dir && (e = readdir(dir))) {
+                char inner_from[PATH_MAX], inner_to[PATH_MAX];
+
+                if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                        continue;
+                if ((size_t) snprintf(inner_from, sizeof(inner_from), "%s/%s/%s", snaps,
+                                      e->d_name, name) >= sizeof(inner_from) ||
+                    (size_t) snprintf(inner_to, sizeof(inner_to), "%s/%s/%s", snaps,
+                                      e->d_name, canonical) >= sizeof(inner_to))
+                        continue;
+                if (lstat(inner_from, &st) == 0 && S_ISDIR(st.st_mode) &&
+                    renameat2(AT_FDCWD, inner_from, AT_FDCWD, inner_to, RENAME_NOREPLACE) < 0)
+                        log_warning_errno(-errno, "Failed to rename '%s' to '%s', ignoring: %m",
+                                          inner_from, inner_to);
+        }
+        if (dir)
+                closedir(dir);
+        if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) < 0) {
+                log_warning_errno(-errno, "Failed to rename '%s' to '%s', ignoring: %m", from, to);
+                return;
+        }
+        log_info("Renamed '%s' to '%s': UDIDs are spelled as usbmuxd reports them", from, to);
+}
+
 /* Devices seen before (state or snapshots) and devices with a policy file get objects. */
 static void load_known_devices(Manager *m) {
         const char *cfg = getenv("CONFIGURATION_DIRECTORY");
@@ -375,12 +426,14 @@ static void load_known_devices(Manager *m) {
         for (int k = 0; k < 2; k++) {
                 const char *base = k == 0 ? m->state_dir : manager_backup_dir(m);
 
-                if (k == 1 && base == m->state_dir)
+                if (k == 1 && strcmp(base, m->state_dir) == 0)
                         break;
                 dir = opendir(base);
                 while (dir && (e = readdir(dir)))
-                        if (e->d_name[0] != '.' && udid_valid(e->d_name))
+                        if (e->d_name[0] != '.' && udid_is_valid(e->d_name)) {
+                                migrate_udid_dir(base, e->d_name);
                                 (void) manager_add_device(m, e->d_name, NULL);
+                        }
                 if (dir)
                         closedir(dir);
         }
@@ -394,7 +447,7 @@ static void load_known_devices(Manager *m) {
                 if (!dot || strcmp(dot, ".conf") != 0)
                         continue;
                 *dot = 0;
-                if (udid_valid(e->d_name))
+                if (udid_is_valid(e->d_name))
                         (void) manager_add_device(m, e->d_name, NULL);
         }
         if (dir)
@@ -427,7 +480,9 @@ int manager_new(Manager **ret) {
         r = sd_event_add_signal(m->event, NULL, SIGHUP | SD_EVENT_SIGNAL_PROCMASK, on_sighup, m);
         if (r < 0)
                 goto fail;
-        r = sd_event_set_watchdog(m->event, true);
+        /* Not sd_event_set_watchdog(): its pings use sd_notify(), which blocks when the
+         * service manager reads slowly. The notifier's never do. */
+        r = notifier_new(m->event, &m->notifier);
         if (r < 0)
                 goto fail;
         r = sd_event_add_defer(m->event, &m->flush_source, on_flush, m);
@@ -487,6 +542,7 @@ Manager *manager_free(Manager *m) {
                 close(m->usbmux_pipe[1]);
         if (m->bus)
                 sd_bus_flush_close_unref(m->bus);
+        notifier_free(m->notifier);
         sd_event_unref(m->event);
         policy_done(&m->policy);
         free(m->state_dir);
@@ -497,7 +553,7 @@ Manager *manager_free(Manager *m) {
 int manager_reload(Manager *m) {
         int r;
 
-        (void) sd_notify(false, "RELOADING=1\nSTATUS=Reloading configuration");
+        (void) notifier_send(m->notifier, "RELOADING=1");
         r = policy_load(NULL, &m->policy);
         if (r < 0)
                 log_warning_errno(r, "Failed to reload the configuration, keeping the previous "
@@ -506,7 +562,7 @@ int manager_reload(Manager *m) {
                 (void) device_reload_policy(m->devices[i]);
         /* A devices.d file added since makes a device known (and gives it an object). */
         load_known_devices(m);
-        (void) sd_notify(false, "READY=1");
+        (void) notifier_send(m->notifier, "READY=1");
         manager_update_status(m);
         log_info("Configuration reloaded");
         return r;
@@ -537,8 +593,12 @@ int manager_start(Manager *m) {
 
         (void) udev_setup(m);
 
-        if (pipe2(m->usbmux_pipe, O_CLOEXEC | O_NONBLOCK) < 0)
+        /* Only the loop's end is non-blocking: when a burst fills the pipe, libusbmuxd's
+         * thread waits for the loop instead of dropping an attach or a detach. */
+        if (pipe2(m->usbmux_pipe, O_CLOEXEC) < 0)
                 return log_error_errno(errno, "Failed to create a pipe: %m");
+        if (fcntl(m->usbmux_pipe[0], F_SETFL, O_NONBLOCK) < 0)
+                return log_error_errno(errno, "Failed to make the pipe non-blocking: %m");
         r = sd_event_add_io(m->event, &m->usbmux_source, m->usbmux_pipe[0], EPOLLIN,
                             on_usbmux_pipe, m);
         if (r < 0)
@@ -549,6 +609,10 @@ int manager_start(Manager *m) {
         if (idevice_event_subscribe(on_idevice_event, m) != IDEVICE_E_SUCCESS)
                 return log_error_errno(-EIO, "Failed to subscribe to usbmuxd events");
         m->subscribed = true;
+
+        r = notifier_start_watchdog(m->notifier);
+        if (r < 0)
+                log_warning_errno(r, "Failed to start the watchdog pings, ignoring: %m");
 
         manager_note_activity(m);
         if (m->idle_timeout > 0) {

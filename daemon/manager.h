@@ -17,6 +17,7 @@
 typedef struct Manager Manager;
 typedef struct Device Device;
 typedef struct Job Job;
+typedef struct Notifier Notifier;
 
 #define DBUS_NAME "org.idevicesync1"
 #define DBUS_PATH "/org/idevicesync1"
@@ -31,7 +32,10 @@ struct Manager {
         sd_event_source *idle_timer;
         sd_event_source *usbmux_source;
         sd_event_source *udev_source;
-        int usbmux_pipe[2];
+        int usbmux_pipe[2];                     /* libusbmuxd's thread → the loop */
+        char usbmux_buf[1024];                  /* a partial event line between reads */
+        size_t usbmux_len;
+        Notifier *notifier;                     /* READY=1, STATUS=, WATCHDOG=1 */
         struct udev *udev;
         struct udev_monitor *udev_monitor;
 

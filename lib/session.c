@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <libimobiledevice/installation_proxy.h>
@@ -62,6 +63,27 @@ static int handshake(Session *s, const char *label) {
         return 0;
 }
 
+/* usbmuxd and the pair records know a device by the UDID exactly as usbmuxd spells it;
+ * callers may spell it in another letter case (udid.h). Returns a copy of usbmuxd's
+ * spelling of udid, or of udid itself when usbmuxd does not list it (the connection then
+ * fails as "disconnected"); NULL when out of memory. */
+static char *usbmux_udid(const char *udid) {
+        idevice_info_t *list = NULL;
+        char *found = NULL;
+        int n = 0;
+
+        if (idevice_get_device_list_extended(&list, &n) == IDEVICE_E_SUCCESS && list) {
+                for (int i = 0; i < n && !found; i++)
+                        if (list[i] && list[i]->conn_type == CONNECTION_USBMUXD &&
+                            list[i]->udid && strcasecmp(list[i]->udid, udid) == 0)
+                                found = strdup(list[i]->udid);
+                idevice_device_list_extended_free(list);
+                if (found)
+                        return found;
+        }
+        return strdup(udid);
+}
+
 int session_open(const char *udid, const char *label, Session **ret) {
         Session *s;
         plist_t v = NULL;
@@ -72,13 +94,13 @@ int session_open(const char *udid, const char *label, Session **ret) {
         s = calloc(1, sizeof(*s));
         if (!s)
                 return -ENOMEM;
-        s->udid = strdup(udid);
+        s->udid = usbmux_udid(udid);
         if (!s->udid) {
                 session_free(s);
                 return -ENOMEM;
         }
 
-        if (idevice_new_with_options(&s->device, udid, IDEVICE_LOOKUP_USBMUX) !=
+        if (idevice_new_with_options(&s->device, s->udid, IDEVICE_LOOKUP_USBMUX) !=
             IDEVICE_E_SUCCESS) {
                 s->device = NULL;
                 session_free(s);

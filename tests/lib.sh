@@ -147,7 +147,9 @@ DAEMON_PID=
 NOTIFY_PID=
 
 t_cleanup_daemon() {
-        for p in $DAEMON_PID $NOTIFY_PID $BUS_PID; do
+        # The notify stand-in goes first: a daemon blocked sending to it wakes up and can
+        # exit, so a failed test ends instead of waiting for the hang guard.
+        for p in $NOTIFY_PID $DAEMON_PID $BUS_PID; do
                 kill "$p" 2>/dev/null
                 wait "$p" 2>/dev/null
         done
@@ -172,13 +174,15 @@ t_bus() {
 }
 
 # t_daemon [ARGS...]: idevicesyncd with its directories under $T and a fake NOTIFY_SOCKET
-# ($T/notify.log gets every message); waits for READY=1.
+# ($T/notify.log gets every message); waits for READY=1. NOTIFY_STALL=1: the fake stops
+# reading after READY=1.
 t_daemon() {
         mkdir -p "$T/etc" "$T/state" "$T/run"
         if [ -z "$NOTIFY_PID" ]; then
                 mkfifo "$T/notify.fifo"
                 exec 5<>"$T/notify.fifo"
-                "$BUILD/tests/tool-notify" "$T/notify.sock" >&5 &
+                "$BUILD/tests/tool-notify" ${NOTIFY_STALL:+--stall-after-ready} \
+                        "$T/notify.sock" >&5 &
                 NOTIFY_PID=$!
                 read -r line <&5
                 [ "$line" = LISTENING ] || t_fail "tool-notify did not start"

@@ -3,6 +3,10 @@
  * tool-notify SOCKET_PATH: a stand-in for systemd's notification socket. Binds a datagram
  * socket and prints every message it receives as one line (newlines become spaces), so a
  * test can wait for READY=1, read STATUS= and count WATCHDOG=1 pings. Exits on SIGTERM.
+ *
+ * tool-notify --stall-after-ready SOCKET_PATH: the same until READY=1, then it stops
+ * reading, as a busy or wedged service manager would: the socket's queue fills up and a
+ * sender that blocks on it stops with it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,10 +17,15 @@
 int main(int argc, char **argv) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         char buf[4096];
-        int fd;
+        int stall = 0, fd;
 
+        if (argc == 3 && strcmp(argv[1], "--stall-after-ready") == 0) {
+                stall = 1;
+                argv++;
+                argc--;
+        }
         if (argc != 2 || strlen(argv[1]) >= sizeof(sa.sun_path)) {
-                fprintf(stderr, "usage: tool-notify SOCKET_PATH\n");
+                fprintf(stderr, "usage: tool-notify [--stall-after-ready] SOCKET_PATH\n");
                 return 2;
         }
         strcpy(sa.sun_path, argv[1]);
@@ -38,5 +47,8 @@ int main(int argc, char **argv) {
                                 buf[i] = ' ';
                 printf("%s\n", buf);
                 fflush(stdout);
+                if (stall && strstr(buf, "READY=1"))
+                        for (;;)
+                                pause();        /* never read again; SIGTERM ends us */
         }
 }
