@@ -1,13 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The manager: one sd_event loop owning every source (signals, the bus, the udev monitor,
- * the usbmuxd event pipe, job helpers, timers), the device and job tables,
- * configuration, readiness and idle exit.
- *
- * usbmuxd events come from libusbmuxd's own thread (idevice_event_subscribe()); that thread
- * only writes a line to a pipe, which the loop reads, so no other thread touches sd-bus or
- * sd-event. The subscription outlives usbmuxd exiting and returning (libusbmuxd reconnects;
- * in production it waits with inotify on /var/run, without polling).
+ * The manager: one sd_event loop owning every source (signals, the bus, the first hop's
+ * sources from udev.c and usbmux.c, job helpers, timers), the device and job tables,
+ * configuration, readiness and idle exit. Hotplug events arrive as manager_on_*() calls
+ * and are routed to their Device.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,10 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <libudev.h>
 #include <systemd/sd-daemon.h>
-#include <libimobiledevice/libimobiledevice.h>
-#include <usbmuxd.h>
 
 #include "device.h"
 #include "job.h"
@@ -199,170 +192,46 @@ static int on_bus_message(sd_bus_message *msg, void *userdata, sd_bus_error *err
         return 0;
 }
 
-/* ---- usbmuxd events ----------------------------------------------------------------- */
+/* ---- the first hop: udev and usbmuxd events (udev.c, usbmux.c) ---------------------- */
 
-static void on_idevice_event(const idevice_event_t *e, void *userdata) {
-        Manager *m = userdata;
-        char line[128];
-        int n;
-
-        /* libusbmuxd's thread: only hand the event to the loop. */
-        if (!e || !e->udid || e->conn_type != CONNECTION_USBMUXD)
-                return;
-        n = snprintf(line, sizeof(line), "%c%s\n",
-                     e->event == IDEVICE_DEVICE_ADD ? 'A' :
-                     e->event == IDEVICE_DEVICE_REMOVE ? 'R' : 'P', e->udid);
-        if (n > 0 && (size_t) n < sizeof(line))
-                (void) !write(m->usbmux_pipe[1], line, (size_t) n);
-}
-
-/* One event line "A<udid>", "R<udid>" or "P<udid>". */
-static void handle_usbmux_line(Manager *m, char *l) {
+void manager_on_usbmux_event(Manager *m, ManagerUsbmuxEvent event, const char *udid) {
         Device *d = NULL;
 
-        if (!udid_is_valid(l + 1)) {
+        if (!udid_is_valid(udid)) {
                 log_warning("usbmuxd reported an invalid UDID, ignoring");
                 return;
         }
-        if (l[0] == 'A') {
-                if (manager_add_device(m, l + 1, &d) < 0)
-                        return;
-                device_on_usbmux_add(d);
-        } else if ((d = manager_find_device(m, l + 1))) {
-                if (l[0] == 'R')
+        if (event == MANAGER_USBMUX_ADD) {
+                if (manager_add_device(m, udid, &d) >= 0)
+                        device_on_usbmux_add(d);
+        } else if ((d = manager_find_device(m, udid))) {
+                if (event == MANAGER_USBMUX_REMOVE)
                         device_on_usbmux_remove(d);
                 else
                         device_on_usbmux_paired(d);
         }
-}
-
-static int on_usbmux_pipe(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
-        size_t start = 0;
-        ssize_t k;
-
-        /* A read may end inside a line (a burst fills the pipe): keep the partial line for
-         * the next read instead of taking its first half for a UDID. */
-        k = read(fd, m->usbmux_buf + m->usbmux_len, sizeof(m->usbmux_buf) - m->usbmux_len);
-        if (k <= 0)
-                return 0;
-        m->usbmux_len += (size_t) k;
-        for (size_t i = 0; i < m->usbmux_len; i++)
-                if (m->usbmux_buf[i] == '\n') {
-                        m->usbmux_buf[i] = 0;
-                        handle_usbmux_line(m, m->usbmux_buf + start);
-                        start = i + 1;
-                }
-        memmove(m->usbmux_buf, m->usbmux_buf + start, m->usbmux_len - start);
-        m->usbmux_len -= start;
-        if (m->usbmux_len == sizeof(m->usbmux_buf))
-                m->usbmux_len = 0;      /* no line is that long: drop the garbage */
         manager_note_activity(m);
         manager_update_status(m);
-        return 0;
 }
 
-/* ---- udev --------------------------------------------------------------------------- */
-
-static void handle_udev_device(Manager *m, struct udev_device *dev, const char *action) {
-        const char *syspath = udev_device_get_syspath(dev);
-        const char *vendor, *product, *serial;
-        char udid[UDID_MAX + 1];
+void manager_on_usb_plugged(Manager *m, const char *udid, const char *syspath) {
         Device *d;
 
-        /* unbind/offline come just before remove on a real unplug: not a plug. */
-        if (action && strcmp(action, "add") != 0 && strcmp(action, "change") != 0 &&
-            strcmp(action, "bind") != 0 && strcmp(action, "remove") != 0)
-                return;
-        if (action && strcmp(action, "remove") == 0) {
-                /* Sysattrs are gone on remove: match the device by its syspath. */
-                for (size_t i = 0; i < m->n_devices; i++) {
-                        d = m->devices[i];
-                        if (d->usb_present && d->usb_syspath && syspath &&
-                            strcmp(d->usb_syspath, syspath) == 0)
-                                device_on_udev(d, false, NULL);
-                }
-                return;
-        }
-        vendor = udev_device_get_property_value(dev, "ID_VENDOR_ID");
-        if (!vendor)
-                vendor = udev_device_get_sysattr_value(dev, "idVendor");
-        product = udev_device_get_property_value(dev, "ID_MODEL_ID");
-        if (!product)
-                product = udev_device_get_sysattr_value(dev, "idProduct");
-        if (!vendor || strcasecmp(vendor, "05ac") != 0 || !product)
-                return;
-        /* iPhone, iPad, iPod touch: 0x1290…0x12af (what usbmuxd handles). */
-        unsigned long pid = strtoul(product, NULL, 16);
-        if (pid < 0x1290 || pid > 0x12af)
-                return;
-        serial = udev_device_get_property_value(dev, "ID_SERIAL_SHORT");
-        if (!serial)
-                serial = udev_device_get_sysattr_value(dev, "serial");
-        if (!udid_from_usb_serial(serial, udid, sizeof(udid)))
-                return;
-        if (manager_add_device(m, udid, &d) < 0)
-                return;
-        device_on_udev(d, true, syspath);
+        if (manager_add_device(m, udid, &d) >= 0)
+                device_on_udev(d, true, syspath);
+        manager_note_activity(m);
 }
 
-static int on_udev(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
-        Manager *m = userdata;
-        struct udev_device *dev;
+void manager_on_usb_unplugged(Manager *m, const char *syspath) {
+        /* Sysattrs are gone on remove: match the device by its syspath. */
+        for (size_t i = 0; i < m->n_devices; i++) {
+                Device *d = m->devices[i];
 
-        while ((dev = udev_monitor_receive_device(m->udev_monitor))) {
-                handle_udev_device(m, dev, udev_device_get_action(dev));
-                udev_device_unref(dev);
+                if (d->usb_present && d->usb_syspath && syspath &&
+                    strcmp(d->usb_syspath, syspath) == 0)
+                        device_on_udev(d, false, NULL);
         }
         manager_note_activity(m);
-        return 0;
-}
-
-static int udev_setup(Manager *m) {
-        struct udev_enumerate *en;
-        struct udev_list_entry *e;
-        int r;
-
-        m->udev = udev_new();
-        if (!m->udev)
-                return -ENOMEM;
-        m->udev_monitor = udev_monitor_new_from_netlink(m->udev, "udev");
-        if (!m->udev_monitor)
-                log_warning("No udev monitor, USB plugs are only seen through usbmuxd");
-        else {
-                (void) udev_monitor_filter_add_match_subsystem_devtype(m->udev_monitor, "usb",
-                                                                       "usb_device");
-                /* A burst (a hub with several phones) must not overflow the socket. */
-                (void) udev_monitor_set_receive_buffer_size(m->udev_monitor, 4 * 1024 * 1024);
-                r = udev_monitor_enable_receiving(m->udev_monitor);
-                if (r < 0)
-                        log_warning_errno(r, "Cannot receive udev events, ignoring: %m");
-                else {
-                        r = sd_event_add_io(m->event, &m->udev_source,
-                                            udev_monitor_get_fd(m->udev_monitor), EPOLLIN,
-                                            on_udev, m);
-                        if (r < 0)
-                                return r;
-                }
-        }
-
-        /* Monitor first, then enumerate: nothing falls into the gap. */
-        en = udev_enumerate_new(m->udev);
-        if (!en)
-                return -ENOMEM;
-        (void) udev_enumerate_add_match_subsystem(en, "usb");
-        (void) udev_enumerate_add_match_property(en, "DEVTYPE", "usb_device");
-        (void) udev_enumerate_scan_devices(en);
-        udev_list_entry_foreach(e, udev_enumerate_get_list_entry(en)) {
-                struct udev_device *dev =
-                        udev_device_new_from_syspath(m->udev, udev_list_entry_get_name(e));
-                if (dev) {
-                        handle_udev_device(m, dev, NULL);
-                        udev_device_unref(dev);
-                }
-        }
-        udev_enumerate_unref(en);
-        return 0;
 }
 
 /* ---- known devices ------------------------------------------------------------------ */
@@ -499,8 +368,7 @@ fail:
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
-        if (m->subscribed)
-                (void) idevice_event_unsubscribe();
+        manager_usbmux_stop(m);
 
         /* Ask every helper to stop cleanly (tells the device, releases its lock), briefly. */
         for (size_t i = 0; i < m->n_jobs; i++)
@@ -530,16 +398,7 @@ Manager *manager_free(Manager *m) {
         sd_event_source_disable_unref(m->flush_source);
         sd_event_source_disable_unref(m->flush_timer);
         sd_event_source_disable_unref(m->idle_timer);
-        sd_event_source_disable_unref(m->usbmux_source);
-        sd_event_source_disable_unref(m->udev_source);
-        if (m->udev_monitor)
-                udev_monitor_unref(m->udev_monitor);
-        if (m->udev)
-                udev_unref(m->udev);
-        if (m->usbmux_pipe[0] >= 0)
-                close(m->usbmux_pipe[0]);
-        if (m->usbmux_pipe[1] >= 0)
-                close(m->usbmux_pipe[1]);
+        manager_udev_stop(m);
         if (m->bus)
                 sd_bus_flush_close_unref(m->bus);
         notifier_free(m->notifier);
@@ -591,24 +450,10 @@ int manager_start(Manager *m) {
         if (r < 0)
                 return r;
 
-        (void) udev_setup(m);
-
-        /* Only the loop's end is non-blocking: when a burst fills the pipe, libusbmuxd's
-         * thread waits for the loop instead of dropping an attach or a detach. */
-        if (pipe2(m->usbmux_pipe, O_CLOEXEC) < 0)
-                return log_error_errno(errno, "Failed to create a pipe: %m");
-        if (fcntl(m->usbmux_pipe[0], F_SETFL, O_NONBLOCK) < 0)
-                return log_error_errno(errno, "Failed to make the pipe non-blocking: %m");
-        r = sd_event_add_io(m->event, &m->usbmux_source, m->usbmux_pipe[0], EPOLLIN,
-                            on_usbmux_pipe, m);
+        (void) manager_udev_start(m);   /* without udev, plugs are seen through usbmuxd */
+        r = manager_usbmux_start(m);
         if (r < 0)
                 return r;
-        /* A custom socket (tests) is never announced by inotify on /var/run: poll for it. */
-        if (getenv("USBMUXD_SOCKET_ADDRESS"))
-                libusbmuxd_set_use_inotify(0);
-        if (idevice_event_subscribe(on_idevice_event, m) != IDEVICE_E_SUCCESS)
-                return log_error_errno(-EIO, "Failed to subscribe to usbmuxd events");
-        m->subscribed = true;
 
         r = notifier_start_watchdog(m->notifier);
         if (r < 0)

@@ -79,6 +79,23 @@ void manager_schedule_flush(Manager *m);
 void manager_note_activity(Manager *m);
 void manager_update_status(Manager *m);
 
+/* The first hop (udev.c, usbmux.c): start and stop the event sources, and what they
+ * report. Hotplug events never touch a Device directly. */
+typedef enum ManagerUsbmuxEvent {
+        MANAGER_USBMUX_ADD,
+        MANAGER_USBMUX_REMOVE,
+        MANAGER_USBMUX_PAIRED,
+} ManagerUsbmuxEvent;
+
+int manager_udev_start(Manager *m);
+void manager_udev_stop(Manager *m);
+int manager_usbmux_start(Manager *m);
+void manager_usbmux_stop(Manager *m);
+void manager_on_usbmux_event(Manager *m, ManagerUsbmuxEvent event, const char *udid);
+/* udev saw an Apple device with this (canonical) UDID at syspath, or saw syspath go. */
+void manager_on_usb_plugged(Manager *m, const char *udid, const char *syspath);
+void manager_on_usb_unplugged(Manager *m, const char *syspath);
+
 /* D-Bus glue (manager-dbus.c). */
 int manager_bus_setup(Manager *m);
 extern const sd_bus_error_map idevicesync_errors[];
