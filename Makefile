@@ -160,6 +160,11 @@ $(BUILD)/tests/test-config.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-config: $(BUILD)/daemon/config.o
 $(BUILD)/tests/test-cli-format.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-cli-format: $(BUILD)/daemon/cli-format.o
+$(BUILD)/tests/test-worker.o: CPPFLAGS += -Idaemon
+$(BUILD)/tests/test-worker: $(BUILD)/tests/test-worker.o $(BUILD)/daemon/worker-msg.o \
+		$(BUILD)/libidevicesync-test.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 $(BUILD)/tests/test-notify.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-notify: $(BUILD)/tests/test-notify.o $(BUILD)/daemon/notify.o $(BUILD)/daemon/log.o
 	@$(if $(Q),echo "  LD      $@")

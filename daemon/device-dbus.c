@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * org.idevicesync1.Device: vtable and bus glue only. Mutating methods: check the caller
- * (root) → validate → act → emit → reply.
+ * org.idevicesync1.Device: vtable, emission and bus glue only. Mutating methods: check the
+ * caller (root) → validate → act (device_start_job()) → reply.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,11 +10,9 @@
 
 #include "device.h"
 #include "idevicesync.h"
-#include "job.h"
+#include "job-type.h"
 #include "log.h"
 #include "macro.h"
-
-#define PROGRESS_INTERVAL_USEC 250000u
 
 static int property_get_bool(sd_bus *bus, const char *path, const char *interface,
                              const char *property, sd_bus_message *reply, void *userdata,
@@ -141,7 +139,7 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
                                                  "%s Use force to back up anyway.", reason);
         }
         d->probe_failures = 0;
-        r = device_start_backup(d, opt[0], &j);
+        r = device_start_job(d, JOB_BACKUP, &(JobParams) { .full = opt[0] }, &j);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A job is already running.");
         if (r < 0)
@@ -158,7 +156,7 @@ static int method_start_sync(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = job_method_prepare(msg, d, allowed, NULL, error);
         if (r < 0)
                 return r;
-        r = device_start_sync(d, &j);
+        r = device_start_job(d, JOB_SYNC, &(JobParams) {}, &j);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A job is already running.");
         if (r < 0)
@@ -266,29 +264,9 @@ static int check_snapshot_name(Device *d, const char *name, bool allow_latest,
                                  "lists them.", shown, d->udid, d->udid);
 }
 
-static int start_worker_job(Device *d, Device *owner, JobKind kind, const WorkerArgs *a,
-                            Job **ret) {
-        Job *j;
-        int r;
-
-        r = job_new(d->manager, owner, kind, &j);
-        if (r < 0)
-                return r;
-        owner->job = j;
-        device_mark_dirty(owner, DEVICE_PROP_JOB);
-        r = job_start_worker(j, a);
-        if (r < 0) {
-                job_finish(j, r, "failed", "Cannot start the job helper.");
-                return r;
-        }
-        *ret = j;
-        return 0;
-}
-
 static int method_start_verify(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Device *d = userdata;
         const char *snapshot;
-        WorkerArgs a = { .kind = WORKER_VERIFY, .udid = d->udid, .reboot = true };
         Job *j = NULL;
         int r;
 
@@ -305,14 +283,9 @@ static int method_start_verify(sd_bus_message *msg, void *userdata, sd_bus_error
         if (d->job)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A %s job is already running.",
                                          job_kind_to_string(d->job->kind));
-        a.state_dir = manager_backup_dir(d->manager);
-        a.snapshot = snapshot;
-        r = start_worker_job(d, d, JOB_VERIFY, &a, &j);
+        r = device_start_job(d, JOB_VERIFY, &(JobParams) { .snapshot = snapshot }, &j);
         if (r < 0)
                 return r;
-        if (d->connected)
-                device_set_state(d, DEVICE_VERIFYING, "Verifying snapshot %s.",
-                                 snapshot[0] ? snapshot : "latest");
         return sd_bus_reply_method_return(msg, "o", j->path);
 }
 
@@ -321,7 +294,6 @@ static int method_start_restore(sd_bus_message *msg, void *userdata, sd_bus_erro
         Device *d = userdata, *target;
         const char *snapshot, *target_udid;
         bool opt[1] = { true };
-        WorkerArgs a = { .kind = WORKER_RESTORE, .udid = d->udid };
         Job *j = NULL;
         int r;
 
@@ -344,16 +316,12 @@ static int method_start_restore(sd_bus_message *msg, void *userdata, sd_bus_erro
                                          "Target device '%s' is not connected.", target_udid);
         if (target->job || d->job)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A job is already running.");
-        a.state_dir = manager_backup_dir(d->manager);
-        a.snapshot = snapshot;
-        a.target = target->udid;
-        a.reboot = opt[0];
         /* The job belongs to the device being restored: that is the one that is busy. */
-        r = start_worker_job(d, target, JOB_RESTORE, &a, &j);
+        r = device_start_job(d, JOB_RESTORE,
+                             &(JobParams) { .snapshot = snapshot, .target = target,
+                                            .reboot = opt[0] }, &j);
         if (r < 0)
                 return r;
-        device_set_state(target, DEVICE_RESTORING, "Restoring from %s of %s.",
-                         snapshot[0] ? snapshot : "the latest snapshot", d->udid);
         return sd_bus_reply_method_return(msg, "o", j->path);
 }
 
@@ -372,16 +340,16 @@ static int method_delete_snapshot(sd_bus_message *msg, void *userdata, sd_bus_er
         r = check_snapshot_name(d, snapshot, false, error);
         if (r < 0)
                 return r;
-        r = ids_snapshot_delete(manager_backup_dir(d->manager), d->udid, snapshot);
-        if (r == -ENOENT)       /* deleted by someone else since the check */
-                return sd_bus_error_setf(error, BUS_ERROR_NO_SUCH_SNAPSHOT,
-                                         "No snapshot '%s' of %s.", snapshot, d->udid);
-        if (r == IDS_E_BUSY)
-                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "%s", ids_result_message(r));
-        if (r != 0)
-                return r < 0 ? r : -EIO;
-        log_device(LOG_INFO, d->udid, NULL, NULL, "Deleted snapshot %s of %s", snapshot, d->udid);
-        return sd_bus_reply_method_return(msg, NULL);
+        if (d->job)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A %s job is already running.",
+                                         job_kind_to_string(d->job->kind));
+        /* Removing a tree takes time: a helper does it, and the call is answered when the
+         * job ends (job_emit_finished()). */
+        r = device_start_job(d, JOB_DELETE, &(JobParams) { .snapshot = snapshot, .reply = msg },
+                             NULL);
+        if (r < 0)
+                return r;
+        return 1;
 }
 
 const sd_bus_vtable device_vtable[] = {
@@ -480,36 +448,19 @@ int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char *
         return 0;
 }
 
-#define DEVICE_PROGRESS_MASK                                                                 \
-        ((1ull << DEVICE_PROP_PROGRESS) | (1ull << DEVICE_PROP_BYTES_DONE) |                \
-         (1ull << DEVICE_PROP_BYTES_TOTAL) | (1ull << DEVICE_PROP_FILES_DONE) |             \
-         (1ull << DEVICE_PROP_FILES_TOTAL))
-
 int device_flush(Device *d, uint64_t now) {
-        const char *names[_DEVICE_PROP_MAX + 1];
-        uint64_t send = d->dirty;
-        size_t n = 0;
+        return bus_object_flush(&d->bus, d->manager->bus, d->path, "org.idevicesync1.Device",
+                                device_prop_names, _DEVICE_PROP_MAX, now);
+}
 
-        if (!d->dirty || !d->manager->bus)
-                return 0;
-        /* Only counters changed and the last batch went out less than 250 ms ago: wait. */
-        if (!d->progress_forced && !(send & ~DEVICE_PROGRESS_MASK) &&
-            now - d->last_progress_emit < PROGRESS_INTERVAL_USEC)
-                return 1;
-        /* Phase changes go out at once, but do not drag the counters along too often. */
-        if ((send & DEVICE_PROGRESS_MASK) && !d->progress_forced &&
-            now - d->last_progress_emit < PROGRESS_INTERVAL_USEC)
-                send &= ~DEVICE_PROGRESS_MASK;
-        for (int p = 0; p < _DEVICE_PROP_MAX; p++)
-                if (send & (1ull << p))
-                        names[n++] = device_prop_names[p];
-        names[n] = NULL;
-        d->dirty &= ~send;
-        if (send & DEVICE_PROGRESS_MASK) {
-                d->last_progress_emit = now;
-                d->progress_forced = false;
-        }
-        (void) sd_bus_emit_properties_changed_strv(d->manager->bus, d->path,
-                                                   "org.idevicesync1.Device", (char **) names);
-        return d->dirty ? 1 : 0;
+void device_emit_added(Device *d) {
+        if (d->manager->bus)
+                (void) sd_bus_emit_object_added(d->manager->bus, d->path);
+}
+
+void device_emit_state_changed(Device *d) {
+        if (d->manager->bus)
+                (void) sd_bus_emit_signal(d->manager->bus, d->path, "org.idevicesync1.Device",
+                                          "StateChanged", "ss", device_state_to_string(d->state),
+                                          d->reason);
 }

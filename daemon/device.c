@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * The per-device state machine (see device.h). Every state carries a one-sentence reason.
- * Once per connection the device is probed (pairing, values), checked against its policy,
- * backed up, then synced; a failed or cancelled backup never proceeds to sync. Human steps
- * (Trust, passcode, locked) are states that are retried, never hangs.
+ * Once per connection the plan runs: the device is probed (pairing, values), checked
+ * against its policy, backed up, then synced; a failed or cancelled backup never proceeds
+ * to sync. Human steps (Trust, passcode, locked) are states that are retried, never hangs.
+ * What each job kind asks for and what its result does lives in job-<kind>.c; here is what
+ * every job shares: starting it, mirroring its progress, and going on with the plan.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,14 +21,11 @@
 
 #include "device.h"
 #include "idevicesync.h"
-#include "job.h"
+#include "job-type.h"
 #include "log.h"
 #include "macro.h"
 
 #define USEC_PER_SEC 1000000ull
-#define RETRY_TRUST_USEC (2 * USEC_PER_SEC)
-#define RETRY_LOCKED_USEC (3 * USEC_PER_SEC)
-#define RETRY_BUSY_USEC (5 * USEC_PER_SEC)
 #define RETRY_DEFERRED_MAX_USEC (600 * USEC_PER_SEC)    /* battery and disk are re-read */
 
 static const char *const states[_DEVICE_STATE_MAX] = {
@@ -69,7 +68,7 @@ const char *device_state_to_string(DeviceState s) {
         return (unsigned) s < _DEVICE_STATE_MAX ? states[s] : NULL;
 }
 
-static uint64_t now_realtime(void) {
+uint64_t device_now_realtime(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -77,9 +76,14 @@ static uint64_t now_realtime(void) {
 }
 
 void device_mark_dirty(Device *d, DeviceProp p) {
-        d->dirty |= 1ull << p;
+        bus_object_mark(&d->bus, p);
         manager_schedule_flush(d->manager);
 }
+
+#define DEVICE_PROGRESS_MASK                                                                 \
+        ((1ull << DEVICE_PROP_PROGRESS) | (1ull << DEVICE_PROP_BYTES_DONE) |                \
+         (1ull << DEVICE_PROP_BYTES_TOTAL) | (1ull << DEVICE_PROP_FILES_DONE) |             \
+         (1ull << DEVICE_PROP_FILES_TOTAL))
 
 int device_new(Manager *m, const char *udid, Device **ret) {
         Device *d;
@@ -99,6 +103,7 @@ int device_new(Manager *m, const char *udid, Device **ret) {
                 .last_message = strdup(""),
                 .battery = -1,
                 .state = DEVICE_DISCONNECTED,
+                .bus = { .progress_mask = DEVICE_PROGRESS_MASK },
         };
         policy_init_defaults(&d->policy);
         if (!d->udid || !d->name || !d->product_type || !d->product_version || !d->reason ||
@@ -150,9 +155,7 @@ void device_set_state(Device *d, DeviceState s, const char *fmt, ...) {
         d->state = s;
         (void) free_and_strdup(&d->reason, reason);
         log_device(LOG_INFO, d->udid, NULL, NULL, "%s: %s (%s)", d->udid, states[s], reason);
-        if (d->manager->bus)
-                (void) sd_bus_emit_signal(d->manager->bus, d->path, "org.idevicesync1.Device",
-                                          "StateChanged", "ss", states[s], reason);
+        device_emit_state_changed(d);
         manager_update_status(d->manager);
 }
 
@@ -192,7 +195,7 @@ int device_save(Device *d) {
         fprintf(f, "name=%s\nproduct_type=%s\nproduct_version=%s\nlast_backup=%" PRIu64 "\n"
                    "last_result=%s\nencrypted=%d\nrunning=%s\n",
                 d->name, d->product_type, d->product_version, d->last_backup, d->last_result,
-                d->encrypted, d->job && d->job->kind == JOB_BACKUP ? "backup" : "");
+                d->encrypted, d->job ? job_kind_to_string(d->job->kind) : "");
         if (fflush(f) != 0 || fsync(fileno(f)) < 0)
                 r = -errno;
         fclose(f);
@@ -284,7 +287,6 @@ int device_reload_policy(Device *d) {
 /* ---- timers ------------------------------------------------------------------------ */
 
 static void device_probe(Device *d);
-static void device_evaluate(Device *d);
 
 static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         Device *d = userdata;
@@ -297,106 +299,25 @@ static int on_retry(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
-static void arm_retry(Device *d, uint64_t usec_relative) {
+void device_arm_retry(Device *d, uint64_t usec_relative) {
         d->retry_timer = sd_event_source_disable_unref(d->retry_timer);
         (void) sd_event_add_time_relative(d->manager->event, &d->retry_timer, CLOCK_MONOTONIC,
                                           usec_relative, 0, on_retry, d);
 }
 
-static void set_next_eligible(Device *d, uint64_t t) {
+void device_set_next_eligible(Device *d, uint64_t t) {
         if (d->next_eligible == t)
                 return;
         d->next_eligible = t;
         device_mark_dirty(d, DEVICE_PROP_NEXT_ELIGIBLE);
 }
 
-static void set_last_result(Device *d, const char *result, const char *message) {
+void device_set_last_result(Device *d, const char *result, const char *message) {
         if (strcmp(d->last_result, result) != 0) {
                 (void) free_and_strdup(&d->last_result, result);
                 device_mark_dirty(d, DEVICE_PROP_LAST_RESULT);
         }
         (void) free_and_strdup(&d->last_message, message);
-}
-
-/* ---- probe ------------------------------------------------------------------------- */
-
-static void device_probe(Device *d) {
-        WorkerArgs a = { .kind = WORKER_PROBE, .udid = d->udid, .reboot = true };
-        Job *j;
-        int r;
-
-        if (d->probe || !d->connected)
-                return;
-        r = job_new(d->manager, d, JOB_PROBE, &j);
-        if (r < 0) {
-                log_error_errno(r, "Failed to probe %s: %m", d->udid);
-                return;
-        }
-        d->probe = j;
-        if (d->state != DEVICE_DEFERRED)
-                device_set_state(d, DEVICE_PAIRING, "Connecting to the device.");
-        r = job_start_worker(j, &a);
-        if (r < 0)
-                job_finish(j, r, "failed", "Cannot start the probe helper.");
-}
-
-void device_on_probe_result(Device *d, int r, const char *name, const char *product_type,
-                            const char *product_version, int battery, bool charging,
-                            bool will_encrypt) {
-        if (!d->connected) {
-                device_set_state(d, d->usb_present ? DEVICE_WAITING_FOR_USBMUXD :
-                                                     DEVICE_DISCONNECTED,
-                                 "The device is not connected.");
-                return;
-        }
-        switch (r) {
-        case 0:
-                d->probe_failures = 0;
-                if (strcmp(d->name, name) != 0) {
-                        (void) free_and_strdup(&d->name, name);
-                        device_mark_dirty(d, DEVICE_PROP_NAME);
-                }
-                if (strcmp(d->product_type, product_type) != 0) {
-                        (void) free_and_strdup(&d->product_type, product_type);
-                        device_mark_dirty(d, DEVICE_PROP_PRODUCT_TYPE);
-                }
-                if (strcmp(d->product_version, product_version) != 0) {
-                        (void) free_and_strdup(&d->product_version, product_version);
-                        device_mark_dirty(d, DEVICE_PROP_PRODUCT_VERSION);
-                }
-                if (d->encrypted != will_encrypt) {
-                        d->encrypted = will_encrypt;
-                        device_mark_dirty(d, DEVICE_PROP_ENCRYPTED);
-                }
-                d->battery = battery;
-                d->charging = charging;
-                (void) device_save(d);
-                device_evaluate(d);
-                return;
-        case IDS_E_TRUST_PENDING:
-                device_set_state(d, DEVICE_WAITING_FOR_TRUST,
-                                 "Tap \"Trust\" on the device and enter its passcode.");
-                arm_retry(d, RETRY_TRUST_USEC);
-                return;
-        case IDS_E_NOT_TRUSTED:
-                set_last_result(d, "not-trusted", ids_result_message(r));
-                device_set_state(d, DEVICE_IDLE, "The user tapped \"Don't Trust\" on the "
-                                                 "device; reconnect it to be asked again.");
-                d->attempted = true;
-                (void) device_save(d);
-                return;
-        case IDS_E_LOCKED:
-                device_set_state(d, DEVICE_LOCKED, "Unlock the device to continue.");
-                arm_retry(d, RETRY_LOCKED_USEC);
-                return;
-        default:
-                /* usbmuxd may still be settling; back off, then say so. */
-                d->probe_failures++;
-                device_set_state(d, DEVICE_IDLE, "Cannot talk to the device: %s",
-                                 r > 0 ? ids_result_message(r) : strerror(-r));
-                arm_retry(d, (d->probe_failures < 5 ? 2ull : 30ull) * USEC_PER_SEC);
-                return;
-        }
 }
 
 /* ---- policy ------------------------------------------------------------------------ */
@@ -414,7 +335,7 @@ static void format_span(char *buf, size_t n, uint64_t usec) {
 
 int device_check_policy(Device *d, bool manual, char **ret_reason, uint64_t *ret_next) {
         const Policy *p = &d->policy;
-        uint64_t now = now_realtime();
+        uint64_t now = device_now_realtime();
         struct statvfs sv;
         char buf[512], span[64];
         time_t t = (time_t) (now / USEC_PER_SEC);
@@ -476,7 +397,7 @@ deferred:
         return *ret_reason ? 1 : -ENOMEM;
 }
 
-static void device_evaluate(Device *d) {
+void device_evaluate(Device *d) {
         _cleanup_free_ char *reason = NULL;
         uint64_t next = 0;
         int r;
@@ -499,197 +420,152 @@ static void device_evaluate(Device *d) {
                 return;
         }
         if (r > 0) {
-                uint64_t now = now_realtime();
+                uint64_t now = device_now_realtime();
 
-                set_next_eligible(d, next);
+                device_set_next_eligible(d, next);
                 device_set_state(d, DEVICE_DEFERRED, "%s", reason);
-                arm_retry(d, next > now ? (next - now < RETRY_DEFERRED_MAX_USEC ?
+                device_arm_retry(d, next > now ? (next - now < RETRY_DEFERRED_MAX_USEC ?
                                            next - now : RETRY_DEFERRED_MAX_USEC) :
                                           USEC_PER_SEC);
                 return;
         }
-        set_next_eligible(d, 0);
-        r = device_start_backup(d, false, NULL);
+        device_set_next_eligible(d, 0);
+        r = device_start_job(d, JOB_BACKUP, &(JobParams) {}, NULL);
         if (r < 0)
                 log_error_errno(r, "Failed to start the backup of %s: %m", d->udid);
 }
 
-/* ---- jobs -------------------------------------------------------------------------- */
+/* ---- jobs ---------------------------------------------------------------------------- */
 
-int device_start_backup(Device *d, bool full, Job **ret) {
-        const Policy *p = &d->policy;
-        WorkerArgs a = {
-                .kind = WORKER_BACKUP,
+static void mirror_progress(Device *d, Job *j) {
+        d->bus.dirty |= (1ull << DEVICE_PROP_PHASE) | (1ull << DEVICE_PROP_PROGRESS) |
+                        (1ull << DEVICE_PROP_BYTES_DONE) | (1ull << DEVICE_PROP_BYTES_TOTAL) |
+                        (1ull << DEVICE_PROP_FILES_DONE) | (1ull << DEVICE_PROP_FILES_TOTAL);
+        if (j->bus.forced || j->progress == 0 || j->progress == 100)
+                d->bus.forced = true;
+        manager_schedule_flush(d->manager);
+}
+
+static void on_job_progress(Job *j, void *userdata) {
+        Device *d = userdata;
+        const JobType *t = job_type_get(j->kind);
+
+        if (j != d->job)
+                return;
+        mirror_progress(d, j);
+        if (t->progress)
+                t->progress(d, j);
+}
+
+static void on_job_finished(Job *j, void *userdata) {
+        Device *d = userdata;
+        const JobType *t = job_type_get(j->kind);
+
+        if (j == d->probe)
+                d->probe = NULL;
+        else if (j == d->job) {
+                d->job = NULL;
+                device_mark_dirty(d, DEVICE_PROP_JOB);
+                mirror_progress(d, j);
+        } else
+                return;
+        if (t->finished)
+                t->finished(d, j);
+}
+
+int device_start_job(Device *d, JobKind kind, const JobParams *params, Job **ret) {
+        const JobType *t = job_type_get(kind);
+        JobParams p = *params;
+        Device *owner = p.target ?: d;
+        WorkerRequest req = {
+                .kind = t ? t->name : NULL,
                 .udid = d->udid,
-                .state_dir = manager_backup_dir(d->manager),
-                .full = full,
-                .reboot = true,
-                .keep = p->keep,
-                .keep_days = p->keep_days,
-                .min_free_bytes = p->min_free_space.kind == SPACE_BYTES ? p->min_free_space.value : 0,
-                .min_free_percent = p->min_free_space.kind == SPACE_PERCENT ?
-                                            (unsigned) p->min_free_space.value : 0,
-                .require_encryption = p->require_encryption,
+                .state_dir = d->manager->state_dir,
+                .backup_dir = manager_backup_dir(d->manager),
+        };
+        JobCallbacks cb = {
+                .progress = on_job_progress,
+                .finished = on_job_finished,
+                .userdata = owner,
         };
         Job *j;
         int r;
 
-        if (d->job)
+        if (!t)
+                return -EINVAL;
+        p.source = d;
+        if (kind == JOB_PROBE ? owner->probe != NULL : owner->job != NULL)
                 return -EBUSY;
-        r = job_new(d->manager, d, JOB_BACKUP, &j);
+        if (t->request) {
+                r = t->request(d, &p, &req);
+                if (r < 0)
+                        return r;
+        }
+        r = job_new(d->manager, kind, t->on_bus, owner->udid, owner->path, &cb, &j);
         if (r < 0)
                 return r;
-        d->job = j;
-        d->attempted = true;
-        d->retry_timer = sd_event_source_disable_unref(d->retry_timer);
-        device_mark_dirty(d, DEVICE_PROP_JOB);
-        device_set_state(d, DEVICE_BACKING_UP, "Backing up.");
-        (void) device_save(d);          /* running=backup: a restart reports the interruption */
-        r = job_start_worker(j, &a);
-        if (r < 0) {
-                job_finish(j, r, "failed", "Cannot start the backup helper.");
-                return r;
+        if (kind == JOB_PROBE)
+                owner->probe = j;
+        else {
+                owner->job = j;
+                device_mark_dirty(owner, DEVICE_PROP_JOB);
+        }
+        if (p.reply)
+                j->reply = sd_bus_message_ref(p.reply);
+        if (t->started)
+                t->started(owner, j, &p);
+        if (t->request) {
+                r = job_start_worker(j, &req);
+                if (r < 0) {
+                        job_finish(j, r, "failed", "Cannot start the job helper.");
+                        return r;
+                }
         }
         if (ret)
                 *ret = j;
         return 0;
 }
 
-static void mirror_progress(Device *d, Job *j) {
-        d->dirty |= (1ull << DEVICE_PROP_PHASE) | (1ull << DEVICE_PROP_PROGRESS) |
-                    (1ull << DEVICE_PROP_BYTES_DONE) | (1ull << DEVICE_PROP_BYTES_TOTAL) |
-                    (1ull << DEVICE_PROP_FILES_DONE) | (1ull << DEVICE_PROP_FILES_TOTAL);
-        d->progress_forced = j->progress_forced || j->progress == 0 || j->progress == 100;
-        manager_schedule_flush(d->manager);
-}
-
-static int on_passcode_timeout(sd_event_source *s, uint64_t usec, void *userdata) {
-        Device *d = userdata;
-
-        d->passcode_timer = sd_event_source_disable_unref(d->passcode_timer);
-        if (d->job && d->state == DEVICE_WAITING_FOR_PASSCODE) {
-                log_device(LOG_NOTICE, d->udid, d->job->path, "passcode-timeout",
-                           "Nobody entered the passcode of %s within PasscodeWait=, giving up",
-                           d->udid);
-                job_cancel(d->job, "passcode-timeout");
-        }
-        return 0;
-}
-
-void device_on_job_progress(Device *d, Job *j) {
-        if (j != d->job)
-                return;
-        mirror_progress(d, j);
-        if (j->kind != JOB_BACKUP)
-                return;
-        if (j->phase == IDS_PHASE_WAITING_PASSCODE) {
-                device_set_state(d, DEVICE_WAITING_FOR_PASSCODE,
-                                 "Enter the passcode on the device to allow the backup.");
-                /* PasscodeWait=0: nobody is expected to answer, give up at once. */
-                if (!d->passcode_timer)
-                        (void) sd_event_add_time_relative(d->manager->event, &d->passcode_timer,
-                                                          CLOCK_MONOTONIC,
-                                                          d->policy.passcode_wait, 0,
-                                                          on_passcode_timeout, d);
-        } else {
-                d->passcode_timer = sd_event_source_disable_unref(d->passcode_timer);
-                device_set_state(d, DEVICE_BACKING_UP, "Backing up (%s).",
-                                 ids_phase_to_string(j->phase));
-        }
-}
-
-int device_start_sync(Device *d, Job **ret) {
-        Job *j;
+static void device_probe(Device *d) {
         int r;
 
-        if (d->job)
-                return -EBUSY;
-        r = job_new(d->manager, d, JOB_SYNC, &j);
+        if (d->probe || !d->connected)
+                return;
+        r = device_start_job(d, JOB_PROBE, &(JobParams) {}, NULL);
         if (r < 0)
-                return log_error_errno(r, "Failed to create the sync job of %s: %m", d->udid);
-        d->job = j;
-        device_mark_dirty(d, DEVICE_PROP_JOB);
-        device_set_state(d, DEVICE_SYNCING, "Syncing.");
-        /* The sync stage lands with the sync issue: until then it honestly has nothing to do. */
-        if (job_finish_later(j, 0, "done", "Nothing is configured to sync.") < 0)
-                job_finish(j, 0, "done", "Nothing is configured to sync.");
-        if (ret)
-                *ret = j;
-        return 0;
+                log_error_errno(r, "Failed to probe %s: %m", d->udid);
 }
 
-void device_on_job_finished(Device *d, Job *j) {
-        if (j == d->probe) {
-                d->probe = NULL;
-                device_on_probe_result(d, j->code, j->info.name, j->info.product_type,
-                                       j->info.product_version, j->have_info ? j->info.battery : -1,
-                                       j->info.charging, j->info.will_encrypt);
+void device_plan_next(Device *d) {
+        int r;
+
+        if (!d->connected || d->job || d->probe)
+                return;
+        /* Probe first (values are read fresh before every backup), which goes on to the
+         * policy and the backup (device_evaluate()); a backup that ended "done" leaves the
+         * sync pending. */
+        if (!d->attempted) {
+                device_probe(d);
                 return;
         }
-        if (j != d->job)
-                return;
-        d->job = NULL;
-        d->passcode_timer = sd_event_source_disable_unref(d->passcode_timer);
-        device_mark_dirty(d, DEVICE_PROP_JOB);
-        mirror_progress(d, j);
-
-        switch (j->kind) {
-        case JOB_BACKUP:
-                if (j->code == IDS_E_BUSY && d->connected) {
-                        /* Another host or operation holds the device: transient, try again. */
-                        uint64_t next = now_realtime() + RETRY_BUSY_USEC;
-
-                        d->attempted = false;
-                        set_next_eligible(d, next);
-                        device_set_state(d, DEVICE_DEFERRED, "%s Trying again shortly.",
-                                         j->message[0] ? j->message :
-                                         ids_result_message(j->code));
-                        arm_retry(d, RETRY_BUSY_USEC);
-                        return;
-                }
-                set_last_result(d, j->result, j->message);
-                if (strcmp(j->result, "done") == 0) {
-                        d->last_backup = now_realtime();
-                        device_mark_dirty(d, DEVICE_PROP_LAST_BACKUP);
-                }
-                (void) device_save(d);
-                if (strcmp(j->result, "done") == 0 && d->connected) {
-                        /* Backup first, then sync, in the same connection. */
-                        (void) device_start_sync(d, NULL);
-                        return;
-                }
-                if (!d->connected)
-                        device_set_state(d, d->usb_present ? DEVICE_WAITING_FOR_USBMUXD :
-                                                             DEVICE_DISCONNECTED,
-                                         "The device was disconnected%s%s.",
-                                         j->message[0] ? ": " : "", j->message);
-                else if (!d->attempted)
-                        device_probe(d);        /* re-plugged while the old run ended */
-                else
-                        device_set_state(d, DEVICE_IDLE, "The backup ended: %s",
-                                         j->message[0] ? j->message :
-                                         ids_result_message(j->code));
-                return;
-        case JOB_SYNC:
-                if (d->connected)
-                        device_set_state(d, DEVICE_IDLE, "Backed up. %s",
-                                         j->message[0] ? j->message : "Synced.");
-                return;
-        case JOB_VERIFY:
-        case JOB_RESTORE:
-                if (d->connected && !d->attempted)
-                        device_probe(d);        /* plugged in while the job ran */
-                else if (d->connected)
-                        device_set_state(d, DEVICE_IDLE, "The %s ended: %s.",
-                                         job_kind_to_string(j->kind), j->result);
-                else
-                        device_set_state(d, d->usb_present ? DEVICE_WAITING_FOR_USBMUXD :
-                                                             DEVICE_DISCONNECTED,
-                                         "The device is not connected.");
-                return;
-        default:
-                return;
+        if (d->sync_pending) {
+                d->sync_pending = false;
+                r = device_start_job(d, JOB_SYNC, &(JobParams) {}, NULL);
+                if (r < 0)
+                        log_error_errno(r, "Failed to start the sync of %s: %m", d->udid);
         }
+}
+
+void device_after_side_job(Device *d, Job *j) {
+        if (d->connected && !d->attempted)
+                device_plan_next(d);    /* plugged in while the job ran */
+        else if (d->connected)
+                device_set_state(d, DEVICE_IDLE, "The %s ended: %s.",
+                                 job_kind_to_string(j->kind), j->result);
+        else
+                device_set_state(d, d->usb_present ? DEVICE_WAITING_FOR_USBMUXD :
+                                                     DEVICE_DISCONNECTED,
+                                 "The device is not connected.");
 }
 
 /* ---- connection events ------------------------------------------------------------ */
@@ -699,11 +575,11 @@ void device_on_usbmux_add(Device *d) {
                 return;
         d->connected = true;
         d->attempted = false;
+        d->sync_pending = false;
         d->probe_failures = 0;
         device_mark_dirty(d, DEVICE_PROP_CONNECTED);
         log_device(LOG_INFO, d->udid, NULL, NULL, "%s connected", d->udid);
-        if (!d->job)
-                device_probe(d);
+        device_plan_next(d);
 }
 
 void device_on_usbmux_remove(Device *d) {
@@ -712,7 +588,7 @@ void device_on_usbmux_remove(Device *d) {
         d->connected = false;
         device_mark_dirty(d, DEVICE_PROP_CONNECTED);
         d->retry_timer = sd_event_source_disable_unref(d->retry_timer);
-        set_next_eligible(d, 0);
+        device_set_next_eligible(d, 0);
         log_device(LOG_INFO, d->udid, NULL, NULL, "%s disconnected", d->udid);
         if (d->probe)
                 job_cancel(d->probe, NULL);

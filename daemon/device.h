@@ -13,7 +13,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bus-object.h"
 #include "config.h"
+#include "job.h"
 #include "manager.h"
 
 typedef enum DeviceState {
@@ -80,14 +82,13 @@ struct Device {
         int battery;                            /* -1 unknown */
         bool charging;
         bool attempted;                         /* the backup of this connection was tried */
+        bool sync_pending;                      /* the plan's next step is the sync */
         unsigned probe_failures;
         Policy policy;
         sd_event_source *retry_timer;
         sd_event_source *passcode_timer;
 
-        uint64_t dirty;                         /* DeviceProp bits */
-        bool progress_forced;
-        uint64_t last_progress_emit;
+        BusObject bus;                          /* dirty DeviceProp bits, rate limit */
 };
 
 int device_new(Manager *m, const char *udid, Device **ret);
@@ -107,21 +108,31 @@ void device_on_usbmux_add(Device *d);
 void device_on_usbmux_remove(Device *d);
 void device_on_usbmux_paired(Device *d);
 void device_on_udev(Device *d, bool present, const char *syspath);
-/* A job of this device changed or ended (job.c calls these). */
-void device_on_job_progress(Device *d, Job *j);
-void device_on_job_finished(Device *d, Job *j);
-/* Probe finished (info valid when r == 0). */
-void device_on_probe_result(Device *d, int r, const char *name, const char *product_type,
-                            const char *product_version, int battery, bool charging,
-                            bool will_encrypt);
+
+typedef struct JobParams JobParams;
+
+/* Start a job of kind for d (see job-type.h): the only way to start one. The job belongs
+ * to p->target when set (restore), else to d. 0 with *ret (borrowed) set, -EBUSY if the
+ * owner runs a job already, -errno. */
+int device_start_job(Device *d, JobKind kind, const JobParams *p, Job **ret);
+/* The per-connection plan: probe → backup (as the policy allows) → sync, each once per
+ * connection. Starts whatever comes next, if anything. */
+void device_plan_next(Device *d);
+/* After a successful probe: AutoRun=, then the policy: a deferral or the backup. */
+void device_evaluate(Device *d);
+/* What a job that is not part of the plan (verify, restore, delete) leaves behind: the
+ * plan goes on if the device was plugged in meanwhile, else a state that says it ended. */
+void device_after_side_job(Device *d, Job *j);
+
+/* Small setters the job kinds share. */
+void device_arm_retry(Device *d, uint64_t usec_relative);
+void device_set_next_eligible(Device *d, uint64_t t);
+void device_set_last_result(Device *d, const char *result, const char *message);
+uint64_t device_now_realtime(void);
 
 /* Policy check. 0: eligible; > 0: deferred (*ret_reason set, *ret_next = when to check
  * again, µs); -errno. manual: StartBackup (ignores AutoRun and once-per-connection). */
 int device_check_policy(Device *d, bool manual, char **ret_reason, uint64_t *ret_next);
-/* Start a backup job now. */
-int device_start_backup(Device *d, bool full, Job **ret);
-/* Start the sync stage now (after a backup, or StartSync()). */
-int device_start_sync(Device *d, Job **ret);
 /* Reload the device's policy. */
 int device_reload_policy(Device *d);
 
@@ -131,6 +142,9 @@ int device_object_find(sd_bus *bus, const char *path, const char *interface, voi
                        void **found, sd_bus_error *error);
 int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
                            sd_bus_error *error);
-/* Emit PropertiesChanged for the dirty properties (force: ignore the progress rate limit).
+/* Emit PropertiesChanged for the dirty properties (now = UINT64_MAX: everything).
  * Returns 1 if something is left for later (rate-limited). */
 int device_flush(Device *d, uint64_t now);
+/* The object appeared (InterfacesAdded); the state changed (StateChanged(state, reason)). */
+void device_emit_added(Device *d);
+void device_emit_state_changed(Device *d);

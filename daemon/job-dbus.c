@@ -1,18 +1,15 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * org.idevicesync1.Job: vtable and bus glue only.
+ * org.idevicesync1.Job: vtable, emission and bus glue only.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "device.h"
 #include "idevicesync.h"
 #include "job.h"
 #include "log.h"
-
-#define PROGRESS_INTERVAL_USEC 250000u          /* ≤ 4 PropertiesChanged per second */
 
 static int property_get_kind(sd_bus *bus, const char *path, const char *interface,
                              const char *property, sd_bus_message *reply, void *userdata,
@@ -27,7 +24,7 @@ static int property_get_device(sd_bus *bus, const char *path, const char *interf
                                sd_bus_error *error) {
         Job *j = userdata;
 
-        return sd_bus_message_append(reply, "o", j->device ? j->device->path : "/");
+        return sd_bus_message_append(reply, "o", j->device_path);
 }
 
 static int property_get_state(sd_bus *bus, const char *path, const char *interface,
@@ -55,7 +52,7 @@ static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return r;
         manager_note_activity(j->manager);
-        log_device(LOG_INFO, j->device ? j->device->udid : NULL, j->path, NULL,
+        log_device(LOG_INFO, j->udid, j->path, NULL,
                    "Cancelling job %u on request", j->id);
         job_cancel(j, "cancelled");
         return sd_bus_reply_method_return(msg, NULL);
@@ -131,32 +128,45 @@ int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***n
         return 0;
 }
 
-/* Properties whose changes are rate-limited (0 and 100 always go out). */
-#define JOB_PROGRESS_MASK                                                                    \
-        ((1ull << JOB_PROP_PROGRESS) | (1ull << JOB_PROP_BYTES_DONE) |                      \
-         (1ull << JOB_PROP_BYTES_TOTAL) | (1ull << JOB_PROP_FILES_DONE) |                   \
-         (1ull << JOB_PROP_FILES_TOTAL))
-
 int job_flush(Job *j, uint64_t now) {
-        const char *names[_JOB_PROP_MAX + 1];
-        uint64_t send = j->dirty;
-        size_t n = 0;
-
-        if (!j->path || !j->dirty || !j->manager->bus)
+        if (!j->path)
                 return 0;
-        if (now != UINT64_MAX && !j->progress_forced && !(send & ~JOB_PROGRESS_MASK) &&
-            now - j->last_progress_emit < PROGRESS_INTERVAL_USEC &&
-            j->progress != 0 && j->progress != 100)
-                return 1;               /* only progress, and too soon: later */
-        for (int p = 0; p < _JOB_PROP_MAX; p++)
-                if (send & (1ull << p))
-                        names[n++] = job_prop_names[p];
-        names[n] = NULL;
-        j->dirty = 0;
-        j->progress_forced = false;
-        if (send & JOB_PROGRESS_MASK)
-                j->last_progress_emit = now == UINT64_MAX ? 0 : now;
-        (void) sd_bus_emit_properties_changed_strv(j->manager->bus, j->path,
-                                                   "org.idevicesync1.Job", (char **) names);
-        return 0;
+        return bus_object_flush(&j->bus, j->manager->bus, j->path, "org.idevicesync1.Job",
+                                job_prop_names, _JOB_PROP_MAX, now);
+}
+
+void job_emit_added(Job *j) {
+        if (j->path && j->manager->bus)
+                (void) sd_bus_emit_object_added(j->manager->bus, j->path);
+}
+
+/* The named error a failed job's caller gets. */
+static void reply_failed(Job *j) {
+        if (j->code == IDS_E_BUSY)
+                (void) sd_bus_reply_method_errorf(j->reply, BUS_ERROR_BUSY, "%s", j->message);
+        else if (j->code == -ENOENT)
+                (void) sd_bus_reply_method_errorf(j->reply, BUS_ERROR_NO_SUCH_SNAPSHOT, "%s",
+                                                  j->message);
+        else
+                (void) sd_bus_reply_method_errnof(j->reply, j->code < 0 ? -j->code : EIO, "%s",
+                                                  j->message);
+}
+
+void job_emit_finished(Job *j) {
+        sd_bus *bus = j->manager->bus;
+
+        if (j->reply) {
+                if (j->code == 0)
+                        (void) sd_bus_reply_method_return(j->reply, NULL);
+                else
+                        reply_failed(j);
+                j->reply = sd_bus_message_unref(j->reply);
+        }
+        if (!j->path || !bus)
+                return;
+        /* The final values first, then the removal, so clients see the result. */
+        (void) job_flush(j, UINT64_MAX);
+        (void) sd_bus_emit_signal(bus, DBUS_PATH, "org.idevicesync1.Manager", "JobRemoved", "os",
+                                  j->path, j->result);
+        (void) sd_bus_emit_object_removed(bus, j->path);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Jobs: a helper process per job, its progress and result read from a socketpair, its exit
- * reaped by sd-event. A helper that dies without a result (SIGKILL, crash) ends its job as
- * "failed" and nothing else: the daemon and other devices go on.
+ * Jobs, generically: a helper process per job, its reports read from a socketpair and
+ * checked, its exit reaped by sd-event, the owner told through its callbacks. A helper that
+ * dies without a result (SIGKILL, crash) ends its job as "failed" and nothing else: the
+ * daemon and other devices go on. Nothing here knows a Device or a particular kind.
  */
 #include <errno.h>
 #include <signal.h>
@@ -13,21 +14,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "device.h"
 #include "idevicesync.h"
 #include "job.h"
 #include "log.h"
 #include "macro.h"
 
 #define KILL_GRACE_USEC (10ull * 1000000ull)
-
-static const char *const kinds[_JOB_KIND_MAX] = {
-        [JOB_BACKUP] = "backup",
-        [JOB_SYNC] = "sync",
-        [JOB_VERIFY] = "verify",
-        [JOB_RESTORE] = "restore",
-        [JOB_PROBE] = "probe",
-};
 
 const char *const job_prop_names[_JOB_PROP_MAX] = {
         [JOB_PROP_STATE] = "State",
@@ -41,18 +33,20 @@ const char *const job_prop_names[_JOB_PROP_MAX] = {
         [JOB_PROP_MESSAGE] = "Message",
 };
 
-const char *job_kind_to_string(JobKind k) {
-        return (unsigned) k < _JOB_KIND_MAX ? kinds[k] : NULL;
-}
+#define JOB_PROGRESS_MASK                                                                    \
+        ((1ull << JOB_PROP_PROGRESS) | (1ull << JOB_PROP_BYTES_DONE) |                      \
+         (1ull << JOB_PROP_BYTES_TOTAL) | (1ull << JOB_PROP_FILES_DONE) |                   \
+         (1ull << JOB_PROP_FILES_TOTAL))
 
 void job_mark_dirty(Job *j, JobProp p) {
         if (!j->path)
                 return;
-        j->dirty |= 1ull << p;
+        bus_object_mark(&j->bus, p);
         manager_schedule_flush(j->manager);
 }
 
-int job_new(Manager *m, Device *d, JobKind kind, Job **ret) {
+int job_new(Manager *m, JobKind kind, bool on_bus, const char *udid, const char *device_path,
+            const JobCallbacks *cb, Job **ret) {
         Job *j;
         int r;
 
@@ -63,18 +57,23 @@ int job_new(Manager *m, Device *d, JobKind kind, Job **ret) {
                 .manager = m,
                 .id = ++m->next_job_id,
                 .kind = kind,
-                .device = d,
+                .cb = *cb,
                 .phase = -1,
                 .pid = 0,
                 .fd = -EBADF,
+                .udid = strdup(udid),
+                .device_path = strdup(device_path),
                 .result = strdup(""),
                 .message = strdup(""),
+                .bus = { .progress_mask = JOB_PROGRESS_MASK },
         };
-        if (!j->result || !j->message) {
+        worker_report_init(&j->info, WORKER_REPORT_INFO);
+        worker_report_init(&j->report, WORKER_REPORT_RESULT);
+        if (!j->result || !j->message || !j->udid || !j->device_path) {
                 job_free(j);
                 return -ENOMEM;
         }
-        if (kind != JOB_PROBE && asprintf(&j->path, DBUS_JOB_PREFIX "/%u", j->id) < 0) {
+        if (on_bus && asprintf(&j->path, DBUS_JOB_PREFIX "/%u", j->id) < 0) {
                 j->path = NULL;
                 job_free(j);
                 return -ENOMEM;
@@ -84,8 +83,7 @@ int job_new(Manager *m, Device *d, JobKind kind, Job **ret) {
                 job_free(j);
                 return r;
         }
-        if (j->path && m->bus)
-                (void) sd_bus_emit_object_added(m->bus, j->path);
+        job_emit_added(j);
         *ret = j;
         return 0;
 }
@@ -104,10 +102,18 @@ Job *job_free(Job *j) {
                 (void) kill(j->pid, SIGKILL);
                 (void) waitpid(j->pid, NULL, 0);
         }
+        if (j->reply) {
+                /* Never leave a caller waiting: the daemon is going away. */
+                (void) sd_bus_reply_method_errorf(j->reply, SD_BUS_ERROR_FAILED,
+                                                  "The service stopped before the %s ended.",
+                                                  job_kind_to_string(j->kind));
+                sd_bus_message_unref(j->reply);
+        }
         free(j->path);
+        free(j->udid);
+        free(j->device_path);
         free(j->result);
         free(j->message);
-        free(j->snapshot_id);
         free(j->forced_result);
         free(j);
         return NULL;
@@ -116,23 +122,15 @@ Job *job_free(Job *j) {
 /* Everything is known: tell the device, the bus (JobRemoved), and drop the job. */
 static void job_done(Job *j) {
         Manager *m = j->manager;
-        Device *d = j->device;
 
         j->finished = true;
-        if (j->kind != JOB_PROBE)
-                log_device(j->code == 0 ? LOG_INFO : LOG_WARNING, d ? d->udid : NULL,
-                           j->path, j->result, "%s job %u of %s: %s%s%s", kinds[j->kind], j->id,
-                           d ? d->udid : "?", j->result, j->message[0] ? ": " : "",
-                           j->message);
-        if (d)
-                device_on_job_finished(d, j);
-        if (j->path && m->bus) {
-                /* The final values first, then the removal, so clients see the result. */
-                job_flush(j, UINT64_MAX);
-                (void) sd_bus_emit_signal(m->bus, DBUS_PATH, "org.idevicesync1.Manager",
-                                          "JobRemoved", "os", j->path, j->result);
-                (void) sd_bus_emit_object_removed(m->bus, j->path);
-        }
+        if (j->path)
+                log_device(j->code == 0 ? LOG_INFO : LOG_WARNING, j->udid, j->path, j->result,
+                           "%s job %u of %s: %s%s%s", job_kind_to_string(j->kind), j->id,
+                           j->udid, j->result, j->message[0] ? ": " : "", j->message);
+        if (j->cb.finished)
+                j->cb.finished(j, j->cb.userdata);
+        job_emit_finished(j);
         manager_remove_job(m, j);
         job_free(j);
         manager_update_status(m);
@@ -166,76 +164,81 @@ int job_finish_later(Job *j, int code, const char *result, const char *message) 
         return sd_event_add_defer(j->manager->event, &j->finish_source, on_finish_later, j);
 }
 
-static void handle_msg(Job *j, const WorkerMsg *msg) {
-        switch (msg->type) {
-        case WORKER_MSG_PROGRESS: {
-                uint32_t pct;
+static void handle_progress(Job *j, const WorkerReport *msg) {
+        uint32_t pct;
 
-                if (msg->phase != j->phase) {
-                        j->phase = msg->phase;
-                        job_mark_dirty(j, JOB_PROP_PHASE);
-                }
-                if (msg->bytes_done != j->bytes_done)
-                        job_mark_dirty(j, JOB_PROP_BYTES_DONE);
-                if (msg->bytes_total != j->bytes_total)
-                        job_mark_dirty(j, JOB_PROP_BYTES_TOTAL);
-                if (msg->files_done != j->files_done)
-                        job_mark_dirty(j, JOB_PROP_FILES_DONE);
-                if (msg->files_total != j->files_total)
-                        job_mark_dirty(j, JOB_PROP_FILES_TOTAL);
-                j->bytes_done = msg->bytes_done;
-                j->bytes_total = msg->bytes_total;
-                j->files_done = msg->files_done;
-                j->files_total = msg->files_total;
-                pct = msg->bytes_total > 0 ?
-                              (uint32_t) (msg->bytes_done * 100 / msg->bytes_total) :
-                              (uint32_t) (msg->percent >= 0 && msg->percent <= 100 ?
-                                                  msg->percent : 0);
-                if (pct > 99 && !j->finished)
-                        pct = 99;       /* 100 means done: committed, not just sent */
-                if (pct != j->progress) {
-                        j->progress = pct;
-                        job_mark_dirty(j, JOB_PROP_PROGRESS);
-                }
-                if (j->device)
-                        device_on_job_progress(j->device, j);
-                break;
+        if (msg->phase >= 0 && msg->phase != j->phase) {
+                j->phase = msg->phase;
+                job_mark_dirty(j, JOB_PROP_PHASE);
         }
-        case WORKER_MSG_INFO:
-                j->info = *msg;
-                j->info.name[sizeof(j->info.name) - 1] = 0;
-                j->info.product_type[sizeof(j->info.product_type) - 1] = 0;
-                j->info.product_version[sizeof(j->info.product_version) - 1] = 0;
+        if (msg->bytes_done != j->bytes_done)
+                job_mark_dirty(j, JOB_PROP_BYTES_DONE);
+        if (msg->bytes_total != j->bytes_total)
+                job_mark_dirty(j, JOB_PROP_BYTES_TOTAL);
+        if (msg->files_done != j->files_done)
+                job_mark_dirty(j, JOB_PROP_FILES_DONE);
+        if (msg->files_total != j->files_total)
+                job_mark_dirty(j, JOB_PROP_FILES_TOTAL);
+        j->bytes_done = msg->bytes_done;
+        j->bytes_total = msg->bytes_total;
+        j->files_done = msg->files_done;
+        j->files_total = msg->files_total;
+        pct = msg->bytes_total == 0 ? msg->percent :
+              msg->bytes_done >= msg->bytes_total ? 99 :
+              (uint32_t) ((double) msg->bytes_done * 100.0 / (double) msg->bytes_total);
+        if (pct >= 100)
+                pct = 99;       /* 100 means done: committed, not just sent */
+        if (pct != j->progress) {
+                j->progress = pct;
+                job_mark_dirty(j, JOB_PROP_PROGRESS);
+        }
+        if (j->progress == 0)
+                j->bus.forced = true;
+        if (j->cb.progress)
+                j->cb.progress(j, j->cb.userdata);
+}
+
+static void handle_result(Job *j, const WorkerReport *msg) {
+        char text[sizeof(msg->message)];
+
+        j->report = *msg;
+        j->have_result = true;
+        j->code = msg->code;
+        /* A failure always says what failed, never only "The operation failed." */
+        if (!msg->message[0] && msg->code < 0)
+                snprintf(text, sizeof(text), "The %s failed: %s.", job_kind_to_string(j->kind),
+                         strerror(-msg->code));
+        else if (!msg->message[0] && msg->code > 0)
+                snprintf(text, sizeof(text), "%s", ids_result_message(msg->code));
+        else
+                snprintf(text, sizeof(text), "%s", msg->message);
+        (void) free_and_strdup(&j->result, ids_result_to_string(msg->code));
+        (void) free_and_strdup(&j->message, text);
+        if (msg->code == 0) {
+                j->progress = 100;
+                j->bus.forced = true;
+                job_mark_dirty(j, JOB_PROP_PROGRESS);
+        }
+}
+
+static void handle_msg(Job *j, const char *buf, size_t n) {
+        WorkerReport msg;
+
+        if (worker_report_parse(buf, n, &msg) < 0) {
+                log_warning("Job %u: a malformed report from its helper, ignoring", j->id);
+                return;
+        }
+        switch (msg.type) {
+        case WORKER_REPORT_PROGRESS:
+                handle_progress(j, &msg);
+                break;
+        case WORKER_REPORT_INFO:
+                j->info = msg;
                 j->have_info = true;
                 break;
-        case WORKER_MSG_RESULT: {
-                char msgtext[sizeof(msg->message)];
-                char snap[sizeof(msg->snapshot_id)];
-
-                memcpy(msgtext, msg->message, sizeof(msgtext));
-                msgtext[sizeof(msgtext) - 1] = 0;
-                memcpy(snap, msg->snapshot_id, sizeof(snap));
-                snap[sizeof(snap) - 1] = 0;
-                j->have_result = true;
-                j->code = msg->result;
-                (void) free_and_strdup(&j->result, ids_result_to_string(msg->result));
-                /* A failure always says what failed, never only "The operation failed." */
-                if (!msgtext[0] && msg->result < 0)
-                        snprintf(msgtext, sizeof(msgtext), "The %s failed: %s.",
-                                 job_kind_to_string(j->kind), strerror(-msg->result));
-                else if (!msgtext[0] && msg->result > 0)
-                        snprintf(msgtext, sizeof(msgtext), "%s", ids_result_message(msg->result));
-                (void) free_and_strdup(&j->message, msgtext);
-                (void) free_and_strdup(&j->snapshot_id, snap);
-                if (msg->result == 0) {
-                        j->progress = 100;
-                        j->progress_forced = true;
-                        job_mark_dirty(j, JOB_PROP_PROGRESS);
-                }
-                if (j->device)
-                        j->device->encrypted = msg->encrypted || j->device->encrypted;
+        case WORKER_REPORT_RESULT:
+                handle_result(j, &msg);
                 break;
-        }
         default:
                 break;
         }
@@ -245,8 +248,8 @@ static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *user
         Job *j = userdata;
 
         for (;;) {
-                WorkerMsg msg;
-                ssize_t k = recv(fd, &msg, sizeof(msg), MSG_DONTWAIT);
+                char buf[WORKER_MSG_MAX];
+                ssize_t k = recv(fd, buf, sizeof(buf), MSG_DONTWAIT | MSG_TRUNC);
 
                 if (k < 0 && errno == EINTR)
                         continue;
@@ -257,9 +260,12 @@ static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *user
                         j->io_source = sd_event_source_disable_unref(j->io_source);
                         return 0;
                 }
-                if ((size_t) k != sizeof(msg))
-                        continue;       /* not ours: ignore */
-                handle_msg(j, &msg);
+                if ((size_t) k > sizeof(buf)) {
+                        log_warning("Job %u: an oversized report from its helper, ignoring",
+                                    j->id);
+                        continue;
+                }
+                handle_msg(j, buf, (size_t) k);
         }
 }
 
@@ -298,7 +304,7 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
         return 0;
 }
 
-int job_start_worker(Job *j, const WorkerArgs *args) {
+int job_start_worker(Job *j, const WorkerRequest *args) {
         int r;
 
         r = worker_spawn(args, &j->pid, &j->fd);
@@ -311,8 +317,7 @@ int job_start_worker(Job *j, const WorkerArgs *args) {
                                on_worker_exit, j);
         if (r < 0)
                 return r;
-        log_debug("Started %s helper %d for %s", worker_kind_to_string(args->kind), j->pid,
-                  args->udid);
+        log_debug("Started %s helper %d for %s", args->kind, j->pid, args->udid);
         manager_update_status(j->manager);
         return 0;
 }

@@ -4,7 +4,7 @@
  * controllable over D-Bus (org.idevicesync1). See idevicesyncd(8).
  *
  *   idevicesyncd [--exit-idle-time=SECONDS] [--debug]
- *   idevicesyncd --worker KIND UDID [...]        (internal: a job helper, see worker.h)
+ *   idevicesyncd --worker KIND UDID              (internal: a job helper, see worker.h)
  */
 #include <errno.h>
 #include <getopt.h>

@@ -79,8 +79,7 @@ int manager_add_device(Manager *m, const char *udid, Device **ret) {
                 return r;
         m->devices[m->n_devices++] = d;
         (void) device_load(d);
-        if (m->bus)
-                (void) sd_bus_emit_object_added(m->bus, d->path);
+        device_emit_added(d);
         log_debug("Added device object %s", d->path);
         if (ret)
                 *ret = d;

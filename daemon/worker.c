@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Job helper processes: spawning (daemon side) and the helper's own main (see worker.h).
+ * Job helper processes: spawning (daemon side) and the helper's generic main (see
+ * worker.h); the message codecs are in worker-msg.c. What a helper does for each kind is
+ * its JobType.run in job-<kind>.c.
  *
- * The helper's argv carries everything it needs (no shared memory, no inherited state);
- * the encryption password, if any, is read by the helper from $CREDENTIALS_DIRECTORY and
- * never passes through argv, the socket or a log.
+ * The helper's argv says only what ps(1) should show ("--worker backup UDID"); the request
+ * arrives as the first datagram and is all the helper goes by. The encryption password, if any, is read by the helper from
+ * $CREDENTIALS_DIRECTORY and never passes through argv, the socket or a log.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,75 +22,42 @@
 #include <unistd.h>
 
 #include "idevicesync.h"
+#include "job-type.h"
 #include "worker.h"
 
 #define WORKER_FD 3
 
-static const char *const kinds[_WORKER_KIND_MAX] = {
-        [WORKER_PROBE] = "probe",
-        [WORKER_BACKUP] = "backup",
-        [WORKER_VERIFY] = "verify",
-        [WORKER_RESTORE] = "restore",
-};
+/* ---- the daemon's side ------------------------------------------------------------------- */
 
-const char *worker_kind_to_string(WorkerKind k) {
-        return (unsigned) k < _WORKER_KIND_MAX ? kinds[k] : NULL;
-}
-
-WorkerKind worker_kind_from_string(const char *s) {
-        for (int i = 0; i < _WORKER_KIND_MAX; i++)
-                if (s && strcmp(kinds[i], s) == 0)
-                        return (WorkerKind) i;
-        return _WORKER_KIND_INVALID;
-}
-
-int worker_spawn(const WorkerArgs *a, pid_t *ret_pid, int *ret_fd) {
-        char *argv[32], num[8][32];
-        int sv[2], n = 0, k = 0;
+int worker_spawn(const WorkerRequest *r, pid_t *ret_pid, int *ret_fd) {
+        /* Kind and UDID only so that ps(1) shows what a helper does; the request itself
+         * arrives as the first datagram. */
+        char *const argv[] = { (char *) "idevicesyncd", (char *) "--worker", (char *) r->kind,
+                               (char *) r->udid, NULL };
+        char buf[WORKER_MSG_MAX];
+        int sv[2], len, e;
         pid_t pid, parent;
 
+        len = worker_request_encode(r, buf, sizeof(buf));
+        if (len < 0)
+                return len;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
-
-        argv[n++] = (char *) "idevicesyncd";
-        argv[n++] = (char *) "--worker";
-        argv[n++] = (char *) worker_kind_to_string(a->kind);
-        argv[n++] = (char *) a->udid;
-        if (a->state_dir) {
-                argv[n++] = (char *) "--state";
-                argv[n++] = (char *) a->state_dir;
+        /* Queued before the helper exists: it reads it first thing. */
+        if (send(sv[0], buf, (size_t) len, MSG_NOSIGNAL) != len) {
+                e = -errno;
+                close(sv[0]);
+                close(sv[1]);
+                return e < 0 ? e : -EIO;
         }
-        if (a->snapshot && a->snapshot[0]) {
-                argv[n++] = (char *) "--snapshot";
-                argv[n++] = (char *) a->snapshot;
-        }
-        if (a->target) {
-                argv[n++] = (char *) "--target";
-                argv[n++] = (char *) a->target;
-        }
-        if (a->full)
-                argv[n++] = (char *) "--full";
-        if (!a->reboot)
-                argv[n++] = (char *) "--no-reboot";
-        if (a->require_encryption)
-                argv[n++] = (char *) "--require-encryption";
-        snprintf(num[k], sizeof(num[k]), "--keep=%u", a->keep);
-        argv[n++] = num[k++];
-        snprintf(num[k], sizeof(num[k]), "--keep-days=%u", a->keep_days);
-        argv[n++] = num[k++];
-        snprintf(num[k], sizeof(num[k]), "--min-free=%" PRIu64, a->min_free_bytes);
-        argv[n++] = num[k++];
-        snprintf(num[k], sizeof(num[k]), "--min-free-percent=%u", a->min_free_percent);
-        argv[n++] = num[k++];
-        argv[n] = NULL;
 
         parent = getpid();
         pid = fork();
         if (pid < 0) {
-                int r = -errno;
+                e = -errno;
                 close(sv[0]);
                 close(sv[1]);
-                return r;
+                return e;
         }
         if (pid == 0) {
                 /* Child: only async-signal-safe calls until exec. */
@@ -113,7 +82,7 @@ int worker_spawn(const WorkerArgs *a, pid_t *ret_pid, int *ret_fd) {
         return 0;
 }
 
-/* ---- the helper ------------------------------------------------------------------------ */
+/* ---- the helper's side ------------------------------------------------------------------- */
 
 static ids_cancel *cancel;
 static struct timespec last_sent;
@@ -123,19 +92,21 @@ static void on_sigterm(int sig) {
         ids_cancel_request(cancel);     /* async-signal-safe */
 }
 
-static void send_msg(const WorkerMsg *m) {
+void worker_send(const WorkerReport *r) {
+        char buf[WORKER_MSG_MAX];
+        int len = worker_report_format(r, buf, sizeof(buf));
         ssize_t k;
 
+        if (len < 0)
+                return;
         do
-                k = send(WORKER_FD, m, sizeof(*m), MSG_NOSIGNAL);
+                k = send(WORKER_FD, buf, (size_t) len, MSG_NOSIGNAL);
         while (k < 0 && errno == EINTR);
 }
 
-/* At most ten progress messages a second, plus every phase change: the daemon coalesces
- * again for the bus. */
-static void on_progress(const ids_progress *p, void *userdata) {
+void worker_on_progress(const ids_progress *p, void *userdata) {
         struct timespec now;
-        WorkerMsg m = { .type = WORKER_MSG_PROGRESS };
+        WorkerReport m;
         long ms;
 
         clock_gettime(CLOCK_MONOTONIC, &now);
@@ -144,16 +115,17 @@ static void on_progress(const ids_progress *p, void *userdata) {
                 return;
         last_sent = now;
         last_phase = p->phase;
+        worker_report_init(&m, WORKER_REPORT_PROGRESS);
         m.phase = p->phase;
         m.bytes_done = p->bytes_done;
         m.bytes_total = p->bytes_total;
         m.files_done = p->files_done;
         m.files_total = p->files_total;
-        m.percent = p->percent;
-        send_msg(&m);
+        m.percent = p->percent < 0 ? 0 : p->percent > 100 ? 100 : (unsigned) p->percent;
+        worker_send(&m);
 }
 
-static char *read_password(void) {
+char *worker_read_password(void) {
         const char *dir = getenv("CREDENTIALS_DIRECTORY");
         char path[4096], *buf;
         FILE *f;
@@ -179,157 +151,45 @@ static char *read_password(void) {
         return buf;
 }
 
-static void result_from(WorkerMsg *m, int r, const ids_backup_result *res) {
-        m->type = WORKER_MSG_RESULT;
-        m->result = r;
-        if (!res)
+void worker_password_free(char *pw) {
+        if (!pw)
                 return;
-        m->device_error = res->device_error;
-        m->full = res->full;
-        m->encrypted = res->encrypted;
-        m->files = res->files;
-        m->bytes = res->bytes;
-        m->new_bytes = res->new_bytes;
-        snprintf(m->snapshot_id, sizeof(m->snapshot_id), "%s", res->snapshot_id);
-        snprintf(m->message, sizeof(m->message), "%s", res->message);
+        explicit_bzero(pw, strlen(pw));
+        free(pw);
 }
 
 int worker_main(int argc, char **argv) {
-        static const struct option opts[] = {
-                { "state", required_argument, NULL, 's' },
-                { "snapshot", required_argument, NULL, 'S' },
-                { "target", required_argument, NULL, 't' },
-                { "full", no_argument, NULL, 'f' },
-                { "no-reboot", no_argument, NULL, 'n' },
-                { "require-encryption", no_argument, NULL, 'e' },
-                { "keep", required_argument, NULL, 'k' },
-                { "keep-days", required_argument, NULL, 'K' },
-                { "min-free", required_argument, NULL, 'm' },
-                { "min-free-percent", required_argument, NULL, 'M' },
-                {}
-        };
-        WorkerArgs a = { .reboot = true };
-        WorkerMsg m = {};
-        ids_backup_result res = {};
         struct sigaction sa = { .sa_handler = on_sigterm };
-        int c, r;
+        char buf[WORKER_MSG_MAX + 1];
+        const JobType *t;
+        WorkerRequest req;
+        WorkerReport res;
+        ssize_t n;
+        int r;
 
-        if (argc < 3)
+        if (argc < 1)
                 return 2;
-        a.kind = worker_kind_from_string(argv[1]);
-        a.udid = argv[2];
-        optind = 3;
-        while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
-                switch (c) {
-                case 's': a.state_dir = optarg; break;
-                case 'S': a.snapshot = optarg; break;
-                case 't': a.target = optarg; break;
-                case 'f': a.full = true; break;
-                case 'n': a.reboot = false; break;
-                case 'e': a.require_encryption = true; break;
-                case 'k': a.keep = (unsigned) strtoul(optarg, NULL, 10); break;
-                case 'K': a.keep_days = (unsigned) strtoul(optarg, NULL, 10); break;
-                case 'm': a.min_free_bytes = strtoull(optarg, NULL, 10); break;
-                case 'M': a.min_free_percent = (unsigned) strtoul(optarg, NULL, 10); break;
-                default: return 2;
-                }
-        }
-        if (a.kind < 0 || ids_cancel_new(&cancel) < 0)
+        do
+                n = recv(WORKER_FD, buf, WORKER_MSG_MAX, 0);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0 || worker_request_decode(buf, (size_t) n, &req) < 0)
                 return 2;
-        /* Backup and restore cancel cleanly (tell the device, release its lock, discard the
-         * staging); a probe or a verify has nothing to undo: SIGTERM just ends them. */
-        if (a.kind == WORKER_BACKUP || a.kind == WORKER_RESTORE) {
+        t = job_type_get(job_kind_from_string(req.kind));
+        if (!t || !t->run || ids_cancel_new(&cancel) < 0)
+                return 2;
+        /* Kinds that cancel cleanly (tell the device, release its lock, discard the staging)
+         * handle SIGTERM; for the others (a probe, a verify) SIGTERM just ends them. */
+        if (t->clean_cancel) {
                 sigaction(SIGTERM, &sa, NULL);
                 sigaction(SIGINT, &sa, NULL);
         }
         /* libimobiledevice 1.3.0 writes to sockets without MSG_NOSIGNAL. */
         signal(SIGPIPE, SIG_IGN);
 
-        switch (a.kind) {
-        case WORKER_PROBE: {
-                ids_device_info info;
-
-                r = ids_device_probe(a.udid, &info);
-                if (r == 0) {
-                        WorkerMsg i = { .type = WORKER_MSG_INFO, .battery = info.battery,
-                                        .charging = info.charging,
-                                        .will_encrypt = info.will_encrypt };
-                        snprintf(i.name, sizeof(i.name), "%s", info.name);
-                        snprintf(i.product_type, sizeof(i.product_type), "%s",
-                                 info.product_type);
-                        snprintf(i.product_version, sizeof(i.product_version), "%s",
-                                 info.product_version);
-                        send_msg(&i);
-                }
-                result_from(&m, r, NULL);
-                snprintf(m.message, sizeof(m.message), "%s", r > 0 ? ids_result_message(r) : "");
-                break;
-        }
-        case WORKER_BACKUP: {
-                ids_backup_options o = {
-                        .udid = a.udid,
-                        .state_dir = a.state_dir,
-                        .force_full = a.full,
-                        .keep = a.keep,
-                        .keep_days = a.keep_days,
-                        .min_free_bytes = a.min_free_bytes,
-                        .min_free_percent = a.min_free_percent,
-                        .require_encryption = a.require_encryption,
-                        .progress = on_progress,
-                        .cancel = cancel,
-                };
-                r = ids_backup_run(&o, &res);
-                result_from(&m, r, &res);
-                break;
-        }
-        case WORKER_VERIFY: {
-                ids_verify_report rep;
-
-                r = ids_snapshot_verify(a.state_dir, a.udid, a.snapshot ?: "", &rep);
-                result_from(&m, r, NULL);
-                m.files = rep.files_checked;
-                if (r == 0)
-                        snprintf(m.message, sizeof(m.message), "%" PRIu64 " files verified",
-                                 rep.files_checked);
-                else if (r < 0 && !rep.first_problem[0])
-                        /* Not a finding about the files: say what could not be done. */
-                        snprintf(m.message, sizeof(m.message),
-                                 "Cannot verify snapshot '%.40s' of %s: %s.",
-                                 a.snapshot && *a.snapshot ? a.snapshot : "latest", a.udid,
-                                 strerror(-r));
-                else
-                        snprintf(m.message, sizeof(m.message),
-                                 "%" PRIu64 " missing, %" PRIu64 " changed, %" PRIu64
-                                 " unexpected: %.150s", rep.missing, rep.changed, rep.unindexed,
-                                 rep.first_problem[0] ? rep.first_problem : ids_result_message(r));
-                break;
-        }
-        case WORKER_RESTORE: {
-                char *pw = read_password();
-                ids_restore_options o = {
-                        .source_udid = a.udid,
-                        .snapshot = a.snapshot,
-                        .target_udid = a.target,
-                        .state_dir = a.state_dir,
-                        .system = true,
-                        .settings = true,
-                        .reboot = a.reboot,
-                        .password = pw,
-                        .progress = on_progress,
-                        .cancel = cancel,
-                };
-                r = ids_restore_run(&o, &res);
-                if (pw) {
-                        explicit_bzero(pw, strlen(pw));
-                        free(pw);
-                }
-                result_from(&m, r, &res);
-                break;
-        }
-        default:
-                return 2;
-        }
-        send_msg(&m);
+        worker_report_init(&res, WORKER_REPORT_RESULT);
+        r = t->run(&req, cancel, &res);
+        res.code = r;
+        worker_send(&res);
         ids_cancel_free(cancel);
         return 0;
 }

@@ -1,70 +1,103 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Job helpers (worker.c). Every blocking piece of work — the lockdown probe, a backup, a
- * verify, a restore — runs in a helper process: the daemon forks and re-executes itself
- * with --worker, and the helper calls libidevicesync and reports over a SOCK_SEQPACKET
- * socketpair. A hung libimobiledevice call, a crash or a leak costs one job, never the
- * daemon; exec gives the helper a clean process (no inherited threads or locks).
- * Cancel = SIGTERM (the helper cancels cleanly through ids_cancel_request()).
+ * verify, a restore, a snapshot delete, later sync — runs in a helper process: the daemon
+ * forks and re-executes itself with --worker, and the helper calls libidevicesync. A hung
+ * libimobiledevice call, a crash or a leak costs one job, never the daemon; exec gives the
+ * helper a clean process (no inherited threads or locks). Cancel = SIGTERM (the helper
+ * cancels cleanly through ids_cancel_request()).
+ *
+ * The two talk over a SOCK_SEQPACKET socketpair, in text, one datagram per message:
+ *   - the request, daemon → helper, sent once right after the fork: KEY=value lines
+ *     (KIND=backup, UDID=…, STATE_DIR=…, FULL=1, …), encoded and decoded by one table;
+ *   - reports, helper → daemon: KEY=value lines too, TYPE=progress|info|result first
+ *     (PHASE=transfer, BYTES_DONE=…, RESULT=…, MESSAGE=…, SNAPSHOT=…). The daemon checks
+ *     every value on receipt (a helper is as untrusted as the device it talks to) and
+ *     ignores keys it does not know, so either side can grow new ones.
+ * What each kind does in the helper lives in its job-<kind>.c (JobType.run).
  */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-typedef enum WorkerKind {
-        WORKER_PROBE,
-        WORKER_BACKUP,
-        WORKER_VERIFY,
-        WORKER_RESTORE,
-        _WORKER_KIND_MAX,
-        _WORKER_KIND_INVALID = -22,
-} WorkerKind;
+#include "idevicesync.h"
 
-const char *worker_kind_to_string(WorkerKind k);
-WorkerKind worker_kind_from_string(const char *s);
+/* The largest datagram either side sends or accepts. */
+#define WORKER_MSG_MAX 16384
 
-typedef enum WorkerMsgType {
-        WORKER_MSG_PROGRESS = 1,
-        WORKER_MSG_INFO,                /* probe: what the device told us */
-        WORKER_MSG_RESULT,              /* last message */
-} WorkerMsgType;
+/* What a helper is asked to do. In the daemon the strings are borrowed from the caller;
+ * in the helper they point into the received datagram. NULL = not given. */
+typedef struct WorkerRequest {
+        const char *kind;                       /* job kind name, e.g. "backup" */
+        const char *udid;                       /* the device the job is about */
+        const char *state_dir;                  /* $STATE_DIRECTORY (locks, device state) */
+        const char *backup_dir;                 /* where snapshots live (BackupDir=) */
+        const char *snapshot;                   /* verify/restore/delete: "" = the latest */
+        const char *target;                     /* restore: the device restored */
+        bool full;                              /* backup: ask for a full backup */
+        bool reboot;                            /* probe/restore: reboot when needed */
+        bool require_encryption;
+        uint64_t keep, keep_days;               /* retention */
+        uint64_t min_free_bytes, min_free_percent;
+} WorkerRequest;
 
-/* One datagram. Strings are NUL-terminated (the receiver terminates them again). */
-typedef struct WorkerMsg {
-        uint32_t type;
-        int32_t phase;                  /* ids_phase */
+/* Encode r as KEY=value lines into buf (NUL-terminated). Returns the length, -EINVAL if
+ * a string holds a newline or r->kind/r->udid is missing, -ENOBUFS if it does not fit. */
+int worker_request_encode(const WorkerRequest *r, char *buf, size_t size);
+/* Decode the datagram buf (n bytes, modified: strings end up pointing into it). 0, or
+ * -EBADMSG for a malformed line, a bad number or a missing KIND/UDID. */
+int worker_request_decode(char *buf, size_t n, WorkerRequest *ret);
+
+typedef enum WorkerReportType {
+        WORKER_REPORT_PROGRESS = 1,
+        WORKER_REPORT_INFO,                     /* probe: what the device told us */
+        WORKER_REPORT_RESULT,                   /* the last report of a helper */
+        _WORKER_REPORT_TYPE_MAX,
+} WorkerReportType;
+
+/* One report. Strings are always NUL-terminated and free of control characters. */
+typedef struct WorkerReport {
+        WorkerReportType type;
+        int phase;                              /* ids_phase, -1 = not given */
         uint64_t bytes_done, bytes_total, files_done, files_total;
-        double percent;
-        int32_t result;                 /* 0, IDS_E_*, -errno */
-        int32_t device_error;
-        int32_t battery;                /* -1 unknown */
-        uint8_t charging, will_encrypt, full, encrypted;
+        unsigned percent;                       /* the device's own estimate, 0..100 */
+        int code;                               /* result: 0, IDS_E_*, -errno */
+        int device_error;
+        int battery;                            /* -1 unknown */
+        bool charging, will_encrypt, full, encrypted;
         uint64_t files, bytes, new_bytes;
         char name[128], product_type[64], product_version[32];
-        char snapshot_id[32];
+        char snapshot[32];
         char message[256];
-} WorkerMsg;
+} WorkerReport;
 
-/* What a helper is asked to do. Strings borrowed. */
-typedef struct WorkerArgs {
-        WorkerKind kind;
-        const char *udid;
-        const char *state_dir;
-        const char *snapshot;           /* verify/restore: "" or NULL = latest */
-        const char *target;             /* restore target */
-        bool full;
-        bool reboot;
-        unsigned keep, keep_days;
-        uint64_t min_free_bytes;
-        unsigned min_free_percent;
-        bool require_encryption;
-} WorkerArgs;
+/* A report with nothing set: phase and battery -1, the rest 0 or "". */
+void worker_report_init(WorkerReport *r, WorkerReportType type);
+/* Encode r into buf: TYPE first, then the keys that type carries. Control characters in
+ * strings become spaces. Returns the length or -ENOBUFS. */
+int worker_report_format(const WorkerReport *r, char *buf, size_t size);
+/* Parse and check one report (n bytes, need not be NUL-terminated). 0, or -EBADMSG: no or
+ * unknown TYPE, a line without '=', a key that is not [A-Z_]+, a number out of range, a
+ * string too long or with control characters. Unknown keys are ignored. */
+int worker_report_parse(const char *buf, size_t n, WorkerReport *ret);
 
-/* Fork + exec a helper; *ret_fd is the parent's end of the socketpair (non-blocking,
- * CLOEXEC), *ret_pid the helper. 0 or -errno. */
-int worker_spawn(const WorkerArgs *a, pid_t *ret_pid, int *ret_fd);
+/* Daemon side: fork + exec a helper and send it r. *ret_fd is the daemon's end of the
+ * socketpair (non-blocking, CLOEXEC), *ret_pid the helper. 0 or -errno. */
+int worker_spawn(const WorkerRequest *r, pid_t *ret_pid, int *ret_fd);
 
-/* The helper's main(): argv after "--worker". Returns the process exit status. */
+/* Helper side: send one report to the daemon (blocking; the daemon always reads). */
+void worker_send(const WorkerReport *r);
+/* Helper side: the progress callback of libidevicesync (ids_progress_fn): at most ten
+ * reports a second, and every phase change. */
+void worker_on_progress(const ids_progress *p, void *userdata);
+/* Helper side: the backup password from $CREDENTIALS_DIRECTORY/backup-password, or NULL.
+ * Free with worker_password_free() (wipes it). */
+char *worker_read_password(void);
+void worker_password_free(char *pw);
+
+/* The helper's main(): argv from "--worker" on (what follows is for ps(1) only). Reads the
+ * request, runs the kind's JobType.run and reports. Returns the process exit status. */
 int worker_main(int argc, char **argv);

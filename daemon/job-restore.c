@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Restore: a committed snapshot of one device (which may be gone) onto a connected target.
+ * The job belongs to the target, the device that is busy and changes; the helper reads the
+ * backup password from the service's credentials, never from the bus.
+ */
+#include <stdio.h>
+
+#include "job-type.h"
+
+static int restore_request(Device *d, const JobParams *p, WorkerRequest *req) {
+        req->snapshot = p->snapshot;
+        req->target = p->target->udid;
+        req->reboot = p->reboot;
+        return 0;
+}
+
+static void restore_started(Device *target, Job *j, const JobParams *p) {
+        device_set_state(target, DEVICE_RESTORING, "Restoring from %s of %s.",
+                         p->snapshot && p->snapshot[0] ? p->snapshot : "the latest snapshot",
+                         p->source->udid);
+}
+
+static int restore_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {
+        char *pw = worker_read_password();
+        ids_restore_options o = {
+                .source_udid = req->udid,
+                .snapshot = req->snapshot && *req->snapshot ? req->snapshot : NULL,
+                .target_udid = req->target,
+                .state_dir = req->backup_dir,
+                .system = true,
+                .settings = true,
+                .reboot = req->reboot,
+                .password = pw,
+                .progress = worker_on_progress,
+                .cancel = cancel,
+        };
+        ids_backup_result out = {};
+        int r;
+
+        r = ids_restore_run(&o, &out);
+        worker_password_free(pw);
+        res->device_error = out.device_error;
+        snprintf(res->message, sizeof(res->message), "%s", out.message);
+        return r;
+}
+
+const JobType job_type_restore = {
+        .name = "restore",
+        .on_bus = true,
+        .clean_cancel = true,
+        .request = restore_request,
+        .started = restore_started,
+        .finished = device_after_side_job,
+        .run = restore_run,
+};

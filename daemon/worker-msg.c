@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The helper protocol's two codecs, each driven by one table (see worker.h): the request
+ * (daemon → helper) and the reports (helper → daemon). Reports are checked strictly on
+ * receipt, since a helper talks to a device that may be hostile and can be made to say
+ * anything; this file has no other dependency so that it can be fuzzed on its own.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "idevicesync.h"
+#include "worker.h"
+
+/* ---- values ------------------------------------------------------------------------------ */
+
+/* Strict decimal: digits only, no sign, no overflow, at most max. */
+static int parse_u64(const char *s, uint64_t max, uint64_t *ret) {
+        uint64_t v = 0;
+
+        if (!*s || strlen(s) > 20)
+                return -EBADMSG;
+        for (; *s; s++) {
+                if (*s < '0' || *s > '9' || v > (UINT64_MAX - (uint64_t) (*s - '0')) / 10)
+                        return -EBADMSG;
+                v = v * 10 + (uint64_t) (*s - '0');
+        }
+        if (v > max)
+                return -EBADMSG;
+        *ret = v;
+        return 0;
+}
+
+/* Decimal with an optional '-', within [min, max]. */
+static int parse_int(const char *s, int min, int max, int *ret) {
+        bool neg = *s == '-';
+        uint64_t v;
+
+        if (parse_u64(s + neg, (uint64_t) INT32_MAX + 1, &v) < 0)
+                return -EBADMSG;
+        if ((neg ? -(int64_t) v : (int64_t) v) < min || (neg ? -(int64_t) v : (int64_t) v) > max)
+                return -EBADMSG;
+        *ret = (int) (neg ? -(int64_t) v : (int64_t) v);
+        return 0;
+}
+
+static int parse_bool(const char *s, bool *ret) {
+        if (strcmp(s, "0") != 0 && strcmp(s, "1") != 0)
+                return -EBADMSG;
+        *ret = s[0] == '1';
+        return 0;
+}
+
+static bool key_ok(const char *k) {
+        return *k && strspn(k, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_") == strlen(k);
+}
+
+/* Split buf (n bytes, NUL-terminated at n by the caller) into lines and call fn for each
+ * KEY=value. -EBADMSG for a line without '=' or a bad key; fn's errors pass through. */
+static int for_each_assignment(char *buf, int (*fn)(const char *key, char *value, void *ud),
+                               void *ud) {
+        char *save = NULL;
+
+        for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+                char *eq = strchr(l, '=');
+                int r;
+
+                if (!eq)
+                        return -EBADMSG;
+                *eq = 0;
+                if (!key_ok(l))
+                        return -EBADMSG;
+                r = fn(l, eq + 1, ud);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* ---- the request ------------------------------------------------------------------------- */
+
+typedef enum FieldType { FIELD_STRING, FIELD_BOOL, FIELD_U64 } FieldType;
+
+typedef struct RequestField {
+        const char *key;
+        FieldType type;
+        size_t offset;
+} RequestField;
+
+static const RequestField request_fields[] = {
+        { "KIND", FIELD_STRING, offsetof(WorkerRequest, kind) },
+        { "UDID", FIELD_STRING, offsetof(WorkerRequest, udid) },
+        { "STATE_DIR", FIELD_STRING, offsetof(WorkerRequest, state_dir) },
+        { "BACKUP_DIR", FIELD_STRING, offsetof(WorkerRequest, backup_dir) },
+        { "SNAPSHOT", FIELD_STRING, offsetof(WorkerRequest, snapshot) },
+        { "TARGET", FIELD_STRING, offsetof(WorkerRequest, target) },
+        { "FULL", FIELD_BOOL, offsetof(WorkerRequest, full) },
+        { "REBOOT", FIELD_BOOL, offsetof(WorkerRequest, reboot) },
+        { "REQUIRE_ENCRYPTION", FIELD_BOOL, offsetof(WorkerRequest, require_encryption) },
+        { "KEEP", FIELD_U64, offsetof(WorkerRequest, keep) },
+        { "KEEP_DAYS", FIELD_U64, offsetof(WorkerRequest, keep_days) },
+        { "MIN_FREE_BYTES", FIELD_U64, offsetof(WorkerRequest, min_free_bytes) },
+        { "MIN_FREE_PERCENT", FIELD_U64, offsetof(WorkerRequest, min_free_percent) },
+};
+
+int worker_request_encode(const WorkerRequest *r, char *buf, size_t size) {
+        size_t len = 0;
+
+        if (!r->kind || !r->udid)
+                return -EINVAL;
+        for (size_t i = 0; i < sizeof(request_fields) / sizeof(request_fields[0]); i++) {
+                const RequestField *f = &request_fields[i];
+                const void *p = (const char *) r + f->offset;
+                int k;
+
+                switch (f->type) {
+                case FIELD_STRING: {
+                        const char *s = *(const char *const *) p;
+
+                        if (!s)
+                                continue;
+                        if (strchr(s, '\n'))
+                                return -EINVAL;
+                        k = snprintf(buf + len, size - len, "%s=%s\n", f->key, s);
+                        break;
+                }
+                case FIELD_BOOL:
+                        k = snprintf(buf + len, size - len, "%s=%d\n", f->key, *(const bool *) p);
+                        break;
+                default:
+                        k = snprintf(buf + len, size - len, "%s=%" PRIu64 "\n", f->key,
+                                     *(const uint64_t *) p);
+                        break;
+                }
+                if (k < 0 || (size_t) k >= size - len)
+                        return -ENOBUFS;
+                len += (size_t) k;
+        }
+        return (int) len;
+}
+
+static int request_assign(const char *key, char *value, void *ud) {
+        WorkerRequest *r = ud;
+
+        for (size_t i = 0; i < sizeof(request_fields) / sizeof(request_fields[0]); i++) {
+                const RequestField *f = &request_fields[i];
+                void *p = (char *) r + f->offset;
+
+                if (strcmp(f->key, key) != 0)
+                        continue;
+                switch (f->type) {
+                case FIELD_STRING:
+                        *(const char **) p = value;
+                        return 0;
+                case FIELD_BOOL:
+                        return parse_bool(value, p);
+                default:
+                        return parse_u64(value, UINT64_MAX, p);
+                }
+        }
+        return 0;                       /* a newer daemon's key: ignore */
+}
+
+int worker_request_decode(char *buf, size_t n, WorkerRequest *ret) {
+        WorkerRequest r = {};
+        int k;
+
+        if (n == 0 || memchr(buf, 0, n))
+                return -EBADMSG;
+        buf[n] = 0;                     /* the caller's buffer has room for it */
+        k = for_each_assignment(buf, request_assign, &r);
+        if (k < 0)
+                return k;
+        if (!r.kind || !r.udid)
+                return -EBADMSG;
+        *ret = r;
+        return 0;
+}
+
+/* ---- reports ----------------------------------------------------------------------------- */
+
+static const char *const report_types[_WORKER_REPORT_TYPE_MAX] = {
+        [WORKER_REPORT_PROGRESS] = "progress",
+        [WORKER_REPORT_INFO] = "info",
+        [WORKER_REPORT_RESULT] = "result",
+};
+
+typedef enum ReportFieldType {
+        RF_PHASE,
+        RF_U64,
+        RF_PERCENT,
+        RF_CODE,
+        RF_INT,
+        RF_BATTERY,
+        RF_BOOL,
+        RF_STRING,
+} ReportFieldType;
+
+#define IN(t) (1u << (t))
+
+typedef struct ReportField {
+        const char *key;
+        ReportFieldType type;
+        size_t offset, size;            /* size: strings only */
+        unsigned types;                 /* the report types that carry it */
+} ReportField;
+
+#define STR(key, field, types)                                                               \
+        { key, RF_STRING, offsetof(WorkerReport, field), sizeof(((WorkerReport *) 0)->field), \
+          types }
+
+static const ReportField report_fields[] = {
+        { "PHASE", RF_PHASE, offsetof(WorkerReport, phase), 0, IN(WORKER_REPORT_PROGRESS) },
+        { "BYTES_DONE", RF_U64, offsetof(WorkerReport, bytes_done), 0, IN(WORKER_REPORT_PROGRESS) },
+        { "BYTES_TOTAL", RF_U64, offsetof(WorkerReport, bytes_total), 0, IN(WORKER_REPORT_PROGRESS) },
+        { "FILES_DONE", RF_U64, offsetof(WorkerReport, files_done), 0, IN(WORKER_REPORT_PROGRESS) },
+        { "FILES_TOTAL", RF_U64, offsetof(WorkerReport, files_total), 0, IN(WORKER_REPORT_PROGRESS) },
+        { "PERCENT", RF_PERCENT, offsetof(WorkerReport, percent), 0, IN(WORKER_REPORT_PROGRESS) },
+        STR("NAME", name, IN(WORKER_REPORT_INFO)),
+        STR("PRODUCT_TYPE", product_type, IN(WORKER_REPORT_INFO)),
+        STR("PRODUCT_VERSION", product_version, IN(WORKER_REPORT_INFO)),
+        { "BATTERY", RF_BATTERY, offsetof(WorkerReport, battery), 0, IN(WORKER_REPORT_INFO) },
+        { "CHARGING", RF_BOOL, offsetof(WorkerReport, charging), 0, IN(WORKER_REPORT_INFO) },
+        { "WILL_ENCRYPT", RF_BOOL, offsetof(WorkerReport, will_encrypt), 0, IN(WORKER_REPORT_INFO) },
+        { "CODE", RF_CODE, offsetof(WorkerReport, code), 0, IN(WORKER_REPORT_RESULT) },
+        { "DEVICE_ERROR", RF_INT, offsetof(WorkerReport, device_error), 0, IN(WORKER_REPORT_RESULT) },
+        STR("MESSAGE", message, IN(WORKER_REPORT_RESULT)),
+        STR("SNAPSHOT", snapshot, IN(WORKER_REPORT_RESULT)),
+        { "FULL", RF_BOOL, offsetof(WorkerReport, full), 0, IN(WORKER_REPORT_RESULT) },
+        { "ENCRYPTED", RF_BOOL, offsetof(WorkerReport, encrypted), 0, IN(WORKER_REPORT_RESULT) },
+        { "FILES", RF_U64, offsetof(WorkerReport, files), 0, IN(WORKER_REPORT_RESULT) },
+        { "BYTES", RF_U64, offsetof(WorkerReport, bytes), 0, IN(WORKER_REPORT_RESULT) },
+        { "NEW_BYTES", RF_U64, offsetof(WorkerReport, new_bytes), 0, IN(WORKER_REPORT_RESULT) },
+};
+
+void worker_report_init(WorkerReport *r, WorkerReportType type) {
+        *r = (WorkerReport) { .type = type, .phase = -1, .battery = -1 };
+}
+
+static int phase_from_string(const char *s) {
+        for (int p = 0; p < _IDS_PHASE_MAX; p++)
+                if (strcmp(ids_phase_to_string((ids_phase) p), s) == 0)
+                        return p;
+        return -1;
+}
+
+int worker_report_format(const WorkerReport *r, char *buf, size_t size) {
+        size_t len;
+        int k;
+
+        if ((unsigned) r->type >= _WORKER_REPORT_TYPE_MAX || !report_types[r->type])
+                return -EINVAL;
+        k = snprintf(buf, size, "TYPE=%s\n", report_types[r->type]);
+        if (k < 0 || (size_t) k >= size)
+                return -ENOBUFS;
+        len = (size_t) k;
+        for (size_t i = 0; i < sizeof(report_fields) / sizeof(report_fields[0]); i++) {
+                const ReportField *f = &report_fields[i];
+                const void *p = (const char *) r + f->offset;
+
+                if (!(f->types & IN(r->type)))
+                        continue;
+                switch (f->type) {
+                case RF_PHASE:
+                        if (*(const int *) p < 0 || *(const int *) p >= _IDS_PHASE_MAX)
+                                continue;
+                        k = snprintf(buf + len, size - len, "%s=%s\n", f->key,
+                                     ids_phase_to_string((ids_phase) * (const int *) p));
+                        break;
+                case RF_U64:
+                        k = snprintf(buf + len, size - len, "%s=%" PRIu64 "\n", f->key,
+                                     *(const uint64_t *) p);
+                        break;
+                case RF_PERCENT:
+                        k = snprintf(buf + len, size - len, "%s=%u\n", f->key,
+                                     *(const unsigned *) p > 100 ? 100 : *(const unsigned *) p);
+                        break;
+                case RF_CODE:
+                case RF_INT:
+                case RF_BATTERY:
+                        k = snprintf(buf + len, size - len, "%s=%d\n", f->key, *(const int *) p);
+                        break;
+                case RF_BOOL:
+                        k = snprintf(buf + len, size - len, "%s=%d\n", f->key, *(const bool *) p);
+                        break;
+                default: {
+                        char s[256];
+                        size_t j;
+
+                        for (j = 0; j < sizeof(s) - 1 && j < f->size && ((const char *) p)[j]; j++)
+                                s[j] = (unsigned char) ((const char *) p)[j] < 0x20 ||
+                                                       ((const char *) p)[j] == 0x7f ?
+                                               ' ' : ((const char *) p)[j];
+                        s[j] = 0;
+                        k = snprintf(buf + len, size - len, "%s=%s\n", f->key, s);
+                        break;
+                }
+                }
+                if (k < 0 || (size_t) k >= size - len)
+                        return -ENOBUFS;
+                len += (size_t) k;
+        }
+        return (int) len;
+}
+
+static int report_assign(const char *key, char *value, void *ud) {
+        WorkerReport *r = ud;
+        uint64_t v;
+
+        for (size_t i = 0; i < sizeof(report_fields) / sizeof(report_fields[0]); i++) {
+                const ReportField *f = &report_fields[i];
+                void *p = (char *) r + f->offset;
+
+                if (strcmp(f->key, key) != 0)
+                        continue;
+                if (!(f->types & IN(r->type)))
+                        return 0;       /* another type's key: not ours to take */
+                switch (f->type) {
+                case RF_PHASE:
+                        *(int *) p = phase_from_string(value);
+                        return *(int *) p < 0 ? -EBADMSG : 0;
+                case RF_U64:
+                        return parse_u64(value, UINT64_MAX, p);
+                case RF_PERCENT:
+                        if (parse_u64(value, 100, &v) < 0)
+                                return -EBADMSG;
+                        *(unsigned *) p = (unsigned) v;
+                        return 0;
+                case RF_CODE:
+                        /* 0, a named outcome, or a negative errno: nothing else means anything. */
+                        if (parse_int(value, -4095, _IDS_E_MAX - 1, p) < 0)
+                                return -EBADMSG;
+                        return 0;
+                case RF_INT:
+                        return parse_int(value, INT32_MIN + 1, INT32_MAX, p);
+                case RF_BATTERY:
+                        return parse_int(value, -1, 100, p);
+                case RF_BOOL:
+                        return parse_bool(value, p);
+                default: {
+                        size_t l = strlen(value);
+
+                        if (l >= f->size)
+                                return -EBADMSG;
+                        for (size_t j = 0; j < l; j++)
+                                if ((unsigned char) value[j] < 0x20 || value[j] == 0x7f)
+                                        return -EBADMSG;
+                        memcpy(p, value, l + 1);
+                        return 0;
+                }
+                }
+        }
+        return 0;                       /* a newer helper's key: ignore */
+}
+
+int worker_report_parse(const char *buf, size_t n, WorkerReport *ret) {
+        char copy[WORKER_MSG_MAX + 1];
+        WorkerReport r;
+        char *nl;
+        int t, k;
+
+        /* buf need not be NUL-terminated: compare the prefix by length. */
+        if (n < 5 || n > WORKER_MSG_MAX || memchr(buf, 0, n) || memcmp(buf, "TYPE=", 5) != 0)
+                return -EBADMSG;
+        memcpy(copy, buf, n);
+        copy[n] = 0;
+        nl = strchr(copy, '\n');
+        if (nl)
+                *nl = 0;
+        for (t = 1; t < _WORKER_REPORT_TYPE_MAX; t++)
+                if (strcmp(copy + 5, report_types[t]) == 0)
+                        break;
+        if (t == _WORKER_REPORT_TYPE_MAX)
+                return -EBADMSG;
+        worker_report_init(&r, (WorkerReportType) t);
+        if (nl) {
+                k = for_each_assignment(nl + 1, report_assign, &r);
+                if (k < 0)
+                        return k;
+        }
+        *ret = r;
+        return 0;
+}

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit tests of the helper protocol's codecs (daemon/worker-msg.c): requests and reports
+ * survive a round trip; a report is refused (-EBADMSG) for every kind of malformed or
+ * hostile input, and unknown keys are ignored so either side can grow new ones.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "test-util.h"
+#include "worker.h"
+
+static void test_request_roundtrip(void) {
+        WorkerRequest in = {
+                .kind = "backup",
+                .udid = "00008030-0000000000000ABC",
+                .state_dir = "/var/lib/idevicesync",
+                .backup_dir = "/srv/backups with space",
+                .snapshot = "",
+                .full = true,
+                .reboot = true,
+                .keep = 10,
+                .keep_days = 0,
+                .min_free_bytes = UINT64_MAX,
+                .min_free_percent = 5,
+        }, out;
+        char buf[WORKER_MSG_MAX + 1];
+        int n;
+
+        n = worker_request_encode(&in, buf, sizeof(buf) - 1);
+        ASSERT_TRUE(n > 0);
+        ASSERT_OK(worker_request_decode(buf, (size_t) n, &out));
+        ASSERT_STREQ(out.kind, "backup");
+        ASSERT_STREQ(out.udid, in.udid);
+        ASSERT_STREQ(out.state_dir, in.state_dir);
+        ASSERT_STREQ(out.backup_dir, in.backup_dir);
+        ASSERT_STREQ(out.snapshot, "");
+        ASSERT_TRUE(out.target == NULL);
+        ASSERT_EQ(out.full, true);
+        ASSERT_EQ(out.require_encryption, false);
+        ASSERT_EQ_U64(out.keep, 10);
+        ASSERT_EQ_U64(out.min_free_bytes, UINT64_MAX);
+        ASSERT_EQ_U64(out.min_free_percent, 5);
+
+        /* A newline would forge another key; kind and UDID are required. */
+        in.snapshot = "x\nFULL=0";
+        ASSERT_EQ(worker_request_encode(&in, buf, sizeof(buf)), -EINVAL);
+        in.snapshot = NULL;
+        in.udid = NULL;
+        ASSERT_EQ(worker_request_encode(&in, buf, sizeof(buf)), -EINVAL);
+        in.udid = "u";
+        ASSERT_EQ(worker_request_encode(&in, buf, 10), -ENOBUFS);
+}
+
+static void test_request_bad(void) {
+        static const char *const bad[] = {
+                "UDID=u\n",                     /* no KIND */
+                "KIND=backup\n",                /* no UDID */
+                "KIND=backup\nUDID=u\nFULL=yes\n",
+                "KIND=backup\nUDID=u\nKEEP=-1\n",
+                "KIND=backup\nUDID=u\nKEEP=18446744073709551616\n",
+                "KIND=backup\nUDID=u\nnot an assignment\n",
+                "KIND=backup\nUDID=u\nlower=1\n",
+                "",
+        };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                char buf[256];
+                WorkerRequest r;
+
+                snprintf(buf, sizeof(buf), "%s", bad[i]);
+                ASSERT_EQ(worker_request_decode(buf, strlen(buf), &r), -EBADMSG);
+        }
+}
+
+static void test_report_roundtrip(void) {
+        WorkerReport in, out;
+        char buf[WORKER_MSG_MAX];
+        int n;
+
+        worker_report_init(&in, WORKER_REPORT_PROGRESS);
+        in.phase = IDS_PHASE_TRANSFER;
+        in.bytes_done = 123;
+        in.bytes_total = UINT64_MAX;
+        in.files_done = 4;
+        in.files_total = 5;
+        in.percent = 42;
+        n = worker_report_format(&in, buf, sizeof(buf));
+        ASSERT_TRUE(n > 0);
+        ASSERT_TRUE(strncmp(buf, "TYPE=progress\n", 14) == 0);
+        ASSERT_OK(worker_report_parse(buf, (size_t) n, &out));
+        ASSERT_EQ(out.type, WORKER_REPORT_PROGRESS);
+        ASSERT_EQ(out.phase, IDS_PHASE_TRANSFER);
+        ASSERT_EQ_U64(out.bytes_done, 123);
+        ASSERT_EQ_U64(out.bytes_total, UINT64_MAX);
+        ASSERT_EQ(out.percent, 42u);
+
+        worker_report_init(&in, WORKER_REPORT_INFO);
+        snprintf(in.name, sizeof(in.name), "Anna's\tiPhone");   /* a tab from the device */
+        snprintf(in.product_type, sizeof(in.product_type), "iPhone12,1");
+        in.battery = 100;
+        in.charging = true;
+        n = worker_report_format(&in, buf, sizeof(buf));
+        ASSERT_OK(worker_report_parse(buf, (size_t) n, &out));
+        ASSERT_STREQ(out.name, "Anna's iPhone");
+        ASSERT_EQ(out.battery, 100);
+        ASSERT_EQ(out.charging, true);
+
+        worker_report_init(&in, WORKER_REPORT_RESULT);
+        in.code = -ENOENT;
+        snprintf(in.message, sizeof(in.message), "No snapshot 'x'.");
+        snprintf(in.snapshot, sizeof(in.snapshot), "20261124T153000Z-2");
+        in.encrypted = true;
+        n = worker_report_format(&in, buf, sizeof(buf));
+        ASSERT_OK(worker_report_parse(buf, (size_t) n, &out));
+        ASSERT_EQ(out.code, -ENOENT);
+        ASSERT_STREQ(out.message, "No snapshot 'x'.");
+        ASSERT_STREQ(out.snapshot, "20261124T153000Z-2");
+        ASSERT_EQ(out.encrypted, true);
+        ASSERT_EQ(out.phase, -1);
+
+        in.code = IDS_E_CANCELLED;
+        n = worker_report_format(&in, buf, sizeof(buf));
+        ASSERT_OK(worker_report_parse(buf, (size_t) n, &out));
+        ASSERT_EQ(out.code, IDS_E_CANCELLED);
+}
+
+static void test_report_bad(void) {
+        static const char *const bad[] = {
+                "",
+                "T",                                            /* shorter than "TYPE=" */
+                "TYPE",
+                "PHASE=transfer\n",                             /* no TYPE first */
+                "TYPE=nonsense\n",
+                "TYPE=progress\nPHASE=teleporting\n",
+                "TYPE=progress\nPERCENT=101\n",
+                "TYPE=progress\nBYTES_DONE=12a\n",
+                "TYPE=progress\nBYTES_DONE=-1\n",
+                "TYPE=progress\nBYTES_DONE=99999999999999999999999\n",
+                "TYPE=progress\nBYTES_DONE=\n",
+                "TYPE=info\nBATTERY=101\n",
+                "TYPE=info\nCHARGING=2\n",
+                "TYPE=info\nNAME=\x1b[31mred\n",
+                "TYPE=result\nCODE=4096\n",                    /* not an outcome */
+                "TYPE=result\nCODE=-4096\n",                   /* not an errno */
+                "TYPE=result\nCODE=--5\n",
+                "TYPE=result\nSNAPSHOT=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n",
+                "TYPE=result\nno equals sign\n",
+                "TYPE=result\n=value\n",
+                "TYPE=result\nmessage=lower-case key\n",
+        };
+
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                WorkerReport r;
+                int k = worker_report_parse(bad[i], strlen(bad[i]), &r);
+
+                if (k != -EBADMSG)
+                        printf("FAIL: case %zu '%s' parsed (%d) at %s:%d\n", i, bad[i], k,
+                               __FILE__, __LINE__);
+                ASSERT_EQ(k, -EBADMSG);
+        }
+        {
+                /* An embedded NUL and an oversized datagram. */
+                static const char nul[] = "TYPE=result\nMESSAGE=a\0b\n";
+                char big[WORKER_MSG_MAX + 2];
+                WorkerReport r;
+
+                ASSERT_EQ(worker_report_parse(nul, sizeof(nul) - 1, &r), -EBADMSG);
+                memset(big, 'A', sizeof(big));
+                memcpy(big, "TYPE=result\nX=", 14);
+                ASSERT_EQ(worker_report_parse(big, sizeof(big), &r), -EBADMSG);
+        }
+}
+
+static void test_report_extensible(void) {
+        static const char msg[] = "TYPE=result\nCODE=0\nSOMETHING_NEW=42\nPHASE=transfer\n"
+                                  "MESSAGE=ok\n";
+        WorkerReport r;
+
+        /* A newer helper's key is ignored; another type's key is not taken. */
+        ASSERT_OK(worker_report_parse(msg, sizeof(msg) - 1, &r));
+        ASSERT_EQ(r.code, 0);
+        ASSERT_EQ(r.phase, -1);
+        ASSERT_STREQ(r.message, "ok");
+}
+
+int main(void) {
+        test_request_roundtrip();
+        test_request_bad();
+        test_report_roundtrip();
+        test_report_bad();
+        test_report_extensible();
+        return test_exit_status();
+}
