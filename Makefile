@@ -161,10 +161,7 @@ $(BUILD)/tests/test-config: $(BUILD)/daemon/config.o
 $(BUILD)/tests/test-cli-format.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-cli-format: $(BUILD)/daemon/cli-format.o
 $(BUILD)/tests/test-worker.o: CPPFLAGS += -Idaemon
-$(BUILD)/tests/test-worker: $(BUILD)/tests/test-worker.o $(BUILD)/daemon/worker-msg.o \
-		$(BUILD)/libidevicesync-test.a
-	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+$(BUILD)/tests/test-worker: $(BUILD)/daemon/worker-msg.o
 $(BUILD)/tests/test-notify.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-notify: $(BUILD)/tests/test-notify.o $(BUILD)/daemon/notify.o $(BUILD)/daemon/log.o
 	@$(if $(Q),echo "  LD      $@")
@@ -183,10 +180,11 @@ $(BUILD)/tests/test-%: $(BUILD)/tests/emulator/test-%.o $(BUILD)/libemu.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(EMU_LIBS)
 
+# Objects first, archives last, so a daemon module a test adds can use lib/ and common/.
 $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(BUILD)/libidevicesync-test.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.a,$^) $(filter %.a,$^) $(LIB_LIBS)
 
 # Bus and notify helpers of the daemon tests need only libsystemd.
 $(BUILD)/tests/tool-notify: $(BUILD)/tests/tool-notify.o

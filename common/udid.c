@@ -50,6 +50,14 @@ bool udid_canonicalize(char *s) {
         return changed;
 }
 
+char *udid_canonical_copy(const char *s, char *buf) {
+        if (!udid_is_valid(s))
+                return NULL;
+        strcpy(buf, s);
+        (void) udid_canonicalize(buf);
+        return buf;
+}
+
 bool udid_equal(const char *a, const char *b) {
         return a && b && strcasecmp(a, b) == 0;
 }

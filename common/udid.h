@@ -27,6 +27,10 @@ bool udid_is_valid(const char *s);
  * s changed, false if it was canonical already (or is not a valid UDID: left alone). */
 bool udid_canonicalize(char *s);
 
+/* Copy the valid UDID s into buf (UDID_MAX + 1 bytes) in its canonical spelling. Returns
+ * buf, or NULL if s is not a valid UDID (buf untouched). */
+char *udid_canonical_copy(const char *s, char *buf);
+
 /* Whether two UDIDs name the same device (equal ignoring ASCII letter case). */
 bool udid_equal(const char *a, const char *b);
 

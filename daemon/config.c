@@ -19,12 +19,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "udid.h"
 #include "util.h"
 
 #define USEC_PER_MSEC ((usec_t) 1000ULL)
@@ -38,7 +40,6 @@
 #define MAIN_FILE "idevicesync.conf"
 #define DROPIN_DIR "idevicesync.conf.d"
 #define DEVICES_DIR "devices.d"
-#define UDID_MAX 64U
 #define ECHO_MAX 64U                    /* bytes of an untrusted value quoted in a message */
 #define ECHO_BUF (ECHO_MAX * 4 + 4)     /* every byte may become \xNN, plus "..." and NUL */
 
@@ -838,12 +839,6 @@ int policy_parse_file(const char *path, bool main_file, Policy *p) {
 
 /* ---- loading ----------------------------------------------------------------------------- */
 
-static bool udid_is_valid(const char *udid) {
-        size_t n = strlen(udid);
-
-        return n >= 1 && n <= UDID_MAX && strspn(udid, "0123456789abcdefABCDEF-") == n;
-}
-
 typedef struct DropIn {
         char *name;                     /* owned */
         unsigned dir;                   /* index into the directory list */
@@ -959,6 +954,69 @@ fail:
         return r;
 }
 
+static int name_compare(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The devices.d file of udid: the one named <UDID>.conf with the UDID in any letter case
+ * (administrators type them in lower case, usbmuxd reports upper case). When several
+ * names differ only in case, the last by name (strcmp) wins and a warning names each
+ * one passed over. *ret: the path, or NULL when the device has no file. 0 or -errno. */
+static int device_file_find(const char *config_dir, const char *udid, char **ret) {
+        _cleanup_(freep) char *dir_path = NULL;
+        char **names = NULL;
+        size_t n = 0;
+        struct dirent *de;
+        DIR *dir;
+        int r = 0;
+
+        *ret = NULL;
+        if (asprintf(&dir_path, "%s/%s", config_dir, DEVICES_DIR) < 0) {
+                dir_path = NULL;
+                return -ENOMEM;
+        }
+        dir = opendir(dir_path);
+        if (!dir)
+                return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
+        while ((de = readdir(dir))) {
+                size_t l = strlen(de->d_name), u = strlen(udid);
+                char **a;
+
+                if (l != u + 5 || strcmp(de->d_name + u, ".conf") != 0 ||
+                    strncasecmp(de->d_name, udid, u) != 0)
+                        continue;
+                a = realloc(names, (n + 1) * sizeof(char *));
+                if (!a) {
+                        r = -ENOMEM;
+                        break;
+                }
+                names = a;
+                names[n] = strdup(de->d_name);
+                if (!names[n]) {
+                        r = -ENOMEM;
+                        break;
+                }
+                n++;
+        }
+        (void) closedir(dir);
+        if (r == 0 && n > 0) {
+                qsort(names, n, sizeof(char *), name_compare);
+                for (size_t i = 0; i + 1 < n; i++)
+                        log_at(LOG_WARNING, dir_path, 0,
+                               "%s and %s name the same device (UDIDs ignore letter case); "
+                               "using %s, ignoring %s", names[i], names[n - 1], names[n - 1],
+                               names[i]);
+                if (asprintf(ret, "%s/%s", dir_path, names[n - 1]) < 0) {
+                        *ret = NULL;
+                        r = -ENOMEM;
+                }
+        }
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return r;
+}
+
 int policy_load_from(const PolicyDirs *dirs, const char *udid, Policy *p) {
         _cleanup_(policy_done) Policy n;
         _cleanup_(freep) char *path = NULL;
@@ -1008,13 +1066,14 @@ int policy_load_from(const PolicyDirs *dirs, const char *udid, Policy *p) {
 
         if (udid) {
                 path = mfree_ptr(path);
-                if (asprintf(&path, "%s/%s/%s.conf", dirs->config_dir, DEVICES_DIR, udid) < 0) {
-                        path = NULL;
-                        return -ENOMEM;
-                }
-                r = policy_parse_file(path, false, &n);
-                if (r < 0 && r != -ENOENT)
+                r = device_file_find(dirs->config_dir, udid, &path);
+                if (r < 0)
                         return r;
+                if (path) {
+                        r = policy_parse_file(path, false, &n);
+                        if (r < 0 && r != -ENOENT)
+                                return r;
+                }
         }
 
         policy_done(p);

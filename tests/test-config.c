@@ -1196,6 +1196,47 @@ static void test_unreadable(const char *tmp) {
         tree_free(&t);
 }
 
+/* devices.d file names match UDIDs ignoring letter case (issue 10): a lower-case file
+ * applies to the upper-case UDID usbmuxd reports and the other way round; two files that
+ * differ only in case: the later by name wins, and one warning names both. */
+static void test_udid_case(const char *tmp) {
+        Policy p;
+        Tree t;
+
+        tree_make(&t, tmp);
+        put(t.devices, "00008030-0000000000000abc.conf", "[Backup]\nAutoRun=no\n");
+        put(t.devices, "00008030-0000000000000DEF.conf", "[Backup]\nKeep=7\n");
+
+        policy_init_defaults(&p);
+        logs_reset();
+        ASSERT_EQ(policy_load_from(&t.dirs, "00008030-0000000000000ABC", &p), 0);
+        ASSERT_EQ(p.auto_run, false);
+        ASSERT_EQ(n_logs, 0);
+        ASSERT_EQ(policy_load_from(&t.dirs, "00008030-0000000000000def", &p), 0);
+        ASSERT_EQ(p.keep, 7u);
+        ASSERT_EQ(p.auto_run, true);
+
+        /* Both spellings: "...ABC.conf" < "...abc.conf" by strcmp, so the lower-case one wins. */
+        put(t.devices, "00008030-0000000000000ABC.conf", "[Backup]\nAutoRun=yes\nKeep=3\n");
+        logs_reset();
+        ASSERT_EQ(policy_load_from(&t.dirs, "00008030-0000000000000ABC", &p), 0);
+        ASSERT_EQ(p.auto_run, false);
+        ASSERT_EQ(p.keep, 4u);          /* the main file's: the upper-case file is not applied */
+        ASSERT_EQ(n_logs, 1);
+        if (n_logs == 1) {
+                ASSERT_TRUE(strstr(logs[0].message, "00008030-0000000000000ABC.conf") != NULL);
+                ASSERT_TRUE(strstr(logs[0].message, "00008030-0000000000000abc.conf") != NULL);
+                ASSERT_TRUE(strstr(logs[0].message, "using 00008030-0000000000000abc.conf") !=
+                            NULL);
+        }
+        /* Another device is not affected, and nothing is said about it. */
+        logs_reset();
+        ASSERT_EQ(policy_load_from(&t.dirs, "00008030-0000000000000ABD", &p), 0);
+        ASSERT_EQ(n_logs, 0);
+        policy_done(&p);
+        tree_free(&t);
+}
+
 int main(void) {
         const char *top = getenv("TOP");
         char tmpl[] = "/tmp/test-config.XXXXXX";
@@ -1235,6 +1276,9 @@ int main(void) {
         snprintf(sub, sizeof(sub), "%s/unreadable", tmp);
         mkdir_p(sub);
         test_unreadable(sub);
+        snprintf(sub, sizeof(sub), "%s/case", tmp);
+        mkdir_p(sub);
+        test_udid_case(sub);
 
         (void) rm_rf(tmp);
         if (failures > 0) {

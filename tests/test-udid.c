@@ -69,6 +69,17 @@ static void test_canonicalize(void) {
         }
 }
 
+static void test_canonical_copy(void) {
+        char buf[UDID_MAX + 1] = "untouched";
+
+        ASSERT_TRUE(udid_canonical_copy("00008030-0000000000000abc", buf) == buf);
+        ASSERT_STREQ(buf, "00008030-0000000000000ABC");
+        snprintf(buf, sizeof(buf), "untouched");
+        ASSERT_TRUE(udid_canonical_copy("../etc", buf) == NULL);
+        ASSERT_TRUE(udid_canonical_copy(NULL, buf) == NULL);
+        ASSERT_STREQ(buf, "untouched");
+}
+
 static void test_equal(void) {
         ASSERT_EQ(udid_equal("00008030-0000000000000abc", "00008030-0000000000000ABC"), true);
         ASSERT_EQ(udid_equal("00008030-0000000000000abc", "00008030-0000000000000abd"), false);
@@ -110,6 +121,7 @@ static void test_usb_serial(void) {
 int main(void) {
         test_valid();
         test_canonicalize();
+        test_canonical_copy();
         test_equal();
         test_usb_serial();
         return test_exit_status();
