@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "cli-format.h"
+#include "udid.h"
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
 #define TAKE_PTR(p) ({ typeof(p) _p_ = (p); (p) = NULL; _p_; })
@@ -467,21 +468,6 @@ double rate_estimator_get(const RateEstimator *e, usec_t now) {
 /* ---- arguments ---------------------------------------------------------------------- */
 
 /**
- * cli_udid_is_valid() - whether a string has the form of a UDID the daemon accepts.
- * @s: the string (borrowed), may be NULL.
- *
- * Returns true for 1..CLI_UDID_MAX characters out of [0-9A-Fa-f-], false otherwise.
- */
-bool cli_udid_is_valid(const char *s) {
-        size_t n;
-
-        if (!s)
-                return false;
-        n = strspn(s, "0123456789abcdefABCDEF-");
-        return n > 0 && n <= CLI_UDID_MAX && s[n] == '\0';
-}
-
-/**
  * snapshot_id_is_valid() - whether a string can name one snapshot of a device.
  * @s: the string (borrowed), may be NULL.
  *
@@ -506,8 +492,11 @@ bool snapshot_id_is_valid(const char *s) {
  * @ret_id: on success the id, newly allocated; "" for the latest snapshot, which is
  *          also how the daemon's methods spell "the latest".
  *
+ * The UDID comes back in its canonical spelling (udid_canonicalize(): the daemon's, so a
+ * lower-case argument names the same device).
+ *
  * Returns 0 on success, -EINVAL when @arg is NULL or empty, the UDID is not valid
- * (cli_udid_is_valid()), there is more than one '/', or the id after the '/' is empty or
+ * (udid_is_valid()), there is more than one '/', or the id after the '/' is empty or
  * not valid (snapshot_id_is_valid()); -ENOMEM. The outputs are untouched on failure.
  */
 int parse_snapshot_arg(const char *arg, char **ret_udid, char **ret_id) {
@@ -528,10 +517,11 @@ int parse_snapshot_arg(const char *arg, char **ret_udid, char **ret_id) {
         if (!udid || !id)
                 return -ENOMEM;
 
-        if (!cli_udid_is_valid(udid))
+        if (!udid_is_valid(udid))
                 return -EINVAL;
         if (slash && !snapshot_id_is_valid(id))
                 return -EINVAL;
+        (void) udid_canonicalize(udid);
 
         *ret_udid = TAKE_PTR(udid);
         *ret_id = TAKE_PTR(id);

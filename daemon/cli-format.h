@@ -30,7 +30,6 @@ enum {
         CLI_EXIT_ACCESS = 5,            /* the caller may not do this (not root) */
 };
 
-#define CLI_UDID_MAX 64U                /* characters of a UDID, as the daemon accepts it */
 #define CLI_SNAPSHOT_ID_MAX 255U        /* characters of a snapshot id */
 
 /* Buffer sizes that always suffice for the format_*() helpers below. */
@@ -91,7 +90,6 @@ void rate_estimator_init(RateEstimator *e, usec_t window);
 void rate_estimator_add(RateEstimator *e, usec_t now, uint64_t bytes_done);
 double rate_estimator_get(const RateEstimator *e, usec_t now);
 
-bool cli_udid_is_valid(const char *s);
 bool snapshot_id_is_valid(const char *s);
 int parse_snapshot_arg(const char *arg, char **ret_udid, char **ret_id);
 

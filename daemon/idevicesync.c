@@ -35,6 +35,7 @@
 #include <systemd/sd-event.h>
 
 #include "cli-format.h"
+#include "udid.h"
 
 #ifndef PROJECT_VERSION
 #define PROJECT_VERSION "0.1"
@@ -465,16 +466,20 @@ static int bus_connect(sd_bus **ret) {
 
 /* The device object's path, or a usage error (exit code > 0, reported). */
 static int device_path_of(const char *udid, char **ret) {
+        char canonical[UDID_MAX + 1];
         int r;
 
-        if (!cli_udid_is_valid(udid)) {
+        if (!udid_is_valid(udid)) {
                 _cleanup_free_ char *u = strdup_sanitized(udid);
 
                 log_error("'%s' is not a valid UDID (1 to %u characters of 0-9, A-F and '-').",
-                          u ? u : "?", CLI_UDID_MAX);
+                          u ? u : "?", UDID_MAX);
                 return CLI_EXIT_USAGE;
         }
-        r = sd_bus_path_encode(DEVICE_PREFIX, udid, ret);
+        /* Any letter case names the device; its object is under the daemon's spelling. */
+        strcpy(canonical, udid);
+        (void) udid_canonicalize(canonical);
+        r = sd_bus_path_encode(DEVICE_PREFIX, canonical, ret);
         if (r < 0)
                 return r;
         return 0;

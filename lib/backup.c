@@ -31,6 +31,7 @@
 #include "session.h"
 #include "store.h"
 #include "util.h"
+#include "udid.h"
 
 #define LABEL "idevicesync"
 
@@ -334,14 +335,22 @@ static void fill_result_message(Run *run, int r) {
 
 _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *result) {
         ids_backup_result dummy;
-        Run run = { .o = o };
+        ids_backup_options oc;
+        char udid[UDID_MAX + 1];
+        Run run = { .o = &oc };
         SnapshotInfo info = {};
         uint64_t start = now_usec(), free_bytes = 0, need;
         bool full;
         int r;
 
-        if (!o || !o->udid)
+        if (!o || !udid_is_valid(o->udid))
                 return -EINVAL;
+        /* One spelling for the store, the request and the device's paths (udid.h). */
+        strcpy(udid, o->udid);
+        (void) udid_canonicalize(udid);
+        oc = *o;
+        oc.udid = udid;
+        o = &oc;
         run.res = result ?: &dummy;
         memset(run.res, 0, sizeof(*run.res));
         pthread_mutex_init(&run.report_lock, NULL);

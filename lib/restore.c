@@ -21,6 +21,7 @@
 #include "session.h"
 #include "store.h"
 #include "util.h"
+#include "udid.h"
 
 /* Compare dotted versions numerically ("16.7.2" < "17.5"). */
 static int version_cmp(const char *a, const char *b) {
@@ -51,6 +52,8 @@ static void restore_report(const ids_progress *p, void *userdata) {
 _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *result) {
         ids_backup_result dummy;
         ids_backup_result *res = result ?: &dummy;
+        ids_restore_options oc;
+        char source[UDID_MAX + 1];
         _cleanup_(freep) char *snap_path = NULL;
         _cleanup_(closep) int root_fd = -1;
         ids_cancel *own = NULL, *cancel;
@@ -65,8 +68,14 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
         DLHost h = { .stream_fd = -1 };
         int r;
 
-        if (!o || !o->source_udid || !o->target_udid)
+        if (!o || !udid_is_valid(o->source_udid) || !udid_is_valid(o->target_udid))
                 return -EINVAL;
+        /* The store is under the canonical spelling; the target is found ignoring case. */
+        strcpy(source, o->source_udid);
+        (void) udid_canonicalize(source);
+        oc = *o;
+        oc.source_udid = source;
+        o = &oc;
         memset(res, 0, sizeof(*res));
         if (o->cancel)
                 cancel = o->cancel;

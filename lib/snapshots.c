@@ -16,6 +16,7 @@
 #include "idevicesync.h"
 #include "store.h"
 #include "util.h"
+#include "udid.h"
 
 static void to_public(const SnapshotInfo *i, ids_snapshot *s) {
         memset(s, 0, sizeof(*s));
@@ -32,12 +33,13 @@ static void to_public(const SnapshotInfo *i, ids_snapshot *s) {
 
 _public_ int ids_snapshot_list(const char *state_dir, const char *udid, ids_snapshot **ret,
                                size_t *ret_n) {
+        char canonical[UDID_MAX + 1];
         _cleanup_(freep) SnapshotInfo *list = NULL;
         ids_snapshot *out;
         size_t n = 0;
         int r;
 
-        if (!udid || !ret || !ret_n)
+        if (!ret || !ret_n || !(udid = udid_canonical_copy(udid, canonical)))
                 return -EINVAL;
         r = store_list_readonly(ids_state_dir(state_dir), udid, &list, &n);
         if (r == -ENOENT) {
@@ -58,10 +60,11 @@ _public_ int ids_snapshot_list(const char *state_dir, const char *udid, ids_snap
 }
 
 _public_ int ids_snapshot_delete(const char *state_dir, const char *udid, const char *id) {
+        char canonical[UDID_MAX + 1];
         Store *s = NULL;
         int r;
 
-        if (!udid || !id)
+        if (!id || !(udid = udid_canonical_copy(udid, canonical)))
                 return -EINVAL;
         r = store_open(ids_state_dir(state_dir), udid, &s);
         if (r == -EBUSY)
@@ -116,6 +119,7 @@ out:
 
 _public_ int ids_snapshot_verify(const char *state_dir, const char *udid, const char *id,
                                  ids_verify_report *report) {
+        char canonical[UDID_MAX + 1];
         ids_verify_report dummy;
         ids_verify_report *rep = report ?: &dummy;
         _cleanup_(freep) char *snap = NULL;
@@ -124,7 +128,7 @@ _public_ int ids_snapshot_verify(const char *state_dir, const char *udid, const 
         Store *s = NULL;
         int r;
 
-        if (!udid)
+        if (!(udid = udid_canonical_copy(udid, canonical)))
                 return -EINVAL;
         memset(rep, 0, sizeof(*rep));
         r = store_open(ids_state_dir(state_dir), udid, &s);

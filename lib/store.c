@@ -51,6 +51,7 @@
 #include "fs-util.h"
 #include "store.h"
 #include "util.h"
+#include "udid.h"
 
 #define STAGING_PREFIX  ".staging-"
 #define REMOVING_PREFIX ".staging-rm-"  /* a snapshot being removed; store_open() finishes */
@@ -207,20 +208,6 @@ static uint64_t path_hash(const char *p, size_t n) {
                 h *= UINT64_C(0x100000001b3);
         }
         return h;
-}
-
-static bool udid_is_valid(const char *udid) {
-        size_t n;
-
-        if (!udid)
-                return false;
-        n = strnlen(udid, 65);
-        if (n == 0 || n > 64)
-                return false;
-        for (size_t i = 0; i < n; i++)
-                if (hex_value(udid[i]) < 0 && udid[i] != '-')
-                        return false;
-        return true;
 }
 
 /* 20261124T153000Z, optionally followed by -N (N >= 2, no leading zero, <= 6 digits). */

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "cli-format.h"
+#include "udid.h"
 #include "test-util.h"
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
@@ -422,14 +423,14 @@ static void test_udid_and_id(void) {
 
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 checks++;
-                if (cli_udid_is_valid(table[i].s) != table[i].udid ||
+                if (udid_is_valid(table[i].s) != table[i].udid ||
                     snapshot_id_is_valid(table[i].s) != table[i].id) {
                         printf("FAIL: '%s': expected udid=%d id=%d at %s:%d\n", table[i].s,
                                table[i].udid, table[i].id, __FILE__, __LINE__);
                         failures++;
                 }
         }
-        ASSERT_TRUE(!cli_udid_is_valid(NULL));
+        ASSERT_TRUE(!udid_is_valid(NULL));
         ASSERT_TRUE(!snapshot_id_is_valid(NULL));
 
         char id[CLI_SNAPSHOT_ID_MAX + 2];
@@ -450,6 +451,10 @@ static void test_parse_snapshot_arg(void) {
                 { UDID, 0, UDID, "" },                  /* the latest */
                 { UDID "/7", 0, UDID, "7" },
                 { "abc/1", 0, "abc", "1" },
+                /* any letter case: the daemon's spelling comes back */
+                { "00008030-001a2b3c4d5e6f70/1", 0, "00008030-001A2B3C4D5E6F70", "1" },
+                { "00008030001A2B3C4D5E6F708192A3B4C5D6E7F8", 0,
+                  "00008030001a2b3c4d5e6f708192a3b4c5d6e7f8", "" },
                 { "", -EINVAL, NULL, NULL },
                 { "/", -EINVAL, NULL, NULL },
                 { "/1", -EINVAL, NULL, NULL },
