@@ -264,25 +264,37 @@ static int check_snapshot_name(Device *d, const char *name, bool allow_latest,
                                  "lists them.", shown, d->udid, d->udid);
 }
 
+/* What StartVerify() and DeleteSnapshot() check first: the caller is root, the snapshot
+ * is one of d's committed ones ("" the latest when allow_latest), d runs no job. */
+static int snapshot_method_prepare(sd_bus_message *msg, Device *d, bool allow_latest,
+                                   const char **ret_snapshot, sd_bus_error *error) {
+        int r;
+
+        r = bus_check_root(msg, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "s", ret_snapshot);
+        if (r < 0)
+                return r;
+        manager_note_activity(d->manager);
+        r = check_snapshot_name(d, *ret_snapshot, allow_latest, error);
+        if (r < 0)
+                return r;
+        if (d->job)
+                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A %s job is already running.",
+                                         job_kind_to_string(d->job->kind));
+        return 0;
+}
+
 static int method_start_verify(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Device *d = userdata;
         const char *snapshot;
         Job *j = NULL;
         int r;
 
-        r = bus_check_root(msg, error);
+        r = snapshot_method_prepare(msg, d, true, &snapshot, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(msg, "s", &snapshot);
-        if (r < 0)
-                return r;
-        manager_note_activity(d->manager);
-        r = check_snapshot_name(d, snapshot, true, error);
-        if (r < 0)
-                return r;
-        if (d->job)
-                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A %s job is already running.",
-                                         job_kind_to_string(d->job->kind));
         r = device_start_job(d, JOB_VERIFY, &(JobParams) { .snapshot = snapshot }, &j);
         if (r < 0)
                 return r;
@@ -330,19 +342,9 @@ static int method_delete_snapshot(sd_bus_message *msg, void *userdata, sd_bus_er
         const char *snapshot;
         int r;
 
-        r = bus_check_root(msg, error);
+        r = snapshot_method_prepare(msg, d, false, &snapshot, error);
         if (r < 0)
                 return r;
-        r = sd_bus_message_read(msg, "s", &snapshot);
-        if (r < 0)
-                return r;
-        manager_note_activity(d->manager);
-        r = check_snapshot_name(d, snapshot, false, error);
-        if (r < 0)
-                return r;
-        if (d->job)
-                return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A %s job is already running.",
-                                         job_kind_to_string(d->job->kind));
         /* Removing a tree takes time: a helper does it, and the call is answered when the
          * job ends (job_emit_finished()). */
         r = device_start_job(d, JOB_DELETE, &(JobParams) { .snapshot = snapshot, .reply = msg },

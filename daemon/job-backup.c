@@ -108,7 +108,8 @@ static void backup_finished(Device *d, Job *j) {
 static int backup_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {
         ids_backup_options o = {
                 .udid = req->udid,
-                .state_dir = req->backup_dir,
+                .state_dir = req->state_dir,
+                .backup_dir = req->backup_dir,
                 .force_full = req->full,
                 .keep = (unsigned) req->keep,
                 .keep_days = (unsigned) req->keep_days,

@@ -29,7 +29,7 @@ static int delete_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport
         int r;
 
         snprintf(res->snapshot, sizeof(res->snapshot), "%s", req->snapshot);
-        r = ids_snapshot_delete(req->backup_dir, req->udid, req->snapshot);
+        r = ids_snapshot_delete(req->state_dir, req->backup_dir, req->udid, req->snapshot);
         if (r == -ENOENT)
                 snprintf(res->message, sizeof(res->message), "No snapshot '%.40s' of %s.",
                          req->snapshot, req->udid);

@@ -26,7 +26,8 @@ static int verify_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport
         ids_verify_report rep = {};
         int r;
 
-        r = ids_snapshot_verify(req->backup_dir, req->udid, req->snapshot ?: "", &rep);
+        r = ids_snapshot_verify(req->state_dir, req->backup_dir, req->udid, req->snapshot ?: "",
+                                &rep);
         res->files = rep.files_checked;
         if (r == 0)
                 snprintf(res->message, sizeof(res->message), "%" PRIu64 " files verified",

@@ -136,13 +136,17 @@ static void job_done(Job *j) {
         manager_update_status(m);
 }
 
-void job_finish(Job *j, int code, const char *result, const char *message) {
+static void set_result(Job *j, int code, const char *result, const char *message) {
         j->code = code;
         (void) free_and_strdup(&j->result, result ?: ids_result_to_string(code));
         (void) free_and_strdup(&j->message, message ?: "");
         job_mark_dirty(j, JOB_PROP_STATE);
         job_mark_dirty(j, JOB_PROP_RESULT);
         job_mark_dirty(j, JOB_PROP_MESSAGE);
+}
+
+void job_finish(Job *j, int code, const char *result, const char *message) {
+        set_result(j, code, result, message);
         job_done(j);
 }
 
@@ -155,12 +159,7 @@ static int on_finish_later(sd_event_source *s, void *userdata) {
 }
 
 int job_finish_later(Job *j, int code, const char *result, const char *message) {
-        j->code = code;
-        (void) free_and_strdup(&j->result, result ?: ids_result_to_string(code));
-        (void) free_and_strdup(&j->message, message ?: "");
-        job_mark_dirty(j, JOB_PROP_STATE);
-        job_mark_dirty(j, JOB_PROP_RESULT);
-        job_mark_dirty(j, JOB_PROP_MESSAGE);
+        set_result(j, code, result, message);
         return sd_event_add_defer(j->manager->event, &j->finish_source, on_finish_later, j);
 }
 

@@ -23,6 +23,7 @@
 
 #include <libimobiledevice/mobilebackup2.h>
 
+#include "cancel.h"
 #include "devicelink.h"
 #include "error.h"
 #include "fs-util.h"
@@ -34,42 +35,6 @@
 #include "udid.h"
 
 #define LABEL "idevicesync"
-
-/* ---- cancel -------------------------------------------------------------------------- */
-
-_public_ int ids_cancel_new(ids_cancel **ret) {
-        ids_cancel *c;
-
-        if (!ret)
-                return -EINVAL;
-        c = calloc(1, sizeof(*c));
-        if (!c)
-                return -ENOMEM;
-        c->fd = -1;
-        *ret = c;
-        return 0;
-}
-
-_public_ ids_cancel *ids_cancel_free(ids_cancel *c) {
-        free(c);
-        return NULL;
-}
-
-_public_ void ids_cancel_request(ids_cancel *c) {
-        int fd;
-
-        if (!c)
-                return;
-        c->requested = 1;
-        fd = c->fd;
-        /* shutdown() is async-signal-safe: a receive blocked in libimobiledevice returns. */
-        if (fd >= 0)
-                (void) shutdown(fd, SHUT_RDWR);
-}
-
-_public_ bool ids_cancel_requested(const ids_cancel *c) {
-        return c && c->requested;
-}
 
 /* ---- helpers shared with restore.c ------------------------------------------------------ */
 
@@ -165,33 +130,22 @@ static uint64_t floor_bytes(const ids_backup_options *o, Store *store) {
 /* Connect mobilebackup2 with the escrow bag, remember its socket for cancel/EOF, version
  * exchange. */
 static int connect_mb2(Run *run) {
-        lockdownd_service_descriptor_t svc = NULL;
         double versions[] = { 2.0, 2.1 };
         double remote = 0;
-        FdSnapshot before;
         mobilebackup2_error_t e;
+        void *client = NULL;
         int r;
 
-        r = session_start_service(run->session, MOBILEBACKUP2_SERVICE_NAME, &svc);
+        r = session_connect_service(run->session, MOBILEBACKUP2_SERVICE_NAME, run->cancel,
+                                    dl_mb2_client_new, &client, &run->h.stream_fd);
+        run->mb2 = client;
         if (r != 0)
                 return r;
-        fd_snapshot(&before);
-        e = mobilebackup2_client_new(run->session->device, svc, &run->mb2);
-        lockdownd_service_descriptor_free(svc);
-        if (e != MOBILEBACKUP2_E_SUCCESS) {
-                run->mb2 = NULL;
-                return mb2_error_to_result(e);
-        }
-        run->h.stream_fd = fd_find_new_socket(&before);
-        run->cancel->fd = run->h.stream_fd;
-        ids_debug("mobilebackup2 stream on fd %d", run->h.stream_fd);
-        if (run->cancel->requested)
-                return IDS_E_CANCELLED;
 
         e = mobilebackup2_version_exchange(run->mb2, versions, 2, &remote);
         if (e != MOBILEBACKUP2_E_SUCCESS) {
                 ids_debug("mobilebackup2 version exchange failed: %d", e);
-                return run->cancel->requested ? IDS_E_CANCELLED : mb2_error_to_result(e);
+                return ids_cancel_requested(run->cancel) ? IDS_E_CANCELLED : mb2_error_to_result(e);
         }
         return 0;
 }
@@ -199,7 +153,7 @@ static int connect_mb2(Run *run) {
 static void disconnect_mb2(Run *run) {
         if (!run->mb2)
                 return;
-        run->cancel->fd = -1;
+        cancel_set_stream(run->cancel, -1);
         /* Frees and tells the device: ["DLMessageDisconnect", EMPTY]. */
         mobilebackup2_client_free(run->mb2);
         run->mb2 = NULL;
@@ -315,7 +269,7 @@ static int one_attempt(Run *run, bool full) {
         if (opts)
                 plist_free(opts);
         if (e != MOBILEBACKUP2_E_SUCCESS)
-                return run->cancel->requested ? IDS_E_CANCELLED : mb2_error_to_result(e);
+                return ids_cancel_requested(run->cancel) ? IDS_E_CANCELLED : mb2_error_to_result(e);
 
         r = dl_run(&run->h);
         if (r != 0)
@@ -367,7 +321,9 @@ _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *resu
         run.h.p.phase = IDS_PHASE_CONNECTING;
         report(&run.h.p, &run);
 
-        r = store_open(ids_state_dir(o->state_dir), o->udid, &run.store);
+        /* The device's lock is in the state directory, wherever the snapshots are. */
+        r = store_open(o->backup_dir ?: ids_state_dir(o->state_dir), ids_state_dir(o->state_dir),
+                       o->udid, &run.store);
         if (r == -EBUSY)
                 r = IDS_E_BUSY;
         if (r != 0)
@@ -453,7 +409,7 @@ _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *resu
 out:
         if (r != 0)
                 fill_result_message(&run, r);
-        if (r != 0 && run.cancel->requested)
+        if (r != 0 && ids_cancel_requested(run.cancel))
                 r = IDS_E_CANCELLED;
         disconnect_mb2(&run);
         run.staging = staging_abort(run.staging);

@@ -51,7 +51,7 @@ static uint64_t now_sec(void) {
 }
 
 static bool cancelled(DLHost *h) {
-        return h->cancel && h->cancel->requested;
+        return ids_cancel_requested(h->cancel);
 }
 
 static void note(DLHost *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -95,37 +95,16 @@ static void set_percent(DLHost *h, plist_t msg, uint32_t idx) {
 
 /* ---- the stream ------------------------------------------------------------------------ */
 
-void fd_snapshot(FdSnapshot *s) {
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *e;
+int dl_mb2_client_new(idevice_t device, lockdownd_service_descriptor_t service,
+                      void **ret_client) {
+        mobilebackup2_client_t c = NULL;
+        mobilebackup2_error_t e;
 
-        memset(s, 0, sizeof(*s));
-        if (!d)
-                return;
-        while ((e = readdir(d))) {
-                int fd = atoi(e->d_name);
-                /* Not the directory's own fd: it is closed below and its number reused. */
-                if (fd >= 0 && fd < 1024 && e->d_name[0] != '.' && fd != dirfd(d))
-                        s->bits[fd / 64] |= 1ull << (fd % 64);
-        }
-        closedir(d);
-}
-
-int fd_find_new_socket(const FdSnapshot *before) {
-        FdSnapshot now;
-        int found = -1;
-
-        fd_snapshot(&now);
-        for (int fd = 0; fd < 1024; fd++) {
-                struct stat st;
-
-                if (!(now.bits[fd / 64] & (1ull << (fd % 64))) ||
-                    (before->bits[fd / 64] & (1ull << (fd % 64))))
-                        continue;
-                if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
-                        found = fd;     /* the newest socket is the service stream */
-        }
-        return found;
+        e = mobilebackup2_client_new(device, service, &c);
+        if (e != MOBILEBACKUP2_E_SUCCESS)
+                return mb2_error_to_result(e);
+        *ret_client = c;
+        return 0;
 }
 
 /* Is the device stream gone (EOF or error, with nothing left to read)? */

@@ -15,11 +15,6 @@
 #include "plist-util.h"
 #include "store.h"
 
-struct ids_cancel {
-        volatile sig_atomic_t requested;
-        volatile sig_atomic_t fd;               /* the device stream, -1 if none */
-};
-
 typedef struct DLHost {
         mobilebackup2_client_t mb2;             /* borrowed */
         int stream_fd;                          /* the usbmuxd socket under mb2, or -1 */
@@ -53,10 +48,6 @@ int dl_run(DLHost *h);
 /* Report progress now (phase changes always go out; bytes at most every 64 KiB). */
 void dl_report(DLHost *h, bool force);
 
-/* Find the socket libimobiledevice opened since `before` (a snapshot of open fds taken by
- * fd_snapshot()), so cancel can shut it down and EOF can be told from a slow device. */
-typedef struct FdSnapshot {
-        uint64_t bits[16];                      /* fds 0..1023 */
-} FdSnapshot;
-void fd_snapshot(FdSnapshot *s);
-int fd_find_new_socket(const FdSnapshot *before);
+/* session_client_new_fn for mobilebackup2 (session_connect_service()). */
+int dl_mb2_client_new(idevice_t device, lockdownd_service_descriptor_t service,
+                      void **ret_client);

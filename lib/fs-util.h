@@ -65,3 +65,9 @@ int fs_write_all(int fd, const void *data, size_t n);
 /* For tests: true makes every fs_open_beneath() use the component walk that replaces
  * openat2(2) on kernels or sandboxes without it; false returns to probing openat2. */
 void fs_force_openat2_fallback(bool on);
+
+/* mkdir -p path with mode for each directory created. 0 or -errno. */
+int fs_mkdir_parents(const char *path, mode_t mode);
+/* Open the directory name beneath dir_fd (O_NOFOLLOW), creating it 0700 first if create.
+ * The fd, or -errno. */
+int fs_open_subdir(int dir_fd, const char *name, bool create);

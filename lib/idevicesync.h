@@ -92,6 +92,7 @@ bool ids_cancel_requested(const ids_cancel *c);
 typedef struct ids_backup_options {
         const char *udid;               /* required */
         const char *state_dir;          /* NULL: $STATE_DIRECTORY, else /var/lib/idevicesync */
+        const char *backup_dir;         /* the snapshot stores; NULL: state_dir */
         bool force_full;                /* ask the device for a full backup */
         unsigned keep;                  /* retention: snapshots to keep (0 = unlimited) */
         unsigned keep_days;             /* retention: max age in days (0 = off) */
@@ -124,7 +125,8 @@ typedef struct ids_restore_options {
         const char *source_udid;        /* whose snapshot; the device may be gone */
         const char *snapshot;           /* NULL: latest */
         const char *target_udid;        /* the connected device to restore */
-        const char *state_dir;
+        const char *state_dir;          /* the device lock (as for a backup) */
+        const char *backup_dir;         /* the snapshot stores; NULL: state_dir */
         bool system;                    /* RestoreSystemFiles */
         bool settings;                  /* RestorePreserveSettings = !settings */
         bool reboot;                    /* RestoreShouldReboot */
@@ -145,11 +147,14 @@ typedef struct ids_snapshot {
         char ios_version[32];
 } ids_snapshot;
 
-/* Committed snapshots of udid, oldest first; free *ret with free(). Takes the store lock
- * (IDS_E_BUSY while a backup runs? No: listing is read-only and takes no lock). */
-int ids_snapshot_list(const char *state_dir, const char *udid, ids_snapshot **ret,
+/* Committed snapshots of udid in backup_dir (NULL: the state directory), oldest first;
+ * free *ret with free(). Read-only: takes no lock and is safe while a backup runs. */
+int ids_snapshot_list(const char *backup_dir, const char *udid, ids_snapshot **ret,
                       size_t *ret_n);
-int ids_snapshot_delete(const char *state_dir, const char *udid, const char *id);
+/* Delete one committed snapshot; takes the device lock under state_dir (IDS_E_BUSY while
+ * another operation holds it). backup_dir NULL: state_dir. 0, -ENOENT, IDS_E_BUSY, -errno. */
+int ids_snapshot_delete(const char *state_dir, const char *backup_dir, const char *udid,
+                        const char *id);
 
 typedef struct ids_verify_report {
         uint64_t files_checked, missing, changed, unindexed;
@@ -157,10 +162,12 @@ typedef struct ids_verify_report {
         char first_problem[512];
 } ids_verify_report;
 
-/* Verify snapshot id (NULL or "": the latest). 0 = verified clean; IDS_E_PROTOCOL when
+/* Verify snapshot id (NULL or "": the latest) of udid's store in backup_dir (NULL:
+ * state_dir), under the device lock in state_dir. 0 = verified clean; IDS_E_PROTOCOL when
  * something is missing or changed, -ENOENT, IDS_E_BUSY or -errno; report filled either
  * way when non-NULL. */
-int ids_snapshot_verify(const char *state_dir, const char *udid, const char *id,
+int ids_snapshot_verify(const char *state_dir, const char *backup_dir, const char *udid,
+                        const char *id,
                         ids_verify_report *report);
 
 typedef struct ids_device_info {

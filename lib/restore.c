@@ -15,6 +15,7 @@
 
 #include <libimobiledevice/mobilebackup2.h>
 
+#include "cancel.h"
 #include "devicelink.h"
 #include "error.h"
 #include "idevicesync.h"
@@ -60,9 +61,8 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
         Store *store = NULL;
         Session *session = NULL;
         mobilebackup2_client_t mb2 = NULL;
-        lockdownd_service_descriptor_t svc = NULL;
+        void *client = NULL;
         SnapshotInfo info;
-        FdSnapshot before;
         double versions[] = { 2.0, 2.1 }, remote = 0;
         plist_t opts = NULL;
         DLHost h = { .stream_fd = -1 };
@@ -86,7 +86,8 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
                 cancel = own;
         }
 
-        r = store_open(ids_state_dir(o->state_dir), o->source_udid, &store);
+        r = store_open(o->backup_dir ?: ids_state_dir(o->state_dir), ids_state_dir(o->state_dir),
+                       o->source_udid, &store);
         if (r == -EBUSY)
                 r = IDS_E_BUSY;
         if (r != 0)
@@ -123,19 +124,13 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
         r = session_sync_lock(session);
         if (r != 0)
                 goto out;
-        r = session_start_service(session, MOBILEBACKUP2_SERVICE_NAME, &svc);
+        r = session_connect_service(session, MOBILEBACKUP2_SERVICE_NAME, cancel,
+                                    dl_mb2_client_new, &client, &h.stream_fd);
+        mb2 = client;
         if (r != 0)
                 goto out;
-        fd_snapshot(&before);
-        if (mobilebackup2_client_new(session->device, svc, &mb2) != MOBILEBACKUP2_E_SUCCESS) {
-                mb2 = NULL;
-                r = IDS_E_DISCONNECTED;
-                goto out;
-        }
-        h.stream_fd = fd_find_new_socket(&before);
-        cancel->fd = h.stream_fd;
         if (mobilebackup2_version_exchange(mb2, versions, 2, &remote) != MOBILEBACKUP2_E_SUCCESS) {
-                r = cancel->requested ? IDS_E_CANCELLED : IDS_E_PROTOCOL;
+                r = ids_cancel_requested(cancel) ? IDS_E_CANCELLED : IDS_E_PROTOCOL;
                 goto out;
         }
 
@@ -176,13 +171,11 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
                          h.message[0] ? h.message : r > 0 ? ids_result_message(r) : strerror(-r));
 
 out:
-        if (r != 0 && cancel->requested)
+        if (r != 0 && ids_cancel_requested(cancel))
                 r = IDS_E_CANCELLED;
-        cancel->fd = -1;
+        cancel_set_stream(cancel, -1);
         if (mb2)
                 mobilebackup2_client_free(mb2);
-        if (svc)
-                lockdownd_service_descriptor_free(svc);
         session_free(session);
         store_close(store);
         ids_cancel_free(own);

@@ -8,10 +8,12 @@
  * the handshake retried, which shows the Trust dialog again, the way iTunes recovers.
  * The sync lock and the notifications follow what iTunes does (protocols.md §3.6, §5.3).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 #include <time.h>
 
@@ -20,6 +22,7 @@
 
 #include "error.h"
 #include "idevicesync.h"
+#include "cancel.h"
 #include "session.h"
 #include "util.h"
 
@@ -433,4 +436,70 @@ _public_ int ids_device_probe(const char *udid, ids_device_info *ret) {
                 plist_free(v);
         session_free(s);
         return 0;
+}
+
+/* ---- services ------------------------------------------------------------------------ */
+
+/* libimobiledevice hides the socket under a service client: find the one it opened since
+ * `before` (a snapshot of open fds), so cancel can shut it down and EOF can be told from a
+ * slow device. */
+typedef struct FdSnapshot {
+        uint64_t bits[16];                      /* fds 0..1023 */
+} FdSnapshot;
+
+static void fd_snapshot(FdSnapshot *s) {
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *e;
+
+        memset(s, 0, sizeof(*s));
+        if (!d)
+                return;
+        while ((e = readdir(d))) {
+                int fd = atoi(e->d_name);
+                /* Not the directory's own fd: it is closed below and its number reused. */
+                if (fd >= 0 && fd < 1024 && e->d_name[0] != '.' && fd != dirfd(d))
+                        s->bits[fd / 64] |= 1ull << (fd % 64);
+        }
+        closedir(d);
+}
+
+static int fd_find_new_socket(const FdSnapshot *before) {
+        FdSnapshot now;
+        int found = -1;
+
+        fd_snapshot(&now);
+        for (int fd = 0; fd < 1024; fd++) {
+                struct stat st;
+
+                if (!(now.bits[fd / 64] & (1ull << (fd % 64))) ||
+                    (before->bits[fd / 64] & (1ull << (fd % 64))))
+                        continue;
+                if (fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode))
+                        found = fd;     /* the newest socket is the service stream */
+        }
+        return found;
+}
+
+int session_connect_service(Session *s, const char *name, ids_cancel *cancel,
+                            session_client_new_fn client_new, void **ret_client,
+                            int *ret_stream_fd) {
+        lockdownd_service_descriptor_t svc = NULL;
+        FdSnapshot before;
+        void *client = NULL;
+        int r, fd;
+
+        r = session_start_service(s, name, &svc);
+        if (r != 0)
+                return r;
+        fd_snapshot(&before);
+        r = client_new(s->device, svc, &client);
+        lockdownd_service_descriptor_free(svc);
+        if (r != 0)
+                return r;
+        fd = fd_find_new_socket(&before);
+        ids_debug("%s: %s stream on fd %d", s->udid, name, fd);
+        cancel_set_stream(cancel, fd);
+        *ret_client = client;
+        *ret_stream_fd = fd;
+        return ids_cancel_requested(cancel) ? IDS_E_CANCELLED : 0;
 }

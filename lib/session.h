@@ -44,6 +44,22 @@ Session *session_free(Session *s);
 
 /* Start service name with the pair record's escrow bag (mobilebackup2 needs it). */
 int session_start_service(Session *s, const char *name, lockdownd_service_descriptor_t *ret);
+/* Makes the client of a started service: a libimobiledevice *_client_new() wrapped to
+ * return 0 or an IDS_E_* outcome, the client in *ret_client. */
+typedef int (*session_client_new_fn)(idevice_t device, lockdownd_service_descriptor_t service,
+                                     void **ret_client);
+
+/* One way to reach a device service, for every operation (mobilebackup2 now; AFC,
+ * house_arrest and mobilesync for sync): start name (with the escrow bag), make its client
+ * with client_new, find the usbmuxd stream the client reads and register it with cancel,
+ * so that a cancel shuts it down and EOF can be told from a slow device. 0 with
+ * *ret_client and *ret_stream_fd (-1 if not found) set; IDS_E_CANCELLED when a cancel came
+ * meanwhile (the client is still returned: the caller frees it); other IDS_E_* or -errno
+ * (nothing is returned). */
+int session_connect_service(Session *s, const char *name, ids_cancel *cancel,
+                            session_client_new_fn client_new, void **ret_client,
+                            int *ret_stream_fd);
+
 /* Close the lockdown connection (services stay up), as iTunes does before the DL loop. */
 void session_close_lockdown(Session *s);
 

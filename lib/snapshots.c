@@ -31,7 +31,7 @@ static void to_public(const SnapshotInfo *i, ids_snapshot *s) {
         snprintf(s->ios_version, sizeof(s->ios_version), "%s", i->ios_version);
 }
 
-_public_ int ids_snapshot_list(const char *state_dir, const char *udid, ids_snapshot **ret,
+_public_ int ids_snapshot_list(const char *backup_dir, const char *udid, ids_snapshot **ret,
                                size_t *ret_n) {
         char canonical[UDID_MAX + 1];
         _cleanup_(freep) SnapshotInfo *list = NULL;
@@ -41,7 +41,7 @@ _public_ int ids_snapshot_list(const char *state_dir, const char *udid, ids_snap
 
         if (!ret || !ret_n || !(udid = udid_canonical_copy(udid, canonical)))
                 return -EINVAL;
-        r = store_list_readonly(ids_state_dir(state_dir), udid, &list, &n);
+        r = store_list_readonly(ids_state_dir(backup_dir), udid, &list, &n);
         if (r == -ENOENT) {
                 *ret = NULL;
                 *ret_n = 0;
@@ -59,14 +59,16 @@ _public_ int ids_snapshot_list(const char *state_dir, const char *udid, ids_snap
         return 0;
 }
 
-_public_ int ids_snapshot_delete(const char *state_dir, const char *udid, const char *id) {
+_public_ int ids_snapshot_delete(const char *state_dir, const char *backup_dir, const char *udid,
+                                 const char *id) {
         char canonical[UDID_MAX + 1];
         Store *s = NULL;
         int r;
 
         if (!id || !(udid = udid_canonical_copy(udid, canonical)))
                 return -EINVAL;
-        r = store_open(ids_state_dir(state_dir), udid, &s);
+        state_dir = ids_state_dir(state_dir);
+        r = store_open(backup_dir ?: state_dir, state_dir, udid, &s);
         if (r == -EBUSY)
                 return IDS_E_BUSY;
         if (r < 0)
@@ -117,8 +119,8 @@ out:
         return r;
 }
 
-_public_ int ids_snapshot_verify(const char *state_dir, const char *udid, const char *id,
-                                 ids_verify_report *report) {
+_public_ int ids_snapshot_verify(const char *state_dir, const char *backup_dir, const char *udid,
+                                 const char *id, ids_verify_report *report) {
         char canonical[UDID_MAX + 1];
         ids_verify_report dummy;
         ids_verify_report *rep = report ?: &dummy;
@@ -131,7 +133,8 @@ _public_ int ids_snapshot_verify(const char *state_dir, const char *udid, const 
         if (!(udid = udid_canonical_copy(udid, canonical)))
                 return -EINVAL;
         memset(rep, 0, sizeof(*rep));
-        r = store_open(ids_state_dir(state_dir), udid, &s);
+        state_dir = ids_state_dir(state_dir);
+        r = store_open(backup_dir ?: state_dir, state_dir, udid, &s);
         if (r == -EBUSY)
                 return IDS_E_BUSY;
         if (r < 0)

@@ -52,6 +52,7 @@
 #include "store.h"
 #include "util.h"
 #include "udid.h"
+#include "lock.h"
 
 #define STAGING_PREFIX  ".staging-"
 #define REMOVING_PREFIX ".staging-rm-"  /* a snapshot being removed; store_open() finishes */
@@ -726,39 +727,6 @@ static int latest_repair(Store *s) {
 
 /* ---- open/close ---------------------------------------------------------------------- */
 
-static int mkdir_parents_and_self(const char *path, mode_t mode) {
-        _cleanup_(freep) char *p = NULL;
-
-        if (mkdir(path, mode) >= 0 || errno == EEXIST)
-                return 0;
-        if (errno != ENOENT)
-                return -errno;
-
-        p = strdup(path);
-        if (!p)
-                return -ENOMEM;
-        for (char *slash = strchr(p + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
-                *slash = 0;
-                if (mkdir(p, mode) < 0 && errno != EEXIST)
-                        return -errno;
-                *slash = '/';
-        }
-        if (mkdir(p, mode) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
-static int open_subdir(int dir_fd, const char *name, bool create) {
-        int fd;
-
-        if (create && mkdirat(dir_fd, name, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        fd = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        return fd;
-}
-
 /* Remove what crashed or killed runs left: .staging-* (runs and removals in progress). */
 static void remove_stale(Store *s) {
         _cleanup_(closedirp) DIR *d = NULL;
@@ -801,7 +769,7 @@ static Store *store_new(const char *abs_state_dir, const char *udid) {
         return s;
 }
 
-int store_open(const char *state_dir, const char *udid, Store **ret) {
+int store_open(const char *state_dir, const char *lock_dir, const char *udid, Store **ret) {
         _cleanup_(store_closep) Store *s = NULL;
         _cleanup_(closep) int state_fd = -EBADF;
         _cleanup_(freep) char *abs = NULL;
@@ -810,7 +778,7 @@ int store_open(const char *state_dir, const char *udid, Store **ret) {
         if (!state_dir || !*state_dir || !ret || !udid_is_valid(udid))
                 return -EINVAL;
 
-        r = mkdir_parents_and_self(state_dir, 0700);
+        r = fs_mkdir_parents(state_dir, 0700);
         if (r < 0)
                 return r;
         abs = realpath(state_dir, NULL);
@@ -824,18 +792,16 @@ int store_open(const char *state_dir, const char *udid, Store **ret) {
         state_fd = open(abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (state_fd < 0)
                 return -errno;
-        s->device_fd = open_subdir(state_fd, udid, true);
+        s->device_fd = fs_open_subdir(state_fd, udid, true);
         if (s->device_fd < 0)
                 return s->device_fd;
 
-        s->lock_fd = openat(s->device_fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
-                            0600);
+        /* The device's one lock, wherever the snapshots live (lock.h). */
+        s->lock_fd = device_lock_take(lock_dir ?: abs, udid);
         if (s->lock_fd < 0)
-                return -errno;
-        if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
-                return errno == EWOULDBLOCK ? -EBUSY : -errno;
+                return s->lock_fd;
 
-        s->snapshots_fd = open_subdir(s->device_fd, "snapshots", true);
+        s->snapshots_fd = fs_open_subdir(s->device_fd, "snapshots", true);
         if (s->snapshots_fd < 0)
                 return s->snapshots_fd;
 
@@ -1074,10 +1040,10 @@ static int link_tree(int src_fd, int dst_fd, unsigned depth, uint64_t *n_files) 
 
                         if (depth + 1 >= FS_DEPTH_MAX)
                                 return -ELOOP;
-                        child_dst = open_subdir(dst_fd, de->d_name, true);
+                        child_dst = fs_open_subdir(dst_fd, de->d_name, true);
                         if (child_dst < 0)
                                 return child_dst;
-                        child_src = open_subdir(dirfd(d), de->d_name, false);
+                        child_src = fs_open_subdir(dirfd(d), de->d_name, false);
                         if (child_src < 0)
                                 return child_src;
                         r = link_tree(child_src, child_dst, depth + 1, n_files);
@@ -1133,10 +1099,10 @@ int store_begin(Store *s, bool from_scratch, Staging **ret) {
                 st->path = NULL;
                 return -ENOMEM;
         }
-        st->root_fd = open_subdir(s->snapshots_fd, st->name, false);
+        st->root_fd = fs_open_subdir(s->snapshots_fd, st->name, false);
         if (st->root_fd < 0)
                 return st->root_fd;
-        dst = open_subdir(st->root_fd, s->udid, true);
+        dst = fs_open_subdir(st->root_fd, s->udid, true);
         if (dst < 0)
                 return dst;
 
@@ -1249,11 +1215,11 @@ static int walk_dir(Walk *w, int fd, int prev_fd, unsigned depth) {
 
                         if (depth + 1 >= FS_DEPTH_MAX)
                                 return -ELOOP;
-                        cfd = open_subdir(dirfd(d), de->d_name, false);
+                        cfd = fs_open_subdir(dirfd(d), de->d_name, false);
                         if (cfd < 0)
                                 return cfd;
                         if (pfd >= 0)
-                                cpfd = open_subdir(pfd, de->d_name, false);
+                                cpfd = fs_open_subdir(pfd, de->d_name, false);
                         r = walk_dir(w, cfd, cpfd < 0 ? -EBADF : cpfd, depth + 1);
                 } else
                         r = w->on_entry(w, dirfd(d), pfd, de->d_name, type);
@@ -1577,12 +1543,12 @@ static int index_build(Store *s, Staging *st, uint64_t *ret_files, uint64_t *ret
         }
 
         if (st->base_id[0]) {
-                base_fd = open_subdir(s->snapshots_fd, st->base_id, false);
+                base_fd = fs_open_subdir(s->snapshots_fd, st->base_id, false);
                 if (base_fd >= 0) {
                         r = crc_table_load(&w->prev, base_fd);
                         if (r < 0)
                                 goto finish;
-                        prev_fd = open_subdir(base_fd, s->udid, false);
+                        prev_fd = fs_open_subdir(base_fd, s->udid, false);
                         if (prev_fd < 0)
                                 prev_fd = -EBADF;
                 }
@@ -1607,7 +1573,7 @@ static int index_build(Store *s, Staging *st, uint64_t *ret_files, uint64_t *ret
         if (r < 0)
                 goto finish;
 
-        udid_fd = open_subdir(st->root_fd, s->udid, false);
+        udid_fd = fs_open_subdir(st->root_fd, s->udid, false);
         if (udid_fd < 0) {
                 r = udid_fd;
                 goto finish;
@@ -1988,10 +1954,10 @@ int store_verify(Store *s, const char *id, VerifyReport *ret) {
         if (r < 0)
                 return r;
 
-        dfd = open_subdir(s->snapshots_fd, id, false);
+        dfd = fs_open_subdir(s->snapshots_fd, id, false);
         if (dfd < 0)
                 return dfd;
-        udid_fd = open_subdir(dfd, s->udid, false);
+        udid_fd = fs_open_subdir(dfd, s->udid, false);
         if (udid_fd < 0 && udid_fd != -ENOENT)
                 return udid_fd;
 

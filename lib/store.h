@@ -2,7 +2,9 @@
 /*
  * The snapshot store: versioned, crash-safe, iTunes-format backups of one device.
  *
- *   <state>/<UDID>/lock                      flock: one operation per device at a time
+ *   <lock dir>/<UDID>/lock                   flock: one operation per device at a time
+ *                                            (lock.h; the state directory, wherever the
+ *                                            store is: BackupDir=)
  *   <state>/<UDID>/latest -> snapshots/<id>  newest committed snapshot (relative symlink)
  *   <state>/<UDID>/snapshots/<id>/           one snapshot; <id> = UTC time 20261124T153000Z,
  *                                            a second one in the same second gets -2, -3, …
@@ -45,10 +47,11 @@ typedef struct SnapshotInfo {
         char result[32];                /* "done" for every committed snapshot */
 } SnapshotInfo;
 
-/* Open (create) the store of udid under state_dir and take the device lock without
- * waiting. Removes stale staging directories. 0, -EBUSY (another operation holds the
- * lock), -EINVAL (bad udid: 1..64 of [0-9A-Fa-f-]), -errno. */
-int store_open(const char *state_dir, const char *udid, Store **ret);
+/* Open (create) the store of udid under state_dir and take the device's one lock under
+ * lock_dir (lock.h; NULL: state_dir) without waiting. Removes stale staging directories.
+ * 0, -EBUSY (another operation holds the lock), -EINVAL (bad udid: 1..64 of
+ * [0-9A-Fa-f-]), -errno. */
+int store_open(const char *state_dir, const char *lock_dir, const char *udid, Store **ret);
 /* Release the lock and free. Accepts NULL; returns NULL. */
 Store *store_close(Store *s);
 

@@ -26,6 +26,8 @@
 #include <zlib.h>
 
 #include "fs-util.h"
+#include "idevicesync.h"
+#include "lock.h"
 #include "store.h"
 #include "util.h"
 #include "test-util.h"
@@ -42,7 +44,7 @@ static void make_state(const char *name, char *ret, size_t size) {
 
 static Store *open_store(const char *state) {
         Store *s = NULL;
-        int r = store_open(state, UDID, &s);
+        int r = store_open(state, NULL, UDID, &s);
 
         if (r < 0) {
                 printf("FAIL: store_open('%s'): %s at %s:%d\n", state, strerror(-r), __FILE__,
@@ -367,7 +369,7 @@ static char run_child(void (*fn)(void *userdata), void *userdata) {
 static void lock_child(void *userdata) {
         Store *c = NULL;
 
-        child_report(store_open(userdata, UDID, &c) == -EBUSY ? 'b' : 'x');
+        child_report(store_open(userdata, NULL, UDID, &c) == -EBUSY ? 'b' : 'x');
 }
 
 static void test_open_lock(void) {
@@ -393,15 +395,15 @@ static void test_open_lock(void) {
         ASSERT_EQ(run_child(lock_child, state), 'b');
 
         /* Another device in the same state dir is independent. */
-        ASSERT_OK(store_open(state, "abcdef0123456789", &s2));
+        ASSERT_OK(store_open(state, NULL, "abcdef0123456789", &s2));
         s2 = store_close(s2);
 
-        ASSERT_EQ(store_open(state, "../etc", &s2), -EINVAL);
-        ASSERT_EQ(store_open(state, "", &s2), -EINVAL);
-        ASSERT_EQ(store_open(state, "xyz", &s2), -EINVAL);
-        ASSERT_EQ(store_open(state, "0123456789abcdef0123456789abcdef"
+        ASSERT_EQ(store_open(state, NULL, "../etc", &s2), -EINVAL);
+        ASSERT_EQ(store_open(state, NULL, "", &s2), -EINVAL);
+        ASSERT_EQ(store_open(state, NULL, "xyz", &s2), -EINVAL);
+        ASSERT_EQ(store_open(state, NULL, "0123456789abcdef0123456789abcdef"
                                     "0123456789abcdef0123456789abcdef0", &s2), -EINVAL);
-        ASSERT_EQ(store_open(NULL, UDID, &s2), -EINVAL);
+        ASSERT_EQ(store_open(NULL, NULL, UDID, &s2), -EINVAL);
         ASSERT(!s2);
 
         s = store_close(s);
@@ -707,7 +709,7 @@ static void crash_child(void *userdata) {
         Store *c = NULL;
 
         store_set_crash_hook(crash_hook);
-        if (store_open(run->state, UDID, &c) < 0)
+        if (store_open(run->state, NULL, UDID, &c) < 0)
                 child_report('o');
         if (run->delete_id) {
                 (void) store_delete(c, run->delete_id);
@@ -1077,6 +1079,49 @@ static void test_modes(void) {
         check_modes(state, 0);
 }
 
+/* One lock per device, in the state directory, whatever the backup directory is: a lock
+ * held there excludes a store opened under another backup directory, and the public
+ * operations that take it (delete, verify) answer IDS_E_BUSY. */
+static void test_device_lock(void) {
+        char state[256], b1[256], b2[256], path[PATH_MAX];
+        Store *s = NULL;
+        struct stat st;
+        int fd;
+
+        snprintf(state, sizeof(state), "%s/lock-state", tmpdir);
+        snprintf(b1, sizeof(b1), "%s/lock-backups-1", tmpdir);
+        snprintf(b2, sizeof(b2), "%s/lock-backups-2", tmpdir);
+
+        fd = device_lock_take(state, UDID);
+        ASSERT_OK(fd);
+        ASSERT_EQ(device_lock_take(state, UDID), -EBUSY);
+        ASSERT_EQ(store_open(b1, state, UDID, &s), -EBUSY);
+        ASSERT(!s);
+        ASSERT_EQ(ids_snapshot_delete(state, b1, UDID, "20261124T153000Z"), IDS_E_BUSY);
+        ASSERT_EQ(ids_snapshot_verify(state, b2, UDID, NULL, NULL), IDS_E_BUSY);
+        /* Listing takes no lock. */
+        {
+                ids_snapshot *list = NULL;
+                size_t n = 9;
+
+                ASSERT_OK(ids_snapshot_list(b1, UDID, &list, &n));
+                ASSERT_EQ(n, 0u);
+                free(list);
+        }
+        if (fd >= 0)
+                close(fd);
+
+        /* Released: the store opens, its lock is in the state directory, not beside it. */
+        ASSERT_OK(store_open(b1, state, UDID, &s));
+        snprintf(path, sizeof(path), "%s/" UDID "/lock", state);
+        ASSERT(stat(path, &st) == 0 && (st.st_mode & 07777) == 0600);
+        snprintf(path, sizeof(path), "%s/" UDID "/lock", b1);
+        ASSERT(stat(path, &st) < 0 && errno == ENOENT);
+        ASSERT_EQ(device_lock_take(state, UDID), -EBUSY);
+        store_close(s);
+        ASSERT_EQ(device_lock_take(state, "../x"), -EINVAL);
+}
+
 int main(void) {
         int fd;
 
@@ -1087,6 +1132,7 @@ int main(void) {
         }
 
         test_open_lock();
+        test_device_lock();
         test_empty();
         test_runs();
         test_stale_and_invalid();

@@ -159,7 +159,7 @@ int main(int argc, char **argv) {
         } else if (strcmp(cmd, "verify") == 0 && optind == argc - 2) {
                 ids_verify_report rep;
 
-                r = ids_snapshot_verify(state, argv[optind], argv[optind + 1], &rep);
+                r = ids_snapshot_verify(state, NULL, argv[optind], argv[optind + 1], &rep);
                 printf("checked=%llu missing=%llu changed=%llu unindexed=%llu manifest_ok=%d "
                        "problem=%s\n",
                        (unsigned long long) rep.files_checked, (unsigned long long) rep.missing,
@@ -168,7 +168,7 @@ int main(int argc, char **argv) {
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "delete") == 0 && optind == argc - 2) {
-                r = ids_snapshot_delete(state, argv[optind], argv[optind + 1]);
+                r = ids_snapshot_delete(state, NULL, argv[optind], argv[optind + 1]);
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else {

@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
         struct rusage ru;
         double a, b, c, d, e;
 
-        if (argc < 2 || store_open(argv[1], "00008030-00000000000000BB", &s) < 0 ||
+        if (argc < 2 || store_open(argv[1], NULL, "00008030-00000000000000BB", &s) < 0 ||
             store_begin(s, true, &st) < 0)
                 return 1;
         for (unsigned i = 0; i < n; i++)
