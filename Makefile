@@ -160,6 +160,10 @@ $(BUILD)/tests/test-config.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-config: $(BUILD)/daemon/config.o
 $(BUILD)/tests/test-cli-format.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-cli-format: $(BUILD)/daemon/cli-format.o
+$(BUILD)/tests/test-device-state.o: CPPFLAGS += -Idaemon
+$(BUILD)/tests/test-device-state: $(BUILD)/daemon/device-state.o
+$(BUILD)/tests/test-policy.o: CPPFLAGS += -Idaemon
+$(BUILD)/tests/test-policy: $(BUILD)/daemon/policy.o $(BUILD)/daemon/config.o
 $(BUILD)/tests/test-worker.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-worker: $(BUILD)/daemon/worker-msg.o
 $(BUILD)/tests/test-notify.o: CPPFLAGS += -Idaemon

@@ -19,14 +19,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "device-state.h"
 #include "device.h"
 #include "idevicesync.h"
 #include "job-type.h"
 #include "log.h"
 #include "macro.h"
+#include "policy.h"
 
 #define USEC_PER_SEC 1000000ull
-#define RETRY_DEFERRED_MAX_USEC (600 * USEC_PER_SEC)    /* battery and disk are re-read */
+#define RETRY_DEFERRED_MAX_USEC POLICY_RECHECK_USEC      /* battery and disk are re-read */
 
 static const char *const states[_DEVICE_STATE_MAX] = {
         [DEVICE_DISCONNECTED] = "disconnected",
@@ -101,13 +103,14 @@ int device_new(Manager *m, const char *udid, Device **ret) {
                 .reason = strdup("The device is not connected."),
                 .last_result = strdup(""),
                 .last_message = strdup(""),
+                .last_sync_result = strdup(""),
                 .battery = -1,
                 .state = DEVICE_DISCONNECTED,
                 .bus = { .progress_mask = DEVICE_PROGRESS_MASK },
         };
         policy_init_defaults(&d->policy);
         if (!d->udid || !d->name || !d->product_type || !d->product_version || !d->reason ||
-            !d->last_result || !d->last_message) {
+            !d->last_result || !d->last_message || !d->last_sync_result) {
                 device_free(d);
                 return -ENOMEM;
         }
@@ -135,6 +138,7 @@ Device *device_free(Device *d) {
         free(d->reason);
         free(d->last_result);
         free(d->last_message);
+        free(d->last_sync_result);
         free(d);
         return NULL;
 }
@@ -159,7 +163,7 @@ void device_set_state(Device *d, DeviceState s, const char *fmt, ...) {
         manager_update_status(d->manager);
 }
 
-/* ---- persistence: <state>/<UDID>/device.state (key=value) ------------------------------ */
+/* ---- persistence: <state>/<UDID>/device.state (device-state.c) --------------------------- */
 
 static char *state_file(Device *d) {
         char *p = NULL;
@@ -170,98 +174,53 @@ static char *state_file(Device *d) {
 }
 
 int device_save(Device *d) {
-        char *path = state_file(d), *tmp = NULL, dir[4096];
-        FILE *f;
-        int fd, r = 0;
+        _cleanup_free_ char *path = state_file(d), *dir = NULL;
+        DeviceStateFile st = {
+                .encrypted = d->encrypted,
+                .last_backup = d->last_backup,
+                .last_sync = d->last_sync,
+        };
+        int r;
 
-        if (!path)
+        if (!path || asprintf(&dir, "%s/%s", d->manager->state_dir, d->udid) < 0)
                 return -ENOMEM;
-        snprintf(dir, sizeof(dir), "%s/%s", d->manager->state_dir, d->udid);
         (void) mkdir(d->manager->state_dir, 0700);
         (void) mkdir(dir, 0700);
-        if (asprintf(&tmp, "%s.tmp", path) < 0) {
-                free(path);
-                return -ENOMEM;
-        }
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        f = fd >= 0 ? fdopen(fd, "we") : NULL;
-        if (!f) {
-                r = -errno;
-                if (fd >= 0)
-                        close(fd);
-                goto out;
-        }
-        /* Values are validated strings from the device: strip newlines to keep lines. */
-        fprintf(f, "name=%s\nproduct_type=%s\nproduct_version=%s\nlast_backup=%" PRIu64 "\n"
-                   "last_result=%s\nencrypted=%d\nrunning=%s\n",
-                d->name, d->product_type, d->product_version, d->last_backup, d->last_result,
-                d->encrypted, d->job ? job_kind_to_string(d->job->kind) : "");
-        if (fflush(f) != 0 || fsync(fileno(f)) < 0)
-                r = -errno;
-        fclose(f);
-        if (r == 0 && rename(tmp, path) < 0)
-                r = -errno;
-        if (r == 0) {
-                int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                if (dfd >= 0) {
-                        (void) fsync(dfd);
-                        close(dfd);
-                }
-        }
-out:
-        if (r < 0) {
-                (void) unlink(tmp);
+        snprintf(st.name, sizeof(st.name), "%s", d->name);
+        snprintf(st.product_type, sizeof(st.product_type), "%s", d->product_type);
+        snprintf(st.product_version, sizeof(st.product_version), "%s", d->product_version);
+        snprintf(st.last_result, sizeof(st.last_result), "%s", d->last_result);
+        snprintf(st.last_sync_result, sizeof(st.last_sync_result), "%s", d->last_sync_result);
+        snprintf(st.running, sizeof(st.running), "%s",
+                 d->job ? job_kind_to_string(d->job->kind) : "");
+        r = device_state_write(path, &st);
+        if (r < 0)
                 log_warning_errno(r, "Failed to save the state of %s, ignoring: %m", d->udid);
-        }
-        free(tmp);
-        free(path);
         return r;
 }
 
-static void sanitize(char *s) {
-        for (; *s; s++)
-                if ((unsigned char) *s < 0x20)
-                        *s = ' ';
-}
-
 int device_load(Device *d) {
-        char *path = state_file(d), line[1024];
-        FILE *f;
-        bool interrupted = false;
+        _cleanup_free_ char *path = state_file(d);
+        DeviceStateFile st;
+        int r;
 
         (void) device_reload_policy(d);
         if (!path)
                 return -ENOMEM;
-        f = fopen(path, "re");
-        free(path);
-        if (!f)
-                return errno == ENOENT ? 0 : -errno;
-        while (fgets(line, sizeof(line), f)) {
-                char *eq = strchr(line, '='), *v;
-
-                if (!eq)
-                        continue;
-                *eq = 0;
-                v = eq + 1;
-                v[strcspn(v, "\n")] = 0;
-                sanitize(v);
-                if (strcmp(line, "name") == 0)
-                        (void) free_and_strdup(&d->name, v);
-                else if (strcmp(line, "product_type") == 0)
-                        (void) free_and_strdup(&d->product_type, v);
-                else if (strcmp(line, "product_version") == 0)
-                        (void) free_and_strdup(&d->product_version, v);
-                else if (strcmp(line, "last_backup") == 0)
-                        d->last_backup = strtoull(v, NULL, 10);
-                else if (strcmp(line, "last_result") == 0)
-                        (void) free_and_strdup(&d->last_result, v);
-                else if (strcmp(line, "encrypted") == 0)
-                        d->encrypted = strcmp(v, "1") == 0;
-                else if (strcmp(line, "running") == 0)
-                        interrupted = strcmp(v, "backup") == 0;
-        }
-        fclose(f);
-        if (interrupted) {
+        r = device_state_read(path, &st);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_warning_errno(r, "Failed to read '%s', starting afresh: %m", path);
+        (void) free_and_strdup(&d->name, st.name);
+        (void) free_and_strdup(&d->product_type, st.product_type);
+        (void) free_and_strdup(&d->product_version, st.product_version);
+        (void) free_and_strdup(&d->last_result, st.last_result);
+        (void) free_and_strdup(&d->last_sync_result, st.last_sync_result);
+        d->last_backup = st.last_backup;
+        d->last_sync = st.last_sync;
+        d->encrypted = st.encrypted;
+        if (strcmp(st.running, "backup") == 0) {
                 /* The daemon stopped mid-run: the engine cleans the staging on its next run. */
                 (void) free_and_strdup(&d->last_result, "failed");
                 (void) free_and_strdup(&d->reason, "The last backup was interrupted when the service "
@@ -269,8 +228,10 @@ int device_load(Device *d) {
                 log_device(LOG_WARNING, d->udid, NULL, "failed",
                            "The last backup of %s was interrupted when the service stopped",
                            d->udid);
-                (void) device_save(d);
         }
+        /* Interrupted or written by an older release: rewrite it, current and clean. */
+        if (st.running[0] || st.version < DEVICE_STATE_VERSION)
+                (void) device_save(d);
         return 0;
 }
 
@@ -322,78 +283,35 @@ void device_set_last_result(Device *d, const char *result, const char *message) 
 
 /* ---- policy ------------------------------------------------------------------------ */
 
-static void format_span(char *buf, size_t n, uint64_t usec) {
-        uint64_t s = usec / USEC_PER_SEC;
-
-        if (s >= 3600)
-                snprintf(buf, n, "%" PRIu64 "h%02" PRIu64 "min", s / 3600, (s % 3600) / 60);
-        else if (s >= 60)
-                snprintf(buf, n, "%" PRIu64 "min", s / 60);
-        else
-                snprintf(buf, n, "%" PRIu64 "s", s);
-}
-
 int device_check_policy(Device *d, bool manual, char **ret_reason, uint64_t *ret_next) {
-        const Policy *p = &d->policy;
         uint64_t now = device_now_realtime();
-        struct statvfs sv;
-        char buf[512], span[64];
         time_t t = (time_t) (now / USEC_PER_SEC);
+        PolicyDecision dec;
+        struct statvfs sv;
         struct tm tm;
+        PolicyFacts f = {
+                .now = now,
+                .last_backup = d->last_backup,
+                .last_backup_ok = strcmp(d->last_result, "done") == 0,
+                .battery = d->battery,
+                .charging = d->charging,
+                .running_job = d->job ? job_kind_to_string(d->job->kind) : NULL,
+        };
 
-        *ret_reason = NULL;
-        *ret_next = 0;
-        if (d->job) {
-                snprintf(buf, sizeof(buf), "A %s job is running.", job_kind_to_string(d->job->kind));
-                *ret_next = now + 60 * USEC_PER_SEC;
-                goto deferred;
-        }
-        if (p->min_interval > 0 && d->last_backup > 0 && strcmp(d->last_result, "done") == 0 &&
-            d->last_backup + p->min_interval > now) {
-                *ret_next = d->last_backup + p->min_interval;
-                format_span(span, sizeof(span), p->min_interval);
-                snprintf(buf, sizeof(buf), "The last backup is less than MinInterval=%s old.",
-                         span);
-                goto deferred;
-        }
         localtime_r(&t, &tm);
-        if (!policy_time_window_contains(p, (unsigned) (tm.tm_hour * 60 + tm.tm_min))) {
-                unsigned wait = policy_time_window_wait(p, (unsigned) (tm.tm_hour * 60 + tm.tm_min));
-                *ret_next = (now / (60 * USEC_PER_SEC) + wait) * 60 * USEC_PER_SEC;
-                snprintf(buf, sizeof(buf), "Outside TimeWindow=%02u:%02u-%02u:%02u.",
-                         p->time_window.start / 60, p->time_window.start % 60,
-                         p->time_window.end / 60 % 24, p->time_window.end % 60);
-                goto deferred;
-        }
-        if (p->min_battery > 0 && d->battery >= 0 && (unsigned) d->battery < p->min_battery &&
-            !d->charging) {
-                *ret_next = now + RETRY_DEFERRED_MAX_USEC;
-                snprintf(buf, sizeof(buf), "The battery is at %d%%, below MinBattery=%u%%, and "
-                         "not charging.", d->battery, p->min_battery);
-                goto deferred;
-        }
-        if (p->require_charging && !d->charging) {
-                *ret_next = now + RETRY_DEFERRED_MAX_USEC;
-                snprintf(buf, sizeof(buf), "The device is not charging (RequireCharging=yes).");
-                goto deferred;
-        }
+        f.minute_of_day = (unsigned) (tm.tm_hour * 60 + tm.tm_min);
         if (statvfs(manager_backup_dir(d->manager), &sv) == 0) {
-                uint64_t total = (uint64_t) sv.f_blocks * sv.f_frsize;
-                uint64_t avail = (uint64_t) sv.f_bavail * sv.f_frsize;
-                uint64_t floor_b = policy_min_free_bytes(p, total);
-
-                if (avail < floor_b) {
-                        *ret_next = now + RETRY_DEFERRED_MAX_USEC;
-                        snprintf(buf, sizeof(buf), "Only %" PRIu64 " MiB free for backups, below "
-                                 "MinFreeSpace (%" PRIu64 " MiB).", avail >> 20, floor_b >> 20);
-                        goto deferred;
-                }
+                f.have_space = true;
+                f.space_total = (uint64_t) sv.f_blocks * sv.f_frsize;
+                f.space_avail = (uint64_t) sv.f_bavail * sv.f_frsize;
         }
-        (void) manual;
-        return 0;
-
-deferred:
-        *ret_reason = strdup(buf);
+        (void) manual;          /* AutoRun= and once-per-connection are the caller's */
+        policy_evaluate(&d->policy, &f, &dec);
+        *ret_reason = NULL;
+        *ret_next = dec.next;
+        if (dec.verdict == POLICY_ELIGIBLE)
+                return 0;
+        *ret_reason = strdup(dec.reason);
         return *ret_reason ? 1 : -ENOMEM;
 }
 

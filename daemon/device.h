@@ -77,6 +77,8 @@ struct Device {
         uint64_t last_backup;                   /* µs */
         char *last_result;                      /* never NULL; "" = none yet */
         char *last_message;
+        uint64_t last_sync;                     /* µs of the last sync stage, 0 = never */
+        char *last_sync_result;                 /* never NULL; "" = none yet */
         uint64_t next_eligible;                 /* µs, 0 = none */
         bool encrypted;
         int battery;                            /* -1 unknown */

@@ -6,6 +6,7 @@
  */
 #include "job-type.h"
 #include "log.h"
+#include "macro.h"
 
 #define NOTHING_TO_SYNC "Nothing is configured to sync."
 
@@ -16,6 +17,9 @@ static void sync_started(Device *d, Job *j, const JobParams *p) {
 }
 
 static void sync_finished(Device *d, Job *j) {
+        d->last_sync = device_now_realtime();
+        (void) free_and_strdup(&d->last_sync_result, j->result);
+        (void) device_save(d);
         if (d->connected)
                 device_set_state(d, DEVICE_IDLE, "Backed up. %s",
                                  j->message[0] ? j->message : "Synced.");

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * Unit tests of daemon/device-state.c: the versioned, sectioned state file survives a round
+ * trip through a real file; an earlier release's flat file (version 0) is read; unknown
+ * sections and keys are ignored; bad numbers, control characters and long strings cannot
+ * hurt; a file that is not a state file is refused.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "device-state.h"
+#include "test-util.h"
+
+static void test_roundtrip(const char *dir) {
+        DeviceStateFile in = {
+                .encrypted = true,
+                .last_backup = 1796299200000000ull,
+                .last_sync = 1796299260000000ull,
+        }, out;
+        char path[512];
+        struct stat st;
+
+        snprintf(in.name, sizeof(in.name), "Anna's iPhone");
+        snprintf(in.product_type, sizeof(in.product_type), "iPhone15,2");
+        snprintf(in.product_version, sizeof(in.product_version), "17.5");
+        snprintf(in.last_result, sizeof(in.last_result), "done");
+        snprintf(in.last_sync_result, sizeof(in.last_sync_result), "done");
+        snprintf(in.running, sizeof(in.running), "backup");
+        snprintf(path, sizeof(path), "%s/device.state", dir);
+        ASSERT_OK(device_state_write(path, &in));
+        ASSERT_TRUE(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
+        ASSERT_OK(device_state_read(path, &out));
+        ASSERT_EQ(out.version, (unsigned) DEVICE_STATE_VERSION);
+        ASSERT_STREQ(out.name, in.name);
+        ASSERT_STREQ(out.product_type, in.product_type);
+        ASSERT_STREQ(out.product_version, in.product_version);
+        ASSERT_EQ(out.encrypted, true);
+        ASSERT_EQ_U64(out.last_backup, in.last_backup);
+        ASSERT_STREQ(out.last_result, "done");
+        ASSERT_EQ_U64(out.last_sync, in.last_sync);
+        ASSERT_STREQ(out.running, "backup");
+        ASSERT_EQ(device_state_read("/nonexistent/device.state", &out), -ENOENT);
+}
+
+static void test_version0(void) {
+        static const char v0[] = "name=Old iPhone\nproduct_type=iPhone12,1\n"
+                                 "product_version=16.0\nlast_backup=42\nlast_result=failed\n"
+                                 "encrypted=1\nrunning=backup\n";
+        DeviceStateFile s;
+
+        ASSERT_OK(device_state_parse(v0, &s));
+        ASSERT_EQ(s.version, 0u);
+        ASSERT_STREQ(s.name, "Old iPhone");
+        ASSERT_STREQ(s.product_version, "16.0");
+        ASSERT_EQ_U64(s.last_backup, 42);
+        ASSERT_STREQ(s.last_result, "failed");
+        ASSERT_EQ(s.encrypted, true);
+        ASSERT_STREQ(s.running, "backup");
+}
+
+static void test_odd(void) {
+        DeviceStateFile s;
+        char text[1024], longname[300];
+
+        /* Unknown sections and keys from a newer release; a v0 key inside a section is
+         * not a v0 file's key; a bad number keeps the default. */
+        ASSERT_OK(device_state_parse("[State]\nVersion=2\n[Decisions]\nFirstSync=merge\n"
+                                     "[Device]\nName=X\nColour=red\nname=Y\n"
+                                     "[LastBackup]\nTime=12x\n", &s));
+        ASSERT_EQ(s.version, 2u);
+        ASSERT_STREQ(s.name, "X");
+        ASSERT_EQ_U64(s.last_backup, 0);
+
+        /* Control characters become spaces; long strings are cut to their field. */
+        memset(longname, 'n', sizeof(longname) - 1);
+        longname[sizeof(longname) - 1] = 0;
+        snprintf(text, sizeof(text), "[Device]\nName=a\tb\x1b[31m\nProductType=%s\n", longname);
+        ASSERT_OK(device_state_parse(text, &s));
+        ASSERT_STREQ(s.name, "a b [31m");
+        ASSERT_EQ(strlen(s.product_type), sizeof(s.product_type) - 1);
+
+        ASSERT_EQ(device_state_parse("", &s), -EBADMSG);
+        ASSERT_EQ(device_state_parse("garbage\n\x01\x02", &s), -EBADMSG);
+        ASSERT_EQ(device_state_parse("[Device]\nNoSuchKey=1\n", &s), -EBADMSG);
+}
+
+int main(void) {
+        char dir[] = "/tmp/test-device-state.XXXXXX", path[512];
+
+        ASSERT_TRUE(mkdtemp(dir) != NULL);
+        test_roundtrip(dir);
+        test_version0();
+        test_odd();
+        snprintf(path, sizeof(path), "%s/device.state", dir);
+        unlink(path);
+        rmdir(dir);
+        return test_exit_status();
+}
