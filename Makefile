@@ -64,7 +64,7 @@ TOOLS        := $(TOOL_SRC:tests/%.c=$(BUILD)/tests/%)
 DAEMON_DEPS   = libsystemd libudev libimobiledevice-1.0 libusbmuxd-2.0 libplist-2.0
 DAEMON_CFLAGS = $(WARN) -Ilib -Icommon $(shell $(PKG_CONFIG) --cflags $(DAEMON_DEPS) $(LIB_DEPS))
 DAEMON_LIBS   = $(shell $(PKG_CONFIG) --libs $(DAEMON_DEPS)) -lpthread
-CLI_SRC      := $(wildcard daemon/idevicesync.c daemon/idevicesync-*.c daemon/cli-format.c)
+CLI_SRC      := $(wildcard daemon/idevicesync.c daemon/idevicesync-*.c daemon/cli-*.c)
 DAEMON_SRC   := $(filter-out $(CLI_SRC),$(wildcard daemon/*.c))
 DAEMON_OBJ   := $(DAEMON_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/%.o)

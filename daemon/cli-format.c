@@ -19,22 +19,14 @@
 #include <time.h>
 
 #include "cli-format.h"
+#include "macro.h"
 #include "udid.h"
-
-#define _cleanup_(f) __attribute__((cleanup(f)))
-#define TAKE_PTR(p) ({ typeof(p) _p_ = (p); (p) = NULL; _p_; })
 
 #define BAR_WIDTH 20U                   /* '#'/'.' cells of the bar at full width */
 #define BAR_WIDTH_MIN 10U
 #define LINE_MAX_BYTES 512U             /* longest progress line composed before cutting */
 #define PHASE_MAX 64U                   /* bytes of the phase shown */
 #define ETA_MAX_SECONDS (100.0 * 3600.0)
-
-static void freep(void *p) {
-        free(*(void **) p);
-}
-
-#define _cleanup_free_ _cleanup_(freep)
 
 /* ---- numbers and times -------------------------------------------------------------- */
 

@@ -420,7 +420,7 @@ int device_object_find(sd_bus *bus, const char *path, const char *interface, voi
         Device *d;
         int r;
 
-        r = sd_bus_path_decode(path, DBUS_DEVICE_PREFIX, &udid);
+        r = sd_bus_path_decode(path, BUS_PATH_DEVICE_PREFIX, &udid);
         if (r <= 0)
                 return 0;
         d = manager_find_device(m, udid);
@@ -451,7 +451,7 @@ int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char *
 }
 
 int device_flush(Device *d, uint64_t now) {
-        return bus_object_flush(&d->bus, d->manager->bus, d->path, "org.idevicesync1.Device",
+        return bus_object_flush(&d->bus, d->manager->bus, d->path, BUS_IFACE_DEVICE,
                                 device_prop_names, _DEVICE_PROP_MAX, now);
 }
 
@@ -462,7 +462,7 @@ void device_emit_added(Device *d) {
 
 void device_emit_state_changed(Device *d) {
         if (d->manager->bus)
-                (void) sd_bus_emit_signal(d->manager->bus, d->path, "org.idevicesync1.Device",
+                (void) sd_bus_emit_signal(d->manager->bus, d->path, BUS_IFACE_DEVICE,
                                           "StateChanged", "ss", device_state_to_string(d->state),
                                           d->reason);
 }

@@ -114,7 +114,7 @@ int device_new(Manager *m, const char *udid, Device **ret) {
                 device_free(d);
                 return -ENOMEM;
         }
-        r = sd_bus_path_encode(DBUS_DEVICE_PREFIX, udid, &d->path);
+        r = sd_bus_path_encode(BUS_PATH_DEVICE_PREFIX, udid, &d->path);
         if (r < 0) {
                 device_free(d);
                 return r;

@@ -87,12 +87,12 @@ const sd_bus_vtable job_vtable[] = {
 int job_object_find(sd_bus *bus, const char *path, const char *interface, void *userdata,
                     void **found, sd_bus_error *error) {
         Manager *m = userdata;
-        const char *p = path + strlen(DBUS_JOB_PREFIX "/");
+        const char *p = path + strlen(BUS_PATH_JOB_PREFIX "/");
         char *end;
         unsigned long id;
         Job *j;
 
-        if (strncmp(path, DBUS_JOB_PREFIX "/", strlen(DBUS_JOB_PREFIX "/")) != 0)
+        if (strncmp(path, BUS_PATH_JOB_PREFIX "/", strlen(BUS_PATH_JOB_PREFIX "/")) != 0)
                 return 0;
         id = strtoul(p, &end, 10);
         if (*p == 0 || *end || id == 0 || id > UINT32_MAX)
@@ -131,7 +131,7 @@ int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***n
 int job_flush(Job *j, uint64_t now) {
         if (!j->path)
                 return 0;
-        return bus_object_flush(&j->bus, j->manager->bus, j->path, "org.idevicesync1.Job",
+        return bus_object_flush(&j->bus, j->manager->bus, j->path, BUS_IFACE_JOB,
                                 job_prop_names, _JOB_PROP_MAX, now);
 }
 
@@ -166,7 +166,7 @@ void job_emit_finished(Job *j) {
                 return;
         /* The final values first, then the removal, so clients see the result. */
         (void) job_flush(j, UINT64_MAX);
-        (void) sd_bus_emit_signal(bus, DBUS_PATH, "org.idevicesync1.Manager", "JobRemoved", "os",
+        (void) sd_bus_emit_signal(bus, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "JobRemoved", "os",
                                   j->path, j->result);
         (void) sd_bus_emit_object_removed(bus, j->path);
 }

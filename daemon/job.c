@@ -73,7 +73,7 @@ int job_new(Manager *m, JobKind kind, bool on_bus, const char *udid, const char 
                 job_free(j);
                 return -ENOMEM;
         }
-        if (on_bus && asprintf(&j->path, DBUS_JOB_PREFIX "/%u", j->id) < 0) {
+        if (on_bus && asprintf(&j->path, BUS_PATH_JOB_PREFIX "/%u", j->id) < 0) {
                 j->path = NULL;
                 job_free(j);
                 return -ENOMEM;

@@ -124,32 +124,32 @@ int manager_bus_setup(Manager *m) {
                 return log_error_errno(r, "Failed to attach the bus to the event loop: %m");
         (void) sd_bus_error_add_map(idevicesync_errors);
 
-        r = sd_bus_add_object_manager(m->bus, NULL, DBUS_PATH);
+        r = sd_bus_add_object_manager(m->bus, NULL, BUS_PATH_MANAGER);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the object manager: %m");
-        r = sd_bus_add_object_vtable(m->bus, NULL, DBUS_PATH, "org.idevicesync1.Manager",
+        r = sd_bus_add_object_vtable(m->bus, NULL, BUS_PATH_MANAGER, BUS_IFACE_MANAGER,
                                      manager_vtable, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the manager object: %m");
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, DBUS_DEVICE_PREFIX,
-                                       "org.idevicesync1.Device", device_vtable,
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, BUS_PATH_DEVICE_PREFIX,
+                                       BUS_IFACE_DEVICE, device_vtable,
                                        device_object_find, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the device objects: %m");
-        r = sd_bus_add_node_enumerator(m->bus, NULL, DBUS_DEVICE_PREFIX, device_node_enumerator,
+        r = sd_bus_add_node_enumerator(m->bus, NULL, BUS_PATH_DEVICE_PREFIX, device_node_enumerator,
                                        m);
         if (r < 0)
                 return r;
-        r = sd_bus_add_fallback_vtable(m->bus, NULL, DBUS_JOB_PREFIX, "org.idevicesync1.Job",
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, BUS_PATH_JOB_PREFIX, BUS_IFACE_JOB,
                                        job_vtable, job_object_find, m);
         if (r < 0)
                 return log_error_errno(r, "Failed to add the job objects: %m");
-        r = sd_bus_add_node_enumerator(m->bus, NULL, DBUS_JOB_PREFIX, job_node_enumerator, m);
+        r = sd_bus_add_node_enumerator(m->bus, NULL, BUS_PATH_JOB_PREFIX, job_node_enumerator, m);
         if (r < 0)
                 return r;
 
-        r = sd_bus_request_name(m->bus, DBUS_NAME, 0);
+        r = sd_bus_request_name(m->bus, BUS_NAME, 0);
         if (r < 0)
-                return log_error_errno(r, "Failed to acquire the bus name " DBUS_NAME ": %m");
+                return log_error_errno(r, "Failed to acquire the bus name " BUS_NAME ": %m");
         return 0;
 }

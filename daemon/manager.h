@@ -12,6 +12,7 @@
 #include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
+#include "bus-names.h"
 #include "config.h"
 
 typedef struct Manager Manager;
@@ -19,10 +20,6 @@ typedef struct Device Device;
 typedef struct Job Job;
 typedef struct Notifier Notifier;
 
-#define DBUS_NAME "org.idevicesync1"
-#define DBUS_PATH "/org/idevicesync1"
-#define DBUS_DEVICE_PREFIX "/org/idevicesync1/device"
-#define DBUS_JOB_PREFIX "/org/idevicesync1/job"
 
 struct Manager {
         sd_event *event;
@@ -101,9 +98,3 @@ int manager_bus_setup(Manager *m);
 extern const sd_bus_error_map idevicesync_errors[];
 int bus_check_root(sd_bus_message *msg, sd_bus_error *error);
 
-#define BUS_ERROR_POLICY_DENIED "org.idevicesync1.Error.PolicyDenied"
-#define BUS_ERROR_BUSY "org.idevicesync1.Error.Busy"
-#define BUS_ERROR_NOT_CONNECTED "org.idevicesync1.Error.NotConnected"
-#define BUS_ERROR_NO_SUCH_SNAPSHOT "org.idevicesync1.Error.NoSuchSnapshot"
-#define BUS_ERROR_NO_SUCH_DEVICE "org.idevicesync1.Error.NoSuchDevice"
-#define BUS_ERROR_NO_JOB "org.idevicesync1.Error.NoJob"

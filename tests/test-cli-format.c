@@ -18,10 +18,10 @@
 #include <time.h>
 
 #include "cli-format.h"
+#include "macro.h"
 #include "udid.h"
 #include "test-util.h"
 
-#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 #define MIB (1024ULL * 1024ULL)
 #define MSEC (USEC_PER_SEC / 1000)
 #define UDID "00008030-001A2B3C4D5E6F70"
