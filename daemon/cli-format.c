@@ -301,7 +301,7 @@ size_t render_progress_line(char *buf, size_t size, size_t width, bool bar,
         }
 
         if (p->phase) {
-                for (n = 0; p->phase[n] && n < PHASE_MAX; n++)
+                for (n = 0; n < PHASE_MAX && p->phase[n]; n++)
                         phase[n] = p->phase[n] >= 0x20 && p->phase[n] < 0x7f ? p->phase[n] : '?';
                 phase[n] = '\0';
         }

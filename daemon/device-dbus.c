@@ -217,7 +217,7 @@ static int method_list_snapshots(sd_bus_message *msg, void *userdata, sd_bus_err
 static void snapshot_name_for_message(const char *name, char *buf, size_t n) {
         size_t i = 0, len = strlen(name);
 
-        for (; name[i] && i < 64 && i + 4 < n; i++)
+        for (; i < 64 && i + 4 < n && name[i]; i++)
                 buf[i] = (unsigned char) name[i] < 0x20 || name[i] == 0x7f || name[i] == '\'' ?
                                  '?' : name[i];
         buf[i] = 0;

@@ -288,7 +288,7 @@ static void fill_result_message(Run *run, int r) {
 }
 
 _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *result) {
-        ids_backup_result dummy;
+        ids_backup_result dummy = {};
         ids_backup_options oc;
         char udid[UDID_MAX + 1];
         Run run = { .o = &oc };

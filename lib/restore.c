@@ -51,7 +51,7 @@ static void restore_report(const ids_progress *p, void *userdata) {
 }
 
 _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *result) {
-        ids_backup_result dummy;
+        ids_backup_result dummy = {};
         ids_backup_result *res = result ?: &dummy;
         ids_restore_options oc;
         char source[UDID_MAX + 1];

@@ -369,7 +369,7 @@ int session_build_info_plist(Session *s, plist_t *ret) {
         {
                 char up[65];
                 size_t i;
-                for (i = 0; s->udid[i] && i < sizeof(up) - 1; i++)
+                for (i = 0; i < sizeof(up) - 1 && s->udid[i]; i++)
                         up[i] = (char) (s->udid[i] >= 'a' && s->udid[i] <= 'z' ?
                                                 s->udid[i] - 32 : s->udid[i]);
                 up[i] = 0;

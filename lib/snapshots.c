@@ -122,7 +122,7 @@ out:
 _public_ int ids_snapshot_verify(const char *state_dir, const char *backup_dir, const char *udid,
                                  const char *id, ids_verify_report *report) {
         char canonical[UDID_MAX + 1];
-        ids_verify_report dummy;
+        ids_verify_report dummy = {};
         ids_verify_report *rep = report ?: &dummy;
         _cleanup_(freep) char *snap = NULL;
         SnapshotInfo info;

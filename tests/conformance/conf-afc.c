@@ -98,9 +98,11 @@ static uint8_t *read_file(afc_client_t afc, const char *path, size_t *ret_n) {
         for (;;) {
                 uint32_t r = 0;
                 if (cap - n < 65536) {
+                        uint8_t *nb = realloc(b, cap * 2);
+
+                        CHECK(nb, "oom");       /* CHECK exits: b is not leaked for long */
+                        b = nb;
                         cap *= 2;
-                        b = realloc(b, cap);
-                        CHECK(b, "oom");
                 }
                 CHECK(afc_file_read(afc, h, (char *) b + n, 65536, &r) == AFC_E_SUCCESS,
                       "read %s", path);
