@@ -33,8 +33,9 @@ endif
 
 # ---- the emulator: tests/emulator -> build/fakeidevice ----------------------------------
 EMU_SRC      := $(filter-out tests/emulator/main.c tests/emulator/test-%.c,$(wildcard tests/emulator/*.c))
+# The emulator's unit tests are test-emu-*.c: their binaries never share a name with lib's.
 EMU_OBJ      := $(EMU_SRC:%.c=$(BUILD)/%.o)
-EMU_TEST_SRC := $(wildcard tests/emulator/test-*.c)
+EMU_TEST_SRC := $(wildcard tests/emulator/test-emu-*.c)
 EMU_TESTS    := $(EMU_TEST_SRC:tests/emulator/%.c=$(BUILD)/tests/%)
 
 # ---- client-side tests written against the real libimobiledevice -------------------------
@@ -179,7 +180,7 @@ $(BUILD)/fakeidevice: $(BUILD)/tests/emulator/main.o $(BUILD)/libemu.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(EMU_LIBS)
 
-$(BUILD)/tests/test-%: $(BUILD)/tests/emulator/test-%.o $(BUILD)/libemu.a
+$(BUILD)/tests/test-emu-%: $(BUILD)/tests/emulator/test-emu-%.o $(BUILD)/libemu.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(EMU_LIBS)

@@ -22,61 +22,18 @@
  * seed and options give a byte-identical tree, mtimes included. The size rules are described
  * above plan_fit_sizes() and plan_build().
  */
-#include <assert.h>
-#include <ctype.h>
-#include <dirent.h>
-#include <endian.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "emu.h"
-
-#define GEN_DEFAULT_FILES 50u
-#define GEN_DEFAULT_BYTES (UINT64_C(4) << 20)
-#define GEN_ODD_FILES 3u                        /* the odd-name files every profile has */
-#define GEN_BUF_SIZE (1u << 20)                 /* content is generated and written in 1 MiB */
-#define PHOTOS_PER_FOLDER 999u                  /* 100APPLE holds 999 items, then 101APPLE */
+#include "profile-internal.h"
 
 /* 2026-01-01 00:00:00 UTC: every generated mtime is this plus a seed-derived offset. */
-#define BASE_TIME INT64_C(1767225600)
-#define DAY INT64_C(86400)
 
-#define DEFAULT_DISK_TOTAL (UINT64_C(128) << 30)
-#define DEFAULT_DISK_FREE (UINT64_C(64) << 30)
 
-static inline void closep(int *fd) {
-        if (*fd >= 0)
-                (void) close(*fd);
-}
 
-static inline void fclosep(FILE **f) {
-        if (*f)
-                (void) fclose(*f);
-}
-
-static inline void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
-
-static bool startswith(const char *s, const char *prefix) {
+bool startswith(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
 /* ---- PRNG: splitmix64 to seed, xoshiro256** to run ------------------------------------ */
 
-typedef struct Rng {
-        uint64_t s[4];
-} Rng;
 
 static uint64_t splitmix64(uint64_t *x) {
         uint64_t z = (*x += UINT64_C(0x9e3779b97f4a7c15));
@@ -86,30 +43,14 @@ static uint64_t splitmix64(uint64_t *x) {
         return z ^ (z >> 31);
 }
 
-static void rng_init(Rng *r, uint64_t seed) {
+void rng_init(Rng *r, uint64_t seed) {
         for (size_t i = 0; i < ELEMENTSOF(r->s); i++)
                 r->s[i] = splitmix64(&seed);
 }
 
-static inline uint64_t rotl64(uint64_t x, int k) {
-        return (x << k) | (x >> (64 - k));
-}
-
-static inline uint64_t rng_next(Rng *r) {
-        uint64_t result = rotl64(r->s[1] * 5, 7) * 9;
-        uint64_t t = r->s[1] << 17;
-
-        r->s[2] ^= r->s[0];
-        r->s[3] ^= r->s[1];
-        r->s[1] ^= r->s[2];
-        r->s[0] ^= r->s[3];
-        r->s[2] ^= t;
-        r->s[3] = rotl64(r->s[3], 45);
-        return result;
-}
 
 /* Uniform enough in [0, n) (multiply-high, no rejection: the bias is below 2^-32 here). */
-static uint64_t rng_range(Rng *r, uint64_t n) {
+uint64_t rng_range(Rng *r, uint64_t n) {
         return (uint64_t) (((unsigned __int128) rng_next(r) * n) >> 64);
 }
 
@@ -139,7 +80,7 @@ static uint64_t fnv1a(const char *s) {
 }
 
 /* The seed of one file's content: a function of the run's seed and the file's path only. */
-static uint64_t content_seed(uint64_t seed, const char *path) {
+uint64_t content_seed(uint64_t seed, const char *path) {
         uint64_t x = seed ^ fnv1a(path);
 
         return splitmix64(&x);
@@ -148,7 +89,7 @@ static uint64_t content_seed(uint64_t seed, const char *path) {
 /* ---- small helpers ----------------------------------------------------------------------- */
 
 /* Create path (relative to dfd) and its missing parents. path is modified and restored. */
-static int mkdir_p_at(int dfd, char *path) {
+int mkdir_p_at(int dfd, char *path) {
         char *slash;
         int r;
 
@@ -171,7 +112,7 @@ static int mkdir_p_at(int dfd, char *path) {
 }
 
 /* Create the directories above path (relative to dfd). */
-static int mkdir_parents_at(int dfd, const char *path) {
+int mkdir_parents_at(int dfd, const char *path) {
         char buf[PATH_MAX];
         char *slash;
 
@@ -201,7 +142,7 @@ static int write_all(int fd, const void *buf, size_t n) {
         return 0;
 }
 
-static int set_mtime_at(int dfd, const char *path, int64_t t) {
+int set_mtime_at(int dfd, const char *path, int64_t t) {
         struct timespec ts[2] = { { .tv_sec = (time_t) t }, { .tv_sec = (time_t) t } };
 
         if (utimensat(dfd, path, ts, AT_SYMLINK_NOFOLLOW) < 0)
@@ -225,7 +166,7 @@ static int create_at(int dfd, const char *path) {
 }
 
 /* Write a small text file in one go (device.ini, Info.ini, crash reports). */
-static int write_text_at(int dfd, const char *path, const char *text, size_t len, int64_t t) {
+int write_text_at(int dfd, const char *path, const char *text, size_t len, int64_t t) {
         _cleanup_(closep) int fd = -EBADF;
         struct timespec ts[2] = { { .tv_sec = (time_t) t }, { .tv_sec = (time_t) t } };
         int r;
@@ -242,7 +183,7 @@ static int write_text_at(int dfd, const char *path, const char *text, size_t len
 }
 
 /* A value is printable UTF-8 or ASCII without control characters. */
-static bool string_is_clean(const char *s, size_t max) {
+bool string_is_clean(const char *s, size_t max) {
         size_t n = strlen(s);
 
         if (n == 0 || n > max)
@@ -391,7 +332,7 @@ static int parse_string_optional(const char *value, void *field) {
 }
 
 /* Letters, then "major,minor": iPhone15,2, iPad13,4, iPod9,1. */
-static bool product_is_valid(const char *s) {
+bool product_is_valid(const char *s) {
         const char *p = s;
 
         while (isalpha((unsigned char) *p))
@@ -414,7 +355,7 @@ static int parse_product(const char *value, void *field) {
 }
 
 /* "17", "17.5" or "17.5.1". */
-static bool version_is_valid(const char *s) {
+bool version_is_valid(const char *s) {
         unsigned parts = 0;
 
         for (;;) {
@@ -637,7 +578,7 @@ static const struct {
         { "17.5.1", "21F90" }, { "17.6", "21G80" },   { "18.0", "22A3354" },
 };
 
-static const char *device_class_of(const char *product) {
+const char *device_class_of(const char *product) {
         if (startswith(product, "iPad"))
                 return "iPad";
         if (startswith(product, "iPod"))
@@ -645,7 +586,7 @@ static const char *device_class_of(const char *product) {
         return "iPhone";
 }
 
-static char *hardware_model_of(const char *product) {
+char *hardware_model_of(const char *product) {
         char *s;
 
         for (size_t i = 0; i < ELEMENTSOF(hardware_models); i++)
@@ -658,7 +599,7 @@ static char *hardware_model_of(const char *product) {
 }
 
 /* iOS M.m is build (M+4)<letter m>NN: 17.5 → 21F79. */
-static char *build_of(const char *version) {
+char *build_of(const char *version) {
         unsigned major = 0, minor = 0;
         char *s;
 
@@ -673,15 +614,8 @@ static char *build_of(const char *version) {
 }
 
 /* The identifiers of a device, all derived from one seed. */
-typedef struct Idents {
-        char serial[13];
-        uint64_t ecid;
-        char wifi[18], bt[18];
-        char phone[24];
-        char imei[16];
-} Idents;
 
-static void idents_make(uint64_t seed, Idents *id) {
+void idents_make(uint64_t seed, Idents *id) {
         static const char serial_chars[] = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
         static const uint8_t ouis[][3] = {
                 { 0xf0, 0x99, 0xb6 }, { 0x3c, 0x22, 0xfb }, { 0xa4, 0x83, 0xe7 },
@@ -1024,17 +958,9 @@ int profile_list_apps(const char *dir, AppInfo ***ret, size_t *ret_n) {
 
 /* ---- tree listing ---------------------------------------------------------------------- */
 
-typedef struct Entry {
-        char *path;             /* relative to the directory fd the listing started from */
-        struct stat st;
-} Entry;
 
-typedef struct EntryList {
-        Entry *e;
-        size_t n, allocated;
-} EntryList;
 
-static void entry_list_done(EntryList *l) {
+void entry_list_done(EntryList *l) {
         for (size_t i = 0; i < l->n; i++)
                 free(l->e[i].path);
         free(l->e);
@@ -1042,7 +968,7 @@ static void entry_list_done(EntryList *l) {
 }
 
 /* Append path (ownership moves to the list, also on failure). */
-static int entry_list_add(EntryList *l, char *path, const struct stat *st) {
+int entry_list_add(EntryList *l, char *path, const struct stat *st) {
         if (l->n == l->allocated) {
                 size_t m = l->allocated ? l->allocated * 2 : 256;
                 Entry *e = reallocarray(l->e, m, sizeof(*e));
@@ -1058,13 +984,13 @@ static int entry_list_add(EntryList *l, char *path, const struct stat *st) {
         return 0;
 }
 
-static int entry_compare(const void *a, const void *b) {
+int entry_compare(const void *a, const void *b) {
         return strcmp(((const Entry *) a)->path, ((const Entry *) b)->path);
 }
 
 /* Add the directories and/or regular files beneath top (relative to dfd; "." for dfd
  * itself) to l, recursively, without following symlinks. Unsorted. */
-static int list_tree(int dfd, const char *top, bool dirs, bool files, EntryList *l) {
+int list_tree(int dfd, const char *top, bool dirs, bool files, EntryList *l) {
         _cleanup_(closedirp) DIR *d = NULL;
         struct dirent *de;
         int fd, r;
@@ -1120,7 +1046,7 @@ static int list_tree(int dfd, const char *top, bool dirs, bool files, EntryList 
 
 /* Give every directory beneath dfd, and dfd itself, the mtime t (creating entries changed
  * them), so that the whole tree is reproducible. */
-static int set_dir_mtimes(int dfd, int64_t t) {
+int set_dir_mtimes(int dfd, int64_t t) {
         _cleanup_(entry_list_done) EntryList l = {};
         int r;
 
@@ -1172,7 +1098,7 @@ static bool path_has_ext(const char *path, const char *ext) {
 /* Write size bytes of content (a function of cseed and the path's extension only) to a new
  * file at path (relative to dfd; parents are created) and give it the mtime t.
  * buf: GEN_BUF_SIZE bytes of scratch space. */
-static int write_content_at(int dfd, const char *path, uint64_t size, uint64_t cseed, int64_t t,
+int write_content_at(int dfd, const char *path, uint64_t size, uint64_t cseed, int64_t t,
                             uint8_t *buf) {
         _cleanup_(closep) int fd = -EBADF;
         struct timespec ts[2] = { { .tv_sec = (time_t) t }, { .tv_sec = (time_t) t } };
@@ -1220,7 +1146,7 @@ static int write_content_at(int dfd, const char *path, uint64_t size, uint64_t c
  * CameraRollDomain/Media/X and MediaDomain/Media/X, apps/<id>/Documents/X for
  * AppDomain-<id>/Documents/X. Returns 1 and fills buf, 0 if the path has no twin location,
  * -ENAMETOOLONG. Whether a twin exists is for the caller to check. */
-static int twin_path(const char *bpath, char *buf, size_t n) {
+int twin_path(const char *bpath, char *buf, size_t n) {
         static const char *const media_prefixes[] = { "CameraRollDomain/Media/",
                                                       "MediaDomain/Media/" };
         const char *slash;
@@ -1240,1033 +1166,4 @@ static int twin_path(const char *bpath, char *buf, size_t n) {
                 return 0;
         k = snprintf(buf, n, "apps/%.*s/%s", (int) (slash - bpath), bpath, slash + 1);
         return k < 0 || (size_t) k >= n ? -ENAMETOOLONG : 1;
-}
-
-/* ---- the generation plan: every backup file, its class, size and mtime ------------------ */
-
-typedef enum SizeClass {
-        SIZE_SMALL,
-        SIZE_MEDIUM,
-        SIZE_LARGE,
-        SIZE_PHOTO,
-        SIZE_VIDEO,
-        _SIZE_CLASS_MAX,
-} SizeClass;
-
-/* Natural sizes, roughly log-uniform over [lo, lo << doublings). */
-static const struct {
-        uint64_t lo;
-        unsigned doublings;
-} size_classes[_SIZE_CLASS_MAX] = {
-        [SIZE_SMALL] = { 64, 10 },              /* 64 B … 64 KiB */
-        [SIZE_MEDIUM] = { 64 << 10, 5 },        /* 64 KiB … 2 MiB */
-        [SIZE_LARGE] = { 2 << 20, 4 },          /* 2 … 32 MiB */
-        [SIZE_PHOTO] = { 1 << 20, 2 },          /* 1 … 4 MiB */
-        [SIZE_VIDEO] = { 128 << 20, 2 },        /* 128 … 512 MiB */
-};
-
-static uint64_t natural_size(Rng *r, SizeClass c) {
-        uint64_t octave = size_classes[c].lo << rng_range(r, size_classes[c].doublings);
-
-        return octave + rng_range(r, octave);
-}
-
-/* Most files are small, some medium, few large (per cent). */
-static SizeClass pick_class(Rng *r, unsigned medium, unsigned large) {
-        uint64_t x = rng_range(r, 100);
-
-        return x < large ? SIZE_LARGE : x < large + medium ? SIZE_MEDIUM : SIZE_SMALL;
-}
-
-typedef struct PlanFile {
-        char *path;             /* relative to backup/ */
-        bool twin;              /* written at twin_path() and hard-linked into backup/ */
-        SizeClass cls;
-        uint64_t size;          /* the natural size, then the final one (plan_fit_sizes()) */
-        int64_t mtime;
-} PlanFile;
-
-typedef struct Plan {
-        PlanFile *files;
-        size_t n, allocated;
-} Plan;
-
-static void plan_done(Plan *p) {
-        for (size_t i = 0; i < p->n; i++)
-                free(p->files[i].path);
-        free(p->files);
-        *p = (Plan) {};
-}
-
-static int plan_add(Plan *p, Rng *r, SizeClass cls, bool twin, int64_t mtime, const char *fmt,
-                    ...) __attribute__((format(printf, 6, 7)));
-
-static int plan_add(Plan *p, Rng *r, SizeClass cls, bool twin, int64_t mtime, const char *fmt,
-                    ...) {
-        va_list ap;
-        char *path;
-        int k;
-
-        if (p->n == p->allocated) {
-                size_t m = p->allocated ? p->allocated * 2 : 64;
-                PlanFile *f = reallocarray(p->files, m, sizeof(*f));
-
-                if (!f)
-                        return -ENOMEM;
-                p->files = f;
-                p->allocated = m;
-        }
-        va_start(ap, fmt);
-        k = vasprintf(&path, fmt, ap);
-        va_end(ap);
-        if (k < 0)
-                return -ENOMEM;
-
-        p->files[p->n++] = (PlanFile) {
-                .path = path,
-                .twin = twin,
-                .cls = cls,
-                .size = natural_size(r, cls),
-                .mtime = mtime,
-        };
-        return 0;
-}
-
-/* What every profile has besides filler, in this order. */
-static const struct {
-        const char *path;
-        SizeClass cls;
-} core_files[] = {
-        { "HomeDomain/Library/SMS/sms.db", SIZE_MEDIUM },
-        { "HomeDomain/Library/AddressBook/AddressBook.sqlitedb", SIZE_MEDIUM },
-        { "KeychainDomain/keychain-backup.plist", SIZE_SMALL },
-        { "HomeDomain/Library/Preferences/com.apple.springboard.plist", SIZE_SMALL },
-        { "WirelessDomain/Library/Preferences/com.apple.commcenter.plist", SIZE_SMALL },
-        { "SystemPreferencesDomain/SystemConfiguration/preferences.plist", SIZE_SMALL },
-        { "CameraRollDomain/Media/PhotoData/Photos.sqlite", SIZE_MEDIUM },
-        { "HomeDomain/Library/Preferences/com.apple.Preferences.plist", SIZE_SMALL },
-        { "HomeDomain/Library/AddressBook/AddressBookImages.sqlitedb", SIZE_MEDIUM },
-        { "HomeDomain/Library/CallHistoryDB/CallHistory.storedata", SIZE_SMALL },
-        { "SystemPreferencesDomain/SystemConfiguration/com.apple.wifi.plist", SIZE_SMALL },
-        { "HomeDomain/Library/Calendar/Calendar.sqlitedb", SIZE_MEDIUM },
-        { "HomeDomain/Library/Safari/Bookmarks.db", SIZE_SMALL },
-        { "HomeDomain/Library/Safari/History.db", SIZE_MEDIUM },
-        { "HealthDomain/Health/healthdb_secure.sqlite", SIZE_LARGE },
-        { "HomeDomain/Library/Voicemail/voicemail.db", SIZE_SMALL },
-        { "HomeDomain/Library/Accounts/Accounts3.sqlite", SIZE_SMALL },
-        { "HomeDomain/Library/Notes/notes.sqlite", SIZE_MEDIUM },
-        { "ManagedPreferencesDomain/mobile/com.apple.webcontentfilter.plist", SIZE_SMALL },
-        { "RootDomain/Library/Caches/locationd/clients.plist", SIZE_SMALL },
-        { "HomeDomain/Library/Keyboard/dynamic-text.dat", SIZE_SMALL },
-        { "DatabaseDomain/timezone/localtime", SIZE_SMALL },
-};
-
-/* The first document of app n is first_docs[(n - 1) % …]: odd but legal names. */
-static const char *const first_docs[] = {
-        "Café ☕ notes.txt",
-        "議事録 2026年1月.txt",
-        "Quarterly Report.pdf",
-        "Ünïcödé résumé.md",
-        "photo edit.jpeg",
-        "data.json",
-};
-
-static const char *const app_names[] = {
-        "Notes Pro", "PhotoBox", "Café Finder", "Docs", "Tasks", "Reader", "写真アルバム",
-};
-
-static const char *const cache_owners[] = {
-        "mobilesafari", "Maps", "news", "weather", "stocks", "podcasts",
-};
-
-/* The camera roll: item i (from 0) is IMG_<i % 9999 + 1>, in folder 100APPLE + i / 999;
- * every fifth item from the second on is a video. */
-static int plan_photos(Plan *p, Rng *r, unsigned photos) {
-        for (unsigned i = 0; i < photos; i++) {
-                bool video = i % 5 == 1;
-                int64_t t = BASE_TIME + (int64_t) i * 3 * 3600 + (int64_t) rng_range(r, 3600);
-                int k;
-
-                k = plan_add(p, r, video ? SIZE_VIDEO : SIZE_PHOTO, true, t,
-                             "CameraRollDomain/Media/DCIM/%03uAPPLE/IMG_%04u.%s",
-                             100 + i / PHOTOS_PER_FOLDER, i % 9999 + 1, video ? "MOV" : "HEIC");
-                if (k < 0)
-                        return k;
-        }
-        return 0;
-}
-
-/* The long path: deep directories, a 200-byte ASCII and a 200-byte UTF-8 component; the
- * relative path is over 512 bytes, every component at most 255. */
-static int plan_long_path(Plan *p, Rng *r) {
-        char deep[128] = "", ascii[201], utf8[201];
-        size_t n = 0;
-
-        for (unsigned i = 1; i <= 8; i++)
-                n += (size_t) snprintf(deep + n, sizeof(deep) - n, "level %02u/", i);
-        for (size_t i = 0; i < 200; i++)
-                ascii[i] = "long-directory-name-"[i % 20];
-        ascii[200] = '\0';
-        for (size_t i = 0; i < 200; i += 2)
-                memcpy(utf8 + i, "\xc3\xbc", 2);        /* ü */
-        utf8[200] = '\0';
-
-        return plan_add(p, r, SIZE_SMALL, false, BASE_TIME + (int64_t) rng_range(r, 30 * DAY),
-                        "HomeDomain/Library/Caches/com.example.deep/%s%s/%s/leaf file.txt",
-                        deep, ascii, utf8);
-}
-
-/* One filler file, number j: spread over several domains and directories. */
-static int plan_filler(Plan *p, Rng *r, unsigned j) {
-        int64_t t = BASE_TIME + (int64_t) rng_range(r, 30 * DAY);
-        SizeClass c = pick_class(r, 11, 1);
-        uint64_t pick = rng_range(r, 100);
-        const char *owner = cache_owners[rng_range(r, ELEMENTSOF(cache_owners))];
-
-        if (pick < 25)
-                return plan_add(p, r, c, false, t,
-                                "MediaDomain/Library/SMS/Attachments/%02x/%02x/IMG_%u.jpeg",
-                                j % 16, (j / 16) % 16, 5000 + j);
-        if (pick < 40)
-                return plan_add(p, r, c, false, t,
-                                "HomeDomain/Library/Caches/com.apple.%s/fsCachedData/"
-                                "%08X-%04X-%u",
-                                owner, (unsigned) rng_range(r, UINT32_MAX),
-                                (unsigned) rng_range(r, 0x10000), j);
-        if (pick < 55)
-                return plan_add(p, r, c, false, t,
-                                "HomeDomain/Library/Preferences/com.example.prefs%u.plist", j);
-        if (pick < 65) {
-                struct tm tm;
-                time_t tt = (time_t) t;
-
-                (void) gmtime_r(&tt, &tm);
-                return plan_add(p, r, c, true, t,
-                                "MediaDomain/Media/Recordings/%04d%02d%02d %02d%02d%02d-%u.m4a",
-                                tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                                tm.tm_min, tm.tm_sec, j);
-        }
-        if (pick < 75)
-                return plan_add(p, r, c, false, t,
-                                "HomeDomain/Library/Application Support/com.apple.%s/store-%u.db",
-                                owner, j);
-        if (pick < 85)
-                return plan_add(p, r, c, false, t, "HomeDomain/Library/Voicemail/%u.amr", j);
-        if (pick < 92)
-                return plan_add(p, r, c, false, t,
-                                "RootDomain/Library/Caches/locationd/cache-%u.plist", j);
-        return plan_add(p, r, c, false, t, "HomeDomain/Library/Cookies/Cookies-%u.binarycookies",
-                        j);
-}
-
-/*
- * The file count rule. F = files, P = photos, A = apps. Every profile has the P camera-roll
- * items, one document per app and the 3 odd-name files (Café ☕ notes.txt, a Japanese name
- * with blanks, the > 512-byte path), so F must be at least P + A + 3 (else -EINVAL). Of the
- * remaining R = F - (P + A + 3), the first min(R, 22) are the core files (sms.db,
- * AddressBook, preferences, keychain, …), a quarter of what is left (when A > 0) are more
- * app documents, round robin over the apps, and the rest is filler spread over HomeDomain,
- * MediaDomain and RootDomain. Exactly F regular files end up under backup/.
- */
-static int plan_build(Plan *p, Rng *r, unsigned files, unsigned photos, unsigned apps) {
-        unsigned rest = files - photos - apps - GEN_ODD_FILES, extra;
-        int k;
-
-        k = plan_photos(p, r, photos);
-        if (k < 0)
-                return k;
-
-        for (unsigned a = 1; a <= apps; a++) {
-                k = plan_add(p, r, SIZE_SMALL, true, BASE_TIME + (int64_t) rng_range(r, 30 * DAY),
-                             "AppDomain-com.example.app%u/Documents/%s", a,
-                             first_docs[(a - 1) % ELEMENTSOF(first_docs)]);
-                if (k < 0)
-                        return k;
-        }
-
-        k = plan_add(p, r, SIZE_SMALL, false, BASE_TIME + (int64_t) rng_range(r, 30 * DAY),
-                     "HomeDomain/Library/Notes/Café ☕ notes.txt");
-        if (k < 0)
-                return k;
-        k = plan_add(p, r, SIZE_MEDIUM, true, BASE_TIME + (int64_t) rng_range(r, 30 * DAY),
-                     "MediaDomain/Media/Recordings/録音 メモ 2026-01-01.m4a");
-        if (k < 0)
-                return k;
-        k = plan_long_path(p, r);
-        if (k < 0)
-                return k;
-
-        for (size_t i = 0; i < ELEMENTSOF(core_files) && rest > 0; i++, rest--) {
-                k = plan_add(p, r, core_files[i].cls, false,
-                             BASE_TIME + (int64_t) rng_range(r, 30 * DAY), "%s",
-                             core_files[i].path);
-                if (k < 0)
-                        return k;
-        }
-
-        extra = apps > 0 ? rest / 4 : 0;
-        for (unsigned i = 0; i < extra; i++) {
-                static const char *const names[] = {
-                        "Archive/item-", "My Files/Note ", "データ/ファイル ", "photo ",
-                };
-                static const char *const exts[] = { ".dat", ".txt", ".bin", ".jpeg" };
-                unsigned j = i / apps;
-
-                k = plan_add(p, r, pick_class(r, 18, 2), true,
-                             BASE_TIME + (int64_t) rng_range(r, 30 * DAY),
-                             "AppDomain-com.example.app%u/Documents/%s%u%s", i % apps + 1,
-                             names[j % 4], j, exts[j % 4]);
-                if (k < 0)
-                        return k;
-        }
-        rest -= extra;
-
-        for (unsigned j = 0; j < rest; j++) {
-                k = plan_filler(p, r, j);
-                if (k < 0)
-                        return k;
-        }
-        return 0;
-}
-
-static uint64_t sum_sizes(PlanFile *const *v, size_t n, uint64_t cap) {
-        uint64_t s = 0;
-
-        for (size_t i = 0; i < n; i++)
-                s += v[i]->size < cap ? v[i]->size : cap;
-        return s;
-}
-
-/* Make the sizes of v[0…n) add up to exactly budget (n > 0). Too much: the biggest files
- * are cut down to one common cap (water filling), so small files keep their size, and the
- * remainder goes 1 byte each to the first files above the cap. Too little: the difference
- * goes to the large files in proportion to their size (to every file if there is no large
- * one), the rounding remainder to the first of them. */
-static void fit_sizes(PlanFile *const *v, size_t n, uint64_t budget) {
-        uint64_t sum = sum_sizes(v, n, UINT64_MAX), weight = 0, given = 0, excess;
-        bool any_large = false;
-        PlanFile *first = NULL;
-
-        assert(n > 0);
-
-        if (sum > budget) {
-                uint64_t lo = 0, hi = 0, rem;
-
-                for (size_t i = 0; i < n; i++)
-                        if (v[i]->size > hi)
-                                hi = v[i]->size;
-                while (lo < hi) {               /* the largest cap that fits */
-                        uint64_t mid = lo + (hi - lo + 1) / 2;
-
-                        if (sum_sizes(v, n, mid) <= budget)
-                                lo = mid;
-                        else
-                                hi = mid - 1;
-                }
-                rem = budget - sum_sizes(v, n, lo);
-                for (size_t i = 0; i < n; i++)
-                        if (v[i]->size > lo) {
-                                v[i]->size = lo + (rem > 0);
-                                if (rem > 0)
-                                        rem--;
-                        }
-                return;
-        }
-
-        excess = budget - sum;
-        for (size_t i = 0; i < n; i++)
-                any_large = any_large || v[i]->cls == SIZE_LARGE;
-        for (size_t i = 0; i < n; i++)
-                if (!any_large || v[i]->cls == SIZE_LARGE)
-                        weight += v[i]->size;
-        for (size_t i = 0; i < n; i++) {
-                uint64_t add;
-
-                if (any_large && v[i]->cls != SIZE_LARGE)
-                        continue;
-                add = weight > 0 ? (uint64_t) ((unsigned __int128) excess * v[i]->size / weight)
-                                 : 0;
-                v[i]->size += add;
-                given += add;
-                if (!first)
-                        first = v[i];
-        }
-        first->size += excess - given;
-}
-
-/*
- * The byte rule: the sizes of the backup/ files add up to exactly `bytes`, whatever the file
- * count (sizes may be 0 when `bytes` is tiny). Each file first gets a natural size from its
- * class: small 64 B–64 KiB (most files), medium 64 KiB–2 MiB, large 2–32 MiB (1 % of the
- * filler), photos 1–4 MiB, videos 128–512 MiB. Videos get the big share: min(their natural
- * sizes, bytes / 2). The other files are fitted into the rest with fit_sizes(); if they need
- * less than that, the videos get everything they leave.
- */
-static int plan_fit_sizes(Plan *p, uint64_t bytes) {
-        _cleanup_(freep) PlanFile **videos = NULL, **others = NULL;
-        size_t nv = 0, no = 0;
-        uint64_t vbudget, osum;
-
-        videos = calloc(p->n, sizeof(*videos));
-        others = calloc(p->n, sizeof(*others));
-        if (!videos || !others)
-                return -ENOMEM;
-        for (size_t i = 0; i < p->n; i++) {
-                if (p->files[i].cls == SIZE_VIDEO)
-                        videos[nv++] = &p->files[i];
-                else
-                        others[no++] = &p->files[i];
-        }
-        assert(no > 0);                         /* the odd-name files are always there */
-
-        if (nv == 0) {
-                fit_sizes(others, no, bytes);
-                return 0;
-        }
-        vbudget = sum_sizes(videos, nv, UINT64_MAX);
-        if (vbudget > bytes / 2)
-                vbudget = bytes / 2;
-        osum = sum_sizes(others, no, UINT64_MAX);
-        if (osum <= bytes - vbudget) {
-                fit_sizes(videos, nv, bytes - osum);
-                return 0;
-        }
-        fit_sizes(others, no, bytes - vbudget);
-        fit_sizes(videos, nv, vbudget);
-        return 0;
-}
-
-/* ---- the other parts of a generated profile ------------------------------------------------ */
-
-static int gen_device_ini(int dfd, uint64_t seed, const char *name, const char *product,
-                          const char *ios, uint64_t bytes) {
-        _cleanup_(freep) char *build = NULL, *model = NULL, *text = NULL;
-        const char *class = device_class_of(product);
-        bool phone = strcmp(class, "iPhone") == 0;
-        uint64_t total = DEFAULT_DISK_TOTAL;
-        char phone_line[64] = "", imei_line[40] = "";
-        Idents id;
-        int k;
-
-        build = build_of(ios);
-        model = hardware_model_of(product);
-        if (!build || !model)
-                return -ENOMEM;
-        idents_make(seed, &id);
-
-        /* The disk holds at least twice the backup, so DiskFree stays plausible. */
-        while (total / 2 < bytes && total < (UINT64_C(1) << 62))
-                total *= 2;
-        if (phone) {
-                snprintf(phone_line, sizeof(phone_line), "PhoneNumber=%s\n", id.phone);
-                snprintf(imei_line, sizeof(imei_line), "IMEI=%s\n", id.imei);
-        }
-
-        k = asprintf(&text,
-                     "# fakeidevice device profile, made by gen-profile --seed %" PRIu64 "\n"
-                     "[Device]\n"
-                     "Name=%s\n"
-                     "ProductType=%s\n"
-                     "ProductVersion=%s\n"
-                     "BuildVersion=%s\n"
-                     "SerialNumber=%s\n"
-                     "DeviceClass=%s\n"
-                     "HardwareModel=%s\n"
-                     "WiFiAddress=%s\n"
-                     "BluetoothAddress=%s\n"
-                     "%s%s"
-                     "UniqueChipID=%" PRIu64 "\n"
-                     "BatteryPercent=87\n"
-                     "BatteryCharging=no\n"
-                     "DiskTotal=%" PRIu64 "G\n"
-                     "DiskFree=%" PRIu64 "G\n"
-                     "SetupDone=yes\n",
-                     seed, name, product, ios, build, id.serial, class, model, id.wifi, id.bt,
-                     phone_line, imei_line, id.ecid, total >> 30, (total / 2) >> 30);
-        if (k < 0)
-                return -ENOMEM;
-        return write_text_at(dfd, "device.ini", text, (size_t) k, BASE_TIME);
-}
-
-static int gen_app_info(int dfd, Rng *r, uint64_t seed, unsigned a) {
-        _cleanup_(freep) char *path = NULL, *text = NULL;
-        const char *name = app_names[(seed + a) % ELEMENTSOF(app_names)];
-        unsigned minor = (unsigned) rng_range(r, 10), patch = (unsigned) rng_range(r, 10);
-        char suffix[16] = "";
-        int k;
-
-        if (a > ELEMENTSOF(app_names))          /* keep display names unique */
-                snprintf(suffix, sizeof(suffix), " %u", a);
-        if (asprintf(&path, "apps/com.example.app%u/Info.ini", a) < 0)
-                return -ENOMEM;
-        k = asprintf(&text,
-                     "[App]\n"
-                     "CFBundleIdentifier=com.example.app%u\n"
-                     "CFBundleDisplayName=%s%s\n"
-                     "CFBundleShortVersionString=1.%u.%u\n"
-                     "CFBundleVersion=%u\n"
-                     "ApplicationType=User\n"
-                     "UIFileSharingEnabled=yes\n",
-                     a, name, suffix, minor, patch, 100 + minor * 10 + patch);
-        if (k < 0)
-                return -ENOMEM;
-        return write_text_at(dfd, path, text, (size_t) k, BASE_TIME);
-}
-
-/* Crash report i: crash/<Kind>-YYYY-MM-DD-HHMMSS.ips (every third in crash/Retired/), an
- * .ips-like text: a one-line JSON header, then a JSON body of a few KiB. */
-static int gen_crashlog(int dfd, Rng *r, unsigned i, unsigned apps, const char *ios,
-                        const char *build, const char *model, char *buf, size_t size) {
-        static const char *const bug_types[] = { "385", "309", "298", "288" };
-        int64_t t = BASE_TIME + DAY + (int64_t) i * 4000 + (int64_t) rng_range(r, 3000);
-        time_t tt = (time_t) t;
-        char stamp[32], date[32], app[64], bundle[64], kind[96], path[160];
-        unsigned frames = 20 + (unsigned) rng_range(r, 60), kindno = i % 4;
-        struct tm tm;
-        size_t n;
-
-        (void) gmtime_r(&tt, &tm);
-        (void) strftime(stamp, sizeof(stamp), "%Y-%m-%d-%H%M%S", &tm);
-        (void) strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-        if (apps > 0) {
-                snprintf(bundle, sizeof(bundle), "com.example.app%u", i % apps + 1);
-                snprintf(app, sizeof(app), "App%u", i % apps + 1);
-        } else {
-                snprintf(bundle, sizeof(bundle), "com.apple.springboard");
-                snprintf(app, sizeof(app), "SpringBoard");
-        }
-        switch (kindno) {
-        case 0:
-                snprintf(kind, sizeof(kind), "ExcUserFault_%s", app);
-                break;
-        case 1:
-                snprintf(kind, sizeof(kind), "%s", app);
-                break;
-        case 2:
-                snprintf(kind, sizeof(kind), "JetsamEvent");
-                break;
-        default:
-                snprintf(kind, sizeof(kind), "stacks+%s", app);
-                break;
-        }
-        snprintf(path, sizeof(path), "crash/%s%s-%s.ips", i % 3 == 2 ? "Retired/" : "", kind,
-                 stamp);
-
-        n = (size_t) snprintf(buf, size,
-                              "{\"app_name\":\"%s\",\"timestamp\":\"%s.00 +0000\","
-                              "\"app_version\":\"1.0\",\"bundleID\":\"%s\",\"bug_type\":\"%s\","
-                              "\"os_version\":\"iPhone OS %s (%s)\",\"incident_id\":"
-                              "\"%08X-%04X-%04X-%04X-%012" PRIX64 "\",\"name\":\"%s\"}\n"
-                              "{\n  \"uptime\" : %u,\n  \"procRole\" : \"Foreground\",\n"
-                              "  \"modelCode\" : \"%s\",\n  \"captureTime\" : \"%s\",\n"
-                              "  \"exception\" : {\"type\":\"EXC_CRASH\",\"signal\":"
-                              "\"SIGABRT\"},\n  \"threads\" : [{\"triggered\":true,\"frames\":[\n",
-                              app, date, bundle, bug_types[kindno], ios, build,
-                              (unsigned) rng_range(r, UINT32_MAX),
-                              (unsigned) rng_range(r, 0x10000), (unsigned) rng_range(r, 0x10000),
-                              (unsigned) rng_range(r, 0x10000),
-                              rng_range(r, UINT64_C(1) << 48), app,
-                              (unsigned) rng_range(r, 1000000), model, date);
-        for (unsigned f = 0; f < frames && n + 200 < size; f++)
-                n += (size_t) snprintf(buf + n, size - n,
-                                       "    {\"imageOffset\":%u,\"symbol\":\"frame_%u\","
-                                       "\"symbolLocation\":%u,\"imageIndex\":%u}%s\n",
-                                       (unsigned) rng_range(r, 1u << 24), f,
-                                       (unsigned) rng_range(r, 4096),
-                                       (unsigned) rng_range(r, 8), f + 1 < frames ? "," : "");
-        n += (size_t) snprintf(buf + n, size - n, "  ]}]\n}\n");
-
-        return write_text_at(dfd, path, buf, n, t);
-}
-
-/* Refuse a non-empty DIR; create it (and its parents) if missing. */
-static int gen_prepare_dir(const char *dir) {
-        _cleanup_(closedirp) DIR *d = NULL;
-        char buf[PATH_MAX];
-        struct dirent *de;
-        size_t n = strlen(dir);
-
-        if (n == 0 || n >= sizeof(buf))
-                return -EINVAL;
-        d = opendir(dir);
-        if (!d) {
-                if (errno != ENOENT)
-                        return -errno;
-                strcpy(buf, dir);
-                while (n > 1 && buf[n - 1] == '/')
-                        buf[--n] = '\0';
-                return mkdir_p_at(AT_FDCWD, buf);
-        }
-        while ((de = readdir(d)))
-                if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-                        return -EEXIST;
-        return 0;
-}
-
-/**
- * profile_generate: make a new, deterministic profile (the gen-profile subcommand).
- * @dir: where (borrowed); must not exist or be an empty directory. Created with parents.
- * @o: the options (borrowed). 0 for files or bytes means the default (50 files, 4 MiB);
- *     photos, apps and crashlogs are taken as given (0 = none). NULL name/product/ios mean
- *     "iPhone <seed>", iPhone15,2 and 17.5.
- *
- * Writes device.ini, media/, apps/, crash/ and backup/ as described at the top of this file
- * and above plan_build() (file count) and plan_fit_sizes() (byte count): backup/ then holds
- * exactly o->files regular files of o->bytes bytes in total. The same options give a
- * byte-identical tree, mtimes of files and directories included.
- *
- * Returns 0 on success; -EEXIST if @dir is a non-empty directory, -EINVAL for options that
- * cannot be met (files < photos + apps + 3, a bad name/product/ios), another -errno if
- * writing fails (the partial tree is left behind). Every failure is logged.
- */
-int profile_generate(const char *dir, const GenOptions *o) {
-        _cleanup_(closep) int dfd = -EBADF;
-        _cleanup_(freep) uint8_t *buf = NULL;
-        _cleanup_(freep) char *default_name = NULL;
-        _cleanup_(plan_done) Plan plan = {};
-        const char *name, *product, *ios, *step;
-        uint64_t bytes, need;
-        unsigned files;
-        Rng rng;
-        int r;
-
-        if (!dir || !o)
-                return -EINVAL;
-
-        files = o->files ? o->files : GEN_DEFAULT_FILES;
-        bytes = o->bytes ? o->bytes : GEN_DEFAULT_BYTES;
-        need = (uint64_t) o->photos + o->apps + GEN_ODD_FILES;
-        if (files < need) {
-                log_warn("gen-profile: %u files cannot hold %u photos, %u app documents and "
-                         "%u odd-name files; use --files %" PRIu64 " or more",
-                         files, o->photos, o->apps, GEN_ODD_FILES, need);
-                return -EINVAL;
-        }
-        if (!o->name && asprintf(&default_name, "iPhone %" PRIu64, o->seed) < 0)
-                return -ENOMEM;
-        name = o->name ?: default_name;
-        product = o->product ?: "iPhone15,2";
-        ios = o->ios ?: "17.5";
-        if (!string_is_clean(name, 255) || !product_is_valid(product) ||
-            !version_is_valid(ios) || strlen(ios) > 16) {
-                log_warn("gen-profile: invalid name '%s', product '%s' or version '%s'", name,
-                         product, ios);
-                return -EINVAL;
-        }
-
-        rng_init(&rng, o->seed);
-        r = plan_build(&plan, &rng, files, o->photos, o->apps);
-        if (r < 0) {
-                log_warn("gen-profile: cannot plan the files: %s", strerror(-r));
-                return r;
-        }
-        r = plan_fit_sizes(&plan, bytes);
-        if (r < 0)
-                return r;
-
-        buf = malloc(GEN_BUF_SIZE);
-        if (!buf)
-                return -ENOMEM;
-
-        r = gen_prepare_dir(dir);
-        if (r == -EEXIST) {
-                log_warn("gen-profile: '%s' exists and is not empty, refusing", dir);
-                return r;
-        }
-        if (r < 0) {
-                log_warn("gen-profile: cannot create '%s': %s", dir, strerror(-r));
-                return r;
-        }
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0) {
-                r = -errno;
-                log_warn("gen-profile: cannot open '%s': %s", dir, strerror(-r));
-                return r;
-        }
-
-        step = "device.ini";
-        r = gen_device_ini(dfd, o->seed, name, product, ios, bytes);
-        if (r < 0)
-                goto fail;
-
-        step = "directories";
-        {
-                static const char *const dirs[] = {
-                        "media/DCIM", "media/Downloads", "media/Books",
-                        "media/iTunes_Control/iTunes", "apps", "crash/Retired", "backup",
-                };
-                char d[64];
-
-                for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                        snprintf(d, sizeof(d), "%s", dirs[i]);
-                        r = mkdir_p_at(dfd, d);
-                        if (r < 0)
-                                goto fail;
-                }
-        }
-
-        for (size_t i = 0; i < plan.n; i++) {
-                const PlanFile *f = &plan.files[i];
-                char bpath[PATH_MAX], twin[PATH_MAX];
-                uint64_t cseed = content_seed(o->seed, f->path);
-
-                step = f->path;
-                if ((size_t) snprintf(bpath, sizeof(bpath), "backup/%s", f->path) >=
-                    sizeof(bpath)) {
-                        r = -ENAMETOOLONG;
-                        goto fail;
-                }
-                if (!f->twin) {
-                        r = write_content_at(dfd, bpath, f->size, cseed, f->mtime, buf);
-                        if (r < 0)
-                                goto fail;
-                        continue;
-                }
-
-                r = twin_path(f->path, twin, sizeof(twin));
-                if (r == 0)
-                        r = -EINVAL;            /* a plan bug: a twin without a place */
-                if (r < 0)
-                        goto fail;
-                r = write_content_at(dfd, twin, f->size, cseed, f->mtime, buf);
-                if (r < 0)
-                        goto fail;
-                if (linkat(dfd, twin, dfd, bpath, 0) < 0) {
-                        r = errno == ENOENT ? mkdir_parents_at(dfd, bpath) : -errno;
-                        if (r >= 0 && linkat(dfd, twin, dfd, bpath, 0) < 0)
-                                r = -errno;
-                        if (r < 0)
-                                goto fail;
-                }
-        }
-
-        step = "apps";
-        for (unsigned a = 1; a <= o->apps; a++) {
-                r = gen_app_info(dfd, &rng, o->seed, a);
-                if (r < 0)
-                        goto fail;
-        }
-
-        step = "crash reports";
-        {
-                _cleanup_(freep) char *build = build_of(ios), *model = hardware_model_of(product);
-
-                if (!build || !model) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                for (unsigned i = 0; i < o->crashlogs; i++) {
-                        r = gen_crashlog(dfd, &rng, i, o->apps, ios, build, model, (char *) buf,
-                                         GEN_BUF_SIZE);
-                        if (r < 0)
-                                goto fail;
-                }
-        }
-
-        step = "directory times";
-        r = set_dir_mtimes(dfd, BASE_TIME);
-        if (r < 0)
-                goto fail;
-        return 0;
-
-fail:
-        log_warn("gen-profile: '%s': failed at %s: %s", dir, step, strerror(-r));
-        return r;
-}
-
-/* ---- mutate ------------------------------------------------------------------------------ */
-
-/* The name of a temporary file in the directory of path: "<dir>/.mutate.tmp". */
-static int tmp_path_for(const char *path, char *buf, size_t n) {
-        const char *slash = strrchr(path, '/');
-        int k;
-
-        k = snprintf(buf, n, "%.*s.mutate.tmp", slash ? (int) (slash - path + 1) : 0, path);
-        return k < 0 || (size_t) k >= n ? -ENAMETOOLONG : 0;
-}
-
-/* The twin of backup/<rel> (relative to dfd) into buf if there is one and it is the same
- * inode as st. Returns 1 (twin), 0 (none) or -errno. */
-static int twin_of(int dfd, const char *rel, const struct stat *st, char *buf, size_t n) {
-        struct stat tst;
-        int r;
-
-        r = twin_path(rel, buf, n);
-        if (r <= 0)
-                return r;
-        if (fstatat(dfd, buf, &tst, AT_SYMLINK_NOFOLLOW) < 0)
-                return errno == ENOENT || errno == ENOTDIR ? 0 : -errno;
-        return tst.st_dev == st->st_dev && tst.st_ino == st->st_ino;
-}
-
-/* Replace bpath (and its twin, if any) by a new file of size bytes: write a temporary file
- * beside it, hard-link that beside the twin, then rename both over the originals. Both
- * names then share the new inode, as the device would show one changed photo in both
- * places; readers that hold the old file open keep reading the old content. */
-static int mutate_replace(int dfd, const char *bpath, const char *twin, uint64_t size,
-                          uint64_t cseed, int64_t t, uint8_t *buf) {
-        char tmp[PATH_MAX], ttmp[PATH_MAX];
-        int r;
-
-        r = tmp_path_for(bpath, tmp, sizeof(tmp));
-        if (r < 0)
-                return r;
-        (void) unlinkat(dfd, tmp, 0);
-        r = write_content_at(dfd, tmp, size, cseed, t, buf);
-        if (r < 0)
-                goto fail;
-
-        if (twin) {
-                r = tmp_path_for(twin, ttmp, sizeof(ttmp));
-                if (r < 0)
-                        goto fail;
-                (void) unlinkat(dfd, ttmp, 0);
-                if (linkat(dfd, tmp, dfd, ttmp, 0) < 0) {
-                        r = -errno;
-                        goto fail;
-                }
-                if (renameat(dfd, ttmp, dfd, twin) < 0) {
-                        r = -errno;
-                        (void) unlinkat(dfd, ttmp, 0);
-                        goto fail;
-                }
-        }
-        if (renameat(dfd, tmp, dfd, bpath) < 0) {
-                r = -errno;
-                goto fail;
-        }
-        return 0;
-
-fail:
-        (void) unlinkat(dfd, tmp, 0);
-        return r;
-}
-
-/* Remember the directory above path, whose mtime the mutation changed. */
-static int touch_parent(EntryList *dirs, const char *path) {
-        const char *slash = strrchr(path, '/');
-        char *d;
-
-        if (!slash)
-                return 0;
-        d = strndup(path, (size_t) (slash - path));
-        if (!d)
-                return -ENOMEM;
-        return entry_list_add(dirs, d, NULL);
-}
-
-/* A new file in the directory of the backup file `like` (relative to backup/): a photo in a
- * DCIM folder, a note among app documents, else an "added-…" file. Its twin is made too
- * when the directory has one. */
-static int mutate_add(int dfd, Rng *r, uint64_t seed, const char *like, int64_t t, uint8_t *buf,
-                      EntryList *touched) {
-        const char *slash = strrchr(like, '/');
-        int dirlen = slash ? (int) (slash - like) : 0;
-        char rel[PATH_MAX], bpath[PATH_MAX], twin[PATH_MAX];
-        bool has_twin = false;
-        struct stat st;
-        int k;
-
-        for (unsigned attempt = 0;; attempt++) {
-                uint64_t x = rng_next(r);
-
-                if (attempt >= 1000)
-                        return -EEXIST;
-                if (strstr(like, "/DCIM/") && startswith(like, "CameraRollDomain/"))
-                        k = snprintf(rel, sizeof(rel), "%.*s/IMG_%04u.HEIC", dirlen, like,
-                                     (unsigned) (x % 9999 + 1));
-                else if (strstr(like, "/Documents/") && startswith(like, "AppDomain-"))
-                        k = snprintf(rel, sizeof(rel), "%.*s/New Note %08x.txt", dirlen, like,
-                                     (unsigned) x);
-                else
-                        k = snprintf(rel, sizeof(rel), "%.*s%sadded-%016" PRIx64 ".dat", dirlen,
-                                     like, slash ? "/" : "", x);
-                if (k < 0 || (size_t) k >= sizeof(rel))
-                        return -ENAMETOOLONG;
-                if ((size_t) snprintf(bpath, sizeof(bpath), "backup/%s", rel) >= sizeof(bpath))
-                        return -ENAMETOOLONG;
-                if (fstatat(dfd, bpath, &st, AT_SYMLINK_NOFOLLOW) >= 0)
-                        continue;
-                if (errno != ENOENT)
-                        return -errno;
-
-                k = twin_path(rel, twin, sizeof(twin));
-                if (k < 0)
-                        return k;
-                has_twin = false;
-                if (k > 0) {
-                        char tdir[PATH_MAX];
-                        const char *ts = strrchr(twin, '/');
-
-                        snprintf(tdir, sizeof(tdir), "%.*s", (int) (ts - twin), twin);
-                        has_twin = fstatat(dfd, tdir, &st, 0) >= 0 && S_ISDIR(st.st_mode);
-                        if (has_twin && fstatat(dfd, twin, &st, AT_SYMLINK_NOFOLLOW) >= 0)
-                                continue;
-                }
-                break;
-        }
-
-        if (has_twin) {
-                k = write_content_at(dfd, twin, natural_size(r, SIZE_SMALL),
-                                     content_seed(seed, rel), t, buf);
-                if (k < 0)
-                        return k;
-                if (linkat(dfd, twin, dfd, bpath, 0) < 0)
-                        return -errno;
-                k = touch_parent(touched, twin);
-        } else
-                k = write_content_at(dfd, bpath, natural_size(r, SIZE_SMALL),
-                                     content_seed(seed, rel), t, buf);
-        if (k < 0)
-                return k;
-        return touch_parent(touched, bpath);
-}
-
-/**
- * profile_mutate: change the device's data the way a week of use would (the mutate
- * subcommand), deterministically.
- * @dir: the profile directory (borrowed).
- * @o: the options (borrowed).
- *
- * Works on the regular files under backup/, sorted by path; a PRNG seeded with o->seed
- * picks o->change + o->del distinct ones. The first o->change get new content whose size
- * differs from the old one by 1 byte to 10 %; the next o->del are removed. Then o->add new
- * files appear in directories of existing ones (new names). Twins stay consistent: a
- * backup file that is the same inode as its media/ or apps/ twin is replaced in both
- * places by one new inode (temporary file + rename, so open readers keep the old data),
- * or removed from both; a new file in a DCIM folder or app Documents gets its twin too.
- * New and changed files get mtimes after the newest one in backup/, and so do the
- * directories whose entries changed; the same tree and options give the same result.
- *
- * Returns 0 on success (printing nothing); -EINVAL if change + del exceeds the number of
- * files, -ENOENT if @dir has no backup/, another -errno on failure. Failures are logged.
- */
-int profile_mutate(const char *dir, const MutateOptions *o) {
-        _cleanup_(closep) int dfd = -EBADF;
-        _cleanup_(freep) uint8_t *buf = NULL;
-        _cleanup_(freep) size_t *perm = NULL;
-        _cleanup_(entry_list_done) EntryList l = {}, touched = {};
-        int64_t newest = BASE_TIME, t;
-        const char *step = "listing backup/";
-        uint64_t pick;
-        Rng rng;
-        int r;
-
-        if (!dir || !o)
-                return -EINVAL;
-
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0) {
-                r = -errno;
-                log_warn("mutate: cannot open '%s': %s", dir, strerror(-r));
-                return r;
-        }
-        r = list_tree(dfd, "backup", false, true, &l);
-        if (r < 0)
-                goto fail;
-        if (l.n > 0)
-                qsort(l.e, l.n, sizeof(*l.e), entry_compare);
-
-        pick = (uint64_t) o->change + o->del;
-        if (pick > l.n) {
-                log_warn("mutate: '%s' has %zu backup files, cannot change %u and delete %u",
-                         dir, l.n, o->change, o->del);
-                return -EINVAL;
-        }
-
-        buf = malloc(GEN_BUF_SIZE);
-        perm = calloc(l.n ? l.n : 1, sizeof(*perm));
-        if (!buf || !perm)
-                return -ENOMEM;
-
-        for (size_t i = 0; i < l.n; i++) {
-                perm[i] = i;
-                if (l.e[i].st.st_mtime > newest)
-                        newest = l.e[i].st.st_mtime;
-        }
-        t = newest + 3600;
-
-        rng_init(&rng, o->seed ^ UINT64_C(0x6d7574617465));     /* "mutate" */
-        for (size_t i = 0; i < pick; i++) {
-                size_t j = i + (size_t) rng_range(&rng, l.n - i), x = perm[i];
-
-                perm[i] = perm[j];
-                perm[j] = x;
-        }
-
-        for (size_t i = 0; i < o->change; i++) {
-                const Entry *e = &l.e[perm[i]];
-                const char *rel = e->path + strlen("backup/");
-                uint64_t old = (uint64_t) e->st.st_size, delta, size;
-                char twin[PATH_MAX];
-                int tw;
-
-                step = e->path;
-                delta = 1 + rng_range(&rng, old / 10 > 64 ? old / 10 : 64);
-                size = (rng_next(&rng) & 1) && delta <= old ? old - delta : old + delta;
-
-                tw = twin_of(dfd, rel, &e->st, twin, sizeof(twin));
-                if (tw < 0) {
-                        r = tw;
-                        goto fail;
-                }
-                r = mutate_replace(dfd, e->path, tw ? twin : NULL, size,
-                                   content_seed(o->seed ^ UINT64_C(0x6368616e6765), rel),
-                                   t + (int64_t) rng_range(&rng, 3600), buf);
-                if (r >= 0)
-                        r = touch_parent(&touched, e->path);
-                if (r >= 0 && tw)
-                        r = touch_parent(&touched, twin);
-                if (r < 0)
-                        goto fail;
-        }
-
-        for (size_t i = o->change; i < pick; i++) {
-                const Entry *e = &l.e[perm[i]];
-                char twin[PATH_MAX];
-                int tw;
-
-                step = e->path;
-                tw = twin_of(dfd, e->path + strlen("backup/"), &e->st, twin, sizeof(twin));
-                if (tw < 0) {
-                        r = tw;
-                        goto fail;
-                }
-                if (unlinkat(dfd, e->path, 0) < 0) {
-                        r = -errno;
-                        goto fail;
-                }
-                r = touch_parent(&touched, e->path);
-                if (r >= 0 && tw) {
-                        if (unlinkat(dfd, twin, 0) < 0 && errno != ENOENT)
-                                r = -errno;
-                        else
-                                r = touch_parent(&touched, twin);
-                }
-                if (r < 0)
-                        goto fail;
-        }
-
-        for (unsigned i = 0; i < o->add; i++) {
-                const char *like = l.n > 0 ? l.e[rng_range(&rng, l.n)].path + strlen("backup/")
-                                           : "HomeDomain/Library/Caches/x";
-
-                step = "adding files";
-                r = mutate_add(dfd, &rng, o->seed ^ UINT64_C(0x616464), like,
-                               t + (int64_t) rng_range(&rng, 3600), buf, &touched);
-                if (r < 0)
-                        goto fail;
-        }
-
-        step = "directory times";
-        for (size_t i = 0; i < touched.n; i++) {
-                r = set_mtime_at(dfd, touched.e[i].path, t + 3600);
-                if (r < 0)
-                        goto fail;
-        }
-        return 0;
-
-fail:
-        log_warn("mutate: '%s': failed at %s: %s", dir, step, strerror(-r));
-        return r;
 }

@@ -14,10 +14,13 @@
  * too little free space, disk-full-purge (DLMessagePurgeDiskSpace, which Debian's
  * idevicebackup2 cannot answer), and a cable pull after N files.
  *
- * backup.c is included so its static helpers can be tested; the rest of the emulator comes
+ * backup*.c are included so their static helpers can be tested; the rest of the emulator comes
  * from libemu.a.
  */
 #include "backup.c"
+#include "backup-manifest.c"
+#include "backup-run.c"
+#include "backup-stream.c"
 
 #include <pthread.h>
 #include <sys/socket.h>
