@@ -1017,7 +1017,7 @@ static int device_file_find(const char *config_dir, const char *udid, char **ret
         return r;
 }
 
-int policy_load_from(const PolicyDirs *dirs, const char *udid, Policy *p) {
+int policy_load_base(const PolicyDirs *dirs, Policy *p) {
         _cleanup_(policy_done) Policy n;
         _cleanup_(freep) char *path = NULL;
         const char *search[3];
@@ -1028,8 +1028,6 @@ int policy_load_from(const PolicyDirs *dirs, const char *udid, Policy *p) {
         policy_init_defaults(&n);
 
         if (!dirs || !dirs->config_dir || !dirs->runtime_dir || !dirs->vendor_dir || !p)
-                return -EINVAL;
-        if (udid && !udid_is_valid(udid))
                 return -EINVAL;
 
         if (asprintf(&path, "%s/%s", dirs->config_dir, MAIN_FILE) < 0) {
@@ -1064,48 +1062,95 @@ int policy_load_from(const PolicyDirs *dirs, const char *udid, Policy *p) {
         if (r < 0)
                 return r;
 
-        if (udid) {
-                path = mfree_ptr(path);
-                r = device_file_find(dirs->config_dir, udid, &path);
-                if (r < 0)
-                        return r;
-                if (path) {
-                        r = policy_parse_file(path, false, &n);
-                        if (r < 0 && r != -ENOENT)
-                                return r;
-                }
-        }
-
         policy_done(p);
         *p = n;
         n.backup_dir = NULL;            /* moved to *p */
         return 0;
 }
 
-int policy_load(const char *udid, Policy *p) {
-        char config_dir[PATH_MAX];
+int policy_apply_device(const PolicyDirs *dirs, const Policy *base, const char *udid,
+                        Policy *p) {
+        _cleanup_(policy_done) Policy n;
+        _cleanup_(freep) char *path = NULL;
+        int r;
+
+        policy_init_defaults(&n);
+        if (!dirs || !dirs->config_dir || !base || !p || !udid || !udid_is_valid(udid))
+                return -EINVAL;
+        policy_done(&n);
+        r = policy_copy(base, &n);
+        if (r < 0) {
+                policy_init_defaults(&n);
+                return r;
+        }
+        r = device_file_find(dirs->config_dir, udid, &path);
+        if (r < 0)
+                return r;
+        if (path) {
+                r = policy_parse_file(path, false, &n);
+                if (r < 0 && r != -ENOENT)
+                        return r;
+        }
+        policy_done(p);
+        *p = n;
+        n.backup_dir = NULL;            /* moved to *p */
+        return 0;
+}
+
+int policy_load_from(const PolicyDirs *dirs, const char *udid, Policy *p) {
+        _cleanup_(policy_done) Policy base;
+        int r;
+
+        policy_init_defaults(&base);
+        if (udid && !udid_is_valid(udid))
+                return -EINVAL;
+        r = policy_load_base(dirs, &base);
+        if (r < 0)
+                return r;
+        if (!udid) {
+                policy_done(p);
+                *p = base;
+                base.backup_dir = NULL; /* moved to *p */
+                return 0;
+        }
+        return policy_apply_device(dirs, &base, udid, p);
+}
+
+int policy_dirs_from_env(PolicyDirs *ret, char *config_dir, size_t n) {
         const char *e;
-        PolicyDirs dirs;
         size_t len;
 
         e = getenv("CONFIGURATION_DIRECTORY");
         if (e && *e) {
                 len = strcspn(e, ":");  /* systemd joins several directories with ':' */
-                if (len >= sizeof(config_dir))
+                if (len >= n)
                         return -ENAMETOOLONG;
                 memcpy(config_dir, e, len);
                 config_dir[len] = '\0';
-        } else
+        } else if (n > strlen(POLICY_CONFIG_DIR))
                 strcpy(config_dir, POLICY_CONFIG_DIR);
-        dirs.config_dir = config_dir;
+        else
+                return -ENAMETOOLONG;
+        ret->config_dir = config_dir;
 
         e = getenv("IDEVICESYNC_RUNTIME_CONFIG_DIR");
         if (!e || !*e)
                 e = getenv("RUNTIME_DIRECTORY");
-        dirs.runtime_dir = e && *e && !strchr(e, ':') ? e : POLICY_RUNTIME_DIR;
+        ret->runtime_dir = e && *e && !strchr(e, ':') ? e : POLICY_RUNTIME_DIR;
 
         e = getenv("IDEVICESYNC_VENDOR_CONFIG_DIR");
-        dirs.vendor_dir = e && *e ? e : POLICY_VENDOR_DIR;
+        ret->vendor_dir = e && *e ? e : POLICY_VENDOR_DIR;
+        return 0;
+}
 
+int policy_load(const char *udid, Policy *p) {
+        char config_dir[PATH_MAX];
+        PolicyDirs dirs;
+        int r;
+
+        r = policy_dirs_from_env(&dirs, config_dir, sizeof(config_dir));
+        if (r < 0)
+                return r;
         return policy_load_from(&dirs, udid, p);
 }
+

@@ -117,6 +117,22 @@ int policy_parse_file(const char *path, bool main_file, Policy *p);
  */
 int policy_load_from(const PolicyDirs *dirs, const char *udid, Policy *p);
 
+/* The first half of policy_load_from(): defaults, the main file and the drop-ins, parsed
+ * once per load however many devices there are (each bad line is reported once). Same
+ * returns and contract for *p. */
+int policy_load_base(const PolicyDirs *dirs, Policy *p);
+
+/* The second half: a copy of base with devices.d's file of udid (matched ignoring letter
+ * case) applied. On success *p is replaced; on failure it is untouched. 0, -EINVAL, -ENOMEM
+ * or the error of a devices.d file that exists but cannot be read (logged). */
+int policy_apply_device(const PolicyDirs *dirs, const Policy *base, const char *udid,
+                        Policy *p);
+
+/* The directories of the environment (see policy_load()), resolved once: config_dir (n
+ * bytes) receives the configuration directory, ret's pointers are borrowed from it and the
+ * environment. 0 or -ENAMETOOLONG. */
+int policy_dirs_from_env(PolicyDirs *ret, char *config_dir, size_t n);
+
 /*
  * policy_load_from() with the directories of the environment:
  *   config:  $CONFIGURATION_DIRECTORY (its first entry when ':'-separated), else /etc/idevicesync

@@ -238,7 +238,8 @@ int device_load(Device *d) {
 int device_reload_policy(Device *d) {
         int r;
 
-        r = policy_load(d->udid, &d->policy);
+        r = policy_apply_device(&d->manager->policy_dirs, &d->manager->policy, d->udid,
+                                &d->policy);
         if (r < 0)
                 log_warning_errno(r, "Failed to load the policy of %s, keeping the previous "
                                      "one: %m", d->udid);

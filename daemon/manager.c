@@ -286,8 +286,7 @@ static void migrate_udid_dir(const char *base, const char *name) {
 
 /* Devices seen before (state or snapshots) and devices with a policy file get objects. */
 static void load_known_devices(Manager *m) {
-        const char *cfg = getenv("CONFIGURATION_DIRECTORY");
-        char path[4096];
+        char path[PATH_MAX + 16];
         struct dirent *e;
         DIR *dir;
 
@@ -306,8 +305,7 @@ static void load_known_devices(Manager *m) {
                         closedir(dir);
         }
 
-        snprintf(path, sizeof(path), "%s/devices.d",
-                 cfg && *cfg && !strchr(cfg, ':') ? cfg : POLICY_CONFIG_DIR);
+        snprintf(path, sizeof(path), "%s/devices.d", m->policy_dirs.config_dir);
         dir = opendir(path);
         while (dir && (e = readdir(dir))) {
                 char *dot = strrchr(e->d_name, '.');
@@ -412,7 +410,8 @@ int manager_reload(Manager *m) {
         int r;
 
         (void) notifier_send(m->notifier, "RELOADING=1");
-        r = policy_load(NULL, &m->policy);
+        /* The main file and its drop-ins once; each device adds its devices.d file. */
+        r = policy_load_base(&m->policy_dirs, &m->policy);
         if (r < 0)
                 log_warning_errno(r, "Failed to reload the configuration, keeping the previous "
                                      "one: %m");
@@ -436,7 +435,11 @@ int manager_start(Manager *m) {
         if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create '%s': %m", m->state_dir);
 
-        r = policy_load(NULL, &m->policy);
+        /* The configuration directories are resolved once, here. */
+        r = policy_dirs_from_env(&m->policy_dirs, m->config_dir, sizeof(m->config_dir));
+        if (r < 0)
+                return log_error_errno(r, "Invalid $CONFIGURATION_DIRECTORY: %m");
+        r = policy_load_base(&m->policy_dirs, &m->policy);
         if (r < 0)
                 log_warning_errno(r, "Failed to load the configuration, using the defaults: %m");
 

@@ -43,7 +43,9 @@ struct Manager {
         uint32_t next_job_id;
 
         char *state_dir;                        /* $STATE_DIRECTORY or /var/lib/idevicesync */
-        Policy policy;                          /* global (no devices.d file) */
+        PolicyDirs policy_dirs;                 /* resolved once at start */
+        char config_dir[4096];                  /* policy_dirs.config_dir points here */
+        Policy policy;                          /* main file + drop-ins, parsed once a load */
         usec_t idle_timeout;                    /* 0: never exit on idle */
         usec_t last_activity;
         bool subscribed;

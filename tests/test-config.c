@@ -1237,6 +1237,36 @@ static void test_udid_case(const char *tmp) {
         tree_free(&t);
 }
 
+/* The main file is parsed once per load; each device's policy is a copy of that base with
+ * its devices.d file applied, so a bad line of the main file is reported once however many
+ * devices there are (issue 11). */
+static void test_base_once(const char *tmp) {
+        Policy base, a, b;
+        Tree t;
+
+        tree_make(&t, tmp);
+        put(t.etc, "idevicesync.conf", "[Backup]\nBogus=1\n");
+        put(t.devices, "00008030-00000000000000A1.conf", "[Backup]\nKeep=2\n");
+        policy_init_defaults(&base);
+        policy_init_defaults(&a);
+        policy_init_defaults(&b);
+        logs_reset();
+        ASSERT_EQ(policy_load_base(&t.dirs, &base), 0);
+        ASSERT_EQ(n_logs, 1);
+        ASSERT_EQ(policy_apply_device(&t.dirs, &base, "00008030-00000000000000A1", &a), 0);
+        ASSERT_EQ(policy_apply_device(&t.dirs, &base, "00008030-00000000000000B2", &b), 0);
+        ASSERT_EQ(n_logs, 1);
+        ASSERT_EQ(a.keep, 2u);
+        ASSERT_EQ(b.keep, base.keep);                   /* no file: the base as it is */
+        ASSERT_TRUE(base.keep != 2u);                   /* and the base was not touched */
+        ASSERT_EQ(policy_apply_device(&t.dirs, &base, "../x", &b), -EINVAL);
+        ASSERT_EQ(b.keep, base.keep);                   /* untouched on failure */
+        policy_done(&base);
+        policy_done(&a);
+        policy_done(&b);
+        tree_free(&t);
+}
+
 int main(void) {
         const char *top = getenv("TOP");
         char tmpl[] = "/tmp/test-config.XXXXXX";
@@ -1279,6 +1309,9 @@ int main(void) {
         snprintf(sub, sizeof(sub), "%s/case", tmp);
         mkdir_p(sub);
         test_udid_case(sub);
+        snprintf(sub, sizeof(sub), "%s/base", tmp);
+        mkdir_p(sub);
+        test_base_once(sub);
 
         (void) rm_rf(tmp);
         if (failures > 0) {
