@@ -59,6 +59,17 @@ _public_ int ids_snapshot_list(const char *backup_dir, const char *udid, ids_sna
         return 0;
 }
 
+/* The store of udid in backup_dir (NULL: the state directory) under the device's lock in
+ * state_dir. 0, IDS_E_BUSY (another operation holds the lock) or -errno. */
+static int open_locked(const char *state_dir, const char *backup_dir, const char *udid,
+                       Store **ret) {
+        int r;
+
+        state_dir = ids_state_dir(state_dir);
+        r = store_open(backup_dir ?: state_dir, state_dir, udid, ret);
+        return r == -EBUSY ? IDS_E_BUSY : r;
+}
+
 _public_ int ids_snapshot_delete(const char *state_dir, const char *backup_dir, const char *udid,
                                  const char *id) {
         char canonical[UDID_MAX + 1];
@@ -67,11 +78,8 @@ _public_ int ids_snapshot_delete(const char *state_dir, const char *backup_dir, 
 
         if (!id || !(udid = udid_canonical_copy(udid, canonical)))
                 return -EINVAL;
-        state_dir = ids_state_dir(state_dir);
-        r = store_open(backup_dir ?: state_dir, state_dir, udid, &s);
-        if (r == -EBUSY)
-                return IDS_E_BUSY;
-        if (r < 0)
+        r = open_locked(state_dir, backup_dir, udid, &s);
+        if (r != 0)
                 return r;
         r = store_delete(s, id);
         store_close(s);
@@ -133,11 +141,8 @@ _public_ int ids_snapshot_verify(const char *state_dir, const char *backup_dir, 
         if (!(udid = udid_canonical_copy(udid, canonical)))
                 return -EINVAL;
         memset(rep, 0, sizeof(*rep));
-        state_dir = ids_state_dir(state_dir);
-        r = store_open(backup_dir ?: state_dir, state_dir, udid, &s);
-        if (r == -EBUSY)
-                return IDS_E_BUSY;
-        if (r < 0)
+        r = open_locked(state_dir, backup_dir, udid, &s);
+        if (r != 0)
                 return r;
         /* NULL or "" means the latest snapshot. */
         r = id && *id ? store_get(s, id, &info) : store_latest(s, &info);
