@@ -140,7 +140,7 @@ $(BUILD)/idevicesync: $(CLI_OBJ)
 
 # Unit tests of daemon modules link the module under test.
 $(BUILD)/tests/test-config.o: CPPFLAGS += -Idaemon
-$(BUILD)/tests/test-config: $(BUILD)/daemon/config.o
+$(BUILD)/tests/test-config: $(BUILD)/daemon/config.o $(BUILD)/daemon/conf-parser.o
 $(BUILD)/tests/test-cli-format.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-cli-format: $(BUILD)/daemon/cli-format.o
 

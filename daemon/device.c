@@ -272,13 +272,15 @@ int device_load(Device *d) {
 }
 
 int device_reload_policy(Device *d) {
+        Policy p;
         int r;
 
-        r = policy_load(d->udid, &d->policy);
-        if (r < 0)
-                log_warning_errno(r, "Failed to load the policy of %s, keeping the previous "
-                                     "one: %m", d->udid);
-        return r;
+        r = config_policy_for_device(d->manager->config, d->udid, &p);
+        if (r < 0)      /* the parser has reported the file */
+                return log_debug_errno(r, "Keeping the previous policy of %s: %m", d->udid);
+        policy_done(&d->policy);
+        d->policy = p;
+        return 0;
 }
 
 /* ---- timers ------------------------------------------------------------------------ */
@@ -427,10 +429,10 @@ int device_check_policy(Device *d, bool manual, char **ret_reason, uint64_t *ret
                 *ret_next = now + 60 * USEC_PER_SEC;
                 goto deferred;
         }
-        if (p->min_interval > 0 && d->last_backup > 0 && strcmp(d->last_result, "done") == 0 &&
-            d->last_backup + p->min_interval > now) {
-                *ret_next = d->last_backup + p->min_interval;
-                format_span(span, sizeof(span), p->min_interval);
+        if (p->backup.min_interval > 0 && d->last_backup > 0 &&
+            strcmp(d->last_result, "done") == 0 && d->last_backup + p->backup.min_interval > now) {
+                *ret_next = d->last_backup + p->backup.min_interval;
+                format_span(span, sizeof(span), p->backup.min_interval);
                 snprintf(buf, sizeof(buf), "The last backup is less than MinInterval=%s old.",
                          span);
                 goto deferred;
@@ -440,18 +442,18 @@ int device_check_policy(Device *d, bool manual, char **ret_reason, uint64_t *ret
                 unsigned wait = policy_time_window_wait(p, (unsigned) (tm.tm_hour * 60 + tm.tm_min));
                 *ret_next = (now / (60 * USEC_PER_SEC) + wait) * 60 * USEC_PER_SEC;
                 snprintf(buf, sizeof(buf), "Outside TimeWindow=%02u:%02u-%02u:%02u.",
-                         p->time_window.start / 60, p->time_window.start % 60,
-                         p->time_window.end / 60 % 24, p->time_window.end % 60);
+                         p->backup.time_window.start / 60, p->backup.time_window.start % 60,
+                         p->backup.time_window.end / 60 % 24, p->backup.time_window.end % 60);
                 goto deferred;
         }
-        if (p->min_battery > 0 && d->battery >= 0 && (unsigned) d->battery < p->min_battery &&
-            !d->charging) {
+        if (p->backup.min_battery > 0 && d->battery >= 0 &&
+            (unsigned) d->battery < p->backup.min_battery && !d->charging) {
                 *ret_next = now + RETRY_DEFERRED_MAX_USEC;
                 snprintf(buf, sizeof(buf), "The battery is at %d%%, below MinBattery=%u%%, and "
-                         "not charging.", d->battery, p->min_battery);
+                         "not charging.", d->battery, p->backup.min_battery);
                 goto deferred;
         }
-        if (p->require_charging && !d->charging) {
+        if (p->backup.require_charging && !d->charging) {
                 *ret_next = now + RETRY_DEFERRED_MAX_USEC;
                 snprintf(buf, sizeof(buf), "The device is not charging (RequireCharging=yes).");
                 goto deferred;
@@ -488,7 +490,7 @@ static void device_evaluate(Device *d) {
                                  d->reason : "Backed up for this connection.");
                 return;
         }
-        if (!d->policy.auto_run) {
+        if (!d->policy.backup.auto_run) {
                 device_set_state(d, DEVICE_IDLE, "Automatic backups are off (AutoRun=no).");
                 return;
         }
@@ -517,7 +519,7 @@ static void device_evaluate(Device *d) {
 /* ---- jobs -------------------------------------------------------------------------- */
 
 int device_start_backup(Device *d, bool full, Job **ret) {
-        const Policy *p = &d->policy;
+        const PolicyBackup *p = &d->policy.backup;
         WorkerArgs a = {
                 .kind = WORKER_BACKUP,
                 .udid = d->udid,
@@ -589,7 +591,7 @@ void device_on_job_progress(Device *d, Job *j) {
                 if (!d->passcode_timer)
                         (void) sd_event_add_time_relative(d->manager->event, &d->passcode_timer,
                                                           CLOCK_MONOTONIC,
-                                                          d->policy.passcode_wait, 0,
+                                                          d->policy.backup.passcode_wait, 0,
                                                           on_passcode_timeout, d);
         } else {
                 d->passcode_timer = sd_event_source_disable_unref(d->passcode_timer);

@@ -42,7 +42,7 @@ struct Manager {
         uint32_t next_job_id;
 
         char *state_dir;                        /* $STATE_DIRECTORY or /var/lib/idevicesync */
-        Policy policy;                          /* global (no devices.d file) */
+        ConfigSet *config;                      /* NULL: nothing loaded, the defaults */
         usec_t idle_timeout;                    /* 0: never exit on idle */
         usec_t last_activity;
         bool subscribed;
