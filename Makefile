@@ -158,13 +158,13 @@ $(BUILD)/idevicesync: $(CLI_OBJ) $(COMMON_LIB)
 
 # Unit tests of daemon modules link the module under test.
 $(BUILD)/tests/test-config.o: CPPFLAGS += -Idaemon
-$(BUILD)/tests/test-config: $(BUILD)/daemon/config.o
+$(BUILD)/tests/test-config: $(BUILD)/daemon/config.o $(BUILD)/daemon/conf-parser.o
 $(BUILD)/tests/test-cli-format.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-cli-format: $(BUILD)/daemon/cli-format.o
 $(BUILD)/tests/test-device-state.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-device-state: $(BUILD)/daemon/device-state.o
 $(BUILD)/tests/test-policy.o: CPPFLAGS += -Idaemon
-$(BUILD)/tests/test-policy: $(BUILD)/daemon/policy.o $(BUILD)/daemon/config.o
+$(BUILD)/tests/test-policy: $(BUILD)/daemon/policy.o $(BUILD)/daemon/config.o $(BUILD)/daemon/conf-parser.o
 $(BUILD)/tests/test-worker.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-worker: $(BUILD)/daemon/worker-msg.o
 $(BUILD)/tests/test-notify.o: CPPFLAGS += -Idaemon

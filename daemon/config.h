@@ -1,17 +1,26 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * config: the daemon's configuration and the per-device backup policy (STYLE.md §8,
- * idevicesync.conf(5)).
+ * idevicesync.conf(5)): one key table per section, filled by the generic engine of
+ * conf-parser.c.
  *
  * A Policy is what the daemon needs to decide whether, when and how to back a device up.
  * It is built from compiled-in defaults, then /etc/idevicesync/idevicesync.conf, then the
  * drop-ins idevicesync.conf.d/ (*.conf from /etc, /run and /usr/lib, sorted by file name
  * across the three directories; a name in an earlier directory masks the same name in a
- * later one), then devices.d/<UDID>.conf; a later assignment wins. The parser is table
- * driven (key → parse function → field offset). Bad input never fails a load: a bad line
- * is logged as "file:line: …, ignoring", the key keeps its earlier value and parsing goes
- * on. Only a file that exists but cannot be read (EACCES, EISDIR, EFBIG, EIO…) fails the
- * load, so the caller can keep the policy it had.
+ * later one), then devices.d/<UDID>.conf; a later assignment wins. Bad input never fails a
+ * load: a bad line is reported as "file:line: …, ignoring", the key keeps its earlier
+ * value and parsing goes on. Only a file that exists but cannot be read (EACCES, EISDIR,
+ * EFBIG, EIO…) fails the load, so the caller can keep the policy it had.
+ *
+ * Parse once: config_load() reads the main file and its drop-ins ONCE into the base policy
+ * of a ConfigSet and lists devices.d; config_policy_for_device() copies the base and
+ * applies that device's file on top. A reload is one config_load() and one
+ * config_policy_for_device() per device, so every bad line is reported once per reload.
+ *
+ * devices.d file names are matched to UDIDs ignoring ASCII case (usbmuxd reports dashed
+ * UDIDs in upper case, administrators type lower case). When two files differ only in
+ * case, one warning names both and the later one in strcmp() order of the names wins.
  *
  * Not thread-safe (the log hook is process-wide); the daemon calls it from its event loop.
  */
@@ -21,38 +30,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef uint64_t usec_t;
+#include "conf-parser.h"
 
-#define POLICY_LINE_MAX 4096U           /* bytes per line, without the newline */
-#define POLICY_FILE_MAX (1024U * 1024U) /* bytes per file */
-#define POLICY_DROPINS_MAX 1024U        /* drop-in files across all directories */
+#define POLICY_LINE_MAX CONF_LINE_MAX
+#define POLICY_FILE_MAX CONF_FILE_MAX
+#define POLICY_DROPINS_MAX CONF_DIR_MAX /* drop-in files across all directories */
 
 #define POLICY_CONFIG_DIR "/etc/idevicesync"
 #define POLICY_RUNTIME_DIR "/run/idevicesync"
 #define POLICY_VENDOR_DIR "/usr/lib/idevicesync"
 
-/* MinFreeSpace= is either a percentage of the backup file system or an absolute size. */
-typedef enum SpaceKind {
-        SPACE_PERCENT,
-        SPACE_BYTES,
-        _SPACE_KIND_MAX,
-        _SPACE_KIND_INVALID = -EINVAL,
-} SpaceKind;
-
-typedef struct SpaceLimit {
-        SpaceKind kind;
-        uint64_t value;                 /* percent 0..100, or bytes */
-} SpaceLimit;
-
-/* TimeWindow=: local wall-clock minutes since midnight. start > end wraps midnight. */
-typedef struct TimeWindow {
-        bool enabled;                   /* false: any time */
-        uint16_t start;                 /* 0..1439 */
-        uint16_t end;                   /* 0..1440, != start */
-} TimeWindow;
-
-typedef struct Policy {
-        /* [Backup] */
+/* [Backup]: whether and when a device is backed up, and what is kept. */
+typedef struct PolicyBackup {
         bool auto_run;                  /* AutoRun=: back up on connection */
         usec_t min_interval;            /* MinInterval=: since the last good backup; 0 = none */
         TimeWindow time_window;         /* TimeWindow= */
@@ -63,8 +52,24 @@ typedef struct Policy {
         unsigned keep_days;             /* KeepDays=: 0 = no age limit */
         SpaceLimit min_free_space;      /* MinFreeSpace= */
         usec_t passcode_wait;           /* PasscodeWait=: 0 = do not wait */
-        /* [Store] */
-        char *backup_dir;               /* BackupDir=: owned; NULL = the state directory */
+} PolicyBackup;
+
+/* [Sync]: no keys yet. Its assignments are accepted and noted at debug level (a newer
+ * version's configuration must not warn); keys land here with the sync stage. */
+typedef struct PolicySync {
+        bool reserved;                  /* no [Sync] keys yet; ISO C wants a member */
+} PolicySync;
+
+/* [Store]: where snapshots live. */
+typedef struct PolicyStore {
+        char *backup_dir;               /* BackupDir=: owned; NULL = the state directory;
+                                         * main file only */
+} PolicyStore;
+
+typedef struct Policy {
+        PolicyBackup backup;
+        PolicySync sync;
+        PolicyStore store;
 } Policy;
 
 /* Where the files are looked up; every pointer is borrowed and must not be NULL. */
@@ -74,16 +79,12 @@ typedef struct PolicyDirs {
         const char *vendor_dir;         /* idevicesync.conf.d/ */
 } PolicyDirs;
 
-/* Receives every message of the parser: level is a syslog priority (LOG_ERR for a file
- * that cannot be read, LOG_WARNING for an ignored line, LOG_DEBUG for notes), file is the
- * path, line is 1-based or 0 when the message concerns the whole file, message carries no
- * "file:line: " prefix and no newline. All pointers are borrowed for the call only. */
-typedef void (*PolicyLogFunc)(int level, const char *file, unsigned line, const char *message,
-                              void *userdata);
+/* The parser's log hook (see ConfLogFunc in conf-parser.h). */
+typedef ConfLogFunc PolicyLogFunc;
 
-/* Route the parser's messages to func (NULL restores the default: "<N>file:line: message"
- * lines on stderr for every level but LOG_DEBUG). userdata is borrowed. */
-void policy_set_log_func(PolicyLogFunc func, void *userdata);
+static inline void policy_set_log_func(PolicyLogFunc func, void *userdata) {
+        conf_set_log_func(func, userdata);
+}
 
 /* Fill p with the compiled-in defaults. p is treated as uninitialized: nothing is freed. */
 void policy_init_defaults(Policy *p);
@@ -96,68 +97,82 @@ int policy_copy(const Policy *src, Policy *ret);
 
 /*
  * Apply one file to p. main_file is true for idevicesync.conf and its drop-ins, false for
- * devices.d files (main-file-only keys are then reported and ignored). A regular file or a
- * symlink to /dev/null (which applies nothing: the way to mask a drop-in) is accepted.
- * Bad lines are logged and skipped; they never fail the call.
- * Returns 0 when the file was applied, -ENOENT when it does not exist (silently; p is
- * unchanged), or another negative errno when it exists but cannot be read: -EACCES,
- * -EISDIR, -EINVAL (not a regular file), -EFBIG (over POLICY_FILE_MAX), -ENOMEM, -EIO…;
- * that error is logged once at LOG_ERR and p is unchanged.
+ * devices.d files (main-file-only keys are then reported and ignored). Same returns as
+ * conf_parse_file(): 0, -ENOENT (silently; p unchanged) or the reported read error.
  */
 int policy_parse_file(const char *path, bool main_file, Policy *p);
 
+/* ---- a loaded configuration ------------------------------------------------------------- */
+
+/* The base policy (main file + drop-ins) and the devices.d listing of one load. Immutable
+ * once loaded; a NULL ConfigSet stands for "nothing loaded": the defaults, no devices. */
+typedef struct ConfigSet ConfigSet;
+
+
 /*
- * Build the complete policy from dirs: defaults, the main file, the drop-ins, then, when
- * udid is not NULL, devices.d/<udid>.conf. *p must be an initialized Policy (defaults or
- * an earlier load); on success its old contents are freed and replaced, on failure it is
- * untouched, so the caller keeps the policy it had. Missing files and directories are
- * fine. Returns 0, -EINVAL (udid is not 1..64 of [0-9A-Fa-f-]), -E2BIG (more than
- * POLICY_DROPINS_MAX drop-ins), or the error of the first file or directory that exists
- * but cannot be read (already logged with its path; the caller need not log it again).
+ * Load the configuration from dirs: defaults, the main file, the drop-ins (each parsed
+ * once) and the list of devices.d files. On success *ret is a new ConfigSet (free with
+ * config_set_free()); on failure *ret is untouched, so the caller keeps the one it had.
+ * Returns 0, -EINVAL (dirs incomplete), -E2BIG (more than POLICY_DROPINS_MAX drop-ins),
+ * -ENOMEM, or the error of the first file or directory that exists but cannot be read
+ * (already reported with its path). A devices.d directory that cannot be listed does not
+ * fail the load (it is reported once; config_policy_for_device() then fails with its
+ * error, so every device keeps the policy it had).
  */
-int policy_load_from(const PolicyDirs *dirs, const char *udid, Policy *p);
-
-/* The first half of policy_load_from(): defaults, the main file and the drop-ins, parsed
- * once per load however many devices there are (each bad line is reported once). Same
- * returns and contract for *p. */
-int policy_load_base(const PolicyDirs *dirs, Policy *p);
-
-/* The second half: a copy of base with devices.d's file of udid (matched ignoring letter
- * case) applied. On success *p is replaced; on failure it is untouched. 0, -EINVAL, -ENOMEM
- * or the error of a devices.d file that exists but cannot be read (logged). */
-int policy_apply_device(const PolicyDirs *dirs, const Policy *base, const char *udid,
-                        Policy *p);
-
-/* The directories of the environment (see policy_load()), resolved once: config_dir (n
- * bytes) receives the configuration directory, ret's pointers are borrowed from it and the
- * environment. 0 or -ENAMETOOLONG. */
-int policy_dirs_from_env(PolicyDirs *ret, char *config_dir, size_t n);
+int config_load_from(const PolicyDirs *dirs, ConfigSet **ret);
 
 /*
- * policy_load_from() with the directories of the environment:
+ * config_load_from() with the directories of the environment, resolved here and nowhere
+ * else:
  *   config:  $CONFIGURATION_DIRECTORY (its first entry when ':'-separated), else /etc/idevicesync
  *   runtime: $IDEVICESYNC_RUNTIME_CONFIG_DIR, else $RUNTIME_DIRECTORY, else /run/idevicesync
  *   vendor:  $IDEVICESYNC_VENDOR_CONFIG_DIR, else /usr/lib/idevicesync
- * Same returns as policy_load_from(), plus -ENAMETOOLONG for an absurd environment.
+ * Same returns as config_load_from(), plus -ENAMETOOLONG for an absurd environment.
  */
+int config_load(ConfigSet **ret);
+
+/* Free c and everything it owns. Accepts NULL; returns NULL. */
+ConfigSet *config_set_free(ConfigSet *c);
+static inline void config_set_freep(ConfigSet **c) {
+        config_set_free(*c);
+}
+
+/* The base policy: main file and drop-ins, no devices.d (the compiled-in defaults when c
+ * is NULL). Borrowed from c. */
+const Policy *config_base(const ConfigSet *c);
+
+/*
+ * The policy of the device udid: a copy of the base with the devices.d file whose name,
+ * minus ".conf", equals udid ignoring ASCII case applied on top (bad lines of that file are
+ * reported as it is applied). *ret is uninitialized on entry and set only on success (free
+ * with policy_done()). Returns 0 (also when there is no such file), -EINVAL (udid is not
+ * 1..64 of [0-9A-Fa-f-]), -ENOMEM, or the error of the devices.d directory or of the file
+ * when it exists but cannot be read (already reported with its path).
+ */
+int config_policy_for_device(const ConfigSet *c, const char *udid, Policy *ret);
+
+/* The devices.d directory of c's configuration directory ("/etc/idevicesync/devices.d"
+ * for a NULL c). Borrowed. */
+const char *config_devices_dir(const ConfigSet *c);
+
+/* The UDIDs that have a devices.d file, each once, in the form usbmuxd reports (dashed
+ * UDIDs in upper case, others in lower case), sorted. A NULL-terminated array borrowed from
+ * c (empty for a NULL c). */
+const char *const *config_device_udids(const ConfigSet *c);
+
+/* ---- one-shot loads --------------------------------------------------------------------- */
+
+/*
+ * Build one policy from dirs: config_load_from(), then the base (udid NULL) or
+ * config_policy_for_device(). *p must be an initialized Policy; on success its old
+ * contents are freed and replaced, on failure it is untouched. Returns 0 or the errors of
+ * those two functions. For tools and tests: the daemon keeps a ConfigSet instead, so that a
+ * reload parses the main file once, not once per device.
+ */
+int policy_load_from(const PolicyDirs *dirs, const char *udid, Policy *p);
+
+/* policy_load_from() with the directories of the environment (see config_load()). */
 int policy_load(const char *udid, Policy *p);
-
-/* Parse a yes/no/true/false/1/0/on/off (any case). Returns 1, 0 or -EINVAL. */
-int parse_boolean(const char *s);
-
-/* Parse a time span: integers with units, e.g. "0", "30" (seconds), "30s", "5min", "12h",
- * "2d", "1w", "1h30min", "1h 30min", "250ms". 0 and *ret set; -EINVAL for garbage, a sign,
- * a fraction or a missing unit inside a combination; -ERANGE when it overflows 64 bits. */
-int parse_timespan(const char *s, usec_t *ret);
-
-/* Parse "5%" (0..100) or a size "123", "20G" (K, M, G, T: powers of 1024). 0 and *ret set;
- * -EINVAL for garbage; -ERANGE above 100 % or 64 bits. */
-int parse_size_or_percent(const char *s, SpaceLimit *ret);
-
-/* Parse "HH:MM-HH:MM" (spaces around '-' allowed; end may be 24:00; start != end).
- * 0 and *ret set (enabled); -EINVAL for garbage or an empty window; -ERANGE for an hour
- * or minute out of range. */
-int parse_time_window(const char *s, TimeWindow *ret);
 
 /* Whether minute_of_day (taken modulo 1440) lies in the policy's window (always true when
  * TimeWindow= is unset). */

@@ -236,14 +236,15 @@ int device_load(Device *d) {
 }
 
 int device_reload_policy(Device *d) {
+        Policy p;
         int r;
 
-        r = policy_apply_device(&d->manager->policy_dirs, &d->manager->policy, d->udid,
-                                &d->policy);
-        if (r < 0)
-                log_warning_errno(r, "Failed to load the policy of %s, keeping the previous "
-                                     "one: %m", d->udid);
-        return r;
+        r = config_policy_for_device(d->manager->config, d->udid, &p);
+        if (r < 0)      /* the parser has reported the file */
+                return log_debug_errno(r, "Keeping the previous policy of %s: %m", d->udid);
+        policy_done(&d->policy);
+        d->policy = p;
+        return 0;
 }
 
 /* ---- timers ------------------------------------------------------------------------ */
@@ -328,7 +329,7 @@ void device_evaluate(Device *d) {
                                  d->reason : "Backed up for this connection.");
                 return;
         }
-        if (!d->policy.auto_run) {
+        if (!d->policy.backup.auto_run) {
                 device_set_state(d, DEVICE_IDLE, "Automatic backups are off (AutoRun=no).");
                 return;
         }

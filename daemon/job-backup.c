@@ -21,12 +21,12 @@ static int backup_request(Device *d, const JobParams *p, WorkerRequest *req) {
 
         req->full = p->full;
         req->reboot = true;
-        req->keep = pol->keep;
-        req->keep_days = pol->keep_days;
-        req->min_free_bytes = pol->min_free_space.kind == SPACE_BYTES ? pol->min_free_space.value : 0;
-        req->min_free_percent = pol->min_free_space.kind == SPACE_PERCENT ?
-                                        pol->min_free_space.value : 0;
-        req->require_encryption = pol->require_encryption;
+        req->keep = pol->backup.keep;
+        req->keep_days = pol->backup.keep_days;
+        req->min_free_bytes = pol->backup.min_free_space.kind == SPACE_BYTES ? pol->backup.min_free_space.value : 0;
+        req->min_free_percent = pol->backup.min_free_space.kind == SPACE_PERCENT ?
+                                        pol->backup.min_free_space.value : 0;
+        req->require_encryption = pol->backup.require_encryption;
         return 0;
 }
 
@@ -58,7 +58,7 @@ static void backup_progress(Device *d, Job *j) {
                 if (!d->passcode_timer)
                         (void) sd_event_add_time_relative(d->manager->event, &d->passcode_timer,
                                                           CLOCK_MONOTONIC,
-                                                          d->policy.passcode_wait, 0,
+                                                          d->policy.backup.passcode_wait, 0,
                                                           on_passcode_timeout, d);
         } else {
                 d->passcode_timer = sd_event_source_disable_unref(d->passcode_timer);

@@ -41,8 +41,9 @@ static uint64_t now_monotonic(void) {
 }
 
 const char *manager_backup_dir(Manager *m) {
-        return m->policy.backup_dir && m->policy.backup_dir[0] ? m->policy.backup_dir :
-                                                                 m->state_dir;
+        const char *dir = config_base(m->config)->store.backup_dir;
+
+        return dir && dir[0] ? dir : m->state_dir;
 }
 
 /* ---- tables ------------------------------------------------------------------------ */
@@ -286,7 +287,6 @@ static void migrate_udid_dir(const char *base, const char *name) {
 
 /* Devices seen before (state or snapshots) and devices with a policy file get objects. */
 static void load_known_devices(Manager *m) {
-        char path[PATH_MAX + 16];
         struct dirent *e;
         DIR *dir;
 
@@ -305,19 +305,8 @@ static void load_known_devices(Manager *m) {
                         closedir(dir);
         }
 
-        snprintf(path, sizeof(path), "%s/devices.d", m->policy_dirs.config_dir);
-        dir = opendir(path);
-        while (dir && (e = readdir(dir))) {
-                char *dot = strrchr(e->d_name, '.');
-
-                if (!dot || strcmp(dot, ".conf") != 0)
-                        continue;
-                *dot = 0;
-                if (udid_is_valid(e->d_name))
-                        (void) manager_add_device(m, e->d_name, NULL);
-        }
-        if (dir)
-                closedir(dir);
+        for (const char *const *u = config_device_udids(m->config); *u; u++)
+                (void) manager_add_device(m, *u, NULL);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -335,7 +324,6 @@ int manager_new(Manager **ret) {
         if (!m)
                 return -ENOMEM;
         m->usbmux_pipe[0] = m->usbmux_pipe[1] = -EBADF;
-        policy_init_defaults(&m->policy);
 
         r = sd_event_default(&m->event);
         if (r < 0)
@@ -400,21 +388,32 @@ Manager *manager_free(Manager *m) {
                 sd_bus_flush_close_unref(m->bus);
         notifier_free(m->notifier);
         sd_event_unref(m->event);
-        policy_done(&m->policy);
+        config_set_free(m->config);
         free(m->state_dir);
         free(m);
         return NULL;
+}
+
+/* Parse the configuration once; devices take their policies from it. On failure (the file
+ * is reported by the parser) the previous configuration stays. */
+static int manager_load_config(Manager *m) {
+        ConfigSet *c;
+        int r;
+
+        r = config_load(&c);
+        if (r < 0)
+                return log_warning_errno(r, "Failed to load the configuration, keeping the "
+                                            "previous one: %m");
+        config_set_free(m->config);
+        m->config = c;
+        return 0;
 }
 
 int manager_reload(Manager *m) {
         int r;
 
         (void) notifier_send(m->notifier, "RELOADING=1");
-        /* The main file and its drop-ins once; each device adds its devices.d file. */
-        r = policy_load_base(&m->policy_dirs, &m->policy);
-        if (r < 0)
-                log_warning_errno(r, "Failed to reload the configuration, keeping the previous "
-                                     "one: %m");
+        r = manager_load_config(m);
         for (size_t i = 0; i < m->n_devices; i++)
                 (void) device_reload_policy(m->devices[i]);
         /* A devices.d file added since makes a device known (and gives it an object). */
@@ -435,13 +434,7 @@ int manager_start(Manager *m) {
         if (mkdir(m->state_dir, 0700) < 0 && errno != EEXIST)
                 return log_error_errno(errno, "Failed to create '%s': %m", m->state_dir);
 
-        /* The configuration directories are resolved once, here. */
-        r = policy_dirs_from_env(&m->policy_dirs, m->config_dir, sizeof(m->config_dir));
-        if (r < 0)
-                return log_error_errno(r, "Invalid $CONFIGURATION_DIRECTORY: %m");
-        r = policy_load_base(&m->policy_dirs, &m->policy);
-        if (r < 0)
-                log_warning_errno(r, "Failed to load the configuration, using the defaults: %m");
+        (void) manager_load_config(m);          /* at start-up: the defaults on failure */
 
         load_known_devices(m);
 

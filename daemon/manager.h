@@ -43,9 +43,7 @@ struct Manager {
         uint32_t next_job_id;
 
         char *state_dir;                        /* $STATE_DIRECTORY or /var/lib/idevicesync */
-        PolicyDirs policy_dirs;                 /* resolved once at start */
-        char config_dir[4096];                  /* policy_dirs.config_dir points here */
-        Policy policy;                          /* main file + drop-ins, parsed once a load */
+        ConfigSet *config;                      /* NULL: nothing loaded, the defaults */
         usec_t idle_timeout;                    /* 0: never exit on idle */
         usec_t last_activity;
         bool subscribed;

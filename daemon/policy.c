@@ -49,10 +49,10 @@ void policy_evaluate(const Policy *p, const PolicyFacts *f, PolicyDecision *ret)
                       f->running_job);
                 return;
         }
-        if (p->min_interval > 0 && f->last_backup > 0 && f->last_backup_ok &&
-            f->last_backup + p->min_interval > f->now) {
-                format_span(span, sizeof(span), p->min_interval);
-                defer(ret, f->last_backup + p->min_interval,
+        if (p->backup.min_interval > 0 && f->last_backup > 0 && f->last_backup_ok &&
+            f->last_backup + p->backup.min_interval > f->now) {
+                format_span(span, sizeof(span), p->backup.min_interval);
+                defer(ret, f->last_backup + p->backup.min_interval,
                       "The last backup is less than MinInterval=%s old.", span);
                 return;
         }
@@ -60,19 +60,19 @@ void policy_evaluate(const Policy *p, const PolicyFacts *f, PolicyDecision *ret)
                 unsigned wait = policy_time_window_wait(p, f->minute_of_day);
 
                 defer(ret, (f->now / USEC_PER_MINUTE + wait) * USEC_PER_MINUTE,
-                      "Outside TimeWindow=%02u:%02u-%02u:%02u.", p->time_window.start / 60,
-                      p->time_window.start % 60, p->time_window.end / 60 % 24,
-                      p->time_window.end % 60);
+                      "Outside TimeWindow=%02u:%02u-%02u:%02u.", p->backup.time_window.start / 60,
+                      p->backup.time_window.start % 60, p->backup.time_window.end / 60 % 24,
+                      p->backup.time_window.end % 60);
                 return;
         }
-        if (p->min_battery > 0 && f->battery >= 0 && (unsigned) f->battery < p->min_battery &&
+        if (p->backup.min_battery > 0 && f->battery >= 0 && (unsigned) f->battery < p->backup.min_battery &&
             !f->charging) {
                 defer(ret, f->now + POLICY_RECHECK_USEC,
                       "The battery is at %d%%, below MinBattery=%u%%, and not charging.",
-                      f->battery, p->min_battery);
+                      f->battery, p->backup.min_battery);
                 return;
         }
-        if (p->require_charging && !f->charging) {
+        if (p->backup.require_charging && !f->charging) {
                 defer(ret, f->now + POLICY_RECHECK_USEC,
                       "The device is not charging (RequireCharging=yes).");
                 return;

@@ -34,7 +34,7 @@ static void running(Policy *p, PolicyFacts *f) {
 }
 
 static void interval_recent(Policy *p, PolicyFacts *f) {
-        p->min_interval = 12 * HOUR;
+        p->backup.min_interval = 12 * HOUR;
         f->last_backup = NOW - HOUR;
 }
 
@@ -44,12 +44,12 @@ static void interval_failed(Policy *p, PolicyFacts *f) {
 }
 
 static void interval_old(Policy *p, PolicyFacts *f) {
-        p->min_interval = 12 * HOUR;
+        p->backup.min_interval = 12 * HOUR;
         f->last_backup = NOW - 13 * HOUR;
 }
 
 static void window_outside(Policy *p, PolicyFacts *f) {
-        p->time_window = (TimeWindow) { .enabled = true, .start = 22 * 60, .end = 6 * 60 };
+        p->backup.time_window = (TimeWindow) { .enabled = true, .start = 22 * 60, .end = 6 * 60 };
         f->minute_of_day = 12 * 60;
 }
 
@@ -59,7 +59,7 @@ static void window_inside(Policy *p, PolicyFacts *f) {
 }
 
 static void battery_low(Policy *p, PolicyFacts *f) {
-        p->min_battery = 30;
+        p->backup.min_battery = 30;
         f->battery = 20;
 }
 
@@ -74,16 +74,16 @@ static void battery_unknown(Policy *p, PolicyFacts *f) {
 }
 
 static void not_charging(Policy *p, PolicyFacts *f) {
-        p->require_charging = true;
+        p->backup.require_charging = true;
 }
 
 static void disk_bytes(Policy *p, PolicyFacts *f) {
-        p->min_free_space = (SpaceLimit) { .kind = SPACE_BYTES, .value = 20 * GIB };
+        p->backup.min_free_space = (SpaceLimit) { .kind = SPACE_BYTES, .value = 20 * GIB };
         f->space_avail = 10 * GIB;
 }
 
 static void disk_percent(Policy *p, PolicyFacts *f) {
-        p->min_free_space = (SpaceLimit) { .kind = SPACE_PERCENT, .value = 10 };
+        p->backup.min_free_space = (SpaceLimit) { .kind = SPACE_PERCENT, .value = 10 };
         f->space_total = 100 * GIB;
         f->space_avail = 5 * GIB;
 }
@@ -142,7 +142,7 @@ int main(void) {
                 PolicyDecision d;
 
                 policy_init_defaults(&p);
-                p.min_free_space = (SpaceLimit) { .kind = SPACE_BYTES, .value = 0 };
+                p.backup.min_free_space = (SpaceLimit) { .kind = SPACE_BYTES, .value = 0 };
                 c->setup(&p, &f);
                 policy_evaluate(&p, &f, &d);
                 if (d.verdict != c->verdict || strcmp(d.reason, c->reason) != 0 ||
