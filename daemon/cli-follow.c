@@ -668,7 +668,8 @@ static int on_object_manager(sd_bus_message *m, void *userdata, sd_bus_error *re
                         log_error("Failed to parse an InterfacesAdded signal, ignoring.");
         } else if (sd_bus_message_is_signal(m, OBJECT_MANAGER_IFACE, "InterfacesRemoved") &&
                    sd_bus_message_read_basic(m, 'o', &path) >= 0 &&
-                   strncmp(path, BUS_PATH_DEVICE_PREFIX "/", strlen(BUS_PATH_DEVICE_PREFIX "/")) == 0) {
+                   strncmp(path, BUS_PATH_DEVICE_PREFIX "/",
+                           strlen(BUS_PATH_DEVICE_PREFIX "/")) == 0) {
                 _cleanup_free_ char *udid = udid_of_path(path);
 
                 event_line(c, "%s: removed", udid ? udid : path);
@@ -816,7 +817,8 @@ int context_setup(Context *c, sd_bus *bus, bool monitor, sd_event **ret) {
                         return r;
         }
 
-        r = sd_bus_match_signal(bus, &slot, BUS_NAME, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "JobRemoved",
+        r = sd_bus_match_signal(bus, &slot, BUS_NAME, BUS_PATH_MANAGER, BUS_IFACE_MANAGER,
+                                "JobRemoved",
                                 on_job_removed, c);
         if (r >= 0)
                 r = context_keep_slot(c, slot);
@@ -829,7 +831,8 @@ int context_setup(Context *c, sd_bus *bus, bool monitor, sd_event **ret) {
         if (r >= 0 && monitor)
                 r = context_add_match(c, MATCH_STATE_CHANGED, on_state_changed);
         if (r >= 0 && monitor) {
-                r = sd_bus_match_signal(bus, &slot, BUS_NAME, BUS_PATH_MANAGER, OBJECT_MANAGER_IFACE,
+                r = sd_bus_match_signal(bus, &slot, BUS_NAME, BUS_PATH_MANAGER,
+                                        OBJECT_MANAGER_IFACE,
                                         NULL, on_object_manager, c);
                 if (r >= 0)
                         r = context_keep_slot(c, slot);

@@ -223,7 +223,8 @@ int device_load(Device *d) {
         if (strcmp(st.running, "backup") == 0) {
                 /* The daemon stopped mid-run: the engine cleans the staging on its next run. */
                 (void) free_and_strdup(&d->last_result, "failed");
-                (void) free_and_strdup(&d->reason, "The last backup was interrupted when the service "
+                (void) free_and_strdup(&d->reason,
+                                       "The last backup was interrupted when the service "
                                            "stopped.");
                 log_device(LOG_WARNING, d->udid, NULL, "failed",
                            "The last backup of %s was interrupted when the service stopped",

@@ -187,7 +187,8 @@ static int verb_status(int argc, char **argv) {
         if (r != 0)
                 return r;
 
-        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "ListDevices", &error,
+        r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "ListDevices",
+                               &error,
                                &reply, NULL);
         if (r < 0)
                 return log_bus_error(&error, r, NULL, "Failed to list devices");
@@ -517,7 +518,8 @@ static int monitor_seed(Context *c) {
         }
 
         reply = sd_bus_message_unref(reply);
-        r = sd_bus_call_method(c->bus, BUS_NAME, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "ListJobs", &error,
+        r = sd_bus_call_method(c->bus, BUS_NAME, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "ListJobs",
+                               &error,
                                &reply, NULL);
         if (r < 0)
                 return log_bus_error(&error, r, NULL, "Failed to list jobs");

@@ -23,7 +23,8 @@ static int backup_request(Device *d, const JobParams *p, WorkerRequest *req) {
         req->reboot = true;
         req->keep = pol->backup.keep;
         req->keep_days = pol->backup.keep_days;
-        req->min_free_bytes = pol->backup.min_free_space.kind == SPACE_BYTES ? pol->backup.min_free_space.value : 0;
+        req->min_free_bytes = pol->backup.min_free_space.kind == SPACE_BYTES ?
+                                      pol->backup.min_free_space.value : 0;
         req->min_free_percent = pol->backup.min_free_space.kind == SPACE_PERCENT ?
                                         pol->backup.min_free_space.value : 0;
         req->require_encryption = pol->backup.require_encryption;

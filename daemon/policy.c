@@ -65,7 +65,8 @@ void policy_evaluate(const Policy *p, const PolicyFacts *f, PolicyDecision *ret)
                       p->backup.time_window.end % 60);
                 return;
         }
-        if (p->backup.min_battery > 0 && f->battery >= 0 && (unsigned) f->battery < p->backup.min_battery &&
+        if (p->backup.min_battery > 0 && f->battery >= 0 &&
+            (unsigned) f->battery < p->backup.min_battery &&
             !f->charging) {
                 defer(ret, f->now + POLICY_RECHECK_USEC,
                       "The battery is at %d%%, below MinBattery=%u%%, and not charging.",

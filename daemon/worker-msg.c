@@ -210,30 +210,38 @@ typedef struct ReportField {
 #define STR(key, field, types)                                                               \
         { key, RF_STRING, offsetof(WorkerReport, field), sizeof(((WorkerReport *) 0)->field), \
           types }
+#define NUM(key, type, field, types) { key, type, offsetof(WorkerReport, field), 0, types }
+#define PROGRESS IN(WORKER_REPORT_PROGRESS)
+#define INFO IN(WORKER_REPORT_INFO)
+#define RESULT IN(WORKER_REPORT_RESULT)
 
 static const ReportField report_fields[] = {
-        { "PHASE", RF_PHASE, offsetof(WorkerReport, phase), 0, IN(WORKER_REPORT_PROGRESS) },
-        { "BYTES_DONE", RF_U64, offsetof(WorkerReport, bytes_done), 0, IN(WORKER_REPORT_PROGRESS) },
-        { "BYTES_TOTAL", RF_U64, offsetof(WorkerReport, bytes_total), 0, IN(WORKER_REPORT_PROGRESS) },
-        { "FILES_DONE", RF_U64, offsetof(WorkerReport, files_done), 0, IN(WORKER_REPORT_PROGRESS) },
-        { "FILES_TOTAL", RF_U64, offsetof(WorkerReport, files_total), 0, IN(WORKER_REPORT_PROGRESS) },
-        { "PERCENT", RF_PERCENT, offsetof(WorkerReport, percent), 0, IN(WORKER_REPORT_PROGRESS) },
-        STR("NAME", name, IN(WORKER_REPORT_INFO)),
-        STR("PRODUCT_TYPE", product_type, IN(WORKER_REPORT_INFO)),
-        STR("PRODUCT_VERSION", product_version, IN(WORKER_REPORT_INFO)),
-        { "BATTERY", RF_BATTERY, offsetof(WorkerReport, battery), 0, IN(WORKER_REPORT_INFO) },
-        { "CHARGING", RF_BOOL, offsetof(WorkerReport, charging), 0, IN(WORKER_REPORT_INFO) },
-        { "WILL_ENCRYPT", RF_BOOL, offsetof(WorkerReport, will_encrypt), 0, IN(WORKER_REPORT_INFO) },
-        { "CODE", RF_CODE, offsetof(WorkerReport, code), 0, IN(WORKER_REPORT_RESULT) },
-        { "DEVICE_ERROR", RF_INT, offsetof(WorkerReport, device_error), 0, IN(WORKER_REPORT_RESULT) },
-        STR("MESSAGE", message, IN(WORKER_REPORT_RESULT)),
-        STR("SNAPSHOT", snapshot, IN(WORKER_REPORT_RESULT)),
-        { "FULL", RF_BOOL, offsetof(WorkerReport, full), 0, IN(WORKER_REPORT_RESULT) },
-        { "ENCRYPTED", RF_BOOL, offsetof(WorkerReport, encrypted), 0, IN(WORKER_REPORT_RESULT) },
-        { "FILES", RF_U64, offsetof(WorkerReport, files), 0, IN(WORKER_REPORT_RESULT) },
-        { "BYTES", RF_U64, offsetof(WorkerReport, bytes), 0, IN(WORKER_REPORT_RESULT) },
-        { "NEW_BYTES", RF_U64, offsetof(WorkerReport, new_bytes), 0, IN(WORKER_REPORT_RESULT) },
+        NUM("PHASE", RF_PHASE, phase, PROGRESS),
+        NUM("BYTES_DONE", RF_U64, bytes_done, PROGRESS),
+        NUM("BYTES_TOTAL", RF_U64, bytes_total, PROGRESS),
+        NUM("FILES_DONE", RF_U64, files_done, PROGRESS),
+        NUM("FILES_TOTAL", RF_U64, files_total, PROGRESS),
+        NUM("PERCENT", RF_PERCENT, percent, PROGRESS),
+        STR("NAME", name, INFO),
+        STR("PRODUCT_TYPE", product_type, INFO),
+        STR("PRODUCT_VERSION", product_version, INFO),
+        NUM("BATTERY", RF_BATTERY, battery, INFO),
+        NUM("CHARGING", RF_BOOL, charging, INFO),
+        NUM("WILL_ENCRYPT", RF_BOOL, will_encrypt, INFO),
+        NUM("CODE", RF_CODE, code, RESULT),
+        NUM("DEVICE_ERROR", RF_INT, device_error, RESULT),
+        STR("MESSAGE", message, RESULT),
+        STR("SNAPSHOT", snapshot, RESULT),
+        NUM("FULL", RF_BOOL, full, RESULT),
+        NUM("ENCRYPTED", RF_BOOL, encrypted, RESULT),
+        NUM("FILES", RF_U64, files, RESULT),
+        NUM("BYTES", RF_U64, bytes, RESULT),
+        NUM("NEW_BYTES", RF_U64, new_bytes, RESULT),
 };
+
+#undef PROGRESS
+#undef INFO
+#undef RESULT
 
 void worker_report_init(WorkerReport *r, WorkerReportType type) {
         *r = (WorkerReport) { .type = type, .phase = -1, .battery = -1 };

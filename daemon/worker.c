@@ -5,8 +5,9 @@
  * its JobType.run in job-<kind>.c.
  *
  * The helper's argv says only what ps(1) should show ("--worker backup UDID"); the request
- * arrives as the first datagram and is all the helper goes by. The encryption password, if any, is read by the helper from
- * $CREDENTIALS_DIRECTORY and never passes through argv, the socket or a log.
+ * arrives as the first datagram and is all the helper goes by. The encryption password,
+ * if any, is read by the helper from $CREDENTIALS_DIRECTORY and never passes through argv,
+ * the socket or a log.
  */
 #include <errno.h>
 #include <fcntl.h>

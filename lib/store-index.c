@@ -407,7 +407,8 @@ static int index_read(IndexReader *r, IndexEntry *ret) {
                 if (!q)
                         return -EBADMSG;
                 *q++ = 0;
-                if (store_parse_u64(p, &bytes) < 0 || strlen(q) != 8 || store_parse_crc(q, &crc) < 0)
+                if (store_parse_u64(p, &bytes) < 0 || strlen(q) != 8 ||
+                    store_parse_crc(q, &crc) < 0)
                         return -EBADMSG;
                 if (crc != r->crc || files != r->files || bytes != r->bytes)
                         return -EBADMSG;
