@@ -42,6 +42,7 @@
 #define TABLE_LAST_MIN 12U              /* narrowest last column worth truncating to */
 
 #define BIT(i) (UINT64_C(1) << (i))
+#define DELETE_TIMEOUT_USEC (30ull * 60 * USEC_PER_SEC)  /* delete-snapshot waits this long */
 
 /* One property read into a struct field: 's' (char *, sanitized), 'o' (char *),
  * 'b' (bool), 'u' (uint32_t) or 't' (uint64_t). */

@@ -436,8 +436,10 @@ static int verb_verify(int argc, char **argv) {
 /* ---- simple commands ----------------------------------------------------------------- */
 
 /* Calls a method without a reply worth showing. Returns 0 or an exit code (reported). */
+/* timeout_usec: 0 for sd-bus' default (25 s). */
 static int call_simple(const char *path, const char *iface, const char *member,
-                       const char *udid, const char *what, const char *types, ...) {
+                       uint64_t timeout_usec, const char *udid, const char *what,
+                       const char *types, ...) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
         _cleanup_(bus_closep) sd_bus *bus = NULL;
@@ -459,7 +461,7 @@ static int call_simple(const char *path, const char *iface, const char *member,
                         return r;
         }
 
-        r = sd_bus_call(bus, call, 0, &error, &reply);
+        r = sd_bus_call(bus, call, timeout_usec, &error, &reply);
         if (r < 0)
                 return log_bus_error(&error, r, udid, what);
         return CLI_EXIT_DONE;
@@ -472,7 +474,8 @@ static int verb_cancel(int argc, char **argv) {
         r = device_path_of(argv[1], &path);
         if (r != 0)
                 return r;
-        return call_simple(path, BUS_IFACE_DEVICE, "Cancel", argv[1], "Failed to cancel", NULL);
+        return call_simple(path, BUS_IFACE_DEVICE, "Cancel", 0, argv[1], "Failed to cancel",
+                           NULL);
 }
 
 /* delete-snapshot: only with an explicit id — "the latest" is too easy to get wrong here. */
@@ -486,13 +489,15 @@ static int verb_delete_snapshot(int argc, char **argv) {
         r = device_path_of(udid, &path);
         if (r != 0)
                 return r;
-        return call_simple(path, BUS_IFACE_DEVICE, "DeleteSnapshot", udid,
+        /* The call returns when a helper has removed the tree: a snapshot of a million
+         * files can take longer than sd-bus' 25 s default. */
+        return call_simple(path, BUS_IFACE_DEVICE, "DeleteSnapshot", DELETE_TIMEOUT_USEC, udid,
                            "Failed to delete the snapshot", "s", id);
 }
 
 static int verb_reload(int argc, char **argv) {
-        return call_simple(BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "Reload", NULL, "Failed to reload",
-                           NULL);
+        return call_simple(BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "Reload", 0, NULL,
+                           "Failed to reload", NULL);
 }
 
 /* ---- monitor ------------------------------------------------------------------------- */
