@@ -334,40 +334,63 @@ static int hostile_early(Session *s, Uploader *u, Hostile h, Scan *extra) {
         }
 }
 
-/* The backup proper. 0 with res filled (the caller sends the Response), or < 0 when the
- * connection is gone or must be dropped. */
-int backup_run(Session *s, plist_t req, Result *res) {
+/* One Backup request on its way: what the steps of backup_run() hand on to each other. Each
+ * step returns 0 to go on, 1 when it has set res (the request ends with that Response), or
+ * < 0 when the connection is gone or must be dropped. */
+typedef struct BackupRun {
+        Session *s;             /* borrowed */
+        Result *res;            /* borrowed */
+        const DeviceInfo *info; /* borrowed */
+        const char *profile;    /* borrowed: the device's profile directory */
+        bool force_full, encrypted;
+        bool incremental; /* the host's last backup is finished and usable */
+        bool have_old;    /* old holds the host's previous Manifest.db */
+        Uploader u;
+        Scan sc, extra; /* the profile's entries; rows the hostile modes add */
+        Old old;
+        Fetch f[3];      /* the host's metadata, as fetched */
+        uint64_t total;  /* content bytes to upload */
+        size_t n_upload; /* entries to upload or copy */
+        bool used[256];  /* the fileID prefix directories that get files */
+        char **removed;  /* host paths of files gone since the previous backup */
+        size_t n_removed;
+} BackupRun;
+
+typedef int (*BackupStep)(BackupRun *b);
+
+/* Ends the request with an MBErrorDomain Response; takes underlying. Always 1. */
+static int run_fail(BackupRun *b, unsigned code, const char *text, char *underlying) {
+        result_set(b->res, code, mb_error(code, text, underlying));
+        return 1;
+}
+
+/* A step's end on the host's verdict r: < 0 as it is, 0 when the host did it, and ErrorCode
+ * 104 with text (1) when it refused. */
+static int run_refused(BackupRun *b, int r, const char *text) {
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return run_fail(b, 104, text, NULL);
+        return 0;
+}
+
+/* Before anything travels: the device's own state and the faults that answer at once.
+ * 0 with *ret_info set, 1 when res is set, < 0 when the connection must be dropped. */
+static int backup_preflight(Session *s, Result *res, DeviceInfo **ret_info) {
         _cleanup_(device_info_freep) DeviceInfo *info = NULL;
-        _cleanup_(plist_freep) plist_t status = NULL, manifest = NULL;
-        _cleanup_(freep) char *db_path = NULL;
-        plist_t opts = plist_dict_get_item(req, "Options");
-        bool force_full = plist_dict_bool(opts, "ForceFullBackup", false);
-        bool incremental = false, have_old = false, upload_failed = false;
-        bool encrypted = s->faults.encrypted;
-        const char *profile = s->device->profile_dir;
-        Uploader u = {.s = s};
-        Scan sc = {}, extra = {};
-        Old old = {};
-        Fetch f[3] = {};
-        uint64_t total = 0, sent = 0, freespace = 0;
-        size_t n_upload = 0;
-        bool used[256] = {};
-        char **removed = NULL;
-        size_t n_removed = 0;
-        int64_t st = 0;
         int r;
 
         r = device_read_info(s->device, &info);
         if (r < 0) {
                 log_warn("%s: cannot read device.ini: %s", s->udid, strerror(-r));
-                return result_set(res, 100, mb_error(100, "Error reading device info", NULL));
+                result_set(res, 100, mb_error(100, "Error reading device info", NULL));
+                return 1;
         }
-        if (!info->setup_done)
-                return result_set(res, 212,
-                                  mb_error(212,
-                                           "Unable to backup until Setup is "
-                                           "finished",
-                                           NULL));
+        if (!info->setup_done) {
+                result_set(res, 212,
+                           mb_error(212, "Unable to backup until Setup is finished", NULL));
+                return 1;
+        }
 
         if (s->faults.hostile == HOSTILE_GARBAGE_PLIST || s->faults.hostile == HOSTILE_HUGE_FRAME)
                 return hostile_stream(s, s->faults.hostile);
@@ -376,146 +399,175 @@ int backup_run(Session *s, plist_t req, Result *res) {
                 r = passcode_prompt(s);
                 if (r < 0)
                         return r;
-                if (r > 0)
-                        return result_set(res, 208, mb_error(208, "Device locked", NULL));
+                if (r > 0) {
+                        result_set(res, 208, mb_error(208, "Device locked", NULL));
+                        return 1;
+                }
         }
-        if (s->faults.snapshot_exists)
-                return result_set(res, 3,
-                                  mb_error(3, "Failed to create snapshot: File exists", NULL));
+        if (s->faults.snapshot_exists) {
+                result_set(res, 3, mb_error(3, "Failed to create snapshot: File exists", NULL));
+                return 1;
+        }
 
-        u.buf = malloc(OUT_CAP);
-        if (!u.buf)
-                return -ENOMEM;
+        *ret_info = TAKE_PTR(info);
+        return 0;
+}
 
-        /* 1. What does the host have? */
-        r = fetch_meta(s, s->udid, (const char *const[]){"Status.plist"}, f, 1, 0);
+/* 1a. What does the host have? A finished Status.plist makes the backup incremental. */
+static int backup_read_status(BackupRun *b) {
+        _cleanup_(plist_freep) plist_t status = NULL;
+        Session *s = b->s;
+        int r;
+
+        r = fetch_meta(s, s->udid, (const char *const[]){"Status.plist"}, b->f, 1, 0);
         if (r < 0)
-                goto out;
-        r = load_plist(&f[0], &status);
-        if (r == -ENODATA || r == -EBADMSG) {
-                result_set(res, 103, mb_error(103, "Error reading status", NULL));
-                r = 0;
-                goto out;
-        }
+                return r;
+        r = load_plist(&b->f[0], &status);
+        if (r == -ENODATA || r == -EBADMSG)
+                return run_fail(b, 103, "Error reading status", NULL);
         if (r >= 0) {
                 const char *state = plist_dict_str(status, "SnapshotState");
                 if (state && strcmp(state, "finished") == 0)
-                        incremental = true;
+                        b->incremental = true;
                 else
                         log_info("%s: previous backup unfinished ('%s'): full backup", s->udid,
                                  state ?: "?");
         }
-        fetch_clear(f, 1);
+        fetch_clear(b->f, 1);
+        return 0;
+}
 
-        if (incremental) {
-                static const char *const names[] = {"Manifest.plist", "Manifest.db"};
-                bool full;
+/* 1b. For an incremental backup, Manifest.plist and Manifest.db. A full one still learns the
+ * old file list, so that what is gone is removed. */
+static int backup_read_manifest(BackupRun *b) {
+        static const char *const names[] = {"Manifest.plist", "Manifest.db"};
+        _cleanup_(plist_freep) plist_t manifest = NULL;
+        Session *s = b->s;
+        bool full;
+        int r;
 
-                r = fetch_meta(s, s->udid, names, f, 2, 0);
-                if (r < 0)
-                        goto out;
-                r = load_plist(&f[0], &manifest);
-                if (r < 0) {
-                        char *under = NULL, *path = NULL;
+        if (!b->incremental)
+                return 0;
+        r = fetch_meta(s, s->udid, names, b->f, 2, 0);
+        if (r < 0)
+                return r;
+        r = load_plist(&b->f[0], &manifest);
+        if (r < 0) {
+                char *under = NULL, *path = NULL;
 
-                        if (r == -ENOENT) {
-                                if (asprintf(&path, "%s/Manifest.plist", s->udid) >= 0) {
-                                        under = no_such_file(path);
-                                        free(path);
-                                }
-                        } else if (r == -ENODATA)
-                                under = strdup("Error deserializing properties: Cannot parse "
-                                               "a NULL or zero-length data (MBErrorDomain/11)");
-                        else
-                                under = strdup("Error deserializing properties "
-                                               "(MBErrorDomain/11)");
-                        result_set(res, 205,
-                                   mb_error(205, "Error reading backup properties", under));
-                        r = 0;
-                        goto out;
-                }
-                full = force_full || plist_dict_bool(manifest, "IsEncrypted", false) != encrypted;
-                if (full)
-                        log_info("%s: %s: full backup", s->udid,
-                                 force_full ? "ForceFullBackup" : "encryption changed");
-                /* A full backup still learns the old file list: what is gone is removed. */
-                if (f[1].received)
-                        r = old_load(f[1].local, &old);
-                else
-                        r = -ENOENT;
-                if (r >= 0)
-                        have_old = true;
-                else if (!full) {
-                        char *path = NULL, *under = NULL;
-
-                        if (r == -ENOENT && asprintf(&path, "%s/Manifest.db", s->udid) >= 0) {
+                if (r == -ENOENT) {
+                        if (asprintf(&path, "%s/Manifest.plist", s->udid) >= 0) {
                                 under = no_such_file(path);
                                 free(path);
                         }
-                        result_set(res, 205, mb_error(205, "Error reading backup database", under));
-                        r = 0;
-                        goto out;
-                }
-                incremental = !full;
+                } else if (r == -ENODATA)
+                        under = strdup("Error deserializing properties: Cannot parse "
+                                       "a NULL or zero-length data (MBErrorDomain/11)");
+                else
+                        under = strdup("Error deserializing properties "
+                                       "(MBErrorDomain/11)");
+                return run_fail(b, 205, "Error reading backup properties", under);
         }
+        full = b->force_full || plist_dict_bool(manifest, "IsEncrypted", false) != b->encrypted;
+        if (full)
+                log_info("%s: %s: full backup", s->udid,
+                         b->force_full ? "ForceFullBackup" : "encryption changed");
+        if (b->f[1].received)
+                r = old_load(b->f[1].local, &b->old);
+        else
+                r = -ENOENT;
+        if (r >= 0)
+                b->have_old = true;
+        else if (!full) {
+                char *path = NULL, *under = NULL;
 
-        /* 2. What do we have, and what of it must go? */
-        r = scan_profile(profile, &sc);
+                if (r == -ENOENT && asprintf(&path, "%s/Manifest.db", s->udid) >= 0) {
+                        under = no_such_file(path);
+                        free(path);
+                }
+                return run_fail(b, 205, "Error reading backup database", under);
+        }
+        b->incremental = !full;
+        return 0;
+}
+
+/* 2a. Whether one entry travels. An incremental backup sends only what the host lacks under
+ * the entry's fileID, and copies what it has under another one. */
+static void backup_plan_entry(BackupRun *b, Entry *e) {
+        OldRow *o = b->have_old ? old_find(&b->old, e->id) : NULL;
+
+        if (o)
+                o->still_there = true;
+        if (e->flags != FLAG_FILE)
+                return;
+        if (b->incremental) {
+                int fd = entry_open(b->profile, e), r;
+
+                if (fd < 0)
+                        return; /* vanished: the manifest keeps its stat */
+                r = hash_fd(fd, e->digest, &e->size);
+                close(fd);
+                if (r < 0)
+                        return;
+                e->has_digest = true;
+                if (o && o->flags == FLAG_FILE && o->has_digest && o->size == e->size &&
+                    memcmp(o->digest, e->digest, 20) == 0)
+                        return; /* the host has exactly this */
+                OldRow *same = old_find_content(&b->old, e->digest, e->size);
+                if (same && strcmp(same->id, e->id) != 0)
+                        memcpy(e->copy_from, same->id, 41);
+        }
+        e->upload = true;
+        b->n_upload++;
+        if (!e->copy_from[0])
+                b->total += e->size;
+        b->used[hex_byte(e->id)] = true;
+}
+
+/* 2b. The host paths of the files the previous backup had and the profile no longer has. */
+static int backup_plan_removed(BackupRun *b) {
+        for (size_t i = 0; b->have_old && i < b->old.n; i++)
+                if (!b->old.v[i].still_there && b->old.v[i].flags == FLAG_FILE) {
+                        char **nv = realloc(b->removed, (b->n_removed + 1) * sizeof(*nv));
+                        if (!nv)
+                                return -ENOMEM;
+                        b->removed = nv;
+                        if (asprintf(&b->removed[b->n_removed], "%s/%.2s/%s", b->s->udid,
+                                     b->old.v[i].id, b->old.v[i].id) < 0)
+                                return -ENOMEM;
+                        b->n_removed++;
+                }
+        return 0;
+}
+
+/* 2. What do we have, and what of it must go? */
+static int backup_plan(BackupRun *b) {
+        Session *s = b->s;
+        int r;
+
+        r = scan_profile(b->profile, &b->sc);
         if (r < 0) {
                 log_warn("%s: cannot read the backup content: %s", s->udid, strerror(-r));
-                result_set(res, 100, mb_error(100, "Error reading files", NULL));
-                r = 0;
-                goto out;
+                return run_fail(b, 100, "Error reading files", NULL);
         }
-        for (size_t i = 0; i < sc.n; i++) {
-                Entry *e = &sc.v[i];
-                OldRow *o = have_old ? old_find(&old, e->id) : NULL;
-
-                if (o)
-                        o->still_there = true;
-                if (e->flags != FLAG_FILE)
-                        continue;
-                if (incremental) {
-                        int fd = entry_open(profile, e);
-                        if (fd < 0)
-                                continue; /* vanished: the manifest keeps its stat */
-                        r = hash_fd(fd, e->digest, &e->size);
-                        close(fd);
-                        if (r < 0)
-                                continue;
-                        e->has_digest = true;
-                        if (o && o->flags == FLAG_FILE && o->has_digest && o->size == e->size &&
-                            memcmp(o->digest, e->digest, 20) == 0)
-                                continue; /* the host has exactly this */
-                        OldRow *same = old_find_content(&old, e->digest, e->size);
-                        if (same && strcmp(same->id, e->id) != 0)
-                                memcpy(e->copy_from, same->id, 41);
-                }
-                e->upload = true;
-                n_upload++;
-                if (!e->copy_from[0])
-                        total += e->size;
-                used[hex_byte(e->id)] = true;
-        }
-        for (size_t i = 0; have_old && i < old.n; i++)
-                if (!old.v[i].still_there && old.v[i].flags == FLAG_FILE) {
-                        char **nv = realloc(removed, (n_removed + 1) * sizeof(*nv));
-                        if (!nv) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        removed = nv;
-                        if (asprintf(&removed[n_removed], "%s/%.2s/%s", s->udid, old.v[i].id,
-                                     old.v[i].id) < 0) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        n_removed++;
-                }
+        for (size_t i = 0; i < b->sc.n; i++)
+                backup_plan_entry(b, &b->sc.v[i]);
+        r = backup_plan_removed(b);
+        if (r < 0)
+                return r;
         log_info("%s: %s backup: %zu entries, %zu to send (%" PRIu64 " bytes), %zu removed",
-                 s->udid, incremental ? "incremental" : "full", sc.n, n_upload, total, n_removed);
+                 s->udid, b->incremental ? "incremental" : "full", b->sc.n, b->n_upload, b->total,
+                 b->n_removed);
+        return 0;
+}
 
-        /* 3. Room on the host? */
+/* 3. Room on the host? (And the disk-full faults, with or without DLMessagePurgeDiskSpace.) */
+static int backup_check_space(BackupRun *b) {
+        Session *s = b->s;
+        uint64_t freespace = 0;
+        int64_t st = 0;
+        int r;
+
         r = dl_send(s, dl_new("DLMessageGetFreeDiskSpace"));
         if (r >= 0) {
                 plist_t pl = NULL;
@@ -526,69 +578,67 @@ int backup_run(Session *s, plist_t req, Result *res) {
                         plist_free(pl);
         }
         if (r < 0)
-                goto out;
+                return r;
         if (s->faults.disk_full == DISK_FULL_PURGE) {
                 plist_t m = dl_new("DLMessagePurgeDiskSpace");
 
-                plist_array_append_item(m, plist_new_uint(total + SPACE_MARGIN));
+                plist_array_append_item(m, plist_new_uint(b->total + SPACE_MARGIN));
                 plist_array_append_item(m, plist_new_uint(4));
                 r = dl_call(s, m, &st);
                 if (r < 0)
-                        goto out;
+                        return r;
                 log_info("%s: host answered DLMessagePurgeDiskSpace with %" PRId64, s->udid, st);
         }
-        if (s->faults.disk_full != DISK_FULL_NO || (st == 0 && freespace < total + SPACE_MARGIN)) {
-                result_set(res, 105,
-                           mb_error(105,
-                                    "Insufficient free disk space on drive to "
-                                    "back up",
-                                    NULL));
-                r = 0;
-                goto out;
-        }
+        if (s->faults.disk_full != DISK_FULL_NO || (st == 0 && freespace < b->total + SPACE_MARGIN))
+                return run_fail(b, 105, "Insufficient free disk space on drive to back up", NULL);
+        return 0;
+}
 
-        /* 4. Snapshot directories. */
-        {
-                _cleanup_(freep) char *p = NULL;
+/* 4. Snapshot directories: Snapshot/, then Snapshot/xx and xx for every prefix in use. */
+static int backup_make_dirs(BackupRun *b) {
+        _cleanup_(freep) char *p = NULL;
+        Session *s = b->s;
+        int r;
 
-                if (asprintf(&p, "%s/Snapshot", s->udid) < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                r = dl_create_directory(s, p);
-                if (r < 0)
-                        goto out;
-                if (r > 0) {
-                        result_set(res, 104,
-                                   mb_error(104, "Error creating snapshot directory", NULL));
-                        r = 0;
-                        goto out;
-                }
-        }
+        if (asprintf(&p, "%s/Snapshot", s->udid) < 0)
+                return -ENOMEM;
+        r = dl_create_directory(s, p);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return run_fail(b, 104, "Error creating snapshot directory", NULL);
+
         for (int pass = 0; pass < 2; pass++)
                 for (unsigned i = 0; i < 256; i++) {
-                        _cleanup_(freep) char *p = NULL;
+                        _cleanup_(freep) char *d = NULL;
 
-                        if (!used[i])
+                        if (!b->used[i])
                                 continue;
-                        if (asprintf(&p, pass == 0 ? "%s/Snapshot/%02x" : "%s/%02x", s->udid, i) <
-                            0) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        r = dl_create_directory(s, p);
+                        if (asprintf(&d, pass == 0 ? "%s/Snapshot/%02x" : "%s/%02x", s->udid, i) <
+                            0)
+                                return -ENOMEM;
+                        r = dl_create_directory(s, d);
                         if (r < 0)
-                                goto out;
+                                return r;
                 }
+        return 0;
+}
 
-        r = hostile_early(s, &u, s->faults.hostile, &extra);
-        if (r < 0)
-                goto out;
+/* 4b. The hostile faults that act inside an otherwise normal backup, before its uploads. */
+static int backup_hostile_early(BackupRun *b) {
+        int r = hostile_early(b->s, &b->u, b->s->faults.hostile, &b->extra);
 
-        /* 5. Content: copies of what the host already has under another name, then the
-         * uploads in large batches. */
-        for (size_t i = 0; i < sc.n; i++) {
-                Entry *e = &sc.v[i];
+        return r < 0 ? r : 0;
+}
+
+/* 5a. Copies of what the host already has under another name (DLMessageCopyItem). */
+static int backup_copy_known(BackupRun *b) {
+        Session *s = b->s;
+        int64_t st = 0;
+        int r;
+
+        for (size_t i = 0; i < b->sc.n; i++) {
+                Entry *e = &b->sc.v[i];
                 char src[128], dst[128];
                 plist_t m;
 
@@ -604,191 +654,215 @@ int backup_run(Session *s, plist_t req, Result *res) {
                 plist_array_append_item(m, plist_new_uint(0));
                 r = dl_call(s, m, &st);
                 if (r < 0)
-                        goto out;
+                        return r;
                 e->done = true;
         }
+        return 0;
+}
 
-        for (size_t i = 0; i < sc.n;) {
+/* One file of an upload batch: its content, or an empty file if it went since the scan. */
+static int backup_upload_entry(BackupRun *b, Entry *e) {
+        Session *s = b->s;
+        char dst[128], dev[PATH_MAX + 64];
+        int fd, r;
+
+        snprintf(dst, sizeof(dst), "%s/Snapshot/%.2s/%s", s->udid, e->id, e->id);
+        snprintf(dev, sizeof(dev), "/.b/1/%s/%s", e->domain, e->rel);
+        fd = entry_open(b->profile, e);
+        if (fd < 0) {
+                /* Gone since the scan: an empty file keeps the layout whole. */
+                r = up_file_mem(&b->u, dev, dst, "", 0);
+                e->size = 0;
+                e->has_digest = false;
+        } else {
+                r = up_file_fd(&b->u, dev, dst, fd, e->digest, &e->size);
+                e->has_digest = true;
+                close(fd);
+        }
+        return r;
+}
+
+/* 5b. The uploads, in large batches; the stall fault strikes after the first one. */
+static int backup_upload(BackupRun *b) {
+        Session *s = b->s;
+        bool upload_failed = false;
+        uint64_t sent = 0;
+        int r;
+
+        for (size_t i = 0; i < b->sc.n;) {
                 uint64_t batch_bytes = 0;
                 size_t j, files = 0;
                 bool first = i == 0;
 
-                for (j = i; j < sc.n && files < BATCH_FILES && batch_bytes < BATCH_BYTES; j++)
-                        if (sc.v[j].upload && !sc.v[j].done) {
+                for (j = i; j < b->sc.n && files < BATCH_FILES && batch_bytes < BATCH_BYTES; j++)
+                        if (b->sc.v[j].upload && !b->sc.v[j].done) {
                                 files++;
-                                batch_bytes += sc.v[j].size;
+                                batch_bytes += b->sc.v[j].size;
                         }
                 if (files == 0)
                         break;
-                r = up_begin_batch(&u, batch_bytes,
-                                   2 + 88.0 * (double) sent / (double) (total + 1));
+                r = up_begin_batch(&b->u, batch_bytes,
+                                   2 + 88.0 * (double) sent / (double) (b->total + 1));
                 if (r < 0)
-                        goto out;
+                        return r;
                 for (; i < j; i++) {
-                        Entry *e = &sc.v[i];
-                        char dst[128], dev[PATH_MAX + 64];
-                        int fd;
+                        Entry *e = &b->sc.v[i];
 
                         if (!e->upload || e->done)
                                 continue;
-                        snprintf(dst, sizeof(dst), "%s/Snapshot/%.2s/%s", s->udid, e->id, e->id);
-                        snprintf(dev, sizeof(dev), "/.b/1/%s/%s", e->domain, e->rel);
-                        fd = entry_open(profile, e);
-                        if (fd < 0) {
-                                /* Gone since the scan: an empty file keeps the layout whole. */
-                                r = up_file_mem(&u, dev, dst, "", 0);
-                                e->size = 0;
-                                e->has_digest = false;
-                        } else {
-                                r = up_file_fd(&u, dev, dst, fd, e->digest, &e->size);
-                                e->has_digest = true;
-                                close(fd);
-                        }
+                        r = backup_upload_entry(b, e);
                         if (r < 0)
-                                goto out;
+                                return r;
                         e->done = true;
                         sent += e->size;
                 }
-                r = up_end_batch(&u);
+                r = up_end_batch(&b->u);
                 if (r < 0)
-                        goto out;
+                        return r;
                 if (r > 0)
                         upload_failed = true;
-                if (first && s->faults.stall) {
-                        r = stall(s);
-                        goto out;
-                }
+                if (first && s->faults.stall)
+                        return stall(s); /* always < 0 */
         }
-        if (s->faults.stall) {
-                r = stall(s);
-                goto out;
-        }
-        if (upload_failed) {
-                result_set(res, 104, mb_error(104, "Multiple errors uploading files", NULL));
-                r = 0;
-                goto out;
-        }
+        if (s->faults.stall)
+                return stall(s);
+        if (upload_failed)
+                return run_fail(b, 104, "Multiple errors uploading files", NULL);
+        return 0;
+}
 
-        /* 6. Metadata: Manifest.db, Manifest.plist, Status.plist (finished: it goes last). */
+/* 6b. Manifest.db (from db_path), Manifest.plist and Status.plist in one batch, Status.plist
+ * (finished) last. */
+static int backup_upload_metadata(BackupRun *b, const char *db_path) {
+        Session *s = b->s;
+        _cleanup_(plist_freep) plist_t mp = manifest_plist_new(
+                b->info, s->udid, b->profile, b->encrypted, s->faults.passcode_s > 0);
+        _cleanup_(plist_freep) plist_t sp = status_plist_new(!b->incremental, "finished");
+        _cleanup_(freep) char *mbuf = NULL, *sbuf = NULL;
+        _cleanup_(closep) int fd = open(db_path, O_RDONLY | O_CLOEXEC);
+        size_t mlen = 0, slen = 0;
+        char dst[128];
+        struct stat dbst;
+        int r;
+
+        if (fd < 0 || fstat(fd, &dbst) < 0 || plist_to_bin_buf(mp, &mbuf, &mlen) < 0 ||
+            plist_to_bin_buf(sp, &sbuf, &slen) < 0)
+                return -ENOMEM;
+        r = up_begin_batch(&b->u, (uint64_t) dbst.st_size + mlen + slen, 90);
+        snprintf(dst, sizeof(dst), "%s/Snapshot/Manifest.db", s->udid);
+        if (r >= 0)
+                r = up_file_fd(&b->u, "Manifest.db", dst, fd, NULL, NULL);
+        snprintf(dst, sizeof(dst), "%s/Snapshot/Manifest.plist", s->udid);
+        if (r >= 0)
+                r = up_file_mem(&b->u, "Manifest.plist", dst, mbuf, mlen);
+        snprintf(dst, sizeof(dst), "%s/Snapshot/Status.plist", s->udid);
+        if (r >= 0)
+                r = up_file_mem(&b->u, "Status.plist", dst, sbuf, slen);
+        if (r >= 0)
+                r = up_end_batch(&b->u);
+        return run_refused(b, r, "Multiple errors uploading files");
+}
+
+/* 6. Metadata: Manifest.db is written in the session's scratch directory, then sent. */
+static int backup_send_metadata(BackupRun *b) {
+        _cleanup_(freep) char *db_path = NULL;
+        Session *s = b->s;
+        int r;
+
         r = session_tmp(s);
         if (r < 0)
-                goto out;
+                return r;
         if (asprintf(&db_path, "%s/Manifest.db.new", s->tmp) < 0) {
                 db_path = NULL;
-                r = -ENOMEM;
-                goto out;
+                return -ENOMEM;
         }
-        r = manifest_db_write(db_path, &sc, &extra, encrypted);
+        r = manifest_db_write(db_path, &b->sc, &b->extra, b->encrypted);
+        if (r < 0)
+                return run_fail(b, 100, "Error writing manifest", NULL);
+        return backup_upload_metadata(b, db_path);
+}
+
+/* 6c. hostile move-outside: a DLMessageMoveItems whose target leaves the backup directory. */
+static int backup_hostile_move(BackupRun *b) {
+        _cleanup_(freep) char *src = NULL, *dst = NULL;
+        Session *s = b->s;
+        plist_t pairs;
+        int r;
+
+        if (s->faults.hostile != HOSTILE_MOVE_OUTSIDE)
+                return 0;
+        pairs = plist_new_dict();
+        if (asprintf(&src, "%s/Snapshot/Status.plist", s->udid) < 0 ||
+            asprintf(&dst, "%s/../../" HOSTILE_OUT_MOVED, s->udid) < 0) {
+                plist_free(pairs);
+                return -ENOMEM;
+        }
+        /* A copy of Status.plist: the real one still moves into place below. */
+        r = up_begin_batch(&b->u, 6, 90);
+        if (r >= 0) {
+                free(src);
+                if (asprintf(&src, "%s/Snapshot/hostile-move", s->udid) < 0)
+                        src = NULL;
+                r = src ? up_file_mem(&b->u, "/.b/hostile", src, "moved\n", 6) : -ENOMEM;
+        }
+        if (r >= 0)
+                r = up_end_batch(&b->u);
         if (r < 0) {
-                result_set(res, 100, mb_error(100, "Error writing manifest", NULL));
-                r = 0;
-                goto out;
+                plist_free(pairs);
+                return r;
         }
-        {
-                _cleanup_(plist_freep) plist_t mp = manifest_plist_new(
-                        info, s->udid, profile, encrypted, s->faults.passcode_s > 0);
-                _cleanup_(plist_freep) plist_t sp = status_plist_new(!incremental, "finished");
-                _cleanup_(freep) char *mbuf = NULL, *sbuf = NULL;
-                _cleanup_(closep) int fd = open(db_path, O_RDONLY | O_CLOEXEC);
-                size_t mlen = 0, slen = 0;
-                char dst[128];
-                struct stat dbst;
+        log_info("%s: hostile: moving '%s' to '%s'", s->udid, src, dst);
+        plist_dict_set_item(pairs, src, plist_new_string(dst));
+        r = dl_move_items(s, pairs, 91);
+        return r < 0 ? r : 0;
+}
 
-                if (fd < 0 || fstat(fd, &dbst) < 0 || plist_to_bin_buf(mp, &mbuf, &mlen) < 0 ||
-                    plist_to_bin_buf(sp, &sbuf, &slen) < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                r = up_begin_batch(&u, (uint64_t) dbst.st_size + mlen + slen, 90);
-                snprintf(dst, sizeof(dst), "%s/Snapshot/Manifest.db", s->udid);
-                if (r >= 0)
-                        r = up_file_fd(&u, "Manifest.db", dst, fd, NULL, NULL);
-                snprintf(dst, sizeof(dst), "%s/Snapshot/Manifest.plist", s->udid);
-                if (r >= 0)
-                        r = up_file_mem(&u, "Manifest.plist", dst, mbuf, mlen);
-                snprintf(dst, sizeof(dst), "%s/Snapshot/Status.plist", s->udid);
-                if (r >= 0)
-                        r = up_file_mem(&u, "Status.plist", dst, sbuf, slen);
-                if (r >= 0)
-                        r = up_end_batch(&u);
-                if (r < 0)
-                        goto out;
-                if (r > 0) {
-                        result_set(res, 104,
-                                   mb_error(104, "Multiple errors uploading files", NULL));
-                        r = 0;
-                        goto out;
-                }
-        }
+/* 7a. Every uploaded file from Snapshot/ into place, MOVE_BATCH pairs per message. 0, or what
+ * the first failed dl_move_items() returned (< 0, or 1 when the host refused). */
+static int backup_move_files(BackupRun *b) {
+        const Scan *lists[2] = {&b->sc, &b->extra};
+        plist_t pairs = plist_new_dict();
+        Session *s = b->s;
+        size_t k = 0, moved = 0;
+        int r;
 
-        if (s->faults.hostile == HOSTILE_MOVE_OUTSIDE) {
-                _cleanup_(freep) char *src = NULL, *dst = NULL;
-                plist_t pairs = plist_new_dict();
+        for (size_t l = 0; l < 2; l++)
+                for (size_t i = 0; i < lists[l]->n; i++) {
+                        const Entry *e = &lists[l]->v[i];
+                        char src[128], dst[128];
 
-                if (asprintf(&src, "%s/Snapshot/Status.plist", s->udid) < 0 ||
-                    asprintf(&dst, "%s/../../" HOSTILE_OUT_MOVED, s->udid) < 0) {
-                        plist_free(pairs);
-                        r = -ENOMEM;
-                        goto out;
-                }
-                /* A copy of Status.plist: the real one still moves into place below. */
-                r = up_begin_batch(&u, 6, 90);
-                if (r >= 0) {
-                        free(src);
-                        if (asprintf(&src, "%s/Snapshot/hostile-move", s->udid) < 0)
-                                src = NULL;
-                        r = src ? up_file_mem(&u, "/.b/hostile", src, "moved\n", 6) : -ENOMEM;
-                }
-                if (r >= 0)
-                        r = up_end_batch(&u);
-                if (r < 0) {
-                        plist_free(pairs);
-                        goto out;
-                }
-                log_info("%s: hostile: moving '%s' to '%s'", s->udid, src, dst);
-                plist_dict_set_item(pairs, src, plist_new_string(dst));
-                r = dl_move_items(s, pairs, 91);
-                if (r < 0)
-                        goto out;
-        }
-
-        /* 7. Into place: the files, then the metadata with Status.plist last. */
-        {
-                plist_t pairs = plist_new_dict();
-                size_t k = 0, moved = 0;
-                const Scan *lists[2] = {&sc, &extra};
-
-                for (size_t l = 0; l < 2; l++)
-                        for (size_t i = 0; i < lists[l]->n; i++) {
-                                const Entry *e = &lists[l]->v[i];
-                                char src[128], dst[128];
-
-                                if (!e->done)
-                                        continue;
-                                snprintf(src, sizeof(src), "%s/Snapshot/%.2s/%s", s->udid, e->id,
-                                         e->id);
-                                snprintf(dst, sizeof(dst), "%s/%.2s/%s", s->udid, e->id, e->id);
-                                plist_dict_set_item(pairs, src, plist_new_string(dst));
-                                moved++;
-                                if (++k == MOVE_BATCH) {
-                                        r = dl_move_items(s, pairs,
-                                                          90 + 6.0 * (double) moved /
-                                                                          (double) (n_upload + 1));
-                                        if (r != 0)
-                                                goto moved;
-                                        pairs = plist_new_dict();
-                                        k = 0;
-                                }
+                        if (!e->done)
+                                continue;
+                        snprintf(src, sizeof(src), "%s/Snapshot/%.2s/%s", s->udid, e->id, e->id);
+                        snprintf(dst, sizeof(dst), "%s/%.2s/%s", s->udid, e->id, e->id);
+                        plist_dict_set_item(pairs, src, plist_new_string(dst));
+                        moved++;
+                        if (++k == MOVE_BATCH) {
+                                r = dl_move_items(s, pairs,
+                                                  90 + 6.0 * (double) moved /
+                                                                  (double) (b->n_upload + 1));
+                                if (r != 0)
+                                        return r;
+                                pairs = plist_new_dict();
+                                k = 0;
                         }
-                if (k > 0) {
-                        r = dl_move_items(s, pairs, 96);
-                        if (r != 0)
-                                goto moved;
-                } else
-                        plist_free(pairs);
+                }
+        if (k > 0)
+                return dl_move_items(s, pairs, 96);
+        plist_free(pairs);
+        return 0;
+}
 
-                pairs = plist_new_dict();
-                static const char *const meta[] = {"Manifest.db", "Manifest.plist", "Status.plist"};
+/* 7. Into place: the files, then the metadata with Status.plist last. */
+static int backup_move_into_place(BackupRun *b) {
+        static const char *const meta[] = {"Manifest.db", "Manifest.plist", "Status.plist"};
+        Session *s = b->s;
+        int r;
+
+        r = backup_move_files(b);
+        if (r == 0) {
+                plist_t pairs = plist_new_dict();
+
                 for (size_t i = 0; i < ELEMENTSOF(meta); i++) {
                         char src[128], dst[128];
                         snprintf(src, sizeof(src), "%s/Snapshot/%s", s->udid, meta[i]);
@@ -796,80 +870,112 @@ int backup_run(Session *s, plist_t req, Result *res) {
                         plist_dict_set_item(pairs, src, plist_new_string(dst));
                 }
                 r = dl_move_items(s, pairs, 97);
-        moved:
+        }
+        return run_refused(b, r, "Error moving files into place");
+}
+
+/* 8. Deleted files, then the Snapshot directory. */
+static int backup_remove_old(BackupRun *b) {
+        _cleanup_(freep) char *p = NULL;
+        Session *s = b->s;
+        int r;
+
+        for (size_t i = 0; i < b->n_removed; i += MOVE_BATCH) {
+                size_t k = b->n_removed - i > MOVE_BATCH ? MOVE_BATCH : b->n_removed - i;
+
+                r = dl_remove_items(s, b->removed + i, k, 98);
                 if (r < 0)
-                        goto out;
-                if (r > 0) {
-                        result_set(res, 104, mb_error(104, "Error moving files into place", NULL));
-                        r = 0;
-                        goto out;
+                        return r;
+        }
+        if (asprintf(&p, "%s/Snapshot", s->udid) < 0)
+                return -ENOMEM;
+        r = dl_remove_items(s, &p, 1, 99);
+        return run_refused(b, r, "Error removing snapshot directory");
+}
+
+/* 9. Read back what the host now has, as devices do after a good backup. */
+static int backup_read_back(BackupRun *b) {
+        static const char *const names[] = {"Status.plist", "Manifest.plist", "Manifest.db"};
+        Session *s = b->s;
+        Fetch v[3] = {};
+        int r;
+
+        for (size_t i = 0; i < 3; i++)
+                if (asprintf(&v[i].remote, "%s/%s", s->udid, names[i]) < 0) {
+                        fetch_clear(v, 3);
+                        return -ENOMEM;
                 }
-        }
+        r = fetch_files(s, v, 3, 100);
+        fetch_clear(v, 3);
+        return r < 0 ? r : 0;
+}
 
-        /* 8. Deleted files, then the Snapshot directory. */
-        for (size_t i = 0; i < n_removed; i += MOVE_BATCH) {
-                size_t k = n_removed - i > MOVE_BATCH ? MOVE_BATCH : n_removed - i;
-
-                r = dl_remove_items(s, removed + i, k, 98);
-                if (r < 0)
-                        goto out;
-        }
-        {
-                _cleanup_(freep) char *p = NULL;
-
-                if (asprintf(&p, "%s/Snapshot", s->udid) < 0) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                r = dl_remove_items(s, &p, 1, 99);
-                if (r < 0)
-                        goto out;
-                if (r > 0) {
-                        result_set(res, 104,
-                                   mb_error(104, "Error removing snapshot directory", NULL));
-                        r = 0;
-                        goto out;
-                }
-        }
-
-        /* 9. Read back what the host now has, as devices do after a good backup. */
-        {
-                static const char *const names[] = {"Status.plist", "Manifest.plist",
-                                                    "Manifest.db"};
-                Fetch v[3] = {};
-
-                for (size_t i = 0; i < 3; i++)
-                        if (asprintf(&v[i].remote, "%s/%s", s->udid, names[i]) < 0) {
-                                fetch_clear(v, 3);
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                r = fetch_files(s, v, 3, 100);
-                fetch_clear(v, 3);
-                if (r < 0)
-                        goto out;
-        }
-
-        log_info("%s: backup done: %" PRIu64 " files, %" PRIu64 " content bytes sent", s->udid,
-                 u.files, u.data_bytes);
-        result_set(res, 0, NULL);
-        r = 0;
-out:
+/* The end of every run that got its upload buffer: what `status` shows of it, and the rest
+ * freed. */
+static void backup_run_done(BackupRun *b) {
         emu_lock();
         {
-                BackupState *bs = backup_state(s->device);
+                BackupState *bs = backup_state(b->s->device);
 
                 if (bs) {
-                        bs->last_files = u.files;
-                        bs->last_bytes = u.data_bytes;
+                        bs->last_files = b->u.files;
+                        bs->last_bytes = b->u.data_bytes;
                 }
         }
         emu_unlock();
-        fetch_clear(f, ELEMENTSOF(f));
-        free_names(removed, n_removed);
-        old_done(&old);
-        scan_done(&sc);
-        scan_done(&extra);
-        uploader_done(&u);
-        return r;
+        fetch_clear(b->f, ELEMENTSOF(b->f));
+        free_names(b->removed, b->n_removed);
+        old_done(&b->old);
+        scan_done(&b->sc);
+        scan_done(&b->extra);
+        uploader_done(&b->u);
+}
+
+/* The backup proper. 0 with res filled (the caller sends the Response), or < 0 when the
+ * connection is gone or must be dropped. */
+int backup_run(Session *s, plist_t req, Result *res) {
+        static const BackupStep steps[] = {
+                backup_read_status, /* 1. what does the host have? */
+                backup_read_manifest,
+                backup_plan,        /* 2. what do we have, and what of it must go? */
+                backup_check_space, /* 3. room on the host? */
+                backup_make_dirs,   /* 4. Snapshot directories */
+                backup_hostile_early,
+                backup_copy_known, /* 5. content: copies, then uploads */
+                backup_upload,
+                backup_send_metadata, /* 6. Manifest.db, Manifest.plist, Status.plist */
+                backup_hostile_move,
+                backup_move_into_place, /* 7. into place */
+                backup_remove_old,      /* 8. deleted files, Snapshot */
+                backup_read_back,       /* 9. read back */
+        };
+        _cleanup_(device_info_freep) DeviceInfo *info = NULL;
+        plist_t opts = plist_dict_get_item(req, "Options");
+        BackupRun b = {
+                .s = s,
+                .res = res,
+                .profile = s->device->profile_dir,
+                .force_full = plist_dict_bool(opts, "ForceFullBackup", false),
+                .encrypted = s->faults.encrypted,
+                .u = {.s = s},
+        };
+        int r;
+
+        r = backup_preflight(s, res, &info);
+        if (r != 0)
+                return r < 0 ? r : 0;
+        b.info = info;
+
+        b.u.buf = malloc(OUT_CAP);
+        if (!b.u.buf)
+                return -ENOMEM;
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(steps); i++)
+                r = steps[i](&b);
+        if (r == 0) {
+                log_info("%s: backup done: %" PRIu64 " files, %" PRIu64 " content bytes sent",
+                         s->udid, b.u.files, b.u.data_bytes);
+                result_set(res, 0, NULL);
+        }
+        backup_run_done(&b);
+        return r < 0 ? r : 0;
 }
