@@ -655,153 +655,153 @@ static int restore_check_password(Session *s, plist_t opts, bool encrypted) {
         return ok ? 0 : -EACCES;
 }
 
-/* Restore: fetch the metadata of <source>/, check it (finished Status.plist, readable
- * Manifest.plist and Manifest.db, password), fetch every file into a staging tree inside the
- * profile, keep the domains the options preserve, and swap the tree in with one
- * renameat2(RENAME_EXCHANGE). Any failure leaves the device's content as it was. */
-int restore_run(Session *s, plist_t req, const char *source, Result *res) {
-        _cleanup_(device_info_freep) DeviceInfo *info = NULL;
-        _cleanup_(plist_freep) plist_t status = NULL, manifest = NULL;
-        _cleanup_(freep) char *stage = NULL, *live = NULL;
-        plist_t opts = plist_dict_get_item(req, "Options");
-        bool system = plist_dict_bool(opts, "RestoreSystemFiles", false);
-        bool preserve = plist_dict_bool(opts, "RestorePreserveSettings", true);
-        const char *profile = s->device->profile_dir;
+/* One Restore request on its way: what the steps of restore_run() hand on to each other.
+ * Each step returns 0 to go on, 1 when it has set res (the request ends with that Response),
+ * or < 0 when the connection is gone or must be dropped. */
+typedef struct RestoreRun {
+        Session *s;         /* borrowed */
+        Result *res;        /* borrowed */
+        const char *source; /* borrowed: the UDID directory restored from */
+        bool system;        /* RestoreSystemFiles */
+        bool preserve;      /* RestorePreserveSettings */
+        Fetch f[4];         /* the backup's metadata, as fetched */
+        Item *items;        /* the rows of its Manifest.db */
+        size_t n_items;
+        char *stage, *live; /* the new tree being built, and the profile's backup/ */
+} RestoreRun;
+
+/* Ends the request with an MBErrorDomain Response. Always 1. */
+static int restore_fail(RestoreRun *rr, unsigned code, const char *text) {
+        result_set(rr->res, code, mb_error(code, text, NULL));
+        return 1;
+}
+
+/* Ends the request on a backup tree that cannot be restored (r says why). Always 1. */
+static int restore_bad_tree(RestoreRun *rr, int r) {
+        log_warn("%s: restore: bad backup tree: %s", rr->s->udid, strerror(-r));
+        return restore_fail(rr, 205, "Error restoring files");
+}
+
+/* Fetch the metadata of the source and check it: finished Status.plist, readable
+ * Manifest.plist and Manifest.db, the password, room on the device. */
+static int restore_check(RestoreRun *rr, plist_t opts, const DeviceInfo *info) {
         static const char *const names[] = {"Status.plist", "Manifest.plist", "Manifest.db",
                                             "Info.plist"};
-        Fetch f[4] = {};
-        Item *items = NULL;
-        size_t n_items = 0;
+        _cleanup_(plist_freep) plist_t status = NULL, manifest = NULL;
         uint64_t need = 0;
         int r;
 
-        s->reboot_pending = false;
-        r = device_read_info(s->device, &info);
+        r = fetch_meta(rr->s, rr->source, names, rr->f, ELEMENTSOF(names), 0);
         if (r < 0)
-                return result_set(res, 100, mb_error(100, "Error reading device info", NULL));
-
-        r = fetch_meta(s, source, names, f, ELEMENTSOF(names), 0);
-        if (r < 0)
-                goto out;
-        r = load_plist(&f[0], &status);
+                return r;
+        r = load_plist(&rr->f[0], &status);
         if (r < 0 || !plist_dict_str(status, "SnapshotState") ||
-            strcmp(plist_dict_str(status, "SnapshotState"), "finished") != 0) {
-                result_set(res, 103, mb_error(103, "Error reading status", NULL));
-                r = 0;
-                goto out;
-        }
-        r = load_plist(&f[1], &manifest);
-        if (r < 0) {
-                result_set(res, 205, mb_error(205, "Error reading backup properties", NULL));
-                r = 0;
-                goto out;
-        }
-        if (restore_check_password(s, opts, plist_dict_bool(manifest, "IsEncrypted", false)) < 0) {
-                result_set(res, 207, mb_error(207, "Invalid password", NULL));
-                r = 0;
-                goto out;
-        }
-        r = f[2].received ? items_load(f[2].local, &items, &n_items) : -ENOENT;
-        if (r < 0) {
-                result_set(res, 205, mb_error(205, "Error reading backup database", NULL));
-                r = 0;
-                goto out;
-        }
-        for (size_t i = 0; i < n_items; i++)
-                if (items[i].flags == FLAG_FILE)
-                        need += items[i].size;
-        if (info->disk_free && need > info->disk_free) {
-                result_set(res, 105,
-                           mb_error(105,
-                                    "Insufficient free disk space on device to "
-                                    "restore",
-                                    NULL));
-                r = 0;
-                goto out;
-        }
+            strcmp(plist_dict_str(status, "SnapshotState"), "finished") != 0)
+                return restore_fail(rr, 103, "Error reading status");
+        r = load_plist(&rr->f[1], &manifest);
+        if (r < 0)
+                return restore_fail(rr, 205, "Error reading backup properties");
+        if (restore_check_password(rr->s, opts, plist_dict_bool(manifest, "IsEncrypted", false)) <
+            0)
+                return restore_fail(rr, 207, "Invalid password");
+        r = rr->f[2].received ? items_load(rr->f[2].local, &rr->items, &rr->n_items) : -ENOENT;
+        if (r < 0)
+                return restore_fail(rr, 205, "Error reading backup database");
+        for (size_t i = 0; i < rr->n_items; i++)
+                if (rr->items[i].flags == FLAG_FILE)
+                        need += rr->items[i].size;
+        if (info->disk_free && need > info->disk_free)
+                return restore_fail(rr, 105, "Insufficient free disk space on device to restore");
+        return 0;
+}
 
-        /* Stage the new tree next to the live one: same filesystem, so the swap is atomic. */
-        if (asprintf(&stage, "%s/.restore-XXXXXX", profile) < 0 ||
-            asprintf(&live, "%s/backup", profile) < 0) {
-                r = -ENOMEM;
-                goto out;
+/* Stage the new tree next to the live one: same filesystem, so the swap is atomic. */
+static int restore_stage_new(RestoreRun *rr, const char *profile) {
+        if (asprintf(&rr->stage, "%s/.restore-XXXXXX", profile) < 0 ||
+            asprintf(&rr->live, "%s/backup", profile) < 0)
+                return -ENOMEM;
+        if (!mkdtemp(rr->stage)) {
+                log_warn("%s: cannot create '%s': %m", rr->s->udid, rr->stage);
+                free(rr->stage);
+                rr->stage = NULL;
+                return restore_fail(rr, 100, "Error creating restore directory");
         }
-        if (!mkdtemp(stage)) {
-                log_warn("%s: cannot create '%s': %m", s->udid, stage);
-                free(stage);
-                stage = NULL;
-                result_set(res, 100, mb_error(100, "Error creating restore directory", NULL));
-                r = 0;
-                goto out;
-        }
+        return 0;
+}
 
-        for (size_t i = 0; i < n_items; i++) {
+/* The directories of the restored domains, and of every restored file, in the stage. */
+static int restore_make_dirs(RestoreRun *rr) {
+        int r;
+
+        for (size_t i = 0; i < rr->n_items; i++) {
                 _cleanup_(freep) char *dir = NULL;
-                const Item *it = &items[i];
+                const Item *it = &rr->items[i];
                 char *slash;
 
-                if (!restore_takes(it->domain, system, preserve) || it->flags == FLAG_SYMLINK)
+                if (!restore_takes(it->domain, rr->system, rr->preserve) ||
+                    it->flags == FLAG_SYMLINK)
                         continue;
-                if (asprintf(&dir, "%s/%s", it->domain, it->rel) < 0) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
+                if (asprintf(&dir, "%s/%s", it->domain, it->rel) < 0)
+                        return -ENOMEM;
                 if (it->flags == FLAG_FILE) {
                         slash = strrchr(dir, '/');
-                        if (!*it->rel || !slash) {
-                                r = -EISDIR;
-                                goto bad_tree;
-                        }
+                        if (!*it->rel || !slash)
+                                return restore_bad_tree(rr, -EISDIR);
                         *slash = 0;
                 }
-                r = mkdir_beneath(stage, dir);
+                r = mkdir_beneath(rr->stage, dir);
                 if (r < 0)
-                        goto bad_tree;
+                        return restore_bad_tree(rr, r);
         }
+        return 0;
+}
 
-        for (size_t i = 0; i < n_items;) {
+/* The files, FETCH_BATCH per DLMessageDownloadFiles, with the modification times the backup
+ * recorded. */
+static int restore_fetch_files(RestoreRun *rr) {
+        Session *s = rr->s;
+        int r;
+
+        for (size_t i = 0; i < rr->n_items;) {
                 Fetch batch[FETCH_BATCH] = {};
                 size_t k = 0, first = i;
 
-                for (; i < n_items && k < FETCH_BATCH; i++) {
-                        const Item *it = &items[i];
+                for (; i < rr->n_items && k < FETCH_BATCH; i++) {
+                        const Item *it = &rr->items[i];
 
-                        if (it->flags != FLAG_FILE || !restore_takes(it->domain, system, preserve))
+                        if (it->flags != FLAG_FILE ||
+                            !restore_takes(it->domain, rr->system, rr->preserve))
                                 continue;
-                        if (asprintf(&batch[k].remote, "%s/%.2s/%s", source, it->id, it->id) < 0 ||
-                            asprintf(&batch[k].local, "%s/%s/%s", stage, it->domain, it->rel) < 0) {
+                        if (asprintf(&batch[k].remote, "%s/%.2s/%s", rr->source, it->id, it->id) <
+                                    0 ||
+                            asprintf(&batch[k].local, "%s/%s/%s", rr->stage, it->domain, it->rel) <
+                                    0) {
                                 fetch_clear(batch, k + 1);
-                                r = -ENOMEM;
-                                goto fail;
+                                return -ENOMEM;
                         }
                         k++;
                 }
                 if (k == 0)
                         continue;
-                r = fetch_files(s, batch, k, 5 + 90.0 * (double) i / (double) n_items);
+                r = fetch_files(s, batch, k, 5 + 90.0 * (double) i / (double) rr->n_items);
                 if (r < 0) {
                         fetch_clear(batch, k);
-                        goto fail;
+                        return r;
                 }
                 for (size_t j = 0; j < k; j++)
                         if (!batch[j].received) {
                                 log_warn("%s: restore: host did not send '%s': %s", s->udid,
                                          batch[j].remote, batch[j].error ?: "?");
                                 fetch_clear(batch, k);
-                                result_set(res, 205,
-                                           mb_error(205,
-                                                    "Multiple errors downloading "
-                                                    "files",
-                                                    NULL));
-                                r = 0;
-                                goto fail;
+                                return restore_fail(rr, 205, "Multiple errors downloading files");
                         }
                 /* Modification times as the backup recorded them. */
                 for (size_t j = first, b = 0; j < i && b < k; j++) {
-                        const Item *it = &items[j];
+                        const Item *it = &rr->items[j];
                         struct timespec ts[2];
 
-                        if (it->flags != FLAG_FILE || !restore_takes(it->domain, system, preserve))
+                        if (it->flags != FLAG_FILE ||
+                            !restore_takes(it->domain, rr->system, rr->preserve))
                                 continue;
                         ts[0] = ts[1] = (struct timespec){.tv_sec = (time_t) it->mtime};
                         if (it->mtime > 0)
@@ -810,74 +810,110 @@ int restore_run(Session *s, plist_t req, const char *source, Result *res) {
                 }
                 fetch_clear(batch, k);
         }
+        return 0;
+}
 
-        /* Symlinks last, so that no file is ever written through one. */
-        for (size_t i = 0; i < n_items; i++) {
+/* Symlinks last, so that no file is ever written through one. */
+static int restore_make_symlinks(RestoreRun *rr) {
+        for (size_t i = 0; i < rr->n_items; i++) {
                 _cleanup_(freep) char *p = NULL;
-                const Item *it = &items[i];
+                const Item *it = &rr->items[i];
 
-                if (it->flags != FLAG_SYMLINK || !restore_takes(it->domain, system, preserve))
+                if (it->flags != FLAG_SYMLINK ||
+                    !restore_takes(it->domain, rr->system, rr->preserve))
                         continue;
-                if (asprintf(&p, "%s/%s/%s", stage, it->domain, it->rel) < 0) {
-                        r = -ENOMEM;
-                        goto fail;
-                }
-                if (symlink(it->target, p) < 0) {
+                if (asprintf(&p, "%s/%s/%s", rr->stage, it->domain, it->rel) < 0)
+                        return -ENOMEM;
+                if (symlink(it->target, p) < 0)
+                        return restore_bad_tree(rr, -errno);
+        }
+        return 0;
+}
+
+/* Domains the device keeps: moved over from the live tree just before the swap. */
+static void restore_keep_domains(RestoreRun *rr) {
+        _cleanup_(closep) int lfd = open(rr->live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        char **dn = NULL;
+        size_t nd = 0;
+
+        if (lfd < 0 || list_dir(lfd, &dn, &nd) < 0)
+                return;
+        for (size_t i = 0; i < nd; i++) {
+                _cleanup_(freep) char *from = NULL, *to = NULL;
+
+                if (restore_takes(dn[i], rr->system, rr->preserve))
+                        continue;
+                if (asprintf(&from, "%s/%s", rr->live, dn[i]) < 0 ||
+                    asprintf(&to, "%s/%s", rr->stage, dn[i]) < 0)
+                        break;
+                (void) rm_rf(to);
+                if (rename(from, to) < 0)
+                        log_warn("%s: restore: cannot keep '%s': %m", rr->s->udid, from);
+        }
+        free_names(dn, nd);
+}
+
+/* Build the new tree in the stage and swap it in with one renameat2(RENAME_EXCHANGE); the
+ * stage then holds the old content (or, on failure, the half-made new one). */
+static int restore_fill_stage(RestoreRun *rr) {
+        int r;
+
+        r = restore_make_dirs(rr);
+        if (r == 0)
+                r = restore_fetch_files(rr);
+        if (r == 0)
+                r = restore_make_symlinks(rr);
+        if (r != 0)
+                return r;
+        restore_keep_domains(rr);
+
+        if (renameat2(AT_FDCWD, rr->stage, AT_FDCWD, rr->live, RENAME_EXCHANGE) < 0) {
+                if (errno != ENOENT || rename(rr->stage, rr->live) < 0) {
                         r = -errno;
-                        goto bad_tree;
+                        log_warn("%s: restore: cannot swap in the new content: %m", rr->s->udid);
+                        return restore_bad_tree(rr, r);
                 }
         }
+        return 0;
+}
 
-        /* Domains the device keeps: moved over from the live tree just before the swap. */
-        {
-                _cleanup_(closep) int lfd = open(live, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                char **dn = NULL;
-                size_t nd = 0;
+/* Restore: fetch the metadata of <source>/, check it (finished Status.plist, readable
+ * Manifest.plist and Manifest.db, password), fetch every file into a staging tree inside the
+ * profile, keep the domains the options preserve, and swap the tree in with one
+ * renameat2(RENAME_EXCHANGE). Any failure leaves the device's content as it was. */
+int restore_run(Session *s, plist_t req, const char *source, Result *res) {
+        _cleanup_(device_info_freep) DeviceInfo *info = NULL;
+        plist_t opts = plist_dict_get_item(req, "Options");
+        const char *profile = s->device->profile_dir;
+        RestoreRun rr = {
+                .s = s,
+                .res = res,
+                .source = source,
+                .system = plist_dict_bool(opts, "RestoreSystemFiles", false),
+                .preserve = plist_dict_bool(opts, "RestorePreserveSettings", true),
+        };
+        int r;
 
-                if (lfd >= 0 && list_dir(lfd, &dn, &nd) >= 0) {
-                        for (size_t i = 0; i < nd; i++) {
-                                _cleanup_(freep) char *from = NULL, *to = NULL;
+        s->reboot_pending = false;
+        r = device_read_info(s->device, &info);
+        if (r < 0)
+                return result_set(res, 100, mb_error(100, "Error reading device info", NULL));
 
-                                if (restore_takes(dn[i], system, preserve))
-                                        continue;
-                                if (asprintf(&from, "%s/%s", live, dn[i]) < 0 ||
-                                    asprintf(&to, "%s/%s", stage, dn[i]) < 0)
-                                        break;
-                                (void) rm_rf(to);
-                                if (rename(from, to) < 0)
-                                        log_warn("%s: restore: cannot keep '%s': %m", s->udid,
-                                                 from);
-                        }
-                        free_names(dn, nd);
-                }
+        r = restore_check(&rr, opts, info);
+        if (r == 0)
+                r = restore_stage_new(&rr, profile);
+        if (r == 0) {
+                r = restore_fill_stage(&rr);
+                (void) rm_rf(rr.stage); /* the old content, after the exchange */
         }
-
-        if (renameat2(AT_FDCWD, stage, AT_FDCWD, live, RENAME_EXCHANGE) < 0) {
-                if (errno != ENOENT || rename(stage, live) < 0) {
-                        r = -errno;
-                        log_warn("%s: restore: cannot swap in the new content: %m", s->udid);
-                        goto bad_tree;
-                }
+        if (r == 0) {
+                s->reboot_pending = plist_dict_bool(opts, "RestoreShouldReboot", true);
+                log_info("%s: restored %zu entries from '%s'", s->udid, rr.n_items, source);
+                result_set(res, 0, NULL);
         }
-        (void) rm_rf(stage); /* the old content, after the exchange */
-        free(stage);
-        stage = NULL;
-
-        s->reboot_pending = plist_dict_bool(opts, "RestoreShouldReboot", true);
-        log_info("%s: restored %zu entries from '%s'", s->udid, n_items, source);
-        result_set(res, 0, NULL);
-        r = 0;
-        goto out;
-
-bad_tree:
-        log_warn("%s: restore: bad backup tree: %s", s->udid, strerror(-r));
-        result_set(res, 205, mb_error(205, "Error restoring files", NULL));
-        r = 0;
-fail:
-        if (stage)
-                (void) rm_rf(stage);
-out:
-        fetch_clear(f, ELEMENTSOF(f));
-        items_free(items, n_items);
-        return r;
+        fetch_clear(rr.f, ELEMENTSOF(rr.f));
+        items_free(rr.items, rr.n_items);
+        free(rr.stage);
+        free(rr.live);
+        return r < 0 ? r : 0;
 }
