@@ -558,6 +558,47 @@ static int gen_prepare_dir(const char *dir) {
         return 0;
 }
 
+/* backup/: every file of the plan; a twin is written once at its other place and hard-linked.
+ * *step names the file being written, for the caller's message. */
+static int gen_backup_files(int dfd, const Plan *plan, uint64_t seed, uint8_t *buf,
+                            const char **step) {
+        int r;
+
+        for (size_t i = 0; i < plan->n; i++) {
+                const PlanFile *f = &plan->files[i];
+                char bpath[PATH_MAX], twin[PATH_MAX];
+                uint64_t cseed = content_seed(seed, f->path);
+
+                *step = f->path;
+                if ((size_t) snprintf(bpath, sizeof(bpath), "backup/%s", f->path) >=
+                    sizeof(bpath))
+                        return -ENAMETOOLONG;
+                if (!f->twin) {
+                        r = write_content_at(dfd, bpath, f->size, cseed, f->mtime, buf);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+
+                r = twin_path(f->path, twin, sizeof(twin));
+                if (r == 0)
+                        r = -EINVAL;            /* a plan bug: a twin without a place */
+                if (r < 0)
+                        return r;
+                r = write_content_at(dfd, twin, f->size, cseed, f->mtime, buf);
+                if (r < 0)
+                        return r;
+                if (linkat(dfd, twin, dfd, bpath, 0) < 0) {
+                        r = errno == ENOENT ? mkdir_parents_at(dfd, bpath) : -errno;
+                        if (r >= 0 && linkat(dfd, twin, dfd, bpath, 0) < 0)
+                                r = -errno;
+                        if (r < 0)
+                                return r;
+                }
+        }
+        return 0;
+}
+
 /**
  * profile_generate: make a new, deterministic profile (the gen-profile subcommand).
  * @dir: where (borrowed); must not exist or be an empty directory. Created with parents.
@@ -660,40 +701,9 @@ int profile_generate(const char *dir, const GenOptions *o) {
                 }
         }
 
-        for (size_t i = 0; i < plan.n; i++) {
-                const PlanFile *f = &plan.files[i];
-                char bpath[PATH_MAX], twin[PATH_MAX];
-                uint64_t cseed = content_seed(o->seed, f->path);
-
-                step = f->path;
-                if ((size_t) snprintf(bpath, sizeof(bpath), "backup/%s", f->path) >=
-                    sizeof(bpath)) {
-                        r = -ENAMETOOLONG;
-                        goto fail;
-                }
-                if (!f->twin) {
-                        r = write_content_at(dfd, bpath, f->size, cseed, f->mtime, buf);
-                        if (r < 0)
-                                goto fail;
-                        continue;
-                }
-
-                r = twin_path(f->path, twin, sizeof(twin));
-                if (r == 0)
-                        r = -EINVAL;            /* a plan bug: a twin without a place */
-                if (r < 0)
-                        goto fail;
-                r = write_content_at(dfd, twin, f->size, cseed, f->mtime, buf);
-                if (r < 0)
-                        goto fail;
-                if (linkat(dfd, twin, dfd, bpath, 0) < 0) {
-                        r = errno == ENOENT ? mkdir_parents_at(dfd, bpath) : -errno;
-                        if (r >= 0 && linkat(dfd, twin, dfd, bpath, 0) < 0)
-                                r = -errno;
-                        if (r < 0)
-                                goto fail;
-                }
-        }
+        r = gen_backup_files(dfd, &plan, o->seed, buf, &step);
+        if (r < 0)
+                goto fail;
 
         step = "apps";
         for (unsigned a = 1; a <= o->apps; a++) {
