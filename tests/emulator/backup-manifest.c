@@ -11,6 +11,7 @@
 
 
 
+/* Frees every entry of sc and empties it (sc itself is the caller's). */
 void scan_done(Scan *sc) {
         for (size_t i = 0; i < sc->n; i++) {
                 free(sc->v[i].domain);
@@ -21,8 +22,10 @@ void scan_done(Scan *sc) {
         *sc = (Scan){};
 }
 
+/* Appends an entry to sc: domain, rel and target (NULL for none) copied, its fileID computed.
+ * 0, or -ENOMEM with no entry added. */
 int scan_add(Scan *sc, const char *domain, const char *rel, int flags, const struct stat *st,
-                    const char *target) {
+             const char *target) {
         Entry *e;
 
         if (sc->n == sc->cap) {
@@ -102,6 +105,7 @@ int list_dir(int fd, char ***ret, size_t *ret_n) {
         return 0;
 }
 
+/* Frees the n strings of v and v itself; v may be NULL when n is 0. */
 void free_names(char **v, size_t n) {
         for (size_t i = 0; i < n; i++)
                 free(v[i]);
@@ -231,6 +235,7 @@ int hash_fd(int fd, uint8_t out[20], uint64_t *ret_size) {
 /* ---- MBFile: the NSKeyedArchiver blob in Manifest.db's `file` column -------------------- */
 
 
+/* Frees what mbfile_parse() allocated in m and empties it. */
 void mbinfo_done(MBInfo *m) {
         free(m->rel);
         free(m->target);
@@ -450,6 +455,7 @@ int manifest_db_write(const char *path, const Scan *sc, const Scan *extra, bool 
         return 0;
 }
 
+/* Binary plist of p in *ret (the caller frees it) and its length. 0, or -ENOMEM. */
 int plist_to_bin_buf(plist_t p, char **ret, size_t *ret_len) {
         uint32_t len = 0;
 
@@ -493,8 +499,10 @@ static plist_t fake_keybag(void) {
         return plist_new_data((const char *) b, o);
 }
 
+/* A new Manifest.plist (the caller frees it) for the device udid with profile directory
+ * profile: keybag, Lockdown values from info, the profile's apps, encryption and passcode. */
 plist_t manifest_plist_new(const DeviceInfo *info, const char *udid, const char *profile,
-                                  bool encrypted, bool passcode) {
+                           bool encrypted, bool passcode) {
         plist_t m = plist_new_dict(), ld = plist_new_dict(), apps = plist_new_dict();
         AppInfo **list = NULL;
         size_t n = 0;
@@ -583,6 +591,7 @@ int load_plist(const Fetch *f, plist_t *ret) {
 
 
 
+/* Frees what old_load() filled in o and empties it. */
 void old_done(Old *o) {
         free(o->v);
         free(o->by_digest);
@@ -661,6 +670,8 @@ int old_load(const char *path, Old *ret) {
         return 0;
 }
 
+/* The row of the previous backup with fileID id (41 bytes with the NUL), borrowed from o;
+ * NULL if it had none. */
 OldRow *old_find(Old *o, const char *id) {
         OldRow key = {};
 

@@ -20,7 +20,8 @@ char *mb_error(unsigned code, const char *text, char *underlying) {
         return s;
 }
 
-
+/* Sets the Response of a request: code and desc (taken; NULL for none). Always 0, so that a
+ * request can end with "return result_set(...)". */
 int result_set(Result *res, unsigned code, char *desc) {
         res->code = code;
         free(res->desc);
@@ -28,6 +29,8 @@ int result_set(Result *res, unsigned code, char *desc) {
         return 0;
 }
 
+/* The underlying error of a missing host file, as devices word it (MBErrorDomain/4); the
+ * caller frees it. NULL on ENOMEM. */
 char *no_such_file(const char *path) {
         char *s = NULL;
 

@@ -9,11 +9,13 @@
 /* ---- raw stream, device → host (DLMessageUploadFiles) ---------------------------------- */
 
 
+/* Frees u's output buffer; u itself is the caller's. */
 void uploader_done(Uploader *u) {
         free(u->buf);
         u->buf = NULL;
 }
 
+/* Milliseconds since t0 (CLOCK_MONOTONIC). */
 int64_t elapsed_ms(const struct timespec *t0) {
         struct timespec now;
 
@@ -97,6 +99,8 @@ int up_flush(Uploader *u) {
         return 0;
 }
 
+/* Appends n bytes to u's buffer, flushing it first when they do not fit. 0, -EMSGSIZE when n
+ * exceeds the buffer, or the error of the flush. */
 int up_put(Uploader *u, const void *p, size_t n) {
         if (u->len + n > OUT_CAP) {
                 int r = up_flush(u);
@@ -110,6 +114,7 @@ int up_put(Uploader *u, const void *p, size_t n) {
         return 0;
 }
 
+/* Appends v as a big-endian u32. 0 or as up_put(). */
 int up_put_u32(Uploader *u, uint32_t v) {
         uint32_t be = htonl(v);
 
@@ -199,8 +204,8 @@ static int up_check_pull(Uploader *u) {
 /* One file from fd: names, 0x0C blocks straight from read() into the output buffer, then the
  * success terminator. The content's SHA-1 and size are returned, as sent (a file that changes
  * during the backup is described as it was read). A read error ends the file with 0x0B. */
-int up_file_fd(Uploader *u, const char *devpath, const char *dst, int fd,
-                      uint8_t ret_digest[20], uint64_t *ret_size) {
+int up_file_fd(Uploader *u, const char *devpath, const char *dst, int fd, uint8_t ret_digest[20],
+               uint64_t *ret_size) {
         _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *c = EVP_MD_CTX_new();
         uint64_t size = 0;
         int r;
@@ -259,8 +264,9 @@ int up_file_fd(Uploader *u, const char *devpath, const char *dst, int fd,
         return up_file_done(u);
 }
 
-int up_file_mem(Uploader *u, const char *devpath, const char *dst, const void *data,
-                       size_t n) {
+/* Uploads n bytes of data as host file dst (devpath names it in the stream), honouring the
+ * cable-pull faults. 0, or < 0 when the connection is gone or pulled. */
+int up_file_mem(Uploader *u, const char *devpath, const char *dst, const void *data, size_t n) {
         const uint8_t *p = data;
         int r;
 
@@ -314,6 +320,7 @@ int up_end_batch(Uploader *u) {
 /* ---- raw stream, host → device (DLMessageDownloadFiles) -------------------------------- */
 
 
+/* Frees the strings of the n fetches of f and empties them; the files stay. */
 void fetch_clear(Fetch *f, size_t n) {
         for (size_t i = 0; i < n; i++) {
                 free(f[i].remote);
@@ -508,7 +515,7 @@ int session_tmp(Session *s) {
 
 /* Fetch <dir>/<name> for each name into the session's scratch directory. */
 int fetch_meta(Session *s, const char *dir, const char *const *names, Fetch *f, size_t n,
-                      double progress) {
+               double progress) {
         int r = session_tmp(s);
 
         if (r < 0)

@@ -303,19 +303,23 @@ void backup_fault_command(Device *d, int argc, char **argv, char *reply, size_t 
 
 /* ---- small helpers --------------------------------------------------------------------- */
 
+/* Cleanup helper: closes *fd if it is open. */
 void closep(int *fd) {
         if (*fd >= 0)
                 close(*fd);
 }
 
+/* Cleanup helper: closes *db (NULL is fine). */
 void sqlite3_closep(sqlite3 **db) {
         sqlite3_close(*db);
 }
 
+/* Cleanup helper: finalizes *st (NULL is fine). */
 void sqlite3_finalizep(sqlite3_stmt **st) {
         sqlite3_finalize(*st);
 }
 
+/* Cleanup helper: frees *c (NULL is fine). */
 void evp_md_ctx_freep(EVP_MD_CTX **c) {
         EVP_MD_CTX_free(*c);
 }
@@ -355,6 +359,7 @@ unsigned hex_byte(const char *id) {
         return v & 0xff;
 }
 
+/* Whether s is a fileID: 40 lower-case hex digits. */
 bool file_id_ok(const char *s) {
         return s && strlen(s) == 40 && strspn(s, "0123456789abcdef") == 40;
 }
@@ -395,14 +400,17 @@ bool rel_ok(const char *s) {
         }
 }
 
+/* The wall-clock time in seconds since 1970. */
 int64_t now_unix(void) {
         return (int64_t) time(NULL);
 }
 
+/* A new plist date node (the caller frees it) for now. */
 plist_t plist_now(void) {
         return plist_new_date((int32_t) (now_unix() - MAC_EPOCH), 0);
 }
 
+/* Fills n bytes at p from getrandom(); a fixed pattern should that ever fail. */
 void random_bytes(void *p, size_t n) {
         uint8_t *b = p;
 
@@ -431,6 +439,7 @@ void random_uuid(char out[37]) {
                  u[13], u[14], u[15]);
 }
 
+/* The boolean at key of dict, or def when dict is NULL or key is missing or not a boolean. */
 bool plist_dict_bool(plist_t dict, const char *key, bool def) {
         plist_t n = dict ? plist_dict_get_item(dict, key) : NULL;
         uint8_t v = 0;
@@ -521,6 +530,7 @@ static int rm_rf_at(int at, const char *name, unsigned depth) {
         return r;
 }
 
+/* Removes path and everything beneath it. 0, or a negative errno. */
 int rm_rf(const char *path) {
         return rm_rf_at(AT_FDCWD, path, 0);
 }
@@ -566,6 +576,7 @@ const char *tmp_dir(void) {
 /* ---- DeviceLink messages --------------------------------------------------------------- */
 
 
+/* A new DeviceLink message array starting with name (the caller frees it, or dl_send()s it). */
 plist_t dl_new(const char *name) {
         plist_t a = plist_new_array();
 

@@ -20,6 +20,7 @@ static const struct {
         [SIZE_VIDEO] = { 128 << 20, 2 },        /* 128 … 512 MiB */
 };
 
+/* A random size of class c: a power-of-two octave of the class, then uniform within it. */
 uint64_t natural_size(Rng *r, SizeClass c) {
         uint64_t octave = size_classes[c].lo << rng_range(r, size_classes[c].doublings);
 

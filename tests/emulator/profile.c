@@ -28,6 +28,7 @@
 
 
 
+/* Whether s begins with prefix. */
 bool startswith(const char *s, const char *prefix) {
         return strncmp(s, prefix, strlen(prefix)) == 0;
 }
@@ -43,6 +44,7 @@ static uint64_t splitmix64(uint64_t *x) {
         return z ^ (z >> 31);
 }
 
+/* Seeds r from seed (splitmix64), so that a seed always gives one sequence. */
 void rng_init(Rng *r, uint64_t seed) {
         for (size_t i = 0; i < ELEMENTSOF(r->s); i++)
                 r->s[i] = splitmix64(&seed);
@@ -142,6 +144,8 @@ static int write_all(int fd, const void *buf, size_t n) {
         return 0;
 }
 
+/* Sets the access and modification times of path (beneath dfd, not followed) to t. 0 or
+ * a negative errno. */
 int set_mtime_at(int dfd, const char *path, int64_t t) {
         struct timespec ts[2] = { { .tv_sec = (time_t) t }, { .tv_sec = (time_t) t } };
 
@@ -578,6 +582,7 @@ static const struct {
         { "17.5.1", "21F90" }, { "17.6", "21G80" },   { "18.0", "22A3354" },
 };
 
+/* DeviceClass for a ProductType: "iPad", "iPod" or "iPhone" (static strings). */
 const char *device_class_of(const char *product) {
         if (startswith(product, "iPad"))
                 return "iPad";
@@ -586,6 +591,8 @@ const char *device_class_of(const char *product) {
         return "iPhone";
 }
 
+/* HardwareModel for a ProductType, from the table or made up from its hash; the caller frees
+ * it. NULL on ENOMEM. */
 char *hardware_model_of(const char *product) {
         char *s;
 
@@ -615,6 +622,7 @@ char *build_of(const char *version) {
 
 /* The identifiers of a device, all derived from one seed. */
 
+/* Fills id with the serial number, ECID and WiFi/Bluetooth addresses that seed gives. */
 void idents_make(uint64_t seed, Idents *id) {
         static const char serial_chars[] = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ";
         static const uint8_t ouis[][3] = {
@@ -960,6 +968,7 @@ int profile_list_apps(const char *dir, AppInfo ***ret, size_t *ret_n) {
 
 
 
+/* Frees every path of l and its array, and empties it. */
 void entry_list_done(EntryList *l) {
         for (size_t i = 0; i < l->n; i++)
                 free(l->e[i].path);
@@ -984,6 +993,7 @@ int entry_list_add(EntryList *l, char *path, const struct stat *st) {
         return 0;
 }
 
+/* qsort() order of Entry by path (strcmp). */
 int entry_compare(const void *a, const void *b) {
         return strcmp(((const Entry *) a)->path, ((const Entry *) b)->path);
 }
@@ -1099,7 +1109,7 @@ static bool path_has_ext(const char *path, const char *ext) {
  * file at path (relative to dfd; parents are created) and give it the mtime t.
  * buf: GEN_BUF_SIZE bytes of scratch space. */
 int write_content_at(int dfd, const char *path, uint64_t size, uint64_t cseed, int64_t t,
-                            uint8_t *buf) {
+                     uint8_t *buf) {
         _cleanup_(closep) int fd = -EBADF;
         struct timespec ts[2] = { { .tv_sec = (time_t) t }, { .tv_sec = (time_t) t } };
         const char *magic = NULL;
