@@ -33,10 +33,18 @@ endif
 
 # ---- the emulator: tests/emulator -> build/fakeidevice ----------------------------------
 EMU_SRC      := $(filter-out tests/emulator/main.c tests/emulator/test-%.c,$(wildcard tests/emulator/*.c))
-# The emulator's unit tests are test-emu-*.c: their binaries never share a name with lib's.
 EMU_OBJ      := $(EMU_SRC:%.c=$(BUILD)/%.o)
+# The emulator's unit tests are test-emu-*.c, built as $(BUILD)/tests/test-emu-*; lib's are
+# tests/test-*.c -> $(BUILD)/tests/test-*. The prefix is the emulator's alone, so the two
+# never make the same binary (the emulator's rule would win, silently).
 EMU_TEST_SRC := $(wildcard tests/emulator/test-emu-*.c)
 EMU_TESTS    := $(EMU_TEST_SRC:tests/emulator/%.c=$(BUILD)/tests/%)
+ifneq ($(wildcard tests/test-emu-*.c),)
+$(error $(wildcard tests/test-emu-*.c): test-emu- is the prefix of tests/emulator/'s unit tests)
+endif
+ifneq ($(filter-out $(EMU_TEST_SRC),$(wildcard tests/emulator/test-*.c)),)
+$(error $(filter-out $(EMU_TEST_SRC),$(wildcard tests/emulator/test-*.c)): name it test-emu-*.c)
+endif
 
 # ---- client-side tests written against the real libimobiledevice -------------------------
 CLIENT_TEST_SRC := $(wildcard tests/conformance/*.c)
