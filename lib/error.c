@@ -67,6 +67,8 @@ static const char *const phases[_IDS_PHASE_MAX] = {
         [IDS_PHASE_FINISHING] = "finishing",
         [IDS_PHASE_COMMITTING] = "committing",
         [IDS_PHASE_VERIFYING] = "verifying",
+        [IDS_PHASE_SCANNING] = "scanning",
+        [IDS_PHASE_COPYING] = "copying",
 };
 
 _public_ const char *ids_phase_to_string(ids_phase p) {

@@ -60,6 +60,8 @@ typedef enum ids_phase {
         IDS_PHASE_FINISHING,            /* the device moves files into place */
         IDS_PHASE_COMMITTING,           /* syncing to disk, index, publishing the snapshot */
         IDS_PHASE_VERIFYING,            /* restore: the device verifies what it received */
+        IDS_PHASE_SCANNING,             /* sync: listing the device and the computer */
+        IDS_PHASE_COPYING,              /* sync: copying what the plan says */
         _IDS_PHASE_MAX,
 } ids_phase;
 
@@ -73,6 +75,7 @@ typedef struct ids_progress {
         uint64_t files_done;
         uint64_t files_total;           /* 0 = not known yet */
         double percent;                 /* 0..100, the device's own estimate */
+        const char *category;           /* sync: "photos", "crashlogs"; NULL otherwise */
 } ids_progress;
 
 /* Called on every phase change and at most every 64 KiB of progress; may be called from a
@@ -182,6 +185,81 @@ typedef struct ids_device_info {
 /* Connect, pair if needed (the Trust dialog), and read what policy decisions need.
  * 0, IDS_E_TRUST_PENDING, IDS_E_NOT_TRUSTED, IDS_E_LOCKED, IDS_E_DISCONNECTED, … */
 int ids_device_probe(const char *udid, ids_device_info *ret);
+
+/* ---- sync --------------------------------------------------------------------------------
+ *
+ * A sync brings what lives on both sides up to date, category by category (photos, crash
+ * logs; later documents, contacts, …). It never removes or overwrites anything silently:
+ * photos are add-only, a category computes its plan before it writes, and a dry run
+ * returns that plan and changes nothing. What was synced is remembered in
+ * <state_dir>/<UDID>/sync.db (SQLite), which only ids_sync_run() writes. */
+
+typedef enum ids_sync_photos {
+        IDS_SYNC_PHOTOS_NO,
+        IDS_SYNC_PHOTOS_IMPORT,                 /* device → computer, add-only */
+} ids_sync_photos;
+
+typedef enum ids_sync_crashlogs {
+        IDS_SYNC_CRASHLOGS_NO,
+        IDS_SYNC_CRASHLOGS_COPY,                /* copy, keep the device's */
+        IDS_SYNC_CRASHLOGS_MOVE,                /* remove from the device once the copy is safe */
+} ids_sync_crashlogs;
+
+typedef struct ids_sync_options {
+        const char *udid;                       /* required */
+        const char *state_dir;                  /* NULL: $STATE_DIRECTORY, else /var/lib/… */
+        const char *library_dir;                /* NULL: <state_dir>/<UDID>/library */
+        const char *photos_dir;                 /* NULL: <library>/photos */
+        ids_sync_photos photos;
+        ids_sync_crashlogs crashlogs;
+        bool dry_run;                           /* plan only: read metadata, write nothing */
+        uint64_t min_free_bytes;                /* free-space floor on the library's fs */
+        ids_progress_fn progress;
+        void *userdata;
+        ids_cancel *cancel;                     /* may be NULL */
+} ids_sync_options;
+
+#define IDS_SYNC_CATEGORIES_MAX 8
+
+/* One category's outcome, or in a dry run its plan. "in" = device → computer. */
+typedef struct ids_sync_category {
+        char name[32];                          /* "photos", "crashlogs" */
+        char mode[16];                          /* "import", "move", "copy", "no" */
+        int result;                             /* 0, IDS_E_* or -errno */
+        uint64_t files_in, bytes_in;            /* copied (planned) to the computer */
+        uint64_t files_out, bytes_out;          /* copied (planned) to the device */
+        uint64_t held;                          /* deletions held for a decision */
+        uint64_t refused;                       /* device names refused (unsafe) */
+        uint64_t conflicts;                     /* changed on both sides: both kept */
+        uint64_t duplicates;                    /* new on the device, already on the computer */
+        uint64_t removed_device;                /* removed from the device (crash logs: move) */
+        char reason[256];                       /* why it could not run, or a note */
+} ids_sync_category;
+
+typedef struct ids_sync_result {
+        bool dry_run;
+        size_t n_categories;
+        ids_sync_category categories[IDS_SYNC_CATEGORIES_MAX];
+        char message[256];                      /* one line for logs and the bus */
+} ids_sync_result;
+
+/* Sync one device: session, sync lock, every enabled category in order, one commit of the
+ * sync state. 0 when every category ran (each category's own result is in result), else
+ * the first failure that stopped the run (IDS_E_DISCONNECTED, IDS_E_CANCELLED,
+ * IDS_E_DISK_FULL, IDS_E_BUSY, …). result may be NULL. */
+int ids_sync_run(const ids_sync_options *o, ids_sync_result *result);
+
+/* Read-only: what sync.db of udid remembers, per category: the items it knows and the
+ * category's last run. Takes no lock; safe while a sync runs. -ENOENT when it never
+ * synced; free *ret with free(). */
+typedef struct ids_sync_totals {
+        char name[32];
+        uint64_t items, bytes;                  /* known to the sync state */
+        uint64_t last_run_usec;                 /* 0: never ran (only items) */
+        ids_sync_category last;                 /* what that run did */
+} ids_sync_totals;
+int ids_sync_state_read(const char *state_dir, const char *udid, ids_sync_totals **ret,
+                        size_t *ret_n);
 
 /* Debug messages of the library go to fn (NULL: silent). Process-wide; set it before
  * starting threads. */

@@ -10,6 +10,11 @@
  *   tool-ids list UDID [--state DIR]
  *   tool-ids verify UDID ID [--state DIR]
  *   tool-ids delete UDID ID [--state DIR]
+ *   tool-ids sync UDID [--state DIR] [--dry-run] [--photos import|no] [--photos-dir DIR]
+ *                      [--crashlogs move|copy|no] [--floor BYTES] [--cancel-after-bytes N]
+ *   tool-ids sync-state UDID [--state DIR]
+ *
+ * sync prints one `category=NAME mode=… result=… files_in=… …` line per category.
  *
  * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
  * SIGTERM cancels a running backup or restore (through ids_cancel_request()).
@@ -87,12 +92,18 @@ int main(int argc, char **argv) {
                 { "snapshot", required_argument, NULL, 'S' },
                 { "no-reboot", no_argument, NULL, 'n' },
                 { "password", required_argument, NULL, 'P' },
+                { "dry-run", no_argument, NULL, 'd' },
+                { "photos", required_argument, NULL, 'o' },
+                { "photos-dir", required_argument, NULL, 'O' },
+                { "crashlogs", required_argument, NULL, 'C' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
         ids_restore_options ro = { .progress = on_progress, .system = true, .settings = true,
                                    .reboot = true };
         ids_backup_result res = {};
+        ids_sync_options so = { .progress = on_progress, .photos = IDS_SYNC_PHOTOS_IMPORT,
+                                .crashlogs = IDS_SYNC_CRASHLOGS_MOVE };
         const char *cmd, *state = NULL;
         struct sigaction sa = { .sa_handler = on_sigterm };
         int c, r;
@@ -121,6 +132,17 @@ int main(int argc, char **argv) {
                 case 'S': ro.snapshot = optarg; break;
                 case 'n': ro.reboot = false; break;
                 case 'P': ro.password = optarg; break;
+                case 'd': so.dry_run = true; break;
+                case 'o':
+                        so.photos = strcmp(optarg, "import") == 0 ? IDS_SYNC_PHOTOS_IMPORT :
+                                                                    IDS_SYNC_PHOTOS_NO;
+                        break;
+                case 'O': so.photos_dir = optarg; break;
+                case 'C':
+                        so.crashlogs = strcmp(optarg, "move") == 0 ? IDS_SYNC_CRASHLOGS_MOVE :
+                                       strcmp(optarg, "copy") == 0 ? IDS_SYNC_CRASHLOGS_COPY :
+                                                                     IDS_SYNC_CRASHLOGS_NO;
+                        break;
                 default: return 2;
                 }
         }
@@ -165,6 +187,44 @@ int main(int argc, char **argv) {
                        (unsigned long long) rep.files_checked, (unsigned long long) rep.missing,
                        (unsigned long long) rep.changed, (unsigned long long) rep.unindexed,
                        rep.manifest_ok, rep.first_problem);
+                printf("result=%s code=%d\n", ids_result_to_string(r), r);
+                r = r == 0 ? 0 : 1;
+        } else if (strcmp(cmd, "sync") == 0 && optind == argc - 1) {
+                ids_sync_result sr;
+
+                so.udid = argv[optind];
+                so.state_dir = state;
+                so.cancel = cancel;
+                so.min_free_bytes = bo.min_free_bytes;
+                r = ids_sync_run(&so, &sr);
+                for (size_t i = 0; i < sr.n_categories; i++) {
+                        const ids_sync_category *x = &sr.categories[i];
+                        printf("category=%s mode=%s result=%s files_in=%llu bytes_in=%llu "
+                               "held=%llu refused=%llu duplicates=%llu removed_device=%llu "
+                               "reason=%s\n",
+                               x->name, x->mode, ids_result_to_string(x->result),
+                               (unsigned long long) x->files_in,
+                               (unsigned long long) x->bytes_in, (unsigned long long) x->held,
+                               (unsigned long long) x->refused,
+                               (unsigned long long) x->duplicates,
+                               (unsigned long long) x->removed_device, x->reason);
+                }
+                printf("message=%s\n", sr.message);
+                printf("result=%s code=%d dry_run=%d\n", ids_result_to_string(r), r,
+                       sr.dry_run);
+                r = r == 0 ? 0 : 1;
+        } else if (strcmp(cmd, "sync-state") == 0 && optind == argc - 1) {
+                ids_sync_totals *t = NULL;
+                size_t n = 0;
+
+                r = ids_sync_state_read(state, argv[optind], &t, &n);
+                for (size_t i = 0; r == 0 && i < n; i++)
+                        printf("category=%s items=%llu bytes=%llu last_run=%llu "
+                               "last_files_in=%llu\n", t[i].name,
+                               (unsigned long long) t[i].items, (unsigned long long) t[i].bytes,
+                               (unsigned long long) t[i].last_run_usec,
+                               (unsigned long long) t[i].last.files_in);
+                free(t);
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "delete") == 0 && optind == argc - 2) {

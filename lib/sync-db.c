@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The sync state in SQLite (sync-db.h). Statements are prepared once per handle; every
+ * SQLite failure becomes a negative errno (-EIO, -ENOSPC for SQLITE_FULL, -EBUSY).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "sync-db.h"
+#include "util.h"
+
+/* Migration n takes the schema from version n to n + 1. Never edit one that shipped: add. */
+static const char *const migrations[SYNC_DB_SCHEMA_VERSION] = {
+        "CREATE TABLE items ("
+        "  category TEXT NOT NULL,"
+        "  device_path TEXT NOT NULL,"
+        "  size INTEGER NOT NULL,"
+        "  mtime_ns INTEGER NOT NULL,"
+        "  hash TEXT NOT NULL,"
+        "  host_path TEXT NOT NULL,"
+        "  synced_usec INTEGER NOT NULL,"
+        "  on_device INTEGER NOT NULL DEFAULT 1,"
+        "  PRIMARY KEY (category, device_path)"
+        ") WITHOUT ROWID;"
+        "CREATE INDEX items_by_hash ON items (category, hash);"
+        "CREATE INDEX items_by_meta ON items (category, size, mtime_ns);"
+        "CREATE TABLE runs ("
+        "  category TEXT PRIMARY KEY,"
+        "  last_run_usec INTEGER NOT NULL,"
+        "  mode TEXT NOT NULL,"
+        "  result INTEGER NOT NULL,"
+        "  files_in INTEGER NOT NULL, bytes_in INTEGER NOT NULL,"
+        "  files_out INTEGER NOT NULL, bytes_out INTEGER NOT NULL,"
+        "  held INTEGER NOT NULL, refused INTEGER NOT NULL, conflicts INTEGER NOT NULL,"
+        "  duplicates INTEGER NOT NULL, removed_device INTEGER NOT NULL,"
+        "  reason TEXT NOT NULL"
+        ");"
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+};
+
+enum {
+        STMT_GET,
+        STMT_FIND_META,
+        STMT_FIND_HASH,
+        STMT_PUT,
+        STMT_SET_ON_DEVICE,
+        STMT_SET_RUN,
+        STMT_META_GET,
+        STMT_META_SET,
+        _STMT_MAX,
+};
+
+static const char *const statements[_STMT_MAX] = {
+        [STMT_GET] = "SELECT size, mtime_ns, hash, host_path, on_device FROM items "
+                     "WHERE category = ?1 AND device_path = ?2",
+        [STMT_FIND_META] = "SELECT size, mtime_ns, hash, host_path, on_device FROM items "
+                           "WHERE category = ?1 AND size = ?2 AND mtime_ns = ?3 LIMIT 1",
+        [STMT_FIND_HASH] = "SELECT host_path FROM items WHERE category = ?1 AND hash = ?2 "
+                           "LIMIT 1",
+        [STMT_PUT] = "INSERT OR REPLACE INTO items (category, device_path, size, mtime_ns, "
+                     "hash, host_path, synced_usec, on_device) "
+                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        [STMT_SET_ON_DEVICE] = "UPDATE items SET on_device = ?3 WHERE category = ?1 AND "
+                               "device_path = ?2",
+        [STMT_SET_RUN] = "INSERT OR REPLACE INTO runs (category, last_run_usec, mode, result, "
+                         "files_in, bytes_in, files_out, bytes_out, held, refused, conflicts, "
+                         "duplicates, removed_device, reason) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        [STMT_META_GET] = "SELECT value FROM meta WHERE key = ?1",
+        [STMT_META_SET] = "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+};
+
+struct SyncDb {
+        sqlite3 *db;
+        bool readonly;
+        sqlite3_stmt *stmt[_STMT_MAX];
+};
+
+static int sqlite_to_errno(int rc) {
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_DONE:
+        case SQLITE_ROW:
+                return 0;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_READONLY:
+                return -EROFS;
+        case SQLITE_CANTOPEN:
+                return -ENOENT;
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+                return -EACCES;
+        default:
+                return -EIO;
+        }
+}
+
+static int exec(SyncDb *db, const char *sql) {
+        char *err = NULL;
+        int rc = sqlite3_exec(db->db, sql, NULL, NULL, &err);
+
+        if (rc != SQLITE_OK) {
+                ids_debug("sync.db: %s: %s", sql, err ? err : sqlite3_errstr(rc));
+                sqlite3_free(err);
+                return sqlite_to_errno(rc);
+        }
+        return 0;
+}
+
+static int user_version(SyncDb *db, int *ret) {
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(db->db, "PRAGMA user_version", -1, &st, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                *ret = sqlite3_column_int(st, 0);
+                rc = SQLITE_OK;
+        }
+        sqlite3_finalize(st);
+        return sqlite_to_errno(rc);
+}
+
+static int migrate(SyncDb *db) {
+        char sql[64];
+        int v, r;
+
+        r = exec(db, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return r;
+        r = user_version(db, &v);
+        if (r >= 0 && v > SYNC_DB_SCHEMA_VERSION) {
+                ids_debug("sync.db: schema %d is newer than this program's %d", v,
+                          SYNC_DB_SCHEMA_VERSION);
+                r = -EPROTO;
+        }
+        for (; r >= 0 && v < SYNC_DB_SCHEMA_VERSION; v++) {
+                r = exec(db, migrations[v]);
+                if (r >= 0) {
+                        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+                        r = exec(db, sql);
+                }
+        }
+        if (r < 0) {
+                (void) exec(db, "ROLLBACK");
+                return r;
+        }
+        return exec(db, "COMMIT");
+}
+
+SyncDb *sync_db_close(SyncDb *db) {
+        if (!db)
+                return NULL;
+        for (size_t i = 0; i < _STMT_MAX; i++)
+                sqlite3_finalize(db->stmt[i]);
+        sqlite3_close(db->db);
+        free(db);
+        return NULL;
+}
+
+int sync_db_open(const char *path, bool readonly, SyncDb **ret) {
+        _cleanup_(freep) SyncDb *db = NULL;
+        int rc, r;
+
+        if (readonly && access(path, F_OK) < 0)
+                return -errno;
+        db = calloc(1, sizeof(*db));
+        if (!db)
+                return -ENOMEM;
+        db->readonly = readonly;
+        if (!readonly) {
+                /* SQLite creates with 0644 less the umask: make the file ours first. */
+                int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd < 0)
+                        return -errno;
+                close(fd);
+        }
+        rc = sqlite3_open_v2(path, &db->db,
+                             readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                r = sqlite_to_errno(rc);
+                sqlite3_close(db->db);
+                return r;
+        }
+        sqlite3_busy_timeout(db->db, 5000);
+        if (!readonly) {
+                /* WAL: a status reader never blocks the writer; FULL: a commit is durable
+                 * when it returns (an item is recorded only after its file is). */
+                r = exec(db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;");
+                if (r >= 0)
+                        r = migrate(db);
+        } else {
+                int v = 0;
+                r = user_version(db, &v);
+                if (r >= 0 && v != SYNC_DB_SCHEMA_VERSION)
+                        r = v > SYNC_DB_SCHEMA_VERSION ? -EPROTO : -ENOENT;
+        }
+        for (size_t i = 0; r >= 0 && i < _STMT_MAX; i++) {
+                if (readonly && (i == STMT_PUT || i == STMT_SET_ON_DEVICE ||
+                                 i == STMT_SET_RUN || i == STMT_META_SET))
+                        continue;
+                rc = sqlite3_prepare_v3(db->db, statements[i], -1, SQLITE_PREPARE_PERSISTENT,
+                                        &db->stmt[i], NULL);
+                r = sqlite_to_errno(rc);
+        }
+        if (r < 0) {
+                sync_db_close(TAKE_PTR(db));
+                return r;
+        }
+        *ret = TAKE_PTR(db);
+        return 0;
+}
+
+int sync_db_begin(SyncDb *db) {
+        return exec(db, "BEGIN IMMEDIATE");
+}
+
+int sync_db_commit(SyncDb *db) {
+        return exec(db, "COMMIT");
+}
+
+void sync_db_rollback(SyncDb *db) {
+        if (!sqlite3_get_autocommit(db->db))
+                (void) exec(db, "ROLLBACK");
+}
+
+void sync_item_done(SyncItem *item) {
+        if (item)
+                { free(item->host_path); item->host_path = NULL; }
+}
+
+/* Run st to its end (no rows expected); reset either way. */
+static int step_done(sqlite3_stmt *st) {
+        int rc = sqlite3_step(st);
+
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+static int read_item(sqlite3_stmt *st, SyncItem *ret) {
+        int rc = sqlite3_step(st);
+        const char *hash, *host;
+
+        if (rc == SQLITE_DONE)
+                return 0;
+        if (rc != SQLITE_ROW)
+                return sqlite_to_errno(rc);
+        hash = (const char *) sqlite3_column_text(st, 2);
+        host = (const char *) sqlite3_column_text(st, 3);
+        memset(ret, 0, sizeof(*ret));
+        ret->size = (uint64_t) sqlite3_column_int64(st, 0);
+        ret->mtime_ns = sqlite3_column_int64(st, 1);
+        snprintf(ret->hash, sizeof(ret->hash), "%s", hash ? hash : "");
+        ret->host_path = strdup(host ? host : "");
+        ret->on_device = sqlite3_column_int(st, 4) != 0;
+        return ret->host_path ? 1 : -ENOMEM;
+}
+
+int sync_db_get(SyncDb *db, const char *category, const char *device_path, SyncItem *ret) {
+        sqlite3_stmt *st = db->stmt[STMT_GET];
+        int r;
+
+        sqlite3_bind_text(st, 1, category, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, device_path, -1, SQLITE_STATIC);
+        r = read_item(st, ret);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return r;
+}
+
+int sync_db_find_meta(SyncDb *db, const char *category, uint64_t size, int64_t mtime_ns,
+                      SyncItem *ret) {
+        sqlite3_stmt *st = db->stmt[STMT_FIND_META];
+        int r;
+
+        sqlite3_bind_text(st, 1, category, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64) size);
+        sqlite3_bind_int64(st, 3, mtime_ns);
+        r = read_item(st, ret);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return r;
+}
+
+int sync_db_find_hash(SyncDb *db, const char *category, const char *hash,
+                      char **ret_host_path) {
+        sqlite3_stmt *st = db->stmt[STMT_FIND_HASH];
+        int rc, r = 0;
+
+        sqlite3_bind_text(st, 1, category, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, hash, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                const char *h = (const char *) sqlite3_column_text(st, 0);
+                *ret_host_path = strdup(h ? h : "");
+                r = *ret_host_path ? 1 : -ENOMEM;
+        } else if (rc != SQLITE_DONE)
+                r = sqlite_to_errno(rc);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return r;
+}
+
+int sync_db_put(SyncDb *db, const char *category, const char *device_path,
+                const SyncItem *item, uint64_t now_usec) {
+        sqlite3_stmt *st = db->stmt[STMT_PUT];
+
+        if (db->readonly)
+                return -EROFS;
+        sqlite3_bind_text(st, 1, category, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, device_path, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, (sqlite3_int64) item->size);
+        sqlite3_bind_int64(st, 4, item->mtime_ns);
+        sqlite3_bind_text(st, 5, item->hash, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 6, item->host_path ? item->host_path : "", -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 7, (sqlite3_int64) now_usec);
+        sqlite3_bind_int(st, 8, item->on_device);
+        return step_done(st);
+}
+
+int sync_db_set_on_device(SyncDb *db, const char *category, const char *device_path,
+                          bool on_device) {
+        sqlite3_stmt *st = db->stmt[STMT_SET_ON_DEVICE];
+
+        if (db->readonly)
+                return -EROFS;
+        sqlite3_bind_text(st, 1, category, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, device_path, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 3, on_device);
+        return step_done(st);
+}
+
+int sync_db_set_run(SyncDb *db, const ids_sync_category *c, uint64_t usec) {
+        sqlite3_stmt *st = db->stmt[STMT_SET_RUN];
+        const uint64_t v[] = { c->files_in, c->bytes_in, c->files_out, c->bytes_out, c->held,
+                               c->refused, c->conflicts, c->duplicates, c->removed_device };
+
+        if (db->readonly)
+                return -EROFS;
+        sqlite3_bind_text(st, 1, c->name, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, (sqlite3_int64) usec);
+        sqlite3_bind_text(st, 3, c->mode, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 4, c->result);
+        for (int i = 0; i < (int) ELEMENTSOF(v); i++)
+                sqlite3_bind_int64(st, 5 + i, (sqlite3_int64) (v[i] > INT64_MAX ? INT64_MAX : v[i]));
+        sqlite3_bind_text(st, 14, c->reason, -1, SQLITE_STATIC);
+        return step_done(st);
+}
+
+int sync_db_meta_get(SyncDb *db, const char *key, char **ret) {
+        sqlite3_stmt *st = db->stmt[STMT_META_GET];
+        int rc, r = 0;
+
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+                const char *v = (const char *) sqlite3_column_text(st, 0);
+                *ret = strdup(v ? v : "");
+                r = *ret ? 1 : -ENOMEM;
+        } else if (rc != SQLITE_DONE)
+                r = sqlite_to_errno(rc);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return r;
+}
+
+int sync_db_meta_set(SyncDb *db, const char *key, const char *value) {
+        sqlite3_stmt *st = db->stmt[STMT_META_SET];
+
+        if (db->readonly)
+                return -EROFS;
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+        return step_done(st);
+}
+
+int sync_db_totals(SyncDb *db, int (*fn)(const ids_sync_totals *t, void *userdata),
+                   void *userdata) {
+        static const char sql[] =
+                "SELECT c.category, "
+                "  (SELECT COUNT(*) FROM items i WHERE i.category = c.category), "
+                "  (SELECT COALESCE(SUM(size), 0) FROM items i WHERE i.category = c.category), "
+                "  r.last_run_usec, r.mode, r.result, r.files_in, r.bytes_in, r.files_out, "
+                "  r.bytes_out, r.held, r.refused, r.conflicts, r.duplicates, r.removed_device, "
+                "  r.reason "
+                "FROM (SELECT category FROM items UNION SELECT category FROM runs) c "
+                "LEFT JOIN runs r ON r.category = c.category "
+                "ORDER BY c.category";
+        sqlite3_stmt *st = NULL;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_to_errno(rc);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                ids_sync_totals t = {};
+                const char *s;
+                uint64_t *v[] = { &t.last.files_in, &t.last.bytes_in, &t.last.files_out,
+                                  &t.last.bytes_out, &t.last.held, &t.last.refused,
+                                  &t.last.conflicts, &t.last.duplicates,
+                                  &t.last.removed_device };
+
+                s = (const char *) sqlite3_column_text(st, 0);
+                snprintf(t.name, sizeof(t.name), "%s", s ? s : "");
+                snprintf(t.last.name, sizeof(t.last.name), "%s", t.name);
+                t.items = (uint64_t) sqlite3_column_int64(st, 1);
+                t.bytes = (uint64_t) sqlite3_column_int64(st, 2);
+                t.last_run_usec = (uint64_t) sqlite3_column_int64(st, 3);
+                s = (const char *) sqlite3_column_text(st, 4);
+                snprintf(t.last.mode, sizeof(t.last.mode), "%s", s ? s : "");
+                t.last.result = sqlite3_column_int(st, 5);
+                for (int i = 0; i < (int) ELEMENTSOF(v); i++)
+                        *v[i] = (uint64_t) sqlite3_column_int64(st, 6 + i);
+                s = (const char *) sqlite3_column_text(st, 15);
+                snprintf(t.last.reason, sizeof(t.last.reason), "%s", s ? s : "");
+                r = fn(&t, userdata);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+                r = sqlite_to_errno(rc);
+        sqlite3_finalize(st);
+        return r;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The sync engine's inside (sync.c runs it; sync-files.c has what categories share;
+ * sync-<category>.c are the categories).
+ *
+ * A category is a module of one shape: scan the device, scan the computer, plan, apply. The
+ * engine calls the four steps in order for each enabled category, and stops after plan in a
+ * dry run, so nothing a category writes can happen before its plan exists. A category
+ * fills its ids_sync_category (counters, result, reason) as it goes.
+ *
+ * Host-side writes go through a Batch: each file is received into a temporary name in the
+ * category's partial directory (<root>/.idevicesync-partial/, same filesystem), then, at
+ * the end of the batch, every file is fdatasync'ed, renamed into place without replacing
+ * anything (RENAME_NOREPLACE; a clash with other content takes a " (2)" suffix, a clash
+ * with the same content adopts the file already there), the directories fsynced, and
+ * only then the rows committed to sync.db. A crash at any point leaves no partial file
+ * under a final name, and nothing recorded that is not durable; a file renamed but not yet
+ * recorded is found again by content the next time, never duplicated.
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libimobiledevice/afc.h>
+
+#include "idevicesync.h"
+#include "session.h"
+#include "sync-db.h"
+
+#define SYNC_PARTIAL_DIR ".idevicesync-partial"
+
+typedef struct SyncRun SyncRun;
+typedef struct SyncCat SyncCat;
+
+typedef struct SyncCategoryType {
+        const char *name;                       /* "photos": sync.db category, bus, logs */
+        /* The mode the options give this category; "no" disables it. */
+        const char *(*mode)(const ids_sync_options *o);
+        int (*scan_device)(SyncRun *run, SyncCat *c);
+        int (*scan_host)(SyncRun *run, SyncCat *c);
+        int (*plan)(SyncRun *run, SyncCat *c);
+        int (*apply)(SyncRun *run, SyncCat *c);
+        void (*free_state)(SyncCat *c);
+} SyncCategoryType;
+
+struct SyncCat {
+        const SyncCategoryType *type;
+        ids_sync_category *out;
+        void *state;                            /* the category's own */
+};
+
+struct SyncRun {
+        const ids_sync_options *o;
+        ids_sync_result *res;
+        const char *state_dir;
+        char *library_dir;
+        Session *session;
+        SyncDb *db;
+        ids_cancel *cancel;
+        ids_progress p;
+        uint64_t last_report_bytes;
+        uint64_t now_usec;
+};
+
+extern const SyncCategoryType sync_category_photos, sync_category_crashlogs;
+
+/* ---- sync-files.c ----------------------------------------------------------------------- */
+
+void sync_report(SyncRun *run, ids_phase phase, bool force);
+/* IDS_E_CANCELLED once a cancel was asked for, else 0. */
+int sync_check_cancel(SyncRun *run);
+/* An AFC error as a result: the device gone, a cancel, or a protocol error. */
+int sync_afc_error(SyncRun *run, afc_error_t e);
+
+/* A file name a device gave: usable as one host path component (not empty, ".", "..",
+ * no '/', no control character, at most 255 bytes). Dot files are the caller's choice. */
+bool sync_name_ok(const char *name);
+
+typedef struct SyncEntry {
+        const char *device_path;                /* AFC path, e.g. /DCIM/100APPLE/IMG_0001.HEIC */
+        const char *rel_path;                   /* below the walk's root, every part checked */
+        const char *name;                       /* last component */
+        uint64_t size;
+        int64_t mtime_ns, birthtime_ns;
+} SyncEntry;
+
+/* Walk root on the device (regular files; directories up to max_depth deep). Entries
+ * whose name is unsafe, symlinks and other non-files are counted in *refused and skipped;
+ * names starting with '.' are skipped silently. fn's negative return stops the walk. */
+int sync_afc_walk(SyncRun *run, afc_client_t afc, const char *root, unsigned max_depth,
+                  uint64_t *refused,
+                  int (*fn)(SyncRun *run, const SyncEntry *e, void *userdata), void *userdata);
+
+/* Read a whole small device file (at most max bytes) into memory. */
+int sync_afc_read_all(SyncRun *run, afc_client_t afc, const char *path, size_t max,
+                      uint8_t **ret, size_t *ret_n);
+
+/* SHA-256 of an open host file, in hex. */
+int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]);
+
+typedef struct BatchFile {
+        char tmp[32];                           /* in the partial directory */
+        char *device_path;
+        char *dir;                              /* final directory below the root; "" = root */
+        char *name;                             /* wanted final name */
+        unsigned group;                         /* files of one group share a name suffix */
+        SyncItem item;                          /* size, mtime, hash; host_path set on commit */
+        bool adopted;                           /* the same content was already there */
+        long dup_of;                            /* ≥ 0: same content as that file of the batch */
+} BatchFile;
+
+typedef struct Batch {
+        SyncRun *run;
+        const char *category;
+        int root_fd;                            /* the category's root on the host */
+        int partial_fd;
+        BatchFile *files;
+        size_t n, allocated;
+        uint64_t bytes;
+        unsigned next_group;
+        uint64_t placed_files, placed_bytes;    /* new files made visible, over all commits */
+        uint64_t duplicates;                    /* content that was on the computer already */
+        /* After the rows of a batch are committed, before the next: may be NULL. */
+        int (*committed)(SyncRun *run, BatchFile *f, void *userdata);
+        void *userdata;
+} Batch;
+
+#define BATCH_MAX_FILES 64
+#define BATCH_MAX_BYTES (256ull << 20)
+
+/* Open (creating) root below the library or at an absolute path, and a clean partial
+ * directory in it. */
+int batch_init(Batch *b, SyncRun *run, const char *category, const char *root);
+/* Remove the partial directory and close everything (files not committed are dropped). */
+void batch_done(Batch *b);
+/* Receive device_path into a new temporary file of the batch, hashing it. On success the
+ * file is the batch's last; the caller sets dir and name (and group) before the commit.
+ * A file that grew past its listed size is -EAGAIN (changed while read: skipped). */
+int batch_fetch(Batch *b, afc_client_t afc, const SyncEntry *e, BatchFile **ret);
+/* Connect an AFC-speaking service (com.apple.afc, crashreportcopymobile), its stream
+ * registered for cancel. */
+int sync_afc_connect(SyncRun *run, const char *service, afc_client_t *ret);
+
+/* A new group id for the files that must share a name suffix. */
+unsigned batch_new_group(Batch *b);
+/* If the batch already holds f's content, make f a duplicate of that file (1), else 0. */
+int batch_dedup_within(Batch *b, BatchFile *f);
+/* Drop the batch's last file (changed meanwhile, or unwanted). */
+void batch_drop_last(Batch *b);
+/* f's content is already on the computer at host_path: drop its temporary file, keep the
+ * row (so the next scan knows the device path without reading it). */
+int batch_mark_duplicate(Batch *b, BatchFile *f, const char *host_path);
+/* Whether the batch should be committed before the next file. */
+bool batch_full(const Batch *b);
+/* Make every file durable, move it into place, record it, commit. */
+int batch_commit(Batch *b);
+
+/* Free space on the filesystem of fd, -errno. The floor check: IDS_E_DISK_FULL when
+ * writing need bytes would leave less than the run's floor. */
+int sync_check_space(SyncRun *run, int fd, uint64_t need);
+
+/* "2024/05" from a time in ns since the epoch (UTC). */
+void sync_month_dir(int64_t t_ns, char ret[8]);

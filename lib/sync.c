@@ -1,0 +1,260 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * One sync run: device lock → session → iTunes sync lock → each enabled category (scan
+ * the device, scan the computer, plan, apply; a dry run stops after plan) → the run's
+ * record in sync.db. A failure that concerns the whole connection (unplug, cancel, full
+ * disk) stops the run and marks the categories not reached; any other failure is that
+ * category's result and the next one runs.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cancel.h"
+#include "fs-util.h"
+#include "lock.h"
+#include "sync-internal.h"
+#include "udid.h"
+#include "util.h"
+
+#define LABEL "idevicesync"
+
+/* In the order they run: the add-only imports first. */
+static const SyncCategoryType *const category_types[] = {
+        &sync_category_photos,
+        &sync_category_crashlogs,
+};
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (uint64_t) ts.tv_sec * 1000000u + (uint64_t) ts.tv_nsec / 1000u;
+}
+
+static bool stops_the_run(int r) {
+        return r == IDS_E_DISCONNECTED || r == IDS_E_CANCELLED || r == IDS_E_DISK_FULL ||
+               r == IDS_E_TIMEOUT || r == -ENOMEM;
+}
+
+/* From libimobiledevice's notification thread: the user tapped Cancel on the phone. */
+static void on_notify(Session *s, const char *name, void *userdata) {
+        SyncRun *run = userdata;
+
+        if (strcmp(name, "com.apple.itunes-client.syncCancelRequest") == 0)
+                ids_cancel_request(run->cancel);
+}
+
+static int run_category(SyncRun *run, SyncCat *c) {
+        int r;
+
+        run->p.category = c->type->name;
+        run->p.bytes_done = run->p.bytes_total = 0;
+        run->p.files_done = run->p.files_total = 0;
+        run->last_report_bytes = 0;
+        sync_report(run, IDS_PHASE_SCANNING, true);
+        r = c->type->scan_device(run, c);
+        if (r == 0 && c->type->scan_host)
+                r = c->type->scan_host(run, c);
+        if (r == 0)
+                r = c->type->plan(run, c);
+        if (r == 0 && !run->o->dry_run) {
+                sync_report(run, IDS_PHASE_COPYING, true);
+                r = c->type->apply(run, c);
+        }
+        return r;
+}
+
+static void summarize(ids_sync_result *res, int r) {
+        uint64_t files = 0, bytes = 0, refused = 0;
+        const char *failed = NULL;
+        int failed_r = 0;
+
+        for (size_t i = 0; i < res->n_categories; i++) {
+                const ids_sync_category *c = &res->categories[i];
+
+                files += c->files_in + c->files_out;
+                bytes += c->bytes_in + c->bytes_out;
+                refused += c->refused;
+                if (c->result != 0 && !failed) {
+                        failed = c->name;
+                        failed_r = c->result;
+                }
+        }
+        if (r != 0 && !res->message[0])
+                snprintf(res->message, sizeof(res->message), "%s", ids_result_message(r));
+        else if (r != 0)
+                return;
+        else if (failed)
+                snprintf(res->message, sizeof(res->message), "%s: %s",
+                         failed, ids_result_message(failed_r));
+        else
+                snprintf(res->message, sizeof(res->message),
+                         "%s %" PRIu64 " files (%" PRIu64 " bytes)%s%s.",
+                         res->dry_run ? "Would copy" : "Copied", files, bytes,
+                         refused ? "; unsafe names refused: " : "",
+                         refused ? "see the summary" : "");
+}
+
+_public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
+        ids_sync_result dummy = {};
+        ids_sync_options oc;
+        char udid[UDID_MAX + 1], db_path[FS_PATH_MAX * 2];
+        SyncRun run = {};
+        SyncCat cats[ELEMENTSOF(category_types)] = {};
+        ids_cancel *own_cancel = NULL;
+        _cleanup_(closep) int lock_fd = -EBADF;
+        int r;
+
+        if (!o || !udid_is_valid(o->udid))
+                return -EINVAL;
+        strcpy(udid, o->udid);
+        (void) udid_canonicalize(udid);
+        oc = *o;
+        oc.udid = udid;
+        run.o = &oc;
+        run.res = result ?: &dummy;
+        memset(run.res, 0, sizeof(*run.res));
+        run.res->dry_run = o->dry_run;
+        run.state_dir = ids_state_dir(o->state_dir);
+        run.now_usec = now_usec();
+        if (o->cancel)
+                run.cancel = o->cancel;
+        else {
+                r = ids_cancel_new(&own_cancel);
+                if (r < 0)
+                        return r;
+                run.cancel = own_cancel;
+        }
+        if (o->library_dir)
+                run.library_dir = strdup(o->library_dir);
+        else if (asprintf(&run.library_dir, "%s/%s/library", run.state_dir, udid) < 0)
+                run.library_dir = NULL;
+        if (!run.library_dir) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(category_types); i++) {
+                ids_sync_category *out = &run.res->categories[i];
+                const char *mode = category_types[i]->mode(&oc);
+
+                cats[i].type = category_types[i];
+                cats[i].out = out;
+                snprintf(out->name, sizeof(out->name), "%s", category_types[i]->name);
+                snprintf(out->mode, sizeof(out->mode), "%s", mode);
+                run.res->n_categories++;
+        }
+
+        run.p.phase = IDS_PHASE_CONNECTING;
+        sync_report(&run, IDS_PHASE_CONNECTING, true);
+        lock_fd = device_lock_take(run.state_dir, udid);
+        if (lock_fd < 0) {
+                r = lock_fd == -EBUSY ? IDS_E_BUSY : lock_fd;
+                goto out;
+        }
+        snprintf(db_path, sizeof(db_path), "%s/%s/sync.db", run.state_dir, udid);
+        /* A dry run writes nothing, not even a new sync.db: without one, all is new. */
+        r = sync_db_open(db_path, o->dry_run, &run.db);
+        if (r == -ENOENT && o->dry_run)
+                r = 0;
+        if (r < 0) {
+                snprintf(run.res->message, sizeof(run.res->message),
+                         "Cannot open the sync state %.160s: %s", db_path, strerror(-r));
+                goto out;
+        }
+
+        r = session_open(udid, LABEL, &run.session);
+        if (r == 0)
+                r = session_observe(run.session, on_notify, &run);
+        if (r == 0)
+                r = session_sync_lock(run.session);
+        if (r != 0)
+                goto out;
+
+        for (size_t i = 0; i < ELEMENTSOF(cats); i++) {
+                SyncCat *c = &cats[i];
+                int cr;
+
+                if (strcmp(c->out->mode, "no") == 0) {
+                        snprintf(c->out->reason, sizeof(c->out->reason),
+                                 "Turned off by the policy.");
+                        continue;
+                }
+                if (r != 0) {
+                        c->out->result = r;     /* not reached */
+                        snprintf(c->out->reason, sizeof(c->out->reason), "Not run: %s",
+                                 ids_result_message(r));
+                        continue;
+                }
+                cr = run_category(&run, c);
+                c->out->result = cr;
+                if (cr != 0 && !c->out->reason[0])
+                        snprintf(c->out->reason, sizeof(c->out->reason), "%s",
+                                 cr < 0 ? strerror(-cr) : ids_result_message(cr));
+                if (run.db && !o->dry_run) {
+                        int k = sync_db_set_run(run.db, c->out, run.now_usec);
+                        if (k < 0)
+                                ids_debug("sync.db: cannot record the run: %s", strerror(-k));
+                }
+                if (stops_the_run(cr))
+                        r = cr;
+        }
+        run.p.category = NULL;
+        sync_report(&run, IDS_PHASE_COMMITTING, true);
+
+out:
+        if (r != 0 && ids_cancel_requested(run.cancel))
+                r = IDS_E_CANCELLED;
+        summarize(run.res, r);
+        for (size_t i = 0; i < ELEMENTSOF(cats); i++)
+                if (cats[i].type && cats[i].type->free_state)
+                        cats[i].type->free_state(&cats[i]);
+        run.session = session_free(run.session);        /* unlock, syncDidFinish */
+        run.db = sync_db_close(run.db);
+        free(run.library_dir);
+        ids_cancel_free(own_cancel);
+        return r;
+}
+
+typedef struct TotalsList {
+        ids_sync_totals *v;
+        size_t n;
+} TotalsList;
+
+static int add_totals(const ids_sync_totals *t, void *userdata) {
+        TotalsList *l = userdata;
+        ids_sync_totals *nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+
+        if (!nv)
+                return -ENOMEM;
+        l->v = nv;
+        nv[l->n++] = *t;
+        return 0;
+}
+
+_public_ int ids_sync_state_read(const char *state_dir, const char *udid, ids_sync_totals **ret,
+                                 size_t *ret_n) {
+        char canon[UDID_MAX + 1], path[FS_PATH_MAX * 2];
+        TotalsList t = {};
+        SyncDb *db = NULL;
+        int r;
+
+        if (!ret || !ret_n || !udid_canonical_copy(udid, canon))
+                return -EINVAL;
+        snprintf(path, sizeof(path), "%s/%s/sync.db", ids_state_dir(state_dir), canon);
+        r = sync_db_open(path, true, &db);
+        if (r < 0)
+                return r;
+        r = sync_db_totals(db, add_totals, &t);
+        sync_db_close(db);
+        if (r < 0) {
+                free(t.v);
+                return r;
+        }
+        *ret = t.v;
+        *ret_n = t.n;
+        return 0;
+}
