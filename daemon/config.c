@@ -52,6 +52,38 @@ static const ConfigTableItem backup_items[] = {
                     "a time span such as 5min"),
 };
 
+static int parse_photos_mode(const ConfigTableItem *item, const char *value, void *field) {
+        if (strcmp(value, "import") == 0)
+                *(SyncPhotosMode *) field = SYNC_PHOTOS_IMPORT;
+        else if (strcmp(value, "no") == 0)
+                *(SyncPhotosMode *) field = SYNC_PHOTOS_NO;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+static int parse_crash_logs_mode(const ConfigTableItem *item, const char *value, void *field) {
+        if (strcmp(value, "move") == 0)
+                *(SyncCrashLogsMode *) field = SYNC_CRASHLOGS_MOVE;
+        else if (strcmp(value, "copy") == 0)
+                *(SyncCrashLogsMode *) field = SYNC_CRASHLOGS_COPY;
+        else if (strcmp(value, "no") == 0)
+                *(SyncCrashLogsMode *) field = SYNC_CRASHLOGS_NO;
+        else
+                return -EINVAL;
+        return 0;
+}
+
+static const ConfigTableItem sync_items[] = {
+        CONFIG_ITEM(PolicySync, "Enabled", config_parse_bool, enabled, 0, 0, "a boolean"),
+        CONFIG_ITEM(PolicySync, "Photos", parse_photos_mode, photos, 0, 0, "import or no"),
+        { .key = "PhotosDir", .parse = config_parse_path,
+          .offset = offsetof(PolicySync, photos_dir), .size = 0,
+          .expect = "an absolute path without . or .. components, or empty" },
+        CONFIG_ITEM(PolicySync, "CrashLogs", parse_crash_logs_mode, crash_logs, 0, 0,
+                    "move, copy or no"),
+};
+
 static const ConfigTableItem store_items[] = {
         { .key = "BackupDir", .parse = config_parse_path,
           .offset = offsetof(PolicyStore, backup_dir), .size = 0, .main_only = true,
@@ -64,9 +96,7 @@ static const ConfigTableItem store_items[] = {
 
 static const ConfigSection policy_sections[] = {
         SECTION("Backup", backup_items, backup),
-        /* no keys yet: what a later version writes there is accepted without a warning */
-        { .name = "Sync", .items = NULL, .n_items = 0, .offset = offsetof(Policy, sync),
-          .reserved = true },
+        SECTION("Sync", sync_items, sync),
         SECTION("Store", store_items, store),
 };
 
@@ -82,6 +112,12 @@ static const Policy policy_defaults = {
                 .keep_days = 0,
                 .min_free_space = { .kind = SPACE_PERCENT, .value = 5 },
                 .passcode_wait = 5 * USEC_PER_MINUTE,
+        },
+        .sync = {
+                .enabled = true,
+                .photos = SYNC_PHOTOS_IMPORT,
+                .photos_dir = NULL,
+                .crash_logs = SYNC_CRASHLOGS_MOVE,
         },
         .store = {
                 .backup_dir = NULL,
@@ -107,11 +143,12 @@ void policy_done(Policy *p) {
         if (!p)
                 return;
         free(p->store.backup_dir);
+        free(p->sync.photos_dir);
         policy_init_defaults(p);
 }
 
 int policy_copy(const Policy *src, Policy *ret) {
-        char *dir = NULL;
+        char *dir = NULL, *photos = NULL;
 
         assert(src);
         assert(ret);
@@ -121,8 +158,16 @@ int policy_copy(const Policy *src, Policy *ret) {
                 if (!dir)
                         return -ENOMEM;
         }
+        if (src->sync.photos_dir) {
+                photos = strdup(src->sync.photos_dir);
+                if (!photos) {
+                        free(dir);
+                        return -ENOMEM;
+                }
+        }
         *ret = *src;
         ret->store.backup_dir = dir;
+        ret->sync.photos_dir = photos;
         return 0;
 }
 

@@ -54,10 +54,19 @@ typedef struct PolicyBackup {
         usec_t passcode_wait;           /* PasscodeWait=: 0 = do not wait */
 } PolicyBackup;
 
-/* [Sync]: no keys yet. Its assignments are accepted and noted at debug level (a newer
- * version's configuration must not warn); keys land here with the sync stage. */
+/* [Sync]: the sync stage after each successful backup, per category. */
+typedef enum SyncPhotosMode { SYNC_PHOTOS_NO, SYNC_PHOTOS_IMPORT } SyncPhotosMode;
+typedef enum SyncCrashLogsMode {
+        SYNC_CRASHLOGS_NO,
+        SYNC_CRASHLOGS_COPY,
+        SYNC_CRASHLOGS_MOVE,
+} SyncCrashLogsMode;
+
 typedef struct PolicySync {
-        bool reserved;                  /* no [Sync] keys yet; ISO C wants a member */
+        bool enabled;                   /* Enabled=: the sync stage runs after a backup */
+        SyncPhotosMode photos;          /* Photos=import|no */
+        char *photos_dir;               /* PhotosDir=: owned; NULL = <library>/photos */
+        SyncCrashLogsMode crash_logs;   /* CrashLogs=move|copy|no */
 } PolicySync;
 
 /* [Store]: where snapshots live. */

@@ -199,7 +199,19 @@ static void assert_policy(const Policy *got, const Policy *want, const char *ctx
         CMP(backup.min_free_space.kind, "%d");
         CMP(backup.min_free_space.value, "%" PRIu64);
         CMP(backup.passcode_wait, "%" PRIu64);
+        CMP(sync.enabled, "%d");
+        CMP(sync.photos, "%d");
+        CMP(sync.crash_logs, "%d");
 #undef CMP
+        checks++;
+        if (!(got->sync.photos_dir == want->sync.photos_dir ||
+              (got->sync.photos_dir && want->sync.photos_dir &&
+               strcmp(got->sync.photos_dir, want->sync.photos_dir) == 0))) {
+                printf("FAIL: %s: photos_dir: expected '%s', got '%s' at %s:%d\n", ctx,
+                       want->sync.photos_dir ? want->sync.photos_dir : "(null)",
+                       got->sync.photos_dir ? got->sync.photos_dir : "(null)", __FILE__, line);
+                failures++;
+        }
         checks++;
         if (!(got->store.backup_dir == want->store.backup_dir ||
               (got->store.backup_dir && want->store.backup_dir &&
@@ -253,7 +265,11 @@ static void want_reset(Policy *p) {
         p->backup.min_interval = 2 * USEC_PER_DAY;
 }
 
-static void want_reserved(Policy *p) {
+static void want_sync(Policy *p) {
+        p->sync.enabled = false;
+        p->sync.photos = SYNC_PHOTOS_NO;
+        p->sync.photos_dir = strdup("/srv/photos/alice");
+        p->sync.crash_logs = SYNC_CRASHLOGS_COPY;
         p->backup.keep = 0;
         p->backup.keep_days = 36500;
         p->backup.min_free_space = (SpaceLimit) { SPACE_BYTES, 0 };
@@ -264,6 +280,11 @@ static void want_device(Policy *p) {
         p->backup.min_interval = 7 * USEC_PER_DAY;
         p->backup.min_battery = 50;
         p->backup.require_charging = true;
+}
+
+static void want_bad_sync(Policy *p) {
+        p->sync.photos = SYNC_PHOTOS_NO;
+        p->sync.crash_logs = SYNC_CRASHLOGS_COPY;
 }
 
 static void want_unknown(Policy *p) {
@@ -323,7 +344,7 @@ static const struct {
         { "spelling.conf", want_spelling },
         { "timespans.conf", want_timespans },
         { "reset.conf", want_reset },
-        { "reserved.conf", want_reserved },
+        { "sync.conf", want_sync },
         { "device.conf", want_device },
 }, bad_files[] = {
         { "unknown-key.conf", want_unknown },
@@ -337,6 +358,7 @@ static const struct {
         { "syntax.conf", want_syntax },
         { "backup-dir.conf", want_backup_dir },
         { "device-backup-dir.conf", want_device_backup_dir },
+        { "sync.conf", want_bad_sync },
 };
 
 typedef struct Expect {
@@ -735,8 +757,13 @@ static void test_defaults_and_copy(void) {
         ASSERT_EQ_U64(p.backup.min_free_space.value, 5);
         ASSERT_EQ_U64(p.backup.passcode_wait, 5 * USEC_PER_MINUTE);
         ASSERT_TRUE(p.store.backup_dir == NULL);
+        ASSERT_TRUE(p.sync.enabled);
+        ASSERT_EQ(p.sync.photos, SYNC_PHOTOS_IMPORT);
+        ASSERT_TRUE(p.sync.photos_dir == NULL);
+        ASSERT_EQ(p.sync.crash_logs, SYNC_CRASHLOGS_MOVE);
 
         p.store.backup_dir = strdup("/srv/x");
+        p.sync.photos_dir = strdup("/srv/p");
         p.backup.keep = 3;
         ASSERT_EQ(policy_copy(&p, &c), 0);
         assert_policy(&c, &p, "copy", __LINE__);
@@ -745,6 +772,8 @@ static void test_defaults_and_copy(void) {
         ASSERT_TRUE(p.store.backup_dir == NULL);
         ASSERT_EQ(p.backup.keep, 10);
         ASSERT_STREQ(c.store.backup_dir, "/srv/x");
+        ASSERT_TRUE(c.sync.photos_dir != p.sync.photos_dir);
+        ASSERT_STREQ(c.sync.photos_dir, "/srv/p");
         policy_done(&c);
         policy_done(NULL);
 }
@@ -869,8 +898,9 @@ static void test_default_log(const char *tmp) {
         char *path = xasprintf("%s/log.conf", tmp);
         char *out = xasprintf("%s/stderr", tmp);
         char *want = xasprintf("<4>%s:2: Unknown key 'Bogus' in section [Backup], ignoring\n"
-                               "<4>%s:3: Unknown section [Nope], ignoring its assignments\n",
-                               path, path);
+                               "<4>%s:3: Unknown section [Nope], ignoring its assignments\n"
+                               "<4>%s:5: Unknown key 'X' in section [Sync], ignoring\n",
+                               path, path, path);
         char got[2048] = "";
         int fd, saved;
         Policy p;
