@@ -97,6 +97,10 @@ static const RequestField request_fields[] = {
         { "SNAPSHOT", FIELD_STRING, offsetof(WorkerRequest, snapshot) },
         { "TARGET", FIELD_STRING, offsetof(WorkerRequest, target) },
         { "FULL", FIELD_BOOL, offsetof(WorkerRequest, full) },
+        { "DRY_RUN", FIELD_BOOL, offsetof(WorkerRequest, dry_run) },
+        { "PHOTOS", FIELD_STRING, offsetof(WorkerRequest, photos) },
+        { "PHOTOS_DIR", FIELD_STRING, offsetof(WorkerRequest, photos_dir) },
+        { "CRASH_LOGS", FIELD_STRING, offsetof(WorkerRequest, crash_logs) },
         { "REBOOT", FIELD_BOOL, offsetof(WorkerRequest, reboot) },
         { "REQUIRE_ENCRYPTION", FIELD_BOOL, offsetof(WorkerRequest, require_encryption) },
         { "KEEP", FIELD_U64, offsetof(WorkerRequest, keep) },
@@ -222,6 +226,7 @@ static const ReportField report_fields[] = {
         NUM("FILES_DONE", RF_U64, files_done, PROGRESS),
         NUM("FILES_TOTAL", RF_U64, files_total, PROGRESS),
         NUM("PERCENT", RF_PERCENT, percent, PROGRESS),
+        STR("CATEGORY", category, PROGRESS),
         STR("NAME", name, INFO),
         STR("PRODUCT_TYPE", product_type, INFO),
         STR("PRODUCT_VERSION", product_version, INFO),
@@ -237,7 +242,84 @@ static const ReportField report_fields[] = {
         NUM("FILES", RF_U64, files, RESULT),
         NUM("BYTES", RF_U64, bytes, RESULT),
         NUM("NEW_BYTES", RF_U64, new_bytes, RESULT),
+        NUM("DRY_RUN", RF_BOOL, dry_run, RESULT),
 };
+
+/* ---- a sync's categories: SYNC=<name> <mode> <code> <counters…> <reason> ----------------- */
+
+#define SYNC_COUNTERS 9
+
+static uint64_t *sync_counter(ids_sync_category *c, unsigned i) {
+        uint64_t *v[SYNC_COUNTERS] = { &c->files_in, &c->bytes_in, &c->files_out, &c->bytes_out,
+                                       &c->held, &c->refused, &c->conflicts, &c->duplicates,
+                                       &c->removed_device };
+        return v[i];
+}
+
+static bool word_ok(const char *s, size_t max) {
+        size_t n = strlen(s);
+
+        return n > 0 && n < max && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+static int format_sync(const WorkerReport *r, char *buf, size_t size) {
+        size_t len = 0;
+
+        for (size_t i = 0; i < r->n_sync && i < IDS_SYNC_CATEGORIES_MAX; i++) {
+                ids_sync_category c = r->sync[i];
+                int k;
+
+                if (!word_ok(c.name, sizeof(c.name)) || !word_ok(c.mode, sizeof(c.mode)))
+                        return -EINVAL;
+                for (char *p = c.reason; *p; p++)
+                        if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                                *p = ' ';
+                k = snprintf(buf + len, size - len, "SYNC=%s %s %d", c.name, c.mode, c.result);
+                for (unsigned j = 0; k >= 0 && (size_t) k < size - len && j < SYNC_COUNTERS; j++)
+                        k += snprintf(buf + len + k, size - len - (size_t) k, " %" PRIu64,
+                                      *sync_counter(&c, j));
+                if (k >= 0 && (size_t) k < size - len)
+                        k += snprintf(buf + len + k, size - len - (size_t) k, " %s\n", c.reason);
+                if (k < 0 || (size_t) k >= size - len)
+                        return -ENOBUFS;
+                len += (size_t) k;
+        }
+        return (int) len;
+}
+
+static int parse_sync(WorkerReport *r, char *value) {
+        ids_sync_category c = {};
+        char *save = NULL, *tok;
+        const char *rest;
+
+        if (r->n_sync >= IDS_SYNC_CATEGORIES_MAX)
+                return -EBADMSG;
+        tok = strtok_r(value, " ", &save);
+        if (!tok || !word_ok(tok, sizeof(c.name)))
+                return -EBADMSG;
+        strcpy(c.name, tok);
+        tok = strtok_r(NULL, " ", &save);
+        if (!tok || !word_ok(tok, sizeof(c.mode)))
+                return -EBADMSG;
+        strcpy(c.mode, tok);
+        tok = strtok_r(NULL, " ", &save);
+        if (!tok || parse_int(tok, -4095, _IDS_E_MAX - 1, &c.result) < 0)
+                return -EBADMSG;
+        for (unsigned j = 0; j < SYNC_COUNTERS; j++) {
+                tok = strtok_r(NULL, " ", &save);
+                if (!tok || parse_u64(tok, UINT64_MAX, sync_counter(&c, j)) < 0)
+                        return -EBADMSG;
+        }
+        rest = save ? save : "";
+        if (strlen(rest) >= sizeof(c.reason))
+                return -EBADMSG;
+        for (const char *p = rest; *p; p++)
+                if ((unsigned char) *p < 0x20 || *p == 0x7f)
+                        return -EBADMSG;
+        strcpy(c.reason, rest);
+        r->sync[r->n_sync++] = c;
+        return 0;
+}
 
 #undef PROGRESS
 #undef INFO
@@ -310,6 +392,12 @@ int worker_report_format(const WorkerReport *r, char *buf, size_t size) {
                         return -ENOBUFS;
                 len += (size_t) k;
         }
+        if (r->type == WORKER_REPORT_RESULT) {
+                k = format_sync(r, buf + len, size - len);
+                if (k < 0)
+                        return k;
+                len += (size_t) k;
+        }
         return (int) len;
 }
 
@@ -317,6 +405,8 @@ static int report_assign(const char *key, char *value, void *ud) {
         WorkerReport *r = ud;
         uint64_t v;
 
+        if (strcmp(key, "SYNC") == 0)
+                return r->type == WORKER_REPORT_RESULT ? parse_sync(r, value) : 0;
         for (size_t i = 0; i < sizeof(report_fields) / sizeof(report_fields[0]); i++) {
                 const ReportField *f = &report_fields[i];
                 void *p = (char *) r + f->offset;

@@ -105,6 +105,8 @@ void worker_send(const WorkerReport *r) {
         while (k < 0 && errno == EINTR);
 }
 
+static const char *last_category;
+
 void worker_on_progress(const ids_progress *p, void *userdata) {
         struct timespec now;
         WorkerReport m;
@@ -112,10 +114,11 @@ void worker_on_progress(const ids_progress *p, void *userdata) {
 
         clock_gettime(CLOCK_MONOTONIC, &now);
         ms = (now.tv_sec - last_sent.tv_sec) * 1000 + (now.tv_nsec - last_sent.tv_nsec) / 1000000;
-        if ((int) p->phase == last_phase && ms < 100)
+        if ((int) p->phase == last_phase && p->category == last_category && ms < 100)
                 return;
         last_sent = now;
         last_phase = p->phase;
+        last_category = p->category;    /* static strings of the library */
         worker_report_init(&m, WORKER_REPORT_PROGRESS);
         m.phase = p->phase;
         m.bytes_done = p->bytes_done;
@@ -123,6 +126,8 @@ void worker_on_progress(const ids_progress *p, void *userdata) {
         m.files_done = p->files_done;
         m.files_total = p->files_total;
         m.percent = p->percent < 0 ? 0 : p->percent > 100 ? 100 : (unsigned) p->percent;
+        if (p->category)
+                snprintf(m.category, sizeof(m.category), "%s", p->category);
         worker_send(&m);
 }
 

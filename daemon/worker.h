@@ -11,7 +11,9 @@
  *   - the request, daemon → helper, sent once right after the fork: KEY=value lines
  *     (KIND=backup, UDID=…, STATE_DIR=…, FULL=1, …), encoded and decoded by one table;
  *   - reports, helper → daemon: KEY=value lines too, TYPE=progress|info|result first
- *     (PHASE=transfer, BYTES_DONE=…, RESULT=…, MESSAGE=…, SNAPSHOT=…). The daemon checks
+ *     (PHASE=transfer, BYTES_DONE=…, RESULT=…, MESSAGE=…, SNAPSHOT=…; a sync's result
+ *     has one SYNC=<name> <mode> <code> <nine counters> <reason> line per category,
+ *     the counters in the order of ids_sync_category). The daemon checks
  *     every value on receipt (a helper is as untrusted as the device it talks to) and
  *     ignores keys it does not know, so either side can grow new ones.
  * What each kind does in the helper lives in its job-<kind>.c (JobType.run).
@@ -38,6 +40,10 @@ typedef struct WorkerRequest {
         const char *snapshot;                   /* verify/restore/delete: "" = the latest */
         const char *target;                     /* restore: the device restored */
         bool full;                              /* backup: ask for a full backup */
+        bool dry_run;                           /* sync: plan only */
+        const char *photos;                     /* sync: "import" | "no" */
+        const char *photos_dir;                 /* sync: NULL = <library>/photos */
+        const char *crash_logs;                 /* sync: "move" | "copy" | "no" */
         bool reboot;                            /* probe/restore: reboot when needed */
         bool require_encryption;
         uint64_t keep, keep_days;               /* retention */
@@ -72,6 +78,10 @@ typedef struct WorkerReport {
         char name[128], product_type[64], product_version[32];
         char snapshot[32];
         char message[256];
+        char category[32];                      /* progress of a sync: the category */
+        bool dry_run;                           /* result of a sync: sync[] is a plan */
+        size_t n_sync;                          /* result of a sync: one SYNC= line each */
+        ids_sync_category sync[IDS_SYNC_CATEGORIES_MAX];
 } WorkerReport;
 
 /* A report with nothing set: phase and battery -1, the rest 0 or "". */

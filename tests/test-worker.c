@@ -173,6 +173,73 @@ static void test_report_bad(void) {
         }
 }
 
+/* A sync's result: one SYNC= line per category, the reason last (spaces kept). */
+static void test_report_sync(void) {
+        WorkerReport in, out;
+        char buf[WORKER_MSG_MAX];
+        int n;
+
+        worker_report_init(&in, WORKER_REPORT_RESULT);
+        in.dry_run = true;
+        in.n_sync = 2;
+        snprintf(in.sync[0].name, sizeof(in.sync[0].name), "photos");
+        snprintf(in.sync[0].mode, sizeof(in.sync[0].mode), "import");
+        in.sync[0].files_in = 12;
+        in.sync[0].bytes_in = UINT64_MAX;
+        in.sync[0].refused = 3;
+        in.sync[0].duplicates = 5;
+        snprintf(in.sync[0].reason, sizeof(in.sync[0].reason),
+                 "7 photos are in iCloud only:\tnot imported.");
+        snprintf(in.sync[1].name, sizeof(in.sync[1].name), "crashlogs");
+        snprintf(in.sync[1].mode, sizeof(in.sync[1].mode), "move");
+        in.sync[1].result = IDS_E_DISCONNECTED;
+        in.sync[1].removed_device = 4;
+        n = worker_report_format(&in, buf, sizeof(buf));
+        ASSERT_TRUE(n > 0);
+        ASSERT_TRUE(strstr(buf, "SYNC=photos import 0 12 18446744073709551615 0 0 0 3 0 5 0 "
+                                "7 photos are in iCloud only: not imported.\n") != NULL);
+        ASSERT_OK(worker_report_parse(buf, (size_t) n, &out));
+        ASSERT_EQ(out.dry_run, true);
+        ASSERT_EQ_U64(out.n_sync, 2);
+        ASSERT_STREQ(out.sync[0].name, "photos");
+        ASSERT_EQ_U64(out.sync[0].files_in, 12);
+        ASSERT_EQ_U64(out.sync[0].bytes_in, UINT64_MAX);
+        ASSERT_EQ_U64(out.sync[0].refused, 3);
+        ASSERT_EQ_U64(out.sync[0].duplicates, 5);
+        ASSERT_STREQ(out.sync[0].reason, "7 photos are in iCloud only: not imported.");
+        ASSERT_STREQ(out.sync[1].mode, "move");
+        ASSERT_EQ(out.sync[1].result, IDS_E_DISCONNECTED);
+        ASSERT_EQ_U64(out.sync[1].removed_device, 4);
+        ASSERT_STREQ(out.sync[1].reason, "");
+
+        /* A name that is not a word is refused on both sides. */
+        snprintf(in.sync[1].name, sizeof(in.sync[1].name), "crash logs");
+        ASSERT_EQ(worker_report_format(&in, buf, sizeof(buf)), -EINVAL);
+
+        static const char *const bad[] = {
+                "TYPE=result\nSYNC=photos\n",
+                "TYPE=result\nSYNC=photos import 0 1 2 3 4 5 6 7 8\n",     /* 8 counters */
+                "TYPE=result\nSYNC=Photos import 0 1 2 3 4 5 6 7 8 9 x\n",
+                "TYPE=result\nSYNC=photos import 9999 1 2 3 4 5 6 7 8 9 x\n",
+                "TYPE=result\nSYNC=photos import 0 1 2 3 4 5 6 7 8 -9 x\n",
+                "TYPE=result\nSYNC=photos import 0 1 2 3 4 5 6 7 8 9 \x1b[31m\n",
+        };
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                int k = worker_report_parse(bad[i], strlen(bad[i]), &out);
+                if (k != -EBADMSG)
+                        printf("FAIL: sync case %zu parsed (%d) at %s:%d\n", i, k, __FILE__,
+                               __LINE__);
+                ASSERT_EQ(k, -EBADMSG);
+        }
+        {
+                /* At most IDS_SYNC_CATEGORIES_MAX lines. */
+                char many[4096] = "TYPE=result\n";
+                for (int i = 0; i <= IDS_SYNC_CATEGORIES_MAX; i++)
+                        strcat(many, "SYNC=photos import 0 0 0 0 0 0 0 0 0 0 x\n");
+                ASSERT_EQ(worker_report_parse(many, strlen(many), &out), -EBADMSG);
+        }
+}
+
 static void test_report_extensible(void) {
         static const char msg[] = "TYPE=result\nCODE=0\nSOMETHING_NEW=42\nPHASE=transfer\n"
                                   "MESSAGE=ok\n";
@@ -191,5 +258,6 @@ int main(void) {
         test_report_roundtrip();
         test_report_bad();
         test_report_extensible();
+        test_report_sync();
         return test_exit_status();
 }
