@@ -20,6 +20,7 @@ enum {
         JOB_FILES_TOTAL,
         JOB_RESULT,
         JOB_MESSAGE,
+        JOB_CATEGORY,
 };
 
 static const PropertyMap job_map[] = {
@@ -34,6 +35,7 @@ static const PropertyMap job_map[] = {
         [JOB_FILES_TOTAL] = { "FilesTotal", 't', offsetof(Job, files_total) },
         [JOB_RESULT] = { "Result", 's', offsetof(Job, result) },
         [JOB_MESSAGE] = { "Message", 's', offsetof(Job, message) },
+        [JOB_CATEGORY] = { "Category", 's', offsetof(Job, category) },
         {}
 };
 
@@ -48,6 +50,8 @@ static Job *job_free(Job *j) {
         free(j->phase);
         free(j->result);
         free(j->message);
+        free(j->category);
+        free(j->shown_phase);
         free(j->plain_phase);
         free(j->plain_line);
         free(j);
@@ -86,6 +90,13 @@ static int job_apply(Job *j, sd_bus_message *m) {
                 return r;
         if (set & BIT(JOB_BYTES_DONE))
                 rate_estimator_add(&j->rate, now_usec(CLOCK_MONOTONIC), j->bytes_done);
+        if (set & (BIT(JOB_CATEGORY) | BIT(JOB_PHASE))) {
+                free(j->shown_phase);
+                j->shown_phase = NULL;
+                if (!isempty(j->category) &&
+                    asprintf(&j->shown_phase, "%s: %s", j->category, j->phase ? j->phase : "") < 0)
+                        j->shown_phase = NULL;
+        }
         if (set != 0)
                 j->loaded = true;
         return 0;
@@ -99,7 +110,7 @@ static ProgressInfo job_progress(const Job *j) {
                 .files_done = j->files_done,
                 .files_total = j->files_total,
                 .rate = rate_estimator_get(&j->rate, now_usec(CLOCK_MONOTONIC)),
-                .phase = j->phase,
+                .phase = j->shown_phase ? j->shown_phase : j->phase,
         };
 }
 
@@ -259,7 +270,8 @@ void event_line(Context *c, const char *fmt, ...) {
 static void job_print_plain(Context *c, Job *j, bool force) {
         ProgressInfo p = job_progress(j);
         usec_t now = now_usec(CLOCK_MONOTONIC);
-        bool new_phase = !c->monitor && !streq_ptr(j->phase, j->plain_phase);
+        const char *phase = j->shown_phase ? j->shown_phase : j->phase;
+        bool new_phase = !c->monitor && !streq_ptr(phase, j->plain_phase);
         char line[512];
 
         if (!force && !new_phase && j->plain_time > 0 && now < j->plain_time + PLAIN_INTERVAL)
@@ -279,7 +291,7 @@ static void job_print_plain(Context *c, Job *j, bool force) {
 
         j->plain_time = now;
         free(j->plain_phase);
-        j->plain_phase = j->phase ? strdup(j->phase) : NULL;
+        j->plain_phase = phase ? strdup(phase) : NULL;
         free(j->plain_line);
         j->plain_line = strdup(line);
 }

@@ -76,6 +76,8 @@ typedef struct Job {
         sd_bus_slot *get_all;           /* the pending GetAll, if any */
         char *path;
         char *kind, *device, *state, *phase, *result, *message;
+        char *category;                 /* sync: the category it works on */
+        char *shown_phase;              /* "photos: copying" for a sync, else NULL */
         uint32_t progress;
         uint64_t bytes_done, bytes_total, files_done, files_total;
         RateEstimator rate;
@@ -111,6 +113,7 @@ extern Screen screen;
 extern const PropertyMap device_map[];  /* the Device properties status shows */
 extern bool arg_legend;                 /* --no-legend clears it */
 extern bool arg_wait;                   /* --wait */
+extern bool arg_dry_run;                /* --dry-run */
 
 /* Shared functions, each documented where it is defined. */
 usec_t now_usec(clockid_t clock);
@@ -136,3 +139,5 @@ int context_track_job(Context *c, const char *path, Job **ret);
 int context_setup(Context *c, sd_bus *bus, bool monitor, sd_event **ret);
 int context_run(Context *c);
 int run_job(sd_bus *bus, sd_bus_message *call, const char *udid, const char *noun);
+int verb_sync(int argc, char **argv);
+int verb_sync_status(int argc, char **argv);

@@ -148,15 +148,16 @@ static int method_start_backup(sd_bus_message *msg, void *userdata, sd_bus_error
 }
 
 static int method_start_sync(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        static const char *const allowed[] = { NULL };
+        static const char *const allowed[] = { "dry-run", NULL };
         Device *d = userdata;
+        bool opt[1] = {};
         Job *j = NULL;
         int r;
 
-        r = job_method_prepare(msg, d, allowed, NULL, error);
+        r = job_method_prepare(msg, d, allowed, opt, error);
         if (r < 0)
                 return r;
-        r = device_start_job(d, JOB_SYNC, &(JobParams) {}, &j);
+        r = device_start_job(d, JOB_SYNC, &(JobParams) { .dry_run = opt[0] }, &j);
         if (r == -EBUSY)
                 return sd_bus_error_setf(error, BUS_ERROR_BUSY, "A job is already running.");
         if (r < 0)
@@ -354,6 +355,33 @@ static int method_delete_snapshot(sd_bus_message *msg, void *userdata, sd_bus_er
         return 1;
 }
 
+/* SyncSummary / SyncPlan: a(sssttttttttts), one struct per category (see the XML). */
+#define SYNC_CATEGORY_SIG "(sssttttttttts)"
+
+static int property_get_sync(sd_bus *bus, const char *path, const char *interface,
+                             const char *property, sd_bus_message *reply, void *userdata,
+                             sd_bus_error *error) {
+        Device *d = userdata;
+        bool plan = strcmp(property, "SyncPlan") == 0;
+        const ids_sync_category *v = plan ? d->sync_plan : d->sync_summary;
+        size_t n = plan ? d->n_sync_plan : d->n_sync_summary;
+        int r;
+
+        r = sd_bus_message_open_container(reply, 'a', SYNC_CATEGORY_SIG);
+        for (size_t i = 0; r >= 0 && i < n; i++) {
+                const ids_sync_category *c = &v[i];
+
+                r = sd_bus_message_append(reply, SYNC_CATEGORY_SIG, c->name, c->mode,
+                                          ids_result_to_string(c->result), c->files_in,
+                                          c->bytes_in, c->files_out, c->bytes_out, c->held,
+                                          c->refused, c->conflicts, c->duplicates,
+                                          c->removed_device, c->reason);
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_close_container(reply);
+}
+
 const sd_bus_vtable device_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_PROPERTY("UDID", "s", NULL, offsetof(Device, udid), SD_BUS_VTABLE_PROPERTY_CONST),
@@ -389,6 +417,14 @@ const sd_bus_vtable device_vtable[] = {
         SD_BUS_PROPERTY("NextEligible", "t", NULL, offsetof(Device, next_eligible),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Encrypted", "b", property_get_bool, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastSync", "t", NULL, offsetof(Device, last_sync),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("LastSyncResult", "s", NULL, offsetof(Device, last_sync_result),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("SyncSummary", "a" SYNC_CATEGORY_SIG, property_get_sync, 0,
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("SyncPlan", "a" SYNC_CATEGORY_SIG, property_get_sync, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD_WITH_ARGS("StartBackup", SD_BUS_ARGS("a{sv}", options),
                                 SD_BUS_RESULT("o", job), method_start_backup,

@@ -64,6 +64,10 @@ const char *const device_prop_names[_DEVICE_PROP_MAX] = {
         [DEVICE_PROP_LAST_RESULT] = "LastResult",
         [DEVICE_PROP_NEXT_ELIGIBLE] = "NextEligible",
         [DEVICE_PROP_ENCRYPTED] = "Encrypted",
+        [DEVICE_PROP_LAST_SYNC] = "LastSync",
+        [DEVICE_PROP_LAST_SYNC_RESULT] = "LastSyncResult",
+        [DEVICE_PROP_SYNC_SUMMARY] = "SyncSummary",
+        [DEVICE_PROP_SYNC_PLAN] = "SyncPlan",
 };
 
 const char *device_state_to_string(DeviceState s) {
@@ -199,12 +203,35 @@ int device_save(Device *d) {
         return r;
 }
 
+/* The per-category summary of the last sync, from sync.db (read-only; the sync helper is
+ * its only writer). */
+static void load_sync_summary(Device *d) {
+        ids_sync_totals *t = NULL;
+        size_t n = 0;
+        int r;
+
+        r = ids_sync_state_read(d->manager->state_dir, d->udid, &t, &n);
+        if (r < 0) {
+                if (r != -ENOENT)
+                        log_device(LOG_WARNING, d->udid, NULL, NULL,
+                                   "Cannot read the sync state of %s: %s", d->udid,
+                                   strerror(-r));
+                return;
+        }
+        d->n_sync_summary = 0;
+        for (size_t i = 0; i < n && d->n_sync_summary < IDS_SYNC_CATEGORIES_MAX; i++)
+                if (t[i].last_run_usec > 0)
+                        d->sync_summary[d->n_sync_summary++] = t[i].last;
+        free(t);
+}
+
 int device_load(Device *d) {
         _cleanup_free_ char *path = state_file(d);
         DeviceStateFile st;
         int r;
 
         (void) device_reload_policy(d);
+        load_sync_summary(d);
         if (!path)
                 return -ENOMEM;
         r = device_state_read(path, &st);
@@ -471,6 +498,11 @@ void device_plan_next(Device *d) {
         }
         if (d->sync_pending) {
                 d->sync_pending = false;
+                if (!d->policy.sync.enabled) {
+                        device_set_state(d, DEVICE_IDLE,
+                                         "Backed up. Sync is turned off (Enabled=no).");
+                        return;
+                }
                 r = device_start_job(d, JOB_SYNC, &(JobParams) {}, NULL);
                 if (r < 0)
                         log_error_errno(r, "Failed to start the sync of %s: %m", d->udid);

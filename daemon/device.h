@@ -15,6 +15,7 @@
 
 #include "bus-object.h"
 #include "config.h"
+#include "idevicesync.h"
 #include "job.h"
 #include "manager.h"
 
@@ -57,6 +58,10 @@ typedef enum DeviceProp {
         DEVICE_PROP_LAST_RESULT,
         DEVICE_PROP_NEXT_ELIGIBLE,
         DEVICE_PROP_ENCRYPTED,
+        DEVICE_PROP_LAST_SYNC,
+        DEVICE_PROP_LAST_SYNC_RESULT,
+        DEVICE_PROP_SYNC_SUMMARY,
+        DEVICE_PROP_SYNC_PLAN,
         _DEVICE_PROP_MAX,
 } DeviceProp;
 
@@ -79,6 +84,10 @@ struct Device {
         char *last_message;
         uint64_t last_sync;                     /* µs of the last sync stage, 0 = never */
         char *last_sync_result;                 /* never NULL; "" = none yet */
+        ids_sync_category sync_summary[IDS_SYNC_CATEGORIES_MAX];   /* of the last sync */
+        size_t n_sync_summary;
+        ids_sync_category sync_plan[IDS_SYNC_CATEGORIES_MAX];      /* of the last dry run */
+        size_t n_sync_plan;
         uint64_t next_eligible;                 /* µs, 0 = none */
         bool encrypted;
         int battery;                            /* -1 unknown */

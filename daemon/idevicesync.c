@@ -86,12 +86,14 @@ enum {
         OPT_WAIT = 1 << 3,
         OPT_TO = 1 << 4,
         OPT_NO_REBOOT = 1 << 5,
+        OPT_DRY_RUN = 1 << 6,
 };
 
 bool arg_legend = true;
 static bool arg_full;
 static bool arg_force;
 bool arg_wait;
+bool arg_dry_run;
 static const char *arg_to;              /* borrowed from argv */
 static bool arg_reboot = true;
 static unsigned arg_given;              /* OPT_* of the options on the command line */
@@ -568,7 +570,7 @@ static int verb_monitor(int argc, char **argv) {
 static int help(void) {
         printf("%s [OPTIONS...] COMMAND ...\n"
                "\n"
-               "Back up iPhones and iPads through idevicesyncd.\n"
+               "Back up and sync iPhones and iPads through idevicesyncd.\n"
                "\n"
                "Commands:\n"
                "  status                       Show every known device (the default)\n"
@@ -577,6 +579,8 @@ static int help(void) {
                "  cancel UDID                  Cancel the device's running job\n"
                "  restore SNAPSHOT --to=UDID   Restore a snapshot onto a device\n"
                "  verify SNAPSHOT              Verify a snapshot\n"
+               "  sync UDID                    Start the sync stage (photos, crash logs)\n"
+               "  sync-status UDID             Show the last sync, per category\n"
                "  delete-snapshot UDID/ID      Delete one snapshot\n"
                "  reload                       Reload the configuration and device policies\n"
                "  monitor                      Follow what the daemon does until Ctrl-C\n"
@@ -590,7 +594,8 @@ static int help(void) {
                "     --no-legend     status, list-snapshots: no column headers\n"
                "     --full          backup: a full backup, not an incremental one\n"
                "     --force         backup: run now even if the policy says not now\n"
-               "     --wait          backup, restore, verify: follow the job to its end\n"
+               "     --wait          backup, restore, verify, sync: follow the job to its end\n"
+               "     --dry-run       sync: print the plan, change nothing (implies --wait)\n"
                "     --to=UDID       restore: the device to restore onto\n"
                "     --no-reboot     restore: do not reboot the device afterwards\n"
                "\n"
@@ -615,6 +620,8 @@ static const Verb verbs[] = {
         { "cancel", 1, "UDID", 0, verb_cancel },
         { "restore", 1, "SNAPSHOT", OPT_TO | OPT_NO_REBOOT | OPT_WAIT, verb_restore },
         { "verify", 1, "SNAPSHOT", OPT_WAIT, verb_verify },
+        { "sync", 1, "UDID", OPT_DRY_RUN | OPT_WAIT, verb_sync },
+        { "sync-status", 1, "UDID", OPT_NO_LEGEND, verb_sync_status },
         { "delete-snapshot", 1, "UDID/ID", 0, verb_delete_snapshot },
         { "reload", 0, "", 0, verb_reload },
         { "monitor", 0, "", 0, verb_monitor },
@@ -634,6 +641,8 @@ static const char *option_name(unsigned opt) {
                 return "--to";
         case OPT_NO_REBOOT:
                 return "--no-reboot";
+        case OPT_DRY_RUN:
+                return "--dry-run";
         default:
                 return "?";
         }
@@ -651,6 +660,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_TO,
                 ARG_NO_REBOOT,
                 ARG_NO_PAGER,
+                ARG_DRY_RUN,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -662,6 +672,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "to", required_argument, NULL, ARG_TO },
                 { "no-reboot", no_argument, NULL, ARG_NO_REBOOT },
                 { "no-pager", no_argument, NULL, ARG_NO_PAGER },
+                { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 {}
         };
         int c;
@@ -696,6 +707,10 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_NO_REBOOT:
                         arg_reboot = false;
                         arg_given |= OPT_NO_REBOOT;
+                        break;
+                case ARG_DRY_RUN:
+                        arg_dry_run = true;
+                        arg_given |= OPT_DRY_RUN;
                         break;
                 case ARG_NO_PAGER:
                         break;          /* never a pager: accepted as systemd's tools do */

@@ -44,6 +44,14 @@ static int property_get_phase(sd_bus *bus, const char *path, const char *interfa
                                      j->phase >= 0 ? ids_phase_to_string(j->phase) : "");
 }
 
+static int property_get_category(sd_bus *bus, const char *path, const char *interface,
+                                 const char *property, sd_bus_message *reply, void *userdata,
+                                 sd_bus_error *error) {
+        Job *j = userdata;
+
+        return sd_bus_message_append(reply, "s", j->category);
+}
+
 static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Job *j = userdata;
         int r;
@@ -79,6 +87,8 @@ const sd_bus_vtable job_vtable[] = {
         SD_BUS_PROPERTY("Result", "s", NULL, offsetof(Job, result),
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_PROPERTY("Message", "s", NULL, offsetof(Job, message),
+                        SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        SD_BUS_PROPERTY("Category", "s", property_get_category, 0,
                         SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_VTABLE_END

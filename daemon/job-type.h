@@ -23,6 +23,7 @@
 /* What a caller asks of a job. Strings and objects borrowed for the duration of the call. */
 typedef struct JobParams {
         bool full;                              /* backup: ask the device for everything */
+        bool dry_run;                           /* sync: compute the plan, change nothing */
         const char *snapshot;                   /* verify/restore/delete: checked; "" latest */
         Device *target;                         /* restore: the device restored (its owner) */
         bool reboot;                            /* restore: reboot the target at the end */

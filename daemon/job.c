@@ -31,6 +31,7 @@ const char *const job_prop_names[_JOB_PROP_MAX] = {
         [JOB_PROP_FILES_TOTAL] = "FilesTotal",
         [JOB_PROP_RESULT] = "Result",
         [JOB_PROP_MESSAGE] = "Message",
+        [JOB_PROP_CATEGORY] = "Category",
 };
 
 #define JOB_PROGRESS_MASK                                                                    \
@@ -169,6 +170,10 @@ static void handle_progress(Job *j, const WorkerReport *msg) {
         if (msg->phase >= 0 && msg->phase != j->phase) {
                 j->phase = msg->phase;
                 job_mark_dirty(j, JOB_PROP_PHASE);
+        }
+        if (strcmp(msg->category, j->category) != 0) {
+                memcpy(j->category, msg->category, sizeof(j->category));
+                job_mark_dirty(j, JOB_PROP_CATEGORY);
         }
         if (msg->bytes_done != j->bytes_done)
                 job_mark_dirty(j, JOB_PROP_BYTES_DONE);

@@ -43,6 +43,7 @@ typedef enum JobProp {
         JOB_PROP_FILES_TOTAL,
         JOB_PROP_RESULT,
         JOB_PROP_MESSAGE,
+        JOB_PROP_CATEGORY,
         _JOB_PROP_MAX,
 } JobProp;
 
@@ -67,6 +68,7 @@ struct Job {
         int phase;                              /* ids_phase, -1 = none yet */
         uint32_t progress;                      /* 0..100 */
         uint64_t bytes_done, bytes_total, files_done, files_total;
+        char category[32];                      /* sync: the category running, "" = none */
         char *result;                           /* never NULL; "" while running */
         char *message;                          /* never NULL */
         int code;                               /* 0, IDS_E_*, -errno */
