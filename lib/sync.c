@@ -150,10 +150,13 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
 
         run.p.phase = IDS_PHASE_CONNECTING;
         sync_report(&run, IDS_PHASE_CONNECTING, true);
-        lock_fd = device_lock_take(run.state_dir, udid);
-        if (lock_fd < 0) {
-                r = lock_fd == -EBUSY ? IDS_E_BUSY : lock_fd;
-                goto out;
+        /* A dry run only reads (as ids_snapshot_list() does): no lock, no file created. */
+        if (!o->dry_run) {
+                lock_fd = device_lock_take(run.state_dir, udid);
+                if (lock_fd < 0) {
+                        r = lock_fd == -EBUSY ? IDS_E_BUSY : lock_fd;
+                        goto out;
+                }
         }
         snprintf(db_path, sizeof(db_path), "%s/%s/sync.db", run.state_dir, udid);
         /* A dry run writes nothing, not even a new sync.db: without one, all is new. */

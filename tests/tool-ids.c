@@ -12,6 +12,7 @@
  *   tool-ids delete UDID ID [--state DIR]
  *   tool-ids sync UDID [--state DIR] [--dry-run] [--photos import|no] [--photos-dir DIR]
  *                      [--crashlogs move|copy|no] [--floor BYTES] [--cancel-after-bytes N]
+ *                      [--kill-after-bytes N] [--kill-at-phase PHASE[:NTH]]
  *   tool-ids sync-state UDID [--state DIR]
  *
  * sync prints one `category=NAME mode=… result=… files_in=… …` line per category.
@@ -31,6 +32,9 @@
 
 static ids_cancel *cancel;
 static uint64_t cancel_after = UINT64_MAX;
+static uint64_t kill_after = UINT64_MAX;       /* a crash at an exact point: SIGKILL */
+static const char *kill_phase;                  /* … or on entering this phase */
+static unsigned kill_phase_count = 1;           /* for the n-th time */
 static int show_progress;
 
 static void on_sigterm(int sig) {
@@ -57,9 +61,14 @@ static void on_progress(const ids_progress *p, void *userdata) {
         else if (getenv("IDS_PHASES") && (int) p->phase != last_phase)
                 fprintf(stderr, "phase %s at %.2f s\n", ids_phase_to_string(p->phase),
                         elapsed());
-        last_phase = p->phase;
         if (p->bytes_done >= cancel_after)
                 ids_cancel_request(cancel);
+        if (p->bytes_done >= kill_after)
+                raise(SIGKILL);
+        if (kill_phase && (int) p->phase != last_phase &&
+            strcmp(ids_phase_to_string(p->phase), kill_phase) == 0 && --kill_phase_count == 0)
+                raise(SIGKILL);
+        last_phase = p->phase;
         fflush(stdout);
 }
 
@@ -96,6 +105,8 @@ int main(int argc, char **argv) {
                 { "photos", required_argument, NULL, 'o' },
                 { "photos-dir", required_argument, NULL, 'O' },
                 { "crashlogs", required_argument, NULL, 'C' },
+                { "kill-after-bytes", required_argument, NULL, 'X' },
+                { "kill-at-phase", required_argument, NULL, 'Y' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -138,6 +149,20 @@ int main(int argc, char **argv) {
                                                                     IDS_SYNC_PHOTOS_NO;
                         break;
                 case 'O': so.photos_dir = optarg; break;
+                case 'X': kill_after = strtoull(optarg, NULL, 10); break;
+                case 'Y': {
+                        static char buf[64];
+                        char *colon;
+
+                        snprintf(buf, sizeof(buf), "%s", optarg);
+                        colon = strchr(buf, ':');
+                        if (colon) {
+                                *colon = 0;
+                                kill_phase_count = (unsigned) atoi(colon + 1);
+                        }
+                        kill_phase = buf;
+                        break;
+                }
                 case 'C':
                         so.crashlogs = strcmp(optarg, "move") == 0 ? IDS_SYNC_CRASHLOGS_MOVE :
                                        strcmp(optarg, "copy") == 0 ? IDS_SYNC_CRASHLOGS_COPY :
