@@ -145,6 +145,8 @@ typedef struct GenOptions {
 typedef struct MutateOptions {
         uint64_t seed;
         unsigned change, add, del;
+        /* camera-roll items: new ones, renamed, moved to another folder, deleted */
+        unsigned photos_add, photos_rename, photos_move, photos_delete;
 } MutateOptions;
 
 typedef struct AppInfo {

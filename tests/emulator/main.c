@@ -7,7 +7,8 @@
  *               --device UDID=PROFILE_DIR[,untrusted][,locked][,detached] [--device ...]
  *   fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V] [--files N]
  *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N]
- *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]
+ *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N] [--photos-add N]
+ *               [--photos-rename N] [--photos-move N] [--photos-delete N]
  *   fakeidevice ctl CONTROL_PATH COMMAND [ARG...]
  *
  * The server prints READY once every socket listens. The main thread only accepts; each
@@ -522,6 +523,10 @@ static int cmd_mutate(int argc, char **argv) {
                 { "change", required_argument, NULL, 'c' },
                 { "add", required_argument, NULL, 'a' },
                 { "delete", required_argument, NULL, 'd' },
+                { "photos-add", required_argument, NULL, 'A' },
+                { "photos-rename", required_argument, NULL, 'R' },
+                { "photos-move", required_argument, NULL, 'M' },
+                { "photos-delete", required_argument, NULL, 'D' },
                 {}
         };
         MutateOptions o = {};
@@ -541,6 +546,10 @@ static int cmd_mutate(int argc, char **argv) {
                 case 'c': r = parse_uint("--change", optarg, &o.change); break;
                 case 'a': r = parse_uint("--add", optarg, &o.add); break;
                 case 'd': r = parse_uint("--delete", optarg, &o.del); break;
+                case 'A': r = parse_uint("--photos-add", optarg, &o.photos_add); break;
+                case 'R': r = parse_uint("--photos-rename", optarg, &o.photos_rename); break;
+                case 'M': r = parse_uint("--photos-move", optarg, &o.photos_move); break;
+                case 'D': r = parse_uint("--photos-delete", optarg, &o.photos_delete); break;
                 default: return 2;
                 }
                 if (r < 0)
@@ -548,7 +557,8 @@ static int cmd_mutate(int argc, char **argv) {
         }
         if (optind != argc - 1 || !have_seed) {
                 fprintf(stderr, "usage: fakeidevice mutate DIR --seed S [--change N] [--add N] "
-                                "[--delete N]\n");
+                                "[--delete N] [--photos-add N] [--photos-rename N] "
+                                "[--photos-move N] [--photos-delete N]\n");
                 return 2;
         }
         return profile_mutate(argv[optind], &o) < 0 ? 1 : 0;
@@ -606,6 +616,8 @@ static void usage(void) {
               "                   [--files N] [--bytes SIZE] [--photos N] [--apps N] "
               "[--crashlogs N]\n"
               "       fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]\n"
+              "                   [--photos-add N] [--photos-rename N] [--photos-move N]\n"
+              "                   [--photos-delete N]\n"
               "       fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n",
               stderr);
 }
