@@ -67,13 +67,19 @@ static void on_signal(int sig) {
 static void control_stats(Device *d, char *reply, size_t n) {
         snprintf(reply, n,
                  "ok connections=%llu bytes_sent=%llu bytes_received=%llu files_sent=%llu "
-                 "files_received=%llu attached=%d locked=%d trust=%s",
+                 "files_received=%llu attached=%d locked=%d trust=%s afc_removes=%llu "
+                 "dcim_removes=%llu crash_removes=%llu afc_read_bytes=%llu afc_opens=%llu",
                  (unsigned long long) d->stats.connections,
                  (unsigned long long) d->stats.bytes_sent,
                  (unsigned long long) d->stats.bytes_received,
                  (unsigned long long) d->stats.files_sent,
                  (unsigned long long) d->stats.files_received, d->attached, d->locked,
-                 d->trust == TRUST_YES ? "yes" : d->trust == TRUST_PENDING ? "pending" : "denied");
+                 d->trust == TRUST_YES ? "yes" : d->trust == TRUST_PENDING ? "pending" : "denied",
+                 (unsigned long long) d->stats.afc_removes,
+                 (unsigned long long) d->stats.dcim_removes,
+                 (unsigned long long) d->stats.crash_removes,
+                 (unsigned long long) d->stats.afc_read_bytes,
+                 (unsigned long long) d->stats.afc_opens);
 }
 
 /* Execute one control line; the global lock is held. Returns true on `quit`. */
@@ -152,13 +158,30 @@ static bool control_command(char *line, char *reply, size_t n) {
                 }
         } else if (strcmp(argv[0], "stats") == 0)
                 control_stats(d, reply, n);
-        else if (strcmp(argv[0], "fault") == 0) {
+        else if (strcmp(argv[0], "stats-reset") == 0) {
+                d->stats.afc_removes = d->stats.dcim_removes = d->stats.crash_removes = 0;
+                d->stats.afc_read_bytes = d->stats.afc_opens = 0;
+                snprintf(reply, n, "ok stats-reset %s", d->udid);
+        } else if (strcmp(argv[0], "crash") == 0) {
+                char *end;
+                long count = argc == 3 ? strtol(argv[2], &end, 10) : -1;
+                int r;
+
+                if (argc != 3 || *end || count < 0 || count > 10000)
+                        snprintf(reply, n, "err usage: crash UDID N(0-10000)");
+                else if ((r = crash_add(d->profile_dir, (unsigned) count)) < 0)
+                        snprintf(reply, n, "err cannot write crash reports: %s", strerror(-r));
+                else
+                        snprintf(reply, n, "ok crash %s %ld", d->udid, count);
+        } else if (strcmp(argv[0], "fault") == 0) {
                 if (argc < 3)
                         snprintf(reply, n, "err usage: fault UDID MODE [ARG]");
-                else {
+                else if (!afc_fault_command(d, argc - 2, argv + 2, reply, n)) {
+                        if (strcmp(argv[2], "none") == 0)
+                                afc_faults_clear(d);
                         backup_fault_command(d, argc - 2, argv + 2, reply, n);
-                        emu_broadcast();
                 }
+                emu_broadcast();
         } else
                 snprintf(reply, n, "err unknown command '%s'", argv[0]);
         return false;

@@ -623,6 +623,50 @@ static int gen_crashlog(int dfd, Rng *r, unsigned i, unsigned apps, const char *
         return write_text_at(dfd, path, buf, n, t);
 }
 
+/**
+ * crash_add: write count new crash reports into DIR/crash/ (the control command `crash`),
+ * in gen-profile's format, with names that do not clash with existing ones. Not
+ * deterministic: the PRNG is seeded from the clock. Returns 0 or -errno (-EEXIST if no free
+ * name was found).
+ */
+int crash_add(const char *dir, unsigned count) {
+        _cleanup_(device_info_freep) DeviceInfo *info = NULL;
+        _cleanup_(freep) char *buf = NULL;
+        _cleanup_(closep) int dfd = -EBADF;
+        AppInfo **apps = NULL;
+        size_t napps = 0;
+        struct timespec now;
+        Rng rng;
+        int r;
+
+        r = profile_read_info(dir, &info);
+        if (r < 0)
+                return r;
+        if (profile_list_apps(dir, &apps, &napps) >= 0)
+                app_info_free_array(apps, napps);
+        buf = malloc(64u << 10);
+        if (!buf)
+                return -ENOMEM;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        (void) clock_gettime(CLOCK_REALTIME, &now);
+        rng_init(&rng, (uint64_t) now.tv_sec * 1000000000u + (uint64_t) now.tv_nsec);
+
+        for (unsigned i = 0, attempts = 0; i < count; attempts++) {
+                if (attempts >= 100u * count + 100)
+                        return -EEXIST;
+                r = gen_crashlog(dfd, &rng, (unsigned) rng_range(&rng, 10000), (unsigned) napps,
+                                 info->ios, info->build, info->hardware_model, buf, 64u << 10);
+                if (r == -EEXIST)
+                        continue;
+                if (r < 0)
+                        return r;
+                i++;
+        }
+        return 0;
+}
+
 /* Refuse a non-empty DIR; create it (and its parents) if missing. */
 static int gen_prepare_dir(const char *dir) {
         _cleanup_(closedirp) DIR *d = NULL;
