@@ -109,9 +109,17 @@ enum {
 
 typedef struct AfcFile {
         uint64_t handle;                /* 0: free slot */
-        int fd;
+        int fd;                         /* -EBADF for a hostile name's made-up file */
         bool did_read, did_write;       /* for the device's files sent/received counters */
+        uint64_t fake_left;             /* a hostile name's file: 'X' bytes still to read */
 } AfcFile;
+
+/* Which service an AFC connection is: what its stats and faults count. */
+typedef enum AfcService {
+        AFC_SERVICE_OTHER,              /* house_arrest, unit tests */
+        AFC_SERVICE_MEDIA,              /* com.apple.afc */
+        AFC_SERVICE_CRASH,              /* com.apple.crashreportcopymobile */
+} AfcService;
 
 typedef struct Afc {
         Conn *conn;                     /* borrowed */
@@ -124,6 +132,7 @@ typedef struct Afc {
         size_t out_size, out_len;
         uint64_t last_handle;
         AfcFile files[AFC_FILES_MAX];
+        AfcService service;
 } Afc;
 
 /* Where a path leads beneath the root: the directory holding its last component, and that
@@ -592,8 +601,251 @@ static AfcFile *afc_file_get(Afc *a, const uint8_t *d, size_t n) {
 static void afc_file_close(Afc *a, AfcFile *f, bool count) {
         if (count && a->conn->device && (f->did_read || f->did_write))
                 device_count_files(a->conn->device, f->did_read, f->did_write);
-        close(f->fd);
+        if (f->fd >= 0)
+                close(f->fd);
         *f = (AfcFile) { .fd = -EBADF };
+}
+
+/* ---- stats and faults ------------------------------------------------------------------- */
+
+typedef enum AfcCount {
+        COUNT_REMOVE,                   /* a remove request; path decides dcim_removes */
+        COUNT_RENAME,                   /* a rename request; dcim_removes if from /DCIM */
+        COUNT_OPEN,
+} AfcCount;
+
+/* The request's first path string, normalised ("" when it climbs out or is too long). */
+static void afc_peek_path(const uint8_t *d, size_t n, size_t off, char out[static PATH_MAX]) {
+        size_t len;
+        const char *s = take_string(d, n, &off, &len);
+
+        if (path_normalize(s, len, out) < 0)
+                out[0] = '\0';
+}
+
+static bool path_beneath(const char *p, const char *top) {
+        size_t k = strlen(top);
+
+        return strncmp(p, top, k) == 0 && (p[k] == '\0' || p[k] == '/');
+}
+
+/* Count one request of the device's AFC stats (nothing without a device). */
+static void afc_count(Afc *a, AfcCount what, const uint8_t *d, size_t n, size_t off) {
+        Device *dev = a->conn->device;
+        char p[PATH_MAX];
+
+        if (!dev)
+                return;
+        afc_peek_path(d, n, off, p);
+        emu_lock();
+        switch (what) {
+        case COUNT_REMOVE:
+                dev->stats.afc_removes++;
+                if (a->service == AFC_SERVICE_CRASH)
+                        dev->stats.crash_removes++;
+                if (a->service == AFC_SERVICE_MEDIA &&
+                    (path_beneath(p, "DCIM") || path_beneath(p, "PhotoData")))
+                        dev->stats.dcim_removes++;
+                break;
+        case COUNT_RENAME:
+                if (a->service == AFC_SERVICE_MEDIA && path_beneath(p, "DCIM"))
+                        dev->stats.dcim_removes++;
+                break;
+        case COUNT_OPEN:
+                if (a->service == AFC_SERVICE_MEDIA)
+                        dev->stats.afc_opens++;
+                break;
+        }
+        emu_unlock();
+}
+
+/* afc-hostile: names a careless host would turn into paths outside its library. They are
+ * only ever listed and answered with made-up data; nothing is read or written for them. */
+#define HOSTILE_LONG_LEN 4096
+static const char *const hostile_names[] = {
+        "../../escape.JPG", "a/../../b.JPG", "/etc/evil.JPG", "bad\nname.JPG", "link.JPG",
+        NULL,                           /* the 4096-byte name, made on demand */
+};
+
+static const char *hostile_long_name(void) {
+        static char name[HOSTILE_LONG_LEN + 1];
+
+        if (!name[0]) {
+                memset(name, 'L', HOSTILE_LONG_LEN - 4);
+                memcpy(name + HOSTILE_LONG_LEN - 4, ".JPG", 5);
+        }
+        return name;
+}
+
+static bool afc_hostile_on(Afc *a) {
+        bool on = false;
+
+        if (!a->conn->device || a->service == AFC_SERVICE_OTHER)
+                return false;
+        emu_lock();
+        on = a->conn->device->afc_faults.hostile;
+        emu_unlock();
+        return on;
+}
+
+/* The directory (raw, slashes and "." trimmed) where hostile names are listed: DCIM's first
+ * folder, or the crash-report root. */
+static const char *hostile_dir(const Afc *a) {
+        return a->service == AFC_SERVICE_MEDIA ? "DCIM/100APPLE" : "";
+}
+
+/* Skip leading slashes and "./" components of s[0…n). */
+static size_t skip_slashes(const char *s, size_t n, size_t i) {
+        for (;;) {
+                if (i < n && s[i] == '/')
+                        i++;
+                else if (i + 1 < n && s[i] == '.' && s[i + 1] == '/')
+                        i += 2;
+                else
+                        return i;
+        }
+}
+
+/* Whether the request's path (raw, as a host would glue folder and name) names a hostile
+ * entry; *ret_link tells the symlink. */
+static bool afc_hostile_match(Afc *a, const uint8_t *d, size_t n, size_t off, bool *ret_link) {
+        const char *dir, *s;
+        size_t len, i, k;
+
+        if (!afc_hostile_on(a))
+                return false;
+        s = take_string(d, n, &off, &len);
+        dir = hostile_dir(a);
+        k = strlen(dir);
+        i = skip_slashes(s, len, 0);
+        if (len - i < k || memcmp(s + i, dir, k) != 0)
+                return false;
+        i += k;
+        if (k > 0) {
+                if (i >= len || s[i] != '/')
+                        return false;
+                i = skip_slashes(s, len, i);
+        }
+        for (size_t j = 0; j < ELEMENTSOF(hostile_names); j++) {
+                const char *h = hostile_names[j] ?: hostile_long_name();
+                size_t hl;
+
+                while (*h == '/')               /* "/etc/evil.JPG" glued after a slash */
+                        h++;
+                hl = strlen(h);
+                if (len - i == hl && memcmp(s + i, h, hl) == 0) {
+                        *ret_link = hostile_names[j] && streq(hostile_names[j], "link.JPG");
+                        return true;
+                }
+        }
+        return false;
+}
+
+/* The listing of a directory gets the hostile names if it is the one they go in. */
+static int afc_hostile_list(Afc *a, const AfcPath *p, const uint8_t *d, size_t n) {
+        char norm[PATH_MAX];
+        int r = 0;
+
+        if (!afc_hostile_on(a))
+                return 0;
+        afc_peek_path(d, n, 0, norm);
+        if (!streq(norm, hostile_dir(a)))
+                return 0;
+        for (size_t j = 0; r >= 0 && j < ELEMENTSOF(hostile_names); j++)
+                r = afc_out_str(a, hostile_names[j] ?: hostile_long_name());
+        return r;
+}
+
+/* GET_FILE_INFO of a hostile name: a plausible 1000-byte photo, or the symlink. */
+static int afc_hostile_info(Afc *a, bool link) {
+        int r;
+
+        a->out_len = 0;
+        r = afc_out_kv(a, "st_size", "%u", link ? 11u : 1000u);
+        if (r >= 0)
+                r = afc_out_kv(a, "st_blocks", "%u", 8u);
+        if (r >= 0)
+                r = afc_out_kv(a, "st_nlink", "%u", 1u);
+        if (r >= 0)
+                r = afc_out_kv(a, "st_ifmt", "%s", link ? "S_IFLNK" : "S_IFREG");
+        if (r >= 0)
+                r = afc_out_kv(a, "st_mtime", "%" PRId64, INT64_C(1767225600000000000));
+        if (r >= 0)
+                r = afc_out_kv(a, "st_birthtime", "%" PRId64, INT64_C(1767225600000000000));
+        if (r >= 0 && link)
+                r = afc_out_kv(a, "LinkTarget", "%s", "/etc/passwd");
+        if (r < 0)
+                return afc_send_errno(a, r);
+        return afc_send_data(a);
+}
+
+/* FILE_READ accounting: counts content bytes, throttles (afc-slow), and fires
+ * afc-detach-after-bytes. *got may shrink to what may still be sent; returns true if the
+ * device is to be unplugged right after this reply. */
+static bool afc_read_account(Afc *a, size_t *got, uint64_t *ret_slow) {
+        Device *dev = a->conn->device;
+        bool fire = false;
+
+        *ret_slow = 0;
+        if (!dev)
+                return false;
+        emu_lock();
+        if (dev->afc_faults.detach_armed) {
+                if (*got >= dev->afc_faults.detach_left) {
+                        *got = (size_t) dev->afc_faults.detach_left;
+                        dev->afc_faults.detach_armed = false;
+                        dev->afc_faults.detach_left = 0;
+                        fire = true;
+                } else
+                        dev->afc_faults.detach_left -= *got;
+        }
+        if (a->service == AFC_SERVICE_MEDIA)
+                dev->stats.afc_read_bytes += *got;
+        *ret_slow = dev->afc_faults.slow_bps;
+        emu_unlock();
+        return fire;
+}
+
+/**
+ * afc_fault_command: the AFC faults of the control command `fault UDID MODE [ARG]`, with the
+ * lock held: afc-detach-after-bytes N (unplug once N more FILE_READ bytes went out, on any
+ * AFC connection; clears itself), afc-hostile (hostile names in /DCIM/100APPLE and the
+ * crash-report root), afc-slow BYTES_PER_SEC (0 = off).
+ * @d: the device (borrowed). @argc, @argv: MODE and its argument (borrowed).
+ * @reply, @n: the one-line answer, "ok ..." or "err ...".
+ * Returns false (and writes nothing) if MODE is not one of these.
+ */
+bool afc_fault_command(Device *d, int argc, char **argv, char *reply, size_t n) {
+        unsigned long long v = 0;
+        char *end = NULL;
+
+        if (argc < 1 || strncmp(argv[0], "afc-", 4) != 0)
+                return false;
+        if (argc >= 2) {
+                errno = 0;
+                v = strtoull(argv[1], &end, 10);
+        }
+        if (streq(argv[0], "afc-hostile") && argc == 1) {
+                d->afc_faults.hostile = true;
+                snprintf(reply, n, "ok fault %s afc-hostile", d->udid);
+        } else if (streq(argv[0], "afc-detach-after-bytes") && argc == 2 && !*end && !errno &&
+                   argv[1][0] != '-') {
+                d->afc_faults.detach_armed = true;
+                d->afc_faults.detach_left = v;
+                snprintf(reply, n, "ok fault %s afc-detach-after-bytes %llu", d->udid, v);
+        } else if (streq(argv[0], "afc-slow") && argc == 2 && !*end && !errno &&
+                   argv[1][0] != '-') {
+                d->afc_faults.slow_bps = v;
+                snprintf(reply, n, "ok fault %s afc-slow %llu", d->udid, v);
+        } else
+                snprintf(reply, n, "err usage: fault UDID afc-detach-after-bytes N | afc-hostile | "
+                                   "afc-slow BYTES_PER_SEC");
+        return true;
+}
+
+/* `fault UDID none`: no AFC fault any more. Lock held. */
+void afc_faults_clear(Device *d) {
+        d->afc_faults = (AfcFaults) {};
 }
 
 /* ---- operations ------------------------------------------------------------------------- */
@@ -677,6 +929,8 @@ static int afc_op_read_dir(Afc *a, const uint8_t *d, size_t n) {
         r = afc_out_add(a, ".\0..", 5);
         for (size_t i = 0; r >= 0 && i < names.n; i++)
                 r = afc_out_str(a, names.v[i]);
+        if (r >= 0)
+                r = afc_hostile_list(a, &p, d, n);
         if (r < 0)
                 return afc_send_errno(a, r);
         return afc_send_data(a);
@@ -720,8 +974,11 @@ static int afc_op_get_file_info(Afc *a, const uint8_t *d, size_t n) {
         struct statx stx;
         size_t off = 0;
         int64_t mtime, btime;
+        bool link;
         int r;
 
+        if (afc_hostile_match(a, d, n, 0, &link))
+                return afc_hostile_info(a, link);
         r = afc_take_path(a, d, n, &off, false, &p);
         if (r < 0)
                 return afc_send_errno(a, r);
@@ -844,6 +1101,8 @@ static int afc_op_remove_path(Afc *a, const uint8_t *d, size_t n) {
         size_t off = 0;
         int r;
 
+        afc_count(a, COUNT_REMOVE, d, n, 0);
+
         r = afc_take_path(a, d, n, &off, false, &p);
         if (r < 0)
                 return afc_send_errno(a, r);
@@ -906,6 +1165,8 @@ static int afc_op_remove_path_and_contents(Afc *a, const uint8_t *d, size_t n) {
         size_t off = 0;
         int r;
 
+        afc_count(a, COUNT_REMOVE, d, n, 0);
+
         r = afc_take_path(a, d, n, &off, false, &p);
         if (r < 0)
                 return afc_send_errno(a, r);
@@ -922,6 +1183,8 @@ static int afc_op_rename_path(Afc *a, const uint8_t *d, size_t n) {
         _cleanup_(afc_path_done) AfcPath from = AFC_PATH_INIT, to = AFC_PATH_INIT;
         size_t off = 0;
         int r;
+
+        afc_count(a, COUNT_RENAME, d, n, 0);
 
         r = afc_take_path(a, d, n, &off, false, &from);
         if (r < 0)
@@ -952,10 +1215,24 @@ static int afc_op_file_open(Afc *a, const uint8_t *d, size_t n) {
         AfcFile *f = NULL;
         uint64_t mode;
         size_t off = 8;
+        bool link;
         int fd, r;
 
+        afc_count(a, COUNT_OPEN, d, n, 8);
         if (!take_u64(d, n, 0, &mode) || mode < 1 || mode >= ELEMENTSOF(modes))
                 return afc_send_status(a, AFC_E_INVALID_ARG);
+        if (afc_hostile_match(a, d, n, 8, &link)) {
+                /* Read-only opens get 1000 made-up bytes; nothing is written for them. */
+                if (mode != 1)
+                        return afc_send_status(a, AFC_E_PERM_DENIED);
+                for (size_t i = 0; i < ELEMENTSOF(a->files); i++)
+                        if (a->files[i].handle == 0) {
+                                a->files[i] = (AfcFile) { .handle = ++a->last_handle,
+                                                          .fd = -EBADF, .fake_left = 1000 };
+                                return afc_send_u64(a, AFC_OP_FILE_OPEN_RES, a->files[i].handle);
+                        }
+                return afc_send_status(a, AFC_E_NO_RESOURCES);
+        }
         r = afc_take_path(a, d, n, &off, true, &p);
         if (r < 0)
                 return afc_send_errno(a, r);
@@ -980,8 +1257,9 @@ static int afc_op_file_open(Afc *a, const uint8_t *d, size_t n) {
 /* FILE_READ: u64 handle + u64 length; at most AFC_READ_MAX per reply, 0 bytes at EOF. */
 static int afc_op_file_read(Afc *a, const uint8_t *d, size_t n) {
         AfcFile *f = afc_file_get(a, d, n);
-        uint64_t want;
+        uint64_t want, slow;
         size_t got = 0;
+        bool fire;
         int r;
 
         if (!f || !take_u64(d, n, 8, &want))
@@ -993,6 +1271,12 @@ static int afc_op_file_read(Afc *a, const uint8_t *d, size_t n) {
         r = afc_out_reserve(a, want);
         if (r < 0)
                 return afc_send_errno(a, r);
+        if (f->fd < 0) {                        /* a hostile name's made-up file */
+                got = want < f->fake_left ? (size_t) want : (size_t) f->fake_left;
+                memset(a->out + AFC_HEADER_SIZE, 'X', got);
+                f->fake_left -= got;
+                want = got;
+        }
         while (got < want) {
                 ssize_t k = read(f->fd, a->out + AFC_HEADER_SIZE + got, want - got);
 
@@ -1008,8 +1292,20 @@ static int afc_op_file_read(Afc *a, const uint8_t *d, size_t n) {
                 got += (size_t) k;
         }
         f->did_read = true;
+        fire = afc_read_account(a, &got, &slow);
         a->out_len = got;
-        return afc_send_data(a);
+        r = afc_send_data(a);
+        if (r >= 0 && slow > 0 && got > 0)     /* afc-slow: as if the link carried slow B/s */
+                (void) usleep((useconds_t) ((uint64_t) got * 1000000 / slow));
+        if (fire) {                             /* afc-detach-after-bytes: the cable is out */
+                log_info("%s: AFC read limit reached, detaching", a->conn->device->udid);
+                emu_lock();
+                device_detach(a->conn->device);
+                emu_broadcast();
+                emu_unlock();
+                return -ECONNRESET;
+        }
+        return r;
 }
 
 /* FILE_WRITE: u64 handle, then the data (libimobiledevice and appium put it in the payload;
@@ -1422,6 +1718,8 @@ static int afc_serve_one(Afc *a) {
         return r;
 }
 
+static void afc_serve_as(Conn *c, const char *root, const char *only, AfcService service);
+
 /**
  * afc_serve: serve AFC on c until the client hangs up, the stream fails, or a frame arrives
  * that cannot be answered (it gets a STATUS first where possible).
@@ -1435,7 +1733,14 @@ static int afc_serve_one(Afc *a) {
  * invalid @only is logged and ends the connection at once.
  */
 void afc_serve(Conn *c, const char *root, const char *only) {
-        _cleanup_(afc_done) Afc a = { .conn = c, .root_fd = -EBADF, .only = only };
+        afc_serve_as(c, root, only, AFC_SERVICE_OTHER);
+}
+
+/* afc_serve() for one of the device's services, which decides what is counted. */
+
+static void afc_serve_as(Conn *c, const char *root, const char *only, AfcService service) {
+        _cleanup_(afc_done) Afc a = { .conn = c, .root_fd = -EBADF, .only = only,
+                                      .service = service };
 
         if (only && (!*only || strchr(only, '/') || streq(only, ".") || streq(only, ".."))) {
                 log_warn("AFC: bad top-level restriction '%s'", only);
@@ -1470,7 +1775,8 @@ static char *device_profile_dir(Device *d) {
 }
 
 /* AFC over <profile>/<sub>, created if the profile lacks it: a phone always has it. */
-static void serve_profile_subdir(Conn *c, const ServiceCtx *ctx, const char *sub) {
+static void serve_profile_subdir(Conn *c, const ServiceCtx *ctx, const char *sub,
+                                 AfcService service) {
         _cleanup_(freep) char *dir = NULL, *root = NULL;
 
         dir = device_profile_dir(ctx->device);
@@ -1481,7 +1787,7 @@ static void serve_profile_subdir(Conn *c, const ServiceCtx *ctx, const char *sub
         }
         if (mkdir(root, 0755) < 0 && errno != EEXIST)
                 log_warn("%s: cannot create '%s': %s", ctx->name, root, strerror(errno));
-        afc_serve(c, root, NULL);
+        afc_serve_as(c, root, NULL, service);
 }
 
 /**
@@ -1489,7 +1795,7 @@ static void serve_profile_subdir(Conn *c, const ServiceCtx *ctx, const char *sub
  * @c: the stream (borrowed). @ctx: the service context (borrowed); ctx->device must be set.
  */
 void serve_afc(Conn *c, const ServiceCtx *ctx) {
-        serve_profile_subdir(c, ctx, "media");
+        serve_profile_subdir(c, ctx, "media", AFC_SERVICE_MEDIA);
 }
 
 /**
@@ -1497,7 +1803,7 @@ void serve_afc(Conn *c, const ServiceCtx *ctx) {
  * @c: the stream (borrowed). @ctx: the service context (borrowed); ctx->device must be set.
  */
 void serve_crashreport_copy(Conn *c, const ServiceCtx *ctx) {
-        serve_profile_subdir(c, ctx, "crash");
+        serve_profile_subdir(c, ctx, "crash", AFC_SERVICE_CRASH);
 }
 
 /**

@@ -145,6 +145,8 @@ typedef struct GenOptions {
 typedef struct MutateOptions {
         uint64_t seed;
         unsigned change, add, del;
+        /* camera-roll items: new ones, renamed, moved to another folder, deleted */
+        unsigned photos_add, photos_rename, photos_move, photos_delete;
 } MutateOptions;
 
 typedef struct AppInfo {
@@ -167,6 +169,8 @@ void app_info_free_array(AppInfo **a, size_t n);
 /* gen-profile / mutate subcommands: 0 or negative errno (already logged). */
 int profile_generate(const char *dir, const GenOptions *o);
 int profile_mutate(const char *dir, const MutateOptions *o);
+/* Write count new crash reports into DIR/crash/ (control `crash`). 0 or -errno. */
+int crash_add(const char *dir, unsigned count);
 /* Parse "123", "4K", "5M", "2G" (powers of 1024). 0 or -EINVAL/-ERANGE. */
 int parse_size(const char *s, uint64_t *ret);
 
@@ -182,7 +186,22 @@ typedef struct DeviceStats {
         uint64_t connections;
         uint64_t bytes_sent, bytes_received;    /* device's point of view */
         uint64_t files_sent, files_received;
+        /* AFC (afc.c), cleared by `stats-reset`: */
+        uint64_t afc_removes;           /* REMOVE_PATH[_AND_CONTENTS] on any AFC service */
+        uint64_t dcim_removes;          /* … beneath /DCIM or /PhotoData, and RENAME_PATH
+                                         * from beneath /DCIM (com.apple.afc) */
+        uint64_t crash_removes;         /* removes on com.apple.crashreportcopymobile */
+        uint64_t afc_read_bytes;        /* FILE_READ content sent on com.apple.afc */
+        uint64_t afc_opens;             /* FILE_OPEN on com.apple.afc */
 } DeviceStats;
+
+/* AFC faults (`fault UDID afc-…`, cleared by `fault UDID none`); guarded by the lock. */
+typedef struct AfcFaults {
+        bool detach_armed;              /* afc-detach-after-bytes N */
+        uint64_t detach_left;           /* FILE_READ bytes still to send before the unplug */
+        bool hostile;                   /* afc-hostile: hostile names in DCIM and crash/ */
+        uint64_t slow_bps;              /* afc-slow BYTES_PER_SEC, 0 = full speed */
+} AfcFaults;
 
 typedef struct PairRecord {             /* device side: one per paired host */
         char *host_id;
@@ -209,6 +228,7 @@ struct Device {
         plist_t overrides;              /* SetValue: {domain or "": {key: value}} */
         Conn *conns;                    /* open streams, cut on detach */
         DeviceStats stats;
+        AfcFaults afc_faults;
         struct Service *services;       /* ports handed out by StartService */
         uint16_t next_port;
         void *backup_state;             /* owned by backup.c (faults etc.), may be NULL */
@@ -264,6 +284,10 @@ const ServiceDef *service_lookup(const char *name);
 void afc_serve(Conn *c, const char *root, const char *only);
 
 void serve_afc(Conn *c, const ServiceCtx *ctx);                 /* media/ */
+/* afc.c: control commands "fault UDID afc-… [ARG]" (argv[0] = MODE), lock held; returns
+ * false if MODE is not an AFC fault. afc_faults_clear(): `fault UDID none`. */
+bool afc_fault_command(Device *d, int argc, char **argv, char *reply, size_t n);
+void afc_faults_clear(Device *d);
 void serve_crashreport_copy(Conn *c, const ServiceCtx *ctx);    /* crash/ */
 void serve_crashreport_mover(Conn *c, const ServiceCtx *ctx);   /* writes "ping\0" */
 void serve_house_arrest(Conn *c, const ServiceCtx *ctx);        /* apps/<id>/ */

@@ -7,7 +7,8 @@
  *               --device UDID=PROFILE_DIR[,untrusted][,locked][,detached] [--device ...]
  *   fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V] [--files N]
  *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N]
- *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]
+ *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N] [--photos-add N]
+ *               [--photos-rename N] [--photos-move N] [--photos-delete N]
  *   fakeidevice ctl CONTROL_PATH COMMAND [ARG...]
  *
  * The server prints READY once every socket listens. The main thread only accepts; each
@@ -66,13 +67,19 @@ static void on_signal(int sig) {
 static void control_stats(Device *d, char *reply, size_t n) {
         snprintf(reply, n,
                  "ok connections=%llu bytes_sent=%llu bytes_received=%llu files_sent=%llu "
-                 "files_received=%llu attached=%d locked=%d trust=%s",
+                 "files_received=%llu attached=%d locked=%d trust=%s afc_removes=%llu "
+                 "dcim_removes=%llu crash_removes=%llu afc_read_bytes=%llu afc_opens=%llu",
                  (unsigned long long) d->stats.connections,
                  (unsigned long long) d->stats.bytes_sent,
                  (unsigned long long) d->stats.bytes_received,
                  (unsigned long long) d->stats.files_sent,
                  (unsigned long long) d->stats.files_received, d->attached, d->locked,
-                 d->trust == TRUST_YES ? "yes" : d->trust == TRUST_PENDING ? "pending" : "denied");
+                 d->trust == TRUST_YES ? "yes" : d->trust == TRUST_PENDING ? "pending" : "denied",
+                 (unsigned long long) d->stats.afc_removes,
+                 (unsigned long long) d->stats.dcim_removes,
+                 (unsigned long long) d->stats.crash_removes,
+                 (unsigned long long) d->stats.afc_read_bytes,
+                 (unsigned long long) d->stats.afc_opens);
 }
 
 /* Execute one control line; the global lock is held. Returns true on `quit`. */
@@ -151,13 +158,30 @@ static bool control_command(char *line, char *reply, size_t n) {
                 }
         } else if (strcmp(argv[0], "stats") == 0)
                 control_stats(d, reply, n);
-        else if (strcmp(argv[0], "fault") == 0) {
+        else if (strcmp(argv[0], "stats-reset") == 0) {
+                d->stats.afc_removes = d->stats.dcim_removes = d->stats.crash_removes = 0;
+                d->stats.afc_read_bytes = d->stats.afc_opens = 0;
+                snprintf(reply, n, "ok stats-reset %s", d->udid);
+        } else if (strcmp(argv[0], "crash") == 0) {
+                char *end;
+                long count = argc == 3 ? strtol(argv[2], &end, 10) : -1;
+                int r;
+
+                if (argc != 3 || *end || count < 0 || count > 10000)
+                        snprintf(reply, n, "err usage: crash UDID N(0-10000)");
+                else if ((r = crash_add(d->profile_dir, (unsigned) count)) < 0)
+                        snprintf(reply, n, "err cannot write crash reports: %s", strerror(-r));
+                else
+                        snprintf(reply, n, "ok crash %s %ld", d->udid, count);
+        } else if (strcmp(argv[0], "fault") == 0) {
                 if (argc < 3)
                         snprintf(reply, n, "err usage: fault UDID MODE [ARG]");
-                else {
+                else if (!afc_fault_command(d, argc - 2, argv + 2, reply, n)) {
+                        if (strcmp(argv[2], "none") == 0)
+                                afc_faults_clear(d);
                         backup_fault_command(d, argc - 2, argv + 2, reply, n);
-                        emu_broadcast();
                 }
+                emu_broadcast();
         } else
                 snprintf(reply, n, "err unknown command '%s'", argv[0]);
         return false;
@@ -522,6 +546,10 @@ static int cmd_mutate(int argc, char **argv) {
                 { "change", required_argument, NULL, 'c' },
                 { "add", required_argument, NULL, 'a' },
                 { "delete", required_argument, NULL, 'd' },
+                { "photos-add", required_argument, NULL, 'A' },
+                { "photos-rename", required_argument, NULL, 'R' },
+                { "photos-move", required_argument, NULL, 'M' },
+                { "photos-delete", required_argument, NULL, 'D' },
                 {}
         };
         MutateOptions o = {};
@@ -541,6 +569,10 @@ static int cmd_mutate(int argc, char **argv) {
                 case 'c': r = parse_uint("--change", optarg, &o.change); break;
                 case 'a': r = parse_uint("--add", optarg, &o.add); break;
                 case 'd': r = parse_uint("--delete", optarg, &o.del); break;
+                case 'A': r = parse_uint("--photos-add", optarg, &o.photos_add); break;
+                case 'R': r = parse_uint("--photos-rename", optarg, &o.photos_rename); break;
+                case 'M': r = parse_uint("--photos-move", optarg, &o.photos_move); break;
+                case 'D': r = parse_uint("--photos-delete", optarg, &o.photos_delete); break;
                 default: return 2;
                 }
                 if (r < 0)
@@ -548,7 +580,8 @@ static int cmd_mutate(int argc, char **argv) {
         }
         if (optind != argc - 1 || !have_seed) {
                 fprintf(stderr, "usage: fakeidevice mutate DIR --seed S [--change N] [--add N] "
-                                "[--delete N]\n");
+                                "[--delete N] [--photos-add N] [--photos-rename N] "
+                                "[--photos-move N] [--photos-delete N]\n");
                 return 2;
         }
         return profile_mutate(argv[optind], &o) < 0 ? 1 : 0;
@@ -606,6 +639,8 @@ static void usage(void) {
               "                   [--files N] [--bytes SIZE] [--photos N] [--apps N] "
               "[--crashlogs N]\n"
               "       fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]\n"
+              "                   [--photos-add N] [--photos-rename N] [--photos-move N]\n"
+              "                   [--photos-delete N]\n"
               "       fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n",
               stderr);
 }

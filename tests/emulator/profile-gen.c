@@ -18,6 +18,7 @@ static const struct {
         [SIZE_LARGE] = { 2 << 20, 4 },          /* 2 … 32 MiB */
         [SIZE_PHOTO] = { 1 << 20, 2 },          /* 1 … 4 MiB */
         [SIZE_VIDEO] = { 128 << 20, 2 },        /* 128 … 512 MiB */
+        [SIZE_SIDECAR] = { 1 << 10, 2 },        /* 1 … 4 KiB: .AAE edit sidecars */
 };
 
 /* A random size of class c: a power-of-two octave of the class, then uniform within it. */
@@ -40,17 +41,22 @@ typedef struct PlanFile {
         SizeClass cls;
         uint64_t size;          /* the natural size, then the final one (plan_fit_sizes()) */
         int64_t mtime;
+        MediaKind media;        /* a camera-roll file: its format (else MEDIA_NONE) */
+        int64_t capture;        /* … and its capture time */
 } PlanFile;
 
 typedef struct Plan {
         PlanFile *files;
         size_t n, allocated;
+        PhotoRow *rows;         /* Photos.sqlite's ZASSET, in Z_PK order */
+        size_t n_rows;
 } Plan;
 
 static void plan_done(Plan *p) {
         for (size_t i = 0; i < p->n; i++)
                 free(p->files[i].path);
         free(p->files);
+        free(p->rows);
         *p = (Plan) {};
 }
 
@@ -135,20 +141,102 @@ static const char *const cache_owners[] = {
         "mobilesafari", "Maps", "news", "weather", "stocks", "podcasts",
 };
 
-/* The camera roll: item i (from 0) is IMG_<i % 9999 + 1>, in folder 100APPLE + i / 999;
- * every fifth item from the second on is a video. */
-static int plan_photos(Plan *p, Rng *r, unsigned photos) {
-        for (unsigned i = 0; i < photos; i++) {
-                bool video = i % 5 == 1;
-                int64_t t = BASE_TIME + (int64_t) i * 3 * 3600 + (int64_t) rng_range(r, 3600);
-                int k;
+static int plan_add_media(Plan *p, Rng *r, SizeClass cls, MediaKind kind, int64_t capture,
+                          int64_t mtime, unsigned folder, unsigned number) {
+        int k = plan_add(p, r, cls, true, mtime, "CameraRollDomain/Media/DCIM/%03uAPPLE/IMG_%04u.%s",
+                         folder, number, media_ext(kind));
 
-                k = plan_add(p, r, video ? SIZE_VIDEO : SIZE_PHOTO, true, t,
-                             "CameraRollDomain/Media/DCIM/%03uAPPLE/IMG_%04u.%s",
-                             100 + i / PHOTOS_PER_FOLDER, i % 9999 + 1, video ? "MOV" : "HEIC");
+        if (k < 0)
+                return k;
+        p->files[p->n - 1].media = kind;
+        p->files[p->n - 1].capture = capture;
+        return 0;
+}
+
+static int plan_add_row(Plan *p, unsigned folder, unsigned number, MediaKind kind,
+                        int64_t capture) {
+        PhotoRow *v = reallocarray(p->rows, p->n_rows + 1, sizeof(*v));
+
+        if (!v)
+                return -ENOMEM;
+        p->rows = v;
+        v += p->n_rows++;
+        *v = (PhotoRow) { .kind = kind == MEDIA_MOV || kind == MEDIA_MP4, .capture = capture };
+        snprintf(v->dir, sizeof(v->dir), "DCIM/%03uAPPLE", folder);
+        snprintf(v->name, sizeof(v->name), "IMG_%04u.%s", number, media_ext(kind));
+        return 0;
+}
+
+/*
+ * The camera roll: exactly `photos` files under DCIM. Items follow photo_mix[] (a Live Photo
+ * or an edited photo takes two files; the last item drops its MOV or AAE if only one file
+ * is left). Besides them, max(1, items / 10) iCloud-only items (when photos ≥ 5) have a
+ * Photos.sqlite row but no file; they are interleaved, at positions 4, 14, 24, …, so the
+ * numbering has gaps as on a phone with "Optimize iPhone Storage". Position c (from 0) is
+ * IMG_<c % 9999 + 1> in folder 100APPLE + c / 999. Capture times run from 2023 to 2025,
+ * days 3…26 of a month (so no time zone moves one into another month); a JPEG's or HEIC's
+ * mtime is 35 to 155 days later (always another month), the other files' mtime is the
+ * capture time of their item.
+ */
+static int plan_photos(Plan *p, Rng *r, unsigned photos) {
+        unsigned items = 0, slots = photos, clouds, total, next_cloud = 0;
+        int k;
+
+        /* Count the items first: their number decides where the iCloud-only ones go. */
+        for (unsigned j = 0; slots > 0; j++, items++)
+                slots -= slots >= 2 && (photo_mix[j % 10].live || photo_mix[j % 10].aae) ? 2 : 1;
+        clouds = photos >= 5 ? (items / 10 > 1 ? items / 10 : 1) : 0;
+        total = items + clouds;
+
+        slots = photos;
+        for (unsigned c = 0, j = 0; c < total; c++) {
+                unsigned folder = 100 + c / PHOTOS_PER_FOLDER, number = c % 9999 + 1;
+                unsigned cloud_at = 4 + 10 * next_cloud;
+                unsigned month = (unsigned) ((uint64_t) c * 36 / total);
+                struct tm tm = {
+                        .tm_year = 123 + (int) (month / 12), .tm_mon = (int) (month % 12),
+                        .tm_mday = 3 + (int) rng_range(r, 24), .tm_hour = (int) rng_range(r, 24),
+                        .tm_min = (int) rng_range(r, 60), .tm_sec = (int) rng_range(r, 60),
+                };
+                int64_t capture = (int64_t) timegm(&tm);
+                int64_t later = capture + (35 + (int64_t) rng_range(r, 120)) * DAY +
+                                (int64_t) rng_range(r, DAY);
+                MediaKind kind;
+                bool live, aae, exif;
+
+                if (cloud_at > total - clouds + next_cloud)
+                        cloud_at = total - clouds + next_cloud;
+                if (next_cloud < clouds && c == cloud_at) {
+                        k = plan_add_row(p, folder, number,
+                                         next_cloud % 3 == 2 ? MEDIA_MOV : MEDIA_HEIC, capture);
+                        if (k < 0)
+                                return k;
+                        next_cloud++;
+                        continue;
+                }
+
+                kind = photo_mix[j % 10].kind;
+                live = photo_mix[j % 10].live && slots >= 2;
+                aae = photo_mix[j % 10].aae && slots >= 2;
+                exif = kind == MEDIA_HEIC || kind == MEDIA_JPEG;
+                j++;
+                k = plan_add_row(p, folder, number, kind, capture);
+                if (k >= 0)
+                        k = plan_add_media(p, r,
+                                           kind == MEDIA_MOV || kind == MEDIA_MP4 ? SIZE_VIDEO
+                                                                                  : SIZE_PHOTO,
+                                           kind, capture, exif ? later : capture, folder, number);
+                if (k >= 0 && live)
+                        k = plan_add_media(p, r, SIZE_PHOTO, MEDIA_MOV, capture, capture, folder,
+                                           number);
+                if (k >= 0 && aae)
+                        k = plan_add_media(p, r, SIZE_SIDECAR, MEDIA_AAE, capture, capture,
+                                           folder, number);
                 if (k < 0)
                         return k;
+                slots -= 1 + live + aae;
         }
+        assert(slots == 0);
         return 0;
 }
 
@@ -535,6 +623,50 @@ static int gen_crashlog(int dfd, Rng *r, unsigned i, unsigned apps, const char *
         return write_text_at(dfd, path, buf, n, t);
 }
 
+/**
+ * crash_add: write count new crash reports into DIR/crash/ (the control command `crash`),
+ * in gen-profile's format, with names that do not clash with existing ones. Not
+ * deterministic: the PRNG is seeded from the clock. Returns 0 or -errno (-EEXIST if no free
+ * name was found).
+ */
+int crash_add(const char *dir, unsigned count) {
+        _cleanup_(device_info_freep) DeviceInfo *info = NULL;
+        _cleanup_(freep) char *buf = NULL;
+        _cleanup_(closep) int dfd = -EBADF;
+        AppInfo **apps = NULL;
+        size_t napps = 0;
+        struct timespec now;
+        Rng rng;
+        int r;
+
+        r = profile_read_info(dir, &info);
+        if (r < 0)
+                return r;
+        if (profile_list_apps(dir, &apps, &napps) >= 0)
+                app_info_free_array(apps, napps);
+        buf = malloc(64u << 10);
+        if (!buf)
+                return -ENOMEM;
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return -errno;
+        (void) clock_gettime(CLOCK_REALTIME, &now);
+        rng_init(&rng, (uint64_t) now.tv_sec * 1000000000u + (uint64_t) now.tv_nsec);
+
+        for (unsigned i = 0, attempts = 0; i < count; attempts++) {
+                if (attempts >= 100u * count + 100)
+                        return -EEXIST;
+                r = gen_crashlog(dfd, &rng, (unsigned) rng_range(&rng, 10000), (unsigned) napps,
+                                 info->ios, info->build, info->hardware_model, buf, 64u << 10);
+                if (r == -EEXIST)
+                        continue;
+                if (r < 0)
+                        return r;
+                i++;
+        }
+        return 0;
+}
+
 /* Refuse a non-empty DIR; create it (and its parents) if missing. */
 static int gen_prepare_dir(const char *dir) {
         _cleanup_(closedirp) DIR *d = NULL;
@@ -586,7 +718,11 @@ static int gen_backup_files(int dfd, const Plan *plan, uint64_t seed, uint8_t *b
                         r = -EINVAL;            /* a plan bug: a twin without a place */
                 if (r < 0)
                         return r;
-                r = write_content_at(dfd, twin, f->size, cseed, f->mtime, buf);
+                if (f->media != MEDIA_NONE)
+                        r = write_media_at(dfd, twin, f->media, f->size, cseed, f->capture,
+                                           f->mtime, buf);
+                else
+                        r = write_content_at(dfd, twin, f->size, cseed, f->mtime, buf);
                 if (r < 0)
                         return r;
                 if (linkat(dfd, twin, dfd, bpath, 0) < 0) {
@@ -689,7 +825,7 @@ int profile_generate(const char *dir, const GenOptions *o) {
         step = "directories";
         {
                 static const char *const dirs[] = {
-                        "media/DCIM", "media/Downloads", "media/Books",
+                        "media/DCIM", "media/PhotoData", "media/Downloads", "media/Books",
                         "media/iTunes_Control/iTunes", "apps", "crash/Retired", "backup",
                 };
                 char d[64];
@@ -728,6 +864,15 @@ int profile_generate(const char *dir, const GenOptions *o) {
                                 goto fail;
                 }
         }
+
+        step = "the photo library";
+        r = photos_write_cpl(dfd, o->seed, o->photos, buf);
+        if (r >= 0)
+                r = photos_db_write(dir, plan.rows, plan.n_rows, o->seed, BASE_TIME);
+        if (r >= 0)
+                r = photos_write_tsv(dir, dfd, BASE_TIME, buf);
+        if (r < 0)
+                goto fail;
 
         step = "directory times";
         r = set_dir_mtimes(dfd, BASE_TIME);

@@ -21,6 +21,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <sqlite3.h>
+
 #include "emu.h"
 #define GEN_DEFAULT_FILES 50u
 #define GEN_DEFAULT_BYTES (UINT64_C(4) << 20)
@@ -61,6 +63,7 @@ typedef enum SizeClass {
         SIZE_LARGE,
         SIZE_PHOTO,
         SIZE_VIDEO,
+        SIZE_SIDECAR,
         _SIZE_CLASS_MAX,
 } SizeClass;
 
@@ -100,6 +103,9 @@ static inline uint64_t rng_next(Rng *r) {
 bool startswith(const char *s, const char *prefix);
 void rng_init(Rng *r, uint64_t seed);
 uint64_t rng_range(Rng *r, uint64_t n);
+void rng_fill(Rng *r, uint8_t *buf, size_t n);
+int write_all(int fd, const void *buf, size_t n);
+int create_at(int dfd, const char *path);
 uint64_t content_seed(uint64_t seed, const char *path);
 int mkdir_p_at(int dfd, char *path);
 int mkdir_parents_at(int dfd, const char *path);
@@ -121,3 +127,68 @@ int write_content_at(int dfd, const char *path, uint64_t size, uint64_t cseed, i
                      uint8_t *buf);
 int twin_path(const char *bpath, char *buf, size_t n);
 uint64_t natural_size(Rng *r, SizeClass c);
+
+/* ---- the camera roll (profile-media.c: file formats; profile-photos.c: the library) ---- */
+
+typedef enum MediaKind {
+        MEDIA_NONE,
+        MEDIA_HEIC,
+        MEDIA_JPEG,
+        MEDIA_PNG,
+        MEDIA_MOV,
+        MEDIA_MP4,
+        MEDIA_AAE,
+} MediaKind;
+
+/* Seconds between the Unix epoch and Apple's (2001-01-01), for ZDATECREATED. */
+#define APPLE_EPOCH INT64_C(978307200)
+
+/* One ZASSET row of Photos.sqlite: a DCIM photo or video, or an iCloud-only one. */
+typedef struct PhotoRow {
+        char dir[32];           /* "DCIM/100APPLE" */
+        char name[32];          /* "IMG_0001.HEIC" */
+        int kind;               /* 0 photo, 1 video */
+        int64_t capture;        /* Unix seconds */
+} PhotoRow;
+
+MediaKind media_kind_of(const char *path);
+int write_media_at(int dfd, const char *path, MediaKind kind, uint64_t size, uint64_t cseed,
+                   int64_t capture, int64_t mtime, uint8_t *buf);
+int media_read_capture(int dfd, const char *path, int64_t *ret);
+int sha256_file_at(int dfd, const char *path, uint8_t *buf, char hex[static 65],
+                   uint64_t *ret_size);
+int64_t capture_clamp(int64_t t);
+int photos_db_write(const char *dir, const PhotoRow *rows, size_t n, uint64_t seed,
+                    int64_t mtime);
+int photos_write_cpl(int dfd, uint64_t seed, unsigned photos, uint8_t *buf);
+int photos_write_tsv(const char *dir, int dfd, int64_t mtime, uint8_t *buf);
+
+typedef struct PhotoMix {
+        MediaKind kind;
+        bool live, aae;         /* with a Live Photo MOV / an AAE sidecar */
+} PhotoMix;
+extern const PhotoMix photo_mix[10];
+const char *media_ext(MediaKind k);
+
+/* The camera-roll part of one `mutate` run (profile-photos.c). */
+typedef struct PhotoCtx {
+        const char *dir;        /* the profile, borrowed */
+        int dfd;                /* borrowed */
+        sqlite3 *db;            /* Photos.sqlite */
+        int64_t *keep;          /* Z_PKs that were iCloud-only (no file) before */
+        size_t n_keep;
+        size_t primaries;       /* camera-roll items with a file, before */
+        unsigned next_number;   /* the next free IMG_nnnn */
+        uint64_t seed;
+        int64_t t;              /* the mutation's time */
+        uint8_t *buf;           /* borrowed scratch space */
+        EntryList *touched;     /* borrowed: directories whose mtime is to be set */
+} PhotoCtx;
+
+int touch_parent(EntryList *dirs, const char *path);
+int photo_ctx_open(PhotoCtx *c, const char *dir, int dfd, uint64_t seed, int64_t t,
+                   uint8_t *buf, EntryList *touched);
+void photo_ctx_done(PhotoCtx *c);
+int photo_add(PhotoCtx *c, Rng *r, const char *folder, bool plain);
+int photos_mutate_ops(PhotoCtx *c, Rng *r, const MutateOptions *o);
+int photo_ctx_finish(PhotoCtx *c, Rng *r, int64_t t);

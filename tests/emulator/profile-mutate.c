@@ -35,7 +35,8 @@ static int twin_of(int dfd, const char *rel, const struct stat *st, char *buf, s
  * names then share the new inode, as the device would show one changed photo in both
  * places; readers that hold the old file open keep reading the old content. */
 static int mutate_replace(int dfd, const char *bpath, const char *twin, uint64_t size,
-                          uint64_t cseed, int64_t t, uint8_t *buf) {
+                          uint64_t cseed, int64_t t, MediaKind media, int64_t capture,
+                          uint8_t *buf) {
         char tmp[PATH_MAX], ttmp[PATH_MAX];
         int r;
 
@@ -43,7 +44,10 @@ static int mutate_replace(int dfd, const char *bpath, const char *twin, uint64_t
         if (r < 0)
                 return r;
         (void) unlinkat(dfd, tmp, 0);
-        r = write_content_at(dfd, tmp, size, cseed, t, buf);
+        if (media != MEDIA_NONE)
+                r = write_media_at(dfd, tmp, media, size, cseed, capture, t, buf);
+        else
+                r = write_content_at(dfd, tmp, size, cseed, t, buf);
         if (r < 0)
                 goto fail;
 
@@ -74,7 +78,7 @@ fail:
 }
 
 /* Remember the directory above path, whose mtime the mutation changed. */
-static int touch_parent(EntryList *dirs, const char *path) {
+int touch_parent(EntryList *dirs, const char *path) {
         const char *slash = strrchr(path, '/');
         char *d;
 
@@ -90,7 +94,7 @@ static int touch_parent(EntryList *dirs, const char *path) {
  * DCIM folder, a note among app documents, else an "added-…" file. Its twin is made too
  * when the directory has one. */
 static int mutate_add(int dfd, Rng *r, uint64_t seed, const char *like, int64_t t, uint8_t *buf,
-                      EntryList *touched) {
+                      EntryList *touched, PhotoCtx *photos) {
         const char *slash = strrchr(like, '/');
         int dirlen = slash ? (int) (slash - like) : 0;
         char rel[PATH_MAX], bpath[PATH_MAX], twin[PATH_MAX];
@@ -98,15 +102,24 @@ static int mutate_add(int dfd, Rng *r, uint64_t seed, const char *like, int64_t 
         struct stat st;
         int k;
 
+        /* A new photo: the next free number, its ZASSET row, valid HEIC content. */
+        if (strstr(like, "/DCIM/") && startswith(like, "CameraRollDomain/") && slash) {
+                char folder[PATH_MAX];
+                const char *f = strrchr(like, '/');
+
+                for (f--; f > like && *f != '/'; f--)
+                        ;
+                snprintf(folder, sizeof(folder), "%.*s", (int) (slash - f - 1), f + 1);
+                k = photo_add(photos, r, folder, true);
+                return k < 0 ? k : 0;
+        }
+
         for (unsigned attempt = 0;; attempt++) {
                 uint64_t x = rng_next(r);
 
                 if (attempt >= 1000)
                         return -EEXIST;
-                if (strstr(like, "/DCIM/") && startswith(like, "CameraRollDomain/"))
-                        k = snprintf(rel, sizeof(rel), "%.*s/IMG_%04u.HEIC", dirlen, like,
-                                     (unsigned) (x % 9999 + 1));
-                else if (strstr(like, "/Documents/") && startswith(like, "AppDomain-"))
+                if (strstr(like, "/Documents/") && startswith(like, "AppDomain-"))
                         k = snprintf(rel, sizeof(rel), "%.*s/New Note %08x.txt", dirlen, like,
                                      (unsigned) x);
                 else
@@ -177,6 +190,7 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
         _cleanup_(freep) uint8_t *buf = NULL;
         _cleanup_(freep) size_t *perm = NULL;
         _cleanup_(entry_list_done) EntryList l = {}, touched = {};
+        _cleanup_(photo_ctx_done) PhotoCtx photos = {};
         int64_t newest = BASE_TIME, t;
         const char *step = "listing backup/";
         uint64_t pick;
@@ -217,6 +231,17 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
         }
         t = newest + 3600;
 
+        step = "Photos.sqlite";
+        r = photo_ctx_open(&photos, dir, dfd, o->seed, t, buf, &touched);
+        if (r < 0)
+                goto fail;
+        if ((uint64_t) o->photos_rename + o->photos_move + o->photos_delete > photos.primaries) {
+                log_warn("mutate: '%s' has %zu camera-roll items, cannot rename %u, move %u and "
+                         "delete %u", dir, photos.primaries, o->photos_rename, o->photos_move,
+                         o->photos_delete);
+                return -EINVAL;
+        }
+
         rng_init(&rng, o->seed ^ UINT64_C(0x6d7574617465));     /* "mutate" */
         for (size_t i = 0; i < pick; i++) {
                 size_t j = i + (size_t) rng_range(&rng, l.n - i), x = perm[i];
@@ -230,6 +255,8 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
                 const char *rel = e->path + strlen("backup/");
                 uint64_t old = (uint64_t) e->st.st_size, delta, size;
                 char twin[PATH_MAX];
+                MediaKind media;
+                int64_t capture;
                 int tw;
 
                 step = e->path;
@@ -241,9 +268,15 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
                         r = tw;
                         goto fail;
                 }
+                /* An edited photo stays a valid one, taken when it was. */
+                media = startswith(rel, "CameraRollDomain/Media/DCIM/") ? media_kind_of(rel)
+                                                                        : MEDIA_NONE;
+                capture = e->st.st_mtime;
+                if (media != MEDIA_NONE)
+                        (void) media_read_capture(dfd, e->path, &capture);
                 r = mutate_replace(dfd, e->path, tw ? twin : NULL, size,
                                    content_seed(o->seed ^ UINT64_C(0x6368616e6765), rel),
-                                   t + (int64_t) rng_range(&rng, 3600), buf);
+                                   t + (int64_t) rng_range(&rng, 3600), media, capture, buf);
                 if (r >= 0)
                         r = touch_parent(&touched, e->path);
                 if (r >= 0 && tw)
@@ -284,10 +317,17 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
 
                 step = "adding files";
                 r = mutate_add(dfd, &rng, o->seed ^ UINT64_C(0x616464), like,
-                               t + (int64_t) rng_range(&rng, 3600), buf, &touched);
+                               t + (int64_t) rng_range(&rng, 3600), buf, &touched, &photos);
                 if (r < 0)
                         goto fail;
         }
+
+        step = "the camera roll";
+        r = photos_mutate_ops(&photos, &rng, o);
+        if (r >= 0)
+                r = photo_ctx_finish(&photos, &rng, t + 3600);
+        if (r < 0)
+                goto fail;
 
         step = "directory times";
         for (size_t i = 0; i < touched.n; i++) {

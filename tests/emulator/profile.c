@@ -6,8 +6,21 @@
  * it with the gen-profile and mutate subcommands, so the layout is a contract:
  *
  *   device.ini                  [Device] Key=value lines (see info_keys[] below)
- *   media/                      the AFC root (/var/mobile/Media): DCIM/100APPLE/IMG_0001.HEIC,
- *                               …, Recordings/, Downloads/, Books/, iTunes_Control/iTunes/
+ *   media/                      the AFC root (/var/mobile/Media): DCIM/, Recordings/,
+ *                               Downloads/, Books/, iTunes_Control/iTunes/, PhotoData/
+ *   media/DCIM/1nnAPPLE/        the camera roll (--photos N = N files here, 999 numbers a
+ *                               folder): IMG_nnnn.HEIC and .JPG (valid, EXIF
+ *                               DateTimeOriginal, big- or little-endian TIFF), Live Photos
+ *                               (IMG_nnnn.HEIC + IMG_nnnn.MOV), videos (.MOV, .MP4), .PNG, and
+ *                               .AAE edit sidecars beside their photo; see profile-media.c
+ *   media/PhotoData/Photos.sqlite  ZASSET: one row per DCIM photo or video (not AAE, not a
+ *                               Live Photo's MOV) plus the iCloud-only items (no file);
+ *                               not hard-linked (the backup has its own copy)
+ *   media/PhotoData/CPLAssets/group1/<UUID>.JPG  iCloud downloads (photos ≥ 20), not in backup/
+ *   photos.tsv                  ground truth for tests, never served: one line per DCIM or
+ *                               CPLAssets file, "device_path<TAB>YYYY-MM<TAB>sha256<TAB>size<TAB>
+ *                               kind" (photo, video, live-video, sidecar), then
+ *                               "# icloud-only N"; rewritten by every mutate (profile-photos.c)
  *   apps/<bundle id>/Info.ini   [App] section; apps/<bundle id>/Documents/… its shared files
  *   crash/                      crash reports: <Kind>-<date>.ips, Retired/<…>.ips
  *   backup/<Domain>/<path>      what a backup of the device contains. Files that the device
@@ -20,7 +33,8 @@
  *
  * Generation is deterministic (xoshiro256** seeded with splitmix64, never rand()): the same
  * seed and options give a byte-identical tree, mtimes included. The size rules are described
- * above plan_fit_sizes() and plan_build().
+ * above plan_fit_sizes() and plan_build(); camera-roll capture times and mtimes above
+ * plan_photos().
  */
 #include "profile-internal.h"
 
@@ -58,7 +72,7 @@ uint64_t rng_range(Rng *r, uint64_t n) {
 
 /* Fill buf with n pseudo-random bytes, stored little-endian so the bytes are the same on
  * every architecture. The state lives in locals so the loop runs in registers. */
-static void rng_fill(Rng *r, uint8_t *buf, size_t n) {
+void rng_fill(Rng *r, uint8_t *buf, size_t n) {
         Rng x = *r;
         size_t i = 0;
 
@@ -128,7 +142,8 @@ int mkdir_parents_at(int dfd, const char *path) {
         return mkdir_p_at(dfd, buf);
 }
 
-static int write_all(int fd, const void *buf, size_t n) {
+/* Write all n bytes of buf to fd (EINTR retried). 0 or -errno. */
+int write_all(int fd, const void *buf, size_t n) {
         const uint8_t *p = buf;
 
         while (n > 0) {
@@ -156,7 +171,7 @@ int set_mtime_at(int dfd, const char *path, int64_t t) {
 
 /* Create a new file at path (relative to dfd), creating missing parent directories only
  * when needed: most files land in directories that exist already. Returns an fd or -errno. */
-static int create_at(int dfd, const char *path) {
+int create_at(int dfd, const char *path) {
         int fd, r;
 
         fd = openat(dfd, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);

@@ -3,7 +3,10 @@
  * Unit test of profile.c: parse_size(), device.ini and Info.ini parsing, and the contract
  * other modules and the benchmarks rely on: gen-profile is deterministic, makes exactly the
  * requested file count and byte total, has odd names and hard-linked twins, and mutate
- * changes, adds and deletes exactly what it is asked to, deterministically.
+ * changes, adds and deletes exactly what it is asked to, deterministically. The camera roll
+ * is checked with parsers of this file's own (JPEG segments, ISO-BMFF boxes, TIFF IFDs), a
+ * test oracle that shares nothing with the generator: EXIF dates, HEIC item locations,
+ * photos.tsv's hashes and sizes, Photos.sqlite's rows, and what --photos-* change.
  *
  * Everything happens in a mkdtemp() directory under $TMPDIR (or /tmp) that is removed at
  * the end. Prints "FAIL: <expr> at file:line" for each failed check; exits 0 only if none
@@ -17,7 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <sqlite3.h>
 
 #include "emu.h"
 
@@ -525,9 +532,11 @@ static void test_generate_determinism(void) {
                 ASSERT(x && y && x->hash != y->hash);
         }
 
-        /* Every mtime is on or after the base date 2026-01-01. */
+        /* Every mtime is on or after the base date 2026-01-01, but the camera roll's: a
+         * video's, PNG's or sidecar's mtime is its capture time (2023…2025). */
         for (size_t i = 0; i < ta.n; i++)
-                ASSERT(ta.v[i].mtime >= 1767225600);
+                if (!strstr(ta.v[i].path, "DCIM/"))
+                        ASSERT(ta.v[i].mtime >= 1767225600);
 
         tree_free(&ta);
         tree_free(&tb);
@@ -551,7 +560,7 @@ static void test_generate_layout(void) {
                 { 10, 100, 3, 1, 0 },                   /* tiny: many empty files */
                 { 3, 1, 0, 0, 0 },                      /* the minimum: the odd names */
                 { 40, 64u << 20, 2, 0, 1 },             /* room to spare: the video grows */
-                { 1010, 1u << 20, 1001, 1, 0 },         /* the camera roll rolls over */
+                { 1510, 1u << 20, 1500, 1, 0 },         /* the camera roll rolls over */
         };
 
         for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
@@ -626,10 +635,20 @@ static void test_generate_layout(void) {
                         ASSERT(tree_find(&t, "media/DCIM/100APPLE/IMG_0001.HEIC"));
                         ASSERT(tree_find(&t, "media/DCIM/100APPLE/IMG_0002.MOV"));
                 }
-                if (o.photos > 999) {
-                        ASSERT(tree_find(&t, "media/DCIM/100APPLE/IMG_0999.HEIC"));
-                        ASSERT(tree_find(&t, "media/DCIM/101APPLE/IMG_1000.HEIC"));
-                        ASSERT(!tree_find(&t, "media/DCIM/100APPLE/IMG_1000.HEIC"));
+                if (o.photos > 1400) {      /* 999 numbers a folder, then the next one */
+                        unsigned in101 = 0;
+
+                        for (size_t i = 0; i < t.n; i++) {
+                                unsigned num;
+
+                                if (sscanf(t.v[i].path, "media/DCIM/100APPLE/IMG_%4u.", &num) == 1)
+                                        ASSERT(num <= 999);
+                                if (sscanf(t.v[i].path, "media/DCIM/101APPLE/IMG_%4u.", &num) == 1) {
+                                        ASSERT(num >= 1000);
+                                        in101++;
+                                }
+                        }
+                        ASSERT(in101 > 0);
                 }
                 if (o.bytes >= 64u << 20) {     /* the video got the big share */
                         const Node *mov = tree_find(&t, "media/DCIM/100APPLE/IMG_0002.MOV");
@@ -818,7 +837,9 @@ static void check_twins(const Tree *t) {
                         const char *rest = strstr(n->path, "/Media/") + strlen("/Media/");
 
                         twin = path_join("media", rest);
-                } else if (has_prefix(n->path, "media/")) {
+                } else if (has_prefix(n->path, "media/") &&
+                           !has_prefix(n->path, "media/PhotoData/")) {
+                        /* the library database and iCloud downloads are the device's alone */
                         /* the other direction: no orphan in media/ */
                         char *a = path_join("backup/CameraRollDomain/Media",
                                             n->path + strlen("media/"));
@@ -924,6 +945,531 @@ static void test_mutate(void) {
         free(b);
 }
 
+/* ---- the camera roll: an oracle of this file's own ------------------------------------- */
+
+static uint8_t *slurp(const char *path, size_t *ret_n) {
+        FILE *f = fopen(path, "rbe");
+        uint8_t *p = NULL;
+        long n;
+
+        if (!f)
+                return NULL;
+        if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+                p = malloc((size_t) n + 1);
+                if (p && fread(p, 1, (size_t) n, f) != (size_t) n) {
+                        free(p);
+                        p = NULL;
+                }
+                *ret_n = (size_t) n;
+        }
+        fclose(f);
+        return p;
+}
+
+static unsigned be16(const uint8_t *p) {
+        return (unsigned) p[0] << 8 | p[1];
+}
+
+static uint32_t be32(const uint8_t *p) {
+        return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
+}
+
+static unsigned tiff16(const uint8_t *p, bool be) {
+        return be ? be16(p) : (unsigned) p[1] << 8 | p[0];
+}
+
+static uint32_t tiff32(const uint8_t *p, bool be) {
+        return be ? be32(p)
+                  : (uint32_t) p[3] << 24 | (uint32_t) p[2] << 16 | (uint32_t) p[1] << 8 | p[0];
+}
+
+/* The ASCII value of tag in the IFD at off; NULL if absent or out of bounds. */
+static const uint8_t *ifd_value(const uint8_t *t, size_t n, bool be, uint32_t off,
+                                unsigned tag, uint32_t *ret_count) {
+        if ((size_t) off + 2 > n)
+                return NULL;
+        for (unsigned i = 0, c = tiff16(t + off, be); i < c; i++) {
+                const uint8_t *e = t + off + 2 + 12 * i;
+                uint32_t count, v;
+
+                if ((size_t) (e - t) + 12 > n)
+                        return NULL;
+                if (tiff16(e, be) != tag)
+                        continue;
+                count = tiff32(e + 4, be);
+                v = tiff32(e + 8, be);
+                *ret_count = count;
+                if (tiff16(e + 2, be) == 4)                     /* LONG: the value itself */
+                        return (const uint8_t *) (uintptr_t) (v + 1);
+                return count <= 4 ? e + 8 : (size_t) v + count <= n ? t + v : NULL;
+        }
+        return NULL;
+}
+
+/* The "YYYY-MM" of a TIFF block's DateTimeOriginal into month; *ret_be its byte order. */
+static bool tiff_month(const uint8_t *t, size_t n, char month[8], bool *ret_be) {
+        const uint8_t *v;
+        uint32_t count, ifd;
+        bool be;
+
+        if (n < 8 || !(memcmp(t, "MM\0*", 4) == 0 || memcmp(t, "II*\0", 4) == 0))
+                return false;
+        be = t[0] == 'M';
+        v = ifd_value(t, n, be, tiff32(t + 4, be), 0x8769, &count);
+        if (!v)
+                return false;
+        ifd = (uint32_t) ((uintptr_t) v - 1);
+        v = ifd_value(t, n, be, ifd, 0x9003, &count);
+        if (!v || count != 20 || v[19] != '\0' || v[4] != ':' || v[7] != ':' || v[10] != ' ')
+                return false;
+        snprintf(month, 8, "%.4s-%.2s", (const char *) v, (const char *) v + 5);
+        *ret_be = be;
+        return true;
+}
+
+/* A baseline JPEG: SOI, segments up to SOS, EOI at the end; the month from its APP1. */
+static bool jpeg_month(const uint8_t *p, size_t n, char month[8], bool *ret_be) {
+        bool found = false, sof = false;
+        size_t i = 2;
+
+        if (n < 4 || p[0] != 0xff || p[1] != 0xd8 || p[n - 2] != 0xff || p[n - 1] != 0xd9)
+                return false;
+        while (i + 4 <= n && p[i] == 0xff) {
+                unsigned marker = p[i + 1], len = be16(p + i + 2);
+
+                if (marker == 0xda)
+                        return found && sof;
+                if (i + 2 + len > n || len < 2)
+                        return false;
+                if (marker == 0xc0)
+                        sof = true;
+                if (marker == 0xe1 && len >= 8 && memcmp(p + i + 4, "Exif\0\0", 6) == 0)
+                        found = tiff_month(p + i + 10, len - 8, month, ret_be);
+                i += 2 + len;
+        }
+        return false;
+}
+
+/* The box of type within p[0…n): its content and length into ret and ret_n. */
+static bool box_find(const uint8_t *p, size_t n, const char *type, const uint8_t **ret,
+                     size_t *ret_n) {
+        for (size_t i = 0; i + 8 <= n;) {
+                uint32_t size = be32(p + i);
+
+                if (size < 8 || i + size > n)
+                        return false;
+                if (memcmp(p + i + 4, type, 4) == 0) {
+                        *ret = p + i + 8;
+                        *ret_n = size - 8;
+                        return true;
+                }
+                i += size;
+        }
+        return false;
+}
+
+/* HEIC: ftyp heic, meta → iinf (infe v2 'Exif') → iloc extent → 4-byte offset + TIFF. */
+static bool heic_month(const uint8_t *p, size_t n, char month[8], bool *ret_be) {
+        const uint8_t *meta, *iinf, *iloc, *b;
+        size_t meta_n, iinf_n, iloc_n, bn;
+        unsigned exif_id = 0, count, osz, lsz, bsz, version;
+
+        if (!box_find(p, n, "ftyp", &b, &bn) || bn < 16 || memcmp(b, "heic", 4) != 0 ||
+            !memmem(b + 8, bn - 8, "mif1", 4))
+                return false;
+        if (!box_find(p, n, "meta", &meta, &meta_n) || meta_n < 4)
+                return false;
+        meta += 4;                                      /* full box */
+        meta_n -= 4;
+        if (!box_find(meta, meta_n, "hdlr", &b, &bn) || bn < 12 || memcmp(b + 8, "pict", 4))
+                return false;
+        if (!box_find(meta, meta_n, "iinf", &iinf, &iinf_n) || iinf_n < 6)
+                return false;
+        count = be16(iinf + 4);
+        for (size_t i = 6, k = 0; k < count && i + 8 <= iinf_n; k++) {
+                uint32_t size = be32(iinf + i);
+
+                if (size < 20 || memcmp(iinf + i + 4, "infe", 4) || iinf[i + 8] != 2)
+                        return false;
+                if (memcmp(iinf + i + 16, "Exif", 4) == 0)
+                        exif_id = be16(iinf + i + 12);
+                i += size;
+        }
+        if (!exif_id || !box_find(meta, meta_n, "iloc", &iloc, &iloc_n) || iloc_n < 8)
+                return false;
+        version = iloc[0];
+        osz = iloc[4] >> 4;
+        lsz = iloc[4] & 15;
+        bsz = iloc[5] >> 4;
+        if ((version != 0 && version != 1) || osz != 4 || lsz != 4 || bsz != 0)
+                return false;
+        count = be16(iloc + 6);
+        for (size_t i = 8, k = 0; k < count; k++) {
+                unsigned id = be16(iloc + i), extents;
+                size_t off, len;
+
+                i += 2 + (version == 1 ? 2 : 0) + 2;
+                extents = be16(iloc + i);
+                i += 2;
+                if (id != exif_id || extents != 1) {
+                        i += extents * 8;
+                        continue;
+                }
+                off = be32(iloc + i);
+                len = be32(iloc + i + 4);
+                if (off + len > n || len < 10)
+                        return false;
+                b = p + off;
+                /* exif_tiff_header_offset, then "Exif\0\0" before the TIFF header */
+                if (4 + (size_t) be32(b) >= len || be32(b) < 6 ||
+                    memcmp(b + 4 + be32(b) - 6, "Exif\0\0", 6) != 0)
+                        return false;
+                return tiff_month(b + 4 + be32(b), len - 4 - be32(b), month, ret_be);
+        }
+        return false;
+}
+
+static void sha256_hex(const uint8_t *p, size_t n, char hex[65]) {
+        unsigned char md[EVP_MAX_MD_SIZE];
+        unsigned len = 0;
+
+        EVP_Digest(p, n, md, &len, EVP_sha256(), NULL);
+        for (unsigned i = 0; i < 32; i++)
+                snprintf(hex + 2 * i, 3, "%02x", md[i]);
+}
+
+typedef struct TsvLine {
+        char path[4200], month[8], sha[65], kind[16];
+        uint64_t size;
+} TsvLine;
+
+typedef struct Tsv {
+        TsvLine *v;
+        size_t n;
+        long icloud;
+} Tsv;
+
+static void tsv_load(const char *dir, Tsv *t) {
+        char *path = path_join(dir, "photos.tsv"), line[8192];
+        FILE *f = fopen(path, "re");
+
+        *t = (Tsv) { .icloud = -1 };
+        free(path);
+        ASSERT_OR_RETURN(f);
+        while (fgets(line, sizeof(line), f)) {
+                TsvLine *x;
+
+                if (sscanf(line, "# icloud-only %ld", &t->icloud) == 1)
+                        continue;
+                ASSERT(t->icloud < 0);                  /* the comment comes last */
+                t->v = realloc(t->v, (t->n + 1) * sizeof(*t->v));
+                x = &t->v[t->n++];
+                if (sscanf(line, "%4199[^\t]\t%7[^\t]\t%64[^\t]\t%" SCNu64 "\t%15s", x->path,
+                           x->month, x->sha, &x->size, x->kind) != 5) {
+                        printf("FAIL: bad photos.tsv line '%s'\n", line);
+                        failures++;
+                }
+        }
+        fclose(f);
+}
+
+static const TsvLine *tsv_by_sha(const Tsv *t, const char *sha) {
+        for (size_t i = 0; i < t->n; i++)
+                if (strcmp(t->v[i].sha, sha) == 0)
+                        return &t->v[i];
+        return NULL;
+}
+
+static bool is_primary_kind(const char *kind) {
+        return strcmp(kind, "photo") == 0 || strcmp(kind, "video") == 0;
+}
+
+/* Rows of Photos.sqlite; *ret_missing those without a file. */
+static long db_rows(const char *dir, long *ret_missing) {
+        char *path = path_join(dir, "media/PhotoData/Photos.sqlite");
+        sqlite3 *db = NULL;
+        sqlite3_stmt *s = NULL;
+        long n = 0;
+
+        *ret_missing = 0;
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+            sqlite3_prepare_v2(db, "SELECT ZDIRECTORY, ZFILENAME, ZKIND, ZTRASHEDSTATE, "
+                                   "ZDATECREATED FROM ZASSET", -1, &s, NULL) == SQLITE_OK)
+                while (sqlite3_step(s) == SQLITE_ROW) {
+                        char *f;
+
+                        if (asprintf(&f, "%s/media/%s/%s", dir, sqlite3_column_text(s, 0),
+                                     sqlite3_column_text(s, 1)) < 0)
+                                abort();
+                        n++;
+                        *ret_missing += access(f, F_OK) < 0;
+                        ASSERT(sqlite3_column_int(s, 2) == 0 || sqlite3_column_int(s, 2) == 1);
+                        ASSERT(sqlite3_column_int(s, 3) == 0);
+                        /* 2023…2026 in seconds since 2001-01-01 */
+                        ASSERT(sqlite3_column_double(s, 4) > 694224000.0 &&
+                               sqlite3_column_double(s, 4) < 820454400.0);
+                        free(f);
+                }
+        ASSERT(s);
+        sqlite3_finalize(s);
+        sqlite3_close(db);
+        free(path);
+        return n;
+}
+
+/* Everything photos.tsv says about a profile holds. Returns the number of primary items. */
+static size_t check_camera_roll(const char *dir, const Tsv *t, bool want_mix) {
+        unsigned kinds[4] = {}, orders[2] = {}, years = 0, months = 0;
+        char seen_years[8][5] = {}, seen_months[64][8] = {};
+        size_t primaries = 0, cpl = 0;
+        long missing, rows;
+
+        for (size_t i = 0; i < t->n; i++) {
+                const TsvLine *x = &t->v[i];
+                char *media = path_join(dir, "media"), *file, *bfile, hex[65], month[8];
+                const char *ext = strrchr(x->path, '.');
+                struct stat st, bst;
+                uint8_t *p;
+                size_t n = 0;
+                bool be = false, exif = false;
+                time_t mt;
+                struct tm tm;
+
+                file = path_join(media, x->path + 1);
+                p = slurp(file, &n);
+                if (!p || stat(file, &st) < 0) {
+                        printf("FAIL: cannot read '%s'\n", file);
+                        failures++;
+                        free(p);
+                        free(file);
+                        free(media);
+                        continue;
+                }
+                sha256_hex(p, n, hex);
+                ASSERT_STREQ(hex, x->sha);
+                ASSERT_EQ_U64(n, x->size);
+
+                if (strcmp(ext, ".JPG") == 0) {
+                        ASSERT(jpeg_month(p, n, month, &be));
+                        exif = true;
+                } else if (strcmp(ext, ".HEIC") == 0) {
+                        ASSERT(heic_month(p, n, month, &be));
+                        exif = true;
+                } else if (strcmp(ext, ".MOV") == 0)
+                        ASSERT(n > 20 && memcmp(p + 4, "ftypqt  ", 8) == 0 &&
+                               memcmp(p + 24, "mdat", 4) == 0);
+                else if (strcmp(ext, ".MP4") == 0)
+                        ASSERT(n > 24 && memcmp(p + 4, "ftypisom", 8) == 0 &&
+                               memmem(p + 16, 8, "mp42", 4) && memcmp(p + 28, "mdat", 4) == 0);
+                else if (strcmp(ext, ".PNG") == 0)
+                        ASSERT(n > 45 && memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0 &&
+                               memcmp(p + 12, "IHDR", 4) == 0 && memmem(p, n, "IEND", 4) &&
+                               !memmem(p, n, "eXIf", 4));
+                else if (strcmp(ext, ".AAE") == 0)
+                        ASSERT(memmem(p, n, "<string>com.apple.photo</string>", 32) &&
+                               memmem(p, n, "adjustmentFormatVersion", 23) &&
+                               memmem(p, n, "<data>", 6));
+                else
+                        ASSERT(!"unknown extension");
+
+                mt = st.st_mtime;
+                gmtime_r(&mt, &tm);
+                if (exif) {
+                        ASSERT_STREQ(month, x->month);
+                        orders[be]++;
+                        /* the mtime is later, in another month: hosts must read EXIF */
+                        ASSERT(st.st_mtime > timegm(&(struct tm) {
+                                       .tm_year = atoi(month) - 1900,
+                                       .tm_mon = atoi(month + 5) - 1, .tm_mday = 1 }));
+                        ASSERT(tm.tm_year + 1900 != atoi(month) || tm.tm_mon + 1 != atoi(month + 5));
+                } else if (strcmp(x->kind, "video") == 0 || strcmp(ext, ".PNG") == 0 ||
+                           want_mix) {
+                        char m[32];
+
+                        snprintf(m, sizeof(m), "%04d-%02d", tm.tm_year + 1900, tm.tm_mon + 1);
+                        ASSERT_STREQ(m, x->month);      /* no EXIF: the mtime is the capture */
+                }
+
+                if (strncmp(x->path, "/DCIM/", 6) == 0) {
+                        /* hard-linked into the backup */
+                        bfile = path_join(dir, "backup/CameraRollDomain/Media");
+                        free(file);
+                        file = path_join(bfile, x->path + 1);
+                        ASSERT(stat(file, &bst) == 0 && bst.st_ino == st.st_ino);
+                        free(bfile);
+                        primaries += is_primary_kind(x->kind);
+                } else {
+                        ASSERT(strncmp(x->path, "/PhotoData/CPLAssets/group1/", 28) == 0);
+                        cpl++;
+                }
+                kinds[strcmp(x->kind, "photo") == 0        ? 0
+                      : strcmp(x->kind, "video") == 0      ? 1
+                      : strcmp(x->kind, "live-video") == 0 ? 2
+                                                           : 3]++;
+                if (strcmp(x->kind, "live-video") == 0 || strcmp(x->kind, "sidecar") == 0) {
+                        /* beside a photo of the same base name and month */
+                        bool found = false;
+
+                        for (size_t j = 0; j < t->n; j++)
+                                if (j != i && strcmp(t->v[j].kind, "photo") == 0 &&
+                                    strncmp(t->v[j].path, x->path, strlen(x->path) - 3) == 0 &&
+                                    strlen(t->v[j].path) <= strlen(x->path) + 1) {
+                                        found = true;
+                                        ASSERT_STREQ(t->v[j].month, x->month);
+                                }
+                        ASSERT(found);
+                }
+
+                {
+                        bool y = false, mo = false;
+
+                        for (unsigned k = 0; k < years; k++)
+                                y = y || strncmp(seen_years[k], x->month, 4) == 0;
+                        if (!y && years < 8)
+                                snprintf(seen_years[years++], 5, "%.4s", x->month);
+                        for (unsigned k = 0; k < months; k++)
+                                mo = mo || strcmp(seen_months[k], x->month) == 0;
+                        if (!mo && months < 64)
+                                snprintf(seen_months[months++], 8, "%s", x->month);
+                }
+                free(p);
+                free(file);
+                free(media);
+        }
+
+        rows = db_rows(dir, &missing);
+        ASSERT_EQ_INT(missing, t->icloud);
+        ASSERT_EQ_INT(rows, (long) primaries + t->icloud);
+        if (want_mix) {
+                for (size_t k = 0; k < 4; k++)
+                        ASSERT(kinds[k] > 0);
+                ASSERT(orders[0] > 0 && orders[1] > 0);
+                ASSERT(years >= 3);
+                ASSERT(months >= 12);
+                ASSERT(t->icloud >= 1);
+                ASSERT(cpl >= 1);
+        }
+        return primaries;
+}
+
+static void test_camera_roll(void) {
+        GenOptions o = { .seed = 21, .files = 120, .bytes = 24u << 20, .photos = 40, .apps = 1,
+                         .crashlogs = 0 };
+        char *dir = gen("roll", &o);
+        size_t dcim = 0;
+        Tsv t;
+
+        tsv_load(dir, &t);
+        for (size_t i = 0; i < t.n; i++)
+                dcim += strncmp(t.v[i].path, "/DCIM/", 6) == 0;
+        ASSERT_EQ_U64(dcim, o.photos);
+        check_camera_roll(dir, &t, true);
+        free(t.v);
+        rm_rf(dir);
+        free(dir);
+
+        /* Small rolls: at least one iCloud-only item from five files on. */
+        o = (GenOptions) { .seed = 22, .files = 30, .bytes = 2u << 20, .photos = 5, .apps = 0 };
+        dir = gen("roll-small", &o);
+        tsv_load(dir, &t);
+        check_camera_roll(dir, &t, false);
+        ASSERT(t.icloud >= 1);
+        free(t.v);
+        rm_rf(dir);
+        free(dir);
+}
+
+static void test_mutate_photos(void) {
+        GenOptions o = { .seed = 23, .files = 100, .bytes = 24u << 20, .photos = 40, .apps = 1 };
+        MutateOptions m = { .seed = 4, .photos_add = 3, .photos_rename = 2, .photos_move = 2,
+                            .photos_delete = 2 };
+        char *a = gen("pm-a", &o), *b = gen("pm-b", &o), *log;
+        unsigned renamed = 0, moved = 0, deleted = 0, added = 0;
+        size_t before_items, after_items;
+        Tsv t0, t1;
+        Tree ta, tb;
+        int r;
+
+        tsv_load(a, &t0);
+        before_items = check_camera_roll(a, &t0, true);
+        ASSERT_EQ_INT(profile_mutate(a, &m), 0);
+        tsv_load(a, &t1);
+        after_items = check_camera_roll(a, &t1, false);
+        ASSERT_EQ_U64(after_items, before_items + m.photos_add - m.photos_delete);
+        ASSERT_EQ_INT(t1.icloud, t0.icloud);
+
+        for (size_t i = 0; i < t0.n; i++) {
+                const TsvLine *x = &t0.v[i], *y = tsv_by_sha(&t1, x->sha);
+                const char *xs = strrchr(x->path, '/'), *ys;
+
+                if (!is_primary_kind(x->kind))
+                        continue;
+                if (!y) {
+                        deleted++;
+                        continue;
+                }
+                ys = strrchr(y->path, '/');
+                ASSERT_STREQ(y->month, x->month);       /* content and date unchanged */
+                if (xs - x->path != ys - y->path || strncmp(x->path, y->path, xs - x->path))
+                        moved++;
+                else if (strcmp(xs, ys) != 0)
+                        renamed++;
+        }
+        for (size_t i = 0; i < t1.n; i++)
+                added += is_primary_kind(t1.v[i].kind) && !tsv_by_sha(&t0, t1.v[i].sha);
+        ASSERT_EQ_INT(renamed, m.photos_rename);
+        ASSERT_EQ_INT(moved, m.photos_move);
+        ASSERT_EQ_INT(deleted, m.photos_delete);
+        ASSERT_EQ_INT(added, m.photos_add);
+
+        /* A Live Photo's MOV and an AAE go where their photo goes (or away with it). */
+        for (size_t i = 0; i < t0.n; i++) {
+                const TsvLine *x = &t0.v[i], *y;
+
+                if (is_primary_kind(x->kind))
+                        continue;
+                y = tsv_by_sha(&t1, x->sha);
+                if (y) {
+                        char *base = strdup(y->path);
+                        bool found = false;
+
+                        base[strlen(base) - 3] = '\0';
+                        for (size_t j = 0; j < t1.n; j++)
+                                found = found || (strcmp(t1.v[j].kind, "photo") == 0 &&
+                                                  strncmp(t1.v[j].path, base, strlen(base)) == 0);
+                        ASSERT(found);
+                        free(base);
+                }
+        }
+        tree_walk(a, &ta);
+        check_twins(&ta);
+
+        /* The same mutation of the same tree gives the same tree. */
+        ASSERT_EQ_INT(profile_mutate(b, &m), 0);
+        tree_walk(b, &tb);
+        ASSERT(tree_equal(&ta, &tb, true));
+        tree_free(&tb);
+
+        /* More than there is: refused before anything changes. */
+        m = (MutateOptions) { .seed = 5, .photos_delete = (unsigned) after_items + 1 };
+        ini_dir = a;
+        log = capture_stderr(mutate_closure, &m, &r);
+        ini_dir = NULL;
+        ASSERT_EQ_INT(r, -EINVAL);
+        free(log);
+        tree_walk(a, &tb);
+        ASSERT(tree_equal(&ta, &tb, true));
+        tree_free(&tb);
+        tree_free(&ta);
+
+        free(t0.v);
+        free(t1.v);
+        rm_rf(a);
+        rm_rf(b);
+        free(a);
+        free(b);
+}
+
 int main(void) {
         const char *tmp = getenv("TMPDIR");
 
@@ -940,6 +1486,8 @@ int main(void) {
         test_generate_refuses();
         test_generated_info_and_apps();
         test_mutate();
+        test_camera_roll();
+        test_mutate_photos();
 
         rm_rf(top);
         if (failures > 0) {
