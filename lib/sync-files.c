@@ -146,7 +146,7 @@ static int walk_dir(SyncRun *run, afc_client_t afc, char *path, size_t root_len,
                 const char *name = list[i];
                 FileInfo fi;
 
-                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || name[0] == '.')
+                if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                         continue;
                 r = sync_check_cancel(run);
                 if (r != 0)
@@ -157,6 +157,8 @@ static int walk_dir(SyncRun *run, afc_client_t afc, char *path, size_t root_len,
                         (*refused)++;
                         continue;
                 }
+                if (name[0] == '.')
+                        continue;               /* .MISC, .Trashes: the device's own */
                 snprintf(path + len, FS_PATH_MAX - len, "%s%s",
                          len > 0 && path[len - 1] == '/' ? "" : "/", name);
                 r = get_info(run, afc, path, &fi);
