@@ -504,6 +504,8 @@ static int photos_apply(SyncRun *run, SyncCat *c) {
         }
         if (r == 0)
                 r = batch_commit(&b);
+        else if (r == IDS_E_DISK_FULL)
+                (void) batch_commit(&b);        /* keep what fitted: it is whole */
         c->out->files_in = b.placed_files;
         c->out->bytes_in = b.placed_bytes;
         c->out->duplicates = b.duplicates;
