@@ -117,6 +117,11 @@ int verb_sync(int argc, char **argv) {
         r = run_job(bus, call, argv[1], arg_dry_run ? "Sync plan" : "Sync");
         if (!arg_wait || (r != CLI_EXIT_DONE && !arg_dry_run))
                 return r;
+        /* following the job ended that connection's event loop: read on a fresh one */
+        bus = sd_bus_flush_close_unref(bus);
+        k = bus_connect(&bus);
+        if (k != 0)
+                return k;
         k = show_sync_property(bus, path, arg_dry_run ? "SyncPlan" : "SyncSummary");
         return r != CLI_EXIT_DONE ? r : k;
 }
