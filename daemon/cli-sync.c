@@ -12,7 +12,7 @@
 
 /* Print a SyncSummary/SyncPlan array as a table; returns the number of rows or -errno. */
 static int print_sync_table(sd_bus_message *m, bool plan) {
-        _cleanup_(table_done) Table t = { .n_columns = 8, .right = 0x3c };
+        _cleanup_(table_done) Table t = { .n_columns = 8, .right = 0x78 };
         int r, rows = 0;
 
         r = sd_bus_message_enter_container(m, 'v', "a" SYNC_CATEGORY_SIG);
