@@ -68,35 +68,62 @@ static int run_category(SyncRun *run, SyncCat *c) {
         return r;
 }
 
+/* "161.0 MiB" */
+static void format_size(uint64_t b, char *buf, size_t n) {
+        static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+        double v = (double) b;
+        size_t u = 0;
+
+        while (v >= 1024 && u + 1 < ELEMENTSOF(units)) {
+                v /= 1024;
+                u++;
+        }
+        if (u == 0)
+                snprintf(buf, n, "%" PRIu64 " B", b);
+        else
+                snprintf(buf, n, "%.1f %s", v, units[u]);
+}
+
+/* One line: "Copied 123 files (161.0 MiB): photos 118, crashlogs 5; 2 names refused." */
 static void summarize(ids_sync_result *res, int r) {
         uint64_t files = 0, bytes = 0, refused = 0;
-        const char *failed = NULL;
-        int failed_r = 0;
+        const ids_sync_category *failed = NULL;
+        char size[32], parts[160] = "";
+        size_t len = 0;
 
         for (size_t i = 0; i < res->n_categories; i++) {
                 const ids_sync_category *c = &res->categories[i];
+                uint64_t f = c->files_in + c->files_out;
 
-                files += c->files_in + c->files_out;
+                files += f;
                 bytes += c->bytes_in + c->bytes_out;
                 refused += c->refused;
-                if (c->result != 0 && !failed) {
-                        failed = c->name;
-                        failed_r = c->result;
-                }
+                if (c->result != 0 && !failed)
+                        failed = c;
+                if (f > 0 && len < sizeof(parts))
+                        len += (size_t) snprintf(parts + len, sizeof(parts) - len, "%s%s %" PRIu64,
+                                                 len ? ", " : "", c->name, f);
         }
-        if (r != 0 && !res->message[0])
-                snprintf(res->message, sizeof(res->message), "%s", ids_result_message(r));
-        else if (r != 0)
+        if (r != 0) {
+                if (!res->message[0])
+                        snprintf(res->message, sizeof(res->message), "%s",
+                                 ids_result_message(r));
                 return;
-        else if (failed)
-                snprintf(res->message, sizeof(res->message), "%s: %s",
-                         failed, ids_result_message(failed_r));
+        }
+        if (failed) {
+                snprintf(res->message, sizeof(res->message), "%s: %.200s", failed->name,
+                         failed->reason[0] ? failed->reason : ids_result_message(failed->result));
+                return;
+        }
+        format_size(bytes, size, sizeof(size));
+        if (files == 0)
+                snprintf(res->message, sizeof(res->message), "%s%s", res->dry_run ?
+                         "Nothing new to copy." : "Nothing new: 0 files copied.",
+                         refused ? " Some device names were refused as unsafe." : "");
         else
-                snprintf(res->message, sizeof(res->message),
-                         "%s %" PRIu64 " files (%" PRIu64 " bytes)%s%s.",
-                         res->dry_run ? "Would copy" : "Copied", files, bytes,
-                         refused ? "; unsafe names refused: " : "",
-                         refused ? "see the summary" : "");
+                snprintf(res->message, sizeof(res->message), "%s %" PRIu64 " files (%s): %s.%s",
+                         res->dry_run ? "Would copy" : "Copied", files, size, parts,
+                         refused ? " Some device names were refused as unsafe." : "");
 }
 
 _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
