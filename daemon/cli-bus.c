@@ -317,6 +317,16 @@ int device_path_of(const char *udid, char **ret) {
         return 0;
 }
 
+/* device_path_of() and bus_connect() together, for the verbs about one device. */
+int device_connect(const char *udid, char **ret_path, sd_bus **ret_bus) {
+        int r;
+
+        r = device_path_of(udid, ret_path);
+        if (r != 0)
+                return r;
+        return bus_connect(ret_bus);
+}
+
 int snapshot_arg(const char *arg, bool need_id, char **ret_udid, char **ret_id) {
         _cleanup_free_ char *udid = NULL, *id = NULL;
         int r;

@@ -100,10 +100,7 @@ int verb_sync(int argc, char **argv) {
         _cleanup_free_ char *path = NULL;
         int r, k;
 
-        r = device_path_of(argv[1], &path);
-        if (r != 0)
-                return r;
-        r = bus_connect(&bus);
+        r = device_connect(argv[1], &path, &bus);
         if (r != 0)
                 return r;
         r = sd_bus_message_new_method_call(bus, &call, BUS_NAME, path, BUS_IFACE_DEVICE,
@@ -135,10 +132,7 @@ int verb_sync_status(int argc, char **argv) {
         uint64_t last = 0;
         int r;
 
-        r = device_path_of(argv[1], &path);
-        if (r != 0)
-                return r;
-        r = bus_connect(&bus);
+        r = device_connect(argv[1], &path, &bus);
         if (r != 0)
                 return r;
         r = sd_bus_get_property_trivial(bus, BUS_NAME, path, BUS_IFACE_DEVICE, "LastSync",

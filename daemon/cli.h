@@ -131,6 +131,7 @@ void table_print(const Table *t);
 void bus_closep(sd_bus **bus);
 int bus_connect(sd_bus **ret);
 int device_path_of(const char *udid, char **ret);
+int device_connect(const char *udid, char **ret_path, sd_bus **ret_bus);
 int snapshot_arg(const char *arg, bool need_id, char **ret_udid, char **ret_id);
 void device_info_done(DeviceInfo *d);
 void context_done(Context *c);

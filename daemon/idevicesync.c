@@ -291,10 +291,7 @@ static int verb_list_snapshots(int argc, char **argv) {
         };
         int r;
 
-        r = device_path_of(argv[1], &path);
-        if (r != 0)
-                return r;
-        r = bus_connect(&bus);
+        r = device_connect(argv[1], &path, &bus);
         if (r != 0)
                 return r;
 
@@ -361,10 +358,7 @@ static int verb_backup(int argc, char **argv) {
         _cleanup_free_ char *path = NULL;
         int r;
 
-        r = device_path_of(argv[1], &path);
-        if (r != 0)
-                return r;
-        r = bus_connect(&bus);
+        r = device_connect(argv[1], &path, &bus);
         if (r != 0)
                 return r;
 
@@ -395,10 +389,7 @@ static int verb_restore(int argc, char **argv) {
         r = device_path_of(arg_to, &target);    /* validates the target's UDID */
         if (r != 0)
                 return r;
-        r = device_path_of(udid, &path);
-        if (r != 0)
-                return r;
-        r = bus_connect(&bus);
+        r = device_connect(udid, &path, &bus);
         if (r != 0)
                 return r;
 
@@ -420,10 +411,7 @@ static int verb_verify(int argc, char **argv) {
         r = snapshot_arg(argv[1], false, &udid, &id);
         if (r != 0)
                 return r;
-        r = device_path_of(udid, &path);
-        if (r != 0)
-                return r;
-        r = bus_connect(&bus);
+        r = device_connect(udid, &path, &bus);
         if (r != 0)
                 return r;
 

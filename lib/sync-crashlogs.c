@@ -87,14 +87,8 @@ static int add_file(SyncRun *run, const SyncEntry *e, void *userdata) {
         CrashLogs *cl = userdata;
         CrashFile *f;
 
-        if (cl->n == cl->allocated) {
-                size_t want = cl->allocated ? cl->allocated * 2 : 64;
-                CrashFile *nf = realloc(cl->files, want * sizeof(*nf));
-                if (!nf)
-                        return -ENOMEM;
-                cl->files = nf;
-                cl->allocated = want;
-        }
+        if (sync_grow((void **) &cl->files, &cl->allocated, cl->n, sizeof(*cl->files), 64) < 0)
+                return -ENOMEM;
         f = &cl->files[cl->n];
         *f = (CrashFile) { .size = e->size, .mtime_ns = e->mtime_ns };
         f->device_path = strdup(e->device_path);
@@ -227,15 +221,7 @@ static int crashlogs_apply(SyncRun *run, SyncCat *c) {
                 if (batch_full(&b))
                         r = batch_commit(&b);
         }
-        if (r == 0)
-                r = batch_commit(&b);
-        else if (r == IDS_E_DISK_FULL)
-                (void) batch_commit(&b);        /* keep what fitted: it is whole */
-        c->out->files_in = b.placed_files;
-        c->out->bytes_in = b.placed_bytes;
-        c->out->duplicates = b.duplicates;
-        batch_done(&b);
-        return r;
+        return batch_finish(&b, r, c->out);
 }
 
 static void crashlogs_free(SyncCat *c) {

@@ -257,6 +257,23 @@ int sync_afc_read_all(SyncRun *run, afc_client_t afc, const char *path, size_t m
         return 0;
 }
 
+int sync_grow(void **array, size_t *allocated, size_t n, size_t size, size_t first) {
+        size_t want;
+        void *p;
+
+        if (n < *allocated)
+                return 0;
+        want = *allocated ? *allocated * 2 : first;
+        if (want < *allocated || want > SIZE_MAX / size)
+                return -ENOMEM;
+        p = realloc(*array, want * size);
+        if (!p)
+                return -ENOMEM;
+        *array = p;
+        *allocated = want;
+        return 0;
+}
+
 /* ---- hashing ----------------------------------------------------------------------------- */
 
 static void hex(const unsigned char *d, unsigned n, char ret[SYNC_HASH_HEX]) {
@@ -463,14 +480,8 @@ int batch_fetch(Batch *b, afc_client_t afc, const SyncEntry *e, BatchFile **ret)
         afc_error_t ae;
         int r;
 
-        if (b->n == b->allocated) {
-                size_t want = b->allocated ? b->allocated * 2 : 16;
-                BatchFile *nf = realloc(b->files, want * sizeof(*nf));
-                if (!nf)
-                        return -ENOMEM;
-                b->files = nf;
-                b->allocated = want;
-        }
+        if (sync_grow((void **) &b->files, &b->allocated, b->n, sizeof(*b->files), 16) < 0)
+                return -ENOMEM;
         r = sync_check_space(b->run, b->partial_fd, e->size);
         if (r != 0)
                 return r;
@@ -748,5 +759,17 @@ int batch_commit(Batch *b) {
         return r;
 fail:
         batch_clear(b);
+        return r;
+}
+
+int batch_finish(Batch *b, int r, ids_sync_category *out) {
+        if (r == 0)
+                r = batch_commit(b);
+        else if (r == IDS_E_DISK_FULL)
+                (void) batch_commit(b);         /* keep what fitted: it is whole */
+        out->files_in = b->placed_files;
+        out->bytes_in = b->placed_bytes;
+        out->duplicates = b->duplicates;
+        batch_done(b);
         return r;
 }

@@ -96,6 +96,10 @@ int sync_afc_walk(SyncRun *run, afc_client_t afc, const char *root, unsigned max
 int sync_afc_read_all(SyncRun *run, afc_client_t afc, const char *path, size_t max,
                       uint8_t **ret, size_t *ret_n);
 
+/* Make room for one more element in *array (n used of *allocated, each size bytes),
+ * doubling from first. 0 or -ENOMEM (the array unchanged). */
+int sync_grow(void **array, size_t *allocated, size_t n, size_t size, size_t first);
+
 /* SHA-256 of an open host file, in hex. */
 int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]);
 
@@ -155,6 +159,10 @@ int batch_mark_duplicate(Batch *b, BatchFile *f, const char *host_path);
 bool batch_full(const Batch *b);
 /* Make every file durable, move it into place, record it, commit. */
 int batch_commit(Batch *b);
+/* The end of a category's apply: commit what is left (after a full disk too: whatever
+ * fitted is whole), put the batch's counters into out, clean up. Returns r, or the
+ * commit's error when r was 0. */
+int batch_finish(Batch *b, int r, ids_sync_category *out);
 
 /* Free space on the filesystem of fd, -errno. The floor check: IDS_E_DISK_FULL when
  * writing need bytes would leave less than the run's floor. */

@@ -80,14 +80,8 @@ static int add_file(SyncRun *run, const SyncEntry *e, void *userdata) {
         PhotoFile *f;
         const char *dot;
 
-        if (ph->n == ph->allocated) {
-                size_t want = ph->allocated ? ph->allocated * 2 : 256;
-                PhotoFile *nf = realloc(ph->files, want * sizeof(*nf));
-                if (!nf)
-                        return -ENOMEM;
-                ph->files = nf;
-                ph->allocated = want;
-        }
+        if (sync_grow((void **) &ph->files, &ph->allocated, ph->n, sizeof(*ph->files), 256) < 0)
+                return -ENOMEM;
         f = &ph->files[ph->n];
         *f = (PhotoFile) { .size = e->size, .mtime_ns = e->mtime_ns,
                            .birthtime_ns = e->birthtime_ns };
@@ -502,15 +496,7 @@ static int photos_apply(SyncRun *run, SyncCat *c) {
                         r = batch_commit(&b);
                 i = j;
         }
-        if (r == 0)
-                r = batch_commit(&b);
-        else if (r == IDS_E_DISK_FULL)
-                (void) batch_commit(&b);        /* keep what fitted: it is whole */
-        c->out->files_in = b.placed_files;
-        c->out->bytes_in = b.placed_bytes;
-        c->out->duplicates = b.duplicates;
-        batch_done(&b);
-        return r;
+        return batch_finish(&b, r, c->out);
 }
 
 static void photos_free(SyncCat *c) {

@@ -6,6 +6,8 @@
  *
  *   conf-afc UDID PROFILE_DIR            the conformance checks
  *   conf-afc --bench UDID PATH [ROUNDS]  read one device file ROUNDS times, print MB/s
+ *   conf-afc --bench-tree UDID DIR       read every file below a device directory once
+ *                                        (list, GET_FILE_INFO, open, read), print MB/s
  */
 #include <dirent.h>
 #include <errno.h>
@@ -270,11 +272,68 @@ static int bench(const char *path, int rounds) {
         return 0;
 }
 
+/* Read every file below path; returns the bytes read. */
+static uint64_t read_tree(afc_client_t afc, const char *path, char *buf, uint64_t *files) {
+        char **list = NULL, **info = NULL;
+        uint64_t total = 0, h = 0;
+
+        CHECK(afc_read_directory(afc, path, &list) == AFC_E_SUCCESS, "readdir %s", path);
+        for (size_t i = 0; list[i]; i++) {
+                char child[2048];
+                bool dir = false;
+
+                if (strcmp(list[i], ".") == 0 || strcmp(list[i], "..") == 0)
+                        continue;
+                snprintf(child, sizeof(child), "%s/%s", path, list[i]);
+                CHECK(afc_get_file_info(afc, child, &info) == AFC_E_SUCCESS, "info %s", child);
+                for (size_t k = 0; info[k] && info[k + 1]; k += 2)
+                        if (strcmp(info[k], "st_ifmt") == 0)
+                                dir = strcmp(info[k + 1], "S_IFDIR") == 0;
+                afc_dictionary_free(info);
+                if (dir) {
+                        total += read_tree(afc, child, buf, files);
+                        continue;
+                }
+                CHECK(afc_file_open(afc, child, AFC_FOPEN_RDONLY, &h) == AFC_E_SUCCESS, "open");
+                for (;;) {
+                        uint32_t r = 0;
+                        CHECK(afc_file_read(afc, h, buf, 1 << 20, &r) == AFC_E_SUCCESS, "read");
+                        if (r == 0)
+                                break;
+                        total += r;
+                }
+                afc_file_close(afc, h);
+                (*files)++;
+        }
+        afc_dictionary_free(list);
+        return total;
+}
+
+static int bench_tree(const char *path) {
+        afc_client_t afc = NULL;
+        struct timespec a, b;
+        uint64_t total, files = 0;
+        char *buf = malloc(1 << 20);
+
+        CHECK(buf && afc_client_start_service(device, &afc, "conf-afc") == AFC_E_SUCCESS, "afc");
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        total = read_tree(afc, path, buf, &files);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double s = (double) (b.tv_sec - a.tv_sec) + (double) (b.tv_nsec - a.tv_nsec) / 1e9;
+        printf("afc-read-tree: %llu files, %llu bytes in %.3f s = %.1f MB/s\n",
+               (unsigned long long) files, (unsigned long long) total, s,
+               (double) total / 1e6 / s);
+        afc_client_free(afc);
+        free(buf);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         bool is_bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
+        bool is_tree = argc > 1 && strcmp(argv[1], "--bench-tree") == 0;
         int r = 0;
 
-        if (is_bench) {
+        if (is_bench || is_tree) {
                 argv++;
                 argc--;
         }
@@ -284,7 +343,9 @@ int main(int argc, char **argv) {
         }
         CHECK(idevice_new_with_options(&device, argv[1], IDEVICE_LOOKUP_USBMUX) ==
               IDEVICE_E_SUCCESS, "device %s not found", argv[1]);
-        if (is_bench)
+        if (is_tree)
+                r = bench_tree(argv[2]);
+        else if (is_bench)
                 r = bench(argv[2], argc > 3 ? atoi(argv[3]) : 3);
         else {
                 check_afc(argv[2]);
