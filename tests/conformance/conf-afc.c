@@ -244,24 +244,32 @@ static void check_house_arrest(const char *profile) {
         house_arrest_client_free(ha);
 }
 
+/* Read one device file to its end in 1 MiB requests; the bytes read. */
+static uint64_t read_whole(afc_client_t afc, const char *path, char *buf) {
+        uint64_t total = 0, h = 0;
+
+        CHECK(afc_file_open(afc, path, AFC_FOPEN_RDONLY, &h) == AFC_E_SUCCESS, "open %s", path);
+        for (;;) {
+                uint32_t r = 0;
+                CHECK(afc_file_read(afc, h, buf, 1 << 20, &r) == AFC_E_SUCCESS, "read");
+                if (r == 0)
+                        break;
+                total += r;
+        }
+        afc_file_close(afc, h);
+        return total;
+}
+
 static int bench(const char *path, int rounds) {
         afc_client_t afc = NULL;
         struct timespec a, b;
-        uint64_t total = 0, h = 0;
+        uint64_t total = 0;
         char *buf = malloc(1 << 20);
 
         CHECK(buf && afc_client_start_service(device, &afc, "conf-afc") == AFC_E_SUCCESS, "afc");
         clock_gettime(CLOCK_MONOTONIC, &a);
         for (int i = 0; i < rounds; i++) {
-                CHECK(afc_file_open(afc, path, AFC_FOPEN_RDONLY, &h) == AFC_E_SUCCESS, "open");
-                for (;;) {
-                        uint32_t r = 0;
-                        CHECK(afc_file_read(afc, h, buf, 1 << 20, &r) == AFC_E_SUCCESS, "read");
-                        if (r == 0)
-                                break;
-                        total += r;
-                }
-                afc_file_close(afc, h);
+                total += read_whole(afc, path, buf);
         }
         clock_gettime(CLOCK_MONOTONIC, &b);
         double s = (double) (b.tv_sec - a.tv_sec) + (double) (b.tv_nsec - a.tv_nsec) / 1e9;
@@ -275,7 +283,7 @@ static int bench(const char *path, int rounds) {
 /* Read every file below path; returns the bytes read. */
 static uint64_t read_tree(afc_client_t afc, const char *path, char *buf, uint64_t *files) {
         char **list = NULL, **info = NULL;
-        uint64_t total = 0, h = 0;
+        uint64_t total = 0;
 
         CHECK(afc_read_directory(afc, path, &list) == AFC_E_SUCCESS, "readdir %s", path);
         for (size_t i = 0; list[i]; i++) {
@@ -294,15 +302,7 @@ static uint64_t read_tree(afc_client_t afc, const char *path, char *buf, uint64_
                         total += read_tree(afc, child, buf, files);
                         continue;
                 }
-                CHECK(afc_file_open(afc, child, AFC_FOPEN_RDONLY, &h) == AFC_E_SUCCESS, "open");
-                for (;;) {
-                        uint32_t r = 0;
-                        CHECK(afc_file_read(afc, h, buf, 1 << 20, &r) == AFC_E_SUCCESS, "read");
-                        if (r == 0)
-                                break;
-                        total += r;
-                }
-                afc_file_close(afc, h);
+                total += read_whole(afc, child, buf);
                 (*files)++;
         }
         afc_dictionary_free(list);
