@@ -65,7 +65,9 @@ int sync_afc_error(SyncRun *run, afc_error_t e) {
 bool sync_name_ok(const char *name) {
         size_t n = strlen(name);
 
-        if (n == 0 || n > FS_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        /* fs-util's rules for device paths first, then one component and no control
+         * characters (a name with a newline breaks every listing a person reads). */
+        if (fs_path_check(name, n) < 0)
                 return false;
         for (const unsigned char *c = (const unsigned char *) name; *c; c++)
                 if (*c == '/' || *c < 0x20 || *c == 0x7f)
