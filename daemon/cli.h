@@ -63,10 +63,10 @@ typedef struct Table {
 
 typedef struct DeviceInfo {
         char *udid, *name, *product_type, *product_version, *state, *state_reason, *phase;
-        char *job, *last_result;
+        char *job, *last_result, *last_sync_result;
         bool connected, encrypted;
         uint32_t progress;
-        uint64_t last_backup, next_eligible;
+        uint64_t last_backup, next_eligible, last_sync;
 } DeviceInfo;
 
 typedef struct Context Context;

@@ -115,6 +115,8 @@ const PropertyMap device_map[] = {
         { "LastResult", 's', offsetof(DeviceInfo, last_result) },
         { "NextEligible", 't', offsetof(DeviceInfo, next_eligible) },
         { "Encrypted", 'b', offsetof(DeviceInfo, encrypted) },
+        { "LastSync", 't', offsetof(DeviceInfo, last_sync) },
+        { "LastSyncResult", 's', offsetof(DeviceInfo, last_sync_result) },
         {}
 };
 
@@ -129,6 +131,7 @@ void device_info_done(DeviceInfo *d) {
         free(d->phase);
         free(d->job);
         free(d->last_result);
+        free(d->last_sync_result);
         *d = (DeviceInfo) {};
 }
 
@@ -139,7 +142,7 @@ static int compare_strings(const void *a, const void *b) {
 
 static int status_row(Table *t, const char *path, const DeviceInfo *d) {
         _cleanup_free_ char *udid = NULL, *reason = NULL;
-        char when[FORMAT_TIMESTAMP_MAX], next[FORMAT_TIMESTAMP_MAX];
+        char when[FORMAT_TIMESTAMP_MAX], next[FORMAT_TIMESTAMP_MAX], synced[FORMAT_TIMESTAMP_MAX];
         bool running = !isempty(d->job) && strcmp(d->job, "/") != 0;
         int r;
 
@@ -167,6 +170,11 @@ static int status_row(Table *t, const char *path, const DeviceInfo *d) {
             (r = table_addf(t, "%s", format_timestamp_usec(when, sizeof(when),
                                                            d->last_backup))) < 0 ||
             (r = table_addf(t, "%s", !isempty(d->last_result) ? d->last_result : "-")) < 0 ||
+            (r = table_addf(t, "%s", d->last_sync ?
+                                             format_timestamp_usec(synced, sizeof(synced),
+                                                                   d->last_sync) : "-")) < 0 ||
+            (r = table_addf(t, "%s", !isempty(d->last_sync_result) ? d->last_sync_result :
+                                                                      "-")) < 0 ||
             (r = table_addf(t, "%s", reason)) < 0)
                 return r;
         return 0;
@@ -181,7 +189,7 @@ static int verb_status(int argc, char **argv) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(bus_closep) sd_bus *bus = NULL;
         _cleanup_(strv_freep) char **paths = NULL;
-        _cleanup_(table_done) Table t = { .n_columns = 7 };
+        _cleanup_(table_done) Table t = { .n_columns = 9 };
         size_t n = 0;
         int r;
 
@@ -206,7 +214,8 @@ static int verb_status(int argc, char **argv) {
         r = table_addf(&t, "UDID");
         if (r < 0 || (r = table_addf(&t, "NAME")) < 0 || (r = table_addf(&t, "CONNECTED")) < 0 ||
             (r = table_addf(&t, "STATE")) < 0 || (r = table_addf(&t, "LAST BACKUP")) < 0 ||
-            (r = table_addf(&t, "RESULT")) < 0 || (r = table_addf(&t, "REASON")) < 0)
+            (r = table_addf(&t, "RESULT")) < 0 || (r = table_addf(&t, "LAST SYNC")) < 0 ||
+            (r = table_addf(&t, "SYNC")) < 0 || (r = table_addf(&t, "REASON")) < 0)
                 return r;
 
         for (size_t i = 0; i < n; i++) {
