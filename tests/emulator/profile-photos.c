@@ -479,6 +479,21 @@ static int both_paths(const char *rel, char *media, char *backup) {
         return 0;
 }
 
+/* touch_parent() of path and of its directory: a new 1nnAPPLE folder changes DCIM too, and
+ * a mutation's directory times must not depend on the clock. */
+static int touch_parents(PhotoCtx *c, const char *path) {
+        char dir[PATH_MAX];
+        const char *slash = strrchr(path, '/');
+        int r;
+
+        r = touch_parent(c->touched, path);
+        if (r < 0 || !slash || (size_t) (slash - path) >= sizeof(dir))
+                return r;
+        memcpy(dir, path, (size_t) (slash - path));
+        dir[slash - path] = '\0';
+        return touch_parent(c->touched, dir);
+}
+
 static int link_into_backup(PhotoCtx *c, const char *media, const char *backup) {
         int r;
 
@@ -489,8 +504,8 @@ static int link_into_backup(PhotoCtx *c, const char *media, const char *backup) 
                 if (r < 0)
                         return r;
         }
-        r = touch_parent(c->touched, media);
-        return r < 0 ? r : touch_parent(c->touched, backup);
+        r = touch_parents(c, media);
+        return r < 0 ? r : touch_parents(c, backup);
 }
 
 /**
@@ -638,8 +653,8 @@ static int relocate(PhotoCtx *c, const char *odir, const char *oname, const char
                 if (renameat(c->dfd, ob, c->dfd, nb) < 0)
                         return -errno;
         }
-        r = touch_parent(c->touched, nm);
-        return r < 0 ? r : touch_parent(c->touched, nb);
+        r = touch_parents(c, nm);
+        return r < 0 ? r : touch_parents(c, nb);
 }
 
 typedef enum PhotoOp { OP_RENAME, OP_MOVE, OP_DELETE } PhotoOp;
