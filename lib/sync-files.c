@@ -468,7 +468,7 @@ static int receive(Batch *b, afc_client_t afc, uint64_t h, int fd, const SyncEnt
         EVP_MD_CTX_free(ctx);
         if (r == 0) {
                 hex(md, md_len, hash);
-                /* Start writeback now, so the fdatasync at the batch's end has little left. */
+                /* Start writeback now, so the syncfs() at the batch's end has little left. */
                 (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         }
         return r;
@@ -518,8 +518,8 @@ int batch_fetch(Batch *b, afc_client_t afc, const SyncEntry *e, BatchFile **ret)
         (void) afc_file_close(afc, h);
         if (r != 0)
                 goto fail;
-        /* The fd is closed here: the batch's end reopens each file to fdatasync it, so a
-         * batch never holds more than a few descriptors. */
+        /* The fd is closed here: the batch's end makes the whole batch durable with one
+         * syncfs(), so a batch never holds more than a few descriptors. */
         b->n++;
         b->bytes += e->size;
         *ret = f;
@@ -684,9 +684,7 @@ static int place_group(Batch *b, size_t from, size_t to) {
                 }
                 if (!ok)
                         continue;
-                if (fsync(dir_fd) < 0)
-                        return -errno;
-                return 0;
+                return 0;               /* made durable by the batch's second syncfs() */
         }
         return -EEXIST;
 }
@@ -697,17 +695,11 @@ int batch_commit(Batch *b) {
 
         if (b->n == 0)
                 return 0;
-        /* 1. Durable under the temporary names. */
-        for (size_t i = 0; i < b->n; i++) {
-                _cleanup_(closep) int fd = -EBADF;
-
-                if (!b->files[i].tmp[0])
-                        continue;
-                fd = openat(b->partial_fd, b->files[i].tmp, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-                if (fd < 0 || fdatasync(fd) < 0) {
-                        r = errno == ENOSPC ? IDS_E_DISK_FULL : -errno;
-                        goto fail;
-                }
+        /* 1. Durable under the temporary names: one syncfs() for the batch (one journal
+         * commit instead of one per file; writeback began as each file arrived). */
+        if (syncfs(b->partial_fd) < 0) {
+                r = errno == ENOSPC ? IDS_E_DISK_FULL : -errno;
+                goto fail;
         }
         /* 2. Visible under the final names, group by group. */
         for (size_t i = 0; i < b->n;) {
@@ -721,6 +713,11 @@ int batch_commit(Batch *b) {
                                 goto fail;
                 }
                 i = j;
+        }
+        /* ... and the renames durable before anything is recorded. */
+        if (syncfs(b->root_fd) < 0) {
+                r = -errno;
+                goto fail;
         }
         for (size_t i = 0; i < b->n; i++) {
                 BatchFile *f = &b->files[i];

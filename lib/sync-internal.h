@@ -10,10 +10,10 @@
  *
  * Host-side writes go through a Batch: each file is received into a temporary name in the
  * category's partial directory (<root>/.idevicesync-partial/, same filesystem), then, at
- * the end of the batch, every file is fdatasync'ed, renamed into place without replacing
- * anything (RENAME_NOREPLACE; a clash with other content takes a " (2)" suffix, a clash
- * with the same content adopts the file already there), the directories fsynced, and
- * only then the rows committed to sync.db. A crash at any point leaves no partial file
+ * the end of the batch, the files are made durable (one syncfs), renamed into place without
+ * replacing anything (RENAME_NOREPLACE; a clash with other content takes a " (2)" suffix, a
+ * clash with the same content adopts the file already there), the renames made durable (a
+ * second syncfs), and only then the rows committed to sync.db. A crash at any point leaves no partial file
  * under a final name, and nothing recorded that is not durable; a file renamed but not yet
  * recorded is found again by content the next time, never duplicated.
  */

@@ -6,17 +6,21 @@
  *
  *   conf-afc UDID PROFILE_DIR            the conformance checks
  *   conf-afc --bench UDID PATH [ROUNDS]  read one device file ROUNDS times, print MB/s
- *   conf-afc --bench-tree UDID DIR       read every file below a device directory once
- *                                        (list, GET_FILE_INFO, open, read), print MB/s
+ *   conf-afc --bench-tree UDID DIR [DEST] read every file below a device directory once
+ *                                        (list, GET_FILE_INFO, open, read), print MB/s;
+ *                                        with DEST also write each file there and syncfs
+ *                                        at the end (the floor of any importer)
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libimobiledevice/afc.h>
 #include <libimobiledevice/house_arrest.h>
@@ -244,19 +248,34 @@ static void check_house_arrest(const char *profile) {
         house_arrest_client_free(ha);
 }
 
-/* Read one device file to its end in 1 MiB requests; the bytes read. */
+static int dest_fd = -1;                /* --bench-tree DEST: where copies go */
+static unsigned long dest_n;
+
+/* Read one device file to its end in 1 MiB requests (written to DEST when given); the
+ * bytes read. */
 static uint64_t read_whole(afc_client_t afc, const char *path, char *buf) {
         uint64_t total = 0, h = 0;
+        int out = -1;
 
+        if (dest_fd >= 0) {
+                char name[32];
+
+                snprintf(name, sizeof(name), "%lu", dest_n++);
+                out = openat(dest_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+                CHECK(out >= 0, "create %s: %s", name, strerror(errno));
+        }
         CHECK(afc_file_open(afc, path, AFC_FOPEN_RDONLY, &h) == AFC_E_SUCCESS, "open %s", path);
         for (;;) {
                 uint32_t r = 0;
                 CHECK(afc_file_read(afc, h, buf, 1 << 20, &r) == AFC_E_SUCCESS, "read");
                 if (r == 0)
                         break;
+                CHECK(out < 0 || write(out, buf, r) == (ssize_t) r, "write: %s", strerror(errno));
                 total += r;
         }
         afc_file_close(afc, h);
+        if (out >= 0)
+                close(out);
         return total;
 }
 
@@ -309,16 +328,25 @@ static uint64_t read_tree(afc_client_t afc, const char *path, char *buf, uint64_
         return total;
 }
 
-static int bench_tree(const char *path) {
+static int bench_tree(const char *path, const char *dest) {
         afc_client_t afc = NULL;
         struct timespec a, b;
         uint64_t total, files = 0;
         char *buf = malloc(1 << 20);
 
         CHECK(buf && afc_client_start_service(device, &afc, "conf-afc") == AFC_E_SUCCESS, "afc");
+        if (dest) {
+                mkdir(dest, 0700);
+                dest_fd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                CHECK(dest_fd >= 0, "%s: %s", dest, strerror(errno));
+        }
         clock_gettime(CLOCK_MONOTONIC, &a);
         total = read_tree(afc, path, buf, &files);
+        if (dest_fd >= 0)
+                CHECK(syncfs(dest_fd) == 0, "syncfs: %s", strerror(errno));
         clock_gettime(CLOCK_MONOTONIC, &b);
+        if (dest_fd >= 0)
+                close(dest_fd);
         double s = (double) (b.tv_sec - a.tv_sec) + (double) (b.tv_nsec - a.tv_nsec) / 1e9;
         printf("afc-read-tree: %llu files, %llu bytes in %.3f s = %.1f MB/s\n",
                (unsigned long long) files, (unsigned long long) total, s,
@@ -344,7 +372,7 @@ int main(int argc, char **argv) {
         CHECK(idevice_new_with_options(&device, argv[1], IDEVICE_LOOKUP_USBMUX) ==
               IDEVICE_E_SUCCESS, "device %s not found", argv[1]);
         if (is_tree)
-                r = bench_tree(argv[2]);
+                r = bench_tree(argv[2], argc > 3 ? argv[3] : NULL);
         else if (is_bench)
                 r = bench(argv[2], argc > 3 ? atoi(argv[3]) : 3);
         else {
