@@ -290,6 +290,7 @@ install: all $(BUILD)/idevicesync.service
 		$(DESTDIR)$(DBUSSERVICEDIR)/org.idevicesync1.service
 	install -Dm0644 man/idevicesync.1 $(DESTDIR)$(MANDIR)/man1/idevicesync.1
 	install -Dm0644 man/idevicesync.conf.5 $(DESTDIR)$(MANDIR)/man5/idevicesync.conf.5
+	install -Dm0644 man/idevicesync-sync.7 $(DESTDIR)$(MANDIR)/man7/idevicesync-sync.7
 	$(if $(wildcard man/idevicesyncd.8),install -Dm0644 man/idevicesyncd.8 $(DESTDIR)$(MANDIR)/man8/idevicesyncd.8)
 	install -d -m0755 $(DESTDIR)$(SYSCONFDIR)/idevicesync/devices.d
 
@@ -303,6 +304,7 @@ uninstall:
 		$(DESTDIR)$(DBUSPOLICYDIR)/org.idevicesync1.conf \
 		$(DESTDIR)$(DBUSSERVICEDIR)/org.idevicesync1.service \
 		$(DESTDIR)$(MANDIR)/man1/idevicesync.1 $(DESTDIR)$(MANDIR)/man5/idevicesync.conf.5 \
+		$(DESTDIR)$(MANDIR)/man7/idevicesync-sync.7 \
 		$(DESTDIR)$(MANDIR)/man8/idevicesyncd.8
 
 clean:
