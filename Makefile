@@ -171,6 +171,8 @@ $(BUILD)/tests/test-cli-format.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-cli-format: $(BUILD)/daemon/cli-format.o
 $(BUILD)/tests/test-device-state.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-device-state: $(BUILD)/daemon/device-state.o
+$(BUILD)/tests/test-device-fsm.o: CPPFLAGS += -Idaemon
+$(BUILD)/tests/test-device-fsm: $(BUILD)/daemon/device-fsm.o
 $(BUILD)/tests/test-policy.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-policy: $(BUILD)/daemon/policy.o $(BUILD)/daemon/config.o $(BUILD)/daemon/conf-parser.o
 $(BUILD)/tests/test-worker.o: CPPFLAGS += -Idaemon

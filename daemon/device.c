@@ -30,22 +30,6 @@
 #define USEC_PER_SEC 1000000ull
 #define RETRY_DEFERRED_MAX_USEC POLICY_RECHECK_USEC      /* battery and disk are re-read */
 
-static const char *const states[_DEVICE_STATE_MAX] = {
-        [DEVICE_DISCONNECTED] = "disconnected",
-        [DEVICE_WAITING_FOR_USBMUXD] = "waiting-for-usbmuxd",
-        [DEVICE_PAIRING] = "pairing",
-        [DEVICE_WAITING_FOR_TRUST] = "waiting-for-trust",
-        [DEVICE_LOCKED] = "locked",
-        [DEVICE_CHECKING_POLICY] = "checking-policy",
-        [DEVICE_DEFERRED] = "deferred",
-        [DEVICE_BACKING_UP] = "backing-up",
-        [DEVICE_WAITING_FOR_PASSCODE] = "waiting-for-passcode",
-        [DEVICE_SYNCING] = "syncing",
-        [DEVICE_VERIFYING] = "verifying",
-        [DEVICE_RESTORING] = "restoring",
-        [DEVICE_IDLE] = "idle",
-};
-
 const char *const device_prop_names[_DEVICE_PROP_MAX] = {
         [DEVICE_PROP_NAME] = "Name",
         [DEVICE_PROP_PRODUCT_TYPE] = "ProductType",
@@ -69,10 +53,6 @@ const char *const device_prop_names[_DEVICE_PROP_MAX] = {
         [DEVICE_PROP_SYNC_SUMMARY] = "SyncSummary",
         [DEVICE_PROP_SYNC_PLAN] = "SyncPlan",
 };
-
-const char *device_state_to_string(DeviceState s) {
-        return (unsigned) s < _DEVICE_STATE_MAX ? states[s] : NULL;
-}
 
 uint64_t device_now_realtime(void) {
         struct timespec ts;
@@ -162,7 +142,8 @@ void device_set_state(Device *d, DeviceState s, const char *fmt, ...) {
                 device_mark_dirty(d, DEVICE_PROP_STATE_REASON);
         d->state = s;
         (void) free_and_strdup(&d->reason, reason);
-        log_device(LOG_INFO, d->udid, NULL, NULL, "%s: %s (%s)", d->udid, states[s], reason);
+        log_device(LOG_INFO, d->udid, NULL, NULL, "%s: %s (%s)", d->udid,
+                   device_state_to_string(s), reason);
         device_emit_state_changed(d);
         manager_update_status(d->manager);
 }

@@ -15,29 +15,10 @@
 
 #include "bus-object.h"
 #include "config.h"
+#include "device-fsm.h"
 #include "idevicesync.h"
 #include "job.h"
 #include "manager.h"
-
-typedef enum DeviceState {
-        DEVICE_DISCONNECTED,
-        DEVICE_WAITING_FOR_USBMUXD,
-        DEVICE_PAIRING,
-        DEVICE_WAITING_FOR_TRUST,
-        DEVICE_LOCKED,
-        DEVICE_CHECKING_POLICY,
-        DEVICE_DEFERRED,
-        DEVICE_BACKING_UP,
-        DEVICE_WAITING_FOR_PASSCODE,
-        DEVICE_SYNCING,
-        DEVICE_VERIFYING,
-        DEVICE_RESTORING,
-        DEVICE_IDLE,
-        _DEVICE_STATE_MAX,
-        _DEVICE_STATE_INVALID = -22,
-} DeviceState;
-
-const char *device_state_to_string(DeviceState s);
 
 /* Properties that change; bit n = device_prop_names[n]. */
 typedef enum DeviceProp {
