@@ -171,10 +171,21 @@ $(BUILD)/tests/test-cli-format.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-cli-format: $(BUILD)/daemon/cli-format.o
 $(BUILD)/tests/test-device-state.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-device-state: $(BUILD)/daemon/device-state.o
+$(BUILD)/tests/test-device-fsm.o: CPPFLAGS += -Idaemon
+$(BUILD)/tests/test-device-fsm: $(BUILD)/daemon/device-fsm.o
 $(BUILD)/tests/test-policy.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-policy: $(BUILD)/daemon/policy.o $(BUILD)/daemon/config.o $(BUILD)/daemon/conf-parser.o
 $(BUILD)/tests/test-worker.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-worker: $(BUILD)/daemon/worker-msg.o
+# The vtable test serves the daemon's objects over a socketpair: every module but main.o,
+# and manager-dbus.c, which it includes for the static manager_vtable.
+$(BUILD)/tests/test-bus-vtables.o: CPPFLAGS += -Idaemon
+$(BUILD)/tests/test-bus-vtables: $(BUILD)/tests/test-bus-vtables.o \
+		$(filter-out $(BUILD)/daemon/main.o $(BUILD)/daemon/manager-dbus.o,$(DAEMON_OBJ)) \
+		$(BUILD)/libidevicesync-test.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.a,$^) $(filter %.a,$^) \
+		$(DAEMON_LIBS) $(LIB_LIBS)
 $(BUILD)/tests/test-notify.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-notify: $(BUILD)/tests/test-notify.o $(BUILD)/daemon/notify.o $(BUILD)/daemon/log.o
 	@$(if $(Q),echo "  LD      $@")

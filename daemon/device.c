@@ -7,6 +7,7 @@
  * What each job kind asks for and what its result does lives in job-<kind>.c; here is what
  * every job shares: starting it, mirroring its progress, and going on with the plan.
  */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -29,22 +30,6 @@
 
 #define USEC_PER_SEC 1000000ull
 #define RETRY_DEFERRED_MAX_USEC POLICY_RECHECK_USEC      /* battery and disk are re-read */
-
-static const char *const states[_DEVICE_STATE_MAX] = {
-        [DEVICE_DISCONNECTED] = "disconnected",
-        [DEVICE_WAITING_FOR_USBMUXD] = "waiting-for-usbmuxd",
-        [DEVICE_PAIRING] = "pairing",
-        [DEVICE_WAITING_FOR_TRUST] = "waiting-for-trust",
-        [DEVICE_LOCKED] = "locked",
-        [DEVICE_CHECKING_POLICY] = "checking-policy",
-        [DEVICE_DEFERRED] = "deferred",
-        [DEVICE_BACKING_UP] = "backing-up",
-        [DEVICE_WAITING_FOR_PASSCODE] = "waiting-for-passcode",
-        [DEVICE_SYNCING] = "syncing",
-        [DEVICE_VERIFYING] = "verifying",
-        [DEVICE_RESTORING] = "restoring",
-        [DEVICE_IDLE] = "idle",
-};
 
 const char *const device_prop_names[_DEVICE_PROP_MAX] = {
         [DEVICE_PROP_NAME] = "Name",
@@ -69,10 +54,6 @@ const char *const device_prop_names[_DEVICE_PROP_MAX] = {
         [DEVICE_PROP_SYNC_SUMMARY] = "SyncSummary",
         [DEVICE_PROP_SYNC_PLAN] = "SyncPlan",
 };
-
-const char *device_state_to_string(DeviceState s) {
-        return (unsigned) s < _DEVICE_STATE_MAX ? states[s] : NULL;
-}
 
 uint64_t device_now_realtime(void) {
         struct timespec ts;
@@ -162,9 +143,25 @@ void device_set_state(Device *d, DeviceState s, const char *fmt, ...) {
                 device_mark_dirty(d, DEVICE_PROP_STATE_REASON);
         d->state = s;
         (void) free_and_strdup(&d->reason, reason);
-        log_device(LOG_INFO, d->udid, NULL, NULL, "%s: %s (%s)", d->udid, states[s], reason);
+        log_device(LOG_INFO, d->udid, NULL, NULL, "%s: %s (%s)", d->udid,
+                   device_state_to_string(s), reason);
         device_emit_state_changed(d);
         manager_update_status(d->manager);
+}
+
+int device_next_state(Device *d, DeviceEvent event, DeviceState *ret_next) {
+        DeviceFacts f = {
+                .connected = d->connected,
+                .usb_present = d->usb_present,
+                .job_running = d->job != NULL,
+                .attempted = d->attempted,
+                .auto_run = d->policy.backup.auto_run,
+        };
+        int r;
+
+        r = device_fsm_next(d->state, event, &f, ret_next);
+        assert(r >= 0);                 /* d->state and every event we pass are valid */
+        return r;
 }
 
 /* ---- persistence: <state>/<UDID>/device.state (device-state.c) --------------------------- */
@@ -348,20 +345,20 @@ int device_check_policy(Device *d, bool manual, char **ret_reason, uint64_t *ret
 void device_evaluate(Device *d) {
         _cleanup_free_ char *reason = NULL;
         uint64_t next = 0;
+        DeviceState s;
         int r;
 
-        if (!d->connected || d->job)
-                return;
-        if (d->attempted) {
-                device_set_state(d, DEVICE_IDLE, "%s", d->reason[0] && d->state == DEVICE_IDLE ?
-                                 d->reason : "Backed up for this connection.");
+        if (!d->connected || device_next_state(d, DEVICE_EVENT_PROBE_OK, &s) == 0)
+                return;                 /* gone meanwhile, or a job runs: it owns the state */
+        if (s == DEVICE_IDLE) {
+                if (d->attempted)
+                        device_set_state(d, s, "%s", d->reason[0] && d->state == DEVICE_IDLE ?
+                                         d->reason : "Backed up for this connection.");
+                else
+                        device_set_state(d, s, "Automatic backups are off (AutoRun=no).");
                 return;
         }
-        if (!d->policy.backup.auto_run) {
-                device_set_state(d, DEVICE_IDLE, "Automatic backups are off (AutoRun=no).");
-                return;
-        }
-        device_set_state(d, DEVICE_CHECKING_POLICY, "Checking the backup policy.");
+        device_set_state(d, s, "Checking the backup policy.");
         r = device_check_policy(d, false, &reason, &next);
         if (r < 0) {
                 log_error_errno(r, "Policy check of %s failed: %m", d->udid);
@@ -371,12 +368,14 @@ void device_evaluate(Device *d) {
                 uint64_t now = device_now_realtime();
 
                 device_set_next_eligible(d, next);
-                device_set_state(d, DEVICE_DEFERRED, "%s", reason);
+                if (device_next_state(d, DEVICE_EVENT_POLICY_DEFERRED, &s) > 0)
+                        device_set_state(d, s, "%s", reason);
                 device_arm_retry(d, next > now ? (next - now < RETRY_DEFERRED_MAX_USEC ?
                                            next - now : RETRY_DEFERRED_MAX_USEC) :
                                           USEC_PER_SEC);
                 return;
         }
+        /* DEVICE_EVENT_POLICY_ELIGIBLE leaves the state to the backup's start. */
         device_set_next_eligible(d, 0);
         r = device_start_job(d, JOB_BACKUP, &(JobParams) {}, NULL);
         if (r < 0)
@@ -485,6 +484,7 @@ static void device_probe(Device *d) {
 }
 
 void device_plan_next(Device *d) {
+        DeviceState s;
         int r;
 
         if (!d->connected || d->job || d->probe)
@@ -499,8 +499,9 @@ void device_plan_next(Device *d) {
         if (d->sync_pending) {
                 d->sync_pending = false;
                 if (!d->policy.sync.enabled) {
-                        device_set_state(d, DEVICE_IDLE,
-                                         "Backed up. Sync is turned off (Enabled=no).");
+                        if (device_next_state(d, DEVICE_EVENT_SYNC_DISABLED, &s) > 0)
+                                device_set_state(d, s, "Backed up. Sync is turned off "
+                                                       "(Enabled=no).");
                         return;
                 }
                 r = device_start_job(d, JOB_SYNC, &(JobParams) {}, NULL);
@@ -510,20 +511,21 @@ void device_plan_next(Device *d) {
 }
 
 void device_after_side_job(Device *d, Job *j) {
-        if (d->connected && !d->attempted)
+        DeviceState s;
+
+        if (device_next_state(d, DEVICE_EVENT_SIDE_JOB_ENDED, &s) == 0)
                 device_plan_next(d);    /* plugged in while the job ran */
-        else if (d->connected)
-                device_set_state(d, DEVICE_IDLE, "The %s ended: %s.",
-                                 job_kind_to_string(j->kind), j->result);
+        else if (s == DEVICE_IDLE)
+                device_set_state(d, s, "The %s ended: %s.", job_kind_to_string(j->kind),
+                                 j->result);
         else
-                device_set_state(d, d->usb_present ? DEVICE_WAITING_FOR_USBMUXD :
-                                                     DEVICE_DISCONNECTED,
-                                 "The device is not connected.");
+                device_set_state(d, s, "The device is not connected.");
 }
 
 /* ---- connection events ------------------------------------------------------------ */
 
 void device_on_usbmux_add(Device *d) {
+        /* DEVICE_EVENT_USBMUX_ADD leaves the state to the plan: its probe sets pairing. */
         if (d->connected)
                 return;
         d->connected = true;
@@ -536,6 +538,8 @@ void device_on_usbmux_add(Device *d) {
 }
 
 void device_on_usbmux_remove(Device *d) {
+        DeviceState s;
+
         if (!d->connected)
                 return;
         d->connected = false;
@@ -546,12 +550,11 @@ void device_on_usbmux_remove(Device *d) {
         if (d->probe)
                 job_cancel(d->probe, NULL);
         /* A running job notices the cable pull itself and reports "disconnected". */
-        if (!d->job)
-                device_set_state(d, d->usb_present ? DEVICE_WAITING_FOR_USBMUXD :
-                                                     DEVICE_DISCONNECTED,
-                                 d->usb_present ? "The cable is in, but usbmuxd has not "
-                                                  "published the device yet." :
-                                                  "The device is not connected.");
+        if (device_next_state(d, DEVICE_EVENT_USBMUX_REMOVE, &s) > 0)
+                device_set_state(d, s, s == DEVICE_WAITING_FOR_USBMUXD ?
+                                               "The cable is in, but usbmuxd has not "
+                                               "published the device yet." :
+                                               "The device is not connected.");
 }
 
 void device_on_usbmux_paired(Device *d) {
@@ -563,15 +566,18 @@ void device_on_usbmux_paired(Device *d) {
 }
 
 void device_on_udev(Device *d, bool present, const char *syspath) {
+        DeviceState s;
+
         d->usb_present = present;
         if (present && syspath)
                 (void) free_and_strdup(&d->usb_syspath, syspath);
-        if (d->connected || d->job)
+        /* Usbmuxd's view, or a running job, owns the state while there is one. */
+        if (device_next_state(d, present ? DEVICE_EVENT_UDEV_PRESENT : DEVICE_EVENT_UDEV_ABSENT,
+                              &s) == 0)
                 return;
-        if (present)
-                device_set_state(d, DEVICE_WAITING_FOR_USBMUXD,
-                                 "The cable is in, but usbmuxd has not published the device "
-                                 "yet.");
+        if (s == DEVICE_WAITING_FOR_USBMUXD)
+                device_set_state(d, s, "The cable is in, but usbmuxd has not published the "
+                                       "device yet.");
         else
-                device_set_state(d, DEVICE_DISCONNECTED, "The device is not connected.");
+                device_set_state(d, s, "The device is not connected.");
 }

@@ -7,6 +7,9 @@
  *   usbmuxd Attached → pairing (probe helper) → waiting-for-trust / locked (retried) →
  *   checking-policy → deferred (timer) | backing-up ⇄ waiting-for-passcode → syncing → idle
  *   usbmuxd Detached → disconnected (waiting-for-usbmuxd while udev still sees the cable)
+ *
+ * Which state an event leads to is decided by the table in device-fsm.c; the handlers
+ * here and in job-<kind>.c apply it (device_next_state()) and word the reason.
  */
 #pragma once
 
@@ -15,29 +18,10 @@
 
 #include "bus-object.h"
 #include "config.h"
+#include "device-fsm.h"
 #include "idevicesync.h"
 #include "job.h"
 #include "manager.h"
-
-typedef enum DeviceState {
-        DEVICE_DISCONNECTED,
-        DEVICE_WAITING_FOR_USBMUXD,
-        DEVICE_PAIRING,
-        DEVICE_WAITING_FOR_TRUST,
-        DEVICE_LOCKED,
-        DEVICE_CHECKING_POLICY,
-        DEVICE_DEFERRED,
-        DEVICE_BACKING_UP,
-        DEVICE_WAITING_FOR_PASSCODE,
-        DEVICE_SYNCING,
-        DEVICE_VERIFYING,
-        DEVICE_RESTORING,
-        DEVICE_IDLE,
-        _DEVICE_STATE_MAX,
-        _DEVICE_STATE_INVALID = -22,
-} DeviceState;
-
-const char *device_state_to_string(DeviceState s);
 
 /* Properties that change; bit n = device_prop_names[n]. */
 typedef enum DeviceProp {
@@ -112,6 +96,10 @@ int device_save(Device *d);
 
 void device_set_state(Device *d, DeviceState s, const char *reason_fmt, ...)
         __attribute__((format(printf, 3, 4)));
+/* The state machine's answer (device_fsm_next()) for event, from d's facts now. 1 with
+ * *ret_next the state to set, with a reason the caller words; 0 when the event leaves
+ * state and reason alone (the plan's next step or a running job sets them). */
+int device_next_state(Device *d, DeviceEvent event, DeviceState *ret_next);
 void device_mark_dirty(Device *d, DeviceProp p);
 
 /* Events from the manager. */

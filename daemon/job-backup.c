@@ -32,9 +32,12 @@ static int backup_request(Device *d, const JobParams *p, WorkerRequest *req) {
 }
 
 static void backup_started(Device *d, Job *j, const JobParams *p) {
+        DeviceState s;
+
         d->attempted = true;
         d->retry_timer = sd_event_source_disable_unref(d->retry_timer);
-        device_set_state(d, DEVICE_BACKING_UP, "Backing up.");
+        if (device_next_state(d, DEVICE_EVENT_BACKUP_STARTED, &s) > 0)
+                device_set_state(d, s, "Backing up.");
         (void) device_save(d);          /* running=backup: a restart reports the interruption */
 }
 
@@ -52,9 +55,12 @@ static int on_passcode_timeout(sd_event_source *s, uint64_t usec, void *userdata
 }
 
 static void backup_progress(Device *d, Job *j) {
+        DeviceState s;
+
         if (j->phase == IDS_PHASE_WAITING_PASSCODE) {
-                device_set_state(d, DEVICE_WAITING_FOR_PASSCODE,
-                                 "Enter the passcode on the device to allow the backup.");
+                if (device_next_state(d, DEVICE_EVENT_PASSCODE_ASKED, &s) > 0)
+                        device_set_state(d, s, "Enter the passcode on the device to allow "
+                                               "the backup.");
                 /* PasscodeWait=0: nobody is expected to answer, give up at once. */
                 if (!d->passcode_timer)
                         (void) sd_event_add_time_relative(d->manager->event, &d->passcode_timer,
@@ -63,13 +69,16 @@ static void backup_progress(Device *d, Job *j) {
                                                           on_passcode_timeout, d);
         } else {
                 d->passcode_timer = sd_event_source_disable_unref(d->passcode_timer);
-                device_set_state(d, DEVICE_BACKING_UP, "Backing up (%s).",
-                                 ids_phase_to_string(j->phase));
+                if (device_next_state(d, DEVICE_EVENT_PASSCODE_ENTERED, &s) > 0)
+                        device_set_state(d, s, "Backing up (%s).",
+                                         ids_phase_to_string(j->phase));
         }
 }
 
 static void backup_finished(Device *d, Job *j) {
         const char *why = j->message[0] ? j->message : ids_result_message(j->code);
+        DeviceState s;
+        bool done;
 
         d->passcode_timer = sd_event_source_disable_unref(d->passcode_timer);
         if (j->have_result && j->report.encrypted && !d->encrypted) {
@@ -80,30 +89,30 @@ static void backup_finished(Device *d, Job *j) {
                 /* Another host or operation holds the device: transient, try again. */
                 d->attempted = false;
                 device_set_next_eligible(d, device_now_realtime() + RETRY_BUSY_USEC);
-                device_set_state(d, DEVICE_DEFERRED, "%s Trying again shortly.", why);
+                if (device_next_state(d, DEVICE_EVENT_BACKUP_BUSY, &s) > 0)
+                        device_set_state(d, s, "%s Trying again shortly.", why);
                 device_arm_retry(d, RETRY_BUSY_USEC);
                 return;
         }
         device_set_last_result(d, j->result, j->message);
-        if (strcmp(j->result, "done") == 0) {
+        done = strcmp(j->result, "done") == 0;
+        if (done) {
                 d->last_backup = device_now_realtime();
                 device_mark_dirty(d, DEVICE_PROP_LAST_BACKUP);
         }
         (void) device_save(d);
-        if (strcmp(j->result, "done") == 0 && d->connected) {
-                d->sync_pending = true;         /* backup first, then sync */
+        if (device_next_state(d, done ? DEVICE_EVENT_BACKUP_DONE : DEVICE_EVENT_BACKUP_FAILED,
+                              &s) == 0) {
+                /* Still plugged in: the plan goes on, to the sync after a good run, or from
+                 * the probe when the device was re-plugged while the old run ended. */
+                if (done)
+                        d->sync_pending = true; /* backup first, then sync */
                 device_plan_next(d);
-                return;
-        }
-        if (!d->connected)
-                device_set_state(d, d->usb_present ? DEVICE_WAITING_FOR_USBMUXD :
-                                                     DEVICE_DISCONNECTED,
-                                 "The device was disconnected%s%s.",
-                                 j->message[0] ? ": " : "", j->message);
-        else if (!d->attempted)
-                device_plan_next(d);            /* re-plugged while the old run ended */
+        } else if (s == DEVICE_IDLE)
+                device_set_state(d, s, "The backup ended: %s", why);
         else
-                device_set_state(d, DEVICE_IDLE, "The backup ended: %s", why);
+                device_set_state(d, s, "The device was disconnected%s%s.",
+                                 j->message[0] ? ": " : "", j->message);
 }
 
 static int backup_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {

@@ -23,8 +23,11 @@ static int probe_request(Device *d, const JobParams *p, WorkerRequest *req) {
 }
 
 static void probe_started(Device *d, Job *j, const JobParams *p) {
-        if (d->state != DEVICE_DEFERRED)
-                device_set_state(d, DEVICE_PAIRING, "Connecting to the device.");
+        DeviceState s;
+
+        /* A retry while deferred stays deferred (the reason says until when). */
+        if (device_next_state(d, DEVICE_EVENT_PROBE_STARTED, &s) > 0)
+                device_set_state(d, s, "Connecting to the device.");
 }
 
 static void set_str(Device *d, char **field, const char *v, DeviceProp p) {
@@ -34,18 +37,34 @@ static void set_str(Device *d, char **field, const char *v, DeviceProp p) {
         device_mark_dirty(d, p);
 }
 
+static DeviceEvent probe_event(int r) {
+        switch (r) {
+        case 0:
+                return DEVICE_EVENT_PROBE_OK;
+        case IDS_E_TRUST_PENDING:
+                return DEVICE_EVENT_PROBE_TRUST_PENDING;
+        case IDS_E_NOT_TRUSTED:
+                return DEVICE_EVENT_PROBE_NOT_TRUSTED;
+        case IDS_E_LOCKED:
+                return DEVICE_EVENT_PROBE_LOCKED;
+        default:
+                return DEVICE_EVENT_PROBE_FAILED;
+        }
+}
+
 static void probe_finished(Device *d, Job *j) {
         const WorkerReport *info = &j->info;
         int r = j->code;
+        DeviceState s;
 
-        if (!d->connected) {
-                device_set_state(d, d->usb_present ? DEVICE_WAITING_FOR_USBMUXD :
-                                                     DEVICE_DISCONNECTED,
-                                 "The device is not connected.");
-                return;
-        }
         if (r == 0 && !j->have_info)
                 r = IDS_E_PROTOCOL;     /* a helper that says "done" and told us nothing */
+        if (!d->connected) {
+                /* Whatever it found, the device went away meanwhile. */
+                if (device_next_state(d, probe_event(r), &s) > 0)
+                        device_set_state(d, s, "The device is not connected.");
+                return;
+        }
         switch (r) {
         case 0:
                 d->probe_failures = 0;
@@ -63,26 +82,30 @@ static void probe_finished(Device *d, Job *j) {
                 device_evaluate(d);
                 return;
         case IDS_E_TRUST_PENDING:
-                device_set_state(d, DEVICE_WAITING_FOR_TRUST,
-                                 "Tap \"Trust\" on the device and enter its passcode.");
+                if (device_next_state(d, DEVICE_EVENT_PROBE_TRUST_PENDING, &s) > 0)
+                        device_set_state(d, s, "Tap \"Trust\" on the device and enter its "
+                                               "passcode.");
                 device_arm_retry(d, RETRY_TRUST_USEC);
                 return;
         case IDS_E_NOT_TRUSTED:
                 device_set_last_result(d, "not-trusted", ids_result_message(r));
-                device_set_state(d, DEVICE_IDLE, "The user tapped \"Don't Trust\" on the "
-                                                 "device; reconnect it to be asked again.");
+                if (device_next_state(d, DEVICE_EVENT_PROBE_NOT_TRUSTED, &s) > 0)
+                        device_set_state(d, s, "The user tapped \"Don't Trust\" on the "
+                                               "device; reconnect it to be asked again.");
                 d->attempted = true;
                 (void) device_save(d);
                 return;
         case IDS_E_LOCKED:
-                device_set_state(d, DEVICE_LOCKED, "Unlock the device to continue.");
+                if (device_next_state(d, DEVICE_EVENT_PROBE_LOCKED, &s) > 0)
+                        device_set_state(d, s, "Unlock the device to continue.");
                 device_arm_retry(d, RETRY_LOCKED_USEC);
                 return;
         default:
                 /* usbmuxd may still be settling; back off, then say so. */
                 d->probe_failures++;
-                device_set_state(d, DEVICE_IDLE, "Cannot talk to the device: %s",
-                                 r > 0 ? ids_result_message(r) : strerror(-r));
+                if (device_next_state(d, DEVICE_EVENT_PROBE_FAILED, &s) > 0)
+                        device_set_state(d, s, "Cannot talk to the device: %s",
+                                         r > 0 ? ids_result_message(r) : strerror(-r));
                 device_arm_retry(d, (d->probe_failures < 5 ? 2ull : 30ull) * USEC_PER_SEC);
                 return;
         }

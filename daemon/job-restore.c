@@ -16,9 +16,13 @@ static int restore_request(Device *d, const JobParams *p, WorkerRequest *req) {
 }
 
 static void restore_started(Device *target, Job *j, const JobParams *p) {
-        device_set_state(target, DEVICE_RESTORING, "Restoring from %s of %s.",
-                         p->snapshot && p->snapshot[0] ? p->snapshot : "the latest snapshot",
-                         p->source->udid);
+        DeviceState s;
+
+        if (device_next_state(target, DEVICE_EVENT_RESTORE_STARTED, &s) > 0)
+                device_set_state(target, s, "Restoring from %s of %s.",
+                                 p->snapshot && p->snapshot[0] ? p->snapshot :
+                                                                 "the latest snapshot",
+                                 p->source->udid);
 }
 
 static int restore_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {

@@ -27,19 +27,25 @@ static int sync_request(Device *d, const JobParams *p, WorkerRequest *req) {
 }
 
 static void sync_started(Device *d, Job *j, const JobParams *p) {
-        device_set_state(d, DEVICE_SYNCING, p->dry_run ? "Planning a sync (dry run)." :
-                                                          "Syncing.");
+        DeviceState s;
+
+        if (device_next_state(d, DEVICE_EVENT_SYNC_STARTED, &s) > 0)
+                device_set_state(d, s, p->dry_run ? "Planning a sync (dry run)." : "Syncing.");
 }
 
 static void sync_progress(Device *d, Job *j) {
-        if (j->category[0])
-                device_set_state(d, DEVICE_SYNCING, "Syncing %s (%s).", j->category,
+        DeviceState s;
+
+        if (j->category[0] && device_next_state(d, DEVICE_EVENT_SYNC_PROGRESS, &s) > 0)
+                device_set_state(d, s, "Syncing %s (%s).", j->category,
                                  j->phase >= 0 ? ids_phase_to_string(j->phase) : "starting");
 }
 
 static void sync_finished(Device *d, Job *j) {
         const WorkerReport *rep = &j->report;
         size_t n = j->have_result ? rep->n_sync : 0;
+        bool done = strcmp(j->result, "done") == 0;
+        DeviceState s;
 
         if (j->have_result && rep->dry_run) {
                 memcpy(d->sync_plan, rep->sync, n * sizeof(rep->sync[0]));
@@ -58,14 +64,15 @@ static void sync_finished(Device *d, Job *j) {
                 device_mark_dirty(d, DEVICE_PROP_SYNC_SUMMARY);
         }
         (void) device_save(d);
-        if (!d->connected)
-                device_set_state(d, d->usb_present ? DEVICE_WAITING_FOR_USBMUXD :
-                                                     DEVICE_DISCONNECTED,
-                                 "The device was disconnected during the sync.");
-        else if (strcmp(j->result, "done") == 0)
-                device_set_state(d, DEVICE_IDLE, "Backed up and synced. %s", j->message);
+        if (device_next_state(d, done ? DEVICE_EVENT_SYNC_DONE : DEVICE_EVENT_SYNC_FAILED,
+                              &s) == 0)
+                return;
+        if (s != DEVICE_IDLE)
+                device_set_state(d, s, "The device was disconnected during the sync.");
+        else if (done)
+                device_set_state(d, s, "Backed up and synced. %s", j->message);
         else
-                device_set_state(d, DEVICE_IDLE, "The sync ended: %s",
+                device_set_state(d, s, "The sync ended: %s",
                                  j->message[0] ? j->message : ids_result_message(j->code));
 }
 

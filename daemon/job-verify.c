@@ -16,8 +16,11 @@ static int verify_request(Device *d, const JobParams *p, WorkerRequest *req) {
 }
 
 static void verify_started(Device *d, Job *j, const JobParams *p) {
-        if (d->connected)
-                device_set_state(d, DEVICE_VERIFYING, "Verifying snapshot %s.",
+        DeviceState s;
+
+        /* A snapshot of an unplugged device is verified without pretending it is here. */
+        if (device_next_state(d, DEVICE_EVENT_VERIFY_STARTED, &s) > 0)
+                device_set_state(d, s, "Verifying snapshot %s.",
                                  p->snapshot && p->snapshot[0] ? p->snapshot : "latest");
 }
 
