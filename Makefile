@@ -177,11 +177,10 @@ $(BUILD)/tests/test-policy.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-policy: $(BUILD)/daemon/policy.o $(BUILD)/daemon/config.o $(BUILD)/daemon/conf-parser.o
 $(BUILD)/tests/test-worker.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-worker: $(BUILD)/daemon/worker-msg.o
-# The vtable test serves the daemon's objects over a socketpair: every module but main.o,
-# and manager-dbus.c, which it includes for the static manager_vtable.
+# The vtable test serves the daemon's objects over a socketpair: every module but main.o.
 $(BUILD)/tests/test-bus-vtables.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-bus-vtables: $(BUILD)/tests/test-bus-vtables.o \
-		$(filter-out $(BUILD)/daemon/main.o $(BUILD)/daemon/manager-dbus.o,$(DAEMON_OBJ)) \
+		$(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ)) \
 		$(BUILD)/libidevicesync-test.a
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.a,$^) $(filter %.a,$^) \

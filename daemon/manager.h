@@ -94,6 +94,7 @@ void manager_on_usb_plugged(Manager *m, const char *udid, const char *syspath);
 void manager_on_usb_unplugged(Manager *m, const char *syspath);
 
 /* D-Bus glue (manager-dbus.c). */
+extern const sd_bus_vtable manager_vtable[];
 int manager_bus_setup(Manager *m);
 extern const sd_bus_error_map idevicesync_errors[];
 int bus_check_root(sd_bus_message *msg, sd_bus_error *error);

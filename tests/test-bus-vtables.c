@@ -12,7 +12,6 @@
  *
  * The non-root caller is real: the socketpair is made with the effective uid of nobody
  * (SO_PEERCRED records it), so bus_check_root() sees what a dbus-daemon would report.
- * manager_vtable is static in manager-dbus.c, so this file includes that source.
  */
 #include <errno.h>
 #include <ftw.h>
@@ -32,9 +31,6 @@
 #include "macro.h"
 #include "manager.h"
 #include "test-util.h"
-
-/* The static manager_vtable, with the rest of manager-dbus.c (not linked separately). */
-#include "manager-dbus.c"
 
 #define UDID "00008030-000A1B2C3D4E5F60"
 #define NOBODY 65534
