@@ -268,7 +268,7 @@ static void want_reset(Policy *p) {
 static void want_sync(Policy *p) {
         p->sync.enabled = false;
         p->sync.photos = SYNC_PHOTOS_NO;
-        p->sync.photos_dir = strdup("/srv/photos/alice");
+        p->sync.photos_dir = (char *) "/srv/photos/alice";     /* compared, never freed */
         p->sync.crash_logs = SYNC_CRASHLOGS_COPY;
         p->backup.keep = 0;
         p->backup.keep_days = 36500;
