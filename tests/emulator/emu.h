@@ -138,7 +138,8 @@ typedef struct GenOptions {
                                  * documents included); 0: 50 */
         uint64_t bytes;         /* exact total bytes of backup/; 0: 4 MiB */
         unsigned photos;        /* camera roll items; default 5 */
-        unsigned apps;          /* user apps with file sharing; default 2 */
+        unsigned apps;          /* user apps; default 2; with 3 or more, every third one has
+                                 * no file sharing */
         unsigned crashlogs;     /* default 3 */
 } GenOptions;
 
@@ -147,6 +148,8 @@ typedef struct MutateOptions {
         unsigned change, add, del;
         /* camera-roll items: new ones, renamed, moved to another folder, deleted */
         unsigned photos_add, photos_rename, photos_move, photos_delete;
+        /* documents of apps with file sharing: new ones, changed, deleted */
+        unsigned documents_add, documents_change, documents_delete;
 } MutateOptions;
 
 typedef struct AppInfo {
@@ -171,6 +174,16 @@ int profile_generate(const char *dir, const GenOptions *o);
 int profile_mutate(const char *dir, const MutateOptions *o);
 /* Write count new crash reports into DIR/crash/ (control `crash`). 0 or -errno. */
 int crash_add(const char *dir, unsigned count);
+/* What the control command `doc` wrote: the file's documents.tsv line (profile-docs.c). */
+typedef struct DocWritten {
+        uint64_t size;
+        int64_t mtime_ns;
+        char sha256[65];        /* lower-case hex */
+} DocWritten;
+/* Rewrite DIR/apps/<bundle_id>/Documents/<rel> with bytes new pseudo-random bytes, its
+ * backup twin and documents.tsv (control `doc`). 0 or -errno. */
+int documents_write_one(const char *dir, const char *bundle_id, const char *rel,
+                        uint64_t bytes, DocWritten *ret);
 /* Parse "123", "4K", "5M", "2G" (powers of 1024). 0 or -EINVAL/-ERANGE. */
 int parse_size(const char *s, uint64_t *ret);
 

@@ -9,6 +9,7 @@
  *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N]
  *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N] [--photos-add N]
  *               [--photos-rename N] [--photos-move N] [--photos-delete N]
+ *               [--documents-add N] [--documents-change N] [--documents-delete N]
  *   fakeidevice ctl CONTROL_PATH COMMAND [ARG...]
  *
  * The server prints READY once every socket listens. The main thread only accepts; each
@@ -550,6 +551,9 @@ static int cmd_mutate(int argc, char **argv) {
                 { "photos-rename", required_argument, NULL, 'R' },
                 { "photos-move", required_argument, NULL, 'M' },
                 { "photos-delete", required_argument, NULL, 'D' },
+                { "documents-add", required_argument, NULL, 'x' },
+                { "documents-change", required_argument, NULL, 'y' },
+                { "documents-delete", required_argument, NULL, 'z' },
                 {}
         };
         MutateOptions o = {};
@@ -573,6 +577,13 @@ static int cmd_mutate(int argc, char **argv) {
                 case 'R': r = parse_uint("--photos-rename", optarg, &o.photos_rename); break;
                 case 'M': r = parse_uint("--photos-move", optarg, &o.photos_move); break;
                 case 'D': r = parse_uint("--photos-delete", optarg, &o.photos_delete); break;
+                case 'x': r = parse_uint("--documents-add", optarg, &o.documents_add); break;
+                case 'y':
+                        r = parse_uint("--documents-change", optarg, &o.documents_change);
+                        break;
+                case 'z':
+                        r = parse_uint("--documents-delete", optarg, &o.documents_delete);
+                        break;
                 default: return 2;
                 }
                 if (r < 0)
@@ -581,7 +592,8 @@ static int cmd_mutate(int argc, char **argv) {
         if (optind != argc - 1 || !have_seed) {
                 fprintf(stderr, "usage: fakeidevice mutate DIR --seed S [--change N] [--add N] "
                                 "[--delete N] [--photos-add N] [--photos-rename N] "
-                                "[--photos-move N] [--photos-delete N]\n");
+                                "[--photos-move N] [--photos-delete N] [--documents-add N] "
+                                "[--documents-change N] [--documents-delete N]\n");
                 return 2;
         }
         return profile_mutate(argv[optind], &o) < 0 ? 1 : 0;
@@ -640,7 +652,8 @@ static void usage(void) {
               "[--crashlogs N]\n"
               "       fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]\n"
               "                   [--photos-add N] [--photos-rename N] [--photos-move N]\n"
-              "                   [--photos-delete N]\n"
+              "                   [--photos-delete N] [--documents-add N] [--documents-change N]\n"
+              "                   [--documents-delete N]\n"
               "       fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n",
               stderr);
 }

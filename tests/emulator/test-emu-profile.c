@@ -6,7 +6,9 @@
  * changes, adds and deletes exactly what it is asked to, deterministically. The camera roll
  * is checked with parsers of this file's own (JPEG segments, ISO-BMFF boxes, TIFF IFDs), a
  * test oracle that shares nothing with the generator: EXIF dates, HEIC item locations,
- * photos.tsv's hashes and sizes, Photos.sqlite's rows, and what --photos-* change.
+ * photos.tsv's hashes and sizes, Photos.sqlite's rows, and what --photos-* change. App
+ * documents likewise: documents.tsv against the tree (hashes computed here), the NFD names,
+ * empty files and directories, and what --documents-* and the `doc` command change.
  *
  * Everything happens in a mkdtemp() directory under $TMPDIR (or /tmp) that is removed at
  * the end. Prints "FAIL: <expr> at file:line" for each failed check; exits 0 only if none
@@ -1470,6 +1472,254 @@ static void test_mutate_photos(void) {
         free(b);
 }
 
+/* ---- app documents: documents.tsv against an oracle of this file's own --------------------- */
+
+typedef struct DocLine {
+        char app[256], path[4200], sha[65];
+        uint64_t size;
+        int64_t mtime_ns;
+} DocLine;
+
+typedef struct Docs {
+        DocLine *v;
+        size_t n;
+} Docs;
+
+/* Undo documents.tsv's escapes (\\, \t, \n, \r) in place. */
+static void unescape(char *s) {
+        char *o = s;
+
+        for (; *s; s++) {
+                if (*s != '\\' || !s[1]) {
+                        *o++ = *s;
+                        continue;
+                }
+                s++;
+                *o++ = *s == 't' ? '\t' : *s == 'n' ? '\n' : *s == 'r' ? '\r' : *s;
+        }
+        *o = '\0';
+}
+
+static void docs_load(const char *dir, Docs *d) {
+        char *path = path_join(dir, "documents.tsv"), line[8192];
+        FILE *f = fopen(path, "re");
+
+        *d = (Docs) {};
+        free(path);
+        ASSERT_OR_RETURN(f);
+        while (fgets(line, sizeof(line), f)) {
+                DocLine *x;
+
+                d->v = realloc(d->v, (d->n + 1) * sizeof(*d->v));
+                x = &d->v[d->n++];
+                if (sscanf(line, "%255[^\t]\t%4199[^\t]\t%64[^\t]\t%" SCNu64 "\t%" SCNd64,
+                           x->app, x->path, x->sha, &x->size, &x->mtime_ns) != 5) {
+                        printf("FAIL: bad documents.tsv line '%s'\n", line);
+                        failures++;
+                }
+                unescape(x->path);
+        }
+        fclose(f);
+}
+
+static const DocLine *docs_find(const Docs *d, const char *app, const char *path) {
+        for (size_t i = 0; i < d->n; i++)
+                if (strcmp(d->v[i].app, app) == 0 && strcmp(d->v[i].path, path) == 0)
+                        return &d->v[i];
+        return NULL;
+}
+
+/* Whether apps/<app>/Info.ini says UIFileSharingEnabled=yes (read as text). */
+static bool app_shares_files(const char *dir, const char *app) {
+        char *p;
+        size_t n = 0;
+        uint8_t *text;
+        bool yes;
+
+        if (asprintf(&p, "%s/apps/%s/Info.ini", dir, app) < 0)
+                abort();
+        text = slurp(p, &n);
+        free(p);
+        if (!text)
+                return false;
+        text[n] = 0;
+        yes = strstr((char *) text, "UIFileSharingEnabled=yes\n") != NULL;
+        free(text);
+        return yes;
+}
+
+/* documents.tsv is exactly the regular files beneath apps/<id>/Documents of the sharing
+ * apps, in order, with their hashes, sizes and ns mtimes; every document is one inode with
+ * its backup twin. Returns the number of sharing apps seen with documents. */
+static size_t check_documents(const char *dir, const Docs *d) {
+        Tree t;
+        size_t line = 0, apps = 0;
+        char last_app[256] = "";
+
+        tree_walk(dir, &t);
+        for (size_t i = 0; i < t.n; i++) {
+                const Node *n = &t.v[i];
+                const char *id, *slash, *rel;
+                char app[256], *full, *twin;
+                const Node *b;
+                struct stat st;
+                uint8_t *data;
+                size_t len = 0;
+                char sha[65];
+
+                if (n->type != S_IFREG || !has_prefix(n->path, "apps/"))
+                        continue;
+                id = n->path + strlen("apps/");
+                slash = strchr(id, '/');
+                if (!slash || !has_prefix(slash, "/Documents/"))
+                        continue;
+                snprintf(app, sizeof(app), "%.*s", (int) (slash - id), id);
+                rel = slash + strlen("/Documents/");
+                if (asprintf(&twin, "backup/AppDomain-%s/Documents/%s", app, rel) < 0)
+                        abort();
+                b = tree_find(&t, twin);
+                if (!b || b->ino != n->ino)
+                        printf("FAIL: backup twin of '%s' is %s\n", n->path,
+                               b ? "another inode" : "missing");
+                ASSERT(b && b->ino == n->ino);
+                free(twin);
+                if (!app_shares_files(dir, app))
+                        continue;
+                if (strcmp(app, last_app) != 0) {
+                        apps++;
+                        snprintf(last_app, sizeof(last_app), "%s", app);
+                }
+
+                /* tree_walk() sorts by the whole path: the order of documents.tsv too */
+                if (line >= d->n) {
+                        printf("FAIL: '%s' is missing from documents.tsv\n", n->path);
+                        failures++;
+                        continue;
+                }
+                full = path_join(dir, n->path);
+                data = slurp(full, &len);
+                ASSERT(data && lstat(full, &st) == 0);
+                if (!data) {
+                        free(full);
+                        continue;
+                }
+                sha256_hex(data, len, sha);
+                ASSERT_STREQ(d->v[line].app, app);
+                ASSERT_STREQ(d->v[line].path, rel);
+                ASSERT_STREQ(d->v[line].sha, sha);
+                ASSERT_EQ_U64(d->v[line].size, len);
+                ASSERT_EQ_INT(d->v[line].mtime_ns,
+                              (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+                free(data);
+                free(full);
+                line++;
+        }
+        ASSERT_EQ_U64(line, d->n);
+        tree_free(&t);
+        return apps;
+}
+
+static bool is_dir(const char *dir, const char *rel) {
+        char *p = path_join(dir, rel);
+        struct stat st;
+        bool yes = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+
+        free(p);
+        return yes;
+}
+
+static void test_documents_generated(void) {
+        GenOptions o = { .seed = 31, .files = 90, .bytes = 3u << 20, .photos = 5, .apps = 4 };
+        static const char nfd[] = "Cafe\xcc\x81.txt", nfd_dir[] = "Entwu\xcc\x88rfe";
+        const DocLine *x;
+        char *dir = gen("docs", &o), *tsv;
+        struct stat st;
+        Docs d;
+
+        /* Every third app does not share files; the others do. */
+        ASSERT(app_shares_files(dir, "com.example.app1"));
+        ASSERT(app_shares_files(dir, "com.example.app2"));
+        ASSERT(!app_shares_files(dir, "com.example.app3"));
+        ASSERT(app_shares_files(dir, "com.example.app4"));
+
+        docs_load(dir, &d);
+        ASSERT_EQ_U64(check_documents(dir, &d), 3);
+        for (size_t i = 0; i < d.n; i++)
+                ASSERT(strcmp(d.v[i].app, "com.example.app3") != 0);
+        for (size_t i = 0; i + 1 < d.n; i++) {
+                int c = strcmp(d.v[i].app, d.v[i + 1].app);
+
+                ASSERT(c < 0 || (c == 0 && strcmp(d.v[i].path, d.v[i + 1].path) < 0));
+        }
+
+        /* The set every sharing app gets: NFD and NFC names, empty files at the top and in a
+         * subdirectory, nested directories, an empty directory (in the backup too). */
+        for (unsigned a = 1; a <= 2; a++) {
+                char app[64], *p;
+                bool nfc = false;
+
+                snprintf(app, sizeof(app), "com.example.app%u", a);
+                ASSERT(docs_find(&d, app, nfd));
+                x = docs_find(&d, app, "Empty.txt");
+                ASSERT(x && x->size == 0);
+                x = docs_find(&d, app, "Projects/2026/placeholder.txt");
+                ASSERT(x && x->size == 0);
+                x = docs_find(&d, app, "Projects/2026/Q1/Plan.md");
+                ASSERT(x && x->size > 0);
+                if (asprintf(&p, "%s/Bru\xcc\x88" "cke.txt", nfd_dir) < 0)
+                        abort();
+                ASSERT(docs_find(&d, app, p));
+                free(p);
+                for (size_t i = 0; i < d.n; i++)
+                        nfc = nfc || (strcmp(d.v[i].app, app) == 0 &&
+                                      strstr(d.v[i].path, "\xc3\xa8"));     /* è, precomposed */
+                ASSERT(nfc);
+                if (asprintf(&p, "apps/%s/Documents/Inbox", app) < 0)
+                        abort();
+                ASSERT(is_dir(dir, p));
+                free(p);
+                if (asprintf(&p, "backup/AppDomain-%s/Documents/Inbox", app) < 0)
+                        abort();
+                ASSERT(is_dir(dir, p));
+                free(p);
+        }
+        ASSERT(!is_dir(dir, "apps/com.example.app3/Documents/Inbox"));
+        /* The NFD name is on disk as the decomposed bytes, not normalised. */
+        {
+                char *p = path_join(dir, "apps/com.example.app1/Documents/Cafe\xcc\x81.txt");
+                char *q = path_join(dir, "apps/com.example.app1/Documents/Caf\xc3\xa9.txt");
+
+                ASSERT(lstat(p, &st) == 0);
+                ASSERT(lstat(q, &st) < 0);
+                free(p);
+                free(q);
+        }
+        /* Never where an AFC service could serve it. */
+        tsv = path_join(dir, "documents.tsv");
+        ASSERT(lstat(tsv, &st) == 0 && st.st_mtime == 1767225600);
+        free(tsv);
+        free(d.v);
+        rm_rf(dir);
+        free(dir);
+
+        /* Two apps: both share. No apps: an empty documents.tsv. */
+        o = (GenOptions) { .seed = 32, .photos = 2, .apps = 2 };
+        dir = gen("docs2", &o);
+        ASSERT(app_shares_files(dir, "com.example.app2"));
+        docs_load(dir, &d);
+        ASSERT_EQ_U64(check_documents(dir, &d), 2);
+        free(d.v);
+        rm_rf(dir);
+        free(dir);
+        o = (GenOptions) { .seed = 33, .photos = 2, .apps = 0 };
+        dir = gen("docs0", &o);
+        docs_load(dir, &d);
+        ASSERT_EQ_U64(d.n, 0);
+        free(d.v);
+        rm_rf(dir);
+        free(dir);
+}
+
 int main(void) {
         const char *tmp = getenv("TMPDIR");
 
@@ -1488,6 +1738,7 @@ int main(void) {
         test_mutate();
         test_camera_roll();
         test_mutate_photos();
+        test_documents_generated();
 
         rm_rf(top);
         if (failures > 0) {
