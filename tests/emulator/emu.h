@@ -184,6 +184,10 @@ typedef struct DocWritten {
  * backup twin and documents.tsv (control `doc`). 0 or -errno. */
 int documents_write_one(const char *dir, const char *bundle_id, const char *rel,
                         uint64_t bytes, DocWritten *ret);
+/* Control `doc UDID BUNDLE_ID RELPATH [BYTES]` (argv[0] = BUNDLE_ID), lock held; writes
+ * "ok doc ..." or "err ..." into reply. */
+void documents_doc_command(const char *dir, const char *udid, int argc, char **argv,
+                           char *reply, size_t n);
 /* Parse "123", "4K", "5M", "2G" (powers of 1024). 0 or -EINVAL/-ERANGE. */
 int parse_size(const char *s, uint64_t *ret);
 

@@ -12,6 +12,11 @@
  *               [--documents-add N] [--documents-change N] [--documents-delete N]
  *   fakeidevice ctl CONTROL_PATH COMMAND [ARG...]
  *
+ * Control commands (one line each, answered "ok ..." or "err ..."): list, quit, attach|detach|
+ * reboot|trust|deny|lock|unlock UDID, battery UDID PERCENT CHARGING, stats UDID, stats-reset
+ * UDID, crash UDID N, doc UDID BUNDLE_ID RELPATH [BYTES] (rewrite one app document, RELPATH
+ * percent-decoded, see profile-docs.c), fault UDID MODE [ARG] (afc.c, backup.c).
+ *
  * The server prints READY once every socket listens. The main thread only accepts; each
  * accepted socket gets a thread (usbmux client or control client). On quit (control `quit`,
  * SIGTERM, SIGINT) the usbmux socket is unlinked first, every stream is cut, every thread
@@ -174,7 +179,9 @@ static bool control_command(char *line, char *reply, size_t n) {
                         snprintf(reply, n, "err cannot write crash reports: %s", strerror(-r));
                 else
                         snprintf(reply, n, "ok crash %s %ld", d->udid, count);
-        } else if (strcmp(argv[0], "fault") == 0) {
+        } else if (strcmp(argv[0], "doc") == 0)
+                documents_doc_command(d->profile_dir, d->udid, argc - 2, argv + 2, reply, n);
+        else if (strcmp(argv[0], "fault") == 0) {
                 if (argc < 3)
                         snprintf(reply, n, "err usage: fault UDID MODE [ARG]");
                 else if (!afc_fault_command(d, argc - 2, argv + 2, reply, n)) {
@@ -654,7 +661,11 @@ static void usage(void) {
               "                   [--photos-add N] [--photos-rename N] [--photos-move N]\n"
               "                   [--photos-delete N] [--documents-add N] [--documents-change N]\n"
               "                   [--documents-delete N]\n"
-              "       fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n",
+              "       fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n"
+              "control commands: list | quit | attach|detach|reboot|trust|deny|lock|unlock UDID\n"
+              "                  | battery UDID PERCENT CHARGING | stats UDID | stats-reset UDID\n"
+              "                  | crash UDID N | doc UDID BUNDLE_ID RELPATH [BYTES]\n"
+              "                  | fault UDID MODE [ARG]  (RELPATH: %XX for a byte, e.g. %20)\n",
               stderr);
 }
 

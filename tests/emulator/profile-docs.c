@@ -652,3 +652,68 @@ int documents_write_one(const char *dir, const char *bundle_id, const char *rel,
         memcpy(ret->sha256, hex, sizeof(hex));
         return 0;
 }
+
+/* %XX (hex) → that byte, in place: the control line splits at blanks, so a test names
+ * "My Files/a b.txt" as "My%20Files/a%20b.txt". -EINVAL for a bad escape or %00. */
+static int percent_decode(char *s) {
+        char *o = s;
+
+        for (; *s; s++) {
+                unsigned v;
+
+                if (*s != '%') {
+                        *o++ = *s;
+                        continue;
+                }
+                if (!isxdigit((unsigned char) s[1]) || !isxdigit((unsigned char) s[2]) ||
+                    sscanf(s + 1, "%2x", &v) != 1 || v == 0)
+                        return -EINVAL;
+                *o++ = (char) v;
+                s += 2;
+        }
+        *o = '\0';
+        return 0;
+}
+
+/**
+ * documents_doc_command: the control command `doc UDID BUNDLE_ID RELPATH [BYTES]` (argv[0] =
+ * BUNDLE_ID), with the global lock held: documents_write_one() of RELPATH (percent-decoded:
+ * %XX is the byte XX, %25 a '%') with BYTES (a size as parse_size() takes it, at most 1G;
+ * default 100) bytes.
+ * @dir: the device's profile (borrowed). @udid: for the reply (borrowed).
+ * @reply, @n: "ok doc UDID BUNDLE_ID RELPATH size=N sha256=HEX mtime_ns=T" (RELPATH as
+ *             given), or "err …".
+ */
+void documents_doc_command(const char *dir, const char *udid, int argc, char **argv,
+                           char *reply, size_t n) {
+        char rel[PATH_MAX];
+        uint64_t bytes = 100;
+        AppInfo *app = NULL;
+        DocWritten w;
+        int r;
+
+        if (argc < 2 || argc > 3 || (argc == 3 && (parse_size(argv[2], &bytes) < 0 ||
+                                                   bytes > (UINT64_C(1) << 30)))) {
+                snprintf(reply, n, "err usage: doc UDID BUNDLE_ID RELPATH [BYTES(0-1G)]");
+                return;
+        }
+        if (strlen(argv[1]) >= sizeof(rel) || (strcpy(rel, argv[1]), percent_decode(rel) < 0) ||
+            !doc_relpath_ok(rel)) {
+                snprintf(reply, n, "err bad path '%s': relative, no empty, '.' or '..' "
+                         "components, %%XX for a byte", argv[1]);
+                return;
+        }
+        r = profile_app_lookup(dir, argv[0], &app);
+        if (r < 0) {
+                snprintf(reply, n, "err no such app '%s'", argv[0]);
+                return;
+        }
+        app_info_free(app);
+        r = documents_write_one(dir, argv[0], rel, bytes, &w);
+        if (r < 0)
+                snprintf(reply, n, "err cannot write '%s' of '%s': %s", argv[1], argv[0],
+                         strerror(-r));
+        else
+                snprintf(reply, n, "ok doc %s %s %s size=%" PRIu64 " sha256=%s mtime_ns=%" PRId64,
+                         udid, argv[0], argv[1], w.size, w.sha256, w.mtime_ns);
+}

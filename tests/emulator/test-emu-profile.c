@@ -1720,6 +1720,217 @@ static void test_documents_generated(void) {
         free(dir);
 }
 
+static void test_mutate_documents(void) {
+        GenOptions o = { .seed = 34, .files = 90, .bytes = 3u << 20, .photos = 5, .apps = 3 };
+        MutateOptions m = { .seed = 9, .documents_add = 6, .documents_change = 4,
+                            .documents_delete = 3 };
+        char *a = gen("md-a", &o), *b = gen("md-b", &o), *log;
+        unsigned changed = 0, deleted = 0, added = 0;
+        Docs d0, d1;
+        Tree t0, t1, tb;
+        int r;
+
+        docs_load(a, &d0);
+        tree_walk(a, &t0);
+        ASSERT_EQ_INT(profile_mutate(a, &m), 0);
+        docs_load(a, &d1);
+        ASSERT_EQ_U64(check_documents(a, &d1), 2);
+
+        for (size_t i = 0; i < d0.n; i++) {
+                const DocLine *x = &d0.v[i], *y = docs_find(&d1, x->app, x->path);
+
+                if (!y)
+                        deleted++;
+                else if (strcmp(x->sha, y->sha) != 0) {
+                        changed++;
+                        ASSERT(y->size != x->size);
+                        ASSERT(y->mtime_ns > x->mtime_ns);
+                } else {
+                        ASSERT_EQ_U64(y->size, x->size);
+                        ASSERT_EQ_INT(y->mtime_ns, x->mtime_ns);
+                }
+        }
+        for (size_t i = 0; i < d1.n; i++)
+                added += !docs_find(&d0, d1.v[i].app, d1.v[i].path);
+        ASSERT_EQ_INT(changed, m.documents_change);
+        ASSERT_EQ_INT(deleted, m.documents_delete);
+        ASSERT_EQ_INT(added, m.documents_add);
+        ASSERT_EQ_U64(d1.n, d0.n + m.documents_add - m.documents_delete);
+
+        /* Nothing else changed: no other regular file, and no app without file sharing. */
+        tree_walk(a, &t1);
+        for (size_t i = 0; i < t0.n; i++) {
+                const Node *x = &t0.v[i], *y;
+
+                if (x->type != S_IFREG || strstr(x->path, "/Documents/") ||
+                    strcmp(x->path, "documents.tsv") == 0)
+                        continue;
+                y = tree_find(&t1, x->path);
+                if (!y || y->hash != x->hash || (y->mtime != x->mtime &&
+                                                 !strstr(x->path, "Photos.sqlite") &&
+                                                 strcmp(x->path, "photos.tsv") != 0)) {
+                        printf("FAIL: '%s' changed at %s:%d\n", x->path, __FILE__, __LINE__);
+                        failures++;
+                }
+        }
+        for (size_t i = 0; i < t1.n; i++) {
+                ASSERT(!strstr(t1.v[i].path, ".doc.tmp"));
+                if (strstr(t1.v[i].path, "com.example.app3/")) {
+                        const Node *x = tree_find(&t0, t1.v[i].path);
+
+                        ASSERT(x && x->hash == t1.v[i].hash);
+                }
+        }
+
+        /* The same mutation of the same tree gives the same tree. */
+        ASSERT_EQ_INT(profile_mutate(b, &m), 0);
+        tree_walk(b, &tb);
+        ASSERT(tree_equal(&t1, &tb, true));
+        tree_free(&tb);
+
+        /* More than there is: refused before anything changes. */
+        m = (MutateOptions) { .seed = 10, .documents_change = (unsigned) d1.n,
+                              .documents_delete = 1 };
+        ini_dir = a;
+        log = capture_stderr(mutate_closure, &m, &r);
+        ini_dir = NULL;
+        ASSERT_EQ_INT(r, -EINVAL);
+        ASSERT(strstr(log, "documents"));
+        free(log);
+        tree_walk(a, &tb);
+        ASSERT(tree_equal(&t1, &tb, true));
+        tree_free(&tb);
+
+        /* A mutation without --documents-* keeps documents.tsv true as well (--change and
+         * --delete may hit documents). */
+        m = (MutateOptions) { .seed = 11, .change = 30, .del = 20, .add = 10 };
+        ASSERT_EQ_INT(profile_mutate(a, &m), 0);
+        free(d1.v);
+        docs_load(a, &d1);
+        check_documents(a, &d1);
+
+        tree_free(&t0);
+        tree_free(&t1);
+        free(d0.v);
+        free(d1.v);
+        rm_rf(a);
+        rm_rf(b);
+        free(a);
+        free(b);
+}
+
+/* The control command `doc`, as main.c calls it. */
+static char *doc_cmd(const char *dir, const char *line, char *reply, size_t n) {
+        char copy[2048], *argv[8];
+        int argc = 0;
+
+        snprintf(copy, sizeof(copy), "%s", line);
+        for (char *save = NULL, *t = strtok_r(copy, " ", &save); t && argc < 8;
+             t = strtok_r(NULL, " ", &save))
+                argv[argc++] = t;
+        documents_doc_command(dir, "UDID", argc, argv, reply, n);
+        return reply;
+}
+
+static void test_doc_command(void) {
+        GenOptions o = { .seed = 35, .files = 60, .photos = 2, .apps = 3 };
+        char *dir = gen("doccmd", &o), reply[1024], want[512], *p, *q, *outside;
+        const DocLine *x, *y;
+        struct stat st, bst;
+        Docs d0, d1;
+
+        docs_load(dir, &d0);
+        x = docs_find(&d0, "com.example.app1", "Empty.txt");
+        ASSERT_OR_RETURN(x);
+
+        /* An existing document: 100 bytes by default, a new mtime, the backup twin too. */
+        doc_cmd(dir, "com.example.app1 Empty.txt", reply, sizeof(reply));
+        ASSERT(has_prefix(reply, "ok doc UDID com.example.app1 Empty.txt size=100 sha256="));
+        docs_load(dir, &d1);
+        check_documents(dir, &d1);
+        y = docs_find(&d1, "com.example.app1", "Empty.txt");
+        ASSERT_OR_RETURN(y);
+        ASSERT_EQ_U64(y->size, 100);
+        ASSERT(y->mtime_ns > x->mtime_ns);
+        snprintf(want, sizeof(want), "sha256=%s mtime_ns=%" PRId64, y->sha, y->mtime_ns);
+        ASSERT(strstr(reply, want));
+        ASSERT_EQ_U64(d1.n, d0.n);
+        p = path_join(dir, "apps/com.example.app1/Documents/Empty.txt");
+        q = path_join(dir, "backup/AppDomain-com.example.app1/Documents/Empty.txt");
+        ASSERT(stat(p, &st) == 0 && stat(q, &bst) == 0 && st.st_ino == bst.st_ino);
+        free(p);
+        free(q);
+        free(d1.v);
+
+        /* A new one in new directories, named with %XX (a blank, an NFD accent), a size. */
+        doc_cmd(dir, "com.example.app2 New%20Dir/Neu%CC%88/a%25b.txt 4K", reply, sizeof(reply));
+        ASSERT(has_prefix(reply, "ok doc UDID com.example.app2 New%20Dir/Neu%CC%88/a%25b.txt "
+                                 "size=4096 "));
+        docs_load(dir, &d1);
+        check_documents(dir, &d1);
+        ASSERT_EQ_U64(d1.n, d0.n + 1);
+        x = docs_find(&d1, "com.example.app2", "New Dir/Neu\xcc\x88/a%b.txt");
+        ASSERT(x && x->size == 4096);
+        free(d1.v);
+        doc_cmd(dir, "com.example.app2 zero 0", reply, sizeof(reply));
+        ASSERT(has_prefix(reply, "ok doc UDID com.example.app2 zero size=0 sha256=e3b0c442"));
+
+        /* Apps without file sharing can be written, but are not in documents.tsv. */
+        doc_cmd(dir, "com.example.app3 x.txt", reply, sizeof(reply));
+        ASSERT(has_prefix(reply, "ok doc "));
+        docs_load(dir, &d1);
+        ASSERT(!docs_find(&d1, "com.example.app3", "x.txt"));
+        free(d1.v);
+
+        /* Refused: escapes, odd components, bad sizes, unknown apps, directories, symlinks
+         * on the way; nothing is written for them. */
+        outside = path_join(top, "doc-outside");
+        ASSERT(mkdir(outside, 0755) == 0);
+        p = path_join(dir, "apps/com.example.app1/Documents/out");
+        ASSERT(symlink(outside, p) == 0);
+        free(p);
+        static const char *const refused[] = {
+                "com.example.app1 ../Info.ini",
+                "com.example.app1 /etc/passwd",
+                "com.example.app1 a/../../x",
+                "com.example.app1 %2E%2E/x",
+                "com.example.app1 a//b",
+                "com.example.app1 ./a",
+                "com.example.app1 a/",
+                "com.example.app1 a%00b",
+                "com.example.app1 a%zz",
+                "com.example.app1 a 2G",
+                "com.example.app1 a -1",
+                "com.example.app1 a 1 2",
+                "com.example.app1",
+                "com.example.none a",
+                "../apps a",
+                "com.example.app1 Inbox",
+                "com.example.app1 out/x",
+                "com.example.app1 out",
+        };
+        for (size_t k = 0; k < ELEMENTSOF(refused); k++) {
+                doc_cmd(dir, refused[k], reply, sizeof(reply));
+                if (!has_prefix(reply, "err ")) {
+                        printf("FAIL: doc %s: %s at %s:%d\n", refused[k], reply, __FILE__,
+                               __LINE__);
+                        failures++;
+                }
+        }
+        p = path_join(outside, "x");
+        ASSERT(lstat(p, &st) < 0);
+        free(p);
+        p = path_join(dir, "apps/x");
+        ASSERT(lstat(p, &st) < 0);
+        free(p);
+
+        free(d0.v);
+        rm_rf(outside);
+        free(outside);
+        rm_rf(dir);
+        free(dir);
+}
+
 int main(void) {
         const char *tmp = getenv("TMPDIR");
 
@@ -1739,6 +1950,8 @@ int main(void) {
         test_camera_roll();
         test_mutate_photos();
         test_documents_generated();
+        test_mutate_documents();
+        test_doc_command();
 
         rm_rf(top);
         if (failures > 0) {
