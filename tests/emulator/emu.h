@@ -210,6 +210,9 @@ typedef struct DeviceStats {
         uint64_t crash_removes;         /* removes on com.apple.crashreportcopymobile */
         uint64_t afc_read_bytes;        /* FILE_READ content sent on com.apple.afc */
         uint64_t afc_opens;             /* FILE_OPEN on com.apple.afc */
+        uint64_t doc_writes;            /* FILE_WRITE requests on house_arrest connections */
+        uint64_t doc_removes;           /* REMOVE_PATH[_AND_CONTENTS] on house_arrest */
+        uint64_t doc_renames;           /* RENAME_PATH on house_arrest */
 } DeviceStats;
 
 /* AFC faults (`fault UDID afc-…`, cleared by `fault UDID none`); guarded by the lock. */
@@ -218,6 +221,8 @@ typedef struct AfcFaults {
         uint64_t detach_left;           /* FILE_READ bytes still to send before the unplug */
         bool hostile;                   /* afc-hostile: hostile names in DCIM and crash/ */
         uint64_t slow_bps;              /* afc-slow BYTES_PER_SEC, 0 = full speed */
+        bool doc_detach_armed;          /* doc-detach-after-bytes N */
+        uint64_t doc_detach_left;       /* house_arrest FILE_WRITE bytes still to take */
 } AfcFaults;
 
 typedef struct PairRecord {             /* device side: one per paired host */
@@ -301,8 +306,8 @@ const ServiceDef *service_lookup(const char *name);
 void afc_serve(Conn *c, const char *root, const char *only);
 
 void serve_afc(Conn *c, const ServiceCtx *ctx);                 /* media/ */
-/* afc.c: control commands "fault UDID afc-… [ARG]" (argv[0] = MODE), lock held; returns
- * false if MODE is not an AFC fault. afc_faults_clear(): `fault UDID none`. */
+/* afc.c: control commands "fault UDID afc-… [ARG]" and "fault UDID doc-detach-after-bytes N"
+ * (argv[0] = MODE), lock held; returns false if MODE is not an AFC fault. afc_faults_clear(): `fault UDID none`. */
 bool afc_fault_command(Device *d, int argc, char **argv, char *reply, size_t n);
 void afc_faults_clear(Device *d);
 void serve_crashreport_copy(Conn *c, const ServiceCtx *ctx);    /* crash/ */

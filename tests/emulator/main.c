@@ -74,7 +74,8 @@ static void control_stats(Device *d, char *reply, size_t n) {
         snprintf(reply, n,
                  "ok connections=%llu bytes_sent=%llu bytes_received=%llu files_sent=%llu "
                  "files_received=%llu attached=%d locked=%d trust=%s afc_removes=%llu "
-                 "dcim_removes=%llu crash_removes=%llu afc_read_bytes=%llu afc_opens=%llu",
+                 "dcim_removes=%llu crash_removes=%llu afc_read_bytes=%llu afc_opens=%llu "
+                 "doc_writes=%llu doc_removes=%llu doc_renames=%llu",
                  (unsigned long long) d->stats.connections,
                  (unsigned long long) d->stats.bytes_sent,
                  (unsigned long long) d->stats.bytes_received,
@@ -85,7 +86,10 @@ static void control_stats(Device *d, char *reply, size_t n) {
                  (unsigned long long) d->stats.dcim_removes,
                  (unsigned long long) d->stats.crash_removes,
                  (unsigned long long) d->stats.afc_read_bytes,
-                 (unsigned long long) d->stats.afc_opens);
+                 (unsigned long long) d->stats.afc_opens,
+                 (unsigned long long) d->stats.doc_writes,
+                 (unsigned long long) d->stats.doc_removes,
+                 (unsigned long long) d->stats.doc_renames);
 }
 
 /* Execute one control line; the global lock is held. Returns true on `quit`. */
@@ -167,6 +171,7 @@ static bool control_command(char *line, char *reply, size_t n) {
         else if (strcmp(argv[0], "stats-reset") == 0) {
                 d->stats.afc_removes = d->stats.dcim_removes = d->stats.crash_removes = 0;
                 d->stats.afc_read_bytes = d->stats.afc_opens = 0;
+                d->stats.doc_writes = d->stats.doc_removes = d->stats.doc_renames = 0;
                 snprintf(reply, n, "ok stats-reset %s", d->udid);
         } else if (strcmp(argv[0], "crash") == 0) {
                 char *end;
