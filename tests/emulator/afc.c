@@ -116,9 +116,10 @@ typedef struct AfcFile {
 
 /* Which service an AFC connection is: what its stats and faults count. */
 typedef enum AfcService {
-        AFC_SERVICE_OTHER,              /* house_arrest, unit tests */
+        AFC_SERVICE_OTHER,              /* unit tests */
         AFC_SERVICE_MEDIA,              /* com.apple.afc */
         AFC_SERVICE_CRASH,              /* com.apple.crashreportcopymobile */
+        AFC_SERVICE_HOUSE_ARREST,       /* house_arrest after VendDocuments/VendContainer */
 } AfcService;
 
 typedef struct Afc {
@@ -641,6 +642,8 @@ static void afc_count(Afc *a, AfcCount what, const uint8_t *d, size_t n, size_t 
         switch (what) {
         case COUNT_REMOVE:
                 dev->stats.afc_removes++;
+                if (a->service == AFC_SERVICE_HOUSE_ARREST)
+                        dev->stats.doc_removes++;
                 if (a->service == AFC_SERVICE_CRASH)
                         dev->stats.crash_removes++;
                 if (a->service == AFC_SERVICE_MEDIA &&
@@ -650,6 +653,8 @@ static void afc_count(Afc *a, AfcCount what, const uint8_t *d, size_t n, size_t 
         case COUNT_RENAME:
                 if (a->service == AFC_SERVICE_MEDIA && path_beneath(p, "DCIM"))
                         dev->stats.dcim_removes++;
+                if (a->service == AFC_SERVICE_HOUSE_ARREST)
+                        dev->stats.doc_renames++;
                 break;
         case COUNT_OPEN:
                 if (a->service == AFC_SERVICE_MEDIA)
@@ -680,7 +685,8 @@ static const char *hostile_long_name(void) {
 static bool afc_hostile_on(Afc *a) {
         bool on = false;
 
-        if (!a->conn->device || a->service == AFC_SERVICE_OTHER)
+        if (!a->conn->device || (a->service != AFC_SERVICE_MEDIA &&
+                                 a->service != AFC_SERVICE_CRASH))
                 return false;
         emu_lock();
         on = a->conn->device->afc_faults.hostile;
@@ -810,7 +816,9 @@ static bool afc_read_account(Afc *a, size_t *got, uint64_t *ret_slow) {
  * afc_fault_command: the AFC faults of the control command `fault UDID MODE [ARG]`, with the
  * lock held: afc-detach-after-bytes N (unplug once N more FILE_READ bytes went out, on any
  * AFC connection; clears itself), afc-hostile (hostile names in /DCIM/100APPLE and the
- * crash-report root), afc-slow BYTES_PER_SEC (0 = off).
+ * crash-report root), afc-slow BYTES_PER_SEC (0 = off), doc-detach-after-bytes N (unplug
+ * once the host wrote N more bytes with FILE_WRITE on house_arrest connections: the write
+ * that crosses N stores only the bytes up to it and gets no reply; clears itself).
  * @d: the device (borrowed). @argc, @argv: MODE and its argument (borrowed).
  * @reply, @n: the one-line answer, "ok ..." or "err ...".
  * Returns false (and writes nothing) if MODE is not one of these.
@@ -819,7 +827,8 @@ bool afc_fault_command(Device *d, int argc, char **argv, char *reply, size_t n) 
         unsigned long long v = 0;
         char *end = NULL;
 
-        if (argc < 1 || strncmp(argv[0], "afc-", 4) != 0)
+        if (argc < 1 || (strncmp(argv[0], "afc-", 4) != 0 &&
+                         !streq(argv[0], "doc-detach-after-bytes")))
                 return false;
         if (argc >= 2) {
                 errno = 0;
@@ -833,13 +842,18 @@ bool afc_fault_command(Device *d, int argc, char **argv, char *reply, size_t n) 
                 d->afc_faults.detach_armed = true;
                 d->afc_faults.detach_left = v;
                 snprintf(reply, n, "ok fault %s afc-detach-after-bytes %llu", d->udid, v);
+        } else if (streq(argv[0], "doc-detach-after-bytes") && argc == 2 && !*end && !errno &&
+                   argv[1][0] != '-') {
+                d->afc_faults.doc_detach_armed = true;
+                d->afc_faults.doc_detach_left = v;
+                snprintf(reply, n, "ok fault %s doc-detach-after-bytes %llu", d->udid, v);
         } else if (streq(argv[0], "afc-slow") && argc == 2 && !*end && !errno &&
                    argv[1][0] != '-') {
                 d->afc_faults.slow_bps = v;
                 snprintf(reply, n, "ok fault %s afc-slow %llu", d->udid, v);
         } else
                 snprintf(reply, n, "err usage: fault UDID afc-detach-after-bytes N | afc-hostile | "
-                                   "afc-slow BYTES_PER_SEC");
+                                   "afc-slow BYTES_PER_SEC | doc-detach-after-bytes N");
         return true;
 }
 
@@ -1308,26 +1322,62 @@ static int afc_op_file_read(Afc *a, const uint8_t *d, size_t n) {
         return r;
 }
 
+/* doc-detach-after-bytes: counts a house_arrest FILE_WRITE of *n bytes; *n may shrink to
+ * what may still be written. Returns true if the device is to be unplugged after it. */
+static bool afc_write_account(Afc *a, size_t *n) {
+        Device *dev = a->conn->device;
+        bool fire = false;
+
+        if (!dev || a->service != AFC_SERVICE_HOUSE_ARREST)
+                return false;
+        emu_lock();
+        dev->stats.doc_writes++;
+        if (dev->afc_faults.doc_detach_armed) {
+                if (*n >= dev->afc_faults.doc_detach_left) {
+                        *n = (size_t) dev->afc_faults.doc_detach_left;
+                        dev->afc_faults.doc_detach_armed = false;
+                        dev->afc_faults.doc_detach_left = 0;
+                        fire = true;
+                } else
+                        dev->afc_faults.doc_detach_left -= *n;
+        }
+        emu_unlock();
+        return fire;
+}
+
 /* FILE_WRITE: u64 handle, then the data (libimobiledevice and appium put it in the payload;
  * the split between header data and payload does not matter here). */
 static int afc_op_file_write(Afc *a, const uint8_t *d, size_t n) {
         AfcFile *f = afc_file_get(a, d, n);
+        bool fire;
 
-        if (!f)
+        if (!f || f->fd < 0)
                 return afc_send_status(a, AFC_E_INVALID_ARG);
         d += 8;
         n -= 8;
+        fire = afc_write_account(a, &n);
         while (n > 0) {
                 ssize_t k = write(f->fd, d, n);
 
                 if (k < 0 && errno == EINTR)
                         continue;
-                if (k < 0)
+                if (k < 0 && !fire)
                         return afc_send_errno(a, -errno);
+                if (k < 0)
+                        break;
                 d += k;
                 n -= (size_t) k;
         }
         f->did_write = true;
+        if (fire) {                             /* doc-detach-after-bytes: the cable is out */
+                log_info("%s: house_arrest write limit reached, detaching",
+                         a->conn->device->udid);
+                emu_lock();
+                device_detach(a->conn->device);
+                emu_broadcast();
+                emu_unlock();
+                return -ECONNRESET;
+        }
         return afc_send_status(a, AFC_E_SUCCESS);
 }
 
@@ -1907,5 +1957,5 @@ void serve_house_arrest(Conn *c, const ServiceCtx *ctx) {
         if (house_arrest_reply(c, "Status", "Complete") < 0)
                 return;
         log_info("house_arrest: %s '%s'", cmd, id);
-        afc_serve(c, root, documents ? "Documents" : NULL);
+        afc_serve_as(c, root, documents ? "Documents" : NULL, AFC_SERVICE_HOUSE_ARREST);
 }

@@ -138,7 +138,8 @@ typedef struct GenOptions {
                                  * documents included); 0: 50 */
         uint64_t bytes;         /* exact total bytes of backup/; 0: 4 MiB */
         unsigned photos;        /* camera roll items; default 5 */
-        unsigned apps;          /* user apps with file sharing; default 2 */
+        unsigned apps;          /* user apps; default 2; with 3 or more, every third one has
+                                 * no file sharing */
         unsigned crashlogs;     /* default 3 */
 } GenOptions;
 
@@ -147,6 +148,8 @@ typedef struct MutateOptions {
         unsigned change, add, del;
         /* camera-roll items: new ones, renamed, moved to another folder, deleted */
         unsigned photos_add, photos_rename, photos_move, photos_delete;
+        /* documents of apps with file sharing: new ones, changed, deleted */
+        unsigned documents_add, documents_change, documents_delete;
 } MutateOptions;
 
 typedef struct AppInfo {
@@ -171,6 +174,20 @@ int profile_generate(const char *dir, const GenOptions *o);
 int profile_mutate(const char *dir, const MutateOptions *o);
 /* Write count new crash reports into DIR/crash/ (control `crash`). 0 or -errno. */
 int crash_add(const char *dir, unsigned count);
+/* What the control command `doc` wrote: the file's documents.tsv line (profile-docs.c). */
+typedef struct DocWritten {
+        uint64_t size;
+        int64_t mtime_ns;
+        char sha256[65];        /* lower-case hex */
+} DocWritten;
+/* Rewrite DIR/apps/<bundle_id>/Documents/<rel> with bytes new pseudo-random bytes, its
+ * backup twin and documents.tsv (control `doc`). 0 or -errno. */
+int documents_write_one(const char *dir, const char *bundle_id, const char *rel,
+                        uint64_t bytes, DocWritten *ret);
+/* Control `doc UDID BUNDLE_ID RELPATH [BYTES]` (argv[0] = BUNDLE_ID), lock held; writes
+ * "ok doc ..." or "err ..." into reply. */
+void documents_doc_command(const char *dir, const char *udid, int argc, char **argv,
+                           char *reply, size_t n);
 /* Parse "123", "4K", "5M", "2G" (powers of 1024). 0 or -EINVAL/-ERANGE. */
 int parse_size(const char *s, uint64_t *ret);
 
@@ -193,6 +210,9 @@ typedef struct DeviceStats {
         uint64_t crash_removes;         /* removes on com.apple.crashreportcopymobile */
         uint64_t afc_read_bytes;        /* FILE_READ content sent on com.apple.afc */
         uint64_t afc_opens;             /* FILE_OPEN on com.apple.afc */
+        uint64_t doc_writes;            /* FILE_WRITE requests on house_arrest connections */
+        uint64_t doc_removes;           /* REMOVE_PATH[_AND_CONTENTS] on house_arrest */
+        uint64_t doc_renames;           /* RENAME_PATH on house_arrest */
 } DeviceStats;
 
 /* AFC faults (`fault UDID afc-…`, cleared by `fault UDID none`); guarded by the lock. */
@@ -201,6 +221,8 @@ typedef struct AfcFaults {
         uint64_t detach_left;           /* FILE_READ bytes still to send before the unplug */
         bool hostile;                   /* afc-hostile: hostile names in DCIM and crash/ */
         uint64_t slow_bps;              /* afc-slow BYTES_PER_SEC, 0 = full speed */
+        bool doc_detach_armed;          /* doc-detach-after-bytes N */
+        uint64_t doc_detach_left;       /* house_arrest FILE_WRITE bytes still to take */
 } AfcFaults;
 
 typedef struct PairRecord {             /* device side: one per paired host */
@@ -284,8 +306,8 @@ const ServiceDef *service_lookup(const char *name);
 void afc_serve(Conn *c, const char *root, const char *only);
 
 void serve_afc(Conn *c, const ServiceCtx *ctx);                 /* media/ */
-/* afc.c: control commands "fault UDID afc-… [ARG]" (argv[0] = MODE), lock held; returns
- * false if MODE is not an AFC fault. afc_faults_clear(): `fault UDID none`. */
+/* afc.c: control commands "fault UDID afc-… [ARG]" and "fault UDID doc-detach-after-bytes N"
+ * (argv[0] = MODE), lock held; returns false if MODE is not an AFC fault. afc_faults_clear(): `fault UDID none`. */
 bool afc_fault_command(Device *d, int argc, char **argv, char *reply, size_t n);
 void afc_faults_clear(Device *d);
 void serve_crashreport_copy(Conn *c, const ServiceCtx *ctx);    /* crash/ */

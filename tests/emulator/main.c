@@ -9,7 +9,13 @@
  *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N]
  *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N] [--photos-add N]
  *               [--photos-rename N] [--photos-move N] [--photos-delete N]
+ *               [--documents-add N] [--documents-change N] [--documents-delete N]
  *   fakeidevice ctl CONTROL_PATH COMMAND [ARG...]
+ *
+ * Control commands (one line each, answered "ok ..." or "err ..."): list, quit, attach|detach|
+ * reboot|trust|deny|lock|unlock UDID, battery UDID PERCENT CHARGING, stats UDID, stats-reset
+ * UDID, crash UDID N, doc UDID BUNDLE_ID RELPATH [BYTES] (rewrite one app document, RELPATH
+ * percent-decoded, see profile-docs.c), fault UDID MODE [ARG] (afc.c, backup.c).
  *
  * The server prints READY once every socket listens. The main thread only accepts; each
  * accepted socket gets a thread (usbmux client or control client). On quit (control `quit`,
@@ -68,7 +74,8 @@ static void control_stats(Device *d, char *reply, size_t n) {
         snprintf(reply, n,
                  "ok connections=%llu bytes_sent=%llu bytes_received=%llu files_sent=%llu "
                  "files_received=%llu attached=%d locked=%d trust=%s afc_removes=%llu "
-                 "dcim_removes=%llu crash_removes=%llu afc_read_bytes=%llu afc_opens=%llu",
+                 "dcim_removes=%llu crash_removes=%llu afc_read_bytes=%llu afc_opens=%llu "
+                 "doc_writes=%llu doc_removes=%llu doc_renames=%llu",
                  (unsigned long long) d->stats.connections,
                  (unsigned long long) d->stats.bytes_sent,
                  (unsigned long long) d->stats.bytes_received,
@@ -79,7 +86,10 @@ static void control_stats(Device *d, char *reply, size_t n) {
                  (unsigned long long) d->stats.dcim_removes,
                  (unsigned long long) d->stats.crash_removes,
                  (unsigned long long) d->stats.afc_read_bytes,
-                 (unsigned long long) d->stats.afc_opens);
+                 (unsigned long long) d->stats.afc_opens,
+                 (unsigned long long) d->stats.doc_writes,
+                 (unsigned long long) d->stats.doc_removes,
+                 (unsigned long long) d->stats.doc_renames);
 }
 
 /* Execute one control line; the global lock is held. Returns true on `quit`. */
@@ -161,6 +171,7 @@ static bool control_command(char *line, char *reply, size_t n) {
         else if (strcmp(argv[0], "stats-reset") == 0) {
                 d->stats.afc_removes = d->stats.dcim_removes = d->stats.crash_removes = 0;
                 d->stats.afc_read_bytes = d->stats.afc_opens = 0;
+                d->stats.doc_writes = d->stats.doc_removes = d->stats.doc_renames = 0;
                 snprintf(reply, n, "ok stats-reset %s", d->udid);
         } else if (strcmp(argv[0], "crash") == 0) {
                 char *end;
@@ -173,7 +184,9 @@ static bool control_command(char *line, char *reply, size_t n) {
                         snprintf(reply, n, "err cannot write crash reports: %s", strerror(-r));
                 else
                         snprintf(reply, n, "ok crash %s %ld", d->udid, count);
-        } else if (strcmp(argv[0], "fault") == 0) {
+        } else if (strcmp(argv[0], "doc") == 0)
+                documents_doc_command(d->profile_dir, d->udid, argc - 2, argv + 2, reply, n);
+        else if (strcmp(argv[0], "fault") == 0) {
                 if (argc < 3)
                         snprintf(reply, n, "err usage: fault UDID MODE [ARG]");
                 else if (!afc_fault_command(d, argc - 2, argv + 2, reply, n)) {
@@ -550,6 +563,9 @@ static int cmd_mutate(int argc, char **argv) {
                 { "photos-rename", required_argument, NULL, 'R' },
                 { "photos-move", required_argument, NULL, 'M' },
                 { "photos-delete", required_argument, NULL, 'D' },
+                { "documents-add", required_argument, NULL, 'x' },
+                { "documents-change", required_argument, NULL, 'y' },
+                { "documents-delete", required_argument, NULL, 'z' },
                 {}
         };
         MutateOptions o = {};
@@ -573,6 +589,13 @@ static int cmd_mutate(int argc, char **argv) {
                 case 'R': r = parse_uint("--photos-rename", optarg, &o.photos_rename); break;
                 case 'M': r = parse_uint("--photos-move", optarg, &o.photos_move); break;
                 case 'D': r = parse_uint("--photos-delete", optarg, &o.photos_delete); break;
+                case 'x': r = parse_uint("--documents-add", optarg, &o.documents_add); break;
+                case 'y':
+                        r = parse_uint("--documents-change", optarg, &o.documents_change);
+                        break;
+                case 'z':
+                        r = parse_uint("--documents-delete", optarg, &o.documents_delete);
+                        break;
                 default: return 2;
                 }
                 if (r < 0)
@@ -581,7 +604,8 @@ static int cmd_mutate(int argc, char **argv) {
         if (optind != argc - 1 || !have_seed) {
                 fprintf(stderr, "usage: fakeidevice mutate DIR --seed S [--change N] [--add N] "
                                 "[--delete N] [--photos-add N] [--photos-rename N] "
-                                "[--photos-move N] [--photos-delete N]\n");
+                                "[--photos-move N] [--photos-delete N] [--documents-add N] "
+                                "[--documents-change N] [--documents-delete N]\n");
                 return 2;
         }
         return profile_mutate(argv[optind], &o) < 0 ? 1 : 0;
@@ -640,8 +664,13 @@ static void usage(void) {
               "[--crashlogs N]\n"
               "       fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]\n"
               "                   [--photos-add N] [--photos-rename N] [--photos-move N]\n"
-              "                   [--photos-delete N]\n"
-              "       fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n",
+              "                   [--photos-delete N] [--documents-add N] [--documents-change N]\n"
+              "                   [--documents-delete N]\n"
+              "       fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n"
+              "control commands: list | quit | attach|detach|reboot|trust|deny|lock|unlock UDID\n"
+              "                  | battery UDID PERCENT CHARGING | stats UDID | stats-reset UDID\n"
+              "                  | crash UDID N | doc UDID BUNDLE_ID RELPATH [BYTES]\n"
+              "                  | fault UDID MODE [ARG]  (RELPATH: %XX for a byte, e.g. %20)\n",
               stderr);
 }
 

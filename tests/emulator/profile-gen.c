@@ -40,6 +40,7 @@ typedef struct PlanFile {
         bool twin;              /* written at twin_path() and hard-linked into backup/ */
         SizeClass cls;
         uint64_t size;          /* the natural size, then the final one (plan_fit_sizes()) */
+        bool empty;             /* always 0 bytes, left out of plan_fit_sizes() */
         int64_t mtime;
         MediaKind media;        /* a camera-roll file: its format (else MEDIA_NONE) */
         int64_t capture;        /* … and its capture time */
@@ -136,6 +137,32 @@ static const char *const first_docs[] = {
 static const char *const app_names[] = {
         "Notes Pro", "PhotoBox", "Café Finder", "Docs", "Tasks", "Reader", "写真アルバム",
 };
+
+/* The documents every app with file sharing gets (budget permitting, see plan_build()), in
+ * this order: what a host syncing Documents both ways must get right. Names are raw bytes:
+ * NFD ("e" + U+0301 COMBINING ACUTE ACCENT, "u" + U+0308 COMBINING DIAERESIS, as a Mac
+ * writes them) beside NFC (precomposed U+00E8, U+00FB, U+00E9), and 0-byte files at the top
+ * and in a subdirectory. Besides them every sharing app has the empty directory Inbox/. */
+static const struct {
+        const char *path;
+        bool empty;
+} doc_set[] = {
+        { "Cafe\xcc\x81.txt", false },                          /* NFD "Café.txt" */
+        { "Empty.txt", true },
+        { "Projects/2026/Q1/Plan.md", false },                  /* nested directories */
+        { "Projects/2026/placeholder.txt", true },              /* 0 bytes, in a subdirectory */
+        { "Entwu\xcc\x88rfe/Bru\xcc\x88" "cke.txt", false }, /* NFD directory and file */
+        { "Cr\xc3\xa8me br\xc3\xbbl\xc3\xa9" "e.md", false }, /* NFC "Crème brûlée.md" */
+};
+
+/* The empty directory below Documents of every sharing app (where "Open in…" lands). */
+#define DOC_EMPTY_DIR "Inbox"
+
+/* Whether generated app a (1…apps) has UIFileSharingEnabled: all of them but every third
+ * one when there are three or more, so a profile has apps a host must skip. */
+static bool app_shares(unsigned a, unsigned apps) {
+        return apps < 3 || a % 3 != 0;
+}
 
 static const char *const cache_owners[] = {
         "mobilesafari", "Maps", "news", "weather", "stocks", "podcasts",
@@ -308,9 +335,10 @@ static int plan_filler(Plan *p, Rng *r, unsigned j) {
  * items, one document per app and the 3 odd-name files (Café ☕ notes.txt, a Japanese name
  * with blanks, the > 512-byte path), so F must be at least P + A + 3 (else -EINVAL). Of the
  * remaining R = F - (P + A + 3), the first min(R, 22) are the core files (sms.db,
- * AddressBook, preferences, keychain, …), a quarter of what is left (when A > 0) are more
- * app documents, round robin over the apps, and the rest is filler spread over HomeDomain,
- * MediaDomain and RootDomain. Exactly F regular files end up under backup/.
+ * AddressBook, preferences, keychain, …), then up to 6 per app with file sharing are the
+ * document set doc_set[] (app by app, as far as R goes), a quarter of what is left (when
+ * A > 0) are more app documents, round robin over the apps, and the rest is filler spread
+ * over HomeDomain, MediaDomain and RootDomain. Exactly F regular files end up under backup/.
  */
 static int plan_build(Plan *p, Rng *r, unsigned files, unsigned photos, unsigned apps) {
         unsigned rest = files - photos - apps - GEN_ODD_FILES, extra;
@@ -346,6 +374,24 @@ static int plan_build(Plan *p, Rng *r, unsigned files, unsigned photos, unsigned
                              core_files[i].path);
                 if (k < 0)
                         return k;
+        }
+
+        /* The document sets, app by app, so that the first sharing app is complete first. */
+        for (unsigned a = 1; a <= apps && rest > 0; a++) {
+                if (!app_shares(a, apps))
+                        continue;
+                for (size_t i = 0; i < ELEMENTSOF(doc_set) && rest > 0; i++, rest--) {
+                        k = plan_add(p, r, SIZE_SMALL, true,
+                                     BASE_TIME + (int64_t) rng_range(r, 30 * DAY),
+                                     "AppDomain-com.example.app%u/Documents/%s", a,
+                                     doc_set[i].path);
+                        if (k < 0)
+                                return k;
+                        if (doc_set[i].empty) {
+                                p->files[p->n - 1].empty = true;
+                                p->files[p->n - 1].size = 0;
+                        }
+                }
         }
 
         extra = apps > 0 ? rest / 4 : 0;
@@ -456,6 +502,8 @@ static int plan_fit_sizes(Plan *p, uint64_t bytes) {
         if (!videos || !others)
                 return -ENOMEM;
         for (size_t i = 0; i < p->n; i++) {
+                if (p->files[i].empty)
+                        continue;
                 if (p->files[i].cls == SIZE_VIDEO)
                         videos[nv++] = &p->files[i];
                 else
@@ -532,7 +580,7 @@ static int gen_device_ini(int dfd, uint64_t seed, const char *name, const char *
         return write_text_at(dfd, "device.ini", text, (size_t) k, BASE_TIME);
 }
 
-static int gen_app_info(int dfd, Rng *r, uint64_t seed, unsigned a) {
+static int gen_app_info(int dfd, Rng *r, uint64_t seed, unsigned a, unsigned apps) {
         _cleanup_(freep) char *path = NULL, *text = NULL;
         const char *name = app_names[(seed + a) % ELEMENTSOF(app_names)];
         unsigned minor = (unsigned) rng_range(r, 10), patch = (unsigned) rng_range(r, 10);
@@ -550,11 +598,28 @@ static int gen_app_info(int dfd, Rng *r, uint64_t seed, unsigned a) {
                      "CFBundleShortVersionString=1.%u.%u\n"
                      "CFBundleVersion=%u\n"
                      "ApplicationType=User\n"
-                     "UIFileSharingEnabled=yes\n",
-                     a, name, suffix, minor, patch, 100 + minor * 10 + patch);
+                     "UIFileSharingEnabled=%s\n",
+                     a, name, suffix, minor, patch, 100 + minor * 10 + patch,
+                     app_shares(a, apps) ? "yes" : "no");
         if (k < 0)
                 return -ENOMEM;
         return write_text_at(dfd, path, text, (size_t) k, BASE_TIME);
+}
+
+/* Documents/Inbox/ of a sharing app, empty, in the app and in its backup domain. */
+static int gen_app_empty_dir(int dfd, unsigned a, unsigned apps) {
+        char path[PATH_MAX];
+        int r;
+
+        if (!app_shares(a, apps))
+                return 0;
+        snprintf(path, sizeof(path), "apps/com.example.app%u/Documents/" DOC_EMPTY_DIR, a);
+        r = mkdir_p_at(dfd, path);
+        if (r < 0)
+                return r;
+        snprintf(path, sizeof(path), "backup/AppDomain-com.example.app%u/Documents/"
+                 DOC_EMPTY_DIR, a);
+        return mkdir_p_at(dfd, path);
 }
 
 /* Crash report i: crash/<Kind>-YYYY-MM-DD-HHMMSS.ips (every third in crash/Retired/), an
@@ -844,7 +909,10 @@ int profile_generate(const char *dir, const GenOptions *o) {
 
         step = "apps";
         for (unsigned a = 1; a <= o->apps; a++) {
-                r = gen_app_info(dfd, &rng, o->seed, a);
+                r = gen_app_info(dfd, &rng, o->seed, a, o->apps);
+                if (r < 0)
+                        goto fail;
+                r = gen_app_empty_dir(dfd, a, o->apps);
                 if (r < 0)
                         goto fail;
         }
@@ -871,6 +939,11 @@ int profile_generate(const char *dir, const GenOptions *o) {
                 r = photos_db_write(dir, plan.rows, plan.n_rows, o->seed, BASE_TIME);
         if (r >= 0)
                 r = photos_write_tsv(dir, dfd, BASE_TIME, buf);
+        if (r < 0)
+                goto fail;
+
+        step = "documents.tsv";
+        r = documents_write_tsv(dir, dfd, BASE_TIME, buf);
         if (r < 0)
                 goto fail;
 

@@ -2,7 +2,8 @@
 /*
  * What the profile code's files share (profile.c: the PRNG, helpers, the INI parser,
  * device.ini and apps, tree listing and file content; profile-gen.c: gen-profile;
- * profile-mutate.c: mutate). The emulator never shares code with lib/.
+ * profile-mutate.c: mutate; profile-docs.c: app documents). The emulator never shares code
+ * with lib/.
  */
 #pragma once
 
@@ -192,3 +193,10 @@ void photo_ctx_done(PhotoCtx *c);
 int photo_add(PhotoCtx *c, Rng *r, const char *folder, bool plain);
 int photos_mutate_ops(PhotoCtx *c, Rng *r, const MutateOptions *o);
 int photo_ctx_finish(PhotoCtx *c, Rng *r, int64_t t);
+
+/* ---- app documents (profile-docs.c) ---------------------------------------------------- */
+
+int documents_write_tsv(const char *dir, int dfd, int64_t t, uint8_t *buf);
+int documents_count(const char *dir, int dfd, size_t *ret_files, size_t *ret_apps);
+int documents_mutate(const char *dir, int dfd, const MutateOptions *o, int64_t t, uint8_t *buf,
+                     EntryList *touched);

@@ -179,11 +179,15 @@ static int mutate_add(int dfd, Rng *r, uint64_t seed, const char *like, int64_t 
  * backup file that is the same inode as its media/ or apps/ twin is replaced in both
  * places by one new inode (temporary file + rename, so open readers keep the old data),
  * or removed from both; a new file in a DCIM folder or app Documents gets its twin too.
+ * Then the camera roll (--photos-*, profile-photos.c) and the app documents
+ * (--documents-*, documents_mutate()), and photos.tsv and documents.tsv are rewritten.
  * New and changed files get mtimes after the newest one in backup/, and so do the
  * directories whose entries changed; the same tree and options give the same result.
  *
  * Returns 0 on success (printing nothing); -EINVAL if change + del exceeds the number of
- * files, -ENOENT if @dir has no backup/, another -errno on failure. Failures are logged.
+ * files, or a --photos-* or --documents-* count exceeds what there is (checked before
+ * anything changes, except that --delete may take documents --documents-* counted on), -ENOENT if
+ * @dir has no backup/, another -errno on failure. Failures are logged.
  */
 int profile_mutate(const char *dir, const MutateOptions *o) {
         _cleanup_(closep) int dfd = -EBADF;
@@ -240,6 +244,22 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
                          "delete %u", dir, photos.primaries, o->photos_rename, o->photos_move,
                          o->photos_delete);
                 return -EINVAL;
+        }
+
+        step = "documents";
+        {
+                size_t docs = 0, sharing = 0;
+
+                r = documents_count(dir, dfd, &docs, &sharing);
+                if (r < 0)
+                        goto fail;
+                if ((uint64_t) o->documents_change + o->documents_delete > docs ||
+                    (o->documents_add > 0 && sharing == 0)) {
+                        log_warn("mutate: '%s' has %zu documents in %zu apps with file sharing, "
+                                 "cannot change %u, delete %u and add %u", dir, docs, sharing,
+                                 o->documents_change, o->documents_delete, o->documents_add);
+                        return -EINVAL;
+                }
         }
 
         rng_init(&rng, o->seed ^ UINT64_C(0x6d7574617465));     /* "mutate" */
@@ -326,6 +346,13 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
         r = photos_mutate_ops(&photos, &rng, o);
         if (r >= 0)
                 r = photo_ctx_finish(&photos, &rng, t + 3600);
+        if (r < 0)
+                goto fail;
+
+        step = "documents";
+        r = documents_mutate(dir, dfd, o, t, buf, &touched);
+        if (r >= 0)
+                r = documents_write_tsv(dir, dfd, t + 3600, buf);
         if (r < 0)
                 goto fail;
 

@@ -21,12 +21,25 @@
  *                               CPLAssets file, "device_path<TAB>YYYY-MM<TAB>sha256<TAB>size<TAB>
  *                               kind" (photo, video, live-video, sidecar), then
  *                               "# icloud-only N"; rewritten by every mutate (profile-photos.c)
- *   apps/<bundle id>/Info.ini   [App] section; apps/<bundle id>/Documents/… its shared files
+ *   apps/<bundle id>/Info.ini   [App] section (com.example.app1…N; with N ≥ 3 every third
+ *                               app has UIFileSharingEnabled=no, the others yes)
+ *   apps/<bundle id>/Documents/ the app's documents (house_arrest VendDocuments, for apps
+ *                               with file sharing). Sharing apps get, as far as --files
+ *                               allows, the set in profile-gen.c's doc_set[]: NFD names
+ *                               ("Cafe" U+0301 ".txt") beside NFC ones, 0-byte files at the
+ *                               top and in a subdirectory, nested directories; and always
+ *                               the empty directory Inbox/
+ *   documents.tsv               ground truth for tests, never served: one line per regular
+ *                               file in the Documents of every app with file sharing,
+ *                               "bundle_id<TAB>path below Documents<TAB>sha256<TAB>size<TAB>
+ *                               mtime_ns", sorted; rewritten by every mutate and by the
+ *                               control command `doc`, not by AFC writes (profile-docs.c)
  *   crash/                      crash reports: <Kind>-<date>.ips, Retired/<…>.ips
  *   backup/<Domain>/<path>      what a backup of the device contains. Files that the device
  *                               also shows elsewhere are hard links, not copies:
  *                               CameraRollDomain/Media/X and MediaDomain/Media/X ↔ media/X,
- *                               AppDomain-<id>/Documents/X ↔ apps/<id>/Documents/X.
+ *                               AppDomain-<id>/Documents/X ↔ apps/<id>/Documents/X (empty
+ *                               directories there exist in both places too).
  *
  * Nothing is cached: profile_read_info() and profile_app_lookup() read the files on every
  * call, so a running emulator sees what `mutate` changed.

@@ -3,8 +3,9 @@
  * Unit test of the emulator's AFC server (afc.c), driven over a socketpair by a tiny AFC
  * client of its own: reply layouts, READ_DIR order, file info, a 3 MiB round trip, seek/tell,
  * locks across two connections, path normalisation and every way out of the root we could
- * think of, the house_arrest "Documents only" view, and hostile frames, which must make the
- * server hang up without crashing or allocating what they declare.
+ * think of, the house_arrest "Documents only" view, a host's careful document upload through
+ * VendDocuments (NFD names byte-exact, stats, doc-detach-after-bytes), and hostile frames,
+ * which must make the server hang up without crashing or allocating what they declare.
  *
  * It also prints the raw FILE_READ throughput with 1 MiB reads (not a pass/fail criterion;
  * AFC_BENCH_MB sets how much is read, default 64).
@@ -130,6 +131,8 @@ static void *server_main(void *arg) {
                 afc_serve(&c, s->root, s->only);
                 break;
         case SERVER_HOUSE_ARREST:
+                /* counted and faulted like a device's (stats, doc-detach-after-bytes) */
+                c.device = &s->device;
                 ctx.name = "com.apple.mobile.house_arrest";
                 serve_house_arrest(&c, &ctx);
                 break;
@@ -148,6 +151,8 @@ static int server_start_kind(Server *s, ServerKind kind, const char *root, const
 
         *s = (Server) { .kind = kind, .fd = -EBADF, .root = root, .only = only };
         s->device.profile_dir = (char *) root;
+        s->device.udid = (char *) "TEST";
+        s->device.attached = true;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
         s->fd = sv[0];
@@ -1193,6 +1198,185 @@ static int test_house_arrest(Fixture *fx) {
         return 0;
 }
 
+/* The profile of test_documents_sync(): one app with file sharing and documents with NFD
+ * and NFC names. */
+static int documents_fixture(Fixture *fx) {
+        static const char shared[] = "[App]\nCFBundleIdentifier=com.example.shared\n"
+                                     "UIFileSharingEnabled=yes\n";
+
+        ASSERT_EQ(make_dir(fx->root, "apps"), 0);
+        ASSERT_EQ(make_dir(fx->root, "apps/com.example.shared"), 0);
+        ASSERT_EQ(write_file(fx->root, "apps/com.example.shared/Info.ini", shared,
+                             sizeof(shared) - 1), 0);
+        ASSERT_EQ(make_dir(fx->root, "apps/com.example.shared/Documents"), 0);
+        ASSERT_EQ(make_dir(fx->root, "apps/com.example.shared/Documents/Sub"), 0);
+        ASSERT_EQ(write_file(fx->root, "apps/com.example.shared/Documents/Cafe\xcc\x81.txt",
+                             "old", 3), 0);
+        ASSERT_EQ(write_file(fx->root, "apps/com.example.shared/Documents/Caf\xc3\xa9 NFC.txt",
+                             "nfc", 3), 0);
+        ASSERT_EQ(write_file(fx->root, "apps/com.example.shared/Documents/Sub/empty", "", 0), 0);
+        return 0;
+}
+
+static long long rename_path(Server *s, const char *from, const char *to) {
+        uint8_t buf[2 * PATH_MAX];
+        size_t n = make_path_req(buf, sizeof(buf), NULL, from, true);
+
+        n += make_path_req(buf + n, sizeof(buf) - n, NULL, to, true);
+        return call_status(s, OP_RENAME_PATH, buf, n);
+}
+
+static long long set_mtime(Server *s, const char *path, uint64_t ns) {
+        uint8_t buf[PATH_MAX + 8];
+
+        return call_status(s, OP_SET_FILE_MOD_TIME, buf,
+                           make_path_req(buf, sizeof(buf), &ns, path, true));
+}
+
+/* What a careful host does to upload a document through VendDocuments: a temporary name
+ * (mode 3), write, close, rename over the old file, set its mtime; directories with
+ * MAKE_DIR. Names come back byte-exact (NFD stays NFD); the stats count it; nothing outside
+ * Documents can be reached. */
+static int test_documents_sync(Fixture *fx) {
+        _cleanup_(server_stopp) Server s = {};
+        static const char docs[] = "apps/com.example.shared/Documents";
+        static const uint64_t mtime = UINT64_C(1767225600123456789);
+        char list[4096], val[64], path[PATH_MAX];
+        uint8_t content[64] = "";
+        struct stat st;
+        uint64_t h;
+        int fd;
+
+        ASSERT_EQ(documents_fixture(fx), 0);
+        ASSERT_EQ(house_arrest(fx, "VendDocuments", "com.example.shared", "Status", "Complete",
+                               &s), 0);
+
+        /* READ_DIR: the raw bytes of every name, NFD and NFC alike. */
+        ASSERT_EQ(read_dir(&s, "/Documents", list, sizeof(list)), 0);
+        ASSERT_STREQ(list, ".|..|Cafe\xcc\x81.txt|Caf\xc3\xa9 NFC.txt|Sub");
+        ASSERT_EQ(read_dir(&s, "Documents/Sub", list, sizeof(list)), 0);
+        ASSERT_STREQ(list, ".|..|empty");
+        ASSERT_STREQ(file_type(&s, "Documents/Cafe\xcc\x81.txt"), "S_IFREG");
+        ASSERT_STREQ(file_type(&s, "Documents/Cafe\xcc\x81 .txt"), "E8");
+        ASSERT_STREQ(file_type(&s, "Documents/Caf\xc3\xa9.txt"), "E8");   /* no normalising */
+
+        /* The upload. */
+        ASSERT_EQ(path_status(&s, OP_MAKE_DIR, "Documents/New/De\xcc\x81jà"), 0);
+        ASSERT_EQ(file_open(&s, "Documents/.Cafe\xcc\x81.txt.partial", 3, &h), 0);
+        ASSERT_EQ(file_write(&s, h, "new ", 4), 0);
+        ASSERT_EQ(file_write(&s, h, "content", 7), 0);
+        ASSERT_EQ(file_close(&s, h), 0);
+        ASSERT_EQ(rename_path(&s, "Documents/.Cafe\xcc\x81.txt.partial",
+                              "Documents/Cafe\xcc\x81.txt"), 0);
+        ASSERT_EQ(set_mtime(&s, "Documents/Cafe\xcc\x81.txt", mtime), 0);
+        ASSERT_EQ(file_info(&s, "Documents/Cafe\xcc\x81.txt", list, sizeof(list)), 0);
+        ASSERT_STREQ(kv_get(list, "st_mtime", val, sizeof(val)), "1767225600123456789");
+        ASSERT_STREQ(kv_get(list, "st_size", val, sizeof(val)), "11");
+        ASSERT_EQ(read_dir(&s, "/Documents", list, sizeof(list)), 0);
+        ASSERT_STREQ(list, ".|..|Cafe\xcc\x81.txt|Caf\xc3\xa9 NFC.txt|New|Sub");
+
+        snprintf(path, sizeof(path), "%s/%s/Cafe\xcc\x81.txt", fx->root, docs);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0);
+        ASSERT_EQ(read(fd, content, sizeof(content)), 11);
+        close(fd);
+        ASSERT_TRUE(memcmp(content, "new content", 11) == 0);
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_mtim.tv_sec, 1767225600);
+        ASSERT_EQ(st.st_mtim.tv_nsec, 123456789);
+        snprintf(path, sizeof(path), "%s/%s/New/De\xcc\x81jà", fx->root, docs);
+        ASSERT_TRUE(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+
+        /* Nothing outside Documents: not by "..", not by an absolute path, not by a rename
+         * or a symlink. */
+        ASSERT_EQ(make_symlink(fx->root, "apps/com.example.shared/Documents/out", fx->outside),
+                  0);
+        ASSERT_EQ(rename_path(&s, "Documents/Sub/empty", "../Info.ini"), E_PERM_DENIED);
+        ASSERT_EQ(rename_path(&s, "Documents/Sub/empty", "Info.ini"), E_PERM_DENIED);
+        ASSERT_EQ(rename_path(&s, "Documents/Sub/empty", "/Documents/../../x"), E_PERM_DENIED);
+        ASSERT_EQ(rename_path(&s, "Documents/Sub/empty", "Documents/out/x"), E_PERM_DENIED);
+        ASSERT_EQ(file_open(&s, "Documents/../Info.ini", 3, &h), E_PERM_DENIED);
+        ASSERT_EQ(file_open(&s, "/../../outside/secret", 3, &h), E_PERM_DENIED);
+        ASSERT_EQ(file_open(&s, "Documents/out/secret", 3, &h), E_PERM_DENIED);
+        ASSERT_EQ(path_status(&s, OP_MAKE_DIR, "../x"), E_PERM_DENIED);
+        ASSERT_EQ(path_status(&s, OP_MAKE_DIR, "Documents/out/x"), E_PERM_DENIED);
+        ASSERT_EQ(set_mtime(&s, "Documents/../Info.ini", 1), E_PERM_DENIED);
+        ASSERT_EQ(path_status(&s, OP_REMOVE_PATH, "Documents/out/secret"), E_PERM_DENIED);
+        ASSERT_TRUE(exists(fx->outside, "secret") && !exists(fx->outside, "x"));
+        ASSERT_TRUE(exists(fx->root, "apps/com.example.shared/Info.ini"));
+        ASSERT_TRUE(exists(fx->root, "apps/com.example.shared/Documents/Sub/empty"));
+
+        /* Removes. */
+        ASSERT_EQ(path_status(&s, OP_REMOVE_PATH, "Documents/Caf\xc3\xa9 NFC.txt"), 0);
+        ASSERT_EQ(path_status(&s, OP_REMOVE_PATH_AND_CONTENTS, "Documents/New"), 0);
+        ASSERT_TRUE(!exists(fx->root, "apps/com.example.shared/Documents/New"));
+
+        /* What was counted: every request, refused ones too. */
+        ASSERT_EQ(s.device.stats.doc_writes, 2);
+        ASSERT_EQ(s.device.stats.doc_renames, 5);
+        ASSERT_EQ(s.device.stats.doc_removes, 3);
+        ASSERT_EQ(s.device.stats.afc_removes, 3);
+        ASSERT_EQ(s.device.stats.files_received, 1);
+        ASSERT_EQ(s.device.stats.dcim_removes, 0);
+        return 0;
+}
+
+/* doc-detach-after-bytes N: the write that crosses N stores up to N and is not answered;
+ * the device is unplugged and the fault is gone. */
+static int test_documents_detach(Fixture *fx) {
+        _cleanup_(server_stopp) Server s = {};
+        char *argv[] = { (char *) "doc-detach-after-bytes", (char *) "10" };
+        char *none[] = { (char *) "none" };
+        char reply[256], path[PATH_MAX];
+        Reply r = {};
+        struct stat st;
+        uint64_t h;
+
+        ASSERT_EQ(documents_fixture(fx), 0);
+        ASSERT_EQ(house_arrest(fx, "VendDocuments", "com.example.shared", "Status", "Complete",
+                               &s), 0);
+        emu_lock();
+        ASSERT_TRUE(afc_fault_command(&s.device, 2, argv, reply, sizeof(reply)));
+        emu_unlock();
+        ASSERT_STREQ(reply, "ok fault TEST doc-detach-after-bytes 10");
+
+        ASSERT_EQ(file_open(&s, "Documents/upload.tmp", 3, &h), 0);
+        ASSERT_EQ(file_write(&s, h, "123456", 6), 0);
+        ASSERT_EQ(afc_send(&s, OP_FILE_WRITE, &(uint64_t) { htole64(h) }, 8, "abcdefgh", 8), 0);
+        ASSERT_TRUE(afc_recv(&s, &r) < 0);              /* cut, no reply */
+        reply_done(&r);
+        ASSERT_EQ(server_stop(&s), 0);
+
+        snprintf(path, sizeof(path), "%s/apps/com.example.shared/Documents/upload.tmp",
+                 fx->root);
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_size, 10);
+        ASSERT_TRUE(!s.device.attached);
+        ASSERT_TRUE(!s.device.afc_faults.doc_detach_armed);
+        ASSERT_EQ(s.device.stats.doc_writes, 2);
+
+        /* Armed again, then cleared by `fault none`: writes go through. */
+        emu_lock();
+        ASSERT_TRUE(afc_fault_command(&s.device, 2, argv, reply, sizeof(reply)));
+        ASSERT_TRUE(!afc_fault_command(&s.device, 1, none, reply, sizeof(reply)));
+        afc_faults_clear(&s.device);
+        emu_unlock();
+        ASSERT_TRUE(!s.device.afc_faults.doc_detach_armed);
+        {
+                _cleanup_(server_stopp) Server t = {};
+
+                ASSERT_EQ(house_arrest(fx, "VendDocuments", "com.example.shared", "Status",
+                                       "Complete", &t), 0);
+                ASSERT_EQ(file_open(&t, "Documents/upload.tmp", 3, &h), 0);
+                ASSERT_EQ(file_write(&t, h, "0123456789abcdef", 16), 0);
+                ASSERT_EQ(file_close(&t, h), 0);
+                ASSERT_TRUE(t.device.attached);
+        }
+        ASSERT_EQ(stat(path, &st), 0);
+        ASSERT_EQ(st.st_size, 16);
+        return 0;
+}
+
 static int test_crashreport_mover(Fixture *fx) {
         _cleanup_(server_stopp) Server s = {};
         char ping[5];
@@ -1259,6 +1443,8 @@ static const struct {
         { "only_documents", test_only_documents },
         { "hostile", test_hostile },
         { "house_arrest", test_house_arrest },
+        { "documents_sync", test_documents_sync },
+        { "documents_detach", test_documents_detach },
         { "crashreport_mover", test_crashreport_mover },
         { "bench_read", bench_read },
 };

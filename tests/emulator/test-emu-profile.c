@@ -6,7 +6,9 @@
  * changes, adds and deletes exactly what it is asked to, deterministically. The camera roll
  * is checked with parsers of this file's own (JPEG segments, ISO-BMFF boxes, TIFF IFDs), a
  * test oracle that shares nothing with the generator: EXIF dates, HEIC item locations,
- * photos.tsv's hashes and sizes, Photos.sqlite's rows, and what --photos-* change.
+ * photos.tsv's hashes and sizes, Photos.sqlite's rows, and what --photos-* change. App
+ * documents likewise: documents.tsv against the tree (hashes computed here), the NFD names,
+ * empty files and directories, and what --documents-* and the `doc` command change.
  *
  * Everything happens in a mkdtemp() directory under $TMPDIR (or /tmp) that is removed at
  * the end. Prints "FAIL: <expr> at file:line" for each failed check; exits 0 only if none
@@ -1470,6 +1472,465 @@ static void test_mutate_photos(void) {
         free(b);
 }
 
+/* ---- app documents: documents.tsv against an oracle of this file's own --------------------- */
+
+typedef struct DocLine {
+        char app[256], path[4200], sha[65];
+        uint64_t size;
+        int64_t mtime_ns;
+} DocLine;
+
+typedef struct Docs {
+        DocLine *v;
+        size_t n;
+} Docs;
+
+/* Undo documents.tsv's escapes (\\, \t, \n, \r) in place. */
+static void unescape(char *s) {
+        char *o = s;
+
+        for (; *s; s++) {
+                if (*s != '\\' || !s[1]) {
+                        *o++ = *s;
+                        continue;
+                }
+                s++;
+                *o++ = *s == 't' ? '\t' : *s == 'n' ? '\n' : *s == 'r' ? '\r' : *s;
+        }
+        *o = '\0';
+}
+
+static void docs_load(const char *dir, Docs *d) {
+        char *path = path_join(dir, "documents.tsv"), line[8192];
+        FILE *f = fopen(path, "re");
+
+        *d = (Docs) {};
+        free(path);
+        ASSERT_OR_RETURN(f);
+        while (fgets(line, sizeof(line), f)) {
+                DocLine *x;
+
+                d->v = realloc(d->v, (d->n + 1) * sizeof(*d->v));
+                x = &d->v[d->n++];
+                if (sscanf(line, "%255[^\t]\t%4199[^\t]\t%64[^\t]\t%" SCNu64 "\t%" SCNd64,
+                           x->app, x->path, x->sha, &x->size, &x->mtime_ns) != 5) {
+                        printf("FAIL: bad documents.tsv line '%s'\n", line);
+                        failures++;
+                }
+                unescape(x->path);
+        }
+        fclose(f);
+}
+
+static const DocLine *docs_find(const Docs *d, const char *app, const char *path) {
+        for (size_t i = 0; i < d->n; i++)
+                if (strcmp(d->v[i].app, app) == 0 && strcmp(d->v[i].path, path) == 0)
+                        return &d->v[i];
+        return NULL;
+}
+
+/* Whether apps/<app>/Info.ini says UIFileSharingEnabled=yes (read as text). */
+static bool app_shares_files(const char *dir, const char *app) {
+        char *p;
+        size_t n = 0;
+        uint8_t *text;
+        bool yes;
+
+        if (asprintf(&p, "%s/apps/%s/Info.ini", dir, app) < 0)
+                abort();
+        text = slurp(p, &n);
+        free(p);
+        if (!text)
+                return false;
+        text[n] = 0;
+        yes = strstr((char *) text, "UIFileSharingEnabled=yes\n") != NULL;
+        free(text);
+        return yes;
+}
+
+/* documents.tsv is exactly the regular files beneath apps/<id>/Documents of the sharing
+ * apps, in order, with their hashes, sizes and ns mtimes; every document is one inode with
+ * its backup twin. Returns the number of sharing apps seen with documents. */
+static size_t check_documents(const char *dir, const Docs *d) {
+        Tree t;
+        size_t line = 0, apps = 0;
+        char last_app[256] = "";
+
+        tree_walk(dir, &t);
+        for (size_t i = 0; i < t.n; i++) {
+                const Node *n = &t.v[i];
+                const char *id, *slash, *rel;
+                char app[256], *full, *twin;
+                const Node *b;
+                struct stat st;
+                uint8_t *data;
+                size_t len = 0;
+                char sha[65];
+
+                if (n->type != S_IFREG || !has_prefix(n->path, "apps/"))
+                        continue;
+                id = n->path + strlen("apps/");
+                slash = strchr(id, '/');
+                if (!slash || !has_prefix(slash, "/Documents/"))
+                        continue;
+                snprintf(app, sizeof(app), "%.*s", (int) (slash - id), id);
+                rel = slash + strlen("/Documents/");
+                if (asprintf(&twin, "backup/AppDomain-%s/Documents/%s", app, rel) < 0)
+                        abort();
+                b = tree_find(&t, twin);
+                if (!b || b->ino != n->ino)
+                        printf("FAIL: backup twin of '%s' is %s\n", n->path,
+                               b ? "another inode" : "missing");
+                ASSERT(b && b->ino == n->ino);
+                free(twin);
+                if (!app_shares_files(dir, app))
+                        continue;
+                if (strcmp(app, last_app) != 0) {
+                        apps++;
+                        snprintf(last_app, sizeof(last_app), "%s", app);
+                }
+
+                /* tree_walk() sorts by the whole path: the order of documents.tsv too */
+                if (line >= d->n) {
+                        printf("FAIL: '%s' is missing from documents.tsv\n", n->path);
+                        failures++;
+                        continue;
+                }
+                full = path_join(dir, n->path);
+                data = slurp(full, &len);
+                ASSERT(data && lstat(full, &st) == 0);
+                if (!data) {
+                        free(full);
+                        continue;
+                }
+                sha256_hex(data, len, sha);
+                ASSERT_STREQ(d->v[line].app, app);
+                ASSERT_STREQ(d->v[line].path, rel);
+                ASSERT_STREQ(d->v[line].sha, sha);
+                ASSERT_EQ_U64(d->v[line].size, len);
+                ASSERT_EQ_INT(d->v[line].mtime_ns,
+                              (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+                free(data);
+                free(full);
+                line++;
+        }
+        ASSERT_EQ_U64(line, d->n);
+        tree_free(&t);
+        return apps;
+}
+
+static bool is_dir(const char *dir, const char *rel) {
+        char *p = path_join(dir, rel);
+        struct stat st;
+        bool yes = lstat(p, &st) == 0 && S_ISDIR(st.st_mode);
+
+        free(p);
+        return yes;
+}
+
+static void test_documents_generated(void) {
+        GenOptions o = { .seed = 31, .files = 90, .bytes = 3u << 20, .photos = 5, .apps = 4 };
+        static const char nfd[] = "Cafe\xcc\x81.txt", nfd_dir[] = "Entwu\xcc\x88rfe";
+        const DocLine *x;
+        char *dir = gen("docs", &o), *tsv;
+        struct stat st;
+        Docs d;
+
+        /* Every third app does not share files; the others do. */
+        ASSERT(app_shares_files(dir, "com.example.app1"));
+        ASSERT(app_shares_files(dir, "com.example.app2"));
+        ASSERT(!app_shares_files(dir, "com.example.app3"));
+        ASSERT(app_shares_files(dir, "com.example.app4"));
+
+        docs_load(dir, &d);
+        ASSERT_EQ_U64(check_documents(dir, &d), 3);
+        for (size_t i = 0; i < d.n; i++)
+                ASSERT(strcmp(d.v[i].app, "com.example.app3") != 0);
+        for (size_t i = 0; i + 1 < d.n; i++) {
+                int c = strcmp(d.v[i].app, d.v[i + 1].app);
+
+                ASSERT(c < 0 || (c == 0 && strcmp(d.v[i].path, d.v[i + 1].path) < 0));
+        }
+
+        /* The set every sharing app gets: NFD and NFC names, empty files at the top and in a
+         * subdirectory, nested directories, an empty directory (in the backup too). */
+        for (unsigned a = 1; a <= 2; a++) {
+                char app[64], *p;
+                bool nfc = false;
+
+                snprintf(app, sizeof(app), "com.example.app%u", a);
+                ASSERT(docs_find(&d, app, nfd));
+                x = docs_find(&d, app, "Empty.txt");
+                ASSERT(x && x->size == 0);
+                x = docs_find(&d, app, "Projects/2026/placeholder.txt");
+                ASSERT(x && x->size == 0);
+                x = docs_find(&d, app, "Projects/2026/Q1/Plan.md");
+                ASSERT(x && x->size > 0);
+                if (asprintf(&p, "%s/Bru\xcc\x88" "cke.txt", nfd_dir) < 0)
+                        abort();
+                ASSERT(docs_find(&d, app, p));
+                free(p);
+                for (size_t i = 0; i < d.n; i++)
+                        nfc = nfc || (strcmp(d.v[i].app, app) == 0 &&
+                                      strstr(d.v[i].path, "\xc3\xa8"));     /* è, precomposed */
+                ASSERT(nfc);
+                if (asprintf(&p, "apps/%s/Documents/Inbox", app) < 0)
+                        abort();
+                ASSERT(is_dir(dir, p));
+                free(p);
+                if (asprintf(&p, "backup/AppDomain-%s/Documents/Inbox", app) < 0)
+                        abort();
+                ASSERT(is_dir(dir, p));
+                free(p);
+        }
+        ASSERT(!is_dir(dir, "apps/com.example.app3/Documents/Inbox"));
+        /* The NFD name is on disk as the decomposed bytes, not normalised. */
+        {
+                char *p = path_join(dir, "apps/com.example.app1/Documents/Cafe\xcc\x81.txt");
+                char *q = path_join(dir, "apps/com.example.app1/Documents/Caf\xc3\xa9.txt");
+
+                ASSERT(lstat(p, &st) == 0);
+                ASSERT(lstat(q, &st) < 0);
+                free(p);
+                free(q);
+        }
+        /* Never where an AFC service could serve it. */
+        tsv = path_join(dir, "documents.tsv");
+        ASSERT(lstat(tsv, &st) == 0 && st.st_mtime == 1767225600);
+        free(tsv);
+        free(d.v);
+        rm_rf(dir);
+        free(dir);
+
+        /* Two apps: both share. No apps: an empty documents.tsv. */
+        o = (GenOptions) { .seed = 32, .photos = 2, .apps = 2 };
+        dir = gen("docs2", &o);
+        ASSERT(app_shares_files(dir, "com.example.app2"));
+        docs_load(dir, &d);
+        ASSERT_EQ_U64(check_documents(dir, &d), 2);
+        free(d.v);
+        rm_rf(dir);
+        free(dir);
+        o = (GenOptions) { .seed = 33, .photos = 2, .apps = 0 };
+        dir = gen("docs0", &o);
+        docs_load(dir, &d);
+        ASSERT_EQ_U64(d.n, 0);
+        free(d.v);
+        rm_rf(dir);
+        free(dir);
+}
+
+static void test_mutate_documents(void) {
+        GenOptions o = { .seed = 34, .files = 90, .bytes = 3u << 20, .photos = 5, .apps = 3 };
+        MutateOptions m = { .seed = 9, .documents_add = 6, .documents_change = 4,
+                            .documents_delete = 3 };
+        char *a = gen("md-a", &o), *b = gen("md-b", &o), *log;
+        unsigned changed = 0, deleted = 0, added = 0;
+        Docs d0, d1;
+        Tree t0, t1, tb;
+        int r;
+
+        docs_load(a, &d0);
+        tree_walk(a, &t0);
+        ASSERT_EQ_INT(profile_mutate(a, &m), 0);
+        docs_load(a, &d1);
+        ASSERT_EQ_U64(check_documents(a, &d1), 2);
+
+        for (size_t i = 0; i < d0.n; i++) {
+                const DocLine *x = &d0.v[i], *y = docs_find(&d1, x->app, x->path);
+
+                if (!y)
+                        deleted++;
+                else if (strcmp(x->sha, y->sha) != 0) {
+                        changed++;
+                        ASSERT(y->size != x->size);
+                        ASSERT(y->mtime_ns > x->mtime_ns);
+                } else {
+                        ASSERT_EQ_U64(y->size, x->size);
+                        ASSERT_EQ_INT(y->mtime_ns, x->mtime_ns);
+                }
+        }
+        for (size_t i = 0; i < d1.n; i++)
+                added += !docs_find(&d0, d1.v[i].app, d1.v[i].path);
+        ASSERT_EQ_INT(changed, m.documents_change);
+        ASSERT_EQ_INT(deleted, m.documents_delete);
+        ASSERT_EQ_INT(added, m.documents_add);
+        ASSERT_EQ_U64(d1.n, d0.n + m.documents_add - m.documents_delete);
+
+        /* Nothing else changed: no other regular file, and no app without file sharing. */
+        tree_walk(a, &t1);
+        for (size_t i = 0; i < t0.n; i++) {
+                const Node *x = &t0.v[i], *y;
+
+                if (x->type != S_IFREG || strstr(x->path, "/Documents/") ||
+                    strcmp(x->path, "documents.tsv") == 0)
+                        continue;
+                y = tree_find(&t1, x->path);
+                if (!y || y->hash != x->hash || (y->mtime != x->mtime &&
+                                                 !strstr(x->path, "Photos.sqlite") &&
+                                                 strcmp(x->path, "photos.tsv") != 0)) {
+                        printf("FAIL: '%s' changed at %s:%d\n", x->path, __FILE__, __LINE__);
+                        failures++;
+                }
+        }
+        for (size_t i = 0; i < t1.n; i++) {
+                ASSERT(!strstr(t1.v[i].path, ".doc.tmp"));
+                if (strstr(t1.v[i].path, "com.example.app3/")) {
+                        const Node *x = tree_find(&t0, t1.v[i].path);
+
+                        ASSERT(x && x->hash == t1.v[i].hash);
+                }
+        }
+
+        /* The same mutation of the same tree gives the same tree. */
+        ASSERT_EQ_INT(profile_mutate(b, &m), 0);
+        tree_walk(b, &tb);
+        ASSERT(tree_equal(&t1, &tb, true));
+        tree_free(&tb);
+
+        /* More than there is: refused before anything changes. */
+        m = (MutateOptions) { .seed = 10, .documents_change = (unsigned) d1.n,
+                              .documents_delete = 1 };
+        ini_dir = a;
+        log = capture_stderr(mutate_closure, &m, &r);
+        ini_dir = NULL;
+        ASSERT_EQ_INT(r, -EINVAL);
+        ASSERT(strstr(log, "documents"));
+        free(log);
+        tree_walk(a, &tb);
+        ASSERT(tree_equal(&t1, &tb, true));
+        tree_free(&tb);
+
+        /* A mutation without --documents-* keeps documents.tsv true as well (--change and
+         * --delete may hit documents). */
+        m = (MutateOptions) { .seed = 11, .change = 30, .del = 20, .add = 10 };
+        ASSERT_EQ_INT(profile_mutate(a, &m), 0);
+        free(d1.v);
+        docs_load(a, &d1);
+        check_documents(a, &d1);
+
+        tree_free(&t0);
+        tree_free(&t1);
+        free(d0.v);
+        free(d1.v);
+        rm_rf(a);
+        rm_rf(b);
+        free(a);
+        free(b);
+}
+
+/* The control command `doc`, as main.c calls it. */
+static char *doc_cmd(const char *dir, const char *line, char *reply, size_t n) {
+        char copy[2048], *argv[8];
+        int argc = 0;
+
+        snprintf(copy, sizeof(copy), "%s", line);
+        for (char *save = NULL, *t = strtok_r(copy, " ", &save); t && argc < 8;
+             t = strtok_r(NULL, " ", &save))
+                argv[argc++] = t;
+        documents_doc_command(dir, "UDID", argc, argv, reply, n);
+        return reply;
+}
+
+static void test_doc_command(void) {
+        GenOptions o = { .seed = 35, .files = 60, .photos = 2, .apps = 3 };
+        char *dir = gen("doccmd", &o), reply[1024], want[512], *p, *q, *outside;
+        const DocLine *x, *y;
+        struct stat st, bst;
+        Docs d0, d1;
+
+        docs_load(dir, &d0);
+        x = docs_find(&d0, "com.example.app1", "Empty.txt");
+        ASSERT_OR_RETURN(x);
+
+        /* An existing document: 100 bytes by default, a new mtime, the backup twin too. */
+        doc_cmd(dir, "com.example.app1 Empty.txt", reply, sizeof(reply));
+        ASSERT(has_prefix(reply, "ok doc UDID com.example.app1 Empty.txt size=100 sha256="));
+        docs_load(dir, &d1);
+        check_documents(dir, &d1);
+        y = docs_find(&d1, "com.example.app1", "Empty.txt");
+        ASSERT_OR_RETURN(y);
+        ASSERT_EQ_U64(y->size, 100);
+        ASSERT(y->mtime_ns > x->mtime_ns);
+        snprintf(want, sizeof(want), "sha256=%s mtime_ns=%" PRId64, y->sha, y->mtime_ns);
+        ASSERT(strstr(reply, want));
+        ASSERT_EQ_U64(d1.n, d0.n);
+        p = path_join(dir, "apps/com.example.app1/Documents/Empty.txt");
+        q = path_join(dir, "backup/AppDomain-com.example.app1/Documents/Empty.txt");
+        ASSERT(stat(p, &st) == 0 && stat(q, &bst) == 0 && st.st_ino == bst.st_ino);
+        free(p);
+        free(q);
+        free(d1.v);
+
+        /* A new one in new directories, named with %XX (a blank, an NFD accent), a size. */
+        doc_cmd(dir, "com.example.app2 New%20Dir/Neu%CC%88/a%25b.txt 4K", reply, sizeof(reply));
+        ASSERT(has_prefix(reply, "ok doc UDID com.example.app2 New%20Dir/Neu%CC%88/a%25b.txt "
+                                 "size=4096 "));
+        docs_load(dir, &d1);
+        check_documents(dir, &d1);
+        ASSERT_EQ_U64(d1.n, d0.n + 1);
+        x = docs_find(&d1, "com.example.app2", "New Dir/Neu\xcc\x88/a%b.txt");
+        ASSERT(x && x->size == 4096);
+        free(d1.v);
+        doc_cmd(dir, "com.example.app2 zero 0", reply, sizeof(reply));
+        ASSERT(has_prefix(reply, "ok doc UDID com.example.app2 zero size=0 sha256=e3b0c442"));
+
+        /* Apps without file sharing can be written, but are not in documents.tsv. */
+        doc_cmd(dir, "com.example.app3 x.txt", reply, sizeof(reply));
+        ASSERT(has_prefix(reply, "ok doc "));
+        docs_load(dir, &d1);
+        ASSERT(!docs_find(&d1, "com.example.app3", "x.txt"));
+        free(d1.v);
+
+        /* Refused: escapes, odd components, bad sizes, unknown apps, directories, symlinks
+         * on the way; nothing is written for them. */
+        outside = path_join(top, "doc-outside");
+        ASSERT(mkdir(outside, 0755) == 0);
+        p = path_join(dir, "apps/com.example.app1/Documents/out");
+        ASSERT(symlink(outside, p) == 0);
+        free(p);
+        static const char *const refused[] = {
+                "com.example.app1 ../Info.ini",
+                "com.example.app1 /etc/passwd",
+                "com.example.app1 a/../../x",
+                "com.example.app1 %2E%2E/x",
+                "com.example.app1 a//b",
+                "com.example.app1 ./a",
+                "com.example.app1 a/",
+                "com.example.app1 a%00b",
+                "com.example.app1 a%zz",
+                "com.example.app1 a 2G",
+                "com.example.app1 a -1",
+                "com.example.app1 a 1 2",
+                "com.example.app1",
+                "com.example.none a",
+                "../apps a",
+                "com.example.app1 Inbox",
+                "com.example.app1 out/x",
+                "com.example.app1 out",
+        };
+        for (size_t k = 0; k < ELEMENTSOF(refused); k++) {
+                doc_cmd(dir, refused[k], reply, sizeof(reply));
+                if (!has_prefix(reply, "err ")) {
+                        printf("FAIL: doc %s: %s at %s:%d\n", refused[k], reply, __FILE__,
+                               __LINE__);
+                        failures++;
+                }
+        }
+        p = path_join(outside, "x");
+        ASSERT(lstat(p, &st) < 0);
+        free(p);
+        p = path_join(dir, "apps/x");
+        ASSERT(lstat(p, &st) < 0);
+        free(p);
+
+        free(d0.v);
+        rm_rf(outside);
+        free(outside);
+        rm_rf(dir);
+        free(dir);
+}
+
 int main(void) {
         const char *tmp = getenv("TMPDIR");
 
@@ -1488,6 +1949,9 @@ int main(void) {
         test_mutate();
         test_camera_roll();
         test_mutate_photos();
+        test_documents_generated();
+        test_mutate_documents();
+        test_doc_command();
 
         rm_rf(top);
         if (failures > 0) {
