@@ -297,11 +297,9 @@ _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *resu
         bool full;
         int r;
 
-        if (!o || !udid_is_valid(o->udid))
-                return -EINVAL;
         /* One spelling for the store, the request and the device's paths (udid.h). */
-        strcpy(udid, o->udid);
-        (void) udid_canonicalize(udid);
+        if (!o || !udid_canonical_copy(o->udid, udid))
+                return -EINVAL;
         oc = *o;
         oc.udid = udid;
         o = &oc;

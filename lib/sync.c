@@ -136,10 +136,8 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
         _cleanup_(closep) int lock_fd = -EBADF;
         int r;
 
-        if (!o || !udid_is_valid(o->udid))
+        if (!o || !udid_canonical_copy(o->udid, udid))
                 return -EINVAL;
-        strcpy(udid, o->udid);
-        (void) udid_canonicalize(udid);
         oc = *o;
         oc.udid = udid;
         run.o = &oc;
