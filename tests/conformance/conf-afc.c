@@ -199,16 +199,32 @@ static void check_house_arrest(const char *profile) {
         struct dirent *e;
         DIR *d;
 
+        /* An app with File Sharing: the device vends only those (in name order, so the
+         * choice does not depend on the file system's directory order). */
         snprintf(local, sizeof(local), "%s/apps", profile);
         d = opendir(local);
-        while (d && (e = readdir(d)))
-                if (e->d_name[0] != '.') {
+        while (d && (e = readdir(d))) {
+                char ini[4096 + 300], line[256];
+                bool sharing = false;
+                FILE *f;
+
+                if (e->d_name[0] == '.' || (app[0] && strcmp(e->d_name, app) > 0))
+                        continue;
+                snprintf(ini, sizeof(ini), "%s/%s/Info.ini", local, e->d_name);
+                f = fopen(ini, "re");
+                while (f && fgets(line, sizeof(line), f))
+                        if (strncmp(line, "UIFileSharingEnabled=", 21) == 0)
+                                sharing = strncmp(line + 21, "yes", 3) == 0 ||
+                                          strncmp(line + 21, "true", 4) == 0 ||
+                                          strncmp(line + 21, "1", 1) == 0;
+                if (f)
+                        fclose(f);
+                if (sharing)
                         snprintf(app, sizeof(app), "%s", e->d_name);
-                        break;
-                }
+        }
         if (d)
                 closedir(d);
-        CHECK(app[0], "profile has no apps");
+        CHECK(app[0], "profile has no app with file sharing");
 
         /* Unknown app: the device says so. */
         CHECK(house_arrest_client_start_service(device, &ha, "conf-afc") ==
