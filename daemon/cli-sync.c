@@ -64,15 +64,7 @@ static int print_sync_table(sd_bus_message *m, bool plan) {
                         printf("%s\n", plan ? "No plan." : "Never synced.");
                 return 0;
         }
-        if (!arg_legend) {
-                /* drop the header row */
-                for (size_t i = 0; i < t.n_columns; i++)
-                        free(t.cells[i]);
-                memmove(t.cells, t.cells + t.n_columns,
-                        (t.n_cells - t.n_columns) * sizeof(char *));
-                t.n_cells -= t.n_columns;
-        }
-        table_print(&t);
+        table_print(&t);                /* leaves the header out with --no-legend */
         return rows;
 }
 
