@@ -207,58 +207,6 @@ int sync_afc_walk(SyncRun *run, afc_client_t afc, const char *root, unsigned max
         return walk_dir(run, afc, path, root_len, 1, max_depth, refused, fn, userdata);
 }
 
-int sync_afc_read_all(SyncRun *run, afc_client_t afc, const char *path, size_t max,
-                      uint8_t **ret, size_t *ret_n) {
-        _cleanup_free_ uint8_t *buf = NULL;
-        uint64_t h = 0;
-        size_t n = 0, allocated = 0;
-        afc_error_t e;
-        int r = 0;
-
-        e = afc_file_open(afc, path, AFC_FOPEN_RDONLY, &h);
-        if (e != AFC_E_SUCCESS)
-                return sync_afc_error(run, e);
-        for (;;) {
-                uint32_t got = 0;
-
-                if (n + READ_CHUNK + 1 > allocated) {
-                        size_t want = allocated ? allocated * 2 : READ_CHUNK + 1;
-                        uint8_t *b;
-
-                        if (allocated > max) {
-                                r = -EFBIG;
-                                break;
-                        }
-                        b = realloc(buf, want);
-                        if (!b) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        buf = b;
-                        allocated = want;
-                }
-                e = afc_file_read(afc, h, (char *) buf + n, READ_CHUNK, &got);
-                if (e != AFC_E_SUCCESS) {
-                        r = sync_afc_error(run, e);
-                        break;
-                }
-                if (got == 0)
-                        break;
-                n += got;
-                if (n > max) {
-                        r = -EFBIG;
-                        break;
-                }
-        }
-        (void) afc_file_close(afc, h);
-        if (r < 0 || r > 0)
-                return r;
-        buf[n] = 0;
-        *ret = TAKE_PTR(buf);
-        *ret_n = n;
-        return 0;
-}
-
 int sync_grow(void **array, size_t *allocated, size_t n, size_t size, size_t first) {
         size_t want;
         void *p;
@@ -283,7 +231,7 @@ static void hex(const unsigned char *d, unsigned n, char ret[SYNC_HASH_HEX]) {
                 snprintf(ret + 2 * i, 3, "%02x", d[i]);
 }
 
-int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]) {
+static int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned md_len = 0;
         _cleanup_free_ uint8_t *buf = malloc(READ_CHUNK);
@@ -319,7 +267,7 @@ int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]) {
 
 /* ---- space and places ------------------------------------------------------------------- */
 
-int sync_check_space(SyncRun *run, int fd, uint64_t need) {
+static int sync_check_space(SyncRun *run, int fd, uint64_t need) {
         struct statvfs sv;
         uint64_t avail;
 
@@ -528,17 +476,6 @@ fail:
         (void) unlinkat(b->partial_fd, f->tmp, 0);
         free(f->device_path);
         return r;
-}
-
-void batch_drop_last(Batch *b) {
-        BatchFile *f;
-
-        if (b->n == 0)
-                return;
-        f = &b->files[--b->n];
-        (void) unlinkat(b->partial_fd, f->tmp, 0);
-        b->bytes -= f->item.size;
-        batch_file_done(f);
 }
 
 unsigned batch_new_group(Batch *b) {

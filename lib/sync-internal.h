@@ -92,16 +92,9 @@ int sync_afc_walk(SyncRun *run, afc_client_t afc, const char *root, unsigned max
                   uint64_t *refused,
                   int (*fn)(SyncRun *run, const SyncEntry *e, void *userdata), void *userdata);
 
-/* Read a whole small device file (at most max bytes) into memory. */
-int sync_afc_read_all(SyncRun *run, afc_client_t afc, const char *path, size_t max,
-                      uint8_t **ret, size_t *ret_n);
-
 /* Make room for one more element in *array (n used of *allocated, each size bytes),
  * doubling from first. 0 or -ENOMEM (the array unchanged). */
 int sync_grow(void **array, size_t *allocated, size_t n, size_t size, size_t first);
-
-/* SHA-256 of an open host file, in hex. */
-int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]);
 
 typedef struct BatchFile {
         char tmp[32];                           /* in the partial directory */
@@ -150,8 +143,6 @@ int sync_afc_connect(SyncRun *run, const char *service, afc_client_t *ret);
 unsigned batch_new_group(Batch *b);
 /* If the batch already holds f's content, make f a duplicate of that file (1), else 0. */
 int batch_dedup_within(Batch *b, BatchFile *f);
-/* Drop the batch's last file (changed meanwhile, or unwanted). */
-void batch_drop_last(Batch *b);
 /* f's content is already on the computer at host_path: drop its temporary file, keep the
  * row (so the next scan knows the device path without reading it). */
 int batch_mark_duplicate(Batch *b, BatchFile *f, const char *host_path);
@@ -163,10 +154,6 @@ int batch_commit(Batch *b);
  * fitted is whole), put the batch's counters into out, clean up. Returns r, or the
  * commit's error when r was 0. */
 int batch_finish(Batch *b, int r, ids_sync_category *out);
-
-/* Free space on the filesystem of fd, -errno. The floor check: IDS_E_DISK_FULL when
- * writing need bytes would leave less than the run's floor. */
-int sync_check_space(SyncRun *run, int fd, uint64_t need);
 
 /* "2024/05" from a time in ns since the epoch (UTC). */
 void sync_month_dir(int64_t t_ns, char ret[8]);
