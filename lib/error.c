@@ -45,6 +45,8 @@ static const struct {
                                         "backup but the device's backups are not encrypted." },
         [IDS_E_DEVICE_ERROR] = { "failed", "The device ended the backup with an error." },
         [IDS_E_TIMEOUT] = { "failed", "The device stopped answering." },
+        [IDS_E_WAITING_DECISION] = { "waiting-for-decision", "A question on the bus must be "
+                                     "answered first (idevicesync requests)." },
 };
 
 _public_ const char *ids_result_to_string(int r) {

@@ -44,6 +44,7 @@ enum {
         IDS_E_ENCRYPTION_REQUIRED,      /* policy wants encrypted backups; the device won't */
         IDS_E_DEVICE_ERROR,             /* the device ended with another error code */
         IDS_E_TIMEOUT,                  /* the device stopped answering */
+        IDS_E_WAITING_DECISION,         /* sync: a question on the bus must be answered first */
         _IDS_E_MAX,
 };
 
@@ -205,6 +206,38 @@ typedef enum ids_sync_crashlogs {
         IDS_SYNC_CRASHLOGS_MOVE,                /* remove from the device once the copy is safe */
 } ids_sync_crashlogs;
 
+typedef enum ids_sync_documents {
+        IDS_SYNC_DOCUMENTS_NO,
+        IDS_SYNC_DOCUMENTS_IMPORT,              /* device → computer, add-only */
+        IDS_SYNC_DOCUMENTS_TWO_WAY,             /* both ways, three-way against sync.db */
+} ids_sync_documents;
+
+/* What happens when a file synced before is deleted on one side. */
+typedef enum ids_sync_deletions {
+        IDS_SYNC_DELETIONS_HOLD,                /* a held item: a question on the bus */
+        IDS_SYNC_DELETIONS_PROPAGATE,           /* removed on the other side (computer: trash) */
+        IDS_SYNC_DELETIONS_NEVER,               /* recorded; nothing is removed */
+} ids_sync_deletions;
+
+/* The first sync of a two-way category with data on both sides. */
+typedef enum ids_sync_first_sync {
+        IDS_SYNC_FIRST_ASK,                     /* a question; the category waits for it */
+        IDS_SYNC_FIRST_MERGE,                   /* the union; changed on both: both kept */
+        IDS_SYNC_FIRST_REPLACE_DEVICE,          /* the computer's set wins */
+        IDS_SYNC_FIRST_REPLACE_COMPUTER,        /* the device's set wins */
+} ids_sync_first_sync;
+
+/* A person's answer, carried to the next run. The run records every decision in sync.db
+ * before it does anything else, so a run cut short still keeps it; giving the same
+ * decision twice is harmless. */
+typedef struct ids_sync_decision {
+        const char *category;                   /* first sync: the category; held item: NULL */
+        /* first sync: "merge", "replace-device", "replace-computer";
+         * held item: "approve" (remove the other side's copy) or "reject" (copy it back) */
+        const char *choice;
+        uint64_t item;                          /* held item: its id (ids_sync_held.id) */
+} ids_sync_decision;
+
 typedef struct ids_sync_options {
         const char *udid;                       /* required */
         const char *state_dir;                  /* NULL: $STATE_DIRECTORY, else /var/lib/… */
@@ -212,6 +245,19 @@ typedef struct ids_sync_options {
         const char *photos_dir;                 /* NULL: <library>/photos */
         ids_sync_photos photos;
         ids_sync_crashlogs crashlogs;
+        ids_sync_documents documents;
+        const char *documents_dir;              /* NULL: <library>/documents (<bundle id>/…) */
+        const char *const *documents_apps;      /* NULL-terminated bundle ids; NULL: all apps
+                                                 * with File Sharing */
+        ids_sync_deletions deletions;
+        ids_sync_first_sync first_sync;
+        unsigned trash_days;                    /* <library>/.trash/<date>/ kept; 0: 30 */
+        const ids_sync_decision *decisions;     /* answers to record and apply */
+        size_t n_decisions;
+        /* No device: record the decisions and do what needs none (approved removals of
+         * computer copies into the trash, trash expiry); no lock on the device's USB side,
+         * no session. */
+        bool offline;
         bool dry_run;                           /* plan only: read metadata, write nothing */
         uint64_t min_free_bytes;                /* free-space floor on the library's fs */
         ids_progress_fn progress;
@@ -260,6 +306,53 @@ typedef struct ids_sync_totals {
 } ids_sync_totals;
 int ids_sync_state_read(const char *state_dir, const char *udid, ids_sync_totals **ret,
                         size_t *ret_n);
+
+/* What waits for a person, from sync.db (read-only, no lock; safe while a sync runs).
+ *
+ * A held item is a deletion seen on one side of a file synced before: "approve" removes
+ * the other side's copy (a computer copy goes to <library>/.trash/<date>/), "reject"
+ * copies it back to the side it was deleted on. It stays until decided, or until the
+ * remaining copy changes (then it is copied back as a changed file, never removed).
+ *
+ * A question is the first sync of a category with data on both sides under
+ * IDS_SYNC_FIRST_ASK: what each choice would do, in numbers. */
+typedef struct ids_sync_held {
+        uint64_t id;                            /* stable; > 0 */
+        char category[32];                      /* "documents" */
+        char *scope;                            /* documents: the app's bundle id */
+        char *path;                             /* below the scope's root, as stored */
+        char side[16];                          /* whose copy "approve" removes: "device" or
+                                                 * "computer" */
+        uint64_t size;
+        uint64_t created_usec;
+} ids_sync_held;
+
+typedef struct ids_sync_choice_plan {
+        char choice[24];                        /* "merge", "replace-device", "replace-computer" */
+        uint64_t add_device, add_computer;      /* files copied to that side */
+        uint64_t overwrite_device, overwrite_computer;  /* replaced there (computer: old to trash) */
+        uint64_t remove_device, remove_computer;        /* held for approval unless propagate */
+        uint64_t conflicts;                     /* merge: differ on both sides, both kept */
+} ids_sync_choice_plan;
+
+typedef struct ids_sync_question {
+        char category[32];
+        uint64_t created_usec;
+        uint64_t files_device, files_computer;  /* what each side holds now */
+        ids_sync_choice_plan choices[3];        /* merge, replace-device, replace-computer */
+} ids_sync_question;
+
+typedef struct ids_sync_pending {
+        ids_sync_held *held;
+        size_t n_held;
+        ids_sync_question *questions;
+        size_t n_questions;
+} ids_sync_pending;
+
+/* 0 with *ret filled (both lists may be empty; a device that never synced has none),
+ * -errno. Free with ids_sync_pending_done(). */
+int ids_sync_pending_read(const char *state_dir, const char *udid, ids_sync_pending *ret);
+void ids_sync_pending_done(ids_sync_pending *p);
 
 /* Debug messages of the library go to fn (NULL: silent). Process-wide; set it before
  * starting threads. */
