@@ -80,7 +80,7 @@ CLI_OBJ      := $(CLI_SRC:%.c=$(BUILD)/%.o)
 DAEMON_BIN   := $(if $(wildcard daemon/main.c),$(BUILD)/idevicesyncd)
 CLI_BIN      := $(if $(wildcard daemon/idevicesync.c),$(BUILD)/idevicesync)
 
-BENCH_TOOLS := $(BUILD)/tests/bench/bench-store
+BENCH_TOOLS := $(BUILD)/tests/bench/bench-store $(BUILD)/tests/bench/bench-floor
 
 UMOCKDEV_HARNESS := $(BUILD)/tests/umockdev-harness
 
@@ -217,6 +217,8 @@ $(BUILD)/tests/tool-buswait: $(BUILD)/tests/tool-buswait.o
 
 $(BUILD)/tests/bench/bench-store: $(BUILD)/tests/bench/bench-store.o $(BUILD)/libidevicesync-test.a
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+$(BUILD)/tests/bench/bench-floor: $(BUILD)/tests/bench/bench-floor.o
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
 # Test tools drive the library through its public API only (the shared object).
 $(BUILD)/tests/tool-%: $(BUILD)/tests/tool-%.o $(BUILD)/libidevicesync.so.0
