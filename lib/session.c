@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <strings.h>
 #include <time.h>
@@ -157,11 +158,63 @@ void session_close_lockdown(Session *s) {
         }
 }
 
-static void on_np(const char *name, void *userdata) {
+/* notification_proxy, observed by a thread of our own rather than libimobiledevice's: its
+ * thread sleeps a second between polls and np_client_free() joins it, which made every
+ * cancel and every end of a job wait up to a second. Ours blocks in receive and is woken
+ * at once by shutting its stream down. Messages (plist framing, protocols.md §5.2): we
+ * send {Command: ObserveNotification, Name}, the device sends {Command: RelayNotification,
+ * Name}; {Command: Shutdown} is answered with {Command: ProxyDeath}. */
+static int observer_client_new(idevice_t device, lockdownd_service_descriptor_t svc,
+                               void **ret) {
+        property_list_service_client_t c = NULL;
+
+        if (property_list_service_client_new(device, svc, &c) != PROPERTY_LIST_SERVICE_E_SUCCESS)
+                return IDS_E_DISCONNECTED;
+        *ret = c;
+        return 0;
+}
+
+static int observer_send(Session *s, const char *command, const char *name) {
+        plist_t d = plist_new_dict();
+        property_list_service_error_t e;
+
+        plist_dict_set_item(d, "Command", plist_new_string(command));
+        if (name)
+                plist_dict_set_item(d, "Name", plist_new_string(name));
+        e = property_list_service_send_xml_plist(s->observer, d);
+        plist_free(d);
+        return e == PROPERTY_LIST_SERVICE_E_SUCCESS ? 0 : IDS_E_DISCONNECTED;
+}
+
+static void *observer_thread(void *userdata) {
         Session *s = userdata;
 
-        if (name && s->on_notify)
-                s->on_notify(s, name, s->notify_userdata);
+        while (!atomic_load(&s->observer_stop)) {
+                property_list_service_error_t e;
+                const char *cmd;
+                plist_t p = NULL;
+
+                /* The timeout only matters when the stream could not be found (no shutdown
+                 * to wake us): then a stop is noticed within it. */
+                e = property_list_service_receive_plist_with_timeout(s->observer, &p,
+                                                                     s->observer_fd >= 0 ? 5000 : 100);
+                if (e == PROPERTY_LIST_SERVICE_E_RECEIVE_TIMEOUT)
+                        continue;
+                if (e != PROPERTY_LIST_SERVICE_E_SUCCESS)
+                        break;                  /* gone, or shut down by session_free() */
+                cmd = value_str(p, "Command");
+                if (cmd && strcmp(cmd, "RelayNotification") == 0) {
+                        const char *name = value_str(p, "Name");
+
+                        if (name && s->on_notify && !atomic_load(&s->observer_stop))
+                                s->on_notify(s, name, s->notify_userdata);
+                } else if (cmd && strcmp(cmd, "ProxyDeath") == 0) {
+                        plist_free(p);
+                        break;
+                }
+                plist_free(p);
+        }
+        return NULL;
 }
 
 int session_observe(Session *s, session_notify_fn fn, void *userdata) {
@@ -174,28 +227,47 @@ int session_observe(Session *s, session_notify_fn fn, void *userdata) {
                 "com.apple.LocalAuthentication.ui.dismissed",
                 NULL,
         };
-        lockdownd_service_descriptor_t svc = NULL;
+        void *client = NULL;
         int r;
 
-        r = session_start_service(s, NP_SERVICE_NAME, &svc);
+        if (s->observer)
+                return -EBUSY;
+        r = session_connect_service(s, NP_SERVICE_NAME, NULL, observer_client_new, &client,
+                                    &s->observer_fd);
         if (r != 0)
                 return r;
-        if (np_client_new(s->device, svc, &s->np) != NP_E_SUCCESS) {
-                lockdownd_service_descriptor_free(svc);
-                s->np = NULL;
-                return IDS_E_DISCONNECTED;
-        }
-        lockdownd_service_descriptor_free(svc);
+        s->observer = client;
         s->on_notify = fn;
         s->notify_userdata = userdata;
-        if (np_observe_notifications(s->np, names) != NP_E_SUCCESS ||
-            np_set_notify_callback(s->np, on_np, s) != NP_E_SUCCESS)
-                return IDS_E_DISCONNECTED;
+        for (size_t i = 0; names[i]; i++) {
+                r = observer_send(s, "ObserveNotification", names[i]);
+                if (r != 0)
+                        return r;
+        }
+        atomic_store(&s->observer_stop, false);
+        r = pthread_create(&s->observer_thread, NULL, observer_thread, s);
+        if (r != 0)
+                return -r;
+        s->observer_running = true;
         return 0;
 }
 
-/* Posts go through a client of their own: the observing client's thread holds its lock
- * while it polls (500 ms at a time), which would delay every post. */
+static void observer_stop(Session *s) {
+        if (!s->observer)
+                return;
+        atomic_store(&s->observer_stop, true);
+        (void) observer_send(s, "Shutdown", NULL);
+        if (s->observer_fd >= 0)
+                (void) shutdown(s->observer_fd, SHUT_RDWR);
+        if (s->observer_running)
+                (void) pthread_join(s->observer_thread, NULL);
+        s->observer_running = false;
+        property_list_service_client_free(s->observer);
+        s->observer = NULL;
+}
+
+/* Posts go through a client of their own, so that a post never interleaves with the
+ * observer thread's reads. */
 static void post(Session *s, const char *name) {
         if (!s->np_post && s->lockdown) {
                 lockdownd_service_descriptor_t svc = NULL;
@@ -263,10 +335,7 @@ Session *session_free(Session *s) {
                 post(s, NP_SYNC_DID_FINISH);
         if (s->np_post)
                 np_client_free(s->np_post);
-        if (s->np) {
-                (void) np_set_notify_callback(s->np, NULL, NULL);
-                np_client_free(s->np);
-        }
+        observer_stop(s);
         session_close_lockdown(s);
         if (s->device)
                 idevice_free(s->device);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -14,6 +15,7 @@
 #include <libimobiledevice/libimobiledevice.h>
 #include <libimobiledevice/lockdown.h>
 #include <libimobiledevice/notification_proxy.h>
+#include <libimobiledevice/property_list_service.h>
 #include <plist/plist.h>
 
 typedef struct Session Session;
@@ -23,8 +25,12 @@ struct Session {
         char *udid;
         idevice_t device;
         lockdownd_client_t lockdown;            /* open until session_close_lockdown() */
-        np_client_t np;                         /* observing (libimobiledevice's thread) */
-        np_client_t np_post;                    /* posting: never waits for that thread */
+        property_list_service_client_t observer; /* notification_proxy, observed */
+        int observer_fd;                        /* its stream, -1 if not found */
+        pthread_t observer_thread;
+        bool observer_running;
+        atomic_bool observer_stop;
+        np_client_t np_post;                    /* posting: a client of its own */
         afc_client_t afc;
         uint64_t lock_handle;
         bool sync_locked;
@@ -63,8 +69,8 @@ int session_connect_service(Session *s, const char *name, ids_cancel *cancel,
 /* Close the lockdown connection (services stay up), as iTunes does before the DL loop. */
 void session_close_lockdown(Session *s);
 
-/* notification_proxy: observe the backup-relevant names, calling fn from libimobiledevice's
- * notification thread. */
+/* notification_proxy: observe the backup-relevant names, calling fn from the session's
+ * observer thread (stopped and joined at once by session_free()). */
 int session_observe(Session *s, session_notify_fn fn, void *userdata);
 /* The iTunes sync lock dance (protocols.md §5.3). IDS_E_BUSY if another host holds it. */
 int session_sync_lock(Session *s);
