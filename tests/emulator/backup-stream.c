@@ -8,7 +8,6 @@
 
 /* ---- raw stream, device → host (DLMessageUploadFiles) ---------------------------------- */
 
-
 /* Frees u's output buffer; u itself is the caller's. */
 void uploader_done(Uploader *u) {
         free(u->buf);
@@ -264,6 +263,98 @@ int up_file_fd(Uploader *u, const char *devpath, const char *dst, int fd, uint8_
         return up_file_done(u);
 }
 
+/* up_file_fd() of an encrypted backup: what travels is the content run through enc
+ * (AES-256-CBC, see backup-crypt.c), so the host stores ciphertext, padding block included.
+ * The SHA-1 and size returned are those of the plaintext (Manifest.db records the plaintext
+ * size, as iOS does). The cable-pull faults count plaintext bytes. */
+int up_file_fd_enc(Uploader *u, const char *devpath, const char *dst, int fd, EVP_CIPHER_CTX *enc,
+                   uint8_t ret_digest[20], uint64_t *ret_size) {
+        _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *c = EVP_MD_CTX_new();
+        _cleanup_(freep) uint8_t *plain = malloc(BLOCK_MAX);
+        uint64_t size = 0;
+        int r, n = 0;
+
+        if (!c || !plain || EVP_DigestInit_ex(c, EVP_sha1(), NULL) != 1)
+                return -ENOMEM;
+        r = up_file_begin(u, devpath, dst, strlen(dst));
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                size_t want = up_allowance(u, BLOCK_MAX - 16);
+                uint32_t be;
+                ssize_t k;
+
+                r = up_check_pull(u);
+                if (r < 0)
+                        return r;
+                if (u->len + 5 + want + 16 > OUT_CAP) {
+                        r = up_flush(u);
+                        if (r < 0)
+                                return r;
+                }
+                do
+                        k = read(fd, plain, want);
+                while (k < 0 && errno == EINTR);
+                if (k < 0) {
+                        static const char msg[] = "Input/output error";
+                        log_warn("%s: read error on '%s': %m", u->s->udid, devpath);
+                        return up_put_block(u, CODE_ERROR_REMOTE, msg, sizeof(msg) - 1);
+                }
+                if (k == 0)
+                        break;
+                EVP_DigestUpdate(c, plain, (size_t) k);
+                size += (uint64_t) k;
+                u->data_bytes += (uint64_t) k;
+                if (EVP_EncryptUpdate(enc, u->buf + u->len + 5, &n, plain, (int) k) != 1)
+                        return -EIO;
+                if (n > 0) {
+                        be = htonl((uint32_t) n + 1);
+                        memcpy(u->buf + u->len, &be, 4);
+                        u->buf[u->len + 4] = CODE_FILE_DATA;
+                        u->len += 5 + (size_t) n;
+                }
+                if (u->len >= BLOCK_MAX) {
+                        r = up_flush(u);
+                        if (r < 0)
+                                return r;
+                }
+                if (want == 0)
+                        break;
+        }
+        r = up_check_pull(u);
+        if (r < 0)
+                return r;
+        {
+                uint8_t last[32];
+
+                if (EVP_EncryptFinal_ex(enc, last, &n) != 1)
+                        return -EIO;
+                r = up_put_block(u, CODE_FILE_DATA, last, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
+        if (ret_digest)
+                EVP_DigestFinal_ex(c, ret_digest, NULL);
+        if (ret_size)
+                *ret_size = size;
+        return up_file_done(u);
+}
+
+/* up_file_mem() of an encrypted backup: n bytes of data (small) through enc. */
+int up_file_mem_enc(Uploader *u, const char *devpath, const char *dst, const void *data, size_t n,
+                    EVP_CIPHER_CTX *enc) {
+        _cleanup_(freep) uint8_t *out = malloc(n + 32);
+        int k = 0, m = 0;
+
+        if (!out || n > INT32_MAX)
+                return -ENOMEM;
+        if (EVP_EncryptUpdate(enc, out, &k, data, (int) n) != 1 ||
+            EVP_EncryptFinal_ex(enc, out + k, &m) != 1)
+                return -EIO;
+        return up_file_mem(u, devpath, dst, out, (size_t) k + (size_t) m);
+}
+
 /* Uploads n bytes of data as host file dst (devpath names it in the stream), honouring the
  * cable-pull faults. 0, or < 0 when the connection is gone or pulled. */
 int up_file_mem(Uploader *u, const char *devpath, const char *dst, const void *data, size_t n) {
@@ -318,7 +409,6 @@ int up_end_batch(Uploader *u) {
 }
 
 /* ---- raw stream, host → device (DLMessageDownloadFiles) -------------------------------- */
-
 
 /* Frees the strings of the n fetches of f and empties them; the files stay. */
 void fetch_clear(Fetch *f, size_t n) {

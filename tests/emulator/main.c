@@ -4,6 +4,7 @@
  * their content.
  *
  *   fakeidevice --socket PATH [--control PATH] [--tcp HOST:PORT] [-v]
+ *               [--backup-password PW] [--backup-kdf-iterations DPIC:ITER|realistic]
  *               --device UDID=PROFILE_DIR[,untrusted][,locked][,detached] [--device ...]
  *   fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V] [--files N]
  *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N]
@@ -16,6 +17,12 @@
  * reboot|trust|deny|lock|unlock UDID, battery UDID PERCENT CHARGING, stats UDID, stats-reset
  * UDID, crash UDID N, doc UDID BUNDLE_ID RELPATH [BYTES] (rewrite one app document, RELPATH
  * percent-decoded, see profile-docs.c), fault UDID MODE [ARG] (afc.c, backup.c).
+ *
+ * --backup-password gives every device that backup password, as if `idevicebackup2 encryption
+ * on PW` had run: WillEncrypt is true and backups are encrypted as iOS does (backup-crypt.c).
+ * --backup-kdf-iterations sets the PBKDF2 rounds of the keybags the devices make: DPIC for
+ * PBKDF2-SHA256, ITER for PBKDF2-SHA1; default 1000:1000 (fast tests), `realistic` is iOS's
+ * 10000000:10000.
  *
  * The server prints READY once every socket listens. The main thread only accepts; each
  * accepted socket gets a thread (usbmux client or control client). On quit (control `quit`,
@@ -53,6 +60,7 @@ static int wake_pipe[2] = { -1, -1 };   /* threads and signals wake the accept l
 static const char *arg_socket;
 static const char *arg_control;
 static const char *arg_tcp;
+static const char *arg_backup_password;
 
 static void wake_main(void) {
         char b = 1;
@@ -656,8 +664,35 @@ static int cmd_ctl(int argc, char **argv) {
         return strncmp(reply, "ok", 2) == 0 ? 0 : 1;
 }
 
+/* --backup-kdf-iterations DPIC:ITER or "realistic". */
+static int parse_kdf_iterations(const char *s) {
+        _cleanup_(freep) char *copy = strdup(s);
+        uint64_t dpic, iter;
+        char *colon;
+
+        if (!copy)
+                return -ENOMEM;
+        if (strcmp(s, "realistic") == 0) {
+                backup_kdf_dpic = 10000000;
+                backup_kdf_iter = 10000;
+                return 0;
+        }
+        colon = strchr(copy, ':');
+        if (!colon)
+                return -EINVAL;
+        *colon = 0;
+        if (parse_u64(copy, &dpic) < 0 || parse_u64(colon + 1, &iter) < 0 || dpic == 0 ||
+            iter == 0 || dpic > 100000000 || iter > 100000000)
+                return -EINVAL;
+        backup_kdf_dpic = (uint32_t) dpic;
+        backup_kdf_iter = (uint32_t) iter;
+        return 0;
+}
+
 static void usage(void) {
         fputs("usage: fakeidevice --socket PATH [--control PATH] [--tcp HOST:PORT] [-v]\n"
+              "                   [--backup-password PW] "
+              "[--backup-kdf-iterations DPIC:ITER|realistic]\n"
               "                   --device UDID=PROFILE_DIR[,untrusted][,locked][,detached] ...\n"
               "       fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V]\n"
               "                   [--files N] [--bytes SIZE] [--photos N] [--apps N] "
@@ -682,6 +717,8 @@ int main(int argc, char **argv) {
                 { "device", required_argument, NULL, 'd' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
+                { "backup-password", required_argument, NULL, 'P' },
+                { "backup-kdf-iterations", required_argument, NULL, 'K' },
                 {}
         };
         int c, r = 0;
@@ -706,6 +743,15 @@ int main(int argc, char **argv) {
                                 goto out;
                         break;
                 case 'v': emu_verbose++; break;
+                case 'P': arg_backup_password = optarg; break;
+                case 'K':
+                        r = parse_kdf_iterations(optarg);
+                        if (r < 0) {
+                                log_warn("Invalid --backup-kdf-iterations '%s' (DPIC:ITER or "
+                                         "realistic)", optarg);
+                                goto out;
+                        }
+                        break;
                 case 'h': usage(); return 0;
                 default: usage(); r = -EINVAL; goto out;
                 }
@@ -714,6 +760,13 @@ int main(int argc, char **argv) {
                 usage();
                 r = -EINVAL;
                 goto out;
+        }
+        for (Device *d = emu_devices; arg_backup_password && d; d = d->next) {
+                r = backup_set_password(d, arg_backup_password);
+                if (r < 0) {
+                        log_warn("Invalid --backup-password: %s", strerror(-r));
+                        goto out;
+                }
         }
 
         r = serve();
