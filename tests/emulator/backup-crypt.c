@@ -364,3 +364,43 @@ int file_decrypt(const char *in, const char *out, const uint8_t key[32], uint64_
                 *ret_size = size;
         return 0;
 }
+
+/**
+ * manifest_db_decrypt: open the keybag of a backup's @manifest (Manifest.plist, borrowed)
+ * with @password and decrypt its Manifest.db from @enc_path into @plain_path (paths
+ * borrowed).
+ * @ret_kb: the opened keybag on success (keybag_done() it); untouched on failure.
+ *
+ * Returns 0; -EACCES for a wrong password; -EBADMSG when the backup has no usable
+ * BackupKeyBag/ManifestKey or Manifest.db does not decrypt; -ENOMEM; -errno of the files.
+ */
+int manifest_db_decrypt(plist_t manifest, const char *password, const char *enc_path,
+                        const char *plain_path, Keybag *ret_kb) {
+        plist_t bag = plist_dict_get_item(manifest, "BackupKeyBag");
+        plist_t mk = plist_dict_get_item(manifest, "ManifestKey");
+        const char *blob, *mkey;
+        uint64_t blob_len = 0, mkey_len = 0;
+        uint8_t key[32];
+        Keybag kb;
+        int r;
+
+        blob = bag && plist_get_node_type(bag) == PLIST_DATA ? plist_get_data_ptr(bag, &blob_len)
+                                                             : NULL;
+        mkey = mk && plist_get_node_type(mk) == PLIST_DATA ? plist_get_data_ptr(mk, &mkey_len)
+                                                           : NULL;
+        if (!blob || !mkey || mkey_len != KEY_BLOB_LEN || !password)
+                return -EBADMSG;
+        r = keybag_unlock(blob, blob_len, password, &kb);
+        if (r < 0)
+                return r;
+        r = keybag_open_key(&kb, (const uint8_t *) mkey, key);
+        if (r >= 0)
+                r = file_decrypt(enc_path, plain_path, key, NULL);
+        OPENSSL_cleanse(key, sizeof(key));
+        if (r < 0) {
+                keybag_done(&kb);
+                return r == -ENOMEM ? r : -EBADMSG;
+        }
+        *ret_kb = kb;
+        return 0;
+}

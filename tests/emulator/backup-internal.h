@@ -291,4 +291,6 @@ int keybag_open_key(const Keybag *kb, const uint8_t blob[KEY_BLOB_LEN], uint8_t 
 uint32_t file_class(const char *id);
 EVP_CIPHER_CTX *cbc_new(const uint8_t key[32], bool encrypt);
 int file_decrypt(const char *in, const char *out, const uint8_t key[32], uint64_t *ret_size);
+int manifest_db_decrypt(plist_t manifest, const char *password, const char *enc_path,
+                        const char *plain_path, Keybag *ret_kb);
 int restore_run(Session *s, plist_t req, const char *source, Result *res);

@@ -450,19 +450,8 @@ static int backup_read_status(BackupRun *b) {
  * 0, -EACCES (another password), -EBADMSG (no usable keybag, key or database), -ENOMEM. */
 static int backup_open_old(BackupRun *b, plist_t manifest) {
         _cleanup_(freep) char *plain = NULL;
-        plist_t bag = plist_dict_get_item(manifest, "BackupKeyBag");
-        plist_t mk = plist_dict_get_item(manifest, "ManifestKey");
-        const char *blob, *mkey;
-        uint64_t blob_len = 0, mkey_len = 0;
-        uint8_t key[32];
         int r;
 
-        blob = bag && plist_get_node_type(bag) == PLIST_DATA ? plist_get_data_ptr(bag, &blob_len)
-                                                             : NULL;
-        mkey = mk && plist_get_node_type(mk) == PLIST_DATA ? plist_get_data_ptr(mk, &mkey_len)
-                                                           : NULL;
-        if (!blob || !mkey || mkey_len != KEY_BLOB_LEN)
-                return -EBADMSG;
         r = session_tmp(b->s);
         if (r < 0)
                 return r;
@@ -470,16 +459,11 @@ static int backup_open_old(BackupRun *b, plist_t manifest) {
                 plain = NULL;
                 return -ENOMEM;
         }
-        r = keybag_unlock(blob, blob_len, b->s->password, &b->kb);
+        r = manifest_db_decrypt(manifest, b->s->password, b->f[1].local, plain, &b->kb);
         if (r < 0)
                 return r;
         b->have_kb = true;
-        r = keybag_open_key(&b->kb, (const uint8_t *) mkey, key);
-        if (r >= 0)
-                r = file_decrypt(b->f[1].local, plain, key, NULL);
-        OPENSSL_cleanse(key, sizeof(key));
-        if (r >= 0)
-                r = old_load(plain, &b->old);
+        r = old_load(plain, &b->old);
         if (r < 0) {
                 keybag_done(&b->kb);
                 b->have_kb = false;

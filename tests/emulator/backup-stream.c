@@ -4,6 +4,8 @@
  * (DLMessageUploadFiles) and fetching them back (DLMessageDownloadFiles), and the Restore
  * request built on the second.
  */
+#include <openssl/crypto.h>
+
 #include "backup-internal.h"
 
 /* ---- raw stream, device → host (DLMessageUploadFiles) ---------------------------------- */
@@ -629,6 +631,8 @@ typedef struct Item {
         int flags;
         uint64_t size;
         int64_t mtime;
+        bool has_key; /* encrypted backups: the file's EncryptionKey */
+        uint8_t key[KEY_BLOB_LEN];
 } Item;
 
 static void items_free(Item *v, size_t n) {
@@ -711,7 +715,9 @@ static int items_load(const char *path, Item **ret, size_t *ret_n) {
                         }
                         v = nv;
                 }
-                v[n] = (Item){.flags = flags, .size = m.size, .mtime = m.mtime};
+                v[n] = (Item){
+                        .flags = flags, .size = m.size, .mtime = m.mtime, .has_key = m.has_key};
+                memcpy(v[n].key, m.key, KEY_BLOB_LEN);
                 v[n].target = TAKE_PTR(m.target);
                 memcpy(v[n].id, id, 41);
                 v[n].domain = strdup(domain);
@@ -764,6 +770,8 @@ typedef struct RestoreRun {
         Fetch f[4];         /* the backup's metadata, as fetched */
         Item *items;        /* the rows of its Manifest.db */
         size_t n_items;
+        bool crypt; /* a real encrypted backup: kb opens its keys */
+        Keybag kb;
         char *stage, *live; /* the new tree being built, and the profile's backup/ */
 } RestoreRun;
 
@@ -779,12 +787,83 @@ static int restore_bad_tree(RestoreRun *rr, int r) {
         return restore_fail(rr, 205, "Error restoring files");
 }
 
+/* A backup encrypted for real (BackupKeyBag and ManifestKey): the password of the request
+ * must open its keybag, as on a phone (any other password is 207, whatever the device's
+ * current backup password is); Manifest.db is read decrypted. *ret_db: the Manifest.db to
+ * read (NULL if the host has none). 0 to go on, 1 when res is set, < 0 on errors. */
+static int restore_open_encrypted(RestoreRun *rr, plist_t opts, plist_t manifest,
+                                  const char **ret_db) {
+        _cleanup_(freep) char *plain = NULL;
+        const char *pw = plist_dict_str(opts, "Password");
+        int r;
+
+        *ret_db = rr->f[2].received ? rr->f[2].local : NULL;
+        if (!plist_dict_bool(manifest, "IsEncrypted", false) ||
+            !plist_dict_get_item(manifest, "ManifestKey") || rr->s->faults.restore_password_set)
+                return 0; /* plain, or the `encrypted`/`restore-password` faults */
+        if (!pw || !*pw)
+                return restore_fail(rr, 207, "Invalid password");
+        if (!*ret_db)
+                return restore_fail(rr, 205, "Error reading backup database");
+        r = session_tmp(rr->s);
+        if (r < 0)
+                return r;
+        if (asprintf(&plain, "%s/Manifest.db.restore", rr->s->tmp) < 0) {
+                plain = NULL;
+                return -ENOMEM;
+        }
+        r = manifest_db_decrypt(manifest, pw, *ret_db, plain, &rr->kb);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EACCES)
+                return restore_fail(rr, 207, "Invalid password");
+        if (r < 0)
+                return restore_fail(rr, 205, "Error reading backup database");
+        rr->crypt = true;
+        /* the path lives as long as the session's scratch directory; keep it in f[2] */
+        free(rr->f[2].local);
+        rr->f[2].local = TAKE_PTR(plain);
+        *ret_db = rr->f[2].local;
+        return 0;
+}
+
+/* One file of an encrypted backup, as fetched to path: decrypted in place with its own key.
+ * 0, or 1 with res set (205) when it has no key, does not decrypt or has the wrong size. */
+static int restore_decrypt_file(RestoreRun *rr, const Item *it, const char *path) {
+        _cleanup_(freep) char *tmp = NULL;
+        uint8_t key[32];
+        uint64_t size = 0;
+        int r;
+
+        if (!it->has_key || keybag_open_key(&rr->kb, it->key, key) < 0) {
+                log_warn("%s: restore: no usable key for %s", rr->s->udid, it->id);
+                return restore_fail(rr, 205, "Error decrypting files");
+        }
+        if (asprintf(&tmp, "%s.decrypted", path) < 0) {
+                OPENSSL_cleanse(key, sizeof(key));
+                return -ENOMEM;
+        }
+        r = file_decrypt(path, tmp, key, &size);
+        OPENSSL_cleanse(key, sizeof(key));
+        if (r >= 0 && size != it->size)
+                r = -EBADMSG;
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlink(tmp);
+                log_warn("%s: restore: cannot decrypt %s: %s", rr->s->udid, it->id, strerror(-r));
+                return r == -ENOMEM ? r : restore_fail(rr, 205, "Error decrypting files");
+        }
+        return 0;
+}
+
 /* Fetch the metadata of the source and check it: finished Status.plist, readable
  * Manifest.plist and Manifest.db, the password, room on the device. */
 static int restore_check(RestoreRun *rr, plist_t opts, const DeviceInfo *info) {
         static const char *const names[] = {"Status.plist", "Manifest.plist", "Manifest.db",
                                             "Info.plist"};
         _cleanup_(plist_freep) plist_t status = NULL, manifest = NULL;
+        const char *db = NULL;
         uint64_t need = 0;
         int r;
 
@@ -798,10 +877,13 @@ static int restore_check(RestoreRun *rr, plist_t opts, const DeviceInfo *info) {
         r = load_plist(&rr->f[1], &manifest);
         if (r < 0)
                 return restore_fail(rr, 205, "Error reading backup properties");
-        if (restore_check_password(rr->s, opts, plist_dict_bool(manifest, "IsEncrypted", false)) <
-            0)
+        r = restore_open_encrypted(rr, opts, manifest, &db);
+        if (r != 0)
+                return r;
+        if (!rr->crypt && restore_check_password(
+                                  rr->s, opts, plist_dict_bool(manifest, "IsEncrypted", false)) < 0)
                 return restore_fail(rr, 207, "Invalid password");
-        r = rr->f[2].received ? items_load(rr->f[2].local, &rr->items, &rr->n_items) : -ENOENT;
+        r = db ? items_load(db, &rr->items, &rr->n_items) : -ENOENT;
         if (r < 0)
                 return restore_fail(rr, 205, "Error reading backup database");
         for (size_t i = 0; i < rr->n_items; i++)
@@ -900,6 +982,13 @@ static int restore_fetch_files(RestoreRun *rr) {
                         if (it->flags != FLAG_FILE ||
                             !restore_takes(it->domain, rr->system, rr->preserve))
                                 continue;
+                        if (rr->crypt) {
+                                r = restore_decrypt_file(rr, it, batch[b].local);
+                                if (r != 0) {
+                                        fetch_clear(batch, k);
+                                        return r;
+                                }
+                        }
                         ts[0] = ts[1] = (struct timespec){.tv_sec = (time_t) it->mtime};
                         if (it->mtime > 0)
                                 (void) utimensat(AT_FDCWD, batch[b].local, ts, AT_SYMLINK_NOFOLLOW);
@@ -1010,6 +1099,7 @@ int restore_run(Session *s, plist_t req, const char *source, Result *res) {
         }
         fetch_clear(rr.f, ELEMENTSOF(rr.f));
         items_free(rr.items, rr.n_items);
+        keybag_done(&rr.kb);
         free(rr.stage);
         free(rr.live);
         return r < 0 ? r : 0;
