@@ -96,6 +96,19 @@ int backup_set_password(Device *d, const char *password) {
 }
 
 /**
+ * backup_clear_password: forget the backup password of @d (borrowed), as turning encryption
+ * off does; the next backup is unencrypted. Called with the lock held.
+ */
+void backup_clear_password(Device *d) {
+        BackupState *bs = d->backup_state;
+
+        if (!bs)
+                return;
+        OPENSSL_cleanse(bs->password, sizeof(bs->password));
+        bs->password_set = false;
+}
+
+/**
  * backup_on_reboot: @d (borrowed) rebooted (control `reboot`, or after a restore): clear
  * the state a reboot clears (snapshot-exists) and count the reboot for `wait-reboots`.
  * Called with the lock held.

@@ -16,7 +16,9 @@
  * Control commands (one line each, answered "ok ..." or "err ..."): list, quit, attach|detach|
  * reboot|trust|deny|lock|unlock UDID, battery UDID PERCENT CHARGING, stats UDID, stats-reset
  * UDID, crash UDID N, doc UDID BUNDLE_ID RELPATH [BYTES] (rewrite one app document, RELPATH
- * percent-decoded, see profile-docs.c), fault UDID MODE [ARG] (afc.c, backup.c).
+ * percent-decoded, see profile-docs.c), fault UDID MODE [ARG] (afc.c, backup.c),
+ * backup-password UDID PW|off (set or clear the backup password, as ChangePassword does,
+ * without asking for the old one; PW without blanks).
  *
  * --backup-password gives every device that backup password, as if `idevicebackup2 encryption
  * on PW` had run: WillEncrypt is true and backups are encrypted as iOS does (backup-crypt.c).
@@ -194,7 +196,17 @@ static bool control_command(char *line, char *reply, size_t n) {
                         snprintf(reply, n, "ok crash %s %ld", d->udid, count);
         } else if (strcmp(argv[0], "doc") == 0)
                 documents_doc_command(d->profile_dir, d->udid, argc - 2, argv + 2, reply, n);
-        else if (strcmp(argv[0], "fault") == 0) {
+        else if (strcmp(argv[0], "backup-password") == 0) {
+                if (argc != 3)
+                        snprintf(reply, n, "err usage: backup-password UDID PW|off");
+                else if (strcmp(argv[2], "off") == 0) {
+                        backup_clear_password(d);
+                        snprintf(reply, n, "ok backup-password %s off", d->udid);
+                } else if (backup_set_password(d, argv[2]) < 0)
+                        snprintf(reply, n, "err invalid backup password");
+                else
+                        snprintf(reply, n, "ok backup-password %s set", d->udid);
+        } else if (strcmp(argv[0], "fault") == 0) {
                 if (argc < 3)
                         snprintf(reply, n, "err usage: fault UDID MODE [ARG]");
                 else if (!afc_fault_command(d, argc - 2, argv + 2, reply, n)) {
@@ -705,6 +717,7 @@ static void usage(void) {
               "control commands: list | quit | attach|detach|reboot|trust|deny|lock|unlock UDID\n"
               "                  | battery UDID PERCENT CHARGING | stats UDID | stats-reset UDID\n"
               "                  | crash UDID N | doc UDID BUNDLE_ID RELPATH [BYTES]\n"
+              "                  | backup-password UDID PW|off\n"
               "                  | fault UDID MODE [ARG]  (RELPATH: %XX for a byte, e.g. %20)\n",
               stderr);
 }
