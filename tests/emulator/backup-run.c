@@ -535,8 +535,14 @@ static int backup_read_manifest(BackupRun *b) {
                                  s->udid);
                         full = true;
                 }
-        } else
+        } else {
                 r = old_load(b->f[1].local, &b->old);
+                if (r < 0 && plist_dict_get_item(manifest, "ManifestKey")) {
+                        /* encrypted for real, and no password now (the fault alone) */
+                        log_info("%s: the previous backup is encrypted: full backup", s->udid);
+                        full = true;
+                }
+        }
         if (r >= 0)
                 b->have_old = true;
         else if (!full) {

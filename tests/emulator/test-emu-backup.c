@@ -1596,7 +1596,7 @@ static int test_crypt(void) {
                                            "SALT", "ITER", "DPWT", "DPIC", "DPSL"};
         _cleanup_(freep) char *in = NULL, *out = NULL, *blob = NULL;
         Keybag kb = {}, kb2 = {};
-        uint8_t key[32], key2[32], kblob[KEY_BLOB_LEN], buf[64];
+        uint8_t key[32], key2[32], kblob[KEY_BLOB_LEN], buf[80];
         uint64_t size = 0;
         uint32_t len = 0;
         size_t o = 0;
@@ -1642,28 +1642,32 @@ static int test_crypt(void) {
         ASSERT_EQ(keybag_open_key(&kb, kblob, key2), -ENOKEY);
         ASSERT_EQ(keybag_new_key(&kb, 0, key, kblob), -ENOKEY);
 
-        /* A file of 5 bytes: one padded block, decrypted back; a flipped byte is -EBADMSG. */
+        /* 20 bytes: two blocks, the second with 12 bytes of padding, decrypted back. Flipping
+         * byte 15 of the first block flips the last padding byte: always -EBADMSG. */
         ASSERT_TRUE(asprintf(&in, "%s/crypt.in", tmp_root) > 0);
         ASSERT_TRUE(asprintf(&out, "%s/crypt.out", tmp_root) > 0);
         {
                 _cleanup_(evp_cipher_ctx_freep) EVP_CIPHER_CTX *c = cbc_new(key, true);
 
                 ASSERT_TRUE(c);
-                ASSERT_EQ(EVP_EncryptUpdate(c, buf, &n, (const uint8_t *) "hello", 5), 1);
+                ASSERT_EQ(
+                        EVP_EncryptUpdate(c, buf, &n, (const uint8_t *) "hello, twenty bytes!", 20),
+                        1);
                 ASSERT_EQ(EVP_EncryptFinal_ex(c, buf + n, &m), 1);
-                ASSERT_EQ(n + m, 16);
+                ASSERT_EQ(n + m, 32);
         }
         fd = open(in, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        ASSERT_TRUE(fd >= 0 && write(fd, buf, 16) == 16);
+        ASSERT_TRUE(fd >= 0 && write(fd, buf, 32) == 32);
         close(fd);
         ASSERT_EQ(file_decrypt(in, out, key, &size), 0);
-        ASSERT_EQ(size, 5);
+        ASSERT_EQ(size, 20);
         fd = open(out, O_RDONLY | O_CLOEXEC);
-        ASSERT_TRUE(fd >= 0 && read(fd, buf + 32, 16) == 5 && memcmp(buf + 32, "hello", 5) == 0);
+        ASSERT_TRUE(fd >= 0 && read(fd, buf + 32, 32) == 20 &&
+                    memcmp(buf + 32, "hello, twenty bytes!", 20) == 0);
         close(fd);
         buf[15] ^= 1;
         fd = open(in, O_WRONLY | O_TRUNC | O_CLOEXEC);
-        ASSERT_TRUE(fd >= 0 && write(fd, buf, 16) == 16);
+        ASSERT_TRUE(fd >= 0 && write(fd, buf, 32) == 32);
         close(fd);
         ASSERT_EQ(file_decrypt(in, out, key, &size), -EBADMSG);
 

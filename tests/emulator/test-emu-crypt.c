@@ -139,7 +139,7 @@ static int unhex(const char *h, uint8_t *out, size_t n) {
  * RFC 7914 §11 style tables ("password"/"salt", 1 and 2 rounds); CBC padding errors. */
 static int selftest(void) {
         uint8_t kek[32], wrapped[40], key[32], want[32], out[32];
-        uint8_t ct[32], pt[32];
+        uint8_t ct[48], pt[48];
         static const uint8_t zero[32];
 
         unhex("000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F", kek, 32);
@@ -166,25 +166,27 @@ static int selftest(void) {
             memcmp(out, want, 32) != 0)
                 return fail("PBKDF2-SHA256 'password'/'salt'/1");
 
-        /* CBC: encrypt 5 bytes with OpenSSL's padding, decrypt them back; corrupt padding. */
+        /* CBC: 20 bytes (two blocks, 12 of padding) with OpenSSL's padding, decrypted back;
+         * byte 15 of the first block flipped flips the last padding byte: always refused. */
         {
                 EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
                 int n = 0, m = 0;
 
                 if (!c || EVP_EncryptInit_ex2(c, EVP_aes_256_cbc(), zero, zero, NULL) != 1 ||
-                    EVP_EncryptUpdate(c, ct, &n, (const uint8_t *) "hello", 5) != 1 ||
-                    EVP_EncryptFinal_ex(c, ct + n, &m) != 1 || n + m != 16) {
+                    EVP_EncryptUpdate(c, ct, &n, (const uint8_t *) "hello, twenty bytes!", 20) !=
+                            1 ||
+                    EVP_EncryptFinal_ex(c, ct + n, &m) != 1 || n + m != 32) {
                         EVP_CIPHER_CTX_free(c);
                         return fail("CBC encrypt");
                 }
                 EVP_CIPHER_CTX_free(c);
         }
-        if (cbc_decrypt(zero, ct, 16, pt) != 5 || memcmp(pt, "hello", 5) != 0)
+        if (cbc_decrypt(zero, ct, 32, pt) != 20 || memcmp(pt, "hello, twenty bytes!", 20) != 0)
                 return fail("CBC decrypt");
-        if (cbc_decrypt(zero, ct, 15, pt) != -1)
-                return fail("CBC of 15 bytes accepted");
-        ct[15] ^= 0x55;
-        if (cbc_decrypt(zero, ct, 16, pt) != -1)
+        if (cbc_decrypt(zero, ct, 31, pt) != -1)
+                return fail("CBC of 31 bytes accepted");
+        ct[15] ^= 1;
+        if (cbc_decrypt(zero, ct, 32, pt) != -1)
                 return fail("CBC with broken padding accepted");
         printf("ok: RFC 3394, PBKDF2-SHA1/SHA256, AES-256-CBC padding\n");
         return 0;
