@@ -4,7 +4,8 @@
  * DeviceLink messages, the small requests and the service loop; backup-stream.c: the raw
  * file streams both ways and Restore; backup-manifest.c: the profile's backup tree,
  * MBFile blobs, Manifest.db and friends, the host's previous backup; backup-run.c: the
- * Backup request). The emulator never shares code with lib/.
+ * Backup request; backup-crypt.c: keybags and the encryption of iOS's encrypted backups).
+ * The emulator never shares code with lib/.
  */
 #pragma once
 
@@ -47,6 +48,9 @@
 #define BACKUP_UID 501
 #define NOTE_PASSCODE_SHOWN "com.apple.LocalAuthentication.ui.presented"
 #define NOTE_PASSCODE_GONE "com.apple.LocalAuthentication.ui.dismissed"
+#define KEY_BLOB_LEN 44   /* EncryptionKey, ManifestKey: u32le class + 40-byte RFC 3394 wrap */
+#define MANIFEST_CLASS 4u /* the protection class of ManifestKey */
+#define PASSWORD_MAX 256u /* backup password bytes, NUL included */
 
 #define HOSTILE_OUT_DOTDOT "fakeidevice-hostile-dotdot"
 #define HOSTILE_OUT_MOVED "fakeidevice-hostile-moved"
@@ -95,8 +99,9 @@ typedef struct BackupState {
         uint64_t reboots;      /* `reboot` commands and reboots after a restore */
         uint64_t last_files;   /* files the last backup uploaded (metadata included) */
         uint64_t last_bytes;   /* their content bytes */
-        bool password_set;     /* backup password from ChangePassword */
-        char password[256];
+        bool password_set;     /* a backup password is set (ChangePassword, --backup-password):
+                                * backups are really encrypted with it */
+        char password[PASSWORD_MAX];
 } BackupState;
 
 typedef struct Session {
@@ -107,6 +112,7 @@ typedef struct Session {
         double progress;
         bool reboot_pending; /* restore done: reboot once the host lets go */
         char *tmp;           /* private scratch directory, NULL until needed */
+        char *password;      /* the backup password (copied when a request starts), or NULL */
 } Session;
 
 typedef struct Uploader {
@@ -143,6 +149,8 @@ typedef struct Entry {
         bool upload;        /* content goes to the host in this backup */
         char copy_from[41]; /* incremental: the host has it under this id */
         bool done;          /* uploaded or copied into Snapshot */
+        bool has_key;       /* encrypted backup: key holds the file's EncryptionKey */
+        uint8_t key[KEY_BLOB_LEN];
 } Entry;
 
 typedef struct Scan {
@@ -158,6 +166,8 @@ typedef struct MBInfo {
         uint8_t digest[20];
         char *rel;    /* RelativePath */
         char *target; /* symlink Target */
+        bool has_key; /* EncryptionKey present, 44 bytes */
+        uint8_t key[KEY_BLOB_LEN];
 } MBInfo;
 
 typedef struct OldRow {
@@ -167,6 +177,8 @@ typedef struct OldRow {
         bool has_digest;
         uint8_t digest[20];
         bool still_there; /* the profile still has this fileID */
+        bool has_key;     /* its EncryptionKey (encrypted backups) */
+        uint8_t key[KEY_BLOB_LEN];
 } OldRow;
 
 typedef struct Old {
@@ -175,6 +187,17 @@ typedef struct Old {
         OldRow **by_digest; /* rows with a digest, sorted by (digest, size) */
         size_t n_digest;
 } Old;
+
+/* A backup keybag with its class keys unwrapped (backup-crypt.c). */
+typedef struct Keybag {
+        uint8_t uuid[16];
+        uint8_t salt[20], dpsl[20];
+        uint32_t iter, dpic;
+        bool has_class[12]; /* index: protection class 1..11 */
+        uint8_t class_key[12][32];
+        uint8_t *blob; /* the TLV form, as Manifest.plist carries it */
+        size_t blob_len;
+} Keybag;
 
 typedef struct Result {
         unsigned code; /* 0: success */
@@ -220,6 +243,10 @@ int up_file_begin(Uploader *u, const char *devpath, const char *dst, size_t dst_
 int up_file_done(Uploader *u);
 int up_file_fd(Uploader *u, const char *devpath, const char *dst, int fd, uint8_t ret_digest[20],
                uint64_t *ret_size);
+int up_file_fd_enc(Uploader *u, const char *devpath, const char *dst, int fd, EVP_CIPHER_CTX *enc,
+                   uint8_t ret_digest[20], uint64_t *ret_size);
+int up_file_mem_enc(Uploader *u, const char *devpath, const char *dst, const void *data, size_t n,
+                    EVP_CIPHER_CTX *enc);
 int up_file_mem(Uploader *u, const char *devpath, const char *dst, const void *data, size_t n);
 int up_begin_batch(Uploader *u, uint64_t total, double progress);
 int up_end_batch(Uploader *u);
@@ -241,7 +268,8 @@ int mbfile_parse(const void *blob, size_t len, MBInfo *ret);
 int manifest_db_write(const char *path, const Scan *sc, const Scan *extra, bool encrypted);
 int plist_to_bin_buf(plist_t p, char **ret, size_t *ret_len);
 plist_t manifest_plist_new(const DeviceInfo *info, const char *udid, const char *profile,
-                           bool encrypted, bool passcode);
+                           bool encrypted, bool passcode, const Keybag *kb,
+                           const uint8_t *manifest_key);
 plist_t status_plist_new(bool full, const char *state);
 int load_plist(const Fetch *f, plist_t *ret);
 void old_done(Old *o);
@@ -254,4 +282,15 @@ char *no_such_file(const char *path);
 int passcode_prompt(Session *s);
 int stall(Session *s);
 int backup_run(Session *s, plist_t req, Result *res);
+void evp_cipher_ctx_freep(EVP_CIPHER_CTX **c);
+void keybag_done(Keybag *kb);
+int keybag_new(const char *password, Keybag *ret);
+int keybag_unlock(const void *blob, size_t len, const char *password, Keybag *ret);
+int keybag_new_key(const Keybag *kb, uint32_t cls, uint8_t key[32], uint8_t blob[KEY_BLOB_LEN]);
+int keybag_open_key(const Keybag *kb, const uint8_t blob[KEY_BLOB_LEN], uint8_t key[32]);
+uint32_t file_class(const char *id);
+EVP_CIPHER_CTX *cbc_new(const uint8_t key[32], bool encrypt);
+int file_decrypt(const char *in, const char *out, const uint8_t key[32], uint64_t *ret_size);
+int manifest_db_decrypt(plist_t manifest, const char *password, const char *enc_path,
+                        const char *plain_path, Keybag *ret_kb);
 int restore_run(Session *s, plist_t req, const char *source, Result *res);

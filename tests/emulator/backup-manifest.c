@@ -8,9 +8,6 @@
 
 /* ---- the profile's backup/ tree -------------------------------------------------------- */
 
-
-
-
 /* Frees every entry of sc and empties it (sc itself is the caller's). */
 void scan_done(Scan *sc) {
         for (size_t i = 0; i < sc->n; i++) {
@@ -234,7 +231,6 @@ int hash_fd(int fd, uint8_t out[20], uint64_t *ret_size) {
 
 /* ---- MBFile: the NSKeyedArchiver blob in Manifest.db's `file` column -------------------- */
 
-
 /* Frees what mbfile_parse() allocated in m and empties it. */
 void mbinfo_done(MBInfo *m) {
         free(m->rel);
@@ -263,7 +259,10 @@ static int mbfile_build(const Entry *e, bool encrypted, char **ret, uint32_t *re
         plist_dict_set_item(root, "UserID", plist_new_uint(BACKUP_UID));
         plist_dict_set_item(root, "GroupID", plist_new_uint(BACKUP_UID));
         plist_dict_set_item(root, "InodeNumber", plist_new_uint((uint64_t) e->st.st_ino));
-        plist_dict_set_item(root, "ProtectionClass", plist_new_uint(e->flags == FLAG_FILE ? 3 : 0));
+        plist_dict_set_item(root, "ProtectionClass",
+                            plist_new_uint(e->has_key              ? (uint64_t) e->key[0]
+                                           : e->flags == FLAG_FILE ? 3
+                                                                   : 0));
         plist_dict_set_item(root, "Flags", plist_new_uint(0));
         if (e->has_digest && e->flags == FLAG_FILE) {
                 plist_array_append_item(objs, plist_new_data((const char *) e->digest, 20));
@@ -273,13 +272,17 @@ static int mbfile_build(const Entry *e, bool encrypted, char **ret, uint32_t *re
                 plist_array_append_item(objs, plist_new_string(e->target));
                 plist_dict_set_item(root, "Target", plist_new_uid(idx++));
         }
-        if (encrypted && e->flags == FLAG_FILE) {
-                /* The shape only: u32le protection class + a 40-byte wrapped key. The content
-                 * itself is not encrypted (not required of the emulator). */
+        if ((encrypted && e->flags == FLAG_FILE) || e->has_key) {
+                /* u32le protection class + the 40-byte wrapped key, as an NSMutableData. With
+                 * a password the key is real (backup-crypt.c); under the fault `encrypted on`
+                 * alone it is the shape only and the content is not encrypted. */
                 plist_t kd = plist_new_dict(), kc = plist_new_dict(), kcl = plist_new_array();
-                uint8_t key[44] = {3, 0, 0, 0};
+                uint8_t key[KEY_BLOB_LEN] = {3, 0, 0, 0};
 
-                random_bytes(key + 4, 40);
+                if (e->has_key)
+                        memcpy(key, e->key, sizeof(key));
+                else
+                        random_bytes(key + 4, 40);
                 plist_dict_set_item(kd, "NS.data", plist_new_data((const char *) key, 44));
                 plist_dict_set_item(kd, "$class", plist_new_uid(idx + 1));
                 plist_array_append_item(objs, kd);
@@ -361,6 +364,17 @@ int mbfile_parse(const void *blob, size_t len, MBInfo *ret) {
                 if (d && dl == 20) {
                         memcpy(m.digest, d, 20);
                         m.has_digest = true;
+                }
+        }
+        n = archive_deref(objs, plist_dict_get_item(root, "EncryptionKey"));
+        if (n && plist_get_node_type(n) == PLIST_DICT)
+                n = plist_dict_get_item(n, "NS.data");
+        if (n && plist_get_node_type(n) == PLIST_DATA) {
+                uint64_t dl = 0;
+                const char *d = plist_get_data_ptr(n, &dl);
+                if (d && dl == KEY_BLOB_LEN) {
+                        memcpy(m.key, d, KEY_BLOB_LEN);
+                        m.has_key = true;
                 }
         }
         n = archive_deref(objs, plist_dict_get_item(root, "RelativePath"));
@@ -500,14 +514,21 @@ static plist_t fake_keybag(void) {
 }
 
 /* A new Manifest.plist (the caller frees it) for the device udid with profile directory
- * profile: keybag, Lockdown values from info, the profile's apps, encryption and passcode. */
+ * profile: keybag, Lockdown values from info, the profile's apps, encryption and passcode.
+ * An encrypted backup passes its keybag kb and the 44-byte ManifestKey; else both NULL. */
 plist_t manifest_plist_new(const DeviceInfo *info, const char *udid, const char *profile,
-                           bool encrypted, bool passcode) {
+                           bool encrypted, bool passcode, const Keybag *kb,
+                           const uint8_t *manifest_key) {
         plist_t m = plist_new_dict(), ld = plist_new_dict(), apps = plist_new_dict();
         AppInfo **list = NULL;
         size_t n = 0;
 
-        plist_dict_set_item(m, "BackupKeyBag", fake_keybag());
+        plist_dict_set_item(m, "BackupKeyBag",
+                            kb ? plist_new_data((const char *) kb->blob, kb->blob_len)
+                               : fake_keybag());
+        if (manifest_key)
+                plist_dict_set_item(m, "ManifestKey",
+                                    plist_new_data((const char *) manifest_key, KEY_BLOB_LEN));
         plist_dict_set_item(m, "Version", plist_new_string("10.0"));
         plist_dict_set_item(m, "Date", plist_now());
         plist_dict_set_item(m, "SystemDomainsVersion", plist_new_string("24.0"));
@@ -589,8 +610,6 @@ int load_plist(const Fetch *f, plist_t *ret) {
 
 /* ---- the previous backup, as the host has it ------------------------------------------- */
 
-
-
 /* Frees what old_load() filled in o and empties it. */
 void old_done(Old *o) {
         free(o->v);
@@ -647,6 +666,8 @@ int old_load(const char *path, Old *ret) {
                         row->size = m.size;
                         row->has_digest = m.has_digest;
                         memcpy(row->digest, m.digest, 20);
+                        row->has_key = m.has_key;
+                        memcpy(row->key, m.key, KEY_BLOB_LEN);
                         mbinfo_done(&m);
                 }
         }

@@ -3,6 +3,8 @@
  * The emulated device's Backup request: snapshot, compare with the host's previous
  * backup, upload, move into place, finish, with every fault a real phone has.
  */
+#include <openssl/crypto.h>
+
 #include "backup-internal.h"
 
 /* ---- Backup ---------------------------------------------------------------------------- */
@@ -346,6 +348,9 @@ typedef struct BackupRun {
         const DeviceInfo *info; /* borrowed */
         const char *profile;    /* borrowed: the device's profile directory */
         bool force_full, encrypted;
+        bool crypt;   /* a password is set: encrypted for real (encrypted is true too) */
+        bool have_kb; /* kb holds this backup's keybag */
+        Keybag kb;
         bool incremental; /* the host's last backup is finished and usable */
         bool have_old;    /* old holds the host's previous Manifest.db */
         Uploader u;
@@ -440,6 +445,48 @@ static int backup_read_status(BackupRun *b) {
         return 0;
 }
 
+/* An encrypted previous backup: its keybag, opened with the password, becomes this backup's
+ * (unchanged files keep their keys), and its Manifest.db is read through ManifestKey.
+ * 0, -EACCES (another password), -EBADMSG (no usable keybag, key or database), -ENOMEM. */
+static int backup_open_old(BackupRun *b, plist_t manifest) {
+        _cleanup_(freep) char *plain = NULL;
+        int r;
+
+        r = session_tmp(b->s);
+        if (r < 0)
+                return r;
+        if (asprintf(&plain, "%s/Manifest.db.old", b->s->tmp) < 0) {
+                plain = NULL;
+                return -ENOMEM;
+        }
+        r = manifest_db_decrypt(manifest, b->s->password, b->f[1].local, plain, &b->kb);
+        if (r < 0)
+                return r;
+        b->have_kb = true;
+        r = old_load(plain, &b->old);
+        if (r < 0) {
+                keybag_done(&b->kb);
+                b->have_kb = false;
+                return r == -ENOMEM ? r : -EBADMSG;
+        }
+        return 0;
+}
+
+/* 1c. An encrypted backup without the previous one's keybag gets a new one. */
+static int backup_keybag(BackupRun *b) {
+        int r;
+
+        if (!b->crypt || b->have_kb)
+                return 0;
+        r = keybag_new(b->s->password, &b->kb);
+        if (r < 0) {
+                log_warn("%s: cannot make a keybag: %s", b->s->udid, strerror(-r));
+                return run_fail(b, 100, "Error creating keybag", NULL);
+        }
+        b->have_kb = true;
+        return 0;
+}
+
 /* 1b. For an incremental backup, Manifest.plist and Manifest.db. A full one still learns the
  * old file list, so that what is gone is removed. */
 static int backup_read_manifest(BackupRun *b) {
@@ -475,10 +522,27 @@ static int backup_read_manifest(BackupRun *b) {
         if (full)
                 log_info("%s: %s: full backup", s->udid,
                          b->force_full ? "ForceFullBackup" : "encryption changed");
-        if (b->f[1].received)
-                r = old_load(b->f[1].local, &b->old);
-        else
+        if (!b->f[1].received)
                 r = -ENOENT;
+        else if (b->crypt && plist_dict_bool(manifest, "IsEncrypted", false)) {
+                r = backup_open_old(b, manifest);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0 && !full) {
+                        /* Another password (or no real keybag): the device starts over. */
+                        log_info("%s: the previous backup's keybag does not open with the "
+                                 "password: full backup",
+                                 s->udid);
+                        full = true;
+                }
+        } else {
+                r = old_load(b->f[1].local, &b->old);
+                if (r < 0 && plist_dict_get_item(manifest, "ManifestKey")) {
+                        /* encrypted for real, and no password now (the fault alone) */
+                        log_info("%s: the previous backup is encrypted: full backup", s->udid);
+                        full = true;
+                }
+        }
         if (r >= 0)
                 b->have_old = true;
         else if (!full) {
@@ -514,11 +578,18 @@ static void backup_plan_entry(BackupRun *b, Entry *e) {
                         return;
                 e->has_digest = true;
                 if (o && o->flags == FLAG_FILE && o->has_digest && o->size == e->size &&
-                    memcmp(o->digest, e->digest, 20) == 0)
-                        return; /* the host has exactly this */
+                    memcmp(o->digest, e->digest, 20) == 0 && (!b->crypt || o->has_key)) {
+                        /* the host has exactly this (encrypted: under the key it had) */
+                        e->has_key = o->has_key && b->crypt;
+                        memcpy(e->key, o->key, KEY_BLOB_LEN);
+                        return;
+                }
                 OldRow *same = old_find_content(&b->old, e->digest, e->size);
-                if (same && strcmp(same->id, e->id) != 0)
+                if (same && strcmp(same->id, e->id) != 0 && (!b->crypt || same->has_key)) {
                         memcpy(e->copy_from, same->id, 41);
+                        e->has_key = same->has_key && b->crypt;
+                        memcpy(e->key, same->key, KEY_BLOB_LEN);
+                }
         }
         e->upload = true;
         b->n_upload++;
@@ -663,6 +734,34 @@ static int backup_copy_known(BackupRun *b) {
         return 0;
 }
 
+/* backup_upload_entry() of an encrypted backup: a fresh key of the file's class. */
+static int backup_upload_entry_enc(BackupRun *b, Entry *e, const char *dst, const char *dev) {
+        _cleanup_(evp_cipher_ctx_freep) EVP_CIPHER_CTX *enc = NULL;
+        uint8_t key[32];
+        int fd, r;
+
+        r = keybag_new_key(&b->kb, file_class(e->id), key, e->key);
+        if (r < 0)
+                return r;
+        e->has_key = true;
+        enc = cbc_new(key, true);
+        OPENSSL_cleanse(key, sizeof(key));
+        if (!enc)
+                return -ENOMEM;
+        fd = entry_open(b->profile, e);
+        if (fd < 0) {
+                /* Gone since the scan: an empty file (one padding block) keeps it whole. */
+                r = up_file_mem_enc(&b->u, dev, dst, "", 0, enc);
+                e->size = 0;
+                e->has_digest = false;
+        } else {
+                r = up_file_fd_enc(&b->u, dev, dst, fd, enc, e->digest, &e->size);
+                e->has_digest = true;
+                close(fd);
+        }
+        return r;
+}
+
 /* One file of an upload batch: its content, or an empty file if it went since the scan. */
 static int backup_upload_entry(BackupRun *b, Entry *e) {
         Session *s = b->s;
@@ -671,6 +770,8 @@ static int backup_upload_entry(BackupRun *b, Entry *e) {
 
         snprintf(dst, sizeof(dst), "%s/Snapshot/%.2s/%s", s->udid, e->id, e->id);
         snprintf(dev, sizeof(dev), "/.b/1/%s/%s", e->domain, e->rel);
+        if (b->crypt)
+                return backup_upload_entry_enc(b, e, dst, dev);
         fd = entry_open(b->profile, e);
         if (fd < 0) {
                 /* Gone since the scan: an empty file keeps the layout whole. */
@@ -738,8 +839,9 @@ static int backup_upload(BackupRun *b) {
  * (finished) last. */
 static int backup_upload_metadata(BackupRun *b, const char *db_path) {
         Session *s = b->s;
-        _cleanup_(plist_freep) plist_t mp = manifest_plist_new(
-                b->info, s->udid, b->profile, b->encrypted, s->faults.passcode_s > 0);
+        _cleanup_(evp_cipher_ctx_freep) EVP_CIPHER_CTX *enc = NULL;
+        uint8_t mkey_blob[KEY_BLOB_LEN];
+        _cleanup_(plist_freep) plist_t mp = NULL;
         _cleanup_(plist_freep) plist_t sp = status_plist_new(!b->incremental, "finished");
         _cleanup_(freep) char *mbuf = NULL, *sbuf = NULL;
         _cleanup_(closep) int fd = open(db_path, O_RDONLY | O_CLOEXEC);
@@ -748,12 +850,29 @@ static int backup_upload_metadata(BackupRun *b, const char *db_path) {
         struct stat dbst;
         int r;
 
+        if (b->crypt) {
+                /* Manifest.db as a whole, under its own key of class 4 (ManifestKey). */
+                uint8_t key[32];
+
+                r = keybag_new_key(&b->kb, MANIFEST_CLASS, key, mkey_blob);
+                if (r < 0)
+                        return r;
+                enc = cbc_new(key, true);
+                OPENSSL_cleanse(key, sizeof(key));
+                if (!enc)
+                        return -ENOMEM;
+        }
+        mp = manifest_plist_new(b->info, s->udid, b->profile, b->encrypted,
+                                s->faults.passcode_s > 0, b->crypt ? &b->kb : NULL,
+                                b->crypt ? mkey_blob : NULL);
         if (fd < 0 || fstat(fd, &dbst) < 0 || plist_to_bin_buf(mp, &mbuf, &mlen) < 0 ||
             plist_to_bin_buf(sp, &sbuf, &slen) < 0)
                 return -ENOMEM;
         r = up_begin_batch(&b->u, (uint64_t) dbst.st_size + mlen + slen, 90);
         snprintf(dst, sizeof(dst), "%s/Snapshot/Manifest.db", s->udid);
-        if (r >= 0)
+        if (r >= 0 && enc)
+                r = up_file_fd_enc(&b->u, "Manifest.db", dst, fd, enc, NULL, NULL);
+        else if (r >= 0)
                 r = up_file_fd(&b->u, "Manifest.db", dst, fd, NULL, NULL);
         snprintf(dst, sizeof(dst), "%s/Snapshot/Manifest.plist", s->udid);
         if (r >= 0)
@@ -932,6 +1051,7 @@ static void backup_run_done(BackupRun *b) {
         scan_done(&b->sc);
         scan_done(&b->extra);
         uploader_done(&b->u);
+        keybag_done(&b->kb);
 }
 
 /* The backup proper. 0 with res filled (the caller sends the Response), or < 0 when the
@@ -940,6 +1060,7 @@ int backup_run(Session *s, plist_t req, Result *res) {
         static const BackupStep steps[] = {
                 backup_read_status, /* 1. what does the host have? */
                 backup_read_manifest,
+                backup_keybag,
                 backup_plan,        /* 2. what do we have, and what of it must go? */
                 backup_check_space, /* 3. room on the host? */
                 backup_make_dirs,   /* 4. Snapshot directories */
@@ -959,7 +1080,8 @@ int backup_run(Session *s, plist_t req, Result *res) {
                 .res = res,
                 .profile = s->device->profile_dir,
                 .force_full = plist_dict_bool(opts, "ForceFullBackup", false),
-                .encrypted = s->faults.encrypted,
+                .encrypted = s->faults.encrypted || s->password,
+                .crypt = s->password != NULL,
                 .u = {.s = s},
         };
         int r;

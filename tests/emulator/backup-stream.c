@@ -4,10 +4,11 @@
  * (DLMessageUploadFiles) and fetching them back (DLMessageDownloadFiles), and the Restore
  * request built on the second.
  */
+#include <openssl/crypto.h>
+
 #include "backup-internal.h"
 
 /* ---- raw stream, device → host (DLMessageUploadFiles) ---------------------------------- */
-
 
 /* Frees u's output buffer; u itself is the caller's. */
 void uploader_done(Uploader *u) {
@@ -264,6 +265,98 @@ int up_file_fd(Uploader *u, const char *devpath, const char *dst, int fd, uint8_
         return up_file_done(u);
 }
 
+/* up_file_fd() of an encrypted backup: what travels is the content run through enc
+ * (AES-256-CBC, see backup-crypt.c), so the host stores ciphertext, padding block included.
+ * The SHA-1 and size returned are those of the plaintext (Manifest.db records the plaintext
+ * size, as iOS does). The cable-pull faults count plaintext bytes. */
+int up_file_fd_enc(Uploader *u, const char *devpath, const char *dst, int fd, EVP_CIPHER_CTX *enc,
+                   uint8_t ret_digest[20], uint64_t *ret_size) {
+        _cleanup_(evp_md_ctx_freep) EVP_MD_CTX *c = EVP_MD_CTX_new();
+        _cleanup_(freep) uint8_t *plain = malloc(BLOCK_MAX);
+        uint64_t size = 0;
+        int r, n = 0;
+
+        if (!c || !plain || EVP_DigestInit_ex(c, EVP_sha1(), NULL) != 1)
+                return -ENOMEM;
+        r = up_file_begin(u, devpath, dst, strlen(dst));
+        if (r < 0)
+                return r;
+
+        for (;;) {
+                size_t want = up_allowance(u, BLOCK_MAX - 16);
+                uint32_t be;
+                ssize_t k;
+
+                r = up_check_pull(u);
+                if (r < 0)
+                        return r;
+                if (u->len + 5 + want + 16 > OUT_CAP) {
+                        r = up_flush(u);
+                        if (r < 0)
+                                return r;
+                }
+                do
+                        k = read(fd, plain, want);
+                while (k < 0 && errno == EINTR);
+                if (k < 0) {
+                        static const char msg[] = "Input/output error";
+                        log_warn("%s: read error on '%s': %m", u->s->udid, devpath);
+                        return up_put_block(u, CODE_ERROR_REMOTE, msg, sizeof(msg) - 1);
+                }
+                if (k == 0)
+                        break;
+                EVP_DigestUpdate(c, plain, (size_t) k);
+                size += (uint64_t) k;
+                u->data_bytes += (uint64_t) k;
+                if (EVP_EncryptUpdate(enc, u->buf + u->len + 5, &n, plain, (int) k) != 1)
+                        return -EIO;
+                if (n > 0) {
+                        be = htonl((uint32_t) n + 1);
+                        memcpy(u->buf + u->len, &be, 4);
+                        u->buf[u->len + 4] = CODE_FILE_DATA;
+                        u->len += 5 + (size_t) n;
+                }
+                if (u->len >= BLOCK_MAX) {
+                        r = up_flush(u);
+                        if (r < 0)
+                                return r;
+                }
+                if (want == 0)
+                        break;
+        }
+        r = up_check_pull(u);
+        if (r < 0)
+                return r;
+        {
+                uint8_t last[32];
+
+                if (EVP_EncryptFinal_ex(enc, last, &n) != 1)
+                        return -EIO;
+                r = up_put_block(u, CODE_FILE_DATA, last, (size_t) n);
+                if (r < 0)
+                        return r;
+        }
+        if (ret_digest)
+                EVP_DigestFinal_ex(c, ret_digest, NULL);
+        if (ret_size)
+                *ret_size = size;
+        return up_file_done(u);
+}
+
+/* up_file_mem() of an encrypted backup: n bytes of data (small) through enc. */
+int up_file_mem_enc(Uploader *u, const char *devpath, const char *dst, const void *data, size_t n,
+                    EVP_CIPHER_CTX *enc) {
+        _cleanup_(freep) uint8_t *out = malloc(n + 32);
+        int k = 0, m = 0;
+
+        if (!out || n > INT32_MAX)
+                return -ENOMEM;
+        if (EVP_EncryptUpdate(enc, out, &k, data, (int) n) != 1 ||
+            EVP_EncryptFinal_ex(enc, out + k, &m) != 1)
+                return -EIO;
+        return up_file_mem(u, devpath, dst, out, (size_t) k + (size_t) m);
+}
+
 /* Uploads n bytes of data as host file dst (devpath names it in the stream), honouring the
  * cable-pull faults. 0, or < 0 when the connection is gone or pulled. */
 int up_file_mem(Uploader *u, const char *devpath, const char *dst, const void *data, size_t n) {
@@ -318,7 +411,6 @@ int up_end_batch(Uploader *u) {
 }
 
 /* ---- raw stream, host → device (DLMessageDownloadFiles) -------------------------------- */
-
 
 /* Frees the strings of the n fetches of f and empties them; the files stay. */
 void fetch_clear(Fetch *f, size_t n) {
@@ -539,6 +631,8 @@ typedef struct Item {
         int flags;
         uint64_t size;
         int64_t mtime;
+        bool has_key; /* encrypted backups: the file's EncryptionKey */
+        uint8_t key[KEY_BLOB_LEN];
 } Item;
 
 static void items_free(Item *v, size_t n) {
@@ -621,7 +715,9 @@ static int items_load(const char *path, Item **ret, size_t *ret_n) {
                         }
                         v = nv;
                 }
-                v[n] = (Item){.flags = flags, .size = m.size, .mtime = m.mtime};
+                v[n] = (Item){
+                        .flags = flags, .size = m.size, .mtime = m.mtime, .has_key = m.has_key};
+                memcpy(v[n].key, m.key, KEY_BLOB_LEN);
                 v[n].target = TAKE_PTR(m.target);
                 memcpy(v[n].id, id, 41);
                 v[n].domain = strdup(domain);
@@ -674,6 +770,8 @@ typedef struct RestoreRun {
         Fetch f[4];         /* the backup's metadata, as fetched */
         Item *items;        /* the rows of its Manifest.db */
         size_t n_items;
+        bool crypt; /* a real encrypted backup: kb opens its keys */
+        Keybag kb;
         char *stage, *live; /* the new tree being built, and the profile's backup/ */
 } RestoreRun;
 
@@ -689,12 +787,83 @@ static int restore_bad_tree(RestoreRun *rr, int r) {
         return restore_fail(rr, 205, "Error restoring files");
 }
 
+/* A backup encrypted for real (BackupKeyBag and ManifestKey): the password of the request
+ * must open its keybag, as on a phone (any other password is 207, whatever the device's
+ * current backup password is); Manifest.db is read decrypted. *ret_db: the Manifest.db to
+ * read (NULL if the host has none). 0 to go on, 1 when res is set, < 0 on errors. */
+static int restore_open_encrypted(RestoreRun *rr, plist_t opts, plist_t manifest,
+                                  const char **ret_db) {
+        _cleanup_(freep) char *plain = NULL;
+        const char *pw = plist_dict_str(opts, "Password");
+        int r;
+
+        *ret_db = rr->f[2].received ? rr->f[2].local : NULL;
+        if (!plist_dict_bool(manifest, "IsEncrypted", false) ||
+            !plist_dict_get_item(manifest, "ManifestKey") || rr->s->faults.restore_password_set)
+                return 0; /* plain, or the `encrypted`/`restore-password` faults */
+        if (!pw || !*pw)
+                return restore_fail(rr, 207, "Invalid password");
+        if (!*ret_db)
+                return restore_fail(rr, 205, "Error reading backup database");
+        r = session_tmp(rr->s);
+        if (r < 0)
+                return r;
+        if (asprintf(&plain, "%s/Manifest.db.restore", rr->s->tmp) < 0) {
+                plain = NULL;
+                return -ENOMEM;
+        }
+        r = manifest_db_decrypt(manifest, pw, *ret_db, plain, &rr->kb);
+        if (r == -ENOMEM)
+                return r;
+        if (r == -EACCES)
+                return restore_fail(rr, 207, "Invalid password");
+        if (r < 0)
+                return restore_fail(rr, 205, "Error reading backup database");
+        rr->crypt = true;
+        /* the path lives as long as the session's scratch directory; keep it in f[2] */
+        free(rr->f[2].local);
+        rr->f[2].local = TAKE_PTR(plain);
+        *ret_db = rr->f[2].local;
+        return 0;
+}
+
+/* One file of an encrypted backup, as fetched to path: decrypted in place with its own key.
+ * 0, or 1 with res set (205) when it has no key, does not decrypt or has the wrong size. */
+static int restore_decrypt_file(RestoreRun *rr, const Item *it, const char *path) {
+        _cleanup_(freep) char *tmp = NULL;
+        uint8_t key[32];
+        uint64_t size = 0;
+        int r;
+
+        if (!it->has_key || keybag_open_key(&rr->kb, it->key, key) < 0) {
+                log_warn("%s: restore: no usable key for %s", rr->s->udid, it->id);
+                return restore_fail(rr, 205, "Error decrypting files");
+        }
+        if (asprintf(&tmp, "%s.decrypted", path) < 0) {
+                OPENSSL_cleanse(key, sizeof(key));
+                return -ENOMEM;
+        }
+        r = file_decrypt(path, tmp, key, &size);
+        OPENSSL_cleanse(key, sizeof(key));
+        if (r >= 0 && size != it->size)
+                r = -EBADMSG;
+        if (r >= 0 && rename(tmp, path) < 0)
+                r = -errno;
+        if (r < 0) {
+                (void) unlink(tmp);
+                log_warn("%s: restore: cannot decrypt %s: %s", rr->s->udid, it->id, strerror(-r));
+                return r == -ENOMEM ? r : restore_fail(rr, 205, "Error decrypting files");
+        }
+        return 0;
+}
+
 /* Fetch the metadata of the source and check it: finished Status.plist, readable
  * Manifest.plist and Manifest.db, the password, room on the device. */
 static int restore_check(RestoreRun *rr, plist_t opts, const DeviceInfo *info) {
         static const char *const names[] = {"Status.plist", "Manifest.plist", "Manifest.db",
                                             "Info.plist"};
         _cleanup_(plist_freep) plist_t status = NULL, manifest = NULL;
+        const char *db = NULL;
         uint64_t need = 0;
         int r;
 
@@ -708,10 +877,13 @@ static int restore_check(RestoreRun *rr, plist_t opts, const DeviceInfo *info) {
         r = load_plist(&rr->f[1], &manifest);
         if (r < 0)
                 return restore_fail(rr, 205, "Error reading backup properties");
-        if (restore_check_password(rr->s, opts, plist_dict_bool(manifest, "IsEncrypted", false)) <
-            0)
+        r = restore_open_encrypted(rr, opts, manifest, &db);
+        if (r != 0)
+                return r;
+        if (!rr->crypt && restore_check_password(
+                                  rr->s, opts, plist_dict_bool(manifest, "IsEncrypted", false)) < 0)
                 return restore_fail(rr, 207, "Invalid password");
-        r = rr->f[2].received ? items_load(rr->f[2].local, &rr->items, &rr->n_items) : -ENOENT;
+        r = db ? items_load(db, &rr->items, &rr->n_items) : -ENOENT;
         if (r < 0)
                 return restore_fail(rr, 205, "Error reading backup database");
         for (size_t i = 0; i < rr->n_items; i++)
@@ -810,6 +982,13 @@ static int restore_fetch_files(RestoreRun *rr) {
                         if (it->flags != FLAG_FILE ||
                             !restore_takes(it->domain, rr->system, rr->preserve))
                                 continue;
+                        if (rr->crypt) {
+                                r = restore_decrypt_file(rr, it, batch[b].local);
+                                if (r != 0) {
+                                        fetch_clear(batch, k);
+                                        return r;
+                                }
+                        }
                         ts[0] = ts[1] = (struct timespec){.tv_sec = (time_t) it->mtime};
                         if (it->mtime > 0)
                                 (void) utimensat(AT_FDCWD, batch[b].local, ts, AT_SYMLINK_NOFOLLOW);
@@ -920,6 +1099,7 @@ int restore_run(Session *s, plist_t req, const char *source, Result *res) {
         }
         fetch_clear(rr.f, ELEMENTSOF(rr.f));
         items_free(rr.items, rr.n_items);
+        keybag_done(&rr.kb);
         free(rr.stage);
         free(rr.live);
         return r < 0 ? r : 0;

@@ -18,6 +18,8 @@
  * slow links, hostile devices) are selected per device with the control command
  * `fault UDID MODE [ARG]`; their state lives in Device.backup_state (BackupState below).
  */
+#include <openssl/crypto.h>
+
 #include "backup-internal.h"
 
 /* Raw file stream (protocols.md §3.5). */
@@ -26,7 +28,6 @@
  * 4 MiB keeps the host's own ENOSPC handling testable on a small tmpfs (engine/enospc.test). */
 
 /* ---- faults ---------------------------------------------------------------------------- */
-
 
 static const char *const hostile_names[_HOSTILE_MAX] = {
         [HOSTILE_NONE] = "none",
@@ -44,9 +45,7 @@ static const char *const hostile_names[_HOSTILE_MAX] = {
 
 /* Names of the files hostile devices aim at, one level above the backup root. */
 
-
 /* What `fault` selects. Plain data: a backup copies it once at its start. */
-
 
 /* Lock held. Never NULL except on ENOMEM. */
 BackupState *backup_state(Device *d) {
@@ -68,13 +67,45 @@ void backup_state_free(Device *d) {
 
 /**
  * backup_will_encrypt: lockdownd's com.apple.mobile.backup WillEncrypt of @d (borrowed).
- * Called with the lock held. Returns true after `fault UDID encrypted on` or a successful
- * `idevicebackup2 encryption on`, false otherwise.
+ * Called with the lock held. Returns true while a backup password is set (ChangePassword,
+ * --backup-password) or after `fault UDID encrypted on`, false otherwise.
  */
 bool backup_will_encrypt(Device *d) {
         BackupState *bs = d->backup_state;
 
-        return bs && bs->f.encrypted;
+        return bs && (bs->password_set || bs->f.encrypted);
+}
+
+/**
+ * backup_set_password: give @d (borrowed) the backup password @password (borrowed), as the
+ * user turning encryption on does: WillEncrypt is true and every backup is encrypted with it.
+ * Called with the lock held.
+ *
+ * Returns 0, -EINVAL if @password is empty or longer than 255 bytes, -ENOMEM.
+ */
+int backup_set_password(Device *d, const char *password) {
+        BackupState *bs = backup_state(d);
+
+        if (!bs)
+                return -ENOMEM;
+        if (!password || !*password || strlen(password) >= sizeof(bs->password))
+                return -EINVAL;
+        strcpy(bs->password, password);
+        bs->password_set = true;
+        return 0;
+}
+
+/**
+ * backup_clear_password: forget the backup password of @d (borrowed), as turning encryption
+ * off does; the next backup is unencrypted. Called with the lock held.
+ */
+void backup_clear_password(Device *d) {
+        BackupState *bs = d->backup_state;
+
+        if (!bs)
+                return;
+        OPENSSL_cleanse(bs->password, sizeof(bs->password));
+        bs->password_set = false;
 }
 
 /**
@@ -213,7 +244,8 @@ static void faults_describe(const BackupState *bs, char *reply, size_t n) {
                  "ok last_backup_files=%" PRIu64 " last_backup_bytes=%" PRIu64
                  " passcode=%u waiting=%d stalling=%d reboots=%" PRIu64 " encrypted=%d "
                  "restore-password=%d disk-full=%s snapshot-exists=%d pull-after-bytes=%s%" PRIu64
-                 " pull-after-files=%s%" PRIu64 " stall=%d slow=%" PRIu64 " hostile=%s",
+                 " pull-after-files=%s%" PRIu64 " stall=%d slow=%" PRIu64 " hostile=%s"
+                 " password=%d",
                  bs->last_files, bs->last_bytes, f->passcode_s, bs->waiting_passcode, bs->stalling,
                  bs->reboots, f->encrypted, f->restore_password_set,
                  f->disk_full == DISK_FULL_PURGE   ? "purge"
@@ -221,7 +253,7 @@ static void faults_describe(const BackupState *bs, char *reply, size_t n) {
                                                    : "no",
                  f->snapshot_exists, f->pull_bytes_set ? "" : "off/", f->pull_bytes,
                  f->pull_files_set ? "" : "off/", f->pull_files, f->stall, f->slow_bps,
-                 hostile_names[f->hostile]);
+                 hostile_names[f->hostile], bs->password_set);
 }
 
 /* `fault UDID wait-passcode|wait-stall|wait-detach [SECONDS]`, `fault UDID wait-reboots N
@@ -575,7 +607,6 @@ const char *tmp_dir(void) {
 
 /* ---- DeviceLink messages --------------------------------------------------------------- */
 
-
 /* A new DeviceLink message array starting with name (the caller frees it, or dl_send()s it). */
 plist_t dl_new(const char *name) {
         plist_t a = plist_new_array();
@@ -762,7 +793,14 @@ out:
 
 /* ---- ChangePassword -------------------------------------------------------------------- */
 
-/* `idevicebackup2 encryption on|off`, `changepw`: the backup password lives in the device. */
+/* `idevicebackup2 encryption on PW` sends NewPassword, `encryption off PW` OldPassword,
+ * `changepw OLD NEW` both; the password lives in the device (BackupState), which checks the
+ * old one itself. A wrong or missing old password is ErrorCode 207 "Invalid password", what
+ * a real iPhone answered to `encryption off` with a wrong password (libimobiledevice issue
+ * #996: "ErrorCode 207: Invalid password (MBErrorDomain/207)"). Turning encryption on while
+ * it is on, or asking for nothing, is ErrorCode 1 (no real device's answer is on record;
+ * idevicebackup2 itself refuses both before asking). The fault `encrypted on` (WillEncrypt
+ * without a password) accepts any old password, as before. */
 static int change_password(Session *s, plist_t msg, Result *res) {
         const char *oldpw = plist_dict_str(msg, "OldPassword");
         const char *newpw = plist_dict_str(msg, "NewPassword");
@@ -780,24 +818,36 @@ static int change_password(Session *s, plist_t msg, Result *res) {
         bs = backup_state(s->device);
         if (!bs)
                 r = -ENOMEM;
-        else if (oldpw && bs->f.encrypted && bs->password_set && strcmp(oldpw, bs->password) != 0)
-                r = -EACCES;
-        else if ((newpw && strlen(newpw) >= sizeof(bs->password)) || (!oldpw && !newpw) ||
-                 (!oldpw && bs->f.encrypted))
+        else if ((!oldpw && !newpw) || (newpw && (!*newpw || strlen(newpw) >= PASSWORD_MAX)))
                 r = -EINVAL;
+        else if (!oldpw && (bs->password_set || bs->f.encrypted))
+                r = -EINVAL; /* on already */
+        else if (oldpw && bs->password_set && strcmp(oldpw, bs->password) != 0)
+                r = -EACCES;
+        else if (oldpw && !bs->password_set && !bs->f.encrypted)
+                r = -EACCES; /* no password to match */
         else {
-                bs->f.encrypted = newpw != NULL;
+                bs->f.encrypted = false;
                 bs->password_set = newpw != NULL;
-                snprintf(bs->password, sizeof(bs->password), "%s", newpw ?: "");
+                OPENSSL_cleanse(bs->password, sizeof(bs->password));
+                if (newpw)
+                        strcpy(bs->password, newpw);
                 r = 0;
         }
         emu_unlock();
         if (r == -ENOMEM)
                 return r;
-        if (r == -EACCES)
+        if (r == -EACCES) {
+                log_info("%s: ChangePassword: wrong old password", s->udid);
                 return result_set(res, 207, mb_error(207, "Invalid password", NULL));
+        }
         if (r < 0)
                 return result_set(res, 1, mb_error(1, "Invalid request", NULL));
+        log_info("%s: backup encryption %s", s->udid,
+                 !newpw  ? "turned off"
+                 : oldpw ? "password changed"
+                         : "turned on");
+        notify_post(s->device, "com.apple.mobile.backup.domain_changed");
         return result_set(res, 0, NULL);
 }
 
@@ -862,6 +912,10 @@ static void session_done(Session *s) {
                 free(s->tmp);
         }
         free(s->udid);
+        if (s->password) {
+                OPENSSL_cleanse(s->password, strlen(s->password));
+                free(s->password);
+        }
 }
 
 /* One request of the host; < 0 ends the service. */
@@ -883,6 +937,11 @@ static int handle_request(Session *s, plist_t msg) {
         {
                 BackupState *bs = backup_state(s->device);
                 s->faults = bs ? bs->f : (Faults){};
+                if (s->password) {
+                        OPENSSL_cleanse(s->password, strlen(s->password));
+                        free(s->password);
+                }
+                s->password = bs && bs->password_set ? strdup(bs->password) : NULL;
         }
         emu_unlock();
         s->progress = 0;

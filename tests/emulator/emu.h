@@ -326,6 +326,14 @@ void backup_on_reboot(Device *d);
 void backup_state_free(Device *d);
 /* backup.c: lockdown's com.apple.mobile.backup WillEncrypt. Lock held. */
 bool backup_will_encrypt(Device *d);
+/* backup.c: set the backup password of d (--backup-password), as if the user had turned
+ * encryption on. 0, -EINVAL (empty or too long), -ENOMEM. Lock held. */
+int backup_set_password(Device *d, const char *password);
+/* backup.c: clear the backup password of d (control `backup-password UDID off`). Lock held. */
+void backup_clear_password(Device *d);
+/* backup-crypt.c: PBKDF2-SHA256 (DPIC) and PBKDF2-SHA1 (ITER) rounds of the keybags the
+ * devices make (--backup-kdf-iterations); set before any thread starts. */
+extern uint32_t backup_kdf_dpic, backup_kdf_iter;
 
 /* notification_proxy: deliver name to every observer of it on device d (lock not held). */
 void notify_post(Device *d, const char *name);

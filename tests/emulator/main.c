@@ -4,6 +4,7 @@
  * their content.
  *
  *   fakeidevice --socket PATH [--control PATH] [--tcp HOST:PORT] [-v]
+ *               [--backup-password PW] [--backup-kdf-iterations DPIC:ITER|realistic]
  *               --device UDID=PROFILE_DIR[,untrusted][,locked][,detached] [--device ...]
  *   fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V] [--files N]
  *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N]
@@ -15,7 +16,15 @@
  * Control commands (one line each, answered "ok ..." or "err ..."): list, quit, attach|detach|
  * reboot|trust|deny|lock|unlock UDID, battery UDID PERCENT CHARGING, stats UDID, stats-reset
  * UDID, crash UDID N, doc UDID BUNDLE_ID RELPATH [BYTES] (rewrite one app document, RELPATH
- * percent-decoded, see profile-docs.c), fault UDID MODE [ARG] (afc.c, backup.c).
+ * percent-decoded, see profile-docs.c), fault UDID MODE [ARG] (afc.c, backup.c),
+ * backup-password UDID PW|off (set or clear the backup password, as ChangePassword does,
+ * without asking for the old one; PW without blanks).
+ *
+ * --backup-password gives every device that backup password, as if `idevicebackup2 encryption
+ * on PW` had run: WillEncrypt is true and backups are encrypted as iOS does (backup-crypt.c).
+ * --backup-kdf-iterations sets the PBKDF2 rounds of the keybags the devices make: DPIC for
+ * PBKDF2-SHA256, ITER for PBKDF2-SHA1; default 1000:1000 (fast tests), `realistic` is iOS's
+ * 10000000:10000.
  *
  * The server prints READY once every socket listens. The main thread only accepts; each
  * accepted socket gets a thread (usbmux client or control client). On quit (control `quit`,
@@ -53,6 +62,7 @@ static int wake_pipe[2] = { -1, -1 };   /* threads and signals wake the accept l
 static const char *arg_socket;
 static const char *arg_control;
 static const char *arg_tcp;
+static const char *arg_backup_password;
 
 static void wake_main(void) {
         char b = 1;
@@ -186,7 +196,17 @@ static bool control_command(char *line, char *reply, size_t n) {
                         snprintf(reply, n, "ok crash %s %ld", d->udid, count);
         } else if (strcmp(argv[0], "doc") == 0)
                 documents_doc_command(d->profile_dir, d->udid, argc - 2, argv + 2, reply, n);
-        else if (strcmp(argv[0], "fault") == 0) {
+        else if (strcmp(argv[0], "backup-password") == 0) {
+                if (argc != 3)
+                        snprintf(reply, n, "err usage: backup-password UDID PW|off");
+                else if (strcmp(argv[2], "off") == 0) {
+                        backup_clear_password(d);
+                        snprintf(reply, n, "ok backup-password %s off", d->udid);
+                } else if (backup_set_password(d, argv[2]) < 0)
+                        snprintf(reply, n, "err invalid backup password");
+                else
+                        snprintf(reply, n, "ok backup-password %s set", d->udid);
+        } else if (strcmp(argv[0], "fault") == 0) {
                 if (argc < 3)
                         snprintf(reply, n, "err usage: fault UDID MODE [ARG]");
                 else if (!afc_fault_command(d, argc - 2, argv + 2, reply, n)) {
@@ -656,8 +676,35 @@ static int cmd_ctl(int argc, char **argv) {
         return strncmp(reply, "ok", 2) == 0 ? 0 : 1;
 }
 
+/* --backup-kdf-iterations DPIC:ITER or "realistic". */
+static int parse_kdf_iterations(const char *s) {
+        _cleanup_(freep) char *copy = strdup(s);
+        uint64_t dpic, iter;
+        char *colon;
+
+        if (!copy)
+                return -ENOMEM;
+        if (strcmp(s, "realistic") == 0) {
+                backup_kdf_dpic = 10000000;
+                backup_kdf_iter = 10000;
+                return 0;
+        }
+        colon = strchr(copy, ':');
+        if (!colon)
+                return -EINVAL;
+        *colon = 0;
+        if (parse_u64(copy, &dpic) < 0 || parse_u64(colon + 1, &iter) < 0 || dpic == 0 ||
+            iter == 0 || dpic > 100000000 || iter > 100000000)
+                return -EINVAL;
+        backup_kdf_dpic = (uint32_t) dpic;
+        backup_kdf_iter = (uint32_t) iter;
+        return 0;
+}
+
 static void usage(void) {
         fputs("usage: fakeidevice --socket PATH [--control PATH] [--tcp HOST:PORT] [-v]\n"
+              "                   [--backup-password PW] "
+              "[--backup-kdf-iterations DPIC:ITER|realistic]\n"
               "                   --device UDID=PROFILE_DIR[,untrusted][,locked][,detached] ...\n"
               "       fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V]\n"
               "                   [--files N] [--bytes SIZE] [--photos N] [--apps N] "
@@ -670,6 +717,7 @@ static void usage(void) {
               "control commands: list | quit | attach|detach|reboot|trust|deny|lock|unlock UDID\n"
               "                  | battery UDID PERCENT CHARGING | stats UDID | stats-reset UDID\n"
               "                  | crash UDID N | doc UDID BUNDLE_ID RELPATH [BYTES]\n"
+              "                  | backup-password UDID PW|off\n"
               "                  | fault UDID MODE [ARG]  (RELPATH: %XX for a byte, e.g. %20)\n",
               stderr);
 }
@@ -682,6 +730,8 @@ int main(int argc, char **argv) {
                 { "device", required_argument, NULL, 'd' },
                 { "verbose", no_argument, NULL, 'v' },
                 { "help", no_argument, NULL, 'h' },
+                { "backup-password", required_argument, NULL, 'P' },
+                { "backup-kdf-iterations", required_argument, NULL, 'K' },
                 {}
         };
         int c, r = 0;
@@ -706,6 +756,15 @@ int main(int argc, char **argv) {
                                 goto out;
                         break;
                 case 'v': emu_verbose++; break;
+                case 'P': arg_backup_password = optarg; break;
+                case 'K':
+                        r = parse_kdf_iterations(optarg);
+                        if (r < 0) {
+                                log_warn("Invalid --backup-kdf-iterations '%s' (DPIC:ITER or "
+                                         "realistic)", optarg);
+                                goto out;
+                        }
+                        break;
                 case 'h': usage(); return 0;
                 default: usage(); r = -EINVAL; goto out;
                 }
@@ -714,6 +773,13 @@ int main(int argc, char **argv) {
                 usage();
                 r = -EINVAL;
                 goto out;
+        }
+        for (Device *d = emu_devices; arg_backup_password && d; d = d->next) {
+                r = backup_set_password(d, arg_backup_password);
+                if (r < 0) {
+                        log_warn("Invalid --backup-password: %s", strerror(-r));
+                        goto out;
+                }
         }
 
         r = serve();

@@ -1588,6 +1588,118 @@ static int rm_tmp(void) {
         return rm_rf(tmp_root);
 }
 
+/* ---- encryption (backup-crypt.c) -------------------------------------------------------- */
+
+/* Keybag layout and round trip, key blobs, CBC files, and the MBFile's EncryptionKey. */
+static int test_crypt(void) {
+        static const char *const head[] = {"VERS", "TYPE", "UUID", "HMCK", "WRAP",
+                                           "SALT", "ITER", "DPWT", "DPIC", "DPSL"};
+        _cleanup_(freep) char *in = NULL, *out = NULL, *blob = NULL;
+        Keybag kb = {}, kb2 = {};
+        uint8_t key[32], key2[32], kblob[KEY_BLOB_LEN], buf[80];
+        uint64_t size = 0;
+        uint32_t len = 0;
+        size_t o = 0;
+        int n = 0, m = 0, fd;
+
+        ASSERT_EQ(keybag_new("pw one", &kb), 0);
+        ASSERT_EQ(kb.blob_len, 200 + 11 * 108);
+        for (size_t i = 0; i < ELEMENTSOF(head); i++) {
+                ASSERT_TRUE(memcmp(kb.blob + o, head[i], 4) == 0);
+                o += 8 + ntohl(*(uint32_t *) (kb.blob + o + 4));
+        }
+        ASSERT_EQ(ntohl(*(uint32_t *) (kb.blob + 8)), 4);  /* VERS */
+        ASSERT_EQ(ntohl(*(uint32_t *) (kb.blob + 20)), 1); /* TYPE backup */
+        ASSERT_TRUE(memcmp(kb.blob + o, "UUID", 4) == 0);  /* the first class */
+        ASSERT_TRUE(memcmp(kb.blob + o + 24, "CLAS", 4) == 0);
+        ASSERT_TRUE(memcmp(kb.blob + o + 36 + 8, "\0\0\0\2", 4) == 0); /* WRAP 2 */
+        ASSERT_EQ(kb.dpic, backup_kdf_dpic);
+
+        ASSERT_EQ(keybag_unlock(kb.blob, kb.blob_len, "pw one", &kb2), 0);
+        for (unsigned c = 1; c <= 11; c++) {
+                ASSERT_TRUE(kb2.has_class[c]);
+                ASSERT_TRUE(memcmp(kb.class_key[c], kb2.class_key[c], 32) == 0);
+        }
+        keybag_done(&kb2);
+        ASSERT_EQ(keybag_unlock(kb.blob, kb.blob_len, "pw onE", &kb2), -EACCES);
+        ASSERT_EQ(keybag_unlock(kb.blob, 100, "pw one", &kb2), -EBADMSG);
+        {
+                _cleanup_(plist_freep) plist_t fake = fake_keybag();
+                const char *d;
+                uint64_t dl = 0;
+
+                d = plist_get_data_ptr(fake, &dl);
+                ASSERT_EQ(keybag_unlock(d, dl, "pw one", &kb2), -EBADMSG);
+        }
+
+        ASSERT_EQ(keybag_new_key(&kb, 2, key, kblob), 0);
+        ASSERT_TRUE(memcmp(kblob, "\2\0\0\0", 4) == 0);
+        ASSERT_EQ(keybag_open_key(&kb, kblob, key2), 0);
+        ASSERT_TRUE(memcmp(key, key2, 32) == 0);
+        kblob[0] = 3; /* another class's key does not unwrap it */
+        ASSERT_EQ(keybag_open_key(&kb, kblob, key2), -EACCES);
+        kblob[0] = 12;
+        ASSERT_EQ(keybag_open_key(&kb, kblob, key2), -ENOKEY);
+        ASSERT_EQ(keybag_new_key(&kb, 0, key, kblob), -ENOKEY);
+
+        /* 20 bytes: two blocks, the second with 12 bytes of padding, decrypted back. Flipping
+         * byte 15 of the first block flips the last padding byte: always -EBADMSG. */
+        ASSERT_TRUE(asprintf(&in, "%s/crypt.in", tmp_root) > 0);
+        ASSERT_TRUE(asprintf(&out, "%s/crypt.out", tmp_root) > 0);
+        {
+                _cleanup_(evp_cipher_ctx_freep) EVP_CIPHER_CTX *c = cbc_new(key, true);
+
+                ASSERT_TRUE(c);
+                ASSERT_EQ(
+                        EVP_EncryptUpdate(c, buf, &n, (const uint8_t *) "hello, twenty bytes!", 20),
+                        1);
+                ASSERT_EQ(EVP_EncryptFinal_ex(c, buf + n, &m), 1);
+                ASSERT_EQ(n + m, 32);
+        }
+        fd = open(in, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        ASSERT_TRUE(fd >= 0 && write(fd, buf, 32) == 32);
+        close(fd);
+        ASSERT_EQ(file_decrypt(in, out, key, &size), 0);
+        ASSERT_EQ(size, 20);
+        fd = open(out, O_RDONLY | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0 && read(fd, buf + 32, 32) == 20 &&
+                    memcmp(buf + 32, "hello, twenty bytes!", 20) == 0);
+        close(fd);
+        buf[15] ^= 1;
+        fd = open(in, O_WRONLY | O_TRUNC | O_CLOEXEC);
+        ASSERT_TRUE(fd >= 0 && write(fd, buf, 32) == 32);
+        close(fd);
+        ASSERT_EQ(file_decrypt(in, out, key, &size), -EBADMSG);
+
+        /* The MBFile carries the blob and its class; mbfile_parse() finds it again. */
+        {
+                Entry e = {.domain = (char *) "HomeDomain",
+                           .rel = (char *) "Library/Notes/notes.sqlite",
+                           .flags = FLAG_FILE,
+                           .size = 5,
+                           .has_key = true};
+                _cleanup_(plist_freep) plist_t p = NULL;
+                MBInfo mi = {};
+                plist_t objs, root;
+
+                ASSERT_EQ(keybag_new_key(&kb, 1, key, e.key), 0);
+                ASSERT_EQ(mbfile_build(&e, true, &blob, &len), 0);
+                ASSERT_EQ(mbfile_parse(blob, len, &mi), 0);
+                ASSERT_TRUE(mi.has_key && memcmp(mi.key, e.key, KEY_BLOB_LEN) == 0);
+                mbinfo_done(&mi);
+                plist_from_bin(blob, len, &p);
+                objs = plist_dict_get_item(p, "$objects");
+                root = plist_array_get_item(objs, 1);
+                ASSERT_EQ(dict_uint(root, "ProtectionClass"), 1);
+                ASSERT_EQ(dict_uint(root, "Size"), 5);
+        }
+        ASSERT_EQ(file_class("00"), 3);
+        ASSERT_EQ(file_class("02"), 1);
+        ASSERT_EQ(file_class("06"), 4);
+        keybag_done(&kb);
+        return 0;
+}
+
 int main(void) {
         static const struct {
                 const char *name;
@@ -1602,6 +1714,7 @@ int main(void) {
                 {"download_stream", test_download_stream},
                 {"protocol", test_protocol},
                 {"upload_rate", test_upload_rate},
+                {"crypt", test_crypt},
         };
         char tmpl[PATH_MAX];
         int failed = 0;
