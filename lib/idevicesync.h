@@ -350,7 +350,8 @@ typedef struct ids_sync_pending {
 } ids_sync_pending;
 
 /* 0 with *ret filled (both lists may be empty; a device that never synced has none),
- * -errno. Free with ids_sync_pending_done(). */
+ * -errno. Only what is still undecided is listed (an answer recorded by a run but not yet
+ * applied is no longer a question). Free with ids_sync_pending_done(). */
 int ids_sync_pending_read(const char *state_dir, const char *udid, ids_sync_pending *ret);
 void ids_sync_pending_done(ids_sync_pending *p);
 

@@ -138,6 +138,11 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
 
         if (!o || !udid_canonical_copy(o->udid, udid))
                 return -EINVAL;
+        if (o->n_decisions > 0 && !o->decisions)
+                return -EINVAL;
+        for (size_t i = 0; i < o->n_decisions; i++)
+                if (!sync_decision_valid(&o->decisions[i]))
+                        return -EINVAL;
         oc = *o;
         oc.udid = udid;
         run.o = &oc;
@@ -192,6 +197,18 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
                 snprintf(run.res->message, sizeof(run.res->message),
                          "Cannot open the sync state %.160s: %s", db_path, strerror(-r));
                 goto out;
+        }
+        /* A person's answers are kept before anything else, so a run cut short (unplug,
+         * cancel) does not lose them. A dry run records nothing; its categories read the
+         * answers from the options. */
+        if (!o->dry_run) {
+                r = sync_db_record_decisions(run.db, o->decisions, o->n_decisions,
+                                             run.now_usec);
+                if (r < 0) {
+                        snprintf(run.res->message, sizeof(run.res->message),
+                                 "Cannot record the decisions: %s", strerror(-r));
+                        goto out;
+                }
         }
 
         r = session_open(udid, LABEL, &run.session);
@@ -285,4 +302,85 @@ _public_ int ids_sync_state_read(const char *state_dir, const char *udid, ids_sy
         *ret = t.v;
         *ret_n = t.n;
         return 0;
+}
+
+typedef struct PendingList {
+        ids_sync_pending *p;
+        size_t held_allocated, questions_allocated;
+} PendingList;
+
+static int add_held(const SyncHeld *h, void *userdata) {
+        PendingList *l = userdata;
+        ids_sync_held *e;
+        int r;
+
+        r = sync_grow((void **) &l->p->held, &l->held_allocated, l->p->n_held,
+                      sizeof(*l->p->held), 8);
+        if (r < 0)
+                return r;
+        e = &l->p->held[l->p->n_held];
+        *e = h->pub;
+        e->scope = strdup(h->pub.scope);
+        e->path = strdup(h->pub.path);
+        if (!e->scope || !e->path) {
+                free(e->scope);
+                free(e->path);
+                return -ENOMEM;
+        }
+        l->p->n_held++;
+        return 0;
+}
+
+static int add_question(const ids_sync_question *q, const char *choice, void *userdata) {
+        PendingList *l = userdata;
+        int r;
+
+        r = sync_grow((void **) &l->p->questions, &l->questions_allocated, l->p->n_questions,
+                      sizeof(*l->p->questions), 2);
+        if (r < 0)
+                return r;
+        l->p->questions[l->p->n_questions++] = *q;
+        return 0;
+}
+
+_public_ int ids_sync_pending_read(const char *state_dir, const char *udid,
+                                   ids_sync_pending *ret) {
+        char canon[UDID_MAX + 1], path[FS_PATH_MAX * 2];
+        ids_sync_pending p = {};
+        PendingList l = { .p = &p };
+        SyncDb *db = NULL;
+        int r;
+
+        if (!ret || !udid_canonical_copy(udid, canon))
+                return -EINVAL;
+        snprintf(path, sizeof(path), "%s/%s/sync.db", ids_state_dir(state_dir), canon);
+        r = sync_db_open(path, true, &db);
+        if (r == -ENOENT) {                     /* never synced (or not since migration 2) */
+                *ret = p;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = sync_db_held_list(db, NULL, true, add_held, &l);
+        if (r >= 0)
+                r = sync_db_question_list(db, NULL, true, add_question, &l);
+        sync_db_close(db);
+        if (r < 0) {
+                ids_sync_pending_done(&p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+_public_ void ids_sync_pending_done(ids_sync_pending *p) {
+        if (!p)
+                return;
+        for (size_t i = 0; i < p->n_held; i++) {
+                free(p->held[i].scope);
+                free(p->held[i].path);
+        }
+        free(p->held);
+        free(p->questions);
+        *p = (ids_sync_pending) {};
 }
