@@ -6,7 +6,9 @@
  * SyncPlan, and nothing else changes). The state the sync remembers is in sync.db, which
  * only the helper writes.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "job-type.h"
@@ -23,6 +25,12 @@ static int sync_request(Device *d, const JobParams *p, WorkerRequest *req) {
                           s->crash_logs == SYNC_CRASHLOGS_COPY ? "copy" : "no";
         req->min_free_bytes = d->policy.backup.min_free_space.kind == SPACE_BYTES ?
                                       d->policy.backup.min_free_space.value : 0;
+        req->documents = sync_documents_mode_to_string(s->documents);
+        req->documents_dir = s->documents_dir;
+        req->documents_apps = s->documents_apps;
+        req->deletions = sync_deletions_mode_to_string(s->deletions);
+        req->first_sync = sync_first_sync_mode_to_string(s->first_sync);
+        req->trash_days = s->trash_days;
         return 0;
 }
 
@@ -83,15 +91,33 @@ static int parse_mode(const char *s, const char *const *words, int n, int fallba
         return fallback;
 }
 
-static int sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {
+/* The helper's side of a sync, shared with the offline apply job (job-apply.c): the
+ * request's words and decisions into ids_sync_options, the result into res. */
+int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {
         static const char *const photos[] = { "no", "import" };
         static const char *const crash[] = { "no", "copy", "move" };
+        static const char *const documents[] = { "no", "import", "two-way" };
+        static const char *const deletions[] = { "hold", "propagate", "never" };
+        static const char *const first[] = { "ask", "merge", "replace-device",
+                                             "replace-computer" };
+        _cleanup_free_ ids_sync_decision *decisions = NULL;
+        _cleanup_free_ char *apps_buf = NULL;
+        _cleanup_free_ const char **apps = NULL;
         ids_sync_options o = {
                 .udid = req->udid,
                 .state_dir = req->state_dir,
                 .photos_dir = req->photos_dir,
                 .photos = (ids_sync_photos) parse_mode(req->photos, photos, 2, 0),
                 .crashlogs = (ids_sync_crashlogs) parse_mode(req->crash_logs, crash, 3, 0),
+                .documents = (ids_sync_documents) parse_mode(req->documents, documents, 3,
+                                                             IDS_SYNC_DOCUMENTS_NO),
+                .documents_dir = req->documents_dir,
+                .deletions = (ids_sync_deletions) parse_mode(req->deletions, deletions, 3,
+                                                             IDS_SYNC_DELETIONS_HOLD),
+                .first_sync = (ids_sync_first_sync) parse_mode(req->first_sync, first, 4,
+                                                               IDS_SYNC_FIRST_ASK),
+                .trash_days = req->trash_days > 36500 ? 36500 : (unsigned) req->trash_days,
+                .offline = req->offline,
                 .dry_run = req->dry_run,
                 .min_free_bytes = req->min_free_bytes,
                 .progress = worker_on_progress,
@@ -100,6 +126,34 @@ static int sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *
         ids_sync_result out = {};
         int r;
 
+        /* DocumentsApps=: the validated, space-separated list, as a NULL-terminated array. */
+        if (req->documents_apps && req->documents_apps[0]) {
+                size_t n = 0;
+                char *save = NULL;
+
+                apps_buf = strdup(req->documents_apps);
+                apps = calloc(strlen(req->documents_apps) / 2 + 2, sizeof(char *));
+                if (!apps_buf || !apps)
+                        return -ENOMEM;
+                for (char *t = strtok_r(apps_buf, " ", &save); t; t = strtok_r(NULL, " ", &save))
+                        apps[n++] = t;
+                o.documents_apps = apps;
+        }
+        /* A first-sync choice names its category; a held item is known by its id alone. */
+        if (req->n_decisions > 0) {
+                decisions = calloc(req->n_decisions, sizeof(*decisions));
+                if (!decisions)
+                        return -ENOMEM;
+                for (size_t i = 0; i < req->n_decisions; i++)
+                        decisions[i] = (ids_sync_decision) {
+                                .category = req->decisions[i].item > 0 ? NULL :
+                                                                        req->decisions[i].category,
+                                .choice = req->decisions[i].choice,
+                                .item = req->decisions[i].item,
+                        };
+                o.decisions = decisions;
+                o.n_decisions = req->n_decisions;
+        }
         r = ids_sync_run(&o, &out);
         res->dry_run = out.dry_run;
         res->n_sync = out.n_categories;
@@ -116,5 +170,5 @@ const JobType job_type_sync = {
         .started = sync_started,
         .progress = sync_progress,
         .finished = sync_finished,
-        .run = sync_run,
+        .run = job_sync_run,
 };

@@ -52,5 +52,8 @@ typedef struct JobType {
 extern const JobType job_type_probe, job_type_backup, job_type_sync, job_type_verify,
         job_type_restore, job_type_delete;
 
+/* The helper's side of a sync (job-sync.c), shared with the offline apply job. */
+int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res);
+
 /* The type of kind, NULL for an invalid kind. */
 const JobType *job_type_get(JobKind kind);
