@@ -14,11 +14,11 @@
 #include "job-type.h"
 #include "log.h"
 #include "macro.h"
+#include "request.h"
 
-static int sync_request(Device *d, const JobParams *p, WorkerRequest *req) {
+int job_sync_request(Device *d, WorkerRequest *req) {
         const PolicySync *s = &d->policy.sync;
 
-        req->dry_run = p->dry_run;
         req->photos = s->photos == SYNC_PHOTOS_IMPORT ? "import" : "no";
         req->photos_dir = s->photos_dir;
         req->crash_logs = s->crash_logs == SYNC_CRASHLOGS_MOVE ? "move" :
@@ -31,7 +31,13 @@ static int sync_request(Device *d, const JobParams *p, WorkerRequest *req) {
         req->deletions = sync_deletions_mode_to_string(s->deletions);
         req->first_sync = sync_first_sync_mode_to_string(s->first_sync);
         req->trash_days = s->trash_days;
-        return 0;
+        /* A person's answers go with every sync until one that had them ends "done". */
+        return device_fill_decisions(d, req);
+}
+
+static int sync_request(Device *d, const JobParams *p, WorkerRequest *req) {
+        req->dry_run = p->dry_run;
+        return job_sync_request(d, req);
 }
 
 static void sync_started(Device *d, Job *j, const JobParams *p) {
@@ -62,6 +68,11 @@ static void sync_finished(Device *d, Job *j) {
                 device_after_side_job(d, j);
                 return;
         }
+        /* Answers it was given are in sync.db now; what waits for a person is read anew
+         * (before the state is chosen: a question shows as waiting-for-decision). */
+        if (done)
+                device_drop_sent_decisions(d);
+        (void) request_reconcile_device(d);
         d->last_sync = device_now_realtime();
         (void) free_and_strdup(&d->last_sync_result, j->result);
         device_mark_dirty(d, DEVICE_PROP_LAST_SYNC);
@@ -75,13 +86,18 @@ static void sync_finished(Device *d, Job *j) {
         if (device_next_state(d, done ? DEVICE_EVENT_SYNC_DONE : DEVICE_EVENT_SYNC_FAILED,
                               &s) == 0)
                 return;
-        if (s != DEVICE_IDLE)
+        if (s == DEVICE_WAITING_FOR_DECISION)
+                device_set_decision_state(d, s, "");
+        else if (s != DEVICE_IDLE)
                 device_set_state(d, s, "The device was disconnected during the sync.");
         else if (done)
                 device_set_state(d, s, "Backed up and synced. %s", j->message);
         else
                 device_set_state(d, s, "The sync ended: %s",
                                  j->message[0] ? j->message : ids_result_message(j->code));
+        /* Answers that came while it ran: apply them now. */
+        if (done && d->n_decisions > 0)
+                device_apply_answers(d, true);
 }
 
 static int parse_mode(const char *s, const char *const *words, int n, int fallback) {
