@@ -26,6 +26,9 @@ static void apply_finished(Device *d, Job *j) {
                            "next sync applies them", d->udid, j->message);
         (void) request_reconcile_device(d);
         device_after_side_job(d, j);
+        /* Answers that came while it ran. */
+        if (strcmp(j->result, "done") == 0 && d->n_decisions > 0)
+                device_apply_answers(d, true);
 }
 
 const JobType job_type_apply = {
