@@ -870,8 +870,9 @@ static int plan_item(SyncRun *run, Docs *d, DocApp *a, DocItem *it, SyncCat *c) 
                 return 0;
         }
 
-        /* The first sync under replace-*: one side's set wins. */
-        if (d->first && d->choice && strcmp(d->choice, "merge") != 0) {
+        /* The first sync under replace-*: one side's set wins (for what it did not record
+         * yet, if an earlier run of it was cut short). */
+        if (d->first && d->choice && strcmp(d->choice, "merge") != 0 && !R) {
                 bool to_device = strcmp(d->choice, "replace-device") == 0;
 
                 if (D && H) {
@@ -1029,12 +1030,14 @@ static int ask(SyncRun *run, SyncCat *c, Docs *d) {
 }
 
 typedef struct ChoiceFind {
-        char choice[24];
+        bool asked;                             /* a question is recorded */
+        char choice[24];                        /* its answer, "" while undecided */
 } ChoiceFind;
 
 static int find_choice(const ids_sync_question *q, const char *choice, void *userdata) {
         ChoiceFind *f = userdata;
 
+        f->asked = true;
         snprintf(f->choice, sizeof(f->choice), "%s", choice);
         return 0;
 }
@@ -1055,24 +1058,24 @@ static int documents_plan(SyncRun *run, SyncCat *c) {
                         files_computer += !d->apps[k].host.v[i].is_dir;
         }
 
-        /* The first sync: nothing recorded for the category yet. */
+        /* The first sync: nothing recorded for the category yet, or a first sync with a
+         * choice that did not run to its end (its question stays until it does). */
         if (run->db) {
                 r = sync_db_doc_count(run->db, CATEGORY, &rows);
+                if (r >= 0)
+                        r = sync_db_question_list(run->db, CATEGORY, false, find_choice, &found);
                 if (r < 0)
                         return r;
         }
-        if (d->two_way && rows == 0 && files_device > 0 && files_computer > 0) {
+        for (size_t i = 0; i < run->o->n_decisions; i++) {
+                const ids_sync_decision *x = &run->o->decisions[i];
+
+                if (x->category && strcmp(x->category, CATEGORY) == 0 && found.asked)
+                        snprintf(found.choice, sizeof(found.choice), "%s", x->choice);
+        }
+        if (d->two_way && ((rows == 0 && files_device > 0 && files_computer > 0) ||
+                           found.choice[0])) {
                 d->first = true;
-                if (run->db) {
-                        r = sync_db_question_list(run->db, CATEGORY, false, find_choice, &found);
-                        if (r < 0)
-                                return r;
-                }
-                for (size_t i = 0; i < run->o->n_decisions; i++) {
-                        const ids_sync_decision *x = &run->o->decisions[i];
-                        if (x->category && strcmp(x->category, CATEGORY) == 0)
-                                snprintf(found.choice, sizeof(found.choice), "%s", x->choice);
-                }
                 memcpy(d->choice_buf, found.choice, sizeof(d->choice_buf));
                 if (d->choice_buf[0])
                         d->choice = d->choice_buf;
@@ -1082,6 +1085,29 @@ static int documents_plan(SyncRun *run, SyncCat *c) {
                                                       IDS_SYNC_FIRST_REPLACE_DEVICE ? 1 : 2];
                 if (!d->choice)
                         return ask(run, c, d);
+                if (!found.asked && run->db && !run->o->dry_run) {
+                        /* FirstSync= chose: remembered like an answer, so a run cut short
+                         * goes on with the same choice. */
+                        ids_sync_question q = { .created_usec = run->now_usec };
+
+                        snprintf(q.category, sizeof(q.category), "%s", CATEGORY);
+                        for (size_t i = 0; i < ELEMENTSOF(q.choices); i++)
+                                snprintf(q.choices[i].choice, sizeof(q.choices[i].choice), "%s",
+                                         sync_choice_names[i]);
+                        r = sync_db_question_put(run->db, &q);
+                        if (r >= 0)
+                                r = sync_db_question_choose(run->db, CATEGORY, d->choice,
+                                                            run->now_usec);
+                        if (r < 0)
+                                return r;
+                }
+        }
+
+        /* Asked once, but one side is empty now: nothing to choose any more. */
+        if (!d->first && found.asked && run->db && !run->o->dry_run) {
+                r = sync_db_question_delete(run->db, CATEGORY);
+                if (r < 0)
+                        return r;
         }
 
         for (size_t k = 0; k < d->n_apps; k++) {
