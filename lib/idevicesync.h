@@ -280,6 +280,7 @@ typedef struct ids_sync_category {
         uint64_t duplicates;                    /* new on the device, already on the computer */
         uint64_t removed_device;                /* removed from the device (crash logs: move) */
         char reason[256];                       /* why it could not run, or a note */
+        uint64_t removed_computer;              /* moved into <library>/.trash/ */
 } ids_sync_category;
 
 typedef struct ids_sync_result {

@@ -954,3 +954,36 @@ int sync_db_record_decisions(SyncDb *db, const ids_sync_decision *d, size_t n,
         }
         return sync_db_commit(db);
 }
+
+typedef struct DocGet {
+        const char *key;
+        SyncDoc *ret;
+        int found;
+} DocGet;
+
+static int doc_get_one(const SyncDoc *d, void *userdata) {
+        DocGet *g = userdata;
+
+        if (g->found || strcmp(d->key, g->key) != 0)
+                return 0;
+        *g->ret = *d;
+        g->ret->key = strdup(d->key);
+        g->ret->device_path = strdup(d->device_path);
+        g->ret->host_path = strdup(d->host_path);
+        g->found = 1;
+        if (!g->ret->key || !g->ret->device_path || !g->ret->host_path) {
+                sync_doc_done(g->ret);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+int sync_db_doc_get(SyncDb *db, const char *category, const char *scope, const char *key,
+                    SyncDoc *ret) {
+        DocGet g = { .key = key, .ret = ret };
+        int r;
+
+        /* Rare (offline decisions): a walk of the scope's rows is fast enough. */
+        r = sync_db_doc_list(db, category, scope, doc_get_one, &g);
+        return r < 0 ? r : g.found;
+}

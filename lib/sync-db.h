@@ -103,6 +103,9 @@ int sync_db_doc_list(SyncDb *db, const char *category, const char *scope,
 /* Insert or replace the row of d->key. */
 int sync_db_doc_put(SyncDb *db, const char *category, const char *scope, const SyncDoc *d,
                     uint64_t now_usec);
+/* The row of key: 1 with *ret filled (strings allocated: sync_doc_done()), 0, -errno. */
+int sync_db_doc_get(SyncDb *db, const char *category, const char *scope, const char *key,
+                    SyncDoc *ret);
 int sync_db_doc_delete(SyncDb *db, const char *category, const char *scope, const char *key);
 /* The rows of category over all scopes. */
 int sync_db_doc_count(SyncDb *db, const char *category, uint64_t *ret);

@@ -26,6 +26,7 @@
 static const SyncCategoryType *const category_types[] = {
         &sync_category_photos,
         &sync_category_crashlogs,
+        &sync_category_documents,               /* two-way */
 };
 
 static uint64_t now_usec(void) {
@@ -126,6 +127,29 @@ static void summarize(ids_sync_result *res, int r) {
                          refused ? " Some device names were refused as unsafe." : "");
 }
 
+/* No device: what the decisions allow without one; the categories do not run. */
+static int run_offline(SyncRun *run) {
+        uint64_t trashed = 0, waiting = 0, expired = 0;
+        int r;
+
+        r = sync_documents_offline(run, &trashed, &waiting);
+        if (r == 0 && !run->o->dry_run)
+                r = sync_trash_expire(run, run->o->trash_days, &expired);
+        if (r < 0) {
+                snprintf(run->res->message, sizeof(run->res->message),
+                         "Cannot apply the decisions without the device: %s", strerror(-r));
+                return r;
+        }
+        for (size_t i = 0; i < run->res->n_categories; i++)
+                snprintf(run->res->categories[i].reason, sizeof(run->res->categories[i].reason),
+                         "Not run: no device (offline).");
+        snprintf(run->res->message, sizeof(run->res->message),
+                 "Offline: %s %" PRIu64 " approved removals into the trash; %" PRIu64
+                 " decisions wait for the device; %" PRIu64 " old trash days removed.",
+                 run->o->dry_run ? "would move" : "moved", trashed, waiting, expired);
+        return 0;
+}
+
 _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
         ids_sync_result dummy = {};
         ids_sync_options oc;
@@ -136,6 +160,8 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
         _cleanup_(closep) int lock_fd = -EBADF;
         int r;
 
+        if (result)                             /* filled whatever happens */
+                memset(result, 0, sizeof(*result));
         if (!o || !udid_canonical_copy(o->udid, udid))
                 return -EINVAL;
         if (o->n_decisions > 0 && !o->decisions)
@@ -210,6 +236,10 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
                         goto out;
                 }
         }
+        if (o->offline) {
+                r = run_offline(&run);
+                goto out;
+        }
 
         r = session_open(udid, LABEL, &run.session);
         if (r == 0)
@@ -249,11 +279,17 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
         }
         run.p.category = NULL;
         sync_report(&run, IDS_PHASE_COMMITTING, true);
+        if (!o->dry_run) {
+                int k = sync_trash_expire(&run, o->trash_days, NULL);
+                if (k < 0)
+                        ids_debug("sync: cannot expire the trash: %s", strerror(-k));
+        }
 
 out:
         if (r != 0 && ids_cancel_requested(run.cancel))
                 r = IDS_E_CANCELLED;
-        summarize(run.res, r);
+        if (!o->offline || r != 0)
+                summarize(run.res, r);
         for (size_t i = 0; i < ELEMENTSOF(cats); i++)
                 if (cats[i].type && cats[i].type->free_state)
                         cats[i].type->free_state(&cats[i]);
