@@ -68,13 +68,16 @@ static int read_request(sd_bus *bus, const char *path, RequestInfo *ret, sd_bus_
         return map_properties(props, request_map, ret, NULL);
 }
 
-static int list_requests(sd_bus *bus, char ***ret) {
+/* ListRequests(); quiet: no message when it fails (status, with an older daemon). */
+static int list_requests(sd_bus *bus, bool quiet, char ***ret) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
         r = sd_bus_call_method(bus, BUS_NAME, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "ListRequests",
                                &error, &reply, NULL);
+        if (r < 0 && quiet)
+                return CLI_EXIT_FAILED;
         if (r < 0)
                 return log_bus_error(&error, r, NULL, "Failed to list requests");
         r = read_object_paths(reply, ret);
@@ -83,24 +86,31 @@ static int list_requests(sd_bus *bus, char ***ret) {
         return 0;
 }
 
-/* How many requests are about device_path (for status). 0 or an exit code / -errno. */
-int requests_waiting(sd_bus *bus, const char *device_path, size_t *ret) {
-        _cleanup_(strv_freep) char **paths = NULL;
+/* The device path of every request, one entry per request (for status), in *ret (a
+ * NULL-terminated array). 0, or an exit code / -errno, quietly (an older daemon). */
+int requests_devices(sd_bus *bus, char ***ret) {
+        _cleanup_(strv_freep) char **paths = NULL, **devices = NULL;
         size_t n = 0;
         int r;
 
-        r = list_requests(bus, &paths);
+        r = list_requests(bus, true, &paths);
         if (r != 0)
                 return r;
+        for (char **p = paths; p && *p; p++)
+                n++;
+        devices = calloc(n + 1, sizeof(char *));
+        if (!devices)
+                return -ENOMEM;
+        n = 0;
         for (char **p = paths; p && *p; p++) {
                 _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
                 _cleanup_(request_info_done) RequestInfo info = {};
 
-                if (read_request(bus, *p, &info, &error) < 0)
+                if (read_request(bus, *p, &info, &error) < 0 || !info.device)
                         continue;               /* answered meanwhile */
-                n += streq_ptr(info.device, device_path);
+                devices[n++] = TAKE_PTR(info.device);
         }
-        *ret = n;
+        *ret = TAKE_PTR(devices);
         return 0;
 }
 
@@ -121,7 +131,7 @@ int verb_requests(int argc, char **argv) {
         r = bus_connect(&bus);
         if (r != 0)
                 return r;
-        r = list_requests(bus, &paths);
+        r = list_requests(bus, false, &paths);
         if (r != 0)
                 return r;
         if ((r = table_addf(&t, "REQUEST")) < 0 || (r = table_addf(&t, "DEVICE")) < 0 ||

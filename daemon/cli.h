@@ -151,4 +151,4 @@ extern size_t arg_n_items;
 int parse_items(const char *s);
 int verb_requests(int argc, char **argv);
 int verb_answer(int argc, char **argv);
-int requests_waiting(sd_bus *bus, const char *device_path, size_t *ret);
+int requests_devices(sd_bus *bus, char ***ret);

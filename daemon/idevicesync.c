@@ -193,7 +193,7 @@ static int verb_status(int argc, char **argv) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(bus_closep) sd_bus *bus = NULL;
-        _cleanup_(strv_freep) char **paths = NULL;
+        _cleanup_(strv_freep) char **paths = NULL, **asked = NULL;
         _cleanup_(table_done) Table t = { .n_columns = 9 };
         size_t n = 0;
         int r;
@@ -215,6 +215,9 @@ static int verb_status(int argc, char **argv) {
                 n++;
         if (n > 0)
                 qsort(paths, n, sizeof(char *), compare_strings);
+        /* Which devices have requests: none when the daemon is older than requests. */
+        if (requests_devices(bus, &asked) < 0)
+                return -ENOMEM;
 
         r = table_addf(&t, "UDID");
         if (r < 0 || (r = table_addf(&t, "NAME")) < 0 || (r = table_addf(&t, "CONNECTED")) < 0 ||
@@ -242,8 +245,8 @@ static int verb_status(int argc, char **argv) {
                                   strerror(-r));
                         return CLI_EXIT_FAILED;
                 }
-                if (requests_waiting(bus, paths[i], &questions) != 0)
-                        questions = 0;  /* an older daemon without requests */
+                for (char **q = asked; q && *q; q++)
+                        questions += strcmp(*q, paths[i]) == 0;
                 r = status_row(&t, paths[i], &d, questions);
                 if (r < 0)
                         return r;

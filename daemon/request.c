@@ -178,17 +178,6 @@ bool request_device_blocked(Manager *m, const Device *d) {
         return request_count_device(m, d, REQUEST_FIRST_SYNC) > 0;
 }
 
-const char *request_device_phrase(Manager *m, const Device *d, char *buf, size_t size) {
-        size_t q = request_count_device(m, d, REQUEST_FIRST_SYNC),
-               del = request_count_device(m, d, REQUEST_DELETIONS), n = q + del;
-
-        if (n == 0)
-                snprintf(buf, size, "%s", "");
-        else
-                snprintf(buf, size, "%zu question%s waiting", n, n == 1 ? "" : "s");
-        return buf;
-}
-
 /* ---- what a request says --------------------------------------------------------------- */
 
 static const char *device_label(const Device *d) {

@@ -102,9 +102,6 @@ int request_answer(Request *r, const char *choice, const uint64_t *items, size_t
                    sd_bus_error *error);
 /* Whether d has a request that holds its sync up (a first-sync question). */
 bool request_device_blocked(Manager *m, const Device *d);
-/* One short phrase for status: "1 question waiting", "2 questions waiting"; "" when none.
- * Writes into buf. */
-const char *request_device_phrase(Manager *m, const Device *d, char *buf, size_t size);
 
 /* Read what the library keeps pending for d and make the bus show exactly that (see the
  * top of this file). Saves the device's state when a request came or went. 1 when a
