@@ -467,12 +467,15 @@ int sync_db_totals(SyncDb *db, int (*fn)(const ids_sync_totals *t, void *userdat
                    void *userdata) {
         static const char sql[] =
                 "SELECT c.category, "
-                "  (SELECT COUNT(*) FROM items i WHERE i.category = c.category), "
-                "  (SELECT COALESCE(SUM(size), 0) FROM items i WHERE i.category = c.category), "
+                "  (SELECT COUNT(*) FROM items i WHERE i.category = c.category) + "
+                "  (SELECT COUNT(*) FROM docs d WHERE d.category = c.category), "
+                "  (SELECT COALESCE(SUM(size), 0) FROM items i WHERE i.category = c.category) + "
+                "  (SELECT COALESCE(SUM(host_size), 0) FROM docs d WHERE d.category = c.category), "
                 "  r.last_run_usec, r.mode, r.result, r.files_in, r.bytes_in, r.files_out, "
                 "  r.bytes_out, r.held, r.refused, r.conflicts, r.duplicates, r.removed_device, "
                 "  r.reason "
-                "FROM (SELECT category FROM items UNION SELECT category FROM runs) c "
+                "FROM (SELECT category FROM items UNION SELECT category FROM runs "
+                "      UNION SELECT category FROM docs) c "
                 "LEFT JOIN runs r ON r.category = c.category "
                 "ORDER BY c.category";
         sqlite3_stmt *st = NULL;

@@ -74,7 +74,8 @@ int sync_db_set_run(SyncDb *db, const ids_sync_category *c, uint64_t usec);
 int sync_db_meta_get(SyncDb *db, const char *key, char **ret);     /* 1/0/-errno */
 int sync_db_meta_set(SyncDb *db, const char *key, const char *value);
 
-/* Per category that has rows or runs: rows, bytes and the last run, in name order. */
+/* Per category that has rows (items or docs) or runs: rows, bytes (docs: the computer's
+ * size) and the last run, in name order. */
 int sync_db_totals(SyncDb *db, int (*fn)(const ids_sync_totals *t, void *userdata),
                    void *userdata);
 

@@ -609,7 +609,11 @@ static int documents_scan_device(SyncRun *run, SyncCat *c) {
 
                 r = vend(run, a);
                 if (r == -EPERM) {
-                        a->skip = true;         /* the device refuses it: nothing to do */
+                        a->skip = true;         /* the device refuses it: said, left alone */
+                        if (!d->notes[0])
+                                snprintf(d->notes, sizeof(d->notes),
+                                         "The phone refused the documents of %.60s.",
+                                         a->bundle_id);
                         continue;
                 }
                 if (r != 0)
@@ -1652,6 +1656,8 @@ static int apply_item(SyncRun *run, Docs *d, DocApp *a, DocItem *it, Applied *ap
         SyncDoc *R = it->row;
         int r = 0;
 
+        if (it->action == ACT_NONE && !it->drop_held)
+                return 0;                       /* nothing to write, nothing to commit */
         switch (it->action) {
         case ACT_NONE:
                 break;

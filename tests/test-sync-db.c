@@ -32,6 +32,14 @@ static int count_totals(const ids_sync_totals *t, void *userdata) {
         return 0;
 }
 
+static int count_totals3(const ids_sync_totals *t, void *userdata) {
+        ids_sync_totals *out = userdata;
+
+        if (strcmp(t->name, "documents") == 0)
+                out[2] = *t;
+        return count_totals(t, userdata);
+}
+
 static int collect_doc(const SyncDoc *d, void *userdata) {
         SyncDoc *out = userdata;
         int i = out[0].synced_usec == 0 ? 0 : 1;        /* at most two rows */
@@ -163,6 +171,13 @@ static void test_migration_2(const char *dir) {
         ASSERT_STREQ(docs[1].key, "a/b.txt");
         sync_doc_done(&docs[0]);
         sync_doc_done(&docs[1]);
+        {
+                ids_sync_totals t[3] = {};
+                ASSERT_EQ(sync_db_totals(db, count_totals3, t), 0);
+                ASSERT_EQ_U64(t[2].items, 3);           /* documents rows count as items */
+                ASSERT_EQ_U64(t[2].bytes, 5);
+                ASSERT_EQ_U64(t[0].items, 1);           /* photos from version 1 */
+        }
         ASSERT_EQ(sync_db_doc_delete(db, "documents", "com.example.notes", "a/b.txt"), 0);
         ASSERT_EQ(sync_db_doc_count(db, "documents", &n), 0);
         ASSERT_EQ_U64(n, 2);
