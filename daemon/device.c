@@ -387,6 +387,11 @@ void device_apply_answers(Device *d, bool computer) {
                         log_error_errno(r, "Failed to start the sync of %s: %m", d->udid);
                 return;
         }
+        /* The plan of this connection is under way (probe, policy check): its sync takes
+         * the answers shortly; an apply job now would only make the backup wait. */
+        if (d->connected && (d->probe || d->state == DEVICE_PAIRING ||
+                             d->state == DEVICE_CHECKING_POLICY))
+                return;
         /* Removing a computer copy needs no device: into the trash now. What the device
          * must do waits for its next connection. */
         if (!computer)
