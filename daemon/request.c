@@ -144,16 +144,6 @@ void request_remove(Request *r, const char *answer) {
         manager_update_status(m);
 }
 
-void request_forget_device(Manager *m, Device *d) {
-        for (size_t i = m->n_requests; i > 0; i--)
-                if (m->requests[i - 1]->device == d) {
-                        Request *r = m->requests[i - 1];
-
-                        unregister(r);
-                        request_free(r);
-                }
-}
-
 size_t request_count_device(Manager *m, const Device *d, RequestKind kind) {
         size_t n = 0;
 

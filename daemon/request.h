@@ -108,8 +108,6 @@ bool request_device_blocked(Manager *m, const Device *d);
  * request came, went or changed, 0 when nothing did, -errno (logged) when the pending
  * list could not be read (the requests stay as they are). */
 int request_reconcile_device(Device *d);
-/* Drop every request of d (the device is being freed). No signals. */
-void request_forget_device(Manager *m, Device *d);
 
 /* Bus (request-dbus.c). */
 extern const sd_bus_vtable request_vtable[];
