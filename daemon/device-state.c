@@ -216,6 +216,14 @@ int device_state_parse(const char *text, DeviceStateFile *ret) {
                 if (!eq)
                         continue;
                 *eq = 0;
+                if (strcmp(section, "Requests") == 0 && strcmp(l, "Next") == 0) {
+                        uint64_t v;
+
+                        if (parse_u64(eq + 1, &v) == 0 && v <= UINT32_MAX)
+                                s.next_request = (uint32_t) v;
+                        any = true;
+                        continue;
+                }
                 if ((strcmp(section, "Requests") == 0 && strcmp(l, "Request") == 0) ||
                     (strcmp(section, "Decisions") == 0 && strcmp(l, "Decision") == 0)) {
                         int r = l[0] == 'R' ? parse_request(&s, eq + 1) :
@@ -285,7 +293,7 @@ int device_state_format(const DeviceStateFile *s, char **ret) {
                 }
                 fputc('\n', f);
         }
-        fputs("[Requests]\n", f);
+        fprintf(f, "[Requests]\nNext=%" PRIu32 "\n", s->next_request);
         for (size_t i = 0; i < s->n_requests; i++)
                 if (device_state_request_is_valid(&s->requests[i]))
                         fprintf(f, "Request=%" PRIu32 " %s %" PRIu64 " %s\n", s->requests[i].id,

@@ -19,6 +19,7 @@
  *   [Job]
  *   Running=<kind of the job running when it was written, or empty>
  *   [Requests]                                  (version 2)
+ *   Next=<the highest request number given out, by any device>
  *   Request=<number> <kind> <created µs> <category or ->     one per open request
  *   [Decisions]
  *   Decision=<category>/<choice>/<item>         one per answer not yet applied
@@ -62,6 +63,8 @@ typedef struct DeviceStateFile {
         uint64_t last_sync;
         char last_sync_result[32];
         char running[16];                       /* job kind, "" = none */
+        uint32_t next_request;                  /* the manager's counter when written: a
+                                                 * number is never given out twice */
         DeviceStateRequest *requests;           /* owned; device_state_file_done() */
         size_t n_requests;
         DeviceStateDecision *decisions;         /* owned */

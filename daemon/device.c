@@ -189,6 +189,7 @@ int device_save(Device *d) {
                 .last_sync = d->last_sync,
                 .decisions = d->decisions,
                 .n_decisions = d->n_decisions,
+                .next_request = d->manager->next_request_id,
         };
         int r;
 
@@ -281,6 +282,9 @@ int device_load(Device *d) {
         free(d->saved_requests);
         d->saved_requests = TAKE_PTR(st.requests);
         d->n_saved_requests = st.n_requests;
+        /* Numbers are never given out twice, even those of requests gone since. */
+        if (st.next_request > d->manager->next_request_id)
+                d->manager->next_request_id = st.next_request;
         for (size_t i = 0; i < d->n_saved_requests; i++)
                 if (d->saved_requests[i].id > d->manager->next_request_id)
                         d->manager->next_request_id = d->saved_requests[i].id;

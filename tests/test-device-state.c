@@ -60,6 +60,7 @@ static void test_requests(const char *dir) {
         };
         DeviceStateFile in = {
                 .requests = reqs, .n_requests = 2, .decisions = decs, .n_decisions = 3,
+                .next_request = 9,
         }, out;
         char path[512];
 
@@ -69,6 +70,7 @@ static void test_requests(const char *dir) {
         ASSERT_OK(device_state_read(path, &out));
         ASSERT_EQ_U64(out.n_requests, 2);
         ASSERT_EQ_U64(out.n_decisions, 3);
+        ASSERT_EQ(out.next_request, 9);
         if (out.n_requests == 2 && out.n_decisions == 3) {
                 ASSERT_EQ(out.requests[0].id, 3);
                 ASSERT_STREQ(out.requests[0].kind, "deletions");
@@ -88,6 +90,7 @@ static void test_requests(const char *dir) {
 
         /* Each malformed line is dropped; a duplicate number too. */
         ASSERT_OK(device_state_parse("[Requests]\n"
+                                     "Next=4294967296\n"
                                      "Request=1 deletions 5 -\n"
                                      "Request=0 deletions 5 -\n"
                                      "Request=2 first-sync 5 -\n"
@@ -109,6 +112,7 @@ static void test_requests(const char *dir) {
                                      "[Device]\nDecision=documents/merge/0\n", &out));
         ASSERT_EQ_U64(out.n_requests, 2);
         ASSERT_EQ_U64(out.n_decisions, 1);
+        ASSERT_EQ(out.next_request, 0);                 /* out of range: ignored */
         if (out.n_requests == 2 && out.n_decisions == 1) {
                 ASSERT_EQ(out.requests[0].id, 1);
                 ASSERT_EQ(out.requests[1].id, 8);
