@@ -121,13 +121,159 @@ static const char *request_number(const char *path) {
         return strncmp(path, prefix, strlen(prefix)) == 0 ? path + strlen(prefix) : path;
 }
 
-/* requests: one row per request, in the order of their numbers. */
+/* REQUEST as given (a number or a path) → the object path, or a usage error (reported). */
+static int request_path_of(const char *req, char **ret) {
+        const char *prefix = BUS_PATH_REQUEST_PREFIX "/";
+        char *path = NULL;
+
+        if (req[0] == '/') {
+                if (strncmp(req, prefix, strlen(prefix)) != 0 || !req[strlen(prefix)] ||
+                    !sd_bus_object_path_is_valid(req)) {
+                        _cleanup_free_ char *a = strdup_sanitized(req);
+
+                        log_error("'%s' is not a request path (%s<N>).", a ? a : "?", prefix);
+                        return CLI_EXIT_USAGE;
+                }
+                path = strdup(req);
+        } else {
+                if (!*req || strspn(req, "0123456789") != strlen(req) || strlen(req) > 10) {
+                        _cleanup_free_ char *a = strdup_sanitized(req);
+
+                        log_error("'%s' is not a request: give its number, as 'idevicesync "
+                                  "requests' shows it.", a ? a : "?");
+                        return CLI_EXIT_USAGE;
+                }
+                if (asprintf(&path, "%s%s", prefix, req) < 0)
+                        path = NULL;
+        }
+        if (!path)
+                return -ENOMEM;
+        *ret = path;
+        return 0;
+}
+
+/* One request in full: its summary, then per held file (deletions) its id, whose copy
+ * approve removes, app, path and size; or per choice (first-sync) what it would do. */
+static int show_request(sd_bus *bus, const char *path) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(request_info_done) RequestInfo info = {};
+        _cleanup_(table_done) Table items = { .n_columns = 5, .right = BIT(0) | BIT(3) };
+        _cleanup_(table_done) Table choices = { .n_columns = 8, .right = 0xfe };
+        int r;
+
+        r = read_request(bus, path, &info, &error);
+        if (sd_bus_error_has_name(&error, SD_BUS_ERROR_UNKNOWN_OBJECT)) {
+                log_error("No request %s: it was answered already, or never existed "
+                          "('idevicesync requests' lists them).", request_number(path));
+                return CLI_EXIT_FAILED;
+        }
+        if (r < 0)
+                return log_bus_error(&error, r, NULL, "Failed to read the request");
+        r = sd_bus_call_method(bus, BUS_NAME, path, PROPERTIES_IFACE, "Get", &error, &reply,
+                               "ss", BUS_IFACE_REQUEST, "Details");
+        if (r < 0)
+                return log_bus_error(&error, r, NULL, "Failed to read the request");
+        if (arg_legend)
+                printf("Request %s (%s): %s\n", request_number(path), info.kind ? info.kind : "?",
+                       info.summary ? info.summary : "");
+        if ((r = table_addf(&items, "ID")) < 0 || (r = table_addf(&items, "REMOVES")) < 0 ||
+            (r = table_addf(&items, "APP")) < 0 || (r = table_addf(&items, "SIZE")) < 0 ||
+            (r = table_addf(&items, "PATH")) < 0)
+                return r;
+        static const char *const hdr[] = { "CHOICE", "TO DEVICE", "TO COMPUTER",
+                                           "OVERWRITE DEV", "OVERWRITE COMP", "REMOVE DEV",
+                                           "REMOVE COMP", "BOTH KEPT" };
+        for (size_t i = 0; i < ELEMENTSOF(hdr); i++)
+                if ((r = table_addf(&choices, "%s", hdr[i])) < 0)
+                        return r;
+
+        r = sd_bus_message_enter_container(reply, 'v', "a{sv}");
+        if (r >= 0)
+                r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *key;
+
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r < 0)
+                        break;
+                if (strcmp(key, "items") == 0 &&
+                    sd_bus_message_enter_container(reply, 'v', "a(tsssstt)") > 0) {
+                        uint64_t id, size, created;
+                        const char *cat, *scope, *p, *side;
+                        char sz[FORMAT_BYTES_MAX];
+
+                        r = sd_bus_message_enter_container(reply, 'a', "(tsssstt)");
+                        while (r >= 0 && (r = sd_bus_message_read(reply, "(tsssstt)", &id, &cat,
+                                                                  &scope, &p, &side, &size,
+                                                                  &created)) > 0)
+                                if ((r = table_addf(&items, "%" PRIu64, id)) < 0 ||
+                                    (r = table_addf(&items, "%s", streq_ptr(side, "device") ?
+                                                                  "device" : "computer")) < 0 ||
+                                    (r = table_addf(&items, "%s", scope)) < 0 ||
+                                    (r = table_addf(&items, "%s", format_bytes(sz, sizeof(sz),
+                                                                               size))) < 0 ||
+                                    (r = table_addf(&items, "%s", p)) < 0)
+                                        break;
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                } else if (strcmp(key, "choices") == 0 &&
+                           sd_bus_message_enter_container(reply, 'v', "a(sttttttt)") > 0) {
+                        const char *choice;
+                        uint64_t v[7];
+
+                        r = sd_bus_message_enter_container(reply, 'a', "(sttttttt)");
+                        while (r >= 0 && (r = sd_bus_message_read(reply, "(sttttttt)", &choice,
+                                                                  &v[0], &v[1], &v[2], &v[3],
+                                                                  &v[4], &v[5], &v[6])) > 0) {
+                                r = table_addf(&choices, "%s", choice);
+                                for (size_t i = 0; r >= 0 && i < ELEMENTSOF(v); i++)
+                                        r = table_addf(&choices, "%" PRIu64, v[i]);
+                        }
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                } else
+                        r = sd_bus_message_skip(reply, "v");
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+        }
+        if (r < 0) {
+                log_error("Failed to parse the request's details: %s", strerror(-r));
+                return CLI_EXIT_FAILED;
+        }
+        if (items.n_cells > items.n_columns)
+                table_print(&items);
+        if (choices.n_cells > choices.n_columns)
+                table_print(&choices);
+        return 0;
+}
+
+/* requests [REQUEST]: one row per request, in the order of their numbers; or one in full. */
 int verb_requests(int argc, char **argv) {
         _cleanup_(bus_closep) sd_bus *bus = NULL;
         _cleanup_(strv_freep) char **paths = NULL;
         _cleanup_(table_done) Table t = { .n_columns = 4, .right = BIT(0) };
         int r;
 
+        if (argc > 2) {
+                log_error("'requests' takes at most one argument: REQUEST.");
+                return CLI_EXIT_USAGE;
+        }
+        if (argc == 2) {
+                _cleanup_free_ char *path = NULL;
+
+                r = request_path_of(argv[1], &path);
+                if (r != 0)
+                        return r;
+                r = bus_connect(&bus);
+                if (r != 0)
+                        return r;
+                return show_request(bus, path);
+        }
         r = bus_connect(&bus);
         if (r != 0)
                 return r;
@@ -174,30 +320,9 @@ int verb_answer(int argc, char **argv) {
         const char *req = argv[1];
         int r;
 
-        if (req[0] == '/') {
-                const char *prefix = BUS_PATH_REQUEST_PREFIX "/";
-
-                if (strncmp(req, prefix, strlen(prefix)) != 0 || !req[strlen(prefix)] ||
-                    !sd_bus_object_path_is_valid(req)) {
-                        _cleanup_free_ char *a = strdup_sanitized(req);
-
-                        log_error("'%s' is not a request path (%s<N>).", a ? a : "?", prefix);
-                        return CLI_EXIT_USAGE;
-                }
-                path = strdup(req);
-        } else {
-                if (!*req || strspn(req, "0123456789") != strlen(req) || strlen(req) > 10) {
-                        _cleanup_free_ char *a = strdup_sanitized(req);
-
-                        log_error("'%s' is not a request: give its number, as 'idevicesync "
-                                  "requests' shows it.", a ? a : "?");
-                        return CLI_EXIT_USAGE;
-                }
-                if (asprintf(&path, BUS_PATH_REQUEST_PREFIX "/%s", req) < 0)
-                        path = NULL;
-        }
-        if (!path)
-                return -ENOMEM;
+        r = request_path_of(req, &path);
+        if (r != 0)
+                return r;
         for (int i = 3; i < argc; i++)
                 if (parse_items(argv[i]) < 0) {
                         _cleanup_free_ char *a = strdup_sanitized(argv[i]);

@@ -590,7 +590,7 @@ static int help(void) {
                "  sync UDID                    Start the sync stage (photos, crash logs)\n"
                "  sync-status UDID             Show the last sync, per category\n"
                "  delete-snapshot UDID/ID      Delete one snapshot\n"
-               "  requests                     List the questions waiting for an answer\n"
+               "  requests [REQUEST]           List the questions waiting for an answer\n"
                "  answer REQUEST CHOICE [ID...]\n"
                "                               Answer a request (only some items: IDs)\n"
                "  reload                       Reload the configuration and device policies\n"
@@ -637,7 +637,7 @@ static const Verb verbs[] = {
         { "sync-status", 1, false, "UDID", OPT_NO_LEGEND, verb_sync_status },
         { "delete-snapshot", 1, false, "UDID/ID", 0, verb_delete_snapshot },
         { "reload", 0, false, "", 0, verb_reload },
-        { "requests", 0, false, "", OPT_NO_LEGEND, verb_requests },
+        { "requests", 0, true, "[REQUEST]", OPT_NO_LEGEND, verb_requests },
         { "answer", 2, true, "REQUEST CHOICE [ID...]", OPT_ITEMS, verb_answer },
         { "monitor", 0, false, "", 0, verb_monitor },
 };
