@@ -321,7 +321,9 @@ typedef struct ids_sync_held {
         uint64_t id;                            /* stable; > 0 */
         char category[32];                      /* "documents" */
         char *scope;                            /* documents: the app's bundle id */
-        char *path;                             /* below the scope's root, as stored */
+        char *path;                             /* below the scope's root: the copy approve
+                                                 * removes, as that side spells it (a device
+                                                 * name may be NFD) */
         char side[16];                          /* whose copy "approve" removes: "device" or
                                                  * "computer" */
         uint64_t size;
