@@ -4,7 +4,8 @@
  * may read a request; Answer() is root's (the bus policy, and bus_check_root() here).
  *
  * Details (a{sv}), per Kind:
- *   deletions   "items" a(tsssstt): id, category, scope (the app's bundle id), path,
+ *   deletions   "items" a(tsssstt): id, category, scope (the app's bundle id), path (as
+ *               the side whose copy approve removes spells it),
  *               side (whose copy approve removes: "device" or "computer"), size, created;
  *               "remove-computer" t, "remove-device" t: how many approve-all removes there
  *   first-sync  "category" s; "files-device" t, "files-computer" t: what each side holds;
