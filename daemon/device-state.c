@@ -130,7 +130,7 @@ static bool take(char *dst, size_t size, const char *s, size_t n) {
 
 /* Request=<id> <kind> <created> <category or ->: appended when well formed. */
 static int parse_request(DeviceStateFile *s, const char *v) {
-        char id[16], created[24], cat[40];
+        char id[16] = "", created[24] = "", cat[40] = "";
         DeviceStateRequest r = {};
         uint64_t n;
         const char *p = v;
