@@ -60,7 +60,8 @@ COMMON_LIB   := $(BUILD)/libcommon.a
 # ---- lib/: libidevicesync (the backup engine) --------------------------------------------
 LIB_DEPS    = libimobiledevice-1.0 libusbmuxd-2.0 libplist-2.0 zlib sqlite3 openssl libexif
 LIB_CFLAGS  = $(WARN) -Icommon -fPIC -fvisibility=hidden $(shell $(PKG_CONFIG) --cflags $(LIB_DEPS))
-LIB_LIBS    = $(shell $(PKG_CONFIG) --libs $(LIB_DEPS)) -lpthread
+# libunistring (NFC of document names) ships no .pc file.
+LIB_LIBS    = $(shell $(PKG_CONFIG) --libs $(LIB_DEPS)) -lpthread -lunistring
 LIB_SRC     := $(wildcard lib/*.c)
 LIB_OBJ     := $(LIB_SRC:%.c=$(BUILD)/%.o)
 LIB_SO      := $(if $(LIB_SRC),$(BUILD)/libidevicesync.so.0)

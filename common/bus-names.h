@@ -10,10 +10,12 @@
 #define BUS_PATH_MANAGER "/org/idevicesync1"
 #define BUS_PATH_DEVICE_PREFIX "/org/idevicesync1/device"
 #define BUS_PATH_JOB_PREFIX "/org/idevicesync1/job"
+#define BUS_PATH_REQUEST_PREFIX "/org/idevicesync1/request"
 
 #define BUS_IFACE_MANAGER "org.idevicesync1.Manager"
 #define BUS_IFACE_DEVICE "org.idevicesync1.Device"
 #define BUS_IFACE_JOB "org.idevicesync1.Job"
+#define BUS_IFACE_REQUEST "org.idevicesync1.Request"
 
 #define BUS_ERROR_POLICY_DENIED "org.idevicesync1.Error.PolicyDenied"
 #define BUS_ERROR_BUSY "org.idevicesync1.Error.Busy"

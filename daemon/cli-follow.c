@@ -619,10 +619,48 @@ static int on_state_changed(sd_bus_message *m, void *userdata, sd_bus_error *ret
         return 0;
 }
 
+/* monitor: what a new request shows (Request properties). */
+typedef struct RequestEvent {
+        char *device, *kind, *summary;
+} RequestEvent;
+
+static const PropertyMap request_event_map[] = {
+        { "Device", 'o', offsetof(RequestEvent, device) },
+        { "Kind", 's', offsetof(RequestEvent, kind) },
+        { "Summary", 's', offsetof(RequestEvent, summary) },
+        {}
+};
+
+static const char *request_number_of(const char *path) {
+        const char *prefix = BUS_PATH_REQUEST_PREFIX "/";
+
+        return strncmp(path, prefix, strlen(prefix)) == 0 ? path + strlen(prefix) : path;
+}
+
+/* monitor: RequestRemoved(o, answer): answered, or gone without an answer. */
+static int on_request_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        Context *c = userdata;
+        _cleanup_free_ char *answer = NULL, *path = NULL;
+        const char *p, *a;
+
+        if (sd_bus_message_read(m, "os", &p, &a) < 0)
+                return 0;
+        path = strdup_sanitized(request_number_of(p));
+        answer = strdup_sanitized(a);
+        if (!path || !answer)
+                return 0;
+        if (answer[0])
+                event_line(c, "request %s: answered: %s", path, answer);
+        else
+                event_line(c, "request %s: no longer pending", path);
+        return 0;
+}
+
 static int on_interfaces_added(Context *c, sd_bus_message *m) {
         _cleanup_(device_info_done) DeviceInfo d = {};
+        RequestEvent q = {};
         const char *path, *iface;
-        bool device = false;
+        bool device = false, request = false;
         Job *j = NULL;
         int r;
 
@@ -645,6 +683,9 @@ static int on_interfaces_added(Context *c, sd_bus_message *m) {
                 if (strcmp(iface, BUS_IFACE_DEVICE) == 0) {
                         device = true;
                         r = map_properties(m, device_map, &d, NULL);
+                } else if (strcmp(iface, BUS_IFACE_REQUEST) == 0) {
+                        request = true;
+                        r = map_properties(m, request_event_map, &q, NULL);
                 } else if (j && strcmp(iface, BUS_IFACE_JOB) == 0)
                         r = job_apply(j, m);
                 else
@@ -668,6 +709,16 @@ static int on_interfaces_added(Context *c, sd_bus_message *m) {
                 job_announce(c, j, "started");
                 job_show_progress(c, j);
         }
+        if (request) {
+                _cleanup_free_ char *udid = q.device ? udid_of_path(q.device) : NULL;
+
+                event_line(c, "%s: request %s (%s): %s", udid ? udid : "?",
+                           request_number_of(path), q.kind ? q.kind : "?",
+                           q.summary ? q.summary : "");
+        }
+        free(q.device);
+        free(q.kind);
+        free(q.summary);
         return 0;
 }
 
@@ -846,6 +897,13 @@ int context_setup(Context *c, sd_bus *bus, bool monitor, sd_event **ret) {
                 r = sd_bus_match_signal(bus, &slot, BUS_NAME, BUS_PATH_MANAGER,
                                         OBJECT_MANAGER_IFACE,
                                         NULL, on_object_manager, c);
+                if (r >= 0)
+                        r = context_keep_slot(c, slot);
+        }
+        if (r >= 0 && monitor) {
+                r = sd_bus_match_signal(bus, &slot, BUS_NAME, BUS_PATH_MANAGER,
+                                        BUS_IFACE_MANAGER, "RequestRemoved",
+                                        on_request_removed, c);
                 if (r >= 0)
                         r = context_keep_slot(c, slot);
         }

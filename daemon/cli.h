@@ -142,3 +142,13 @@ int context_run(Context *c);
 int run_job(sd_bus *bus, sd_bus_message *call, const char *udid, const char *noun);
 int verb_sync(int argc, char **argv);
 int verb_sync_status(int argc, char **argv);
+char **strv_free(char **l);
+void strv_freep(char ***l);
+int read_object_paths(sd_bus_message *m, char ***ret);
+/* cli-requests.c */
+extern uint64_t *arg_items;             /* answer --items */
+extern size_t arg_n_items;
+int parse_items(const char *s);
+int verb_requests(int argc, char **argv);
+int verb_answer(int argc, char **argv);
+int requests_devices(sd_bus *bus, char ***ret);

@@ -74,6 +74,122 @@ static int parse_crash_logs_mode(const ConfigTableItem *item, const char *value,
         return 0;
 }
 
+static const char *const documents_words[] = {
+        [SYNC_DOCUMENTS_NO] = "no",
+        [SYNC_DOCUMENTS_IMPORT] = "import",
+        [SYNC_DOCUMENTS_TWO_WAY] = "two-way",
+};
+static const char *const deletions_words[] = {
+        [SYNC_DELETIONS_HOLD] = "hold",
+        [SYNC_DELETIONS_PROPAGATE] = "propagate",
+        [SYNC_DELETIONS_NEVER] = "never",
+};
+static const char *const first_sync_words[] = {
+        [SYNC_FIRST_ASK] = "ask",
+        [SYNC_FIRST_MERGE] = "merge",
+        [SYNC_FIRST_REPLACE_DEVICE] = "replace-device",
+        [SYNC_FIRST_REPLACE_COMPUTER] = "replace-computer",
+};
+
+const char *sync_documents_mode_to_string(SyncDocumentsMode m) {
+        return (unsigned) m < ELEMENTSOF(documents_words) ? documents_words[m] : NULL;
+}
+
+const char *sync_deletions_mode_to_string(SyncDeletionsMode m) {
+        return (unsigned) m < ELEMENTSOF(deletions_words) ? deletions_words[m] : NULL;
+}
+
+const char *sync_first_sync_mode_to_string(SyncFirstSyncMode m) {
+        return (unsigned) m < ELEMENTSOF(first_sync_words) ? first_sync_words[m] : NULL;
+}
+
+/* One of words[0..n) into the int-sized enum at field. */
+static int parse_word(const char *value, const char *const *words, size_t n, void *field) {
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(value, words[i]) == 0) {
+                        *(int *) field = (int) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static int parse_documents_mode(const ConfigTableItem *item, const char *value, void *field) {
+        return parse_word(value, documents_words, ELEMENTSOF(documents_words), field);
+}
+
+static int parse_deletions_mode(const ConfigTableItem *item, const char *value, void *field) {
+        return parse_word(value, deletions_words, ELEMENTSOF(deletions_words), field);
+}
+
+static int parse_first_sync_mode(const ConfigTableItem *item, const char *value, void *field) {
+        return parse_word(value, first_sync_words, ELEMENTSOF(first_sync_words), field);
+}
+
+bool bundle_id_is_valid(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+
+        if (n == 0 || n > POLICY_BUNDLE_ID_MAX || s[0] == '.' || s[n - 1] == '.' ||
+            strstr(s, ".."))
+                return false;
+        return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") == n;
+}
+
+/* DocumentsApps=: bundle ids separated by whitespace, each valid, each once; stored
+ * joined by single spaces. Empty resets to NULL (every app with File Sharing). A bad id
+ * rejects the whole line (the earlier value stays), so a typo never silently narrows the
+ * list. */
+static int parse_documents_apps(const ConfigTableItem *item, const char *value, void *field) {
+        char **dst = field;
+        _cleanup_(freep) char *out = NULL;
+        size_t n = 0, o = 0, len = strlen(value);
+
+        out = malloc(len + 1);
+        if (!out)
+                return -ENOMEM;
+        for (const char *s = value; *s;) {
+                char id[POLICY_BUNDLE_ID_MAX + 1];
+                size_t k;
+
+                s += strspn(s, " \t");
+                k = strcspn(s, " \t");
+                if (k == 0)
+                        break;
+                if (k > POLICY_BUNDLE_ID_MAX)
+                        return -EINVAL;
+                memcpy(id, s, k);
+                id[k] = '\0';
+                s += k;
+                if (!bundle_id_is_valid(id))
+                        return -EINVAL;
+                if (++n > POLICY_DOCUMENTS_APPS_MAX)
+                        return -ERANGE;
+                /* Each once: " id " inside " <out> ". */
+                out[o] = '\0';
+                {
+                        const char *p = out;
+                        bool dup = false;
+
+                        while (!dup && (p = strstr(p, id))) {
+                                dup = (p == out || p[-1] == ' ') &&
+                                      (p[k] == ' ' || p[k] == '\0');
+                                p += k;
+                        }
+                        if (dup) {
+                                n--;
+                                continue;
+                        }
+                }
+                if (o > 0)
+                        out[o++] = ' ';
+                memcpy(out + o, id, k);
+                o += k;
+        }
+        out[o] = '\0';
+        free(*dst);
+        *dst = o > 0 ? TAKE_PTR(out) : NULL;
+        return 0;
+}
+
 static const ConfigTableItem sync_items[] = {
         CONFIG_ITEM(PolicySync, "Enabled", config_parse_bool, enabled, 0, 0, "a boolean"),
         CONFIG_ITEM(PolicySync, "Photos", parse_photos_mode, photos, 0, 0, "import or no"),
@@ -82,6 +198,20 @@ static const ConfigTableItem sync_items[] = {
           .expect = "an absolute path without . or .. components, or empty" },
         CONFIG_ITEM(PolicySync, "CrashLogs", parse_crash_logs_mode, crash_logs, 0, 0,
                     "move, copy or no"),
+        CONFIG_ITEM(PolicySync, "Documents", parse_documents_mode, documents, 0, 0,
+                    "two-way, import or no"),
+        { .key = "DocumentsDir", .parse = config_parse_path,
+          .offset = offsetof(PolicySync, documents_dir), .size = 0,
+          .expect = "an absolute path without . or .. components, or empty" },
+        { .key = "DocumentsApps", .parse = parse_documents_apps,
+          .offset = offsetof(PolicySync, documents_apps), .size = 0,
+          .expect = "bundle ids such as com.example.app separated by spaces, or empty" },
+        CONFIG_ITEM(PolicySync, "Deletions", parse_deletions_mode, deletions, 0, 0,
+                    "hold, propagate or never"),
+        CONFIG_ITEM(PolicySync, "FirstSync", parse_first_sync_mode, first_sync, 0, 0,
+                    "ask, merge, replace-device or replace-computer"),
+        CONFIG_ITEM(PolicySync, "TrashDays", config_parse_unsigned, trash_days, 1, 36500,
+                    "a number of days from 1 to 36500"),
 };
 
 static const ConfigTableItem store_items[] = {
@@ -118,6 +248,12 @@ static const Policy policy_defaults = {
                 .photos = SYNC_PHOTOS_IMPORT,
                 .photos_dir = NULL,
                 .crash_logs = SYNC_CRASHLOGS_MOVE,
+                .documents = SYNC_DOCUMENTS_TWO_WAY,
+                .documents_dir = NULL,
+                .documents_apps = NULL,
+                .deletions = SYNC_DELETIONS_HOLD,
+                .first_sync = SYNC_FIRST_ASK,
+                .trash_days = 30,
         },
         .store = {
                 .backup_dir = NULL,
@@ -144,30 +280,38 @@ void policy_done(Policy *p) {
                 return;
         free(p->store.backup_dir);
         free(p->sync.photos_dir);
+        free(p->sync.documents_dir);
+        free(p->sync.documents_apps);
         policy_init_defaults(p);
 }
 
+/* A copy of s (NULL stays NULL) into *ret. 0 or -ENOMEM. */
+static int strdup_or_null(const char *s, char **ret) {
+        *ret = s ? strdup(s) : NULL;
+        return s && !*ret ? -ENOMEM : 0;
+}
+
 int policy_copy(const Policy *src, Policy *ret) {
-        char *dir = NULL, *photos = NULL;
+        char *dir = NULL, *photos = NULL, *docs = NULL, *apps = NULL;
 
         assert(src);
         assert(ret);
 
-        if (src->store.backup_dir) {
-                dir = strdup(src->store.backup_dir);
-                if (!dir)
-                        return -ENOMEM;
-        }
-        if (src->sync.photos_dir) {
-                photos = strdup(src->sync.photos_dir);
-                if (!photos) {
-                        free(dir);
-                        return -ENOMEM;
-                }
+        if (strdup_or_null(src->store.backup_dir, &dir) < 0 ||
+            strdup_or_null(src->sync.photos_dir, &photos) < 0 ||
+            strdup_or_null(src->sync.documents_dir, &docs) < 0 ||
+            strdup_or_null(src->sync.documents_apps, &apps) < 0) {
+                free(dir);
+                free(photos);
+                free(docs);
+                free(apps);
+                return -ENOMEM;
         }
         *ret = *src;
         ret->store.backup_dir = dir;
         ret->sync.photos_dir = photos;
+        ret->sync.documents_dir = docs;
+        ret->sync.documents_apps = apps;
         return 0;
 }
 

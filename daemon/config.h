@@ -62,12 +62,51 @@ typedef enum SyncCrashLogsMode {
         SYNC_CRASHLOGS_MOVE,
 } SyncCrashLogsMode;
 
+typedef enum SyncDocumentsMode {
+        SYNC_DOCUMENTS_NO,
+        SYNC_DOCUMENTS_IMPORT,
+        SYNC_DOCUMENTS_TWO_WAY,
+} SyncDocumentsMode;
+typedef enum SyncDeletionsMode {
+        SYNC_DELETIONS_HOLD,
+        SYNC_DELETIONS_PROPAGATE,
+        SYNC_DELETIONS_NEVER,
+} SyncDeletionsMode;
+typedef enum SyncFirstSyncMode {
+        SYNC_FIRST_ASK,
+        SYNC_FIRST_MERGE,
+        SYNC_FIRST_REPLACE_DEVICE,
+        SYNC_FIRST_REPLACE_COMPUTER,
+} SyncFirstSyncMode;
+
+/* DocumentsApps=: at most this many bundle ids, each at most this long (Apple's limit). */
+#define POLICY_DOCUMENTS_APPS_MAX 256U
+#define POLICY_BUNDLE_ID_MAX 155U
+
 typedef struct PolicySync {
         bool enabled;                   /* Enabled=: the sync stage runs after a backup */
         SyncPhotosMode photos;          /* Photos=import|no */
         char *photos_dir;               /* PhotosDir=: owned; NULL = <library>/photos */
         SyncCrashLogsMode crash_logs;   /* CrashLogs=move|copy|no */
+        SyncDocumentsMode documents;    /* Documents=two-way|import|no */
+        char *documents_dir;            /* DocumentsDir=: owned; NULL = <library>/documents */
+        char *documents_apps;           /* DocumentsApps=: owned; the validated bundle ids,
+                                         * separated by one space; NULL = every app with
+                                         * File Sharing */
+        SyncDeletionsMode deletions;    /* Deletions=hold|propagate|never */
+        SyncFirstSyncMode first_sync;   /* FirstSync=ask|merge|replace-device|… */
+        unsigned trash_days;            /* TrashDays=: days the host trash keeps a file */
 } PolicySync;
+
+/* The words of the modes above, as the config file, the helper protocol and the library
+ * spell them ("two-way", "hold", "replace-device", …). */
+const char *sync_documents_mode_to_string(SyncDocumentsMode m);
+const char *sync_deletions_mode_to_string(SyncDeletionsMode m);
+const char *sync_first_sync_mode_to_string(SyncFirstSyncMode m);
+
+/* Whether s is a bundle id DocumentsApps= accepts: 1..POLICY_BUNDLE_ID_MAX characters of
+ * [A-Za-z0-9.-], no leading, trailing or doubled '.'. */
+bool bundle_id_is_valid(const char *s);
 
 /* [Store]: where snapshots live. */
 typedef struct PolicyStore {

@@ -28,6 +28,7 @@ static const char *const state_names[_DEVICE_STATE_MAX] = {
         [DEVICE_VERIFYING] = "verifying",
         [DEVICE_RESTORING] = "restoring",
         [DEVICE_IDLE] = "idle",
+        [DEVICE_WAITING_FOR_DECISION] = "waiting-for-decision",
 };
 
 static const char *const event_names[_DEVICE_EVENT_MAX] = {
@@ -57,6 +58,8 @@ static const char *const event_names[_DEVICE_EVENT_MAX] = {
         [DEVICE_EVENT_VERIFY_STARTED] = "verify-started",
         [DEVICE_EVENT_RESTORE_STARTED] = "restore-started",
         [DEVICE_EVENT_SIDE_JOB_ENDED] = "side-job-ended",
+        [DEVICE_EVENT_QUESTION_ASKED] = "question-asked",
+        [DEVICE_EVENT_QUESTION_ANSWERED] = "question-answered",
 };
 
 const char *device_state_to_string(DeviceState s) {
@@ -74,6 +77,7 @@ enum {
         F_JOB = 1u << 2,
         F_ATTEMPTED = 1u << 3,
         F_AUTO_RUN = 1u << 4,
+        F_QUESTION = 1u << 5,
 };
 
 /* Targets besides a DeviceState: leave state and reason alone; or the state of a device
@@ -107,6 +111,7 @@ static const Rule rules[] = {
         { DEVICE_EVENT_PROBE_STARTED, ANY, F_CONNECTED, 0, DEVICE_PAIRING },
         { DEVICE_EVENT_PROBE_OK, ANY, 0, F_CONNECTED, UNPLUGGED },
         { DEVICE_EVENT_PROBE_OK, ANY, F_JOB, 0, KEEP },
+        { DEVICE_EVENT_PROBE_OK, ANY, F_ATTEMPTED | F_QUESTION, 0, DEVICE_WAITING_FOR_DECISION },
         { DEVICE_EVENT_PROBE_OK, ANY, F_ATTEMPTED, 0, DEVICE_IDLE },
         { DEVICE_EVENT_PROBE_OK, ANY, 0, F_AUTO_RUN, DEVICE_IDLE },
         { DEVICE_EVENT_PROBE_OK, ANY, 0, 0, DEVICE_CHECKING_POLICY },
@@ -141,6 +146,8 @@ static const Rule rules[] = {
         { DEVICE_EVENT_SYNC_STARTED, ANY, F_CONNECTED | F_JOB, 0, DEVICE_SYNCING },
         { DEVICE_EVENT_SYNC_PROGRESS, ANY, F_JOB, 0, DEVICE_SYNCING },
         { DEVICE_EVENT_SYNC_DONE, ANY, 0, F_CONNECTED | F_JOB, UNPLUGGED },
+        { DEVICE_EVENT_SYNC_DONE, ANY, F_CONNECTED | F_QUESTION, F_JOB,
+          DEVICE_WAITING_FOR_DECISION },
         { DEVICE_EVENT_SYNC_DONE, ANY, F_CONNECTED, F_JOB, DEVICE_IDLE },
         { DEVICE_EVENT_SYNC_FAILED, ANY, 0, F_CONNECTED | F_JOB, UNPLUGGED },
         { DEVICE_EVENT_SYNC_FAILED, ANY, F_CONNECTED, F_JOB, DEVICE_IDLE },
@@ -152,7 +159,17 @@ static const Rule rules[] = {
         { DEVICE_EVENT_VERIFY_STARTED, ANY, F_CONNECTED | F_JOB, 0, DEVICE_VERIFYING },
         { DEVICE_EVENT_RESTORE_STARTED, ANY, F_CONNECTED | F_JOB, 0, DEVICE_RESTORING },
         { DEVICE_EVENT_SIDE_JOB_ENDED, ANY, 0, F_CONNECTED | F_JOB, UNPLUGGED },
+        { DEVICE_EVENT_SIDE_JOB_ENDED, ANY, F_CONNECTED | F_ATTEMPTED | F_QUESTION, F_JOB,
+          DEVICE_WAITING_FOR_DECISION },
         { DEVICE_EVENT_SIDE_JOB_ENDED, ANY, F_CONNECTED | F_ATTEMPTED, F_JOB, DEVICE_IDLE },
+
+        /* Questions to a person. A first-sync question holds the sync up: an idle device
+         * shows it, answering it (the last one) makes it idle again; a running job owns the
+         * state, and its end decides (sync-done, side-job-ended). */
+        { DEVICE_EVENT_QUESTION_ASKED, IN(DEVICE_IDLE) | IN(DEVICE_WAITING_FOR_DECISION),
+          F_CONNECTED | F_QUESTION, F_JOB, DEVICE_WAITING_FOR_DECISION },
+        { DEVICE_EVENT_QUESTION_ANSWERED, IN(DEVICE_WAITING_FOR_DECISION), F_CONNECTED,
+          F_JOB | F_QUESTION, DEVICE_IDLE },
 };
 
 int device_fsm_next(DeviceState current, DeviceEvent event, const DeviceFacts *facts,
@@ -166,7 +183,7 @@ int device_fsm_next(DeviceState current, DeviceEvent event, const DeviceFacts *f
                 return -EINVAL;
         f = (facts->connected ? F_CONNECTED : 0) | (facts->usb_present ? F_USB : 0) |
             (facts->job_running ? F_JOB : 0) | (facts->attempted ? F_ATTEMPTED : 0) |
-            (facts->auto_run ? F_AUTO_RUN : 0);
+            (facts->auto_run ? F_AUTO_RUN : 0) | (facts->question ? F_QUESTION : 0);
 
         for (size_t i = 0; i < ELEMENTSOF(rules); i++) {
                 const Rule *r = &rules[i];

@@ -7,7 +7,8 @@
  *
  *   usbmux-add → (the plan's probe) probe-started → pairing → probe-ok → checking-policy →
  *   policy-deferred → deferred | backup-started → backing-up ⇄ waiting-for-passcode →
- *   backup-done → sync-started → syncing → sync-done → idle
+ *   backup-done → sync-started → syncing → sync-done → idle (waiting-for-decision while a
+ *   question holds the sync up: question-asked / question-answered)
  *   usbmux-remove → disconnected (waiting-for-usbmuxd while udev still sees the cable)
  */
 #pragma once
@@ -28,6 +29,7 @@ typedef enum DeviceState {
         DEVICE_VERIFYING,
         DEVICE_RESTORING,
         DEVICE_IDLE,
+        DEVICE_WAITING_FOR_DECISION,            /* idle, but a request holds the sync up */
         _DEVICE_STATE_MAX,
         _DEVICE_STATE_INVALID = -22,
 } DeviceState;
@@ -61,7 +63,9 @@ typedef enum DeviceEvent {
         DEVICE_EVENT_SYNC_DISABLED,             /* the plan reached the sync: Enabled=no */
         DEVICE_EVENT_VERIFY_STARTED,
         DEVICE_EVENT_RESTORE_STARTED,           /* on the target */
-        DEVICE_EVENT_SIDE_JOB_ENDED,            /* verify, restore, delete, a sync dry run */
+        DEVICE_EVENT_SIDE_JOB_ENDED,            /* verify, restore, delete, apply, a dry run */
+        DEVICE_EVENT_QUESTION_ASKED,            /* a request that holds the sync up came */
+        DEVICE_EVENT_QUESTION_ANSWERED,         /* the last such request was answered */
         _DEVICE_EVENT_MAX,
         _DEVICE_EVENT_INVALID = -22,
 } DeviceEvent;
@@ -74,6 +78,7 @@ typedef struct DeviceFacts {
         bool job_running;                       /* the device has a (bus-visible) job */
         bool attempted;                         /* this connection's backup was tried */
         bool auto_run;                          /* the policy's AutoRun= */
+        bool question;                          /* a request holds its sync up (first sync) */
 } DeviceFacts;
 
 /* "idle", "waiting-for-usbmuxd", …; NULL for anything else. */

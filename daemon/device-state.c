@@ -85,6 +85,110 @@ static void assign(DeviceStateFile *s, const StateField *f, const char *value) {
         }
 }
 
+void device_state_file_done(DeviceStateFile *s) {
+        if (!s)
+                return;
+        free(s->requests);
+        free(s->decisions);
+        s->requests = NULL;
+        s->decisions = NULL;
+        s->n_requests = s->n_decisions = 0;
+}
+
+static bool word_ok(const char *s, size_t max) {
+        size_t n = strlen(s);
+
+        return n > 0 && n < max && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+bool device_state_request_is_valid(const DeviceStateRequest *r) {
+        if (!r || r->id == 0)
+                return false;
+        if (strcmp(r->kind, "deletions") == 0)
+                return r->category[0] == 0 || word_ok(r->category, sizeof(r->category));
+        return strcmp(r->kind, "first-sync") == 0 && word_ok(r->category, sizeof(r->category));
+}
+
+bool device_state_decision_is_valid(const DeviceStateDecision *d) {
+        if (!d || !word_ok(d->category, sizeof(d->category)))
+                return false;
+        if (strcmp(d->choice, "approve") == 0 || strcmp(d->choice, "reject") == 0)
+                return d->item > 0;
+        return d->item == 0 && (strcmp(d->choice, "merge") == 0 ||
+                                strcmp(d->choice, "replace-device") == 0 ||
+                                strcmp(d->choice, "replace-computer") == 0);
+}
+
+/* Copy the token [s, s + n) into dst (size bytes); false if it does not fit. */
+static bool take(char *dst, size_t size, const char *s, size_t n) {
+        if (n >= size)
+                return false;
+        memcpy(dst, s, n);
+        dst[n] = 0;
+        return true;
+}
+
+/* Request=<id> <kind> <created> <category or ->: appended when well formed. */
+static int parse_request(DeviceStateFile *s, const char *v) {
+        char id[16] = "", created[24] = "", cat[40] = "";
+        DeviceStateRequest r = {};
+        uint64_t n;
+        const char *p = v;
+        char *tok[4] = { id, r.kind, created, cat };
+        size_t sizes[4] = { sizeof(id), sizeof(r.kind), sizeof(created), sizeof(cat) };
+
+        for (int i = 0; i < 4; i++) {
+                size_t k = strcspn(p, " ");
+
+                if (k == 0 || !take(tok[i], sizes[i], p, k))
+                        return 0;
+                p += k;
+                if (i < 3) {
+                        if (*p != ' ')
+                                return 0;
+                        p++;
+                }
+        }
+        if (*p || parse_u64(id, &n) < 0 || n > UINT32_MAX || parse_u64(created, &r.created) < 0)
+                return 0;
+        r.id = (uint32_t) n;
+        if (strcmp(cat, "-") != 0 && !take(r.category, sizeof(r.category), cat, strlen(cat)))
+                return 0;
+        if (!device_state_request_is_valid(&r) || s->n_requests >= DEVICE_STATE_REQUESTS_MAX)
+                return 0;
+        for (size_t i = 0; i < s->n_requests; i++)
+                if (s->requests[i].id == r.id)
+                        return 0;
+        {
+                DeviceStateRequest *a = realloc(s->requests,
+                                                (s->n_requests + 1) * sizeof(*a));
+                if (!a)
+                        return -ENOMEM;
+                a[s->n_requests++] = r;
+                s->requests = a;
+        }
+        return 1;
+}
+
+/* Decision=<category>/<choice>/<item>: appended when well formed. */
+static int parse_decision(DeviceStateFile *s, const char *v) {
+        DeviceStateDecision d = {};
+        const char *a = strchr(v, '/'), *b = a ? strchr(a + 1, '/') : NULL;
+        DeviceStateDecision *grown;
+
+        if (!b || !take(d.category, sizeof(d.category), v, (size_t) (a - v)) ||
+            !take(d.choice, sizeof(d.choice), a + 1, (size_t) (b - a - 1)) ||
+            parse_u64(b + 1, &d.item) < 0 || !device_state_decision_is_valid(&d) ||
+            s->n_decisions >= DEVICE_STATE_DECISIONS_MAX)
+                return 0;
+        grown = realloc(s->decisions, (s->n_decisions + 1) * sizeof(*grown));
+        if (!grown)
+                return -ENOMEM;
+        grown[s->n_decisions++] = d;
+        s->decisions = grown;
+        return 1;
+}
+
 int device_state_parse(const char *text, DeviceStateFile *ret) {
         _cleanup_free_ char *copy = strdup(text);
         DeviceStateFile s = {};
@@ -112,6 +216,26 @@ int device_state_parse(const char *text, DeviceStateFile *ret) {
                 if (!eq)
                         continue;
                 *eq = 0;
+                if (strcmp(section, "Requests") == 0 && strcmp(l, "Next") == 0) {
+                        uint64_t v;
+
+                        if (parse_u64(eq + 1, &v) == 0 && v <= UINT32_MAX)
+                                s.next_request = (uint32_t) v;
+                        any = true;
+                        continue;
+                }
+                if ((strcmp(section, "Requests") == 0 && strcmp(l, "Request") == 0) ||
+                    (strcmp(section, "Decisions") == 0 && strcmp(l, "Decision") == 0)) {
+                        int r = l[0] == 'R' ? parse_request(&s, eq + 1) :
+                                              parse_decision(&s, eq + 1);
+
+                        if (r < 0) {
+                                device_state_file_done(&s);
+                                return r;
+                        }
+                        any = true;
+                        continue;
+                }
                 for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
                         const StateField *f = &fields[i];
                         /* Version 0 had no sections and lower-case keys. */
@@ -124,8 +248,10 @@ int device_state_parse(const char *text, DeviceStateFile *ret) {
                         }
                 }
         }
-        if (!any)
+        if (!any) {
+                device_state_file_done(&s);
                 return -EBADMSG;
+        }
         *ret = s;
         return 0;
 }
@@ -167,6 +293,17 @@ int device_state_format(const DeviceStateFile *s, char **ret) {
                 }
                 fputc('\n', f);
         }
+        fprintf(f, "[Requests]\nNext=%" PRIu32 "\n", s->next_request);
+        for (size_t i = 0; i < s->n_requests; i++)
+                if (device_state_request_is_valid(&s->requests[i]))
+                        fprintf(f, "Request=%" PRIu32 " %s %" PRIu64 " %s\n", s->requests[i].id,
+                                s->requests[i].kind, s->requests[i].created,
+                                s->requests[i].category[0] ? s->requests[i].category : "-");
+        fputs("[Decisions]\n", f);
+        for (size_t i = 0; i < s->n_decisions; i++)
+                if (device_state_decision_is_valid(&s->decisions[i]))
+                        fprintf(f, "Decision=%s/%s/%" PRIu64 "\n", s->decisions[i].category,
+                                s->decisions[i].choice, s->decisions[i].item);
         if (fclose(f) != 0) {
                 free(buf);
                 return -ENOMEM;

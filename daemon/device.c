@@ -27,6 +27,7 @@
 #include "log.h"
 #include "macro.h"
 #include "policy.h"
+#include "request.h"
 
 #define USEC_PER_SEC 1000000ull
 #define RETRY_DEFERRED_MAX_USEC POLICY_RECHECK_USEC      /* battery and disk are re-read */
@@ -114,6 +115,9 @@ Device *device_free(Device *d) {
         sd_event_source_disable_unref(d->retry_timer);
         sd_event_source_disable_unref(d->passcode_timer);
         policy_done(&d->policy);
+        free(d->decisions);
+        free(d->worker_decisions);
+        free(d->saved_requests);
         free(d->udid);
         free(d->path);
         free(d->name);
@@ -156,6 +160,7 @@ int device_next_state(Device *d, DeviceEvent event, DeviceState *ret_next) {
                 .job_running = d->job != NULL,
                 .attempted = d->attempted,
                 .auto_run = d->policy.backup.auto_run,
+                .question = request_device_blocked(d->manager, d),
         };
         int r;
 
@@ -176,15 +181,39 @@ static char *state_file(Device *d) {
 
 int device_save(Device *d) {
         _cleanup_free_ char *path = state_file(d), *dir = NULL;
+        _cleanup_free_ DeviceStateRequest *reqs = NULL;
+        Manager *m = d->manager;
         DeviceStateFile st = {
                 .encrypted = d->encrypted,
                 .last_backup = d->last_backup,
                 .last_sync = d->last_sync,
+                .decisions = d->decisions,
+                .n_decisions = d->n_decisions,
+                .next_request = d->manager->next_request_id,
         };
         int r;
 
         if (!path || asprintf(&dir, "%s/%s", d->manager->state_dir, d->udid) < 0)
                 return -ENOMEM;
+        /* The open requests (and records not reconciled yet): their numbers survive. */
+        reqs = calloc(m->n_requests + d->n_saved_requests + 1, sizeof(*reqs));
+        if (!reqs)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n_requests; i++) {
+                const Request *q = m->requests[i];
+                DeviceStateRequest *e;
+
+                if (q->device != d || st.n_requests >= DEVICE_STATE_REQUESTS_MAX)
+                        continue;
+                e = &reqs[st.n_requests++];
+                *e = (DeviceStateRequest) { .id = q->id, .created = q->created };
+                snprintf(e->kind, sizeof(e->kind), "%s", request_kind_to_string(q->kind));
+                snprintf(e->category, sizeof(e->category), "%s", q->category);
+        }
+        for (size_t i = 0; i < d->n_saved_requests && st.n_requests < DEVICE_STATE_REQUESTS_MAX;
+             i++)
+                reqs[st.n_requests++] = d->saved_requests[i];
+        st.requests = reqs;
         (void) mkdir(d->manager->state_dir, 0700);
         (void) mkdir(dir, 0700);
         snprintf(st.name, sizeof(st.name), "%s", d->name);
@@ -244,6 +273,22 @@ int device_load(Device *d) {
         d->last_backup = st.last_backup;
         d->last_sync = st.last_sync;
         d->encrypted = st.encrypted;
+        /* Answers not applied yet, and the numbers of the open requests (request.c gives
+         * them back to the same questions when it reconciles). */
+        free(d->decisions);
+        d->decisions = TAKE_PTR(st.decisions);
+        d->n_decisions = st.n_decisions;
+        d->n_decisions_sent = 0;
+        free(d->saved_requests);
+        d->saved_requests = TAKE_PTR(st.requests);
+        d->n_saved_requests = st.n_requests;
+        /* Numbers are never given out twice, even those of requests gone since. */
+        if (st.next_request > d->manager->next_request_id)
+                d->manager->next_request_id = st.next_request;
+        for (size_t i = 0; i < d->n_saved_requests; i++)
+                if (d->saved_requests[i].id > d->manager->next_request_id)
+                        d->manager->next_request_id = d->saved_requests[i].id;
+        device_state_file_done(&st);
         if (strcmp(st.running, "backup") == 0) {
                 /* The daemon stopped mid-run: the engine cleans the staging on its next run. */
                 (void) free_and_strdup(&d->last_result, "failed");
@@ -270,6 +315,125 @@ int device_reload_policy(Device *d) {
         policy_done(&d->policy);
         d->policy = p;
         return 0;
+}
+
+/* ---- answers to requests (request.c) -------------------------------------------------- */
+
+bool device_has_decision(Device *d, const char *category, uint64_t item) {
+        for (size_t i = 0; i < d->n_decisions; i++) {
+                const DeviceStateDecision *x = &d->decisions[i];
+
+                if (item > 0 ? x->item == item :
+                               x->item == 0 && strcmp(x->category, category ?: "") == 0)
+                        return true;
+        }
+        return false;
+}
+
+int device_add_decision(Device *d, const char *category, const char *choice, uint64_t item) {
+        DeviceStateDecision x = { .item = item }, *a;
+
+        if (d->n_decisions >= DEVICE_STATE_DECISIONS_MAX)
+                return -E2BIG;
+        snprintf(x.category, sizeof(x.category), "%s", category);
+        snprintf(x.choice, sizeof(x.choice), "%s", choice);
+        if (!device_state_decision_is_valid(&x))
+                return -EINVAL;
+        a = realloc(d->decisions, (d->n_decisions + 1) * sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a[d->n_decisions++] = x;
+        d->decisions = a;
+        return 0;
+}
+
+int device_fill_decisions(Device *d, WorkerRequest *req) {
+        size_t n = d->n_decisions < WORKER_DECISIONS_MAX ? d->n_decisions : WORKER_DECISIONS_MAX;
+        WorkerDecision *a;
+
+        a = realloc(d->worker_decisions, (n + 1) * sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        d->worker_decisions = a;
+        for (size_t i = 0; i < n; i++)
+                a[i] = (WorkerDecision) {
+                        .category = d->decisions[i].category,
+                        .choice = d->decisions[i].choice,
+                        .item = d->decisions[i].item,
+                };
+        req->decisions = a;
+        req->n_decisions = n;
+        d->n_decisions_sent = n;
+        return 0;
+}
+
+void device_drop_sent_decisions(Device *d) {
+        size_t n = d->n_decisions_sent <= d->n_decisions ? d->n_decisions_sent : d->n_decisions;
+
+        if (n == 0)
+                return;
+        memmove(d->decisions, d->decisions + n, (d->n_decisions - n) * sizeof(*d->decisions));
+        d->n_decisions -= n;
+        d->n_decisions_sent = 0;
+        (void) device_save(d);
+}
+
+void device_apply_answers(Device *d, bool computer) {
+        int r;
+
+        /* A running job was given the answers it could take; its end goes on. */
+        if (d->job || d->n_decisions == 0)
+                return;
+        if (d->connected && !d->probe &&
+            (d->state == DEVICE_IDLE || d->state == DEVICE_WAITING_FOR_DECISION)) {
+                r = device_start_job(d, JOB_SYNC, &(JobParams) {}, NULL);
+                if (r < 0)
+                        log_error_errno(r, "Failed to start the sync of %s: %m", d->udid);
+                return;
+        }
+        /* The plan of this connection is under way (probe, policy check): its sync takes
+         * the answers shortly; an apply job now would only make the backup wait. */
+        if (d->connected && (d->probe || d->state == DEVICE_PAIRING ||
+                             d->state == DEVICE_CHECKING_POLICY))
+                return;
+        /* Removing a computer copy needs no device: into the trash now. What the device
+         * must do waits for its next connection. */
+        if (!computer)
+                return;
+        r = device_start_job(d, JOB_APPLY, &(JobParams) {}, NULL);
+        if (r < 0)
+                log_error_errno(r, "Failed to apply the answers for %s: %m", d->udid);
+}
+
+/* "1 question waiting: <summary of the first>" for the state's reason. */
+static void decision_reason(Device *d, char *buf, size_t size) {
+        Manager *m = d->manager;
+        size_t n = request_count_device(m, d, REQUEST_FIRST_SYNC);
+        const char *first = "";
+
+        for (size_t i = 0; i < m->n_requests && !first[0]; i++)
+                if (m->requests[i]->device == d && m->requests[i]->kind == REQUEST_FIRST_SYNC)
+                        first = m->requests[i]->summary;
+        snprintf(buf, size, "%zu question%s waiting: %s", n, n == 1 ? "" : "s", first);
+}
+
+void device_set_decision_state(Device *d, DeviceState s, const char *fallback) {
+        char reason[512];
+
+        if (s == DEVICE_WAITING_FOR_DECISION) {
+                decision_reason(d, reason, sizeof(reason));
+                device_set_state(d, s, "%s", reason);
+        } else
+                device_set_state(d, s, "%s", fallback);
+}
+
+void device_update_decision_state(Device *d) {
+        DeviceState s;
+
+        if (device_next_state(d, request_device_blocked(d->manager, d) ?
+                                         DEVICE_EVENT_QUESTION_ASKED :
+                                         DEVICE_EVENT_QUESTION_ANSWERED, &s) > 0)
+                device_set_decision_state(d, s, "The questions were answered.");
 }
 
 /* ---- timers ------------------------------------------------------------------------ */
@@ -350,6 +514,10 @@ void device_evaluate(Device *d) {
 
         if (!d->connected || device_next_state(d, DEVICE_EVENT_PROBE_OK, &s) == 0)
                 return;                 /* gone meanwhile, or a job runs: it owns the state */
+        if (s == DEVICE_WAITING_FOR_DECISION) {
+                device_set_decision_state(d, s, "");
+                return;
+        }
         if (s == DEVICE_IDLE) {
                 if (d->attempted)
                         device_set_state(d, s, "%s", d->reason[0] && d->state == DEVICE_IDLE ?
@@ -515,6 +683,8 @@ void device_after_side_job(Device *d, Job *j) {
 
         if (device_next_state(d, DEVICE_EVENT_SIDE_JOB_ENDED, &s) == 0)
                 device_plan_next(d);    /* plugged in while the job ran */
+        else if (s == DEVICE_WAITING_FOR_DECISION)
+                device_set_decision_state(d, s, "");
         else if (s == DEVICE_IDLE)
                 device_set_state(d, s, "The %s ended: %s.", job_kind_to_string(j->kind),
                                  j->result);

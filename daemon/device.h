@@ -19,9 +19,11 @@
 #include "bus-object.h"
 #include "config.h"
 #include "device-fsm.h"
+#include "device-state.h"
 #include "idevicesync.h"
 #include "job.h"
 #include "manager.h"
+#include "worker.h"
 
 /* Properties that change; bit n = device_prop_names[n]. */
 typedef enum DeviceProp {
@@ -80,6 +82,13 @@ struct Device {
         bool sync_pending;                      /* the plan's next step is the sync */
         unsigned probe_failures;
         Policy policy;
+        DeviceStateDecision *decisions;         /* answers not yet applied (persisted) */
+        size_t n_decisions;
+        size_t n_decisions_sent;                /* the first n went to the running sync */
+        WorkerDecision *worker_decisions;       /* scratch: the answers as a request sends
+                                                 * them, pointing into decisions */
+        DeviceStateRequest *saved_requests;     /* from the state file, until reconciled */
+        size_t n_saved_requests;
         sd_event_source *retry_timer;
         sd_event_source *passcode_timer;
 
@@ -122,6 +131,28 @@ void device_evaluate(Device *d);
 /* What a job that is not part of the plan (verify, restore, delete) leaves behind: the
  * plan goes on if the device was plugged in meanwhile, else a state that says it ended. */
 void device_after_side_job(Device *d, Job *j);
+
+/* Answers (request.c): whether an answer waits for held item item (item > 0) or for the
+ * first sync of category (item 0); add one (-E2BIG beyond DEVICE_STATE_DECISIONS_MAX).
+ * The caller saves. */
+bool device_has_decision(Device *d, const char *category, uint64_t item);
+int device_add_decision(Device *d, const char *category, const char *choice, uint64_t item);
+/* A sync job that was given the first n_decisions_sent answers ended "done": they are
+ * applied (recorded in sync.db), drop them. */
+void device_drop_sent_decisions(Device *d);
+/* Apply what was answered: a sync now if the device is connected and idle, else an
+ * offline apply job when computer is set (an approved removal of a computer copy); other
+ * answers wait for the next connection. */
+void device_apply_answers(Device *d, bool computer);
+/* The device's state after its requests changed: waiting-for-decision while a question
+ * holds up its sync (connected, no job), idle again when answered. */
+void device_update_decision_state(Device *d);
+/* Set s; waiting-for-decision gets "N questions waiting: …" as its reason, any other
+ * state fallback. */
+void device_set_decision_state(Device *d, DeviceState s, const char *fallback);
+/* Point req->decisions at d's answers (at most WORKER_DECISIONS_MAX, the oldest first) and
+ * remember how many went (n_decisions_sent). 0 or -ENOMEM. */
+int device_fill_decisions(Device *d, WorkerRequest *req);
 
 /* Small setters the job kinds share. */
 void device_arm_retry(Device *d, uint64_t usec_relative);

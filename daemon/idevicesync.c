@@ -18,20 +18,20 @@
  */
 #include "cli.h"
 
-static char **strv_free(char **l) {
+char **strv_free(char **l) {
         for (char **i = l; i && *i; i++)
                 free(*i);
         free(l);
         return NULL;
 }
 
-static void strv_freep(char ***l) {
+void strv_freep(char ***l) {
         *l = strv_free(*l);
 }
 
 /* Reads an "ao" into a NULL-terminated array (libsystemd 252's sd_bus_message_read_strv()
  * takes only "as"). Returns 0 or a negative errno; *ret is set only on success. */
-static int read_object_paths(sd_bus_message *m, char ***ret) {
+int read_object_paths(sd_bus_message *m, char ***ret) {
         _cleanup_(strv_freep) char **l = NULL;
         const char *path;
         size_t n = 0;
@@ -87,6 +87,7 @@ enum {
         OPT_TO = 1 << 4,
         OPT_NO_REBOOT = 1 << 5,
         OPT_DRY_RUN = 1 << 6,
+        OPT_ITEMS = 1 << 7,
 };
 
 bool arg_legend = true;
@@ -140,7 +141,7 @@ static int compare_strings(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-static int status_row(Table *t, const char *path, const DeviceInfo *d) {
+static int status_row(Table *t, const char *path, const DeviceInfo *d, size_t questions) {
         _cleanup_free_ char *udid = NULL, *reason = NULL;
         char when[FORMAT_TIMESTAMP_MAX], next[FORMAT_TIMESTAMP_MAX], synced[FORMAT_TIMESTAMP_MAX];
         bool running = !isempty(d->job) && strcmp(d->job, "/") != 0;
@@ -152,6 +153,10 @@ static int status_row(Table *t, const char *path, const DeviceInfo *d) {
         if (streq_ptr(d->state, "deferred") && d->next_eligible > 0)
                 r = asprintf(&reason, "%s (eligible %s)", d->state_reason ? d->state_reason : "",
                              format_timestamp_usec(next, sizeof(next), d->next_eligible));
+        else if (questions > 0 && !streq_ptr(d->state, "waiting-for-decision"))
+                /* A held deletion does not stop the device; say it is there anyway. */
+                r = asprintf(&reason, "%zu question%s waiting; %s", questions,
+                             questions == 1 ? "" : "s", d->state_reason ? d->state_reason : "");
         else
                 r = asprintf(&reason, "%s", d->state_reason ? d->state_reason : "");
         if (r < 0)
@@ -188,7 +193,7 @@ static int verb_status(int argc, char **argv) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         _cleanup_(bus_closep) sd_bus *bus = NULL;
-        _cleanup_(strv_freep) char **paths = NULL;
+        _cleanup_(strv_freep) char **paths = NULL, **asked = NULL;
         _cleanup_(table_done) Table t = { .n_columns = 9 };
         size_t n = 0;
         int r;
@@ -210,6 +215,9 @@ static int verb_status(int argc, char **argv) {
                 n++;
         if (n > 0)
                 qsort(paths, n, sizeof(char *), compare_strings);
+        /* Which devices have requests: none when the daemon is older than requests. */
+        if (requests_devices(bus, &asked) < 0)
+                return -ENOMEM;
 
         r = table_addf(&t, "UDID");
         if (r < 0 || (r = table_addf(&t, "NAME")) < 0 || (r = table_addf(&t, "CONNECTED")) < 0 ||
@@ -221,6 +229,7 @@ static int verb_status(int argc, char **argv) {
         for (size_t i = 0; i < n; i++) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *props = NULL;
                 _cleanup_(device_info_done) DeviceInfo d = {};
+                size_t questions = 0;
 
                 sd_bus_error_free(&error);
                 r = sd_bus_call_method(bus, BUS_NAME, paths[i], PROPERTIES_IFACE, "GetAll",
@@ -236,7 +245,9 @@ static int verb_status(int argc, char **argv) {
                                   strerror(-r));
                         return CLI_EXIT_FAILED;
                 }
-                r = status_row(&t, paths[i], &d);
+                for (char **q = asked; q && *q; q++)
+                        questions += strcmp(*q, paths[i]) == 0;
+                r = status_row(&t, paths[i], &d, questions);
                 if (r < 0)
                         return r;
         }
@@ -579,6 +590,9 @@ static int help(void) {
                "  sync UDID                    Start the sync stage (photos, crash logs)\n"
                "  sync-status UDID             Show the last sync, per category\n"
                "  delete-snapshot UDID/ID      Delete one snapshot\n"
+               "  requests [REQUEST]           List the questions waiting for an answer\n"
+               "  answer REQUEST CHOICE [ID...]\n"
+               "                               Answer a request (only some items: IDs)\n"
                "  reload                       Reload the configuration and device policies\n"
                "  monitor                      Follow what the daemon does until Ctrl-C\n"
                "\n"
@@ -588,13 +602,14 @@ static int help(void) {
                "  -h --help          Show this help\n"
                "     --version       Show the version\n"
                "     --no-pager      Accepted for compatibility; no pager is ever used\n"
-               "     --no-legend     status, list-snapshots: no column headers\n"
+               "     --no-legend     status, list-snapshots, requests: no column headers\n"
                "     --full          backup: a full backup, not an incremental one\n"
                "     --force         backup: run now even if the policy says not now\n"
                "     --wait          backup, restore, verify, sync: follow the job to its end\n"
                "     --dry-run       sync: print the plan, change nothing (implies --wait)\n"
                "     --to=UDID       restore: the device to restore onto\n"
                "     --no-reboot     restore: do not reboot the device afterwards\n"
+               "     --items=ID[,ID] answer: only these items of a deletions request\n"
                "\n"
                "Exit status: 0 done, 1 failed, 2 usage, 3 cancelled, 4 deferred or denied\n"
                "by policy, 5 access denied. See idevicesync(1).\n",
@@ -605,23 +620,26 @@ static int help(void) {
 typedef struct Verb {
         const char *name;
         unsigned args;                  /* exactly this many arguments after the verb */
+        bool more;                      /* … or more (answer: item ids) */
         const char *usage;              /* of the arguments, for messages */
         unsigned options;               /* OPT_* allowed */
         int (*run)(int argc, char **argv);
 } Verb;
 
 static const Verb verbs[] = {
-        { "status", 0, "", OPT_NO_LEGEND, verb_status },
-        { "list-snapshots", 1, "UDID", OPT_NO_LEGEND, verb_list_snapshots },
-        { "backup", 1, "UDID", OPT_FULL | OPT_FORCE | OPT_WAIT, verb_backup },
-        { "cancel", 1, "UDID", 0, verb_cancel },
-        { "restore", 1, "SNAPSHOT", OPT_TO | OPT_NO_REBOOT | OPT_WAIT, verb_restore },
-        { "verify", 1, "SNAPSHOT", OPT_WAIT, verb_verify },
-        { "sync", 1, "UDID", OPT_DRY_RUN | OPT_WAIT, verb_sync },
-        { "sync-status", 1, "UDID", OPT_NO_LEGEND, verb_sync_status },
-        { "delete-snapshot", 1, "UDID/ID", 0, verb_delete_snapshot },
-        { "reload", 0, "", 0, verb_reload },
-        { "monitor", 0, "", 0, verb_monitor },
+        { "status", 0, false, "", OPT_NO_LEGEND, verb_status },
+        { "list-snapshots", 1, false, "UDID", OPT_NO_LEGEND, verb_list_snapshots },
+        { "backup", 1, false, "UDID", OPT_FULL | OPT_FORCE | OPT_WAIT, verb_backup },
+        { "cancel", 1, false, "UDID", 0, verb_cancel },
+        { "restore", 1, false, "SNAPSHOT", OPT_TO | OPT_NO_REBOOT | OPT_WAIT, verb_restore },
+        { "verify", 1, false, "SNAPSHOT", OPT_WAIT, verb_verify },
+        { "sync", 1, false, "UDID", OPT_DRY_RUN | OPT_WAIT, verb_sync },
+        { "sync-status", 1, false, "UDID", OPT_NO_LEGEND, verb_sync_status },
+        { "delete-snapshot", 1, false, "UDID/ID", 0, verb_delete_snapshot },
+        { "reload", 0, false, "", 0, verb_reload },
+        { "requests", 0, true, "[REQUEST]", OPT_NO_LEGEND, verb_requests },
+        { "answer", 2, true, "REQUEST CHOICE [ID...]", OPT_ITEMS, verb_answer },
+        { "monitor", 0, false, "", 0, verb_monitor },
 };
 
 static const char *option_name(unsigned opt) {
@@ -640,6 +658,8 @@ static const char *option_name(unsigned opt) {
                 return "--no-reboot";
         case OPT_DRY_RUN:
                 return "--dry-run";
+        case OPT_ITEMS:
+                return "--items";
         default:
                 return "?";
         }
@@ -658,6 +678,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_NO_REBOOT,
                 ARG_NO_PAGER,
                 ARG_DRY_RUN,
+                ARG_ITEMS,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -670,6 +691,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "no-reboot", no_argument, NULL, ARG_NO_REBOOT },
                 { "no-pager", no_argument, NULL, ARG_NO_PAGER },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
+                { "items", required_argument, NULL, ARG_ITEMS },
                 {}
         };
         int c;
@@ -709,6 +731,13 @@ static int parse_argv(int argc, char *argv[]) {
                         arg_dry_run = true;
                         arg_given |= OPT_DRY_RUN;
                         break;
+                case ARG_ITEMS:
+                        if (parse_items(optarg) < 0) {
+                                log_error("--items takes item ids such as 3 or 3,5,7.");
+                                return -CLI_EXIT_USAGE;
+                        }
+                        arg_given |= OPT_ITEMS;
+                        break;
                 case ARG_NO_PAGER:
                         break;          /* never a pager: accepted as systemd's tools do */
                 case '?':
@@ -738,8 +767,12 @@ static int dispatch(int argc, char **argv) {
                 return CLI_EXIT_USAGE;
         }
 
-        if ((unsigned) (argc > 0 ? argc - 1 : 0) != v->args) {
-                if (v->args == 0)
+        if ((unsigned) (argc > 0 ? argc - 1 : 0) != v->args &&
+            !(v->more && (unsigned) (argc > 0 ? argc - 1 : 0) > v->args)) {
+                if (v->more)
+                        log_error("'%s' needs at least %u arguments: %s.", v->name, v->args,
+                                  v->usage);
+                else if (v->args == 0)
                         log_error("'%s' takes no arguments.", v->name);
                 else
                         log_error("'%s' needs one argument: %s.", v->name, v->usage);

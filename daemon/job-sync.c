@@ -6,24 +6,38 @@
  * SyncPlan, and nothing else changes). The state the sync remembers is in sync.db, which
  * only the helper writes.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "job-type.h"
 #include "log.h"
 #include "macro.h"
+#include "request.h"
 
-static int sync_request(Device *d, const JobParams *p, WorkerRequest *req) {
+int job_sync_request(Device *d, WorkerRequest *req) {
         const PolicySync *s = &d->policy.sync;
 
-        req->dry_run = p->dry_run;
         req->photos = s->photos == SYNC_PHOTOS_IMPORT ? "import" : "no";
         req->photos_dir = s->photos_dir;
         req->crash_logs = s->crash_logs == SYNC_CRASHLOGS_MOVE ? "move" :
                           s->crash_logs == SYNC_CRASHLOGS_COPY ? "copy" : "no";
         req->min_free_bytes = d->policy.backup.min_free_space.kind == SPACE_BYTES ?
                                       d->policy.backup.min_free_space.value : 0;
-        return 0;
+        req->documents = sync_documents_mode_to_string(s->documents);
+        req->documents_dir = s->documents_dir;
+        req->documents_apps = s->documents_apps;
+        req->deletions = sync_deletions_mode_to_string(s->deletions);
+        req->first_sync = sync_first_sync_mode_to_string(s->first_sync);
+        req->trash_days = s->trash_days;
+        /* A person's answers go with every sync until one that had them ends "done". */
+        return device_fill_decisions(d, req);
+}
+
+static int sync_request(Device *d, const JobParams *p, WorkerRequest *req) {
+        req->dry_run = p->dry_run;
+        return job_sync_request(d, req);
 }
 
 static void sync_started(Device *d, Job *j, const JobParams *p) {
@@ -54,6 +68,11 @@ static void sync_finished(Device *d, Job *j) {
                 device_after_side_job(d, j);
                 return;
         }
+        /* Answers it was given are in sync.db now; what waits for a person is read anew
+         * (before the state is chosen: a question shows as waiting-for-decision). */
+        if (done)
+                device_drop_sent_decisions(d);
+        (void) request_reconcile_device(d);
         d->last_sync = device_now_realtime();
         (void) free_and_strdup(&d->last_sync_result, j->result);
         device_mark_dirty(d, DEVICE_PROP_LAST_SYNC);
@@ -67,13 +86,18 @@ static void sync_finished(Device *d, Job *j) {
         if (device_next_state(d, done ? DEVICE_EVENT_SYNC_DONE : DEVICE_EVENT_SYNC_FAILED,
                               &s) == 0)
                 return;
-        if (s != DEVICE_IDLE)
+        if (s == DEVICE_WAITING_FOR_DECISION)
+                device_set_decision_state(d, s, "");
+        else if (s != DEVICE_IDLE)
                 device_set_state(d, s, "The device was disconnected during the sync.");
         else if (done)
                 device_set_state(d, s, "Backed up and synced. %s", j->message);
         else
                 device_set_state(d, s, "The sync ended: %s",
                                  j->message[0] ? j->message : ids_result_message(j->code));
+        /* Answers that came while it ran: apply them now. */
+        if (done && d->n_decisions > 0)
+                device_apply_answers(d, true);
 }
 
 static int parse_mode(const char *s, const char *const *words, int n, int fallback) {
@@ -83,15 +107,33 @@ static int parse_mode(const char *s, const char *const *words, int n, int fallba
         return fallback;
 }
 
-static int sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {
+/* The helper's side of a sync, shared with the offline apply job (job-apply.c): the
+ * request's words and decisions into ids_sync_options, the result into res. */
+int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {
         static const char *const photos[] = { "no", "import" };
         static const char *const crash[] = { "no", "copy", "move" };
+        static const char *const documents[] = { "no", "import", "two-way" };
+        static const char *const deletions[] = { "hold", "propagate", "never" };
+        static const char *const first[] = { "ask", "merge", "replace-device",
+                                             "replace-computer" };
+        _cleanup_free_ ids_sync_decision *decisions = NULL;
+        _cleanup_free_ char *apps_buf = NULL;
+        _cleanup_free_ const char **apps = NULL;
         ids_sync_options o = {
                 .udid = req->udid,
                 .state_dir = req->state_dir,
                 .photos_dir = req->photos_dir,
                 .photos = (ids_sync_photos) parse_mode(req->photos, photos, 2, 0),
                 .crashlogs = (ids_sync_crashlogs) parse_mode(req->crash_logs, crash, 3, 0),
+                .documents = (ids_sync_documents) parse_mode(req->documents, documents, 3,
+                                                             IDS_SYNC_DOCUMENTS_NO),
+                .documents_dir = req->documents_dir,
+                .deletions = (ids_sync_deletions) parse_mode(req->deletions, deletions, 3,
+                                                             IDS_SYNC_DELETIONS_HOLD),
+                .first_sync = (ids_sync_first_sync) parse_mode(req->first_sync, first, 4,
+                                                               IDS_SYNC_FIRST_ASK),
+                .trash_days = req->trash_days > 36500 ? 36500 : (unsigned) req->trash_days,
+                .offline = req->offline,
                 .dry_run = req->dry_run,
                 .min_free_bytes = req->min_free_bytes,
                 .progress = worker_on_progress,
@@ -100,6 +142,34 @@ static int sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *
         ids_sync_result out = {};
         int r;
 
+        /* DocumentsApps=: the validated, space-separated list, as a NULL-terminated array. */
+        if (req->documents_apps && req->documents_apps[0]) {
+                size_t n = 0;
+                char *save = NULL;
+
+                apps_buf = strdup(req->documents_apps);
+                apps = calloc(strlen(req->documents_apps) / 2 + 2, sizeof(char *));
+                if (!apps_buf || !apps)
+                        return -ENOMEM;
+                for (char *t = strtok_r(apps_buf, " ", &save); t; t = strtok_r(NULL, " ", &save))
+                        apps[n++] = t;
+                o.documents_apps = apps;
+        }
+        /* A first-sync choice names its category; a held item is known by its id alone. */
+        if (req->n_decisions > 0) {
+                decisions = calloc(req->n_decisions, sizeof(*decisions));
+                if (!decisions)
+                        return -ENOMEM;
+                for (size_t i = 0; i < req->n_decisions; i++)
+                        decisions[i] = (ids_sync_decision) {
+                                .category = req->decisions[i].item > 0 ? NULL :
+                                                                        req->decisions[i].category,
+                                .choice = req->decisions[i].choice,
+                                .item = req->decisions[i].item,
+                        };
+                o.decisions = decisions;
+                o.n_decisions = req->n_decisions;
+        }
         r = ids_sync_run(&o, &out);
         res->dry_run = out.dry_run;
         res->n_sync = out.n_categories;
@@ -116,5 +186,5 @@ const JobType job_type_sync = {
         .started = sync_started,
         .progress = sync_progress,
         .finished = sync_finished,
-        .run = sync_run,
+        .run = job_sync_run,
 };

@@ -13,6 +13,7 @@ static const JobType *const job_types[_JOB_KIND_MAX] = {
         [JOB_VERIFY] = &job_type_verify,
         [JOB_RESTORE] = &job_type_restore,
         [JOB_DELETE] = &job_type_delete,
+        [JOB_APPLY] = &job_type_apply,
 };
 
 const JobType *job_type_get(JobKind kind) {

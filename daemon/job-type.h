@@ -50,7 +50,13 @@ typedef struct JobType {
 } JobType;
 
 extern const JobType job_type_probe, job_type_backup, job_type_sync, job_type_verify,
-        job_type_restore, job_type_delete;
+        job_type_restore, job_type_delete, job_type_apply;
+
+/* The [Sync] policy and the device's answers into req (job-sync.c), shared with the
+ * offline apply job. 0 or -ENOMEM. */
+int job_sync_request(Device *d, WorkerRequest *req);
+/* The helper's side of a sync (job-sync.c), shared with the offline apply job. */
+int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res);
 
 /* The type of kind, NULL for an invalid kind. */
 const JobType *job_type_get(JobKind kind);

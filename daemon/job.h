@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * A Job: one long operation of a device (probe, backup, sync, verify, restore, delete),
+ * A Job: one long operation of a device (probe, backup, sync, verify, restore, delete,
+ * apply),
  * with its own bus object unless it is internal (the probe). Generic only: blocking work
  * runs in a helper process (worker.c); the job reads its reports from the socketpair,
  * reaps it, and tells its owner through the callbacks the owner set. What each kind asks
@@ -25,6 +26,7 @@ typedef enum JobKind {
         JOB_VERIFY,
         JOB_RESTORE,
         JOB_DELETE,
+        JOB_APPLY,              /* answers that need no device, e.g. into the host trash */
         _JOB_KIND_MAX,
         _JOB_KIND_INVALID = -22,
 } JobKind;

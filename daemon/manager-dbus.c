@@ -12,6 +12,7 @@
 #include "log.h"
 #include "macro.h"
 #include "manager.h"
+#include "request.h"
 
 #ifndef IDEVICESYNC_VERSION
 #define IDEVICESYNC_VERSION "0.1"
@@ -48,7 +49,9 @@ int bus_check_root(sd_bus_message *msg, sd_bus_error *error) {
         return 0;
 }
 
-static int append_paths(sd_bus_message *msg, Manager *m, bool jobs) {
+typedef enum PathList { PATHS_DEVICES, PATHS_JOBS, PATHS_REQUESTS } PathList;
+
+static int append_paths(sd_bus_message *msg, Manager *m, PathList what) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         int r;
 
@@ -58,10 +61,13 @@ static int append_paths(sd_bus_message *msg, Manager *m, bool jobs) {
         r = sd_bus_message_open_container(reply, 'a', "o");
         if (r < 0)
                 return r;
-        if (jobs) {
+        if (what == PATHS_JOBS) {
                 for (size_t i = 0; i < m->n_jobs && r >= 0; i++)
                         if (m->jobs[i]->path)
                                 r = sd_bus_message_append(reply, "o", m->jobs[i]->path);
+        } else if (what == PATHS_REQUESTS) {
+                for (size_t i = 0; i < m->n_requests && r >= 0; i++)
+                        r = sd_bus_message_append(reply, "o", m->requests[i]->path);
         } else
                 for (size_t i = 0; i < m->n_devices && r >= 0; i++)
                         r = sd_bus_message_append(reply, "o", m->devices[i]->path);
@@ -74,11 +80,15 @@ static int append_paths(sd_bus_message *msg, Manager *m, bool jobs) {
 }
 
 static int method_list_devices(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return append_paths(msg, userdata, false);
+        return append_paths(msg, userdata, PATHS_DEVICES);
 }
 
 static int method_list_jobs(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        return append_paths(msg, userdata, true);
+        return append_paths(msg, userdata, PATHS_JOBS);
+}
+
+static int method_list_requests(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        return append_paths(msg, userdata, PATHS_REQUESTS);
 }
 
 static int method_reload(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -108,8 +118,12 @@ const sd_bus_vtable manager_vtable[] = {
                                 method_list_devices, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListJobs", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", jobs),
                                 method_list_jobs, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListRequests", SD_BUS_NO_ARGS, SD_BUS_RESULT("ao", requests),
+                                method_list_requests, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Reload", NULL, NULL, method_reload, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("JobRemoved", SD_BUS_ARGS("o", job, "s", result), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("RequestAdded", SD_BUS_ARGS("o", request), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("RequestRemoved", SD_BUS_ARGS("o", request, "s", answer), 0),
         SD_BUS_VTABLE_END
 };
 
@@ -145,6 +159,14 @@ int manager_bus_setup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to add the job objects: %m");
         r = sd_bus_add_node_enumerator(m->bus, NULL, BUS_PATH_JOB_PREFIX, job_node_enumerator, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_fallback_vtable(m->bus, NULL, BUS_PATH_REQUEST_PREFIX, BUS_IFACE_REQUEST,
+                                       request_vtable, request_object_find, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the request objects: %m");
+        r = sd_bus_add_node_enumerator(m->bus, NULL, BUS_PATH_REQUEST_PREFIX,
+                                       request_node_enumerator, m);
         if (r < 0)
                 return r;
 

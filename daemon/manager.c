@@ -28,6 +28,7 @@
 #include "macro.h"
 #include "manager.h"
 #include "notify.h"
+#include "request.h"
 #include "udid.h"
 
 #define USEC_PER_SEC 1000000ull
@@ -81,6 +82,10 @@ int manager_add_device(Manager *m, const char *udid, Device **ret) {
         m->devices[m->n_devices++] = d;
         (void) device_load(d);
         device_emit_added(d);
+        /* At start-up every device is loaded first (the state files hold request numbers),
+         * then manager_start() reconciles them all; a device seen later does it now. */
+        if (m->bus)
+                (void) request_reconcile_device(d);
         log_debug("Added device object %s", d->path);
         if (ret)
                 *ret = d;
@@ -134,6 +139,8 @@ static int on_flush(sd_event_source *s, void *userdata) {
                 later |= device_flush(m->devices[i], now) > 0;
         for (size_t i = 0; i < m->n_jobs; i++)
                 later |= job_flush(m->jobs[i], now) > 0;
+        for (size_t i = 0; i < m->n_requests; i++)
+                (void) request_flush(m->requests[i], now);
         if (later && !m->flush_timer)
                 (void) sd_event_add_time_relative(m->event, &m->flush_timer, CLOCK_MONOTONIC,
                                                   FLUSH_RETRY_USEC, 0, on_flush_timer, m);
@@ -148,14 +155,18 @@ void manager_schedule_flush(Manager *m) {
 
 void manager_update_status(Manager *m) {
         size_t connected = 0, jobs = 0;
+        char questions[64] = "";
 
         for (size_t i = 0; i < m->n_devices; i++)
                 connected += m->devices[i]->connected;
         for (size_t i = 0; i < m->n_jobs; i++)
                 jobs += m->jobs[i]->path != NULL;
+        if (m->n_requests > 0)
+                snprintf(questions, sizeof(questions), ", %zu question%s waiting",
+                         m->n_requests, m->n_requests == 1 ? "" : "s");
         /* Coalesced and non-blocking: a burst of events costs at most one message a second. */
-        notifier_status(m->notifier, "%zu device%s connected, %zu job%s running", connected,
-                        connected == 1 ? "" : "s", jobs, jobs == 1 ? "" : "s");
+        notifier_status(m->notifier, "%zu device%s connected, %zu job%s running%s", connected,
+                        connected == 1 ? "" : "s", jobs, jobs == 1 ? "" : "s", questions);
 }
 
 /* ---- idle exit --------------------------------------------------------------------- */
@@ -376,6 +387,9 @@ Manager *manager_free(Manager *m) {
         for (size_t i = 0; i < m->n_jobs; i++)
                 job_free(m->jobs[i]);
         free(m->jobs);
+        for (size_t i = 0; i < m->n_requests; i++)
+                request_free(m->requests[i]);
+        free(m->requests);
         for (size_t i = 0; i < m->n_devices; i++)
                 device_free(m->devices[i]);
         free(m->devices);
@@ -444,6 +458,10 @@ int manager_start(Manager *m) {
         r = sd_bus_add_filter(m->bus, NULL, on_bus_message, m);
         if (r < 0)
                 return r;
+        /* Every device is loaded (and its request numbers known): show what waits for a
+         * person. */
+        for (size_t i = 0; i < m->n_devices; i++)
+                (void) request_reconcile_device(m->devices[i]);
 
         (void) manager_udev_start(m);   /* without udev, plugs are seen through usbmuxd */
         r = manager_usbmux_start(m);

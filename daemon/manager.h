@@ -19,6 +19,7 @@ typedef struct Manager Manager;
 typedef struct Device Device;
 typedef struct Job Job;
 typedef struct Notifier Notifier;
+typedef struct Request Request;
 
 
 struct Manager {
@@ -41,6 +42,9 @@ struct Manager {
         Job **jobs;                             /* owned, bus-visible and probes */
         size_t n_jobs;
         uint32_t next_job_id;
+        Request **requests;                     /* owned, questions to a person */
+        size_t n_requests;
+        uint32_t next_request_id;               /* the highest number given out */
 
         char *state_dir;                        /* $STATE_DIRECTORY or /var/lib/idevicesync */
         ConfigSet *config;                      /* NULL: nothing loaded, the defaults */

@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "idevicesync.h"
@@ -101,6 +102,13 @@ static const RequestField request_fields[] = {
         { "PHOTOS", FIELD_STRING, offsetof(WorkerRequest, photos) },
         { "PHOTOS_DIR", FIELD_STRING, offsetof(WorkerRequest, photos_dir) },
         { "CRASH_LOGS", FIELD_STRING, offsetof(WorkerRequest, crash_logs) },
+        { "DOCUMENTS", FIELD_STRING, offsetof(WorkerRequest, documents) },
+        { "DOCUMENTS_DIR", FIELD_STRING, offsetof(WorkerRequest, documents_dir) },
+        { "DOCUMENTS_APPS", FIELD_STRING, offsetof(WorkerRequest, documents_apps) },
+        { "DELETIONS", FIELD_STRING, offsetof(WorkerRequest, deletions) },
+        { "FIRST_SYNC", FIELD_STRING, offsetof(WorkerRequest, first_sync) },
+        { "TRASH_DAYS", FIELD_U64, offsetof(WorkerRequest, trash_days) },
+        { "OFFLINE", FIELD_BOOL, offsetof(WorkerRequest, offline) },
         { "REBOOT", FIELD_BOOL, offsetof(WorkerRequest, reboot) },
         { "REQUIRE_ENCRYPTION", FIELD_BOOL, offsetof(WorkerRequest, require_encryption) },
         { "KEEP", FIELD_U64, offsetof(WorkerRequest, keep) },
@@ -109,11 +117,45 @@ static const RequestField request_fields[] = {
         { "MIN_FREE_PERCENT", FIELD_U64, offsetof(WorkerRequest, min_free_percent) },
 };
 
+static bool category_ok(const char *s) {
+        size_t n = s ? strlen(s) : 0;
+
+        return n > 0 && n < 32 && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+bool worker_decision_is_valid(const WorkerDecision *d) {
+        static const char *const held[] = { "approve", "reject" };
+        static const char *const first[] = { "merge", "replace-device", "replace-computer" };
+
+        if (!d || !category_ok(d->category) || !d->choice)
+                return false;
+        for (size_t i = 0; i < sizeof(held) / sizeof(held[0]); i++)
+                if (strcmp(d->choice, held[i]) == 0)
+                        return d->item > 0;
+        for (size_t i = 0; i < sizeof(first) / sizeof(first[0]); i++)
+                if (strcmp(d->choice, first[i]) == 0)
+                        return d->item == 0;
+        return false;
+}
+
 int worker_request_encode(const WorkerRequest *r, char *buf, size_t size) {
         size_t len = 0;
 
-        if (!r->kind || !r->udid)
+        if (!r->kind || !r->udid || r->n_decisions > WORKER_DECISIONS_MAX ||
+            (r->n_decisions > 0 && !r->decisions))
                 return -EINVAL;
+        for (size_t i = 0; i < r->n_decisions; i++) {
+                const WorkerDecision *d = &r->decisions[i];
+                int k;
+
+                if (!worker_decision_is_valid(d))
+                        return -EINVAL;
+                k = snprintf(buf + len, size - len, "DECISION=%s/%s/%" PRIu64 "\n",
+                             d->category, d->choice, d->item);
+                if (k < 0 || (size_t) k >= size - len)
+                        return -ENOBUFS;
+                len += (size_t) k;
+        }
         for (size_t i = 0; i < sizeof(request_fields) / sizeof(request_fields[0]); i++) {
                 const RequestField *f = &request_fields[i];
                 const void *p = (const char *) r + f->offset;
@@ -145,8 +187,37 @@ int worker_request_encode(const WorkerRequest *r, char *buf, size_t size) {
         return (int) len;
 }
 
+/* DECISION=<category>/<choice>/<item>: appended to the decoder's array. */
+static int request_add_decision(WorkerRequest *r, char *value) {
+        char *choice, *item;
+        WorkerDecision d, *a;
+        uint64_t v;
+
+        choice = strchr(value, '/');
+        item = choice ? strchr(choice + 1, '/') : NULL;
+        if (!item)
+                return -EBADMSG;
+        *choice++ = 0;
+        *item++ = 0;
+        if (parse_u64(item, UINT64_MAX, &v) < 0)
+                return -EBADMSG;
+        d = (WorkerDecision) { .category = value, .choice = choice, .item = v };
+        if (!worker_decision_is_valid(&d) || r->n_decisions >= WORKER_DECISIONS_MAX)
+                return -EBADMSG;
+        a = realloc(r->decisions_owned, (r->n_decisions + 1) * sizeof(*a));
+        if (!a)
+                return -ENOMEM;
+        a[r->n_decisions++] = d;
+        r->decisions_owned = a;
+        r->decisions = a;
+        return 0;
+}
+
 static int request_assign(const char *key, char *value, void *ud) {
         WorkerRequest *r = ud;
+
+        if (strcmp(key, "DECISION") == 0)
+                return request_add_decision(r, value);
 
         for (size_t i = 0; i < sizeof(request_fields) / sizeof(request_fields[0]); i++) {
                 const RequestField *f = &request_fields[i];
@@ -175,12 +246,23 @@ int worker_request_decode(char *buf, size_t n, WorkerRequest *ret) {
                 return -EBADMSG;
         buf[n] = 0;                     /* the caller's buffer has room for it */
         k = for_each_assignment(buf, request_assign, &r);
-        if (k < 0)
+        if (k >= 0 && (!r.kind || !r.udid))
+                k = -EBADMSG;
+        if (k < 0) {
+                worker_request_done(&r);
                 return k;
-        if (!r.kind || !r.udid)
-                return -EBADMSG;
+        }
         *ret = r;
         return 0;
+}
+
+void worker_request_done(WorkerRequest *r) {
+        if (!r)
+                return;
+        free(r->decisions_owned);
+        r->decisions_owned = NULL;
+        r->decisions = NULL;
+        r->n_decisions = 0;
 }
 
 /* ---- reports ----------------------------------------------------------------------------- */

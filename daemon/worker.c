@@ -24,6 +24,7 @@
 
 #include "idevicesync.h"
 #include "job-type.h"
+#include "macro.h"
 #include "worker.h"
 
 #define WORKER_FD 3
@@ -35,15 +36,20 @@ int worker_spawn(const WorkerRequest *r, pid_t *ret_pid, int *ret_fd) {
          * arrives as the first datagram. */
         char *const argv[] = { (char *) "idevicesyncd", (char *) "--worker", (char *) r->kind,
                                (char *) r->udid, NULL };
-        char buf[WORKER_MSG_MAX];
-        int sv[2], len, e;
+        _cleanup_free_ char *buf = malloc(WORKER_REQUEST_MAX);
+        int sv[2], len, e, sndbuf = 2 * WORKER_REQUEST_MAX;
         pid_t pid, parent;
 
-        len = worker_request_encode(r, buf, sizeof(buf));
+        if (!buf)
+                return -ENOMEM;
+        len = worker_request_encode(r, buf, WORKER_REQUEST_MAX);
         if (len < 0)
                 return len;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
+        /* A request with many decisions is one large datagram; the default buffer is
+         * usually big enough, this makes sure (capped by net.core.wmem_max). */
+        (void) setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         /* Queued before the helper exists: it reads it first thing. */
         if (send(sv[0], buf, (size_t) len, MSG_NOSIGNAL) != len) {
                 e = -errno;
@@ -166,7 +172,7 @@ void worker_password_free(char *pw) {
 
 int worker_main(int argc, char **argv) {
         struct sigaction sa = { .sa_handler = on_sigterm };
-        char buf[WORKER_MSG_MAX + 1];
+        _cleanup_free_ char *buf = NULL;
         const JobType *t;
         WorkerRequest req;
         WorkerReport res;
@@ -175,14 +181,19 @@ int worker_main(int argc, char **argv) {
 
         if (argc < 1)
                 return 2;
+        buf = malloc(WORKER_REQUEST_MAX + 1);
+        if (!buf)
+                return 2;
         do
-                n = recv(WORKER_FD, buf, WORKER_MSG_MAX, 0);
+                n = recv(WORKER_FD, buf, WORKER_REQUEST_MAX, 0);
         while (n < 0 && errno == EINTR);
         if (n <= 0 || worker_request_decode(buf, (size_t) n, &req) < 0)
                 return 2;
         t = job_type_get(job_kind_from_string(req.kind));
-        if (!t || !t->run || ids_cancel_new(&cancel) < 0)
+        if (!t || !t->run || ids_cancel_new(&cancel) < 0) {
+                worker_request_done(&req);
                 return 2;
+        }
         /* Kinds that cancel cleanly (tell the device, release its lock, discard the staging)
          * handle SIGTERM; for the others (a probe, a verify) SIGTERM just ends them. */
         if (t->clean_cancel) {
@@ -197,5 +208,6 @@ int worker_main(int argc, char **argv) {
         res.code = r;
         worker_send(&res);
         ids_cancel_free(cancel);
+        worker_request_done(&req);
         return 0;
 }

@@ -10,6 +10,8 @@
  * The two talk over a SOCK_SEQPACKET socketpair, in text, one datagram per message:
  *   - the request, daemon → helper, sent once right after the fork: KEY=value lines
  *     (KIND=backup, UDID=…, STATE_DIR=…, FULL=1, …), encoded and decoded by one table;
+ *     a sync also carries a person's answers, one DECISION=<category>/<choice>/<item>
+ *     line each (item 0 for a first-sync choice, the held item's id for approve/reject);
  *   - reports, helper → daemon: KEY=value lines too, TYPE=progress|info|result first
  *     (PHASE=transfer, BYTES_DONE=…, RESULT=…, MESSAGE=…, SNAPSHOT=…; a sync's result
  *     has one SYNC=<name> <mode> <code> <nine counters> <reason> line per category,
@@ -27,8 +29,23 @@
 
 #include "idevicesync.h"
 
-/* The largest datagram either side sends or accepts. */
+/* The largest report either side sends or accepts. */
 #define WORKER_MSG_MAX 16384
+/* The largest request (it carries up to WORKER_DECISIONS_MAX decision lines). */
+#define WORKER_REQUEST_MAX (128 * 1024)
+#define WORKER_DECISIONS_MAX 2048
+
+/* A person's answer for the sync helper (ids_sync_decision, in words). */
+typedef struct WorkerDecision {
+        const char *category;                   /* "documents" */
+        const char *choice;                     /* approve, reject (held items); merge,
+                                                 * replace-device, replace-computer */
+        uint64_t item;                          /* held item id; 0 for a first-sync choice */
+} WorkerDecision;
+
+/* Whether d is well formed: category a lower-case word, choice one of the five, item > 0
+ * exactly for approve/reject. */
+bool worker_decision_is_valid(const WorkerDecision *d);
 
 /* What a helper is asked to do. In the daemon the strings are borrowed from the caller;
  * in the helper they point into the received datagram. NULL = not given. */
@@ -44,6 +61,16 @@ typedef struct WorkerRequest {
         const char *photos;                     /* sync: "import" | "no" */
         const char *photos_dir;                 /* sync: NULL = <library>/photos */
         const char *crash_logs;                 /* sync: "move" | "copy" | "no" */
+        const char *documents;                  /* sync: "two-way" | "import" | "no" */
+        const char *documents_dir;              /* sync: NULL = <library>/documents */
+        const char *documents_apps;             /* sync: bundle ids separated by spaces */
+        const char *deletions;                  /* sync: "hold" | "propagate" | "never" */
+        const char *first_sync;                 /* sync: "ask" | "merge" | "replace-…" */
+        uint64_t trash_days;                    /* sync: 0 = the library's default */
+        bool offline;                           /* sync: no device (apply decisions) */
+        const WorkerDecision *decisions;        /* sync: answers to record and apply */
+        size_t n_decisions;
+        WorkerDecision *decisions_owned;        /* the decoder's array (worker_request_done) */
         bool reboot;                            /* probe/restore: reboot when needed */
         bool require_encryption;
         uint64_t keep, keep_days;               /* retention */
@@ -53,9 +80,14 @@ typedef struct WorkerRequest {
 /* Encode r as KEY=value lines into buf (NUL-terminated). Returns the length, -EINVAL if
  * a string holds a newline or r->kind/r->udid is missing, -ENOBUFS if it does not fit. */
 int worker_request_encode(const WorkerRequest *r, char *buf, size_t size);
-/* Decode the datagram buf (n bytes, modified: strings end up pointing into it). 0, or
- * -EBADMSG for a malformed line, a bad number or a missing KIND/UDID. */
+/* Decode the datagram buf (n bytes, modified: strings end up pointing into it; buf has
+ * room for n + 1 bytes). 0, -ENOMEM, or -EBADMSG for a malformed line, a bad number or
+ * decision, more than WORKER_DECISIONS_MAX decisions or a missing KIND/UDID. Free what it
+ * allocated with worker_request_done(). */
 int worker_request_decode(char *buf, size_t n, WorkerRequest *ret);
+/* Free what worker_request_decode() allocated (the decisions array). Accepts a request
+ * built by hand (decisions_owned NULL). */
+void worker_request_done(WorkerRequest *r);
 
 typedef enum WorkerReportType {
         WORKER_REPORT_PROGRESS = 1,

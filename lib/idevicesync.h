@@ -280,6 +280,7 @@ typedef struct ids_sync_category {
         uint64_t duplicates;                    /* new on the device, already on the computer */
         uint64_t removed_device;                /* removed from the device (crash logs: move) */
         char reason[256];                       /* why it could not run, or a note */
+        uint64_t removed_computer;              /* moved into <library>/.trash/ */
 } ids_sync_category;
 
 typedef struct ids_sync_result {
@@ -320,7 +321,9 @@ typedef struct ids_sync_held {
         uint64_t id;                            /* stable; > 0 */
         char category[32];                      /* "documents" */
         char *scope;                            /* documents: the app's bundle id */
-        char *path;                             /* below the scope's root, as stored */
+        char *path;                             /* below the scope's root: the copy approve
+                                                 * removes, as that side spells it (a device
+                                                 * name may be NFD) */
         char side[16];                          /* whose copy "approve" removes: "device" or
                                                  * "computer" */
         uint64_t size;
@@ -350,7 +353,8 @@ typedef struct ids_sync_pending {
 } ids_sync_pending;
 
 /* 0 with *ret filled (both lists may be empty; a device that never synced has none),
- * -errno. Free with ids_sync_pending_done(). */
+ * -errno. Only what is still undecided is listed (an answer recorded by a run but not yet
+ * applied is no longer a question). Free with ids_sync_pending_done(). */
 int ids_sync_pending_read(const char *state_dir, const char *udid, ids_sync_pending *ret);
 void ids_sync_pending_done(ids_sync_pending *p);
 

@@ -9,6 +9,17 @@
  *         its SHA-256, and where it is on the computer (relative to the category's root).
  *   runs(category, last_run_usec, mode, result, the counters, reason)   the last run
  *   meta(key, value)   small per-device facts a category remembers between runs
+ *   docs(category, scope, key, device_path, host_path, device size + mtime, host size +
+ *        mtime, hash, synced_usec)   two-way categories: the last synced state of a file,
+ *        per scope (documents: the bundle id) and key (the NFC-normalized relative path);
+ *        device_path and host_path are the names each side reported (relative to the
+ *        scope's root on that side).
+ *   held(id, category, scope, key, path, side, size, created_usec, decision, decided_usec)
+ *        deletions waiting for a person: side is whose copy "approve" removes.
+ *   questions(category, created_usec, files_device, files_computer, choice, decided_usec)
+ *   question_plans(category, choice, add/overwrite/remove per side, conflicts)
+ *        the first sync of a two-way category: what each choice would do; choice stays
+ *        NULL until a person decides.
  *
  * A row is written only after its host file is durable (the caller's rule), and the rows
  * of one batch are committed together.
@@ -20,7 +31,7 @@
 
 #include "idevicesync.h"
 
-#define SYNC_DB_SCHEMA_VERSION 1
+#define SYNC_DB_SCHEMA_VERSION 2
 #define SYNC_HASH_HEX 65                        /* SHA-256 in hex, with the NUL */
 
 typedef struct SyncDb SyncDb;
@@ -63,8 +74,83 @@ int sync_db_set_run(SyncDb *db, const ids_sync_category *c, uint64_t usec);
 int sync_db_meta_get(SyncDb *db, const char *key, char **ret);     /* 1/0/-errno */
 int sync_db_meta_set(SyncDb *db, const char *key, const char *value);
 
-/* Per category that has rows or runs: rows, bytes and the last run, in name order. */
+/* Per category that has rows (items or docs) or runs: rows, bytes (docs: the computer's
+ * size) and the last run, in name order. */
 int sync_db_totals(SyncDb *db, int (*fn)(const ids_sync_totals *t, void *userdata),
                    void *userdata);
 
 void sync_item_done(SyncItem *item);
+
+/* ---- two-way categories (migration 2) --------------------------------------------------- */
+
+typedef struct SyncDoc {
+        char *key;                              /* NFC-normalized relative path */
+        char *device_path;                      /* as the device reported it, relative */
+        char *host_path;                        /* as the computer has it, relative */
+        uint64_t device_size;
+        int64_t device_mtime_ns;
+        uint64_t host_size;
+        int64_t host_mtime_ns;
+        char hash[SYNC_HASH_HEX];               /* of the content both sides had */
+        uint64_t synced_usec;
+} SyncDoc;
+
+void sync_doc_done(SyncDoc *d);
+
+/* Every row of (category, scope) in key order; d and its strings are borrowed for the
+ * call. fn's negative return stops the walk and is returned. */
+int sync_db_doc_list(SyncDb *db, const char *category, const char *scope,
+                     int (*fn)(const SyncDoc *d, void *userdata), void *userdata);
+/* Insert or replace the row of d->key. */
+int sync_db_doc_put(SyncDb *db, const char *category, const char *scope, const SyncDoc *d,
+                    uint64_t now_usec);
+/* The row of key: 1 with *ret filled (strings allocated: sync_doc_done()), 0, -errno. */
+int sync_db_doc_get(SyncDb *db, const char *category, const char *scope, const char *key,
+                    SyncDoc *ret);
+int sync_db_doc_delete(SyncDb *db, const char *category, const char *scope, const char *key);
+/* The rows of category over all scopes. */
+int sync_db_doc_count(SyncDb *db, const char *category, uint64_t *ret);
+
+/* A held deletion as stored: the public part, plus the key and the decision ("" if none). */
+typedef struct SyncHeld {
+        ids_sync_held pub;                      /* scope and path owned */
+        char *key;
+        char decision[16];
+} SyncHeld;
+
+void sync_held_done(SyncHeld *h);
+/* Hold the deletion of key (side: "device" or "computer", whose copy approve removes).
+ * The same key held again keeps its row and id. *ret_id (may be NULL) gets the id. */
+int sync_db_held_add(SyncDb *db, const char *category, const char *scope, const char *key,
+                     const char *path, const char *side, uint64_t size, uint64_t now_usec,
+                     uint64_t *ret_id);
+/* Items of category (NULL: all), by id; undecided_only leaves out decided ones. h is
+ * borrowed for the call; fn's negative return stops the walk and is returned. */
+int sync_db_held_list(SyncDb *db, const char *category, bool undecided_only,
+                      int (*fn)(const SyncHeld *h, void *userdata), void *userdata);
+/* Record "approve" or "reject" (else -EINVAL): 1 when the item exists, 0 when not. */
+int sync_db_held_decide(SyncDb *db, uint64_t id, const char *decision, uint64_t now_usec);
+int sync_db_held_delete(SyncDb *db, uint64_t id);
+
+/* "merge", "replace-device", "replace-computer": the order of ids_sync_question.choices. */
+extern const char *const sync_choice_names[3];
+
+/* Record (or refresh the numbers of) the first-sync question of q->category; the choice
+ * and the creation time of a question already there are kept. */
+int sync_db_question_put(SyncDb *db, const ids_sync_question *q);
+/* Record a choice (one of sync_choice_names, else -EINVAL): 1, or 0 without a question. */
+int sync_db_question_choose(SyncDb *db, const char *category, const char *choice,
+                            uint64_t now_usec);
+int sync_db_question_delete(SyncDb *db, const char *category);
+/* Questions of category (NULL: all); choice is "" while undecided. q is borrowed. */
+int sync_db_question_list(SyncDb *db, const char *category, bool undecided_only,
+                          int (*fn)(const ids_sync_question *q, const char *choice,
+                                    void *userdata),
+                          void *userdata);
+
+/* A decision has a known choice word for its kind (and an item id > 0 for a held item). */
+bool sync_decision_valid(const ids_sync_decision *d);
+/* Record every decision in one transaction: -EINVAL (nothing recorded) when one is not
+ * valid; unknown items and categories without a question are ignored (debug line). */
+int sync_db_record_decisions(SyncDb *db, const ids_sync_decision *d, size_t n,
+                             uint64_t now_usec);

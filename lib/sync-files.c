@@ -77,12 +77,6 @@ bool sync_name_ok(const char *name) {
 
 /* ---- the device side ------------------------------------------------------------------- */
 
-typedef struct FileInfo {
-        bool is_dir, is_reg;
-        uint64_t size;
-        int64_t mtime_ns, birthtime_ns;
-} FileInfo;
-
 static int parse_i64(const char *s, int64_t *ret) {
         char *end;
         long long v;
@@ -95,7 +89,7 @@ static int parse_i64(const char *s, int64_t *ret) {
         return 0;
 }
 
-static int get_info(SyncRun *run, afc_client_t afc, const char *path, FileInfo *ret) {
+int sync_afc_stat(SyncRun *run, afc_client_t afc, const char *path, SyncFileInfo *ret) {
         char **kv = NULL;
         afc_error_t e;
         bool have_size = false;
@@ -146,7 +140,7 @@ static int walk_dir(SyncRun *run, afc_client_t afc, char *path, size_t root_len,
                 return sync_afc_error(run, e);
         for (size_t i = 0; list && list[i] && r >= 0; i++) {
                 const char *name = list[i];
-                FileInfo fi;
+                SyncFileInfo fi;
 
                 if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
                         continue;
@@ -163,7 +157,7 @@ static int walk_dir(SyncRun *run, afc_client_t afc, char *path, size_t root_len,
                         continue;               /* .MISC, .Trashes: the device's own */
                 snprintf(path + len, FS_PATH_MAX - len, "%s%s",
                          len > 0 && path[len - 1] == '/' ? "" : "/", name);
-                r = get_info(run, afc, path, &fi);
+                r = sync_afc_stat(run, afc, path, &fi);
                 if (r == -ENOENT) {
                         r = 0;                  /* gone meanwhile */
                 } else if (r == 0 && fi.is_dir) {
@@ -226,12 +220,12 @@ int sync_grow(void **array, size_t *allocated, size_t n, size_t size, size_t fir
 
 /* ---- hashing ----------------------------------------------------------------------------- */
 
-static void hex(const unsigned char *d, unsigned n, char ret[SYNC_HASH_HEX]) {
+void sync_hex(const unsigned char *d, unsigned n, char ret[SYNC_HASH_HEX]) {
         for (unsigned i = 0; i < n && i < 32; i++)
                 snprintf(ret + 2 * i, 3, "%02x", d[i]);
 }
 
-static int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]) {
+int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned md_len = 0;
         _cleanup_free_ uint8_t *buf = malloc(READ_CHUNK);
@@ -261,13 +255,13 @@ static int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]) {
                 r = -EIO;
         EVP_MD_CTX_free(ctx);
         if (r == 0)
-                hex(md, md_len, ret);
+                sync_hex(md, md_len, ret);
         return r;
 }
 
 /* ---- space and places ------------------------------------------------------------------- */
 
-static int sync_check_space(SyncRun *run, int fd, uint64_t need) {
+int sync_check_space(SyncRun *run, int fd, uint64_t need) {
         struct statvfs sv;
         uint64_t avail;
 
@@ -415,7 +409,7 @@ static int receive(Batch *b, afc_client_t afc, uint64_t h, int fd, const SyncEnt
                 r = -EIO;
         EVP_MD_CTX_free(ctx);
         if (r == 0) {
-                hex(md, md_len, hash);
+                sync_hex(md, md_len, hash);
                 /* Start writeback now, so the syncfs() at the batch's end has little left. */
                 (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         }

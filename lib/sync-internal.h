@@ -63,7 +63,8 @@ struct SyncRun {
         uint64_t now_usec;
 };
 
-extern const SyncCategoryType sync_category_photos, sync_category_crashlogs;
+extern const SyncCategoryType sync_category_photos, sync_category_crashlogs,
+        sync_category_documents;
 
 /* ---- sync-files.c ----------------------------------------------------------------------- */
 
@@ -72,6 +73,41 @@ void sync_report(SyncRun *run, ids_phase phase, bool force);
 int sync_check_cancel(SyncRun *run);
 /* An AFC error as a result: the device gone, a cancel, or a protocol error. */
 int sync_afc_error(SyncRun *run, afc_error_t e);
+
+typedef struct SyncFileInfo {
+        bool is_dir, is_reg;
+        uint64_t size;
+        int64_t mtime_ns, birthtime_ns;
+} SyncFileInfo;
+
+/* GET_FILE_INFO of path: 0, -ENOENT, IDS_E_PROTOCOL (nonsense metadata) or an AFC error
+ * as sync_afc_error() gives it. */
+int sync_afc_stat(SyncRun *run, afc_client_t afc, const char *path, SyncFileInfo *ret);
+
+/* SHA-256 of d (n bytes) in hex; of a whole file read from fd (from offset 0). */
+void sync_hex(const unsigned char *d, unsigned n, char ret[SYNC_HASH_HEX]);
+int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]);
+/* IDS_E_DISK_FULL when need more bytes would take fd's filesystem below the floor. */
+int sync_check_space(SyncRun *run, int fd, uint64_t need);
+
+/* ---- sync-trash.c: <library>/.trash/<YYYY-MM-DD>/<category>/<scope>/<rel_path> ----------- */
+
+/* Move name (in dir_fd, not followed if a symlink) into today's trash as rel_path below
+ * <category>/<scope> (scope may be ""), never replacing anything there (" (2)" suffixes);
+ * durable (both directories fsync'ed) when it returns 0. Across filesystems the file is
+ * copied, made durable, and only then unlinked. 0, -ENOENT (name is gone), -errno. */
+int sync_trash_move(SyncRun *run, int dir_fd, const char *name, const char *category,
+                    const char *scope, const char *rel_path);
+/* Remove the trash's day directories older than days (0: 30) days; *ret_removed (may be
+ * NULL) counts them. 0 or -errno. */
+int sync_trash_expire(SyncRun *run, unsigned days, uint64_t *ret_removed);
+
+/* ---- sync-documents.c ------------------------------------------------------------------- */
+
+/* No device: apply the approved removals of computer copies (into the trash; a copy that
+ * changed since it was synced is kept and its item dropped). *ret_trashed and *ret_waiting
+ * (items that need the device) are counted; dry_run only counts. 0 or -errno. */
+int sync_documents_offline(SyncRun *run, uint64_t *ret_trashed, uint64_t *ret_waiting);
 
 /* A file name a device gave: usable as one host path component (not empty, ".", "..",
  * no '/', no control character, at most 255 bytes). Dot files are the caller's choice. */

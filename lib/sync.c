@@ -26,6 +26,7 @@
 static const SyncCategoryType *const category_types[] = {
         &sync_category_photos,
         &sync_category_crashlogs,
+        &sync_category_documents,               /* two-way */
 };
 
 static uint64_t now_usec(void) {
@@ -126,6 +127,29 @@ static void summarize(ids_sync_result *res, int r) {
                          refused ? " Some device names were refused as unsafe." : "");
 }
 
+/* No device: what the decisions allow without one; the categories do not run. */
+static int run_offline(SyncRun *run) {
+        uint64_t trashed = 0, waiting = 0, expired = 0;
+        int r;
+
+        r = sync_documents_offline(run, &trashed, &waiting);
+        if (r == 0 && !run->o->dry_run)
+                r = sync_trash_expire(run, run->o->trash_days, &expired);
+        if (r < 0) {
+                snprintf(run->res->message, sizeof(run->res->message),
+                         "Cannot apply the decisions without the device: %s", strerror(-r));
+                return r;
+        }
+        for (size_t i = 0; i < run->res->n_categories; i++)
+                snprintf(run->res->categories[i].reason, sizeof(run->res->categories[i].reason),
+                         "Not run: no device (offline).");
+        snprintf(run->res->message, sizeof(run->res->message),
+                 "Offline: %s %" PRIu64 " approved removals into the trash; %" PRIu64
+                 " decisions wait for the device; %" PRIu64 " old trash days removed.",
+                 run->o->dry_run ? "would move" : "moved", trashed, waiting, expired);
+        return 0;
+}
+
 _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
         ids_sync_result dummy = {};
         ids_sync_options oc;
@@ -136,8 +160,15 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
         _cleanup_(closep) int lock_fd = -EBADF;
         int r;
 
+        if (result)                             /* filled whatever happens */
+                memset(result, 0, sizeof(*result));
         if (!o || !udid_canonical_copy(o->udid, udid))
                 return -EINVAL;
+        if (o->n_decisions > 0 && !o->decisions)
+                return -EINVAL;
+        for (size_t i = 0; i < o->n_decisions; i++)
+                if (!sync_decision_valid(&o->decisions[i]))
+                        return -EINVAL;
         oc = *o;
         oc.udid = udid;
         run.o = &oc;
@@ -193,6 +224,22 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
                          "Cannot open the sync state %.160s: %s", db_path, strerror(-r));
                 goto out;
         }
+        /* A person's answers are kept before anything else, so a run cut short (unplug,
+         * cancel) does not lose them. A dry run records nothing; its categories read the
+         * answers from the options. */
+        if (!o->dry_run) {
+                r = sync_db_record_decisions(run.db, o->decisions, o->n_decisions,
+                                             run.now_usec);
+                if (r < 0) {
+                        snprintf(run.res->message, sizeof(run.res->message),
+                                 "Cannot record the decisions: %s", strerror(-r));
+                        goto out;
+                }
+        }
+        if (o->offline) {
+                r = run_offline(&run);
+                goto out;
+        }
 
         r = session_open(udid, LABEL, &run.session);
         if (r == 0)
@@ -232,11 +279,17 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
         }
         run.p.category = NULL;
         sync_report(&run, IDS_PHASE_COMMITTING, true);
+        if (!o->dry_run) {
+                int k = sync_trash_expire(&run, o->trash_days, NULL);
+                if (k < 0)
+                        ids_debug("sync: cannot expire the trash: %s", strerror(-k));
+        }
 
 out:
         if (r != 0 && ids_cancel_requested(run.cancel))
                 r = IDS_E_CANCELLED;
-        summarize(run.res, r);
+        if (!o->offline || r != 0)
+                summarize(run.res, r);
         for (size_t i = 0; i < ELEMENTSOF(cats); i++)
                 if (cats[i].type && cats[i].type->free_state)
                         cats[i].type->free_state(&cats[i]);
@@ -285,4 +338,85 @@ _public_ int ids_sync_state_read(const char *state_dir, const char *udid, ids_sy
         *ret = t.v;
         *ret_n = t.n;
         return 0;
+}
+
+typedef struct PendingList {
+        ids_sync_pending *p;
+        size_t held_allocated, questions_allocated;
+} PendingList;
+
+static int add_held(const SyncHeld *h, void *userdata) {
+        PendingList *l = userdata;
+        ids_sync_held *e;
+        int r;
+
+        r = sync_grow((void **) &l->p->held, &l->held_allocated, l->p->n_held,
+                      sizeof(*l->p->held), 8);
+        if (r < 0)
+                return r;
+        e = &l->p->held[l->p->n_held];
+        *e = h->pub;
+        e->scope = strdup(h->pub.scope);
+        e->path = strdup(h->pub.path);
+        if (!e->scope || !e->path) {
+                free(e->scope);
+                free(e->path);
+                return -ENOMEM;
+        }
+        l->p->n_held++;
+        return 0;
+}
+
+static int add_question(const ids_sync_question *q, const char *choice, void *userdata) {
+        PendingList *l = userdata;
+        int r;
+
+        r = sync_grow((void **) &l->p->questions, &l->questions_allocated, l->p->n_questions,
+                      sizeof(*l->p->questions), 2);
+        if (r < 0)
+                return r;
+        l->p->questions[l->p->n_questions++] = *q;
+        return 0;
+}
+
+_public_ int ids_sync_pending_read(const char *state_dir, const char *udid,
+                                   ids_sync_pending *ret) {
+        char canon[UDID_MAX + 1], path[FS_PATH_MAX * 2];
+        ids_sync_pending p = {};
+        PendingList l = { .p = &p };
+        SyncDb *db = NULL;
+        int r;
+
+        if (!ret || !udid_canonical_copy(udid, canon))
+                return -EINVAL;
+        snprintf(path, sizeof(path), "%s/%s/sync.db", ids_state_dir(state_dir), canon);
+        r = sync_db_open(path, true, &db);
+        if (r == -ENOENT) {                     /* never synced (or not since migration 2) */
+                *ret = p;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        r = sync_db_held_list(db, NULL, true, add_held, &l);
+        if (r >= 0)
+                r = sync_db_question_list(db, NULL, true, add_question, &l);
+        sync_db_close(db);
+        if (r < 0) {
+                ids_sync_pending_done(&p);
+                return r;
+        }
+        *ret = p;
+        return 0;
+}
+
+_public_ void ids_sync_pending_done(ids_sync_pending *p) {
+        if (!p)
+                return;
+        for (size_t i = 0; i < p->n_held; i++) {
+                free(p->held[i].scope);
+                free(p->held[i].path);
+        }
+        free(p->held);
+        free(p->questions);
+        *p = (ids_sync_pending) {};
 }

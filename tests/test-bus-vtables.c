@@ -30,6 +30,7 @@
 #include "job.h"
 #include "macro.h"
 #include "manager.h"
+#include "request.h"
 #include "test-util.h"
 
 #define UDID "00008030-000A1B2C3D4E5F60"
@@ -156,9 +157,19 @@ static int register_objects(sd_bus *bus, Manager *m) {
                                        job_vtable, job_object_find, m);
         if (r < 0)
                 return r;
-        return sd_bus_add_node_enumerator(bus, NULL, BUS_PATH_JOB_PREFIX, job_node_enumerator,
-                                          m);
+        r = sd_bus_add_node_enumerator(bus, NULL, BUS_PATH_JOB_PREFIX, job_node_enumerator, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_fallback_vtable(bus, NULL, BUS_PATH_REQUEST_PREFIX, BUS_IFACE_REQUEST,
+                                       request_vtable, request_object_find, m);
+        if (r < 0)
+                return r;
+        return sd_bus_add_node_enumerator(bus, NULL, BUS_PATH_REQUEST_PREFIX,
+                                          request_node_enumerator, m);
 }
+
+/* The one request (a first-sync question of the device), made in main(). */
+static const char *request_path;
 
 /* A socketpair, its creator's credentials recorded by the kernel (SO_PEERCRED): as
  * nobody when unprivileged (and we are root), else as ourselves. 0 or -errno. */
@@ -433,11 +444,13 @@ static void check_contract(Peer *p, const char *xml, const char *device, const c
                 { BUS_IFACE_MANAGER, 0 },
                 { BUS_IFACE_DEVICE, 1 },
                 { BUS_IFACE_JOB, 2 },
+                { BUS_IFACE_REQUEST, 3 },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(objs); i++) {
                 const char *path = objs[i].object == 0 ? BUS_PATH_MANAGER :
-                                   objs[i].object == 1 ? device : job;
+                                   objs[i].object == 1 ? device :
+                                   objs[i].object == 2 ? job : request_path;
                 Interface c;
 
                 ASSERT_TRUE(contract_interface(xml, objs[i].iface, &c));
@@ -446,7 +459,11 @@ static void check_contract(Peer *p, const char *xml, const char *device, const c
         }
         check_list(p, "ListDevices", device);
         check_list(p, "ListJobs", job);
+        check_list(p, "ListRequests", request_path);
         check_managed_objects(p, device, job);
+        ASSERT_CALL("org.freedesktop.DBus.Error.UnknownObject", p,
+                    BUS_PATH_REQUEST_PREFIX "/999", "org.freedesktop.DBus.Properties", "GetAll",
+                    "s", BUS_IFACE_REQUEST);
         ASSERT_CALL("org.freedesktop.DBus.Error.UnknownObject", p,
                     BUS_PATH_DEVICE_PREFIX "/nope", "org.freedesktop.DBus.Properties", "GetAll",
                     "s", BUS_IFACE_DEVICE);
@@ -469,6 +486,10 @@ static void check_unprivileged(Peer *p, const char *device, const char *job) {
                     0);
         ASSERT_CALL(denied, p, device, BUS_IFACE_DEVICE, "DeleteSnapshot", "s", "x");
         ASSERT_CALL(denied, p, job, BUS_IFACE_JOB, "Cancel", NULL);
+        ASSERT_CALL(denied, p, request_path, BUS_IFACE_REQUEST, "Answer", "sa{sv}", "merge", 0);
+        ASSERT_CALL("", p, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "ListRequests", NULL);
+        ASSERT_CALL("", p, request_path, "org.freedesktop.DBus.Properties", "GetAll", "s",
+                    BUS_IFACE_REQUEST);
 
         ASSERT_CALL("", p, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "ListDevices", NULL);
         ASSERT_CALL("", p, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "ListJobs", NULL);
@@ -515,6 +536,16 @@ static void check_bad_arguments(Peer *p, const char *device, const char *job) {
         ASSERT_CALL(invalid, p, device, BUS_IFACE_DEVICE, "StartVerify", "u", 1);
         ASSERT_CALL("org.freedesktop.DBus.Error.UnknownMethod", p, device, BUS_IFACE_DEVICE,
                     "StartTeleport", NULL);
+        /* Answers the request does not have: nothing changes. */
+        ASSERT_CALL(invalid, p, request_path, BUS_IFACE_REQUEST, "Answer", "sa{sv}",
+                    "approve", 0);
+        ASSERT_CALL(invalid, p, request_path, BUS_IFACE_REQUEST, "Answer", "sa{sv}", "merge",
+                    1, "items", "at", 1, UINT64_C(1));
+        ASSERT_CALL(invalid, p, request_path, BUS_IFACE_REQUEST, "Answer", "sa{sv}", "merge",
+                    1, "bogus", "b", 1);
+        ASSERT_CALL(invalid, p, request_path, BUS_IFACE_REQUEST, "Answer", "s", "merge");
+        ASSERT_CALL("", p, request_path, "org.freedesktop.DBus.Properties", "Get", "ss",
+                    BUS_IFACE_REQUEST, "Kind");
         /* Root may cancel the job (it has no helper, so this only records the word). */
         ASSERT_CALL("", p, job, BUS_IFACE_JOB, "Cancel", NULL);
         ASSERT_CALL("", p, BUS_PATH_MANAGER, BUS_IFACE_MANAGER, "Reload", NULL);
@@ -560,6 +591,14 @@ int main(void) {
         ASSERT_TRUE(j != NULL && j->path != NULL);
         if (!j)
                 return test_exit_status();
+        {
+                Request *q = NULL;
+
+                ASSERT_OK(request_new(m, d, REQUEST_FIRST_SYNC, "documents", 0, 0, &q));
+                if (!q)
+                        return test_exit_status();
+                request_path = q->path;
+        }
 
         ASSERT_OK(peer_new(m, false, &root));
         if (root.client)

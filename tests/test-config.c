@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "macro.h"
 #include "test-util.h"
 
 #define USEC_PER_SEC 1000000ULL
@@ -202,16 +203,26 @@ static void assert_policy(const Policy *got, const Policy *want, const char *ctx
         CMP(sync.enabled, "%d");
         CMP(sync.photos, "%d");
         CMP(sync.crash_logs, "%d");
+        CMP(sync.documents, "%d");
+        CMP(sync.deletions, "%d");
+        CMP(sync.first_sync, "%d");
+        CMP(sync.trash_days, "%u");
 #undef CMP
-        checks++;
-        if (!(got->sync.photos_dir == want->sync.photos_dir ||
-              (got->sync.photos_dir && want->sync.photos_dir &&
-               strcmp(got->sync.photos_dir, want->sync.photos_dir) == 0))) {
-                printf("FAIL: %s: photos_dir: expected '%s', got '%s' at %s:%d\n", ctx,
-                       want->sync.photos_dir ? want->sync.photos_dir : "(null)",
-                       got->sync.photos_dir ? got->sync.photos_dir : "(null)", __FILE__, line);
-                failures++;
-        }
+#define CMP_STR(f)                                                                            \
+        do {                                                                                  \
+                checks++;                                                                     \
+                if (!(got->f == want->f ||                                                    \
+                      (got->f && want->f && strcmp(got->f, want->f) == 0))) {                 \
+                        printf("FAIL: %s: " #f ": expected '%s', got '%s' at %s:%d\n", ctx,   \
+                               want->f ? want->f : "(null)", got->f ? got->f : "(null)",      \
+                               __FILE__, line);                                               \
+                        failures++;                                                           \
+                }                                                                             \
+        } while (0)
+        CMP_STR(sync.photos_dir);
+        CMP_STR(sync.documents_dir);
+        CMP_STR(sync.documents_apps);
+#undef CMP_STR
         checks++;
         if (!(got->store.backup_dir == want->store.backup_dir ||
               (got->store.backup_dir && want->store.backup_dir &&
@@ -270,6 +281,12 @@ static void want_sync(Policy *p) {
         p->sync.photos = SYNC_PHOTOS_NO;
         p->sync.photos_dir = (char *) "/srv/photos/alice";     /* compared, never freed */
         p->sync.crash_logs = SYNC_CRASHLOGS_COPY;
+        p->sync.documents = SYNC_DOCUMENTS_IMPORT;
+        p->sync.documents_dir = (char *) "/srv/docs/alice";
+        p->sync.documents_apps = (char *) "com.example.notes org.example.Pages-2";
+        p->sync.deletions = SYNC_DELETIONS_PROPAGATE;
+        p->sync.first_sync = SYNC_FIRST_REPLACE_COMPUTER;
+        p->sync.trash_days = 7;
         p->backup.keep = 0;
         p->backup.keep_days = 36500;
         p->backup.min_free_space = (SpaceLimit) { SPACE_BYTES, 0 };
@@ -285,6 +302,9 @@ static void want_device(Policy *p) {
 static void want_bad_sync(Policy *p) {
         p->sync.photos = SYNC_PHOTOS_NO;
         p->sync.crash_logs = SYNC_CRASHLOGS_COPY;
+        p->sync.documents = SYNC_DOCUMENTS_IMPORT;
+        p->sync.documents_apps = (char *) "com.example.ok";
+        p->sync.deletions = SYNC_DELETIONS_NEVER;
 }
 
 static void want_unknown(Policy *p) {
@@ -761,9 +781,22 @@ static void test_defaults_and_copy(void) {
         ASSERT_EQ(p.sync.photos, SYNC_PHOTOS_IMPORT);
         ASSERT_TRUE(p.sync.photos_dir == NULL);
         ASSERT_EQ(p.sync.crash_logs, SYNC_CRASHLOGS_MOVE);
+        ASSERT_EQ(p.sync.documents, SYNC_DOCUMENTS_TWO_WAY);
+        ASSERT_TRUE(p.sync.documents_dir == NULL);
+        ASSERT_TRUE(p.sync.documents_apps == NULL);
+        ASSERT_EQ(p.sync.deletions, SYNC_DELETIONS_HOLD);
+        ASSERT_EQ(p.sync.first_sync, SYNC_FIRST_ASK);
+        ASSERT_EQ(p.sync.trash_days, 30);
+        ASSERT_STREQ(sync_documents_mode_to_string(p.sync.documents), "two-way");
+        ASSERT_STREQ(sync_deletions_mode_to_string(SYNC_DELETIONS_PROPAGATE), "propagate");
+        ASSERT_STREQ(sync_first_sync_mode_to_string(SYNC_FIRST_REPLACE_DEVICE),
+                     "replace-device");
+        ASSERT_TRUE(sync_first_sync_mode_to_string((SyncFirstSyncMode) 9) == NULL);
 
         p.store.backup_dir = strdup("/srv/x");
         p.sync.photos_dir = strdup("/srv/p");
+        p.sync.documents_dir = strdup("/srv/d");
+        p.sync.documents_apps = strdup("com.example.a com.example.b");
         p.backup.keep = 3;
         ASSERT_EQ(policy_copy(&p, &c), 0);
         assert_policy(&c, &p, "copy", __LINE__);
@@ -774,8 +807,75 @@ static void test_defaults_and_copy(void) {
         ASSERT_STREQ(c.store.backup_dir, "/srv/x");
         ASSERT_TRUE(c.sync.photos_dir != p.sync.photos_dir);
         ASSERT_STREQ(c.sync.photos_dir, "/srv/p");
+        ASSERT_STREQ(c.sync.documents_dir, "/srv/d");
+        ASSERT_STREQ(c.sync.documents_apps, "com.example.a com.example.b");
+        ASSERT_TRUE(c.sync.documents_apps != p.sync.documents_apps);
         policy_done(&c);
         policy_done(NULL);
+}
+
+/* DocumentsApps=: bundle ids checked one by one, each kept once; empty means every app;
+ * one bad id rejects the line. */
+static void test_documents_apps(const char *tmp) {
+        static const struct {
+                const char *id;
+                bool valid;
+        } ids[] = {
+                { "com.example.app", true },
+                { "org.example.Pages-2", true },
+                { "a", true },
+                { "", false },
+                { ".com.example", false },
+                { "com.example.", false },
+                { "com..example", false },
+                { "com.example/evil", false },
+                { "com.example app", false },
+                { "com.exämple", false },
+                { "com_example", false },
+        };
+        static const struct {
+                const char *value;
+                const char *want;               /* NULL: every app */
+                bool warns;
+        } lines[] = {
+                { "com.a com.b", "com.a com.b", false },
+                { "  com.a\tcom.b  com.a ", "com.a com.b", false },
+                { "com.ab com.a", "com.ab com.a", false },
+                { "", NULL, false },
+                { "com.a ../etc", "com.z", true },
+        };
+        char *path = xasprintf("%s/apps.conf", tmp);
+        char long_id[POLICY_BUNDLE_ID_MAX + 2];
+
+        for (size_t i = 0; i < ELEMENTSOF(ids); i++) {
+                if (bundle_id_is_valid(ids[i].id) != ids[i].valid)
+                        printf("FAIL: bundle id '%s'\n", ids[i].id);
+                ASSERT_EQ(bundle_id_is_valid(ids[i].id), ids[i].valid);
+        }
+        memset(long_id, 'a', sizeof(long_id) - 1);
+        long_id[POLICY_BUNDLE_ID_MAX] = '\0';
+        ASSERT_TRUE(bundle_id_is_valid(long_id));
+        long_id[POLICY_BUNDLE_ID_MAX] = 'a';
+        long_id[POLICY_BUNDLE_ID_MAX + 1] = '\0';
+        ASSERT_TRUE(!bundle_id_is_valid(long_id));
+
+        for (size_t i = 0; i < ELEMENTSOF(lines); i++) {
+                char *text = xasprintf("[Sync]\nDocumentsApps=com.z\nDocumentsApps=%s\n",
+                                       lines[i].value);
+                Policy p;
+
+                put(tmp, "apps.conf", text);
+                policy_init_defaults(&p);
+                logs_reset();
+                ASSERT_OK(policy_parse_file(path, true, &p));
+                ASSERT_STREQ(p.sync.documents_apps, lines[i].want);
+                ASSERT_EQ(n_logs, lines[i].warns ? 1 : 0);
+                if (lines[i].warns && n_logs > 0)
+                        ASSERT_EQ(logs[0].line, 3);
+                policy_done(&p);
+                free(text);
+        }
+        free(path);
 }
 
 /* ---- bounds and odd files ---------------------------------------------------------------- */
@@ -1314,6 +1414,7 @@ int main(void) {
         test_time_window();
         test_min_free_bytes();
         test_defaults_and_copy();
+        test_documents_apps(tmp);
         test_line_bounds(tmp);
         test_odd_files(tmp);
         test_default_log(tmp);

@@ -15,13 +15,14 @@
 #include "test-util.h"
 
 /* Facts as letters: Connected (usbmuxd), Usb (udev sees the cable), Job running,
- * Attempted (this connection's backup), auto Run. */
+ * Attempted (this connection's backup), auto Run, a Question holds the sync up. */
 #define C (1u << 0)
 #define U (1u << 1)
 #define J (1u << 2)
 #define A (1u << 3)
 #define R (1u << 4)
-#define ALL_FACTS 32u
+#define Q (1u << 5)
+#define ALL_FACTS 64u
 
 #define KEEP (-1)       /* expected: the event leaves state and reason alone */
 
@@ -183,6 +184,32 @@ static const Case cases[] = {
         { S(VERIFYING), E(SIDE_JOB_ENDED), U | A, S(WAITING_FOR_USBMUXD) },
         { S(RESTORING), E(SIDE_JOB_ENDED), A, S(DISCONNECTED) },
         { S(IDLE), E(SIDE_JOB_ENDED), C | J | A, KEEP },        /* impossible: a job runs */
+        { S(VERIFYING), E(SIDE_JOB_ENDED), C | A | Q, S(WAITING_FOR_DECISION) },
+        { S(DISCONNECTED), E(SIDE_JOB_ENDED), A | Q, S(DISCONNECTED) },   /* apply, unplugged */
+
+        /* A question that holds the sync up (a first sync): shown while connected and
+         * idle, gone when the last one is answered; a running job's end decides. */
+        { S(SYNCING), E(SYNC_DONE), C | A | Q, S(WAITING_FOR_DECISION) },
+        { S(SYNCING), E(SYNC_DONE), A | Q, S(DISCONNECTED) },
+        { S(SYNCING), E(SYNC_DONE), U | A | Q, S(WAITING_FOR_USBMUXD) },
+        { S(SYNCING), E(SYNC_FAILED), C | A | Q, S(IDLE) },    /* says why it failed */
+        { S(PAIRING), E(PROBE_OK), C | A | Q, S(WAITING_FOR_DECISION) },
+        { S(PAIRING), E(PROBE_OK), C | Q | R, S(CHECKING_POLICY) }, /* backup first */
+        { S(IDLE), E(QUESTION_ASKED), C | A | Q, S(WAITING_FOR_DECISION) },
+        { S(WAITING_FOR_DECISION), E(QUESTION_ASKED), C | A | Q, S(WAITING_FOR_DECISION) },
+        { S(IDLE), E(QUESTION_ASKED), C | A, KEEP },            /* a held deletion: no hold */
+        { S(IDLE), E(QUESTION_ASKED), C | J | A | Q, KEEP },    /* the job owns the state */
+        { S(SYNCING), E(QUESTION_ASKED), C | J | A | Q, KEEP },
+        { S(DISCONNECTED), E(QUESTION_ASKED), A | Q, KEEP },    /* shown when plugged in */
+        { S(DEFERRED), E(QUESTION_ASKED), C | Q, KEEP },        /* the plan goes on */
+        { S(WAITING_FOR_DECISION), E(QUESTION_ANSWERED), C | A, S(IDLE) },
+        { S(WAITING_FOR_DECISION), E(QUESTION_ANSWERED), C | A | Q, KEEP },  /* one more */
+        { S(WAITING_FOR_DECISION), E(QUESTION_ANSWERED), C | J | A, KEEP },  /* sync runs */
+        { S(IDLE), E(QUESTION_ANSWERED), C | A, KEEP },
+        { S(DISCONNECTED), E(QUESTION_ANSWERED), A, KEEP },
+        { S(WAITING_FOR_DECISION), E(USBMUX_REMOVE), A | Q, S(DISCONNECTED) },
+        { S(WAITING_FOR_DECISION), E(BACKUP_STARTED), C | J | A | Q, S(BACKING_UP) },
+        { S(WAITING_FOR_DECISION), E(SYNC_STARTED), C | J | A | Q, S(SYNCING) },
 };
 
 static DeviceFacts facts_of(unsigned f) {
@@ -192,6 +219,7 @@ static DeviceFacts facts_of(unsigned f) {
                 .job_running = f & J,
                 .attempted = f & A,
                 .auto_run = f & R,
+                .question = f & Q,
         };
 }
 
@@ -273,6 +301,10 @@ static void test_properties(void) {
                                         ASSERT_EQ(next, f.usb_present ?
                                                                 DEVICE_WAITING_FOR_USBMUXD :
                                                                 DEVICE_DISCONNECTED);
+                                /* Waiting for a decision: plugged in, a question, no job. */
+                                if (next == DEVICE_WAITING_FOR_DECISION)
+                                        ASSERT_TRUE(f.connected && f.question &&
+                                                    !f.job_running);
                                 /* A job that ended never leaves its state behind. */
                                 if (is_ending((DeviceEvent) e))
                                         ASSERT_TRUE(!is_job_state(next));
@@ -388,6 +420,21 @@ static void test_walks(void) {
              { E(BACKUP_STARTED), C | J | A | R, S(BACKING_UP) },
              { E(BACKUP_DONE), C | A | R, S(BACKING_UP) },
              { E(SYNC_DISABLED), C | A | R, S(IDLE) });
+        WALK("a first-sync question, answered, then synced",
+             { E(USBMUX_ADD), C | R, S(DISCONNECTED) },
+             { E(PROBE_STARTED), C | R, S(PAIRING) },
+             { E(PROBE_OK), C | R, S(CHECKING_POLICY) },
+             { E(BACKUP_STARTED), C | J | A | R, S(BACKING_UP) },
+             { E(BACKUP_DONE), C | A | R, S(BACKING_UP) },
+             { E(SYNC_STARTED), C | J | A | R, S(SYNCING) },
+             { E(QUESTION_ASKED), C | J | A | R | Q, S(SYNCING) },
+             { E(SYNC_DONE), C | A | R | Q, S(WAITING_FOR_DECISION) },
+             { E(QUESTION_ANSWERED), C | A | R, S(IDLE) },
+             { E(SYNC_STARTED), C | J | A | R, S(SYNCING) },
+             { E(SYNC_DONE), C | A | R, S(IDLE) },
+             { E(QUESTION_ASKED), C | A | R | Q, S(WAITING_FOR_DECISION) },
+             { E(USBMUX_REMOVE), A | R | Q, S(DISCONNECTED) },
+             { E(QUESTION_ANSWERED), A | R, S(DISCONNECTED) });
         WALK("verify an unplugged device, then restore onto a plugged one",
              { E(VERIFY_STARTED), J, S(DISCONNECTED) },
              { E(SIDE_JOB_ENDED), 0, S(DISCONNECTED) },

@@ -46,6 +46,82 @@ static void test_roundtrip(const char *dir) {
         ASSERT_EQ(device_state_read("/nonexistent/device.state", &out), -ENOENT);
 }
 
+/* Version 2: the open requests (number, kind, creation time, category) and the answers
+ * not yet applied survive a write and a read; malformed lines are dropped, the rest kept. */
+static void test_requests(const char *dir) {
+        DeviceStateRequest reqs[] = {
+                { .id = 3, .kind = "deletions", .created = 1796299200000001ull },
+                { .id = 7, .kind = "first-sync", .category = "documents", .created = 5 },
+        };
+        DeviceStateDecision decs[] = {
+                { .category = "documents", .choice = "approve", .item = 12 },
+                { .category = "documents", .choice = "reject", .item = UINT64_MAX },
+                { .category = "documents", .choice = "replace-computer", .item = 0 },
+        };
+        DeviceStateFile in = {
+                .requests = reqs, .n_requests = 2, .decisions = decs, .n_decisions = 3,
+                .next_request = 9,
+        }, out;
+        char path[512];
+
+        snprintf(in.name, sizeof(in.name), "X");
+        snprintf(path, sizeof(path), "%s/device.state", dir);
+        ASSERT_OK(device_state_write(path, &in));
+        ASSERT_OK(device_state_read(path, &out));
+        ASSERT_EQ_U64(out.n_requests, 2);
+        ASSERT_EQ_U64(out.n_decisions, 3);
+        ASSERT_EQ(out.next_request, 9);
+        if (out.n_requests == 2 && out.n_decisions == 3) {
+                ASSERT_EQ(out.requests[0].id, 3);
+                ASSERT_STREQ(out.requests[0].kind, "deletions");
+                ASSERT_STREQ(out.requests[0].category, "");
+                ASSERT_EQ_U64(out.requests[0].created, 1796299200000001ull);
+                ASSERT_EQ(out.requests[1].id, 7);
+                ASSERT_STREQ(out.requests[1].kind, "first-sync");
+                ASSERT_STREQ(out.requests[1].category, "documents");
+                ASSERT_STREQ(out.decisions[0].choice, "approve");
+                ASSERT_EQ_U64(out.decisions[0].item, 12);
+                ASSERT_EQ_U64(out.decisions[1].item, UINT64_MAX);
+                ASSERT_STREQ(out.decisions[2].choice, "replace-computer");
+                ASSERT_STREQ(out.decisions[2].category, "documents");
+        }
+        device_state_file_done(&out);
+        ASSERT_TRUE(out.requests == NULL && out.n_requests == 0);
+
+        /* Each malformed line is dropped; a duplicate number too. */
+        ASSERT_OK(device_state_parse("[Requests]\n"
+                                     "Next=4294967296\n"
+                                     "Request=1 deletions 5 -\n"
+                                     "Request=0 deletions 5 -\n"
+                                     "Request=2 first-sync 5 -\n"
+                                     "Request=3 wipe 5 -\n"
+                                     "Request=4 deletions x -\n"
+                                     "Request=5 deletions 5\n"
+                                     "Request=6 first-sync 5 Docs\n"
+                                     "Request=1 first-sync 5 documents\n"
+                                     "Request=4294967296 deletions 5 -\n"
+                                     "Request=8 first-sync 9 documents\n"
+                                     "[Decisions]\n"
+                                     "Decision=documents/approve/0\n"
+                                     "Decision=documents/merge/1\n"
+                                     "Decision=documents/delete/1\n"
+                                     "Decision=documents/approve\n"
+                                     "Decision=documents/approve/-1\n"
+                                     "Decision=/merge/0\n"
+                                     "Decision=documents/reject/4\n"
+                                     "[Device]\nDecision=documents/merge/0\n", &out));
+        ASSERT_EQ_U64(out.n_requests, 2);
+        ASSERT_EQ_U64(out.n_decisions, 1);
+        ASSERT_EQ(out.next_request, 0);                 /* out of range: ignored */
+        if (out.n_requests == 2 && out.n_decisions == 1) {
+                ASSERT_EQ(out.requests[0].id, 1);
+                ASSERT_EQ(out.requests[1].id, 8);
+                ASSERT_EQ_U64(out.decisions[0].item, 4);
+        }
+        device_state_file_done(&out);
+        device_state_file_done(NULL);
+}
+
 static void test_version0(void) {
         static const char v0[] = "name=Old iPhone\nproduct_type=iPhone12,1\n"
                                  "product_version=16.0\nlast_backup=42\nlast_result=failed\n"
@@ -93,6 +169,7 @@ int main(void) {
 
         ASSERT_TRUE(mkdtemp(dir) != NULL);
         test_roundtrip(dir);
+        test_requests(dir);
         test_version0();
         test_odd();
         snprintf(path, sizeof(path), "%s/device.state", dir);

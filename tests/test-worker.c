@@ -53,6 +53,130 @@ static void test_request_roundtrip(void) {
         ASSERT_EQ(worker_request_encode(&in, buf, 10), -ENOBUFS);
 }
 
+/* A sync's request: the [Sync] words, OFFLINE and one DECISION= line per answer. */
+static void test_request_sync(void) {
+        static const WorkerDecision decisions[] = {
+                { "documents", "merge", 0 },
+                { "documents", "approve", 17 },
+                { "documents", "reject", UINT64_MAX },
+                { "contacts", "replace-computer", 0 },
+        };
+        WorkerRequest in = {
+                .kind = "sync",
+                .udid = "00008030-0000000000000ABC",
+                .state_dir = "/var/lib/idevicesync",
+                .photos = "import",
+                .crash_logs = "move",
+                .documents = "two-way",
+                .documents_dir = "/srv/docs",
+                .documents_apps = "com.example.notes org.example.Pages-2",
+                .deletions = "hold",
+                .first_sync = "ask",
+                .trash_days = 30,
+                .offline = true,
+                .decisions = decisions,
+                .n_decisions = sizeof(decisions) / sizeof(decisions[0]),
+        }, out;
+        static char buf[WORKER_REQUEST_MAX + 1];
+        int n;
+
+        n = worker_request_encode(&in, buf, sizeof(buf) - 1);
+        ASSERT_TRUE(n > 0);
+        ASSERT_TRUE(strstr(buf, "DECISION=documents/approve/17\n") != NULL);
+        ASSERT_OK(worker_request_decode(buf, (size_t) n, &out));
+        ASSERT_STREQ(out.documents, "two-way");
+        ASSERT_STREQ(out.documents_dir, "/srv/docs");
+        ASSERT_STREQ(out.documents_apps, "com.example.notes org.example.Pages-2");
+        ASSERT_STREQ(out.deletions, "hold");
+        ASSERT_STREQ(out.first_sync, "ask");
+        ASSERT_EQ_U64(out.trash_days, 30);
+        ASSERT_EQ(out.offline, true);
+        ASSERT_EQ_U64(out.n_decisions, 4);
+        for (size_t i = 0; i < 4 && i < out.n_decisions; i++) {
+                ASSERT_STREQ(out.decisions[i].category, decisions[i].category);
+                ASSERT_STREQ(out.decisions[i].choice, decisions[i].choice);
+                ASSERT_EQ_U64(out.decisions[i].item, decisions[i].item);
+        }
+        worker_request_done(&out);
+        ASSERT_TRUE(out.decisions == NULL && out.n_decisions == 0);
+        worker_request_done(&out);              /* twice is harmless */
+
+        /* No decisions: none decoded, nothing allocated. */
+        in.n_decisions = 0;
+        in.offline = false;
+        n = worker_request_encode(&in, buf, sizeof(buf) - 1);
+        ASSERT_OK(worker_request_decode(buf, (size_t) n, &out));
+        ASSERT_EQ_U64(out.n_decisions, 0);
+        ASSERT_TRUE(out.decisions_owned == NULL);
+        ASSERT_EQ(out.offline, false);
+
+        /* Malformed decisions are refused when encoding. */
+        {
+                static const WorkerDecision bad[] = {
+                        { "documents", "approve", 0 },          /* a held item has an id */
+                        { "documents", "merge", 3 },            /* a choice has none */
+                        { "documents", "delete", 1 },
+                        { "Documents", "merge", 0 },
+                        { "docs/x", "merge", 0 },
+                        { "", "merge", 0 },
+                        { NULL, "merge", 0 },
+                        { "documents", NULL, 0 },
+                };
+                for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                        in.decisions = &bad[i];
+                        in.n_decisions = 1;
+                        ASSERT_EQ(worker_request_encode(&in, buf, sizeof(buf)), -EINVAL);
+                }
+        }
+
+        /* The most decisions a request carries fit in one; one more is refused. */
+        {
+                static WorkerDecision many[WORKER_DECISIONS_MAX + 1];
+
+                for (size_t i = 0; i <= WORKER_DECISIONS_MAX; i++)
+                        many[i] = (WorkerDecision) { "documents", "approve",
+                                                     UINT64_C(10000000000000000000) + i };
+                in.decisions = many;
+                in.n_decisions = WORKER_DECISIONS_MAX;
+                n = worker_request_encode(&in, buf, sizeof(buf) - 1);
+                ASSERT_TRUE(n > 0);
+                ASSERT_OK(worker_request_decode(buf, (size_t) n, &out));
+                ASSERT_EQ_U64(out.n_decisions, WORKER_DECISIONS_MAX);
+                ASSERT_EQ_U64(out.decisions[WORKER_DECISIONS_MAX - 1].item,
+                              UINT64_C(10000000000000000000) + WORKER_DECISIONS_MAX - 1);
+                worker_request_done(&out);
+                in.n_decisions = WORKER_DECISIONS_MAX + 1;
+                ASSERT_EQ(worker_request_encode(&in, buf, sizeof(buf)), -EINVAL);
+        }
+
+        /* Decoding checks every line the same way. */
+        {
+                static const char *const bad[] = {
+                        "KIND=sync\nUDID=u\nDECISION=documents/merge\n",
+                        "KIND=sync\nUDID=u\nDECISION=documents/approve/0\n",
+                        "KIND=sync\nUDID=u\nDECISION=documents/approve/x\n",
+                        "KIND=sync\nUDID=u\nDECISION=documents/approve/-1\n",
+                        "KIND=sync\nUDID=u\nDECISION=documents/merge/1\n",
+                        "KIND=sync\nUDID=u\nDECISION=documents/wipe/0\n",
+                        "KIND=sync\nUDID=u\nDECISION=/merge/0\n",
+                        "KIND=sync\nUDID=u\nDECISION=documents/approve/1/2\n",
+                        "KIND=sync\nUDID=u\nDECISION=documents/approve/1\nOFFLINE=2\n",
+                };
+                for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+                        char b[256];
+                        WorkerRequest r;
+
+                        int k;
+
+                        snprintf(b, sizeof(b), "%s", bad[i]);
+                        k = worker_request_decode(b, strlen(b), &r);
+                        if (k != -EBADMSG)
+                                printf("FAIL: decision case %zu decoded (%d)\n", i, k);
+                        ASSERT_EQ(k, -EBADMSG);
+                }
+        }
+}
+
 static void test_request_bad(void) {
         static const char *const bad[] = {
                 "UDID=u\n",                     /* no KIND */
@@ -255,6 +379,7 @@ static void test_report_extensible(void) {
 int main(void) {
         test_request_roundtrip();
         test_request_bad();
+        test_request_sync();
         test_report_roundtrip();
         test_report_bad();
         test_report_extensible();

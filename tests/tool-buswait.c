@@ -9,6 +9,10 @@
  *        print the current value (unescaped), once.
  *   tool-buswait object PATH
  *        until a device or job object exists at PATH.
+ *   tool-buswait after MEMBER -- COMMAND [ARG...]
+ *        subscribe to the Manager's signal MEMBER (JobRemoved, RequestAdded,
+ *        RequestRemoved), run COMMAND, then wait for the first such signal after it and
+ *        print its arguments separated by spaces. Exit 1 when COMMAND fails.
  *
  * It subscribes to PropertiesChanged/InterfacesAdded first and then reads the current
  * value, so nothing is missed. $BUSWAIT_TIMEOUT (seconds, default 120) is a hang guard,
@@ -20,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <stdbool.h>
 
 #include <systemd/sd-bus.h>
 
@@ -80,6 +87,81 @@ static int read_value(sd_bus *bus, const char *path, const char *iface, const ch
         return r;
 }
 
+static char signal_args[1024];
+static bool signal_seen;
+
+static int on_signal(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        size_t o = 0;
+
+        if (signal_seen)
+                return 0;
+        for (;;) {
+                const char *contents = NULL, *v;
+                char type;
+                int r = sd_bus_message_peek_type(m, &type, &contents);
+
+                if (r <= 0 || (type != 's' && type != 'o'))
+                        break;
+                if (sd_bus_message_read_basic(m, type, &v) < 0)
+                        break;
+                o += (size_t) snprintf(signal_args + o, sizeof(signal_args) - o, "%s%s",
+                                       o ? " " : "", v);
+                if (o >= sizeof(signal_args))
+                        break;
+        }
+        signal_seen = true;
+        return 0;
+}
+
+/* after MEMBER -- COMMAND...: see the top of the file. */
+static int run_after(sd_bus *bus, int argc, char **argv, uint64_t limit) {
+        char match[256];
+        struct timespec ts;
+        uint64_t deadline;
+        pid_t pid;
+        int status, r;
+
+        if (argc < 5 || strcmp(argv[3], "--") != 0)
+                return 2;
+        snprintf(match, sizeof(match), "type='signal',sender='org.idevicesync1',"
+                 "path='/org/idevicesync1',interface='org.idevicesync1.Manager',member='%s'",
+                 argv[2]);
+        r = sd_bus_add_match(bus, NULL, match, on_signal, NULL);
+        if (r < 0)
+                return 1;
+        fflush(stdout);
+        pid = fork();
+        if (pid < 0)
+                return 1;
+        if (pid == 0) {
+                execvp(argv[4], argv + 4);
+                _exit(127);
+        }
+        if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+                fprintf(stderr, "tool-buswait: '%s' failed\n", argv[4]);
+                return 1;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        deadline = (uint64_t) ts.tv_sec * 1000000ull + (uint64_t) ts.tv_nsec / 1000 + limit;
+        while (!signal_seen) {
+                uint64_t now;
+
+                while (!signal_seen && (r = sd_bus_process(bus, NULL)) > 0)
+                        ;
+                if (signal_seen)
+                        break;
+                clock_gettime(CLOCK_MONOTONIC, &ts);
+                now = (uint64_t) ts.tv_sec * 1000000ull + (uint64_t) ts.tv_nsec / 1000;
+                if (now >= deadline) {
+                        fprintf(stderr, "tool-buswait: no %s signal\n", argv[2]);
+                        return 1;
+                }
+                (void) sd_bus_wait(bus, deadline - now);
+        }
+        printf("%s\n", signal_args);
+        return 0;
+}
+
 int main(int argc, char **argv) {
         const char *t = getenv("BUSWAIT_TIMEOUT");
         uint64_t deadline, limit = (t ? strtoull(t, NULL, 10) : 120) * 1000000ull;
@@ -100,6 +182,11 @@ int main(int argc, char **argv) {
         r = sd_bus_add_match(bus, NULL, "type='signal',sender='org.idevicesync1'", NULL, NULL);
         if (r < 0)
                 return 1;
+        if (strcmp(argv[1], "after") == 0) {
+                r = run_after(bus, argc, argv, limit);
+                sd_bus_unref(bus);
+                return r;
+        }
         if (strcmp(argv[1], "get") == 0 && argc == 5) {
                 r = read_value(bus, argv[2], argv[3], argv[4]);
                 printf("%s\n", last);

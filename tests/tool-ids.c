@@ -13,9 +13,19 @@
  *   tool-ids sync UDID [--state DIR] [--dry-run] [--photos import|no] [--photos-dir DIR]
  *                      [--crashlogs move|copy|no] [--floor BYTES] [--cancel-after-bytes N]
  *                      [--kill-after-bytes N] [--kill-at-phase PHASE[:NTH]]
+ *                      [--documents no|import|two-way] [--documents-dir DIR]
+ *                      [--documents-app ID]... [--deletions hold|propagate|never]
+ *                      [--first-sync ask|merge|replace-device|replace-computer]
+ *                      [--trash-days N] [--decide ITEM=approve|reject]...
+ *                      [--decide CATEGORY=CHOICE]... [--offline]
  *   tool-ids sync-state UDID [--state DIR]
+ *   tool-ids pending UDID [--state DIR]
  *
  * sync prints one `category=NAME mode=… result=… files_in=… …` line per category.
+ * pending prints `held id=N category=C side=S size=N scope=S path=P` per held item, and per
+ * question `question category=C files_device=N files_computer=N` followed by one
+ * `choice category=C choice=W add_device=N add_computer=N overwrite_device=N
+ * overwrite_computer=N remove_device=N remove_computer=N conflicts=N` line per choice.
  *
  * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
  * SIGTERM cancels a running backup or restore (through ids_cancel_request()).
@@ -29,6 +39,8 @@
 #include <time.h>
 
 #include "idevicesync.h"
+
+#define ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 
 static ids_cancel *cancel;
 static uint64_t cancel_after = UINT64_MAX;
@@ -107,6 +119,14 @@ int main(int argc, char **argv) {
                 { "crashlogs", required_argument, NULL, 'C' },
                 { "kill-after-bytes", required_argument, NULL, 'X' },
                 { "kill-at-phase", required_argument, NULL, 'Y' },
+                { "documents", required_argument, NULL, 'D' },
+                { "documents-dir", required_argument, NULL, 'R' },
+                { "documents-app", required_argument, NULL, 'A' },
+                { "deletions", required_argument, NULL, 'L' },
+                { "first-sync", required_argument, NULL, 'I' },
+                { "trash-days", required_argument, NULL, 'H' },
+                { "decide", required_argument, NULL, 'Q' },
+                { "offline", no_argument, NULL, 'N' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -115,6 +135,9 @@ int main(int argc, char **argv) {
         ids_backup_result res = {};
         ids_sync_options so = { .progress = on_progress, .photos = IDS_SYNC_PHOTOS_IMPORT,
                                 .crashlogs = IDS_SYNC_CRASHLOGS_MOVE };
+        static const char *apps[64];
+        static ids_sync_decision decisions[64];
+        size_t n_apps = 0, n_decisions = 0;
         const char *cmd, *state = NULL;
         struct sigaction sa = { .sa_handler = on_sigterm };
         int c, r;
@@ -163,6 +186,65 @@ int main(int argc, char **argv) {
                         kill_phase = buf;
                         break;
                 }
+                case 'D':
+                        if (strcmp(optarg, "two-way") == 0)
+                                so.documents = IDS_SYNC_DOCUMENTS_TWO_WAY;
+                        else if (strcmp(optarg, "import") == 0)
+                                so.documents = IDS_SYNC_DOCUMENTS_IMPORT;
+                        else if (strcmp(optarg, "no") == 0)
+                                so.documents = IDS_SYNC_DOCUMENTS_NO;
+                        else
+                                return 2;
+                        break;
+                case 'R': so.documents_dir = optarg; break;
+                case 'A':
+                        if (n_apps + 1 >= ELEMENTS(apps))
+                                return 2;
+                        apps[n_apps++] = optarg;
+                        so.documents_apps = apps;
+                        break;
+                case 'L':
+                        if (strcmp(optarg, "hold") == 0)
+                                so.deletions = IDS_SYNC_DELETIONS_HOLD;
+                        else if (strcmp(optarg, "propagate") == 0)
+                                so.deletions = IDS_SYNC_DELETIONS_PROPAGATE;
+                        else if (strcmp(optarg, "never") == 0)
+                                so.deletions = IDS_SYNC_DELETIONS_NEVER;
+                        else
+                                return 2;
+                        break;
+                case 'I':
+                        if (strcmp(optarg, "ask") == 0)
+                                so.first_sync = IDS_SYNC_FIRST_ASK;
+                        else if (strcmp(optarg, "merge") == 0)
+                                so.first_sync = IDS_SYNC_FIRST_MERGE;
+                        else if (strcmp(optarg, "replace-device") == 0)
+                                so.first_sync = IDS_SYNC_FIRST_REPLACE_DEVICE;
+                        else if (strcmp(optarg, "replace-computer") == 0)
+                                so.first_sync = IDS_SYNC_FIRST_REPLACE_COMPUTER;
+                        else
+                                return 2;
+                        break;
+                case 'H': so.trash_days = (unsigned) atoi(optarg); break;
+                case 'Q': {
+                        /* ITEM=approve|reject or CATEGORY=CHOICE; the words are the lib's to
+                         * check (an unknown one is -EINVAL). */
+                        char *eq = strchr(optarg, '='), *end = NULL;
+                        ids_sync_decision *x;
+
+                        if (!eq || n_decisions >= ELEMENTS(decisions))
+                                return 2;
+                        *eq = 0;
+                        x = &decisions[n_decisions++];
+                        x->choice = eq + 1;
+                        x->item = strtoull(optarg, &end, 10);
+                        if (!end || *end)
+                                x->category = optarg, x->item = 0;
+                        so.decisions = decisions;
+                        so.n_decisions = n_decisions;
+                        break;
+                }
+                case 'N': so.offline = true; break;
                 case 'C':
                         so.crashlogs = strcmp(optarg, "move") == 0 ? IDS_SYNC_CRASHLOGS_MOVE :
                                        strcmp(optarg, "copy") == 0 ? IDS_SYNC_CRASHLOGS_COPY :
@@ -225,14 +307,19 @@ int main(int argc, char **argv) {
                 for (size_t i = 0; i < sr.n_categories; i++) {
                         const ids_sync_category *x = &sr.categories[i];
                         printf("category=%s mode=%s result=%s files_in=%llu bytes_in=%llu "
+                               "files_out=%llu bytes_out=%llu conflicts=%llu "
                                "held=%llu refused=%llu duplicates=%llu removed_device=%llu "
-                               "reason=%s\n",
+                               "removed_computer=%llu reason=%s\n",
                                x->name, x->mode, ids_result_to_string(x->result),
                                (unsigned long long) x->files_in,
-                               (unsigned long long) x->bytes_in, (unsigned long long) x->held,
+                               (unsigned long long) x->bytes_in,
+                               (unsigned long long) x->files_out,
+                               (unsigned long long) x->bytes_out,
+                               (unsigned long long) x->conflicts, (unsigned long long) x->held,
                                (unsigned long long) x->refused,
                                (unsigned long long) x->duplicates,
-                               (unsigned long long) x->removed_device, x->reason);
+                               (unsigned long long) x->removed_device,
+                               (unsigned long long) x->removed_computer, x->reason);
                 }
                 printf("message=%s\n", sr.message);
                 printf("result=%s code=%d dry_run=%d\n", ids_result_to_string(r), r,
@@ -250,6 +337,41 @@ int main(int argc, char **argv) {
                                (unsigned long long) t[i].last_run_usec,
                                (unsigned long long) t[i].last.files_in);
                 free(t);
+                printf("result=%s code=%d\n", ids_result_to_string(r), r);
+                r = r == 0 ? 0 : 1;
+        } else if (strcmp(cmd, "pending") == 0 && optind == argc - 1) {
+                ids_sync_pending p = {};
+
+                r = ids_sync_pending_read(state, argv[optind], &p);
+                for (size_t i = 0; r == 0 && i < p.n_held; i++)
+                        printf("held id=%llu category=%s side=%s size=%llu scope=%s path=%s\n",
+                               (unsigned long long) p.held[i].id, p.held[i].category,
+                               p.held[i].side, (unsigned long long) p.held[i].size,
+                               p.held[i].scope, p.held[i].path);
+                for (size_t i = 0; r == 0 && i < p.n_questions; i++) {
+                        const ids_sync_question *q = &p.questions[i];
+
+                        printf("question category=%s files_device=%llu files_computer=%llu\n",
+                               q->category, (unsigned long long) q->files_device,
+                               (unsigned long long) q->files_computer);
+                        for (size_t k = 0; k < ELEMENTS(q->choices); k++) {
+                                const ids_sync_choice_plan *cp = &q->choices[k];
+
+                                printf("choice category=%s choice=%s add_device=%llu "
+                                       "add_computer=%llu overwrite_device=%llu "
+                                       "overwrite_computer=%llu remove_device=%llu "
+                                       "remove_computer=%llu conflicts=%llu\n",
+                                       q->category, cp->choice,
+                                       (unsigned long long) cp->add_device,
+                                       (unsigned long long) cp->add_computer,
+                                       (unsigned long long) cp->overwrite_device,
+                                       (unsigned long long) cp->overwrite_computer,
+                                       (unsigned long long) cp->remove_device,
+                                       (unsigned long long) cp->remove_computer,
+                                       (unsigned long long) cp->conflicts);
+                        }
+                }
+                ids_sync_pending_done(&p);
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "delete") == 0 && optind == argc - 2) {
