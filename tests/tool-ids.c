@@ -22,6 +22,11 @@
  *   tool-ids sync-state UDID [--state DIR]
  *   tool-ids pending UDID [--state DIR]
  *
+ * --password-file F (backup, restore, verify): the backup password, read from F (one line;
+ * a final newline is not part of it), so it is never in argv. A backup with
+ * --require-encryption turns encryption on with it when the device does not encrypt yet;
+ * verify needs it for an encrypted snapshot.
+ *
  * sync prints one `category=NAME mode=… result=… files_in=… …` line per category.
  * pending prints `held id=N category=C side=S size=N scope=S path=P` per held item, and per
  * question `question category=C files_device=N files_computer=N` followed by one
@@ -95,6 +100,21 @@ static void on_progress(const ids_progress *p, void *userdata) {
         fflush(stdout);
 }
 
+/* --password-file: the first line of path, without its newline; NULL on failure. */
+static char *read_password_file(const char *path) {
+        char buf[1100];
+        size_t n;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return NULL;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return strdup(buf);
+}
+
 static void debug_log(const char *msg) {
         fprintf(stderr, "ids: %s\n", msg);
 }
@@ -139,6 +159,7 @@ int main(int argc, char **argv) {
                 { "decide", required_argument, NULL, 'Q' },
                 { "offline", no_argument, NULL, 'N' },
                 { "run-at-phase", required_argument, NULL, 'E' },
+                { "password-file", required_argument, NULL, 'W' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -151,6 +172,7 @@ int main(int argc, char **argv) {
         static ids_sync_decision decisions[64];
         size_t n_apps = 0, n_decisions = 0;
         const char *cmd, *state = NULL;
+        char *password = NULL;
         struct sigaction sa = { .sa_handler = on_sigterm };
         int c, r;
 
@@ -272,6 +294,15 @@ int main(int argc, char **argv) {
                                        strcmp(optarg, "copy") == 0 ? IDS_SYNC_CRASHLOGS_COPY :
                                                                      IDS_SYNC_CRASHLOGS_NO;
                         break;
+                case 'W':
+                        free(password);
+                        password = read_password_file(optarg);
+                        if (!password) {
+                                fprintf(stderr, "tool-ids: cannot read %s\n", optarg);
+                                return 2;
+                        }
+                        bo.password = ro.password = password;
+                        break;
                 default: return 2;
                 }
         }
@@ -309,13 +340,16 @@ int main(int argc, char **argv) {
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "verify") == 0 && optind == argc - 2) {
                 ids_verify_report rep;
+                ids_verify_options vo = { .udid = argv[optind], .snapshot = argv[optind + 1],
+                                          .state_dir = state, .password = password };
 
-                r = ids_snapshot_verify(state, NULL, argv[optind], argv[optind + 1], &rep);
+                r = ids_verify_run(&vo, &rep);
                 printf("checked=%llu missing=%llu changed=%llu unindexed=%llu manifest_ok=%d "
-                       "problem=%s\n",
+                       "encrypted=%d decrypted=%llu undecryptable=%llu problem=%s\n",
                        (unsigned long long) rep.files_checked, (unsigned long long) rep.missing,
                        (unsigned long long) rep.changed, (unsigned long long) rep.unindexed,
-                       rep.manifest_ok, rep.first_problem);
+                       rep.manifest_ok, rep.encrypted, (unsigned long long) rep.decrypted,
+                       (unsigned long long) rep.undecryptable, rep.first_problem);
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "sync") == 0 && optind == argc - 1) {
@@ -405,5 +439,6 @@ int main(int argc, char **argv) {
                 r = 2;
         }
         ids_cancel_free(cancel);
+        free(password);
         return r;
 }
