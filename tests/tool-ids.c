@@ -18,6 +18,7 @@
  *                      [--first-sync ask|merge|replace-device|replace-computer]
  *                      [--trash-days N] [--decide ITEM=approve|reject]...
  *                      [--decide CATEGORY=CHOICE]... [--offline]
+ *                      [--run-at-phase PHASE:COMMAND]
  *   tool-ids sync-state UDID [--state DIR]
  *   tool-ids pending UDID [--state DIR]
  *
@@ -29,6 +30,8 @@
  *
  * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
  * SIGTERM cancels a running backup or restore (through ids_cancel_request()).
+ * --run-at-phase runs COMMAND (sh -c) once, on first entering PHASE, and waits for it: a
+ * test changes a file between a sync's scan and its writes without any timing.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -48,6 +51,8 @@ static uint64_t kill_after = UINT64_MAX;       /* a crash at an exact point: SIG
 static const char *kill_phase;                  /* … or on entering this phase */
 static unsigned kill_phase_count = 1;           /* for the n-th time */
 static int show_progress;
+static const char *run_phase;                   /* --run-at-phase: PHASE */
+static const char *run_command;                 /* … and COMMAND */
 
 static void on_sigterm(int sig) {
         ids_cancel_request(cancel);
@@ -73,6 +78,12 @@ static void on_progress(const ids_progress *p, void *userdata) {
         else if (getenv("IDS_PHASES") && (int) p->phase != last_phase)
                 fprintf(stderr, "phase %s at %.2f s\n", ids_phase_to_string(p->phase),
                         elapsed());
+        if (run_phase && (int) p->phase != last_phase &&
+            strcmp(ids_phase_to_string(p->phase), run_phase) == 0) {
+                run_phase = NULL;
+                if (system(run_command) != 0)
+                        fprintf(stderr, "tool-ids: '%s' failed\n", run_command);
+        }
         if (p->bytes_done >= cancel_after)
                 ids_cancel_request(cancel);
         if (p->bytes_done >= kill_after)
@@ -127,6 +138,7 @@ int main(int argc, char **argv) {
                 { "trash-days", required_argument, NULL, 'H' },
                 { "decide", required_argument, NULL, 'Q' },
                 { "offline", no_argument, NULL, 'N' },
+                { "run-at-phase", required_argument, NULL, 'E' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -245,6 +257,16 @@ int main(int argc, char **argv) {
                         break;
                 }
                 case 'N': so.offline = true; break;
+                case 'E': {
+                        char *colon = strchr(optarg, ':');
+
+                        if (!colon)
+                                return 2;
+                        *colon = 0;
+                        run_phase = optarg;
+                        run_command = colon + 1;
+                        break;
+                }
                 case 'C':
                         so.crashlogs = strcmp(optarg, "move") == 0 ? IDS_SYNC_CRASHLOGS_MOVE :
                                        strcmp(optarg, "copy") == 0 ? IDS_SYNC_CRASHLOGS_COPY :
