@@ -186,6 +186,14 @@ $(BUILD)/tests/test-bus-vtables: $(BUILD)/tests/test-bus-vtables.o \
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.a,$^) $(filter %.a,$^) \
 		$(DAEMON_LIBS) $(LIB_LIBS)
+# Requests without a bus: every module but main.o, and lib/'s sync-db.c for sync.db.
+$(BUILD)/tests/test-request.o: CPPFLAGS += -Idaemon
+$(BUILD)/tests/test-request: $(BUILD)/tests/test-request.o \
+		$(filter-out $(BUILD)/daemon/main.o,$(DAEMON_OBJ)) \
+		$(BUILD)/libidevicesync-test.a
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter-out %.a,$^) $(filter %.a,$^) \
+		$(DAEMON_LIBS) $(LIB_LIBS)
 $(BUILD)/tests/test-notify.o: CPPFLAGS += -Idaemon
 $(BUILD)/tests/test-notify: $(BUILD)/tests/test-notify.o $(BUILD)/daemon/notify.o $(BUILD)/daemon/log.o
 	@$(if $(Q),echo "  LD      $@")

@@ -410,7 +410,7 @@ int request_answer(Request *r, const char *choice, const uint64_t *items, size_t
         Device *d = r->device;
         const char *const *c;
         bool computer = false, all;
-        size_t n_new;
+        size_t n_new, before = d->n_decisions;
         int k;
 
         for (c = request_kind_choices(r->kind); *c && strcmp(*c, choice) != 0; c++)
@@ -475,6 +475,7 @@ int request_answer(Request *r, const char *choice, const uint64_t *items, size_t
                 request_mark_dirty(r, REQUEST_PROP_DETAILS);
                 update_summary(r);
         }
+        n_new = d->n_decisions - before;
         log_device(LOG_INFO, d->udid, NULL, NULL, "Request %" PRIu32 " of %s answered: %s "
                    "(%zu decision%s)", r->id, d->udid, choice, n_new, n_new == 1 ? "" : "s");
         if (r->kind == REQUEST_FIRST_SYNC || r->n_items == 0)

@@ -115,8 +115,12 @@ int request_object_find(sd_bus *bus, const char *path, const char *interface, vo
                         void **found, sd_bus_error *error);
 int request_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
                             sd_bus_error *error);
-/* PropertiesChanged for what is dirty. */
+/* PropertiesChanged for what is dirty (requests have no rate-limited counters, so now
+ * is not needed). Returns 0. */
 int request_flush(Request *r, uint64_t now);
+/* Property p changed: one PropertiesChanged with the others on the next flush. */
 void request_mark_dirty(Request *r, RequestProp p);
+/* InterfacesAdded and RequestAdded(o): the request is complete (items, numbers). */
 void request_emit_added(Request *r);
+/* RequestRemoved(o, answer) and InterfacesRemoved; r must still be registered. */
 void request_emit_removed(Request *r, const char *answer);
