@@ -16,19 +16,28 @@
  * The emulator has its own encrypting code; none of it is shared (STYLE.md §10).
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <plist/plist.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
+#include <sqlite3.h>
 
 #include "crypt.h"
+#include "fs-util.h"
 #include "idevicesync.h"
 #include "util.h"
 
 #define WRAP_PASSCODE   2u
 #define CHUNK           (64 * 1024)
+#define MANIFEST_PLIST_MAX (64u << 20)  /* Applications can make it a few MiB */
+#define MBFILE_MAX      (1u << 20)
 
 static uint32_t be32(const uint8_t *p) {
         return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
@@ -382,4 +391,209 @@ out:
         explicit_bzero(out, CHUNK + 32);
         EVP_CIPHER_CTX_free(ctx);
         return r;
+}
+
+/* ---- encrypted backups ------------------------------------------------------------------ */
+
+static void plist_freep(plist_t *p) {
+        if (*p)
+                plist_free(*p);
+}
+
+/* A binary or XML plist from memory; NULL if it is neither. */
+static plist_t plist_parse(const char *data, size_t n) {
+        plist_t p = NULL;
+
+        if (n > UINT32_MAX)
+                return NULL;
+        if (n >= 8 && memcmp(data, "bplist00", 8) == 0)
+                plist_from_bin(data, (uint32_t) n, &p);
+        else
+                plist_from_xml(data, (uint32_t) n, &p);
+        return p;
+}
+
+static const uint8_t *dict_data(plist_t dict, const char *key, uint64_t *ret_len) {
+        plist_t v = plist_dict_get_item(dict, key);
+
+        if (!v || plist_get_node_type(v) != PLIST_DATA)
+                return NULL;
+        return (const uint8_t *) plist_get_data_ptr(v, ret_len);
+}
+
+int crypt_manifest_plist_read(const char *dir, bool *ret_encrypted, Keybag *ret_kb,
+                              uint8_t ret_mkey[static CRYPT_BLOB_SIZE]) {
+        _cleanup_(freep) char *path = NULL, *data = NULL;
+        _cleanup_(plist_freep) plist_t root = NULL;
+        const uint8_t *bag, *mkey;
+        uint64_t bag_len = 0, mkey_len = 0;
+        uint8_t enc = 0;
+        plist_t v;
+        size_t n = 0;
+        int r;
+
+        if (!dir || !ret_encrypted || !ret_kb || !ret_mkey)
+                return -EINVAL;
+        if (asprintf(&path, "%s/Manifest.plist", dir) < 0)
+                return -ENOMEM;
+        r = fs_read_file(path, MANIFEST_PLIST_MAX, &data, &n);
+        if (r == -EFBIG)
+                return IDS_E_PROTOCOL;
+        if (r < 0)
+                return r;
+        root = plist_parse(data, n);
+        if (!root || plist_get_node_type(root) != PLIST_DICT)
+                return IDS_E_PROTOCOL;
+        v = plist_dict_get_item(root, "IsEncrypted");
+        if (v && plist_get_node_type(v) == PLIST_BOOLEAN)
+                plist_get_bool_val(v, &enc);
+        *ret_encrypted = enc;
+        if (!enc)
+                return 0;
+
+        bag = dict_data(root, "BackupKeyBag", &bag_len);
+        mkey = dict_data(root, "ManifestKey", &mkey_len);
+        if (!bag || !mkey || mkey_len != CRYPT_BLOB_SIZE)
+                return IDS_E_PROTOCOL;
+        r = keybag_parse(bag, (size_t) bag_len, ret_kb);
+        if (r != 0)
+                return r;
+        memcpy(ret_mkey, mkey, CRYPT_BLOB_SIZE);
+        return 0;
+}
+
+/* A path in a SQLite URI: %, ? and # escaped. */
+static char *uri_escape(const char *s) {
+        char *out = malloc(3 * strlen(s) + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        for (; *s; s++)
+                if (*s == '%' || *s == '?' || *s == '#')
+                        o += sprintf(o, "%%%02X", (unsigned char) *s);
+                else
+                        *o++ = *s;
+        *o = 0;
+        return out;
+}
+
+int crypt_manifest_db_open(const char *dir, const Keybag *kb,
+                           const uint8_t mkey[static CRYPT_BLOB_SIZE], const char *tmp_dir,
+                           sqlite3 **ret) {
+        _cleanup_(freep) char *src = NULL, *tmp = NULL, *esc = NULL, *uri = NULL;
+        _cleanup_(closep) int in = -EBADF, out = -EBADF;
+        uint8_t key[CRYPT_KEY_SIZE];
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        if (!dir || !kb || !mkey || !tmp_dir || !ret)
+                return -EINVAL;
+        r = keybag_unwrap_blob(kb, mkey, CRYPT_BLOB_SIZE, key);
+        if (r != 0)
+                return r;
+        if (asprintf(&src, "%s/Manifest.db", dir) < 0 ||
+            asprintf(&tmp, "%s/.manifest-XXXXXX", tmp_dir) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        in = open(src, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (in < 0) {
+                r = errno == ENOENT ? IDS_E_PROTOCOL : -errno;
+                goto out;
+        }
+        out = mkostemp(tmp, O_CLOEXEC);         /* 0600 */
+        if (out < 0) {
+                r = -errno;
+                free(tmp);
+                tmp = NULL;
+                goto out;
+        }
+        r = crypt_decrypt_fd(key, in, out, UINT64_MAX, NULL);
+        if (r == -EBADMSG)
+                r = IDS_E_PROTOCOL;
+        if (r != 0)
+                goto out;
+
+        esc = uri_escape(tmp);
+        if (!esc || asprintf(&uri, "file:%s?mode=ro&immutable=1", esc) < 0) {
+                r = -ENOMEM;
+                goto out;
+        }
+        /* Reading the schema makes SQLite read the file now, before its name goes. */
+        if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
+                    SQLITE_OK ||
+            sqlite3_prepare_v2(db, "SELECT count(*) FROM Files", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW) {
+                r = IDS_E_PROTOCOL;
+                goto out;
+        }
+        *ret = TAKE_PTR(db);
+out:
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        if (tmp)
+                (void) unlink(tmp);
+        explicit_bzero(key, sizeof(key));
+        return r;
+}
+
+int crypt_mbfile_parse(const void *blob, size_t len, uint64_t *ret_size,
+                       uint8_t ret_key[static CRYPT_BLOB_SIZE], bool *ret_has_key) {
+        _cleanup_(plist_freep) plist_t root = NULL;
+        plist_t objects, top, uid, obj, v;
+        uint64_t i = 0, size = 0, n = 0;
+        const uint8_t *key = NULL;
+
+        if (!blob || !ret_size || !ret_key || !ret_has_key)
+                return -EINVAL;
+        if (len < 8 || len > MBFILE_MAX || memcmp(blob, "bplist00", 8) != 0)
+                return IDS_E_PROTOCOL;
+        plist_from_bin(blob, (uint32_t) len, &root);
+        if (!root || plist_get_node_type(root) != PLIST_DICT)
+                return IDS_E_PROTOCOL;
+        objects = plist_dict_get_item(root, "$objects");
+        top = plist_dict_get_item(root, "$top");
+        if (!objects || plist_get_node_type(objects) != PLIST_ARRAY || !top ||
+            plist_get_node_type(top) != PLIST_DICT)
+                return IDS_E_PROTOCOL;
+        uid = plist_dict_get_item(top, "root");
+        if (!uid || plist_get_node_type(uid) != PLIST_UID)
+                return IDS_E_PROTOCOL;
+        plist_get_uid_val(uid, &i);
+        if (i >= plist_array_get_size(objects))
+                return IDS_E_PROTOCOL;
+        obj = plist_array_get_item(objects, (uint32_t) i);
+        if (!obj || plist_get_node_type(obj) != PLIST_DICT)
+                return IDS_E_PROTOCOL;
+
+        v = plist_dict_get_item(obj, "Size");
+        if (!v || plist_get_node_type(v) != PLIST_UINT)
+                return IDS_E_PROTOCOL;
+        plist_get_uint_val(v, &size);
+        if (size > INT64_MAX)
+                return IDS_E_PROTOCOL;          /* a negative integer */
+
+        /* EncryptionKey: a reference to an NSData ({NS.data: data}) or, leniently, data. */
+        v = plist_dict_get_item(obj, "EncryptionKey");
+        if (v && plist_get_node_type(v) == PLIST_UID) {
+                plist_get_uid_val(v, &i);
+                v = i < plist_array_get_size(objects) ?
+                            plist_array_get_item(objects, (uint32_t) i) : NULL;
+                if (!v)
+                        return IDS_E_PROTOCOL;
+                if (plist_get_node_type(v) == PLIST_DICT)
+                        v = plist_dict_get_item(v, "NS.data");
+        }
+        if (v) {
+                if (plist_get_node_type(v) != PLIST_DATA)
+                        return IDS_E_PROTOCOL;
+                key = (const uint8_t *) plist_get_data_ptr(v, &n);
+                if (!key || n != CRYPT_BLOB_SIZE)
+                        return IDS_E_PROTOCOL;
+                memcpy(ret_key, key, CRYPT_BLOB_SIZE);
+        }
+        *ret_size = size;
+        *ret_has_key = key != NULL;
+        return 0;
 }

@@ -81,3 +81,29 @@ static inline uint64_t crypt_cbc_size(uint64_t size) {
  * mismatch); -errno (I/O). *ret_size (may be NULL) gets the plaintext length on 0. */
 int crypt_decrypt_fd(const uint8_t key[static CRYPT_KEY_SIZE], int in_fd, int out_fd,
                      uint64_t size, uint64_t *ret_size);
+
+/* ---- encrypted backups: Manifest.plist, Manifest.db, MBFile ----------------------------- */
+
+typedef struct sqlite3 sqlite3;
+
+/* Read dir/Manifest.plist (dir is the <UDID> directory of a backup): *ret_encrypted from
+ * IsEncrypted; for an encrypted backup also its BackupKeyBag parsed into *ret_kb and its
+ * ManifestKey into ret_mkey. 0; IDS_E_PROTOCOL (unreadable, or an encrypted backup without
+ * a usable keybag or ManifestKey); -ENOENT; -errno. */
+int crypt_manifest_plist_read(const char *dir, bool *ret_encrypted, Keybag *ret_kb,
+                              uint8_t ret_mkey[static CRYPT_BLOB_SIZE]);
+
+/* Decrypt dir/Manifest.db with the ManifestKey blob mkey of the unlocked kb into a 0600
+ * temporary file in tmp_dir, open it read-only with SQLite and remove its name at once
+ * (the open handle keeps the data; nothing plaintext stays behind). The caller closes
+ * *ret. 0; IDS_E_PROTOCOL (the key does not unwrap, the stream does not decrypt, or the
+ * result is no database); -errno. */
+int crypt_manifest_db_open(const char *dir, const Keybag *kb,
+                           const uint8_t mkey[static CRYPT_BLOB_SIZE], const char *tmp_dir,
+                           sqlite3 **ret);
+
+/* The Size and EncryptionKey of an MBFile (the `file` column of Manifest.db: an
+ * NSKeyedArchiver binary plist). *ret_has_key tells whether ret_key was filled.
+ * 0; IDS_E_PROTOCOL (not an MBFile, no Size, an EncryptionKey of another length). */
+int crypt_mbfile_parse(const void *blob, size_t len, uint64_t *ret_size,
+                       uint8_t ret_key[static CRYPT_BLOB_SIZE], bool *ret_has_key);

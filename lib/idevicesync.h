@@ -164,15 +164,42 @@ typedef struct ids_verify_report {
         uint64_t files_checked, missing, changed, unindexed;
         bool manifest_ok;               /* Manifest.db lists exactly the stored files */
         char first_problem[512];
+        /* Encrypted snapshots (Manifest.plist IsEncrypted): */
+        bool encrypted;
+        uint64_t decrypted;             /* files that decrypted to exactly their Size */
+        uint64_t undecryptable;         /* wrong stored size, bad key, bad padding, … */
 } ids_verify_report;
 
 /* Verify snapshot id (NULL or "": the latest) of udid's store in backup_dir (NULL:
  * state_dir), under the device lock in state_dir. 0 = verified clean; IDS_E_PROTOCOL when
  * something is missing or changed, -ENOENT, IDS_E_BUSY or -errno; report filled either
- * way when non-NULL. */
+ * way when non-NULL. Without a password: an encrypted snapshot gives IDS_E_WRONG_PASSWORD
+ * ("a password is needed"); use ids_verify_run() to pass one. */
 int ids_snapshot_verify(const char *state_dir, const char *backup_dir, const char *udid,
                         const char *id,
                         ids_verify_report *report);
+
+typedef struct ids_verify_options {
+        const char *udid;               /* required */
+        const char *snapshot;           /* NULL or "": the latest */
+        const char *state_dir;          /* the device lock; NULL: $STATE_DIRECTORY, … */
+        const char *backup_dir;         /* the snapshot stores; NULL: state_dir */
+        /* The backup password, needed for an encrypted snapshot; never logged, never in a
+         * message. NULL: an encrypted snapshot cannot be verified (IDS_E_WRONG_PASSWORD
+         * with first_problem saying a password is needed). */
+        const char *password;
+} ids_verify_options;
+
+/* Verify a snapshot as ids_snapshot_verify() does, and for an encrypted one also: the
+ * password unlocks its keybag, Manifest.db decrypts and opens, every file's stored size
+ * fits an AES-CBC stream of its Size and it decrypts with valid padding to exactly Size
+ * bytes (constant memory; the decrypted Manifest.db lives in a 0600 temporary file in the
+ * state directory whose name is removed as soon as it is open). 0 = verified clean;
+ * IDS_E_WRONG_PASSWORD (the password does not unlock the keybag, or none was given for an
+ * encrypted snapshot); IDS_E_PROTOCOL when something is missing, changed or does not
+ * decrypt (first_problem names the first file); -ENOENT, IDS_E_BUSY, -errno. report
+ * (may be NULL) is filled either way. */
+int ids_verify_run(const ids_verify_options *o, ids_verify_report *report);
 
 typedef struct ids_device_info {
         char name[128];

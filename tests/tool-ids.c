@@ -8,7 +8,7 @@
  *                        [--timeout-transfer S] [--timeout-preparing S]
  *   tool-ids restore SOURCE TARGET [--state DIR] [--snapshot ID] [--no-reboot] [--password P]
  *   tool-ids list UDID [--state DIR]
- *   tool-ids verify UDID ID [--state DIR]
+ *   tool-ids verify UDID ID [--state DIR] [--password-file F]
  *   tool-ids delete UDID ID [--state DIR]
  *   tool-ids sync UDID [--state DIR] [--dry-run] [--photos import|no] [--photos-dir DIR]
  *                      [--crashlogs move|copy|no] [--floor BYTES] [--cancel-after-bytes N]
@@ -18,6 +18,10 @@
  * sync prints one `category=NAME mode=… result=… files_in=… …` line per category.
  *
  * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
+ * --password-file F (backup, restore, verify): the backup password, read from F (one line;
+ * a final newline is not part of it), so it is never in argv. A backup with
+ * --require-encryption turns encryption on with it when the device does not encrypt yet;
+ * verify needs it for an encrypted snapshot.
  * SIGTERM cancels a running backup or restore (through ids_cancel_request()).
  */
 #include <errno.h>
@@ -72,6 +76,21 @@ static void on_progress(const ids_progress *p, void *userdata) {
         fflush(stdout);
 }
 
+/* --password-file: the first line of path, without its newline; NULL on failure. */
+static char *read_password_file(const char *path) {
+        char buf[1100];
+        size_t n;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return NULL;
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        buf[strcspn(buf, "\n")] = 0;
+        return strdup(buf);
+}
+
 static void debug_log(const char *msg) {
         fprintf(stderr, "ids: %s\n", msg);
 }
@@ -101,6 +120,7 @@ int main(int argc, char **argv) {
                 { "snapshot", required_argument, NULL, 'S' },
                 { "no-reboot", no_argument, NULL, 'n' },
                 { "password", required_argument, NULL, 'P' },
+                { "password-file", required_argument, NULL, 'W' },
                 { "dry-run", no_argument, NULL, 'd' },
                 { "photos", required_argument, NULL, 'o' },
                 { "photos-dir", required_argument, NULL, 'O' },
@@ -116,6 +136,7 @@ int main(int argc, char **argv) {
         ids_sync_options so = { .progress = on_progress, .photos = IDS_SYNC_PHOTOS_IMPORT,
                                 .crashlogs = IDS_SYNC_CRASHLOGS_MOVE };
         const char *cmd, *state = NULL;
+        char *password = NULL;
         struct sigaction sa = { .sa_handler = on_sigterm };
         int c, r;
 
@@ -143,6 +164,15 @@ int main(int argc, char **argv) {
                 case 'S': ro.snapshot = optarg; break;
                 case 'n': ro.reboot = false; break;
                 case 'P': ro.password = optarg; break;
+                case 'W':
+                        free(password);
+                        password = read_password_file(optarg);
+                        if (!password) {
+                                fprintf(stderr, "tool-ids: cannot read %s\n", optarg);
+                                return 2;
+                        }
+                        bo.password = ro.password = password;
+                        break;
                 case 'd': so.dry_run = true; break;
                 case 'o':
                         so.photos = strcmp(optarg, "import") == 0 ? IDS_SYNC_PHOTOS_IMPORT :
@@ -205,13 +235,16 @@ int main(int argc, char **argv) {
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "verify") == 0 && optind == argc - 2) {
                 ids_verify_report rep;
+                ids_verify_options vo = { .udid = argv[optind], .snapshot = argv[optind + 1],
+                                          .state_dir = state, .password = password };
 
-                r = ids_snapshot_verify(state, NULL, argv[optind], argv[optind + 1], &rep);
+                r = ids_verify_run(&vo, &rep);
                 printf("checked=%llu missing=%llu changed=%llu unindexed=%llu manifest_ok=%d "
-                       "problem=%s\n",
+                       "encrypted=%d decrypted=%llu undecryptable=%llu problem=%s\n",
                        (unsigned long long) rep.files_checked, (unsigned long long) rep.missing,
                        (unsigned long long) rep.changed, (unsigned long long) rep.unindexed,
-                       rep.manifest_ok, rep.first_problem);
+                       rep.manifest_ok, rep.encrypted, (unsigned long long) rep.decrypted,
+                       (unsigned long long) rep.undecryptable, rep.first_problem);
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "sync") == 0 && optind == argc - 1) {
@@ -261,5 +294,6 @@ int main(int argc, char **argv) {
                 r = 2;
         }
         ids_cancel_free(cancel);
+        free(password);
         return r;
 }
