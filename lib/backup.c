@@ -71,6 +71,7 @@ typedef struct Run {
         pthread_mutex_t report_lock;            /* progress from two threads, never at once */
         ids_phase phase_before_passcode;
         bool waiting_passcode;
+        bool encrypted;                         /* the device encrypts this backup */
 } Run;
 
 static void report(const ids_progress *p, void *userdata) {
@@ -278,6 +279,61 @@ static int one_attempt(Run *run, bool full) {
         return device_code_to_result(run->h.device_error);
 }
 
+/* RequireEncryption on a device that does not encrypt, with a password: ask it to encrypt
+ * its backups from now on with that password, as `idevicebackup2 encryption on` does
+ * (mobilebackup2 ChangePassword with only NewPassword; iOS 13+ first asks for the passcode
+ * on the device). Its own connection, then the backup gets a fresh one. The password goes
+ * to the device only: never into a log or a message. 0, IDS_E_* or -errno. */
+static int turn_encryption_on(Run *run) {
+        _cleanup_(closep) int root_fd = -EBADF;
+        mobilebackup2_error_t e;
+        plist_t opts;
+        int r;
+
+        r = connect_mb2(run);
+        if (r != 0)
+                return r;
+        /* The device reads nothing here; a directory of ours answers any request. */
+        root_fd = open(store_device_dir(run->store), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return -errno;
+        run->h = (DLHost) {
+                .mb2 = run->mb2,
+                .stream_fd = run->h.stream_fd,
+                .root_fd = root_fd,
+                .udid = run->o->udid,
+                .read_only = true,
+                .cancel = run->cancel,
+                .timeout_preparing_s = run->o->timeout_preparing_s,
+                .timeout_transfer_s = run->o->timeout_transfer_s,
+                .progress = report,
+                .userdata = run,
+                .p.phase = IDS_PHASE_PREPARING,
+        };
+
+        ids_debug("turning backup encryption on (RequireEncryption)");
+        opts = plist_new_dict();
+        plist_dict_set_item(opts, "TargetIdentifier", plist_new_string(run->o->udid));
+        plist_dict_set_item(opts, "NewPassword", plist_new_string(run->o->password));
+        e = mobilebackup2_send_message(run->mb2, "ChangePassword", opts);
+        plist_free(opts);
+        if (e != MOBILEBACKUP2_E_SUCCESS)
+                return ids_cancel_requested(run->cancel) ? IDS_E_CANCELLED : mb2_error_to_result(e);
+
+        r = dl_run(&run->h);
+        disconnect_mb2(run);
+        if (r != 0)
+                return r;
+        run->res->device_error = run->h.device_error;
+        r = device_code_to_result(run->h.device_error);
+        if (r != 0)
+                return r;
+        run->res->device_error = 0;
+        run->h.message[0] = 0;
+        run->encrypted = true;
+        return 0;
+}
+
 static void fill_result_message(Run *run, int r) {
         if (run->res->message[0])
                 return;
@@ -340,8 +396,9 @@ _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *resu
         r = session_open(o->udid, LABEL, &run.session);
         if (r != 0)
                 goto out;
-        run.res->encrypted = run.session->will_encrypt;
-        if (o->require_encryption && !run.session->will_encrypt) {
+        run.encrypted = run.res->encrypted = run.session->will_encrypt;
+        /* Without a password to give the device, RequireEncryption can only refuse. */
+        if (o->require_encryption && !run.encrypted && (!o->password || !*o->password)) {
                 r = IDS_E_ENCRYPTION_REQUIRED;
                 goto out;
         }
@@ -353,6 +410,15 @@ _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *resu
                 goto out;
 
         full = o->force_full || store_latest(run.store, &info) < 0;
+        if (o->require_encryption && !run.encrypted) {
+                r = turn_encryption_on(&run);
+                if (r != 0)
+                        goto out;
+                /* The first encrypted backup starts from nothing: no plaintext file of the
+                 * previous snapshot may be linked into it (the device sends all anyway). */
+                full = true;
+        }
+        run.res->encrypted = run.encrypted;
         r = one_attempt(&run, full);
         if (!full && (r == IDS_E_DEVICE_ERROR) &&
             (run.h.device_error == 103 || run.h.device_error == 104 ||
@@ -370,7 +436,7 @@ _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *resu
         r = check_staging(&run);
         if (r != 0)
                 goto out;
-        if (!run.session->will_encrypt) {
+        if (!run.encrypted) {
                 char dir[4096];
 
                 /* What a restore will trust must not lie: checked before publishing. */
@@ -385,7 +451,7 @@ _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *resu
         report(&run.h.p, &run);
         memset(&info, 0, sizeof(info));
         info.start_usec = start;
-        info.encrypted = run.session->will_encrypt;
+        info.encrypted = run.encrypted;
         info.full = full;
         info.new_bytes = run.h.new_bytes;
         snprintf(info.ios_version, sizeof(info.ios_version), "%s",

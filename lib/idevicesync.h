@@ -102,7 +102,10 @@ typedef struct ids_backup_options {
         unsigned keep_days;             /* retention: max age in days (0 = off) */
         uint64_t min_free_bytes;        /* free-space floor on the store's filesystem */
         unsigned min_free_percent;      /* floor as a percentage (used if larger) */
-        bool require_encryption;        /* refuse to keep an unencrypted backup */
+        /* Encrypted backups only: a device that does not encrypt is asked to, with
+         * password (mobilebackup2 ChangePassword), and that backup is a full one; without
+         * a password the run is IDS_E_ENCRYPTION_REQUIRED. */
+        bool require_encryption;
         const char *password;           /* encrypted backups; never logged */
         unsigned timeout_preparing_s;   /* device silent before data flows (0: 900) */
         unsigned timeout_transfer_s;    /* device silent while data flows (0: 120) */
