@@ -22,8 +22,10 @@
 #include <unistd.h>
 
 #include <libimobiledevice/mobilebackup2.h>
+#include <sqlite3.h>
 
 #include "cancel.h"
+#include "crypt.h"
 #include "devicelink.h"
 #include "error.h"
 #include "fs-util.h"
@@ -224,6 +226,55 @@ static int check_staging(Run *run) {
                          "the device's Status.plist does not say finished");
         if (st)
                 plist_free(st);
+        return r;
+}
+
+/* What a restore will trust must not lie: the rows of Manifest.db are checked before
+ * publishing (manifest_check()). An encrypted backup gets the same check on a decrypted
+ * copy when the password is at hand. A password that does not open this backup's keybag
+ * (the device was given another one) is no reason to drop the backup: it is kept, and
+ * only the debug log says so. 0 or IDS_E_PROTOCOL (run->res->message says why), -errno. */
+static int check_manifest(Run *run) {
+        char dir[4096];
+        uint8_t mkey[CRYPT_BLOB_SIZE];
+        Keybag kb = {};
+        sqlite3 *db = NULL;
+        bool enc = false;
+        int r;
+
+        snprintf(dir, sizeof(dir), "%s/%s", staging_root_path(run->staging), run->o->udid);
+        if (!run->encrypted)
+                return manifest_check(dir, run->res->message, sizeof(run->res->message)) < 0 ?
+                               IDS_E_PROTOCOL : 0;
+        if (!run->o->password || !*run->o->password)
+                return 0;               /* nothing to open it with */
+
+        r = crypt_manifest_plist_read(dir, &enc, &kb, mkey);
+        if (r == -ENOENT)
+                r = IDS_E_PROTOCOL;
+        if (r == 0 && !enc)
+                return manifest_check(dir, run->res->message, sizeof(run->res->message)) < 0 ?
+                               IDS_E_PROTOCOL : 0;
+        if (r == 0)
+                r = keybag_unlock(&kb, run->o->password, strlen(run->o->password));
+        if (r == IDS_E_WRONG_PASSWORD) {
+                ids_debug("the backup password does not open this backup's keybag; "
+                          "its Manifest.db is not checked");
+                r = 0;
+                goto out;
+        }
+        if (r == 0)
+                r = crypt_manifest_db_open(dir, &kb, mkey, ids_state_dir(run->o->state_dir), &db);
+        if (r == 0 && manifest_check_db(db, dir, run->res->message,
+                                        sizeof(run->res->message)) < 0)
+                r = IDS_E_PROTOCOL;
+        else if (r == IDS_E_PROTOCOL)
+                snprintf(run->res->message, sizeof(run->res->message),
+                         "the device's encrypted backup has no usable keybag or Manifest.db");
+out:
+        sqlite3_close(db);
+        keybag_wipe(&kb);
+        explicit_bzero(mkey, sizeof(mkey));
         return r;
 }
 
@@ -436,16 +487,9 @@ _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *resu
         r = check_staging(&run);
         if (r != 0)
                 goto out;
-        if (!run.encrypted) {
-                char dir[4096];
-
-                /* What a restore will trust must not lie: checked before publishing. */
-                snprintf(dir, sizeof(dir), "%s/%s", staging_root_path(run.staging), o->udid);
-                if (manifest_check(dir, run.res->message, sizeof(run.res->message)) < 0) {
-                        r = IDS_E_PROTOCOL;
-                        goto out;
-                }
-        }
+        r = check_manifest(&run);
+        if (r != 0)
+                goto out;
 
         run.h.p.phase = IDS_PHASE_COMMITTING;
         report(&run.h.p, &run);

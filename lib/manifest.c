@@ -49,17 +49,31 @@ static void hex(const unsigned char *d, size_t n, char *out) {
 int manifest_check(const char *backup_dir, char *why, size_t why_len) {
         _cleanup_(freep) char *uri = NULL;
         sqlite3 *db = NULL;
-        sqlite3_stmt *st = NULL;
-        int r = 0, k;
+        int r;
 
         why[0] = 0;
         if (asprintf(&uri, "file:%s/Manifest.db?mode=ro&immutable=1", backup_dir) < 0)
                 return -ENOMEM;
-        if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(db, "SELECT fileID, domain, relativePath, flags FROM Files", -1,
-                               &st, NULL) != SQLITE_OK) {
+        if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
                 snprintf(why, why_len, "Manifest.db cannot be read: %s",
                          db ? sqlite3_errmsg(db) : "out of memory");
+                sqlite3_close(db);
+                ids_debug("%s", why);
+                return -EBADMSG;
+        }
+        r = manifest_check_db(db, backup_dir, why, why_len);
+        sqlite3_close(db);
+        return r;
+}
+
+int manifest_check_db(sqlite3 *db, const char *backup_dir, char *why, size_t why_len) {
+        sqlite3_stmt *st = NULL;
+        int r = 0, k;
+
+        why[0] = 0;
+        if (sqlite3_prepare_v2(db, "SELECT fileID, domain, relativePath, flags FROM Files", -1,
+                               &st, NULL) != SQLITE_OK) {
+                snprintf(why, why_len, "Manifest.db cannot be read: %s", sqlite3_errmsg(db));
                 r = -EBADMSG;
                 goto out;
         }
@@ -130,7 +144,6 @@ int manifest_check(const char *backup_dir, char *why, size_t why_len) {
         }
 out:
         sqlite3_finalize(st);
-        sqlite3_close(db);
         if (r < 0)
                 ids_debug("%s", why);
         return r;
