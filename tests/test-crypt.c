@@ -4,7 +4,8 @@
  * PBKDF2-HMAC-SHA1, the usual PBKDF2-HMAC-SHA256 and RFC 7914 §11 vectors), a keybag built
  * here with OpenSSL's own key wrap (right and wrong password, a corrupt later class key),
  * a hostile keybag corpus (truncated, huge lengths, missing tags, misplaced fields) and
- * AES-256-CBC streams (exact, padding damaged, truncated, too long, a Size that lies).
+ * AES-256-CBC streams (exact, padding damaged, truncated, too long, a Size that lies), and
+ * MBFile records (Size, EncryptionKey; missing, mistyped, out of range, damaged).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +13,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <plist/plist.h>
 #include <openssl/evp.h>
 
 #include "crypt.h"
@@ -437,12 +439,101 @@ static void test_cbc(void) {
         free(back);
 }
 
+/* ---- MBFile records --------------------------------------------------------------------- */
+
+/* An NSKeyedArchiver MBFile: $objects = [$null, {Size, EncryptionKey: UID 2}, {NS.data}]. */
+static size_t make_mbfile(uint64_t root_uid, plist_t size, plist_t key_ref, plist_t key_obj,
+                          char **ret) {
+        plist_t root = plist_new_dict(), top = plist_new_dict(), objs = plist_new_array();
+        plist_t file = plist_new_dict();
+        uint32_t n = 0;
+
+        *ret = NULL;
+        plist_dict_set_item(top, "root", plist_new_uid(root_uid));
+        plist_dict_set_item(root, "$top", top);
+        plist_dict_set_item(root, "$archiver", plist_new_string("NSKeyedArchiver"));
+        plist_array_append_item(objs, plist_new_string("$null"));
+        if (size)
+                plist_dict_set_item(file, "Size", size);
+        if (key_ref)
+                plist_dict_set_item(file, "EncryptionKey", key_ref);
+        plist_dict_set_item(file, "RelativePath", plist_new_uid(3));
+        plist_array_append_item(objs, file);
+        if (key_obj)
+                plist_array_append_item(objs, key_obj);
+        plist_array_append_item(objs, plist_new_string("Library/x"));
+        plist_dict_set_item(root, "$objects", objs);
+        plist_to_bin(root, ret, &n);
+        plist_free(root);
+        return n;
+}
+
+static plist_t ns_data(size_t n) {
+        static const uint8_t blob[64] = { 4, 0, 0, 0, 0xaa, 0xbb };
+        plist_t d = plist_new_dict();
+
+        plist_dict_set_item(d, "NS.data", plist_new_data((const char *) blob, n));
+        return d;
+}
+
+static void test_mbfile(void) {
+        uint8_t key[CRYPT_BLOB_SIZE];
+        uint64_t size = 0;
+        bool has = false;
+        char *b = NULL;
+        size_t n;
+
+        n = make_mbfile(1, plist_new_uint(12345), plist_new_uid(2), ns_data(44), &b);
+        ASSERT_EQ(crypt_mbfile_parse(b, n, &size, key, &has), 0);
+        ASSERT_EQ_U64(size, 12345);
+        ASSERT_TRUE(has);
+        ASSERT_TRUE(key[0] == 4 && key[4] == 0xaa && key[5] == 0xbb);
+        /* Random damage never crashes it. */
+        for (unsigned i = 0; i < 5000; i++) {
+                char *c = malloc(n);
+
+                memcpy(c, b, n);
+                c[8 + (size_t) rand() % (n - 8)] = (char) rand();
+                (void) crypt_mbfile_parse(c, n, &size, key, &has);
+                (void) crypt_mbfile_parse(c, (size_t) rand() % n, &size, key, &has);
+                free(c);
+        }
+        free(b);
+
+        /* No EncryptionKey: fine, it says so. */
+        n = make_mbfile(1, plist_new_uint(0), NULL, NULL, &b);
+        ASSERT_EQ(crypt_mbfile_parse(b, n, &size, key, &has), 0);
+        ASSERT_TRUE(!has);
+        free(b);
+
+        /* A key of another length; a reference beyond $objects; a root beyond $objects; no
+         * Size; a Size that is a string; not a binary plist. */
+        n = make_mbfile(1, plist_new_uint(1), plist_new_uid(2), ns_data(43), &b);
+        ASSERT_EQ(crypt_mbfile_parse(b, n, &size, key, &has), IDS_E_PROTOCOL);
+        free(b);
+        n = make_mbfile(1, plist_new_uint(1), plist_new_uid(99), ns_data(44), &b);
+        ASSERT_EQ(crypt_mbfile_parse(b, n, &size, key, &has), IDS_E_PROTOCOL);
+        free(b);
+        n = make_mbfile(7, plist_new_uint(1), plist_new_uid(2), ns_data(44), &b);
+        ASSERT_EQ(crypt_mbfile_parse(b, n, &size, key, &has), IDS_E_PROTOCOL);
+        free(b);
+        n = make_mbfile(1, NULL, plist_new_uid(2), ns_data(44), &b);
+        ASSERT_EQ(crypt_mbfile_parse(b, n, &size, key, &has), IDS_E_PROTOCOL);
+        free(b);
+        n = make_mbfile(1, plist_new_string("5"), plist_new_uid(2), ns_data(44), &b);
+        ASSERT_EQ(crypt_mbfile_parse(b, n, &size, key, &has), IDS_E_PROTOCOL);
+        free(b);
+        ASSERT_EQ(crypt_mbfile_parse("<plist></plist>", 15, &size, key, &has), IDS_E_PROTOCOL);
+        ASSERT_EQ(crypt_mbfile_parse("bplist00", 8, &size, key, &has), IDS_E_PROTOCOL);
+}
+
 int main(void) {
         test_pbkdf2();
         test_unwrap();
         test_keybag();
         test_keybag_hostile();
         test_cbc();
+        test_mbfile();
         printf("%u checks, %u failed\n", checks, failures);
         return test_exit_status();
 }

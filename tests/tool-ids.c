@@ -8,7 +8,7 @@
  *                        [--timeout-transfer S] [--timeout-preparing S]
  *   tool-ids restore SOURCE TARGET [--state DIR] [--snapshot ID] [--no-reboot] [--password P]
  *   tool-ids list UDID [--state DIR]
- *   tool-ids verify UDID ID [--state DIR]
+ *   tool-ids verify UDID ID [--state DIR] [--password-file F]
  *   tool-ids delete UDID ID [--state DIR]
  *   tool-ids sync UDID [--state DIR] [--dry-run] [--photos import|no] [--photos-dir DIR]
  *                      [--crashlogs move|copy|no] [--floor BYTES] [--cancel-after-bytes N]
@@ -144,6 +144,7 @@ int main(int argc, char **argv) {
                 { "snapshot", required_argument, NULL, 'S' },
                 { "no-reboot", no_argument, NULL, 'n' },
                 { "password", required_argument, NULL, 'P' },
+                { "password-file", required_argument, NULL, 'W' },
                 { "dry-run", no_argument, NULL, 'd' },
                 { "photos", required_argument, NULL, 'o' },
                 { "photos-dir", required_argument, NULL, 'O' },
@@ -159,7 +160,6 @@ int main(int argc, char **argv) {
                 { "decide", required_argument, NULL, 'Q' },
                 { "offline", no_argument, NULL, 'N' },
                 { "run-at-phase", required_argument, NULL, 'E' },
-                { "password-file", required_argument, NULL, 'W' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -200,6 +200,15 @@ int main(int argc, char **argv) {
                 case 'S': ro.snapshot = optarg; break;
                 case 'n': ro.reboot = false; break;
                 case 'P': ro.password = optarg; break;
+                case 'W':
+                        free(password);
+                        password = read_password_file(optarg);
+                        if (!password) {
+                                fprintf(stderr, "tool-ids: cannot read %s\n", optarg);
+                                return 2;
+                        }
+                        bo.password = ro.password = password;
+                        break;
                 case 'd': so.dry_run = true; break;
                 case 'o':
                         so.photos = strcmp(optarg, "import") == 0 ? IDS_SYNC_PHOTOS_IMPORT :
@@ -293,15 +302,6 @@ int main(int argc, char **argv) {
                         so.crashlogs = strcmp(optarg, "move") == 0 ? IDS_SYNC_CRASHLOGS_MOVE :
                                        strcmp(optarg, "copy") == 0 ? IDS_SYNC_CRASHLOGS_COPY :
                                                                      IDS_SYNC_CRASHLOGS_NO;
-                        break;
-                case 'W':
-                        free(password);
-                        password = read_password_file(optarg);
-                        if (!password) {
-                                fprintf(stderr, "tool-ids: cannot read %s\n", optarg);
-                                return 2;
-                        }
-                        bo.password = ro.password = password;
                         break;
                 default: return 2;
                 }
