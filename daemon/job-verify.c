@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Verify: the helper checks one committed snapshot's files against its index and
- * Manifest.db (ids_snapshot_verify()); it never needs the device, which may be gone.
+ * Manifest.db (ids_verify_run()); it never needs the device, which may be gone. An
+ * encrypted snapshot is opened with the backup password from the service's credentials
+ * (worker_read_password()), never from the bus, and each file must decrypt.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -27,12 +29,24 @@ static void verify_started(Device *d, Job *j, const JobParams *p) {
 static int verify_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {
         const char *name = req->snapshot && *req->snapshot ? req->snapshot : "latest";
         ids_verify_report rep = {};
+        char *pw = worker_read_password();
+        ids_verify_options o = {
+                .udid = req->udid,
+                .snapshot = req->snapshot ?: "",
+                .state_dir = req->state_dir,
+                .backup_dir = req->backup_dir,
+                .password = pw,
+        };
         int r;
 
-        r = ids_snapshot_verify(req->state_dir, req->backup_dir, req->udid, req->snapshot ?: "",
-                                &rep);
+        r = ids_verify_run(&o, &rep);
+        worker_password_free(pw);
         res->files = rep.files_checked;
-        if (r == 0)
+        if (r == 0 && rep.encrypted)
+                snprintf(res->message, sizeof(res->message),
+                         "%" PRIu64 " files verified (encrypted: %" PRIu64 " decrypted)",
+                         rep.files_checked, rep.decrypted);
+        else if (r == 0)
                 snprintf(res->message, sizeof(res->message), "%" PRIu64 " files verified",
                          rep.files_checked);
         else if (r < 0 && !rep.first_problem[0])
