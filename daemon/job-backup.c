@@ -130,9 +130,14 @@ static int backup_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport
                 .cancel = cancel,
         };
         ids_backup_result out = {};
+        char *pw = worker_read_password();
         int r;
 
+        /* RequireEncryption=yes turns encryption on with it; an encrypted backup's
+         * Manifest.db is checked with it before publishing. Never in a message. */
+        o.password = pw;
         r = ids_backup_run(&o, &out);
+        worker_password_free(pw);
         res->device_error = out.device_error;
         res->full = out.full;
         res->encrypted = out.encrypted;
