@@ -587,7 +587,7 @@ static int help(void) {
                "  cancel UDID                  Cancel the device's running job\n"
                "  restore SNAPSHOT --to=UDID   Restore a snapshot onto a device\n"
                "  verify SNAPSHOT              Verify a snapshot\n"
-               "  sync UDID                    Start the sync stage (photos, crash logs)\n"
+               "  sync UDID                    Sync photos, crash logs, documents now\n"
                "  sync-status UDID             Show the last sync, per category\n"
                "  delete-snapshot UDID/ID      Delete one snapshot\n"
                "  requests [REQUEST]           List the questions waiting for an answer\n"
