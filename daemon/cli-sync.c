@@ -10,6 +10,37 @@
 
 #define SYNC_CATEGORY_SIG "(sssttttttttts)"
 
+/* The NOTE column: the category's own reason, then what the counters alone do not say
+ * (how many of the files went to the phone, conflicts, questions, removals). */
+static int sync_note(char **ret, bool plan, const char *reason, uint64_t out,
+                     uint64_t conflicts, uint64_t held, uint64_t removed) {
+        char buf[512];
+        size_t n = 0;
+
+#define NOTE_ADD(...) do {                                                                     \
+                if (n < sizeof(buf))                                                           \
+                        n += (size_t) snprintf(buf + n, sizeof(buf) - n, "%s", n ? "; " : ""); \
+                if (n < sizeof(buf))                                                           \
+                        n += (size_t) snprintf(buf + n, sizeof(buf) - n, __VA_ARGS__);         \
+        } while (0)
+        buf[0] = 0;
+        if (!isempty(reason))
+                NOTE_ADD("%s", reason);
+        if (out > 0)
+                NOTE_ADD("%" PRIu64 " %s the device", out, plan ? "to go to" : "went to");
+        if (conflicts > 0)
+                NOTE_ADD("%" PRIu64 " changed on both sides: both kept", conflicts);
+        if (held > 0)
+                NOTE_ADD("%" PRIu64 " deletion%s wait%s for an answer (idevicesync requests)",
+                         held, held == 1 ? "" : "s", held == 1 ? "s" : "");
+        if (removed > 0)
+                NOTE_ADD("%s %" PRIu64, plan ? "to remove from the device:" :
+                                              "removed from the device:", removed);
+#undef NOTE_ADD
+        *ret = strdup(buf);
+        return *ret ? 0 : -ENOMEM;
+}
+
 /* Print a SyncSummary/SyncPlan array as a table; returns the number of rows or -errno. */
 static int print_sync_table(sd_bus_message *m, bool plan) {
         _cleanup_(table_done) Table t = { .n_columns = 8, .right = 0x78 };
@@ -39,12 +70,9 @@ static int print_sync_table(sd_bus_message *m, bool plan) {
                                         &conflicts, &dups, &removed, &reason);
                 if (r <= 0)
                         break;
-                k = removed ? asprintf(&note, "%s%s%s %" PRIu64, reason, *reason ? "; " : "",
-                                       plan ? "to remove from the device:" :
-                                              "removed from the device:", removed) :
-                              asprintf(&note, "%s", reason);
+                k = sync_note(&note, plan, reason, out, conflicts, held, removed);
                 if (k < 0)
-                        return -ENOMEM;
+                        return k;
                 if ((r = table_addf(&t, "%s", name)) < 0 || (r = table_addf(&t, "%s", mode)) < 0 ||
                     (r = table_addf(&t, "%s", plan ? (strcmp(mode, "no") == 0 ? "off" : "ready") :
                                                      strcmp(mode, "no") == 0 ? "off" : result)) < 0 ||
