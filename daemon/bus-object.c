@@ -2,6 +2,10 @@
 /*
  * Batched, rate-limited PropertiesChanged (see bus-object.h).
  */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "bus-object.h"
 
 int bus_object_flush(BusObject *o, sd_bus *bus, const char *path, const char *interface,
@@ -33,4 +37,29 @@ int bus_object_flush(BusObject *o, sd_bus *bus, const char *path, const char *in
         if (n > 0)
                 (void) sd_bus_emit_properties_changed_strv(bus, path, interface, (char **) list);
         return o->dirty ? 1 : 0;
+}
+
+int bus_object_node_list(void *objects, size_t n, const char *(*path_of)(void *objects, size_t i),
+                         char ***ret) {
+        char **l = calloc(n + 1, sizeof(char *));
+        size_t k = 0;
+
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                const char *p = path_of(objects, i);
+
+                if (!p)
+                        continue;
+                l[k] = strdup(p);
+                if (!l[k]) {
+                        while (k > 0)
+                                free(l[--k]);
+                        free(l);
+                        return -ENOMEM;
+                }
+                k++;
+        }
+        *ret = l;
+        return 0;
 }

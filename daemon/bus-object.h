@@ -31,3 +31,8 @@ static inline void bus_object_mark(BusObject *o, unsigned prop) {
  * 1 if something was held back by the rate limit (flush again later), else 0. */
 int bus_object_flush(BusObject *o, sd_bus *bus, const char *path, const char *interface,
                      const char *const *names, unsigned n_names, uint64_t now);
+
+/* An sd-bus node enumerator's answer: the paths of n objects, path_of(objects, i) each
+ * (NULL: that one has no object on the bus), as a NULL-terminated strv in *ret. */
+int bus_object_node_list(void *objects, size_t n, const char *(*path_of)(void *objects, size_t i),
+                         char ***ret);

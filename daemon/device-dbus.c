@@ -466,24 +466,15 @@ int device_object_find(sd_bus *bus, const char *path, const char *interface, voi
         return 1;
 }
 
+static const char *device_path_of(void *objects, size_t i) {
+        return ((Device **) objects)[i]->path;
+}
+
 int device_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
                            sd_bus_error *error) {
         Manager *m = userdata;
-        char **l = calloc(m->n_devices + 1, sizeof(char *));
 
-        if (!l)
-                return -ENOMEM;
-        for (size_t i = 0; i < m->n_devices; i++) {
-                l[i] = strdup(m->devices[i]->path);
-                if (!l[i]) {
-                        for (size_t k = 0; k < i; k++)
-                                free(l[k]);
-                        free(l);
-                        return -ENOMEM;
-                }
-        }
-        *nodes = l;
-        return 0;
+        return bus_object_node_list(m->devices, m->n_devices, device_path_of, nodes);
 }
 
 int device_flush(Device *d, uint64_t now) {

@@ -114,28 +114,15 @@ int job_object_find(sd_bus *bus, const char *path, const char *interface, void *
         return 1;
 }
 
+static const char *job_path_of(void *objects, size_t i) {
+        return ((Job **) objects)[i]->path;
+}
+
 int job_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
                         sd_bus_error *error) {
         Manager *m = userdata;
-        char **l = calloc(m->n_jobs + 1, sizeof(char *));
-        size_t k = 0;
 
-        if (!l)
-                return -ENOMEM;
-        for (size_t i = 0; i < m->n_jobs; i++) {
-                if (!m->jobs[i]->path)
-                        continue;
-                l[k] = strdup(m->jobs[i]->path);
-                if (!l[k]) {
-                        for (size_t x = 0; x < k; x++)
-                                free(l[x]);
-                        free(l);
-                        return -ENOMEM;
-                }
-                k++;
-        }
-        *nodes = l;
-        return 0;
+        return bus_object_node_list(m->jobs, m->n_jobs, job_path_of, nodes);
 }
 
 int job_flush(Job *j, uint64_t now) {

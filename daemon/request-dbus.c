@@ -229,24 +229,15 @@ int request_object_find(sd_bus *bus, const char *path, const char *interface, vo
         return 0;
 }
 
+static const char *request_path_of(void *objects, size_t i) {
+        return ((Request **) objects)[i]->path;
+}
+
 int request_node_enumerator(sd_bus *bus, const char *path, void *userdata, char ***nodes,
                             sd_bus_error *error) {
         Manager *m = userdata;
-        char **l = calloc(m->n_requests + 1, sizeof(char *));
 
-        if (!l)
-                return -ENOMEM;
-        for (size_t i = 0; i < m->n_requests; i++) {
-                l[i] = strdup(m->requests[i]->path);
-                if (!l[i]) {
-                        for (size_t k = 0; k < i; k++)
-                                free(l[k]);
-                        free(l);
-                        return -ENOMEM;
-                }
-        }
-        *nodes = l;
-        return 0;
+        return bus_object_node_list(m->requests, m->n_requests, request_path_of, nodes);
 }
 
 int request_flush(Request *r, uint64_t now) {
