@@ -306,21 +306,6 @@ int keybag_unwrap_blob(const Keybag *kb, const void *blob, size_t len,
                        IDS_E_PROTOCOL : 0;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 int crypt_decrypt_fd(const uint8_t key[static CRYPT_KEY_SIZE], int in_fd, int out_fd,
                      uint64_t size, uint64_t *ret_size) {
         static const uint8_t iv[16];
@@ -366,7 +351,7 @@ int crypt_decrypt_fd(const uint8_t key[static CRYPT_KEY_SIZE], int in_fd, int ou
                 }
                 total_out += (uint64_t) n;
                 if (out_fd >= 0 && n > 0) {
-                        r = write_all(out_fd, out, (size_t) n);
+                        r = fs_write_all(out_fd, out, (size_t) n);
                         if (r < 0)
                                 goto out;
                 }
@@ -377,7 +362,7 @@ int crypt_decrypt_fd(const uint8_t key[static CRYPT_KEY_SIZE], int in_fd, int ou
         }
         total_out += (uint64_t) n;
         if (out_fd >= 0 && n > 0) {
-                r = write_all(out_fd, out, (size_t) n);
+                r = fs_write_all(out_fd, out, (size_t) n);
                 if (r < 0)
                         goto out;
         }
