@@ -748,8 +748,17 @@ static int hash_host(DocApp *a, const DocEntry *h, char ret[SYNC_HASH_HEX]) {
         return sync_hash_fd(fd, ret);
 }
 
-static int hash_device(SyncRun *run, DocApp *a, const DocEntry *e, char ret[SYNC_HASH_HEX]) {
-        _cleanup_free_ char *buf = malloc(CHUNK), *path = NULL;
+static char *dev_path(const char *rel) {
+        char *p;
+
+        return asprintf(&p, "%s/%s", DEV_ROOT, rel) < 0 ? NULL : p;
+}
+
+/* Read the device file e, hashing it into ret; with fd ≥ 0 also write it there, counting
+ * progress. -EAGAIN when it is not e->size bytes long (changed while read). */
+static int read_device(SyncRun *run, DocApp *a, const DocEntry *e, int fd,
+                       char ret[SYNC_HASH_HEX]) {
+        _cleanup_free_ char *buf = malloc(CHUNK), *path = dev_path(e->path);
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned md_len = 0;
         EVP_MD_CTX *ctx;
@@ -757,10 +766,8 @@ static int hash_device(SyncRun *run, DocApp *a, const DocEntry *e, char ret[SYNC
         afc_error_t ae;
         int r = 0;
 
-        if (!buf || asprintf(&path, "%s/%s", DEV_ROOT, e->path) < 0) {
-                path = NULL;
+        if (!buf || !path)
                 return -ENOMEM;
-        }
         ae = afc_file_open(a->afc, path, AFC_FOPEN_RDONLY, &h);
         if (ae != AFC_E_SUCCESS)
                 return sync_afc_error(run, ae);
@@ -780,16 +787,35 @@ static int hash_device(SyncRun *run, DocApp *a, const DocEntry *e, char ret[SYNC
                 }
                 if (got == 0)
                         break;
+                if (total + got > e->size) {
+                        r = -EAGAIN;
+                        break;
+                }
+                if (fd >= 0) {
+                        r = fs_write_all(fd, buf, got);
+                        if (r == -ENOSPC || r == -EDQUOT)
+                                r = IDS_E_DISK_FULL;
+                        if (r < 0)
+                                break;
+                        run->p.bytes_done += got;
+                        sync_report(run, IDS_PHASE_COPYING, false);
+                }
                 EVP_DigestUpdate(ctx, buf, got);
                 total += got;
         }
         (void) afc_file_close(a->afc, h);
         if (r == 0 && total != e->size)
-                r = -EAGAIN;                    /* changed while read */
-        if (r == 0 && EVP_DigestFinal_ex(ctx, md, &md_len) == 1)
+                r = -EAGAIN;
+        if (r == 0 && EVP_DigestFinal_ex(ctx, md, &md_len) != 1)
+                r = -EIO;
+        if (r == 0)
                 sync_hex(md, md_len, ret);
         EVP_MD_CTX_free(ctx);
         return r;
+}
+
+static int hash_device(SyncRun *run, DocApp *a, const DocEntry *e, char ret[SYNC_HASH_HEX]) {
+        return read_device(run, a, e, -1, ret);
 }
 
 /* Whether both sides hold the same content (same size: both read and hashed). */
@@ -1169,27 +1195,13 @@ static int app_host_fd(Docs *d, DocApp *a) {
         return a->host_fd;
 }
 
-static char *dev_path(const char *rel) {
-        char *p;
-
-        return asprintf(&p, "%s/%s", DEV_ROOT, rel) < 0 ? NULL : p;
-}
-
 /* Receive the device file e into a new durable file of the partial directory with e's
  * mtime. -EAGAIN when it changed while read. */
 static int fetch(SyncRun *run, Docs *d, DocApp *a, const DocEntry *e, char tmp[32],
                  char hash[SYNC_HASH_HEX], struct stat *ret_st) {
-        _cleanup_free_ char *buf = malloc(CHUNK), *path = dev_path(e->path);
         _cleanup_(closep) int fd = -EBADF;
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
-        EVP_MD_CTX *ctx = NULL;
-        uint64_t h = 0, total = 0;
-        afc_error_t ae;
         int r;
 
-        if (!buf || !path)
-                return -ENOMEM;
         r = sync_check_space(run, d->partial_fd, e->size);
         if (r != 0)
                 return r;
@@ -1203,50 +1215,9 @@ static int fetch(SyncRun *run, Docs *d, DocApp *a, const DocEntry *e, char tmp[3
                 if (errno != EEXIST || tries > 16)
                         return errno == ENOSPC ? IDS_E_DISK_FULL : -errno;
         }
-        ae = afc_file_open(a->afc, path, AFC_FOPEN_RDONLY, &h);
-        if (ae != AFC_E_SUCCESS) {
-                r = sync_afc_error(run, ae);
-                goto fail;
-        }
-        ctx = EVP_MD_CTX_new();
-        if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-                r = -ENOMEM;
-        while (r == 0) {
-                uint32_t got = 0;
-
-                r = sync_check_cancel(run);
-                if (r != 0)
-                        break;
-                ae = afc_file_read(a->afc, h, buf, CHUNK, &got);
-                if (ae != AFC_E_SUCCESS) {
-                        r = sync_afc_error(run, ae);
-                        break;
-                }
-                if (got == 0)
-                        break;
-                if (total + got > e->size) {
-                        r = -EAGAIN;
-                        break;
-                }
-                r = fs_write_all(fd, buf, got);
-                if (r == -ENOSPC || r == -EDQUOT)
-                        r = IDS_E_DISK_FULL;
-                if (r < 0)
-                        break;
-                EVP_DigestUpdate(ctx, buf, got);
-                total += got;
-                run->p.bytes_done += got;
-                sync_report(run, IDS_PHASE_COPYING, false);
-        }
-        (void) afc_file_close(a->afc, h);
-        if (r == 0 && total != e->size)
-                r = -EAGAIN;
-        if (r == 0 && EVP_DigestFinal_ex(ctx, md, &md_len) != 1)
-                r = -EIO;
-        EVP_MD_CTX_free(ctx);
+        r = read_device(run, a, e, fd, hash);
         if (r != 0)
                 goto fail;
-        sync_hex(md, md_len, hash);
         (void) futimens(fd, (const struct timespec[2]) {
                 { .tv_nsec = UTIME_OMIT },
                 { .tv_sec = e->mtime_ns / 1000000000, .tv_nsec = e->mtime_ns % 1000000000 } });
