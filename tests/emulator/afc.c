@@ -686,7 +686,8 @@ static bool afc_hostile_on(Afc *a) {
         bool on = false;
 
         if (!a->conn->device || (a->service != AFC_SERVICE_MEDIA &&
-                                 a->service != AFC_SERVICE_CRASH))
+                                 a->service != AFC_SERVICE_CRASH &&
+                                 a->service != AFC_SERVICE_HOUSE_ARREST))
                 return false;
         emu_lock();
         on = a->conn->device->afc_faults.hostile;
@@ -695,9 +696,10 @@ static bool afc_hostile_on(Afc *a) {
 }
 
 /* The directory (raw, slashes and "." trimmed) where hostile names are listed: DCIM's first
- * folder, or the crash-report root. */
+ * folder, an app's Documents (house_arrest), or the crash-report root. */
 static const char *hostile_dir(const Afc *a) {
-        return a->service == AFC_SERVICE_MEDIA ? "DCIM/100APPLE" : "";
+        return a->service == AFC_SERVICE_MEDIA ? "DCIM/100APPLE" :
+               a->service == AFC_SERVICE_HOUSE_ARREST ? "Documents" : "";
 }
 
 /* Skip leading slashes and "./" components of s[0…n). */
@@ -815,8 +817,8 @@ static bool afc_read_account(Afc *a, size_t *got, uint64_t *ret_slow) {
 /**
  * afc_fault_command: the AFC faults of the control command `fault UDID MODE [ARG]`, with the
  * lock held: afc-detach-after-bytes N (unplug once N more FILE_READ bytes went out, on any
- * AFC connection; clears itself), afc-hostile (hostile names in /DCIM/100APPLE and the
- * crash-report root), afc-slow BYTES_PER_SEC (0 = off), doc-detach-after-bytes N (unplug
+ * AFC connection; clears itself), afc-hostile (hostile names in /DCIM/100APPLE, every
+ * vended app's Documents and the crash-report root), afc-slow BYTES_PER_SEC (0 = off), doc-detach-after-bytes N (unplug
  * once the host wrote N more bytes with FILE_WRITE on house_arrest connections: the write
  * that crosses N stores only the bytes up to it and gets no reply; clears itself).
  * @d: the device (borrowed). @argc, @argv: MODE and its argument (borrowed).
