@@ -74,6 +74,14 @@ typedef struct Run {
         ids_phase phase_before_passcode;
         bool waiting_passcode;
         bool encrypted;                         /* the device encrypts this backup */
+        /* The first staging is made (the previous snapshot hard-linked in) on a thread of
+         * its own while the device is connected: the two overlap. Nothing else touches the
+         * store until take_staging() joins it. */
+        pthread_t prestage_thread;
+        bool prestage_running;
+        bool prestage_full;
+        Staging *prestage;
+        int prestage_r;
 } Run;
 
 static void report(const ids_progress *p, void *userdata) {
@@ -278,13 +286,45 @@ out:
         return r;
 }
 
+static void *prestage_thread(void *userdata) {
+        Run *run = userdata;
+
+        run->prestage_r = store_begin(run->store, run->prestage_full, &run->prestage);
+        return NULL;
+}
+
+static void prestage_start(Run *run, bool full) {
+        run->prestage_full = full;
+        run->prestage_running = pthread_create(&run->prestage_thread, NULL, prestage_thread,
+                                               run) == 0;
+}
+
+/* Join the prestage thread; what it made is returned if it is what full asks for, else
+ * dropped. 1 with *ret set, 0 (nothing usable), or its error. */
+static int prestage_join(Run *run, bool full, Staging **ret) {
+        if (!run->prestage_running)
+                return 0;
+        (void) pthread_join(run->prestage_thread, NULL);
+        run->prestage_running = false;
+        if (run->prestage_r < 0)
+                return run->prestage_full == full ? run->prestage_r : 0;
+        if (run->prestage_full != full) {
+                run->prestage = staging_abort(run->prestage);
+                return 0;
+        }
+        *ret = TAKE_PTR(run->prestage);
+        return 1;
+}
+
 static int one_attempt(Run *run, bool full) {
         plist_t opts = NULL;
         mobilebackup2_error_t e;
         int r;
 
         run->staging = staging_abort(run->staging);
-        r = store_begin(run->store, full, &run->staging);
+        r = prestage_join(run, full, &run->staging);
+        if (r == 0)
+                r = store_begin(run->store, full, &run->staging);
         if (r < 0)
                 return r;
         r = write_info_plist(run);
@@ -444,6 +484,10 @@ _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *resu
                 }
         }
 
+        /* Hard-link the previous snapshot into the staging while the device connects. */
+        full = o->force_full || store_latest(run.store, &info) < 0;
+        prestage_start(&run, full);
+
         r = session_open(o->udid, LABEL, &run.session);
         if (r != 0)
                 goto out;
@@ -460,7 +504,6 @@ _public_ int ids_backup_run(const ids_backup_options *o, ids_backup_result *resu
         if (r != 0)
                 goto out;
 
-        full = o->force_full || store_latest(run.store, &info) < 0;
         if (o->require_encryption && !run.encrypted) {
                 r = turn_encryption_on(&run);
                 if (r != 0)
@@ -520,6 +563,11 @@ out:
         if (r != 0 && ids_cancel_requested(run.cancel))
                 r = IDS_E_CANCELLED;
         disconnect_mb2(&run);
+        if (run.prestage_running) {
+                (void) pthread_join(run.prestage_thread, NULL);
+                run.prestage_running = false;
+        }
+        run.prestage = staging_abort(run.prestage);
         run.staging = staging_abort(run.staging);
         run.session = session_free(run.session);   /* unlock, syncDidFinish */
         run.store = store_close(run.store);
