@@ -388,6 +388,53 @@ typedef struct ids_sync_pending {
 int ids_sync_pending_read(const char *state_dir, const char *udid, ids_sync_pending *ret);
 void ids_sync_pending_done(ids_sync_pending *p);
 
+/* ---- browse and extract -------------------------------------------------------------------
+ *
+ * The files of a committed snapshot, from its Manifest.db (for an encrypted snapshot
+ * decrypted with the password into a 0600 temporary file in the state directory whose name
+ * is removed as soon as it is open), and decrypted copies of them beneath a directory the
+ * caller opened. Both take the device lock as verify does (IDS_E_BUSY while a backup or
+ * another operation holds it) and never need the device. */
+
+typedef enum ids_snapshot_file_type {
+        IDS_SNAPSHOT_FILE_REGULAR = 1,          /* Manifest.db's flags */
+        IDS_SNAPSHOT_FILE_DIRECTORY = 2,
+        IDS_SNAPSHOT_FILE_SYMLINK = 4,
+} ids_snapshot_file_type;
+
+typedef struct ids_snapshot_file {
+        const char *domain;                     /* borrowed for the callback's duration */
+        const char *path;                       /* relative to the domain; "" = its root */
+        uint64_t size;                          /* plaintext bytes (regular files) */
+        int64_t mtime;                          /* seconds since the epoch (LastModified) */
+        unsigned flags;                         /* an ids_snapshot_file_type; 0: unknown */
+        bool encrypted;                         /* stored encrypted (has an EncryptionKey) */
+        /* false: a name extract refuses (absolute, "..", ".", an empty component, control
+         * characters, too long); shown as it is, never written. */
+        bool safe;
+} ids_snapshot_file;
+
+typedef struct ids_files_options {
+        const char *udid;                       /* required */
+        const char *snapshot;                   /* NULL or "": the latest */
+        const char *state_dir;                  /* the device lock; NULL: $STATE_DIRECTORY, … */
+        const char *backup_dir;                 /* the snapshot stores; NULL: state_dir */
+        const char *password;                   /* encrypted snapshots; never logged */
+        const char *domain;                     /* NULL: every domain */
+        /* NULL or "": every path; else the path itself and everything beneath it, compared
+         * by whole components ("Media/DCIM" matches "Media/DCIM/1.jpg", not "Media/DCIMx");
+         * a trailing '/' is ignored. */
+        const char *prefix;
+} ids_files_options;
+
+/* Call fn once per file of the snapshot that matches the filters, ordered by domain and
+ * path (byte order). fn returns 0 to go on; anything else stops the listing and is
+ * returned. 0; IDS_E_WRONG_PASSWORD (an encrypted snapshot and no password, or one that
+ * does not unlock its keybag); IDS_E_PROTOCOL (Manifest.plist or Manifest.db damaged, or
+ * Manifest.db does not decrypt); IDS_E_BUSY; -ENOENT (no such snapshot); -EINVAL; -errno. */
+int ids_snapshot_files(const ids_files_options *o,
+                       int (*fn)(const ids_snapshot_file *f, void *userdata), void *userdata);
+
 /* Debug messages of the library go to fn (NULL: silent). Process-wide; set it before
  * starting threads. */
 void ids_set_debug_log(void (*fn)(const char *msg));

@@ -21,6 +21,7 @@
  *                      [--run-at-phase PHASE:COMMAND]
  *   tool-ids sync-state UDID [--state DIR]
  *   tool-ids pending UDID [--state DIR]
+ *   tool-ids files UDID [SNAPSHOT] [--state DIR] [--domain D] [--prefix P] [--password-file F]
  *
  * --password-file F (backup, restore, verify): the backup password, read from F (one line;
  * a final newline is not part of it), so it is never in argv. A backup with
@@ -32,6 +33,10 @@
  * question `question category=C files_device=N files_computer=N` followed by one
  * `choice category=C choice=W add_device=N add_computer=N overwrite_device=N
  * overwrite_computer=N remove_device=N remove_computer=N conflicts=N` line per choice.
+ *
+ * files prints `file type=file|dir|symlink|unknown size=N mtime=N encrypted=0|1 safe=0|1
+ * domain=D path=P` per file (the path last; a backslash and control characters escaped as
+ * \\ and \xNN, so every file is one line).
  *
  * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
  * SIGTERM cancels a running backup or restore (through ids_cancel_request()).
@@ -115,6 +120,31 @@ static char *read_password_file(const char *path) {
         return strdup(buf);
 }
 
+/* files, extract: s with a backslash and control characters escaped, on one line. */
+static void print_escaped(const char *s) {
+        for (; *s; s++)
+                if (*s == '\\')
+                        fputs("\\\\", stdout);
+                else if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        printf("\\x%02x", (unsigned char) *s);
+                else
+                        putchar(*s);
+}
+
+static int print_file(const ids_snapshot_file *f, void *userdata) {
+        printf("file type=%s size=%llu mtime=%lld encrypted=%d safe=%d domain=",
+               f->flags == IDS_SNAPSHOT_FILE_REGULAR   ? "file" :
+               f->flags == IDS_SNAPSHOT_FILE_DIRECTORY ? "dir" :
+               f->flags == IDS_SNAPSHOT_FILE_SYMLINK   ? "symlink" :
+                                                         "unknown",
+               (unsigned long long) f->size, (long long) f->mtime, f->encrypted, f->safe);
+        print_escaped(f->domain);
+        fputs(" path=", stdout);
+        print_escaped(f->path);
+        putchar('\n');
+        return 0;
+}
+
 static void debug_log(const char *msg) {
         fprintf(stderr, "ids: %s\n", msg);
 }
@@ -160,6 +190,8 @@ int main(int argc, char **argv) {
                 { "decide", required_argument, NULL, 'Q' },
                 { "offline", no_argument, NULL, 'N' },
                 { "run-at-phase", required_argument, NULL, 'E' },
+                { "domain", required_argument, NULL, 'm' },
+                { "prefix", required_argument, NULL, 'x' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -172,6 +204,7 @@ int main(int argc, char **argv) {
         static ids_sync_decision decisions[64];
         size_t n_apps = 0, n_decisions = 0;
         const char *cmd, *state = NULL;
+        const char *domain = NULL, *prefix = NULL;             /* files */
         char *password = NULL;
         struct sigaction sa = { .sa_handler = on_sigterm };
         int c, r;
@@ -288,6 +321,8 @@ int main(int argc, char **argv) {
                         break;
                 }
                 case 'N': so.offline = true; break;
+                case 'm': domain = optarg; break;
+                case 'x': prefix = optarg; break;
                 case 'E': {
                         char *colon = strchr(optarg, ':');
 
@@ -428,6 +463,16 @@ int main(int argc, char **argv) {
                         }
                 }
                 ids_sync_pending_done(&p);
+                printf("result=%s code=%d\n", ids_result_to_string(r), r);
+                r = r == 0 ? 0 : 1;
+        } else if (strcmp(cmd, "files") == 0 && (optind == argc - 1 || optind == argc - 2)) {
+                ids_files_options fo = { .udid = argv[optind], .state_dir = state,
+                                         .password = password, .domain = domain,
+                                         .prefix = prefix };
+
+                if (optind == argc - 2)
+                        fo.snapshot = argv[optind + 1];
+                r = ids_snapshot_files(&fo, print_file, NULL);
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "delete") == 0 && optind == argc - 2) {
