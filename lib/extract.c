@@ -35,6 +35,8 @@
 #include "udid.h"
 #include "util.h"
 
+#define CHUNK (256 * 1024)
+
 /* An opened snapshot: its store (holding the device lock), the <snapshot>/<UDID> directory
  * and its Manifest.db (for an encrypted snapshot the decrypted copy, and the unlocked
  * keybag that opens its files). */
@@ -412,5 +414,365 @@ _public_ int ids_snapshot_files(const ids_files_options *o,
         if (r == IDS_E_PROTOCOL && why[0])
                 ids_debug("files: %s", why);
         source_done(&s);
+        return r;
+}
+
+/* ---- extract ---------------------------------------------------------------------------- */
+
+/* A chosen row, owned. */
+typedef struct Pick {
+        char *domain, *path;
+        char id[41];
+        unsigned flags;
+        uint64_t size;
+        int64_t mtime;
+        bool mbfile_ok, has_key, safe;
+        uint8_t key[CRYPT_BLOB_SIZE];
+} Pick;
+
+typedef struct ExtractCtx {
+        const ids_extract_options *o;
+        ids_extract_report *rep;
+        bool *item_seen;
+        Pick *picks;
+        size_t n_picks, n_alloc;
+        uint64_t bytes_total, files_total;
+} ExtractCtx;
+
+static bool row_chosen(ExtractCtx *c, const Row *row) {
+        const ids_extract_options *o = c->o;
+        bool hit = false;
+
+        if (o->all || o->n_items == 0)
+                return true;            /* the domain and prefix filters already ran */
+        for (size_t i = 0; i < o->n_items; i++) {
+                const ids_extract_item *it = &o->items[i];
+                const char *p = it->path ?: "";
+
+                if (!it->domain || strcmp(it->domain, row->domain) != 0 ||
+                    !path_under(row->path, p, prefix_len(p)))
+                        continue;
+                c->item_seen[i] = true;
+                hit = true;
+        }
+        return hit;
+}
+
+static int pick_row(const Source *s, const Row *row, void *userdata) {
+        ExtractCtx *c = userdata;
+        Pick *p;
+
+        if (!row_chosen(c, row))
+                return 0;
+        if (c->n_picks == c->n_alloc) {
+                size_t n = c->n_alloc ? 2 * c->n_alloc : 256;
+                Pick *x = reallocarray(c->picks, n, sizeof(*x));
+
+                if (!x)
+                        return -ENOMEM;
+                c->picks = x;
+                c->n_alloc = n;
+        }
+        p = &c->picks[c->n_picks];
+        *p = (Pick) {
+                .flags = row->flags,
+                .size = row->size,
+                .mtime = row->mtime,
+                .mbfile_ok = row->mbfile_ok,
+                .has_key = row->has_key,
+                .safe = row->safe,
+                .domain = strdup(row->domain),
+                .path = strdup(row->path),
+        };
+        snprintf(p->id, sizeof(p->id), "%s", id_is_valid(row->id) ? row->id : "");
+        memcpy(p->key, row->key, sizeof(p->key));
+        c->n_picks++;
+        if (!p->domain || !p->path)
+                return -ENOMEM;
+        if (p->flags == IDS_SNAPSHOT_FILE_REGULAR && p->safe) {
+                c->files_total++;
+                c->bytes_total += p->size;
+        }
+        return 0;
+}
+
+static void report_progress(ExtractCtx *c) {
+        const ids_extract_report *rep = c->rep;
+        ids_progress p = {
+                .phase = IDS_PHASE_COPYING,
+                .bytes_done = rep->bytes,
+                .bytes_total = c->bytes_total,
+                .files_done = rep->files + rep->skipped + rep->failed,
+                .files_total = c->files_total,
+        };
+
+        if (!c->o->progress)
+                return;
+        p.percent = c->bytes_total > 0 ? 100.0 * (double) p.bytes_done / (double) c->bytes_total :
+                    c->files_total > 0 ? 100.0 * (double) p.files_done / (double) c->files_total :
+                                         100.0;
+        if (p.percent > 100.0)
+                p.percent = 100.0;
+        c->o->progress(&p, c->o->userdata);
+}
+
+/* Copy in_fd to out_fd, exactly size bytes, checking for cancellation. 0, -EBADMSG (another
+ * length), IDS_E_CANCELLED, -errno. */
+static int copy_plain(int in_fd, int out_fd, uint64_t size, ids_cancel *cancel) {
+        _cleanup_(freep) uint8_t *buf = malloc(CHUNK);
+        uint64_t total = 0;
+
+        if (!buf)
+                return -ENOMEM;
+        for (;;) {
+                ssize_t k;
+                int r;
+
+                if (ids_cancel_requested(cancel))
+                        return IDS_E_CANCELLED;
+                k = read(in_fd, buf, CHUNK);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        break;
+                total += (uint64_t) k;
+                if (total > size)
+                        return -EBADMSG;
+                r = fs_write_all(out_fd, buf, (size_t) k);
+                if (r < 0)
+                        return r;
+        }
+        return total == size ? 0 : -EBADMSG;
+}
+
+static void fail_file(ExtractCtx *c, const Pick *p, const char *what) {
+        c->rep->failed++;
+        set_problem(c->rep->first_problem, sizeof(c->rep->first_problem), "%s/%s (%s): %s",
+                    p->domain, p->path, p->id[0] ? p->id : "no fileID", what);
+}
+
+/* Write the data of p beneath the target. 0 (written, skipped or counted as failed),
+ * IDS_E_CANCELLED, -errno (a failure of the target: stops the run). */
+static int extract_file(ExtractCtx *c, const Source *s, const Pick *p, const char *full) {
+        _cleanup_(closep) int parent = -EBADF, in = -EBADF, out = -EBADF;
+        const ids_extract_options *o = c->o;
+        uint8_t key[CRYPT_KEY_SIZE];
+        char stored[44], tmp[32];
+        const char *name = NULL;
+        struct stat sb;
+        int r;
+
+        parent = fs_open_parent_beneath(o->target_fd, full, true, &name);
+        if (parent == -ENOTDIR || parent == -EEXIST) {
+                c->rep->skipped++;      /* a file of the target is where a directory goes */
+                return 0;
+        }
+        if (parent == -ELOOP || parent == -EXDEV) {
+                c->rep->refused++;
+                set_problem(c->rep->first_problem, sizeof(c->rep->first_problem),
+                            "%s/%s: a symlink in the target is in the way", p->domain, p->path);
+                return 0;
+        }
+        if (parent < 0)
+                return parent;
+        if (fstatat(parent, name, &sb, AT_SYMLINK_NOFOLLOW) >= 0) {
+                c->rep->skipped++;
+                return 0;
+        }
+
+        if (!p->id[0]) {
+                fail_file(c, p, "its fileID is not valid");
+                return 0;
+        }
+        snprintf(stored, sizeof(stored), "%.2s/%s", p->id, p->id);
+        in = openat(s->dir_fd, stored, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+        if (in < 0 || fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+                fail_file(c, p, "its data is missing from the snapshot");
+                return 0;
+        }
+        if (s->encrypted) {
+                if (!p->mbfile_ok || !p->has_key) {
+                        fail_file(c, p, "its Manifest.db record has no EncryptionKey");
+                        return 0;
+                }
+                if (!(p->size == 0 && sb.st_size == 0) &&
+                    (uint64_t) sb.st_size != crypt_cbc_size(p->size)) {
+                        fail_file(c, p, "its stored size does not fit its Size");
+                        return 0;
+                }
+                if (keybag_unwrap_blob(&s->kb, p->key, sizeof(p->key), key) != 0) {
+                        fail_file(c, p, "its EncryptionKey does not unwrap with the keybag");
+                        return 0;
+                }
+        } else if ((uint64_t) sb.st_size != p->size) {
+                fail_file(c, p, "its stored size differs from its Size");
+                return 0;
+        }
+
+        for (unsigned tries = 0;; tries++) {
+                memcpy(tmp, ".#extract-", 10);
+                fs_random_chars(tmp + 10, 12);
+                out = openat(parent, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                             0600);
+                if (out >= 0 || errno != EEXIST || tries >= 16)
+                        break;
+        }
+        if (out < 0) {
+                r = -errno;
+                explicit_bzero(key, sizeof(key));
+                return r;
+        }
+
+        if (s->encrypted && p->size == 0 && sb.st_size == 0)
+                r = 0;
+        else if (s->encrypted)
+                r = crypt_decrypt_fd(key, in, out, p->size, NULL);
+        else
+                r = copy_plain(in, out, p->size, o->cancel);
+        explicit_bzero(key, sizeof(key));
+        if (r == 0 && p->mbfile_ok && p->mtime > 0) {
+                /* Without a LastModified the file keeps the time it was written. */
+                struct timespec ts[2] = { { .tv_sec = p->mtime }, { .tv_sec = p->mtime } };
+
+                if (futimens(out, ts) < 0)
+                        r = -errno;
+        }
+        if (r == 0 && close(TAKE_FD(out)) < 0)
+                r = -errno;
+        if (r == 0 && renameat2(parent, tmp, parent, name, RENAME_NOREPLACE) < 0) {
+                r = -errno;
+                if (r == -EINVAL) {
+                        /* No RENAME_NOREPLACE here: a hard link refuses to replace too. */
+                        r = linkat(parent, tmp, parent, name, 0) < 0 ? -errno : 0;
+                        (void) unlinkat(parent, tmp, 0);
+                }
+        }
+        if (r == 0) {
+                c->rep->files++;
+                c->rep->bytes += p->size;
+                return 0;
+        }
+        (void) unlinkat(parent, tmp, 0);
+        if (r == -EEXIST) {
+                c->rep->skipped++;      /* it appeared while we wrote */
+                return 0;
+        }
+        if (r == -EBADMSG) {
+                fail_file(c, p, s->encrypted ? "does not decrypt to its Size (bad padding or "
+                                               "length)" :
+                                               "its stored size differs from its Size");
+                return 0;
+        }
+        return r;
+}
+
+static int extract_one(ExtractCtx *c, const Source *s, const Pick *p) {
+        _cleanup_(freep) char *full = NULL;
+        int r;
+
+        if (!p->safe) {
+                c->rep->refused++;
+                set_problem(c->rep->first_problem, sizeof(c->rep->first_problem),
+                            "%s: an unsafe name in Manifest.db, refused",
+                            p->id[0] ? p->id : "a row");
+                return 0;
+        }
+        if (p->flags == IDS_SNAPSHOT_FILE_SYMLINK) {
+                c->rep->symlinks++;
+                return 0;
+        }
+        if (p->flags == 0) {
+                fail_file(c, p, "an unknown kind of file");
+                return 0;
+        }
+        if (asprintf(&full, "%s%s%s", p->domain, p->path[0] ? "/" : "", p->path) < 0)
+                return -ENOMEM;
+        if (p->flags == IDS_SNAPSHOT_FILE_DIRECTORY) {
+                r = fs_mkdir_p_beneath(c->o->target_fd, full, 0700);
+                if (r == -ELOOP || r == -EXDEV) {
+                        c->rep->refused++;
+                        set_problem(c->rep->first_problem, sizeof(c->rep->first_problem),
+                                    "%s: a symlink in the target is in the way", full);
+                        return 0;
+                }
+                if (r == -ENOTDIR || r == -EEXIST) {
+                        c->rep->skipped++;
+                        return 0;
+                }
+                if (r < 0)
+                        return r;
+                c->rep->directories++;
+                return 0;
+        }
+        if (!p->path[0]) {
+                fail_file(c, p, "a file without a path");
+                return 0;
+        }
+        return extract_file(c, s, p, full);
+}
+
+_public_ int ids_snapshot_extract(const ids_extract_options *o, ids_extract_report *report) {
+        ids_extract_report dummy = {};
+        ids_extract_report *rep = report ?: &dummy;
+        ExtractCtx c = { .o = o, .rep = rep };
+        struct stat sb;
+        Source s;
+        int r;
+
+        memset(rep, 0, sizeof(*rep));
+        if (!o || o->target_fd < 0 || (!o->all && o->n_items == 0 && !o->domain) ||
+            (o->n_items > 0 && !o->items))
+                return -EINVAL;
+        if (fstat(o->target_fd, &sb) < 0 || !S_ISDIR(sb.st_mode))
+                return -ENOTDIR;
+        if (o->n_items > 0) {
+                c.item_seen = calloc(o->n_items, sizeof(bool));
+                if (!c.item_seen)
+                        return -ENOMEM;
+        }
+
+        r = source_open(o->udid, o->snapshot, o->state_dir, o->backup_dir, o->password, &s,
+                        rep->first_problem, sizeof(rep->first_problem));
+        if (r != 0)
+                goto out;
+        r = source_rows(&s, o->domain, o->prefix, pick_row, &c, rep->first_problem,
+                        sizeof(rep->first_problem));
+        for (size_t i = 0; r == 0 && i < o->n_items; i++)
+                if (!c.item_seen[i]) {
+                        rep->not_found++;
+                        set_problem(rep->first_problem, sizeof(rep->first_problem),
+                                    "%s/%s: not in the snapshot", o->items[i].domain ?: "",
+                                    o->items[i].path ?: "");
+                }
+
+        report_progress(&c);
+        for (size_t i = 0; r == 0 && i < c.n_picks; i++) {
+                if (ids_cancel_requested(o->cancel)) {
+                        r = IDS_E_CANCELLED;
+                        break;
+                }
+                r = extract_one(&c, &s, &c.picks[i]);
+                if (r == -ENOSPC || r == -EDQUOT)
+                        r = IDS_E_DISK_FULL;
+                if (c.picks[i].flags == IDS_SNAPSHOT_FILE_REGULAR)
+                        report_progress(&c);
+        }
+        if (r == 0 && (rep->failed > 0 || rep->refused > 0 || rep->not_found > 0))
+                r = IDS_E_PROTOCOL;
+        source_done(&s);
+out:
+        for (size_t i = 0; i < c.n_picks; i++) {
+                explicit_bzero(c.picks[i].key, sizeof(c.picks[i].key));
+                free(c.picks[i].domain);
+                free(c.picks[i].path);
+        }
+        free(c.picks);
+        free(c.item_seen);
+        if (r != 0)
+                ids_debug("extract: %s", rep->first_problem[0] ? rep->first_problem :
+                                                                 ids_result_message(r));
         return r;
 }

@@ -435,6 +435,56 @@ typedef struct ids_files_options {
 int ids_snapshot_files(const ids_files_options *o,
                        int (*fn)(const ids_snapshot_file *f, void *userdata), void *userdata);
 
+/* One file or directory to extract: that row and everything beneath it. */
+typedef struct ids_extract_item {
+        const char *domain;
+        const char *path;                       /* "" or NULL: the whole domain */
+} ids_extract_item;
+
+typedef struct ids_extract_options {
+        const char *udid;                       /* required */
+        const char *snapshot;                   /* NULL or "": the latest */
+        const char *state_dir;                  /* the device lock; NULL: $STATE_DIRECTORY, … */
+        const char *backup_dir;                 /* the snapshot stores; NULL: state_dir */
+        const char *password;                   /* encrypted snapshots; never logged */
+        /* Borrowed: the directory to write into (the daemon receives it over the bus, so no
+         * path is needed). Copies go to <domain>/<path> beneath it; nothing is written
+         * anywhere else, no symlink is followed, no existing file is replaced. */
+        int target_fd;
+        /* What to extract: all; or the items; or the files of domain (beneath prefix, as in
+         * ids_files_options). domain and prefix also narrow all and the items. */
+        bool all;
+        const ids_extract_item *items;
+        size_t n_items;
+        const char *domain;
+        const char *prefix;
+        ids_progress_fn progress;               /* phase IDS_PHASE_COPYING */
+        void *userdata;
+        ids_cancel *cancel;                     /* may be NULL */
+} ids_extract_options;
+
+typedef struct ids_extract_report {
+        uint64_t files, bytes;                  /* regular files written, their bytes */
+        uint64_t directories;                   /* directories created or already there */
+        uint64_t refused;                       /* unsafe names, never written */
+        uint64_t skipped;                       /* already in the target: left alone */
+        uint64_t failed;                        /* missing, wrong size, does not decrypt */
+        uint64_t symlinks;                      /* symlinks are listed, never created */
+        uint64_t not_found;                     /* items that match no file */
+        char first_problem[512];                /* names the first refused or failed file */
+} ids_extract_report;
+
+/* Write decrypted copies of the chosen files of a snapshot beneath o->target_fd, each
+ * through a temporary name renamed into place (never over an existing file), with its
+ * LastModified as mtime; files 0600 and directories 0700. A file that cannot be copied is
+ * counted, named in first_problem, and the rest goes on. 0 when everything chosen was
+ * written or skipped; IDS_E_PROTOCOL when something failed or was refused, or an item
+ * matches no file;
+ * IDS_E_WRONG_PASSWORD (nothing written); IDS_E_CANCELLED; IDS_E_BUSY; IDS_E_DISK_FULL;
+ * -ENOENT (no such snapshot); -EINVAL (nothing chosen, a bad fd); -errno. report (may be
+ * NULL) is filled either way. */
+int ids_snapshot_extract(const ids_extract_options *o, ids_extract_report *report);
+
 /* Debug messages of the library go to fn (NULL: silent). Process-wide; set it before
  * starting threads. */
 void ids_set_debug_log(void (*fn)(const char *msg));

@@ -22,6 +22,8 @@
  *   tool-ids sync-state UDID [--state DIR]
  *   tool-ids pending UDID [--state DIR]
  *   tool-ids files UDID [SNAPSHOT] [--state DIR] [--domain D] [--prefix P] [--password-file F]
+ *   tool-ids extract UDID [SNAPSHOT] --to DIR [--state DIR] [--domain D] [--prefix P] [--all]
+ *                    [--password-file F] [DOMAIN PATH]...
  *
  * --password-file F (backup, restore, verify): the backup password, read from F (one line;
  * a final newline is not part of it), so it is never in argv. A backup with
@@ -36,7 +38,10 @@
  *
  * files prints `file type=file|dir|symlink|unknown size=N mtime=N encrypted=0|1 safe=0|1
  * domain=D path=P` per file (the path last; a backslash and control characters escaped as
- * \\ and \xNN, so every file is one line).
+ * \\ and \xNN, so every file is one line). extract opens DIR itself and passes its fd; it
+ * prints `extract files=N bytes=N directories=N refused=N skipped=N failed=N symlinks=N
+ * not_found=N problem=…`. DOMAIN PATH pairs follow the optional SNAPSHOT: an even count
+ * after UDID means no SNAPSHOT.
  *
  * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
  * SIGTERM cancels a running backup or restore (through ids_cancel_request()).
@@ -44,6 +49,7 @@
  * test changes a file between a sync's scan and its writes without any timing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -192,6 +198,8 @@ int main(int argc, char **argv) {
                 { "run-at-phase", required_argument, NULL, 'E' },
                 { "domain", required_argument, NULL, 'm' },
                 { "prefix", required_argument, NULL, 'x' },
+                { "to", required_argument, NULL, 'u' },
+                { "all", no_argument, NULL, 'a' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -204,7 +212,8 @@ int main(int argc, char **argv) {
         static ids_sync_decision decisions[64];
         size_t n_apps = 0, n_decisions = 0;
         const char *cmd, *state = NULL;
-        const char *domain = NULL, *prefix = NULL;             /* files */
+        const char *domain = NULL, *prefix = NULL, *to = NULL;  /* files, extract */
+        bool all = false;
         char *password = NULL;
         struct sigaction sa = { .sa_handler = on_sigterm };
         int c, r;
@@ -323,6 +332,8 @@ int main(int argc, char **argv) {
                 case 'N': so.offline = true; break;
                 case 'm': domain = optarg; break;
                 case 'x': prefix = optarg; break;
+                case 'u': to = optarg; break;
+                case 'a': all = true; break;
                 case 'E': {
                         char *colon = strchr(optarg, ':');
 
@@ -473,6 +484,45 @@ int main(int argc, char **argv) {
                 if (optind == argc - 2)
                         fo.snapshot = argv[optind + 1];
                 r = ids_snapshot_files(&fo, print_file, NULL);
+                printf("result=%s code=%d\n", ids_result_to_string(r), r);
+                r = r == 0 ? 0 : 1;
+        } else if (strcmp(cmd, "extract") == 0 && optind < argc && to) {
+                static ids_extract_item items[256];
+                ids_extract_report rep;
+                ids_extract_options eo = { .udid = argv[optind], .state_dir = state,
+                                           .password = password, .all = all,
+                                           .domain = domain, .prefix = prefix,
+                                           .progress = on_progress, .cancel = cancel };
+                int rest = argc - optind - 1, first = optind + 1;
+
+                if (rest % 2 == 1) {
+                        eo.snapshot = argv[first++];
+                        rest--;
+                }
+                if ((size_t) rest / 2 > ELEMENTS(items)) {
+                        fprintf(stderr, "tool-ids: too many files\n");
+                        return 2;
+                }
+                for (int i = 0; i < rest / 2; i++)
+                        items[i] = (ids_extract_item) { .domain = argv[first + 2 * i],
+                                                        .path = argv[first + 2 * i + 1] };
+                eo.items = items;
+                eo.n_items = (size_t) rest / 2;
+                eo.target_fd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (eo.target_fd < 0) {
+                        fprintf(stderr, "tool-ids: cannot open %s: %m\n", to);
+                        return 2;
+                }
+                r = ids_snapshot_extract(&eo, &rep);
+                close(eo.target_fd);
+                printf("extract files=%llu bytes=%llu directories=%llu refused=%llu "
+                       "skipped=%llu failed=%llu symlinks=%llu not_found=%llu problem=",
+                       (unsigned long long) rep.files, (unsigned long long) rep.bytes,
+                       (unsigned long long) rep.directories, (unsigned long long) rep.refused,
+                       (unsigned long long) rep.skipped, (unsigned long long) rep.failed,
+                       (unsigned long long) rep.symlinks, (unsigned long long) rep.not_found);
+                print_escaped(rep.first_problem);
+                putchar('\n');
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "delete") == 0 && optind == argc - 2) {
