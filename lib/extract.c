@@ -437,6 +437,7 @@ typedef struct ExtractCtx {
         Pick *picks;
         size_t n_picks, n_alloc;
         uint64_t bytes_total, files_total;
+        uint64_t bytes_seen;            /* of the files handled: written, skipped or failed */
 } ExtractCtx;
 
 static bool row_chosen(ExtractCtx *c, const Row *row) {
@@ -508,7 +509,9 @@ static void report_progress(ExtractCtx *c) {
 
         if (!c->o->progress)
                 return;
-        p.percent = c->bytes_total > 0 ? 100.0 * (double) p.bytes_done / (double) c->bytes_total :
+        /* Skipped and failed files count as done, so a rerun into the same target ends at
+         * 100 too. */
+        p.percent = c->bytes_total > 0 ? 100.0 * (double) c->bytes_seen / (double) c->bytes_total :
                     c->files_total > 0 ? 100.0 * (double) p.files_done / (double) c->files_total :
                                          100.0;
         if (p.percent > 100.0)
@@ -757,8 +760,10 @@ _public_ int ids_snapshot_extract(const ids_extract_options *o, ids_extract_repo
                 r = extract_one(&c, &s, &c.picks[i]);
                 if (r == -ENOSPC || r == -EDQUOT)
                         r = IDS_E_DISK_FULL;
-                if (c.picks[i].flags == IDS_SNAPSHOT_FILE_REGULAR)
+                if (c.picks[i].flags == IDS_SNAPSHOT_FILE_REGULAR && c.picks[i].safe) {
+                        c.bytes_seen += c.picks[i].size;
                         report_progress(&c);
+                }
         }
         if (r == 0 && (rep->failed > 0 || rep->refused > 0 || rep->not_found > 0))
                 r = IDS_E_PROTOCOL;
