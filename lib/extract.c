@@ -399,21 +399,24 @@ _public_ int ids_snapshot_files(const ids_files_options *o,
                                 void *userdata) {
         ListCtx c = { .fn = fn, .userdata = userdata };
         Source s;
-        char why[256] = "";
+        char why[512] = "";
         int r;
 
-        if (!o || !fn)
+        if (!o || !fn || (o->problem && o->problem_size == 0))
                 return -EINVAL;
+        if (o->problem)
+                o->problem[0] = 0;
         r = source_open(o->udid, o->snapshot, o->state_dir, o->backup_dir, o->password, &s,
                         why, sizeof(why));
-        if (r != 0) {
-                ids_debug("files: %s", why);
-                return r;
+        if (r == 0) {
+                r = source_rows(&s, o->domain, o->prefix, list_row, &c, why, sizeof(why));
+                source_done(&s);
         }
-        r = source_rows(&s, o->domain, o->prefix, list_row, &c, why, sizeof(why));
-        if (r == IDS_E_PROTOCOL && why[0])
+        if (r != 0 && why[0]) {
                 ids_debug("files: %s", why);
-        source_done(&s);
+                if (o->problem)
+                        snprintf(o->problem, o->problem_size, "%s", why);
+        }
         return r;
 }
 

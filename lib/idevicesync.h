@@ -425,6 +425,11 @@ typedef struct ids_files_options {
          * by whole components ("Media/DCIM" matches "Media/DCIM/1.jpg", not "Media/DCIMx");
          * a trailing '/' is ignored. */
         const char *prefix;
+        /* Optional (NULL: none): problem_size bytes that get one sentence when the result
+         * is not 0 ("encrypted snapshot: a password is needed", "Manifest.db cannot be
+         * read", …); never the password. */
+        char *problem;
+        size_t problem_size;
 } ids_files_options;
 
 /* Call fn once per file of the snapshot that matches the filters, ordered by domain and

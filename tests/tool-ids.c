@@ -38,10 +38,10 @@
  *
  * files prints `file type=file|dir|symlink|unknown size=N mtime=N encrypted=0|1 safe=0|1
  * domain=D path=P` per file (the path last; a backslash and control characters escaped as
- * \\ and \xNN, so every file is one line). extract opens DIR itself and passes its fd; it
- * prints `extract files=N bytes=N directories=N refused=N skipped=N failed=N symlinks=N
- * not_found=N problem=…`. DOMAIN PATH pairs follow the optional SNAPSHOT: an even count
- * after UDID means no SNAPSHOT.
+ * \\ and \xNN, so every file is one line), then `problem=…` (why it failed, or empty).
+ * extract opens DIR itself and passes its fd; it prints `extract files=N bytes=N
+ * directories=N refused=N skipped=N failed=N symlinks=N not_found=N problem=…`. DOMAIN PATH
+ * pairs follow the optional SNAPSHOT: an even count after UDID means no SNAPSHOT.
  *
  * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
  * SIGTERM cancels a running backup or restore (through ids_cancel_request()).
@@ -477,13 +477,18 @@ int main(int argc, char **argv) {
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "files") == 0 && (optind == argc - 1 || optind == argc - 2)) {
+                char problem[512];
                 ids_files_options fo = { .udid = argv[optind], .state_dir = state,
                                          .password = password, .domain = domain,
-                                         .prefix = prefix };
+                                         .prefix = prefix, .problem = problem,
+                                         .problem_size = sizeof(problem) };
 
                 if (optind == argc - 2)
                         fo.snapshot = argv[optind + 1];
                 r = ids_snapshot_files(&fo, print_file, NULL);
+                fputs("problem=", stdout);
+                print_escaped(problem);
+                putchar('\n');
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "extract") == 0 && optind < argc && to) {
