@@ -430,6 +430,7 @@ typedef struct Pick {
         uint64_t size;
         int64_t mtime;
         bool mbfile_ok, has_key, safe;
+        bool created;                   /* a directory this run created */
         uint8_t key[CRYPT_BLOB_SIZE];
 } Pick;
 
@@ -675,9 +676,9 @@ static int extract_file(ExtractCtx *c, const Source *s, const Pick *p, const cha
         return r;
 }
 
-static int extract_one(ExtractCtx *c, const Source *s, const Pick *p) {
+static int extract_one(ExtractCtx *c, const Source *s, Pick *p) {
         _cleanup_(freep) char *full = NULL;
-        int r;
+        int r, fd;
 
         if (!p->safe) {
                 c->rep->refused++;
@@ -697,6 +698,11 @@ static int extract_one(ExtractCtx *c, const Source *s, const Pick *p) {
         if (asprintf(&full, "%s%s%s", p->domain, p->path[0] ? "/" : "", p->path) < 0)
                 return -ENOMEM;
         if (p->flags == IDS_SNAPSHOT_FILE_DIRECTORY) {
+                /* Only a directory this run creates gets its mtime (at the end, once its
+                 * files are in): the target's own directories are left as they are. */
+                fd = fs_open_beneath(c->o->target_fd, full, O_RDONLY | O_DIRECTORY, 0);
+                if (fd >= 0)
+                        close(fd);
                 r = fs_mkdir_p_beneath(c->o->target_fd, full, 0700);
                 if (r == -ELOOP || r == -EXDEV) {
                         c->rep->refused++;
@@ -710,6 +716,7 @@ static int extract_one(ExtractCtx *c, const Source *s, const Pick *p) {
                 }
                 if (r < 0)
                         return r;
+                p->created = fd == -ENOENT;
                 c->rep->directories++;
                 return 0;
         }
@@ -718,6 +725,21 @@ static int extract_one(ExtractCtx *c, const Source *s, const Pick *p) {
                 return 0;
         }
         return extract_file(c, s, p, full);
+}
+
+/* The LastModified of a directory this run created; a failure only costs the time. */
+static void set_dir_mtime(int target_fd, const Pick *p) {
+        _cleanup_(freep) char *full = NULL;
+        _cleanup_(closep) int fd = -EBADF;
+        struct timespec ts[2] = { { .tv_sec = p->mtime }, { .tv_sec = p->mtime } };
+
+        if (!p->created || !p->mbfile_ok || p->mtime <= 0)
+                return;
+        if (asprintf(&full, "%s%s%s", p->domain, p->path[0] ? "/" : "", p->path) < 0)
+                return;
+        fd = fs_open_beneath(target_fd, full, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0 || futimens(fd, ts) < 0)
+                ids_debug("extract: cannot set the mtime of %s, ignoring", full);
 }
 
 _public_ int ids_snapshot_extract(const ids_extract_options *o, ids_extract_report *report) {
@@ -768,6 +790,8 @@ _public_ int ids_snapshot_extract(const ids_extract_options *o, ids_extract_repo
                         report_progress(&c);
                 }
         }
+        for (size_t i = 0; r == 0 && i < c.n_picks; i++)
+                set_dir_mtime(o->target_fd, &c.picks[i]);
         if (r == 0 && (rep->failed > 0 || rep->refused > 0 || rep->not_found > 0))
                 r = IDS_E_PROTOCOL;
         source_done(&s);

@@ -481,7 +481,8 @@ typedef struct ids_extract_report {
 
 /* Write decrypted copies of the chosen files of a snapshot beneath o->target_fd, each
  * through a temporary name renamed into place (never over an existing file), with its
- * LastModified as mtime; files 0600 and directories 0700. A file that cannot be copied is
+ * LastModified as mtime (directories too, those this run creates); files 0600 and
+ * directories 0700. A file that cannot be copied is
  * counted, named in first_problem, and the rest goes on. 0 when everything chosen was
  * written or skipped; IDS_E_PROTOCOL when something failed or was refused, or an item
  * matches no file;
