@@ -482,13 +482,12 @@ typedef struct ids_extract_report {
 /* Write decrypted copies of the chosen files of a snapshot beneath o->target_fd, each
  * through a temporary name renamed into place (never over an existing file), with its
  * LastModified as mtime (directories too, those this run creates); files 0600 and
- * directories 0700. A file that cannot be copied is
- * counted, named in first_problem, and the rest goes on. 0 when everything chosen was
- * written or skipped; IDS_E_PROTOCOL when something failed or was refused, or an item
- * matches no file;
- * IDS_E_WRONG_PASSWORD (nothing written); IDS_E_CANCELLED; IDS_E_BUSY; IDS_E_DISK_FULL;
- * -ENOENT (no such snapshot); -EINVAL (nothing chosen, a bad fd); -errno. report (may be
- * NULL) is filled either way. */
+ * directories 0700. A file that cannot be copied is counted, named in first_problem, and
+ * the rest goes on. 0 when everything chosen was written or skipped; IDS_E_PROTOCOL when
+ * something failed or was refused, or an item matches no file; IDS_E_WRONG_PASSWORD
+ * (nothing written); IDS_E_CANCELLED; IDS_E_BUSY; IDS_E_DISK_FULL; -ENOENT (no such
+ * snapshot); -ENOTDIR (target_fd is no directory); -EINVAL (nothing chosen, a bad fd);
+ * -errno. report (may be NULL) is filled either way. */
 int ids_snapshot_extract(const ids_extract_options *o, ids_extract_report *report);
 
 /* Debug messages of the library go to fn (NULL: silent). Process-wide; set it before
