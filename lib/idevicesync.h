@@ -388,6 +388,108 @@ typedef struct ids_sync_pending {
 int ids_sync_pending_read(const char *state_dir, const char *udid, ids_sync_pending *ret);
 void ids_sync_pending_done(ids_sync_pending *p);
 
+/* ---- browse and extract -------------------------------------------------------------------
+ *
+ * The files of a committed snapshot, from its Manifest.db (for an encrypted snapshot
+ * decrypted with the password into a 0600 temporary file in the state directory whose name
+ * is removed as soon as it is open), and decrypted copies of them beneath a directory the
+ * caller opened. Both take the device lock as verify does (IDS_E_BUSY while a backup or
+ * another operation holds it) and never need the device. */
+
+typedef enum ids_snapshot_file_type {
+        IDS_SNAPSHOT_FILE_REGULAR = 1,          /* Manifest.db's flags */
+        IDS_SNAPSHOT_FILE_DIRECTORY = 2,
+        IDS_SNAPSHOT_FILE_SYMLINK = 4,
+} ids_snapshot_file_type;
+
+typedef struct ids_snapshot_file {
+        const char *domain;                     /* borrowed for the callback's duration */
+        const char *path;                       /* relative to the domain; "" = its root */
+        uint64_t size;                          /* plaintext bytes (regular files) */
+        int64_t mtime;                          /* seconds since the epoch (LastModified) */
+        unsigned flags;                         /* an ids_snapshot_file_type; 0: unknown */
+        bool encrypted;                         /* stored encrypted (has an EncryptionKey) */
+        /* false: a name extract refuses (absolute, "..", ".", an empty component, control
+         * characters, too long); shown as it is, never written. */
+        bool safe;
+} ids_snapshot_file;
+
+typedef struct ids_files_options {
+        const char *udid;                       /* required */
+        const char *snapshot;                   /* NULL or "": the latest */
+        const char *state_dir;                  /* the device lock; NULL: $STATE_DIRECTORY, … */
+        const char *backup_dir;                 /* the snapshot stores; NULL: state_dir */
+        const char *password;                   /* encrypted snapshots; never logged */
+        const char *domain;                     /* NULL: every domain */
+        /* NULL or "": every path; else the path itself and everything beneath it, compared
+         * by whole components ("Media/DCIM" matches "Media/DCIM/1.jpg", not "Media/DCIMx");
+         * a trailing '/' is ignored. */
+        const char *prefix;
+        /* Optional (NULL: none): problem_size bytes that get one sentence when the result
+         * is not 0 ("encrypted snapshot: a password is needed", "Manifest.db cannot be
+         * read", …); never the password. */
+        char *problem;
+        size_t problem_size;
+} ids_files_options;
+
+/* Call fn once per file of the snapshot that matches the filters, ordered by domain and
+ * path (byte order). fn returns 0 to go on; anything else stops the listing and is
+ * returned. 0; IDS_E_WRONG_PASSWORD (an encrypted snapshot and no password, or one that
+ * does not unlock its keybag); IDS_E_PROTOCOL (Manifest.plist or Manifest.db damaged, or
+ * Manifest.db does not decrypt); IDS_E_BUSY; -ENOENT (no such snapshot); -EINVAL; -errno. */
+int ids_snapshot_files(const ids_files_options *o,
+                       int (*fn)(const ids_snapshot_file *f, void *userdata), void *userdata);
+
+/* One file or directory to extract: that row and everything beneath it. */
+typedef struct ids_extract_item {
+        const char *domain;
+        const char *path;                       /* "" or NULL: the whole domain */
+} ids_extract_item;
+
+typedef struct ids_extract_options {
+        const char *udid;                       /* required */
+        const char *snapshot;                   /* NULL or "": the latest */
+        const char *state_dir;                  /* the device lock; NULL: $STATE_DIRECTORY, … */
+        const char *backup_dir;                 /* the snapshot stores; NULL: state_dir */
+        const char *password;                   /* encrypted snapshots; never logged */
+        /* Borrowed: the directory to write into (the daemon receives it over the bus, so no
+         * path is needed). Copies go to <domain>/<path> beneath it; nothing is written
+         * anywhere else, no symlink is followed, no existing file is replaced. */
+        int target_fd;
+        /* What to extract: all; or the items; or the files of domain (beneath prefix, as in
+         * ids_files_options). domain and prefix also narrow all and the items. */
+        bool all;
+        const ids_extract_item *items;
+        size_t n_items;
+        const char *domain;
+        const char *prefix;
+        ids_progress_fn progress;               /* phase IDS_PHASE_COPYING */
+        void *userdata;
+        ids_cancel *cancel;                     /* may be NULL */
+} ids_extract_options;
+
+typedef struct ids_extract_report {
+        uint64_t files, bytes;                  /* regular files written, their bytes */
+        uint64_t directories;                   /* directories created or already there */
+        uint64_t refused;                       /* unsafe names, never written */
+        uint64_t skipped;                       /* already in the target: left alone */
+        uint64_t failed;                        /* missing, wrong size, does not decrypt */
+        uint64_t symlinks;                      /* symlinks are listed, never created */
+        uint64_t not_found;                     /* items that match no file */
+        char first_problem[512];                /* names the first refused or failed file */
+} ids_extract_report;
+
+/* Write decrypted copies of the chosen files of a snapshot beneath o->target_fd, each
+ * through a temporary name renamed into place (never over an existing file), with its
+ * LastModified as mtime (directories too, those this run creates); files 0600 and
+ * directories 0700. A file that cannot be copied is counted, named in first_problem, and
+ * the rest goes on. 0 when everything chosen was written or skipped; IDS_E_PROTOCOL when
+ * something failed or was refused, or an item matches no file; IDS_E_WRONG_PASSWORD
+ * (nothing written); IDS_E_CANCELLED; IDS_E_BUSY; IDS_E_DISK_FULL; -ENOENT (no such
+ * snapshot); -ENOTDIR (target_fd is no directory); -EINVAL (nothing chosen, a bad fd);
+ * -errno. report (may be NULL) is filled either way. */
+int ids_snapshot_extract(const ids_extract_options *o, ids_extract_report *report);
+
 /* Debug messages of the library go to fn (NULL: silent). Process-wide; set it before
  * starting threads. */
 void ids_set_debug_log(void (*fn)(const char *msg));

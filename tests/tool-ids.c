@@ -21,6 +21,9 @@
  *                      [--run-at-phase PHASE:COMMAND]
  *   tool-ids sync-state UDID [--state DIR]
  *   tool-ids pending UDID [--state DIR]
+ *   tool-ids files UDID [SNAPSHOT] [--state DIR] [--domain D] [--prefix P] [--password-file F]
+ *   tool-ids extract UDID [SNAPSHOT] --to DIR [--state DIR] [--domain D] [--prefix P] [--all]
+ *                    [--password-file F] [DOMAIN PATH]...
  *
  * --password-file F (backup, restore, verify): the backup password, read from F (one line;
  * a final newline is not part of it), so it is never in argv. A backup with
@@ -33,12 +36,20 @@
  * `choice category=C choice=W add_device=N add_computer=N overwrite_device=N
  * overwrite_computer=N remove_device=N remove_computer=N conflicts=N` line per choice.
  *
+ * files prints `file type=file|dir|symlink|unknown size=N mtime=N encrypted=0|1 safe=0|1
+ * domain=D path=P` per file (the path last; a backslash and control characters escaped as
+ * \\ and \xNN, so every file is one line), then `problem=…` (why it failed, or empty).
+ * extract opens DIR itself and passes its fd; it prints `extract files=N bytes=N
+ * directories=N refused=N skipped=N failed=N symlinks=N not_found=N problem=…`. DOMAIN PATH
+ * pairs follow the optional SNAPSHOT: an even count after UDID means no SNAPSHOT.
+ *
  * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
  * SIGTERM cancels a running backup or restore (through ids_cancel_request()).
  * --run-at-phase runs COMMAND (sh -c) once, on first entering PHASE, and waits for it: a
  * test changes a file between a sync's scan and its writes without any timing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -115,6 +126,31 @@ static char *read_password_file(const char *path) {
         return strdup(buf);
 }
 
+/* files, extract: s with a backslash and control characters escaped, on one line. */
+static void print_escaped(const char *s) {
+        for (; *s; s++)
+                if (*s == '\\')
+                        fputs("\\\\", stdout);
+                else if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        printf("\\x%02x", (unsigned char) *s);
+                else
+                        putchar(*s);
+}
+
+static int print_file(const ids_snapshot_file *f, void *userdata) {
+        printf("file type=%s size=%llu mtime=%lld encrypted=%d safe=%d domain=",
+               f->flags == IDS_SNAPSHOT_FILE_REGULAR   ? "file" :
+               f->flags == IDS_SNAPSHOT_FILE_DIRECTORY ? "dir" :
+               f->flags == IDS_SNAPSHOT_FILE_SYMLINK   ? "symlink" :
+                                                         "unknown",
+               (unsigned long long) f->size, (long long) f->mtime, f->encrypted, f->safe);
+        print_escaped(f->domain);
+        fputs(" path=", stdout);
+        print_escaped(f->path);
+        putchar('\n');
+        return 0;
+}
+
 static void debug_log(const char *msg) {
         fprintf(stderr, "ids: %s\n", msg);
 }
@@ -160,6 +196,10 @@ int main(int argc, char **argv) {
                 { "decide", required_argument, NULL, 'Q' },
                 { "offline", no_argument, NULL, 'N' },
                 { "run-at-phase", required_argument, NULL, 'E' },
+                { "domain", required_argument, NULL, 'm' },
+                { "prefix", required_argument, NULL, 'x' },
+                { "to", required_argument, NULL, 'u' },
+                { "all", no_argument, NULL, 'a' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -172,6 +212,8 @@ int main(int argc, char **argv) {
         static ids_sync_decision decisions[64];
         size_t n_apps = 0, n_decisions = 0;
         const char *cmd, *state = NULL;
+        const char *domain = NULL, *prefix = NULL, *to = NULL;  /* files, extract */
+        bool all = false;
         char *password = NULL;
         struct sigaction sa = { .sa_handler = on_sigterm };
         int c, r;
@@ -288,6 +330,10 @@ int main(int argc, char **argv) {
                         break;
                 }
                 case 'N': so.offline = true; break;
+                case 'm': domain = optarg; break;
+                case 'x': prefix = optarg; break;
+                case 'u': to = optarg; break;
+                case 'a': all = true; break;
                 case 'E': {
                         char *colon = strchr(optarg, ':');
 
@@ -428,6 +474,60 @@ int main(int argc, char **argv) {
                         }
                 }
                 ids_sync_pending_done(&p);
+                printf("result=%s code=%d\n", ids_result_to_string(r), r);
+                r = r == 0 ? 0 : 1;
+        } else if (strcmp(cmd, "files") == 0 && (optind == argc - 1 || optind == argc - 2)) {
+                char problem[512];
+                ids_files_options fo = { .udid = argv[optind], .state_dir = state,
+                                         .password = password, .domain = domain,
+                                         .prefix = prefix, .problem = problem,
+                                         .problem_size = sizeof(problem) };
+
+                if (optind == argc - 2)
+                        fo.snapshot = argv[optind + 1];
+                r = ids_snapshot_files(&fo, print_file, NULL);
+                fputs("problem=", stdout);
+                print_escaped(problem);
+                putchar('\n');
+                printf("result=%s code=%d\n", ids_result_to_string(r), r);
+                r = r == 0 ? 0 : 1;
+        } else if (strcmp(cmd, "extract") == 0 && optind < argc && to) {
+                static ids_extract_item items[256];
+                ids_extract_report rep;
+                ids_extract_options eo = { .udid = argv[optind], .state_dir = state,
+                                           .password = password, .all = all,
+                                           .domain = domain, .prefix = prefix,
+                                           .progress = on_progress, .cancel = cancel };
+                int rest = argc - optind - 1, first = optind + 1;
+
+                if (rest % 2 == 1) {
+                        eo.snapshot = argv[first++];
+                        rest--;
+                }
+                if ((size_t) rest / 2 > ELEMENTS(items)) {
+                        fprintf(stderr, "tool-ids: too many files\n");
+                        return 2;
+                }
+                for (int i = 0; i < rest / 2; i++)
+                        items[i] = (ids_extract_item) { .domain = argv[first + 2 * i],
+                                                        .path = argv[first + 2 * i + 1] };
+                eo.items = items;
+                eo.n_items = (size_t) rest / 2;
+                eo.target_fd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (eo.target_fd < 0) {
+                        fprintf(stderr, "tool-ids: cannot open %s: %m\n", to);
+                        return 2;
+                }
+                r = ids_snapshot_extract(&eo, &rep);
+                close(eo.target_fd);
+                printf("extract files=%llu bytes=%llu directories=%llu refused=%llu "
+                       "skipped=%llu failed=%llu symlinks=%llu not_found=%llu problem=",
+                       (unsigned long long) rep.files, (unsigned long long) rep.bytes,
+                       (unsigned long long) rep.directories, (unsigned long long) rep.refused,
+                       (unsigned long long) rep.skipped, (unsigned long long) rep.failed,
+                       (unsigned long long) rep.symlinks, (unsigned long long) rep.not_found);
+                print_escaped(rep.first_problem);
+                putchar('\n');
                 printf("result=%s code=%d\n", ids_result_to_string(r), r);
                 r = r == 0 ? 0 : 1;
         } else if (strcmp(cmd, "delete") == 0 && optind == argc - 2) {
