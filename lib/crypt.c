@@ -447,21 +447,6 @@ int crypt_manifest_plist_read(const char *dir, bool *ret_encrypted, Keybag *ret_
         return 0;
 }
 
-/* A path in a SQLite URI: %, ? and # escaped. */
-static char *uri_escape(const char *s) {
-        char *out = malloc(3 * strlen(s) + 1), *o = out;
-
-        if (!out)
-                return NULL;
-        for (; *s; s++)
-                if (*s == '%' || *s == '?' || *s == '#')
-                        o += sprintf(o, "%%%02X", (unsigned char) *s);
-                else
-                        *o++ = *s;
-        *o = 0;
-        return out;
-}
-
 int crypt_manifest_db_open(const char *dir, const Keybag *kb,
                            const uint8_t mkey[static CRYPT_BLOB_SIZE], const char *tmp_dir,
                            sqlite3 **ret) {
@@ -500,7 +485,7 @@ int crypt_manifest_db_open(const char *dir, const Keybag *kb,
         if (r != 0)
                 goto out;
 
-        esc = uri_escape(tmp);
+        esc = sqlite_uri_escape(tmp);
         if (!esc || asprintf(&uri, "file:%s?mode=ro&immutable=1", esc) < 0) {
                 r = -ENOMEM;
                 goto out;

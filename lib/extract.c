@@ -90,28 +90,13 @@ static void set_problem(char *buf, size_t len, const char *fmt, ...) {
         va_end(ap);
 }
 
-/* A path in a SQLite URI: %, ? and # escaped. */
-static char *uri_escape(const char *s) {
-        char *out = malloc(3 * strlen(s) + 1), *o = out;
-
-        if (!out)
-                return NULL;
-        for (; *s; s++)
-                if (*s == '%' || *s == '?' || *s == '#')
-                        o += sprintf(o, "%%%02X", (unsigned char) *s);
-                else
-                        *o++ = *s;
-        *o = 0;
-        return out;
-}
-
 static int open_plain_db(const char *dir, sqlite3 **ret) {
         _cleanup_(freep) char *esc = NULL, *uri = NULL;
         sqlite3 *db = NULL;
         sqlite3_stmt *st = NULL;
         int r = 0;
 
-        esc = uri_escape(dir);
+        esc = sqlite_uri_escape(dir);
         if (!esc || asprintf(&uri, "file:%s/Manifest.db?mode=ro&immutable=1", esc) < 0)
                 return -ENOMEM;
         if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -36,4 +38,18 @@ void ids_debug(const char *fmt, ...) {
         va_end(ap);
         debug_fn(buf);
         errno = saved_errno;
+}
+
+char *sqlite_uri_escape(const char *path) {
+        char *out = malloc(3 * strlen(path) + 1), *o = out;
+
+        if (!out)
+                return NULL;
+        for (; *path; path++)
+                if (*path == '%' || *path == '?' || *path == '#')
+                        o += sprintf(o, "%%%02X", (unsigned char) *path);
+                else
+                        *o++ = *path;
+        *o = 0;
+        return out;
 }

@@ -20,3 +20,6 @@ void ids_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The state directory: given, else $STATE_DIRECTORY (set by systemd), else
  * /var/lib/idevicesync. Borrowed. */
 const char *ids_state_dir(const char *given);
+
+/* path for a SQLite "file:" URI: %, ? and # escaped. Allocated; NULL when out of memory. */
+char *sqlite_uri_escape(const char *path);
