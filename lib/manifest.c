@@ -47,13 +47,15 @@ static void hex(const unsigned char *d, size_t n, char *out) {
 }
 
 int manifest_check(const char *backup_dir, char *why, size_t why_len) {
-        _cleanup_(freep) char *uri = NULL;
+        _cleanup_(freep) char *uri = NULL, *esc = sqlite_uri_escape(backup_dir);
         sqlite3 *db = NULL;
         int r;
 
         why[0] = 0;
-        if (asprintf(&uri, "file:%s/Manifest.db?mode=ro&immutable=1", backup_dir) < 0)
+        if (!esc || asprintf(&uri, "file:%s/Manifest.db?mode=ro&immutable=1", esc) < 0) {
+                uri = NULL;
                 return -ENOMEM;
+        }
         if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
                 snprintf(why, why_len, "Manifest.db cannot be read: %s",
                          db ? sqlite3_errmsg(db) : "out of memory");

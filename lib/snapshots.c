@@ -91,13 +91,16 @@ _public_ int ids_snapshot_delete(const char *state_dir, const char *backup_dir, 
 
 /* Every regular-file row of Manifest.db (fileID) has its file at <UDID>/<xx>/<fileID>. */
 static int check_manifest(const char *snap, const char *udid, ids_verify_report *rep) {
-        _cleanup_(freep) char *db_path = NULL;
+        _cleanup_(freep) char *db_path = NULL, *esc = sqlite_uri_escape(snap);
         sqlite3 *db = NULL;
         sqlite3_stmt *st = NULL;
         int r = 0;
 
-        if (asprintf(&db_path, "file:%s/%s/Manifest.db?mode=ro&immutable=1", snap, udid) < 0)
+        if (!esc || asprintf(&db_path, "file:%s/%s/Manifest.db?mode=ro&immutable=1", esc,
+                             udid) < 0) {
+                db_path = NULL;
                 return -ENOMEM;
+        }
         if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) !=
                     SQLITE_OK ||
             sqlite3_prepare_v2(db, "SELECT fileID FROM Files WHERE flags = 1", -1, &st, NULL) !=

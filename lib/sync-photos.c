@@ -146,14 +146,16 @@ static int count_icloud_only(Photos *ph, const char *db_path, uint64_t *ret) {
                 "SELECT ZDIRECTORY, ZFILENAME FROM ZGENERICASSET WHERE ZTRASHEDSTATE = 0",
         };
         _cleanup_free_ PhotoFile *sorted = NULL;
-        _cleanup_free_ char *uri = NULL;
+        _cleanup_free_ char *uri = NULL, *esc = sqlite_uri_escape(db_path);
         sqlite3 *db = NULL;
         sqlite3_stmt *st = NULL;
         uint64_t missing = 0;
         int rc = SQLITE_ERROR;
 
-        if (asprintf(&uri, "file:%s?immutable=1", db_path) < 0)
+        if (!esc || asprintf(&uri, "file:%s?immutable=1", esc) < 0) {
+                uri = NULL;
                 return -ENOMEM;
+        }
         if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
                 sqlite3_close(db);
                 return -EIO;
