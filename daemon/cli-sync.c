@@ -30,7 +30,10 @@ static int sync_note(char **ret, bool plan, const char *reason, uint64_t out,
                 NOTE_ADD("%" PRIu64 " %s the device", out, plan ? "to go to" : "went to");
         if (conflicts > 0)
                 NOTE_ADD("%" PRIu64 " changed on both sides: both kept", conflicts);
-        if (held > 0)
+        if (held > 0 && plan)
+                NOTE_ADD("%" PRIu64 " deletion%s to be held for an answer", held,
+                         held == 1 ? "" : "s");
+        else if (held > 0)
                 NOTE_ADD("%" PRIu64 " deletion%s wait%s for an answer (idevicesync requests)",
                          held, held == 1 ? "" : "s", held == 1 ? "s" : "");
         if (removed > 0)
