@@ -51,6 +51,33 @@ static int property_get_choices(sd_bus *bus, const char *path, const char *inter
         return sd_bus_message_append_strv(reply, (char **) request_kind_choices(r->kind));
 }
 
+/* A Details entry whose value is an array: {key: <a SIG>}, opened down to the array's
+ * elements; close_array_entry() closes the three containers again. */
+static int open_array_entry(sd_bus_message *reply, const char *key, const char *sig) {
+        char vsig[32];
+        int k;
+
+        snprintf(vsig, sizeof(vsig), "a%s", sig);
+        k = sd_bus_message_open_container(reply, 'e', "sv");
+        if (k >= 0)
+                k = sd_bus_message_append(reply, "s", key);
+        if (k >= 0)
+                k = sd_bus_message_open_container(reply, 'v', vsig);
+        if (k >= 0)
+                k = sd_bus_message_open_container(reply, 'a', sig);
+        return k;
+}
+
+static int close_array_entry(sd_bus_message *reply) {
+        int k = sd_bus_message_close_container(reply);
+
+        if (k >= 0)
+                k = sd_bus_message_close_container(reply);
+        if (k >= 0)
+                k = sd_bus_message_close_container(reply);
+        return k;
+}
+
 static int append_deletions(sd_bus_message *reply, const Request *r) {
         uint64_t comp = 0, dev = 0;
         int k;
@@ -61,13 +88,7 @@ static int append_deletions(sd_bus_message *reply, const Request *r) {
                 else
                         dev++;
         }
-        k = sd_bus_message_open_container(reply, 'e', "sv");
-        if (k >= 0)
-                k = sd_bus_message_append(reply, "s", "items");
-        if (k >= 0)
-                k = sd_bus_message_open_container(reply, 'v', "a" ITEM_SIG);
-        if (k >= 0)
-                k = sd_bus_message_open_container(reply, 'a', ITEM_SIG);
+        k = open_array_entry(reply, "items", ITEM_SIG);
         for (size_t i = 0; k >= 0 && i < r->n_items; i++) {
                 const RequestItem *it = &r->items[i];
 
@@ -75,11 +96,7 @@ static int append_deletions(sd_bus_message *reply, const Request *r) {
                                           it->path, it->side, it->size, it->created);
         }
         if (k >= 0)
-                k = sd_bus_message_close_container(reply);
-        if (k >= 0)
-                k = sd_bus_message_close_container(reply);
-        if (k >= 0)
-                k = sd_bus_message_close_container(reply);
+                k = close_array_entry(reply);
         if (k >= 0)
                 k = sd_bus_message_append(reply, "{sv}{sv}", "remove-computer", "t", comp,
                                           "remove-device", "t", dev);
@@ -94,13 +111,7 @@ static int append_first_sync(sd_bus_message *reply, const Request *r) {
                                   "files-device", "t", q->files_device,
                                   "files-computer", "t", q->files_computer);
         if (k >= 0)
-                k = sd_bus_message_open_container(reply, 'e', "sv");
-        if (k >= 0)
-                k = sd_bus_message_append(reply, "s", "choices");
-        if (k >= 0)
-                k = sd_bus_message_open_container(reply, 'v', "a" CHOICE_SIG);
-        if (k >= 0)
-                k = sd_bus_message_open_container(reply, 'a', CHOICE_SIG);
+                k = open_array_entry(reply, "choices", CHOICE_SIG);
         for (size_t i = 0; k >= 0 && i < ELEMENTSOF(q->choices); i++) {
                 const ids_sync_choice_plan *c = &q->choices[i];
 
@@ -112,11 +123,7 @@ static int append_first_sync(sd_bus_message *reply, const Request *r) {
                                           c->remove_computer, c->conflicts);
         }
         if (k >= 0)
-                k = sd_bus_message_close_container(reply);
-        if (k >= 0)
-                k = sd_bus_message_close_container(reply);
-        if (k >= 0)
-                k = sd_bus_message_close_container(reply);
+                k = close_array_entry(reply);
         return k;
 }
 
