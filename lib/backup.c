@@ -76,7 +76,7 @@ typedef struct Run {
         bool encrypted;                         /* the device encrypts this backup */
         /* The first staging is made (the previous snapshot hard-linked in) on a thread of
          * its own while the device is connected: the two overlap. Nothing else touches the
-         * store until take_staging() joins it. */
+         * store until prestage_join() joins it. */
         pthread_t prestage_thread;
         bool prestage_running;
         bool prestage_full;
@@ -299,13 +299,19 @@ static void prestage_start(Run *run, bool full) {
                                                run) == 0;
 }
 
+/* Wait for the prestage thread (if it still runs). */
+static void prestage_wait(Run *run) {
+        if (run->prestage_running)
+                (void) pthread_join(run->prestage_thread, NULL);
+        run->prestage_running = false;
+}
+
 /* Join the prestage thread; what it made is returned if it is what full asks for, else
  * dropped. 1 with *ret set, 0 (nothing usable), or its error. */
 static int prestage_join(Run *run, bool full, Staging **ret) {
         if (!run->prestage_running)
                 return 0;
-        (void) pthread_join(run->prestage_thread, NULL);
-        run->prestage_running = false;
+        prestage_wait(run);
         if (run->prestage_r < 0)
                 return run->prestage_full == full ? run->prestage_r : 0;
         if (run->prestage_full != full) {
@@ -563,10 +569,7 @@ out:
         if (r != 0 && ids_cancel_requested(run.cancel))
                 r = IDS_E_CANCELLED;
         disconnect_mb2(&run);
-        if (run.prestage_running) {
-                (void) pthread_join(run.prestage_thread, NULL);
-                run.prestage_running = false;
-        }
+        prestage_wait(&run);
         run.prestage = staging_abort(run.prestage);
         run.staging = staging_abort(run.staging);
         run.session = session_free(run.session);   /* unlock, syncDidFinish */
