@@ -82,10 +82,12 @@ DAEMON_BIN   := $(if $(wildcard daemon/main.c),$(BUILD)/idevicesyncd)
 CLI_BIN      := $(if $(wildcard daemon/idevicesync.c),$(BUILD)/idevicesync)
 
 BENCH_TOOLS := $(BUILD)/tests/bench/bench-store $(BUILD)/tests/bench/bench-floor
+# Runs one export type on a plain directory (tests of the exports; lib's internal API).
+EXPORT_TOOL := $(BUILD)/tests/export-plain
 
 UMOCKDEV_HARNESS := $(BUILD)/tests/umockdev-harness
 
-ALL := $(UMOCKDEV_HARNESS) $(DAEMON_BIN) $(CLI_BIN) $(BUILD)/fakeidevice $(EMU_TESTS) $(CLIENT_TESTS) $(LIB_SO) $(LIB_TESTS) $(TOOLS) $(BENCH_TOOLS)
+ALL := $(UMOCKDEV_HARNESS) $(DAEMON_BIN) $(CLI_BIN) $(BUILD)/fakeidevice $(EMU_TESTS) $(CLIENT_TESTS) $(LIB_SO) $(LIB_TESTS) $(TOOLS) $(BENCH_TOOLS) $(EXPORT_TOOL)
 
 # ---- install ------------------------------------------------------------------------------
 # Paths the system reads do not follow PREFIX (STYLE.md §11): /etc, /usr/share/dbus-1, the
@@ -225,6 +227,8 @@ $(BUILD)/tests/tool-buswait: $(BUILD)/tests/tool-buswait.o
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(shell $(PKG_CONFIG) --libs libsystemd)
 
 $(BUILD)/tests/bench/bench-store: $(BUILD)/tests/bench/bench-store.o $(BUILD)/libidevicesync-test.a
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
+$(BUILD)/tests/export-plain: $(BUILD)/tests/export-plain.o $(BUILD)/libidevicesync-test.a
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LIB_LIBS)
 $(BUILD)/tests/bench/bench-floor: $(BUILD)/tests/bench/bench-floor.o
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^

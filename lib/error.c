@@ -47,6 +47,8 @@ static const struct {
         [IDS_E_TIMEOUT] = { "failed", "The device stopped answering." },
         [IDS_E_WAITING_DECISION] = { "waiting-for-decision", "A question on the bus must be "
                                      "answered first (idevicesync requests)." },
+        [IDS_E_UNSUPPORTED] = { "unsupported", "This device or its iOS version does not allow "
+                                "it; the reason says why." },
 };
 
 _public_ const char *ids_result_to_string(int r) {

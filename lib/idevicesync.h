@@ -45,6 +45,7 @@ enum {
         IDS_E_DEVICE_ERROR,             /* the device ended with another error code */
         IDS_E_TIMEOUT,                  /* the device stopped answering */
         IDS_E_WAITING_DECISION,         /* sync: a question on the bus must be answered first */
+        IDS_E_UNSUPPORTED,              /* a category this device or iOS cannot give (reason) */
         _IDS_E_MAX,
 };
 
@@ -295,7 +296,7 @@ typedef struct ids_sync_options {
         ids_cancel *cancel;                     /* may be NULL */
 } ids_sync_options;
 
-#define IDS_SYNC_CATEGORIES_MAX 8
+#define IDS_SYNC_CATEGORIES_MAX 24
 
 /* One category's outcome, or in a dry run its plan. "in" = device → computer. */
 typedef struct ids_sync_category {
