@@ -665,7 +665,16 @@ void export_ctx_done(ExportCtx *x) {
                 x->work_fd = -EBADF;
         }
         if (x->work_dir) {
-                (void) fs_rm_rf_at(AT_FDCWD, x->work_dir);
+                char *slash = strrchr(x->work_dir, '/');
+                int parent;
+
+                *slash = 0;
+                parent = open(slash == x->work_dir ? "/" : x->work_dir,
+                              O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (parent >= 0) {
+                        (void) fs_rm_rf_at(parent, slash + 1);
+                        close(parent);
+                }
                 free(x->work_dir);
                 x->work_dir = NULL;
         }
