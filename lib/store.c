@@ -713,7 +713,8 @@ static Store *store_new(const char *abs_state_dir, const char *udid) {
         return s;
 }
 
-int store_open(const char *state_dir, const char *lock_dir, const char *udid, Store **ret) {
+static int open_internal(const char *state_dir, const char *lock_dir, bool take_lock,
+                         const char *udid, Store **ret) {
         _cleanup_(store_closep) Store *s = NULL;
         _cleanup_(closep) int state_fd = -EBADF;
         _cleanup_(freep) char *abs = NULL;
@@ -741,9 +742,11 @@ int store_open(const char *state_dir, const char *lock_dir, const char *udid, St
                 return s->device_fd;
 
         /* The device's one lock, wherever the snapshots live (lock.h). */
-        s->lock_fd = device_lock_take(lock_dir ?: abs, udid);
-        if (s->lock_fd < 0)
-                return s->lock_fd;
+        if (take_lock) {
+                s->lock_fd = device_lock_take(lock_dir ?: abs, udid);
+                if (s->lock_fd < 0)
+                        return s->lock_fd;
+        }
 
         s->snapshots_fd = fs_open_subdir(s->device_fd, "snapshots", true);
         if (s->snapshots_fd < 0)
@@ -756,6 +759,14 @@ int store_open(const char *state_dir, const char *lock_dir, const char *udid, St
 
         *ret = TAKE_PTR(s);
         return 0;
+}
+
+int store_open(const char *state_dir, const char *lock_dir, const char *udid, Store **ret) {
+        return open_internal(state_dir, lock_dir, true, udid, ret);
+}
+
+int store_open_held(const char *state_dir, const char *udid, Store **ret) {
+        return open_internal(state_dir, NULL, false, udid, ret);
 }
 
 void store_staging_discard(Staging *st) {

@@ -52,6 +52,9 @@ typedef struct SnapshotInfo {
  * 0, -EBUSY (another operation holds the lock), -EINVAL (bad udid: 1..64 of
  * [0-9A-Fa-f-]), -errno. */
 int store_open(const char *state_dir, const char *lock_dir, const char *udid, Store **ret);
+/* store_open() for a caller that holds the device lock already (lock.h: a sync run, which
+ * reads the snapshot it exports from). */
+int store_open_held(const char *state_dir, const char *udid, Store **ret);
 /* Release the lock and free. Accepts NULL; returns NULL. */
 Store *store_close(Store *s);
 
