@@ -269,6 +269,14 @@ typedef struct ids_sync_decision {
         uint64_t item;                          /* held item: its id (ids_sync_held.id) */
 } ids_sync_decision;
 
+/* Contacts, calendars, bookmarks, notes and voice memos: exported from the latest snapshot
+ * into <library>/ in open formats (vCard, iCalendar, HTML, Markdown, the recordings),
+ * regenerated when their databases changed. */
+typedef enum ids_sync_export {
+        IDS_SYNC_EXPORT_NO,
+        IDS_SYNC_EXPORT_YES,
+} ids_sync_export;
+
 typedef struct ids_sync_options {
         const char *udid;                       /* required */
         const char *state_dir;                  /* NULL: $STATE_DIRECTORY, else /var/lib/… */
@@ -294,6 +302,11 @@ typedef struct ids_sync_options {
         ids_progress_fn progress;
         void *userdata;
         ids_cancel *cancel;                     /* may be NULL */
+        /* The exports from the latest committed snapshot (in backup_dir, NULL: state_dir;
+         * an encrypted one needs password, never logged). */
+        ids_sync_export contacts, calendars, bookmarks, notes, voice_memos;
+        const char *backup_dir;
+        const char *password;
 } ids_sync_options;
 
 #define IDS_SYNC_CATEGORIES_MAX 24

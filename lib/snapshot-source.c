@@ -104,6 +104,7 @@ int source_open(const char *udid_in, const char *snapshot, const char *state_dir
                 source_problem(why, why_len, "no such snapshot");
         if (r == 0) {
                 snprintf(s->id, sizeof(s->id), "%s", info.id);
+                snprintf(s->ios, sizeof(s->ios), "%s", info.ios_version);
                 r = store_snapshot_path(s->store, info.id, &snap);
         }
         if (r == 0 && asprintf(&s->dir, "%s/%s", snap, udid) < 0) {

@@ -26,6 +26,7 @@ typedef struct Source {
         Keybag kb;
         sqlite3 *db;
         char id[64];                    /* the snapshot's id */
+        char ios[32];                   /* its iOS version ("" unknown) */
         char tmp_dir[4096];             /* where decrypted temporary files go */
 } Source;
 

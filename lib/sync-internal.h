@@ -31,6 +31,7 @@
 #define SYNC_PARTIAL_DIR ".idevicesync-partial"
 
 typedef struct SyncRun SyncRun;
+typedef struct ExportShared ExportShared;
 typedef struct SyncCat SyncCat;
 
 typedef struct SyncCategoryType {
@@ -42,6 +43,7 @@ typedef struct SyncCategoryType {
         int (*plan)(SyncRun *run, SyncCat *c);
         int (*apply)(SyncRun *run, SyncCat *c);
         void (*free_state)(SyncCat *c);
+        const void *userdata;                   /* the type's own (an export's ExportType) */
 } SyncCategoryType;
 
 struct SyncCat {
@@ -61,10 +63,17 @@ struct SyncRun {
         ids_progress p;
         uint64_t last_report_bytes;
         uint64_t now_usec;
+        ExportShared *exports;                  /* the snapshot the exports read (export-sync.c) */
 };
 
 extern const SyncCategoryType sync_category_photos, sync_category_crashlogs,
-        sync_category_documents;
+        sync_category_documents, sync_category_contacts, sync_category_calendars,
+        sync_category_bookmarks, sync_category_notes, sync_category_voice_memos;
+
+/* ---- export-sync.c ---------------------------------------------------------------------- */
+
+/* Close the snapshot the exports of the run opened. */
+void export_shared_free(SyncRun *run);
 
 /* ---- sync-files.c ----------------------------------------------------------------------- */
 

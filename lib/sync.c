@@ -27,6 +27,12 @@ static const SyncCategoryType *const category_types[] = {
         &sync_category_photos,
         &sync_category_crashlogs,
         &sync_category_documents,               /* two-way */
+        /* From the latest snapshot, not the device (export-sync.c). */
+        &sync_category_contacts,
+        &sync_category_calendars,
+        &sync_category_bookmarks,
+        &sync_category_notes,
+        &sync_category_voice_memos,
 };
 
 static uint64_t now_usec(void) {
@@ -293,6 +299,7 @@ out:
         for (size_t i = 0; i < ELEMENTSOF(cats); i++)
                 if (cats[i].type && cats[i].type->free_state)
                         cats[i].type->free_state(&cats[i]);
+        export_shared_free(&run);
         run.session = session_free(run.session);        /* unlock, syncDidFinish */
         run.db = sync_db_close(run.db);
         free(run.library_dir);

@@ -18,7 +18,8 @@
  *                      [--first-sync ask|merge|replace-device|replace-computer]
  *                      [--trash-days N] [--decide ITEM=approve|reject]...
  *                      [--decide CATEGORY=CHOICE]... [--offline]
- *                      [--run-at-phase PHASE:COMMAND]
+ *                      [--run-at-phase PHASE:COMMAND] [--exports all|NAME,...]
+ *                      [--password-file F]
  *   tool-ids sync-state UDID [--state DIR]
  *   tool-ids pending UDID [--state DIR]
  *   tool-ids files UDID [SNAPSHOT] [--state DIR] [--domain D] [--prefix P] [--password-file F]
@@ -52,6 +53,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,6 +202,7 @@ int main(int argc, char **argv) {
                 { "prefix", required_argument, NULL, 'x' },
                 { "to", required_argument, NULL, 'u' },
                 { "all", no_argument, NULL, 'a' },
+                { "exports", required_argument, NULL, 'J' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -311,6 +314,31 @@ int main(int argc, char **argv) {
                                 return 2;
                         break;
                 case 'H': so.trash_days = (unsigned) atoi(optarg); break;
+                case 'J': {
+                        /* all, or a comma-separated list of export names */
+                        static const struct {
+                                const char *name;
+                                size_t off;
+                        } ex[] = {
+                                { "contacts", offsetof(ids_sync_options, contacts) },
+                                { "calendars", offsetof(ids_sync_options, calendars) },
+                                { "bookmarks", offsetof(ids_sync_options, bookmarks) },
+                                { "notes", offsetof(ids_sync_options, notes) },
+                                { "voice-memos", offsetof(ids_sync_options, voice_memos) },
+                        };
+                        bool all_ex = strcmp(optarg, "all") == 0;
+
+                        for (size_t i = 0; i < ELEMENTS(ex); i++) {
+                                const char *hit = strstr(optarg, ex[i].name);
+                                size_t l = strlen(ex[i].name);
+
+                                if (all_ex || (hit && (hit == optarg || hit[-1] == ',') &&
+                                               (hit[l] == 0 || hit[l] == ',')))
+                                        *(ids_sync_export *) ((char *) &so + ex[i].off) =
+                                                IDS_SYNC_EXPORT_YES;
+                        }
+                        break;
+                }
                 case 'Q': {
                         /* ITEM=approve|reject or CATEGORY=CHOICE; the words are the lib's to
                          * check (an unknown one is -EINVAL). */
@@ -404,6 +432,7 @@ int main(int argc, char **argv) {
                 so.udid = argv[optind];
                 so.state_dir = state;
                 so.cancel = cancel;
+                so.password = password;
                 so.min_free_bytes = bo.min_free_bytes;
                 r = ids_sync_run(&so, &sr);
                 for (size_t i = 0; i < sr.n_categories; i++) {
