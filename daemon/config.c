@@ -91,6 +91,31 @@ static const char *const first_sync_words[] = {
         [SYNC_FIRST_REPLACE_COMPUTER] = "replace-computer",
 };
 
+static const char *const export_words[] = {
+        [SYNC_EXPORT_NO] = "no",
+        [SYNC_EXPORT_YES] = "export",
+};
+
+void sync_exports_to_string(const PolicySync *s, char *buf, size_t n) {
+        const struct {
+                SyncExportMode m;
+                const char *name;
+        } e[] = {
+                { s->contacts, "contacts" },     { s->calendars, "calendars" },
+                { s->bookmarks, "bookmarks" },   { s->notes, "notes" },
+                { s->voice_memos, "voice-memos" },
+        };
+        size_t len = 0;
+
+        if (n == 0)
+                return;
+        buf[0] = 0;
+        for (size_t i = 0; i < ELEMENTSOF(e); i++)
+                if (e[i].m == SYNC_EXPORT_YES && len < n)
+                        len += (size_t) snprintf(buf + len, n - len, "%s%s", len ? " " : "",
+                                                 e[i].name);
+}
+
 const char *sync_documents_mode_to_string(SyncDocumentsMode m) {
         return (unsigned) m < ELEMENTSOF(documents_words) ? documents_words[m] : NULL;
 }
@@ -119,6 +144,10 @@ static int parse_documents_mode(const ConfigTableItem *item, const char *value, 
 
 static int parse_deletions_mode(const ConfigTableItem *item, const char *value, void *field) {
         return parse_word(value, deletions_words, ELEMENTSOF(deletions_words), field);
+}
+
+static int parse_export_mode(const ConfigTableItem *item, const char *value, void *field) {
+        return parse_word(value, export_words, ELEMENTSOF(export_words), field);
 }
 
 static int parse_first_sync_mode(const ConfigTableItem *item, const char *value, void *field) {
@@ -212,6 +241,14 @@ static const ConfigTableItem sync_items[] = {
                     "ask, merge, replace-device or replace-computer"),
         CONFIG_ITEM(PolicySync, "TrashDays", config_parse_unsigned, trash_days, 1, 36500,
                     "a number of days from 1 to 36500"),
+        CONFIG_ITEM(PolicySync, "Contacts", parse_export_mode, contacts, 0, 0, "export or no"),
+        CONFIG_ITEM(PolicySync, "Calendars", parse_export_mode, calendars, 0, 0,
+                    "export or no"),
+        CONFIG_ITEM(PolicySync, "Bookmarks", parse_export_mode, bookmarks, 0, 0,
+                    "export or no"),
+        CONFIG_ITEM(PolicySync, "Notes", parse_export_mode, notes, 0, 0, "export or no"),
+        CONFIG_ITEM(PolicySync, "VoiceMemos", parse_export_mode, voice_memos, 0, 0,
+                    "export or no"),
 };
 
 static const ConfigTableItem store_items[] = {
@@ -254,6 +291,11 @@ static const Policy policy_defaults = {
                 .deletions = SYNC_DELETIONS_HOLD,
                 .first_sync = SYNC_FIRST_ASK,
                 .trash_days = 30,
+                .contacts = SYNC_EXPORT_YES,
+                .calendars = SYNC_EXPORT_YES,
+                .bookmarks = SYNC_EXPORT_YES,
+                .notes = SYNC_EXPORT_YES,
+                .voice_memos = SYNC_EXPORT_YES,
         },
         .store = {
                 .backup_dir = NULL,

@@ -79,6 +79,13 @@ typedef enum SyncFirstSyncMode {
         SYNC_FIRST_REPLACE_COMPUTER,
 } SyncFirstSyncMode;
 
+/* Contacts=, Calendars=, Bookmarks=, Notes=, VoiceMemos=: exported from each new backup
+ * (part 4 adds two-way for contacts and calendars). */
+typedef enum SyncExportMode {
+        SYNC_EXPORT_NO,
+        SYNC_EXPORT_YES,
+} SyncExportMode;
+
 /* DocumentsApps=: at most this many bundle ids, each at most this long (Apple's limit). */
 #define POLICY_DOCUMENTS_APPS_MAX 256U
 #define POLICY_BUNDLE_ID_MAX 155U
@@ -96,6 +103,7 @@ typedef struct PolicySync {
         SyncDeletionsMode deletions;    /* Deletions=hold|propagate|never */
         SyncFirstSyncMode first_sync;   /* FirstSync=ask|merge|replace-device|… */
         unsigned trash_days;            /* TrashDays=: days the host trash keeps a file */
+        SyncExportMode contacts, calendars, bookmarks, notes, voice_memos;  /* export|no */
 } PolicySync;
 
 /* The words of the modes above, as the config file, the helper protocol and the library
@@ -103,6 +111,9 @@ typedef struct PolicySync {
 const char *sync_documents_mode_to_string(SyncDocumentsMode m);
 const char *sync_deletions_mode_to_string(SyncDeletionsMode m);
 const char *sync_first_sync_mode_to_string(SyncFirstSyncMode m);
+/* The exports the policy turns on, as the helper protocol spells them: names separated by
+ * one space ("contacts calendars voice-memos"), into buf. */
+void sync_exports_to_string(const PolicySync *s, char *buf, size_t n);
 
 /* Whether s is a bundle id DocumentsApps= accepts: 1..POLICY_BUNDLE_ID_MAX characters of
  * [A-Za-z0-9.-], no leading, trailing or doubled '.'. */

@@ -18,6 +18,7 @@
 
 int job_sync_request(Device *d, WorkerRequest *req) {
         const PolicySync *s = &d->policy.sync;
+        static char exports[128];               /* the request borrows it until it is sent */
 
         req->photos = s->photos == SYNC_PHOTOS_IMPORT ? "import" : "no";
         req->photos_dir = s->photos_dir;
@@ -31,6 +32,8 @@ int job_sync_request(Device *d, WorkerRequest *req) {
         req->deletions = sync_deletions_mode_to_string(s->deletions);
         req->first_sync = sync_first_sync_mode_to_string(s->first_sync);
         req->trash_days = s->trash_days;
+        sync_exports_to_string(s, exports, sizeof(exports));
+        req->exports = exports;
         /* A person's answers go with every sync until one that had them ends "done". */
         return device_fill_decisions(d, req);
 }
@@ -100,6 +103,16 @@ static void sync_finished(Device *d, Job *j) {
                 device_apply_answers(d, true);
 }
 
+/* IDS_SYNC_EXPORT_YES when word is one of the space-separated words of list. */
+static ids_sync_export word_listed(const char *list, const char *word) {
+        size_t n = strlen(word);
+
+        for (const char *p = list; (p = strstr(p, word)); p += n)
+                if ((p == list || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
+                        return IDS_SYNC_EXPORT_YES;
+        return IDS_SYNC_EXPORT_NO;
+}
+
 static int parse_mode(const char *s, const char *const *words, int n, int fallback) {
         for (int i = 0; s && i < n; i++)
                 if (strcmp(s, words[i]) == 0)
@@ -140,6 +153,7 @@ int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res
                 .cancel = cancel,
         };
         ids_sync_result out = {};
+        char *pw = NULL;
         int r;
 
         /* DocumentsApps=: the validated, space-separated list, as a NULL-terminated array. */
@@ -170,7 +184,20 @@ int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res
                 o.decisions = decisions;
                 o.n_decisions = req->n_decisions;
         }
+        /* The exports read the latest snapshot: an encrypted one opens with the password from
+         * the service's credentials, never from the request. */
+        if (req->exports && req->exports[0] && !req->offline) {
+                o.contacts = word_listed(req->exports, "contacts");
+                o.calendars = word_listed(req->exports, "calendars");
+                o.bookmarks = word_listed(req->exports, "bookmarks");
+                o.notes = word_listed(req->exports, "notes");
+                o.voice_memos = word_listed(req->exports, "voice-memos");
+                o.backup_dir = req->backup_dir;
+                pw = worker_read_password();
+                o.password = pw;
+        }
         r = ids_sync_run(&o, &out);
+        worker_password_free(pw);
         res->dry_run = out.dry_run;
         res->n_sync = out.n_categories;
         memcpy(res->sync, out.categories, sizeof(out.categories));

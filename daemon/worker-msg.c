@@ -108,6 +108,7 @@ static const RequestField request_fields[] = {
         { "DELETIONS", FIELD_STRING, offsetof(WorkerRequest, deletions) },
         { "FIRST_SYNC", FIELD_STRING, offsetof(WorkerRequest, first_sync) },
         { "TRASH_DAYS", FIELD_U64, offsetof(WorkerRequest, trash_days) },
+        { "EXPORTS", FIELD_STRING, offsetof(WorkerRequest, exports) },
         { "OFFLINE", FIELD_BOOL, offsetof(WorkerRequest, offline) },
         { "REBOOT", FIELD_BOOL, offsetof(WorkerRequest, reboot) },
         { "REQUIRE_ENCRYPTION", FIELD_BOOL, offsetof(WorkerRequest, require_encryption) },
