@@ -4,9 +4,11 @@
  * caller (root) → validate → act (device_start_job()) → reply.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "device.h"
 #include "idevicesync.h"
@@ -302,6 +304,159 @@ static int method_start_verify(sd_bus_message *msg, void *userdata, sd_bus_error
         return sd_bus_reply_method_return(msg, "o", j->path);
 }
 
+/* ListFiles()/Extract() options: "password" (h: a pipe with a backup password the caller
+ * typed) and, where allowed, "all" (b). */
+static int read_file_options(sd_bus_message *msg, bool allow_all, bool *ret_all,
+                             int *ret_password_fd, sd_bus_error *error) {
+        int r;
+
+        r = sd_bus_message_enter_container(msg, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        while ((r = sd_bus_message_enter_container(msg, 'e', "sv")) > 0) {
+                const char *key;
+                int v;
+
+                r = sd_bus_message_read(msg, "s", &key);
+                if (r < 0)
+                        return r;
+                if (allow_all && strcmp(key, "all") == 0) {
+                        r = sd_bus_message_read(msg, "v", "b", &v);
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option 'all' must be a boolean.");
+                        *ret_all = v;
+                } else if (strcmp(key, "password") == 0) {
+                        r = sd_bus_message_read(msg, "v", "h", &v);
+                        if (r < 0)
+                                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                         "Option 'password' must be a file "
+                                                         "descriptor (h).");
+                        *ret_password_fd = v;   /* the message's: valid while it lives */
+                } else
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Unknown option '%s'.", key);
+                r = sd_bus_message_exit_container(msg);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        return sd_bus_message_exit_container(msg);
+}
+
+/* A domain or path a caller names: no control characters (they separate the helper's
+ * items), a domain one non-empty component. */
+static bool name_arg_ok(const char *s, bool domain) {
+        if (domain && (!s[0] || strchr(s, '/')))
+                return false;
+        for (; *s; s++)
+                if ((unsigned char) *s < 0x20 || *s == 0x7f)
+                        return false;
+        return true;
+}
+
+static int method_list_files(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Device *d = userdata;
+        const char *snapshot, *domain, *prefix;
+        int out_fd, password_fd = -EBADF, fl;
+        Job *j = NULL;
+        int r;
+
+        r = snapshot_method_prepare(msg, d, true, &snapshot, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "ssh", &domain, &prefix, &out_fd);
+        if (r < 0)
+                return r;
+        r = read_file_options(msg, false, NULL, &password_fd, error);
+        if (r < 0)
+                return r;
+        if ((domain[0] && !name_arg_ok(domain, true)) || !name_arg_ok(prefix, false))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "A domain is one name; neither it nor the path may "
+                                         "hold control characters.");
+        fl = fcntl(out_fd, F_GETFL);
+        if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "The output must be open for writing (a pipe).");
+        r = device_start_job(d, JOB_FILES,
+                             &(JobParams) { .snapshot = snapshot, .domain = domain,
+                                            .prefix = prefix, .has_fd = true, .fd = out_fd,
+                                            .has_password_fd = password_fd >= 0,
+                                            .password_fd = password_fd },
+                             &j);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", j->path);
+}
+
+static int method_extract(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
+        Device *d = userdata;
+        _cleanup_free_ char *items = NULL;
+        const char *snapshot, *domain, *prefix, *idomain, *ipath;
+        size_t len = 0, n = 0;
+        int dir_fd, password_fd = -EBADF;
+        bool all = false;
+        struct stat st;
+        Job *j = NULL;
+        FILE *f;
+        int r;
+
+        r = snapshot_method_prepare(msg, d, true, &snapshot, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_enter_container(msg, 'a', "(ss)");
+        if (r < 0)
+                return r;
+        f = open_memstream(&items, &len);
+        if (!f)
+                return -ENOMEM;
+        while ((r = sd_bus_message_read(msg, "(ss)", &idomain, &ipath)) > 0) {
+                if (!name_arg_ok(idomain, true) || !name_arg_ok(ipath, false) ||
+                    ++n > 4096) {
+                        fclose(f);
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Items are (domain, path) pairs without "
+                                                 "control characters, at most 4096.");
+                }
+                fprintf(f, "%s%s\x1f%s", n > 1 ? "\x1e" : "", idomain, ipath);
+        }
+        if (fclose(f) != 0)
+                return -ENOMEM;
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(msg);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(msg, "ssh", &domain, &prefix, &dir_fd);
+        if (r < 0)
+                return r;
+        r = read_file_options(msg, true, &all, &password_fd, error);
+        if (r < 0)
+                return r;
+        if ((domain[0] && !name_arg_ok(domain, true)) || !name_arg_ok(prefix, false))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "A domain is one name; neither it nor the path may "
+                                         "hold control characters.");
+        if (n == 0 && !all && !domain[0])
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "Name what to extract: items, a domain, or all.");
+        if (fstat(dir_fd, &st) < 0 || !S_ISDIR(st.st_mode))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                         "The target must be an open directory.");
+        r = device_start_job(d, JOB_EXTRACT,
+                             &(JobParams) { .snapshot = snapshot, .domain = domain,
+                                            .prefix = prefix, .items = items, .all = all,
+                                            .has_fd = true, .fd = dir_fd,
+                                            .has_password_fd = password_fd >= 0,
+                                            .password_fd = password_fd },
+                             &j);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(msg, "o", j->path);
+}
+
 static int method_start_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         static const char *const allowed[] = { "reboot", NULL };
         Device *d = userdata, *target;
@@ -445,6 +600,16 @@ const sd_bus_vtable device_vtable[] = {
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("DeleteSnapshot", SD_BUS_ARGS("s", snapshot), SD_BUS_NO_RESULT,
                                 method_delete_snapshot, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ListFiles",
+                                SD_BUS_ARGS("s", snapshot, "s", domain, "s", prefix, "h", output,
+                                            "a{sv}", options),
+                                SD_BUS_RESULT("o", job), method_list_files,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Extract",
+                                SD_BUS_ARGS("s", snapshot, "a(ss)", items, "s", domain,
+                                            "s", prefix, "h", directory, "a{sv}", options),
+                                SD_BUS_RESULT("o", job), method_extract,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_SIGNAL_WITH_ARGS("StateChanged", SD_BUS_ARGS("s", state, "s", reason), 0),
         SD_BUS_VTABLE_END
 };

@@ -14,6 +14,8 @@ static const JobType *const job_types[_JOB_KIND_MAX] = {
         [JOB_RESTORE] = &job_type_restore,
         [JOB_DELETE] = &job_type_delete,
         [JOB_APPLY] = &job_type_apply,
+        [JOB_FILES] = &job_type_files,
+        [JOB_EXTRACT] = &job_type_extract,
 };
 
 const JobType *job_type_get(JobKind kind) {

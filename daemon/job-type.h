@@ -29,6 +29,13 @@ typedef struct JobParams {
         bool reboot;                            /* restore: reboot the target at the end */
         sd_bus_message *reply;                  /* a call to answer when the job ends */
         Device *source;                         /* set by device_start_job(): the caller's */
+        /* files/extract: the filters, the caller's fd (files: the listing goes there;
+         * extract: the target directory) and an optional pipe with a password the caller
+         * typed; borrowed until the helper is started. */
+        const char *domain, *prefix, *items;
+        bool all;
+        bool has_fd, has_password_fd;
+        int fd, password_fd;
 } JobParams;
 
 typedef struct JobType {
@@ -50,7 +57,7 @@ typedef struct JobType {
 } JobType;
 
 extern const JobType job_type_probe, job_type_backup, job_type_sync, job_type_verify,
-        job_type_restore, job_type_delete, job_type_apply;
+        job_type_restore, job_type_delete, job_type_apply, job_type_files, job_type_extract;
 
 /* The [Sync] policy and the device's answers into req (job-sync.c), shared with the
  * offline apply job. 0 or -ENOMEM. */

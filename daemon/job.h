@@ -27,6 +27,8 @@ typedef enum JobKind {
         JOB_RESTORE,
         JOB_DELETE,
         JOB_APPLY,              /* answers that need no device, e.g. into the host trash */
+        JOB_FILES,              /* list a snapshot's files into the caller's pipe */
+        JOB_EXTRACT,            /* decrypted copies beneath the caller's directory */
         _JOB_KIND_MAX,
         _JOB_KIND_INVALID = -22,
 } JobKind;

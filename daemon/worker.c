@@ -37,11 +37,18 @@ int worker_spawn(const WorkerRequest *r, pid_t *ret_pid, int *ret_fd) {
         char *const argv[] = { (char *) "idevicesyncd", (char *) "--worker", (char *) r->kind,
                                (char *) r->udid, NULL };
         _cleanup_free_ char *buf = malloc(WORKER_REQUEST_MAX);
+        _cleanup_(closep) int pass = -EBADF, password = -EBADF;
         int sv[2], len, e, sndbuf = 2 * WORKER_REQUEST_MAX;
         pid_t pid, parent;
 
         if (!buf)
                 return -ENOMEM;
+        /* Above the numbers the child assigns, so no dup2() there overwrites another. */
+        if (r->has_pass_fd && (pass = fcntl(r->pass_fd, F_DUPFD_CLOEXEC, 10)) < 0)
+                return -errno;
+        if (r->has_password_fd &&
+            (password = fcntl(r->password_fd, F_DUPFD_CLOEXEC, 10)) < 0)
+                return -errno;
         len = worker_request_encode(r, buf, WORKER_REQUEST_MAX);
         if (len < 0)
                 return len;
@@ -75,6 +82,10 @@ int worker_spawn(const WorkerRequest *r, pid_t *ret_pid, int *ret_fd) {
                 if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
                         _exit(127);
                 if (dup2(sv[1], WORKER_FD) < 0)
+                        _exit(127);
+                if (pass >= 0 && dup2(pass, WORKER_PASS_FD) < 0)
+                        _exit(127);
+                if (password >= 0 && dup2(password, WORKER_PASSWORD_FD) < 0)
                         _exit(127);
                 sigemptyset(&all);
                 sigprocmask(SIG_SETMASK, &all, NULL);
@@ -161,6 +172,32 @@ char *worker_read_password(void) {
                 return NULL;
         }
         return buf;
+}
+
+char *worker_read_password_for(const WorkerRequest *req) {
+        char buf[1024], *pw;
+        size_t n = 0;
+
+        if (!req->has_password_fd)
+                return worker_read_password();
+        for (;;) {
+                ssize_t k = read(WORKER_PASSWORD_FD, buf + n, sizeof(buf) - 1 - n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        break;
+                n += (size_t) k;
+                if (n == sizeof(buf) - 1)
+                        break;
+        }
+        (void) close(WORKER_PASSWORD_FD);
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+                n--;
+        buf[n] = 0;
+        pw = n > 0 ? strdup(buf) : NULL;
+        explicit_bzero(buf, sizeof(buf));
+        return pw;
 }
 
 void worker_password_free(char *pw) {

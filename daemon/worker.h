@@ -76,7 +76,20 @@ typedef struct WorkerRequest {
         bool require_encryption;
         uint64_t keep, keep_days;               /* retention */
         uint64_t min_free_bytes, min_free_percent;
+        /* files/extract: what to list or extract. items: "<domain>\x1f<path>" entries
+         * separated by '\x1e' (a caller's names never hold control characters). */
+        const char *domain, *prefix, *items;
+        bool all;
+        /* Descriptors the helper gets beside its socket: the caller's (files: where the
+         * listing goes; extract: the target directory) as WORKER_PASS_FD, and a pipe with a
+         * backup password the caller typed as WORKER_PASSWORD_FD. The flags travel in the
+         * request; the numbers are the daemon's (borrowed, not encoded). */
+        bool has_pass_fd, has_password_fd;
+        int pass_fd, password_fd;
 } WorkerRequest;
+
+#define WORKER_PASS_FD 4
+#define WORKER_PASSWORD_FD 5
 
 /* Encode r as KEY=value lines into buf (NUL-terminated). Returns the length, -EINVAL if
  * a string holds a newline or r->kind/r->udid is missing, -ENOBUFS if it does not fit. */
@@ -139,6 +152,9 @@ void worker_on_progress(const ids_progress *p, void *userdata);
 /* Helper side: the backup password from $CREDENTIALS_DIRECTORY/backup-password, or NULL.
  * Free with worker_password_free() (wipes it). */
 char *worker_read_password(void);
+/* Helper side: a password the caller passed on WORKER_PASSWORD_FD (the request says so),
+ * else worker_read_password(). */
+char *worker_read_password_for(const WorkerRequest *req);
 void worker_password_free(char *pw);
 
 /* The helper's main(): argv from "--worker" on (what follows is for ps(1) only). Reads the
