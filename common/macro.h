@@ -6,8 +6,10 @@
  */
 #pragma once
 
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +27,16 @@ static inline void freep(void *p) {
 static inline void closep(int *fd) {
         if (*fd >= 0)
                 close(*fd);
+}
+
+static inline void fclosep(FILE **f) {
+        if (*f)
+                (void) fclose(*f);
+}
+
+static inline void closedirp(DIR **d) {
+        if (*d)
+                (void) closedir(*d);
 }
 
 /* Replace *field by a copy of v (NULL: ""). 0 or -ENOMEM (then *field is unchanged). */

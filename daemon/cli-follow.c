@@ -314,6 +314,10 @@ static const char *noun_of_kind(const char *kind) {
                 return "Verification";
         if (streq_ptr(kind, "sync"))
                 return "Sync";
+        if (streq_ptr(kind, "extract"))
+                return "Extract";
+        if (streq_ptr(kind, "files"))
+                return "Listing";
         return "Job";
 }
 
@@ -933,7 +937,8 @@ int context_run(Context *c) {
  * follows the job to its end. Returns the exit code (0 done; > 0 reported), or a
  * negative errno.
  */
-int run_job(sd_bus *bus, sd_bus_message *call, const char *udid, const char *noun) {
+static int run_job_internal(sd_bus *bus, sd_bus_message *call, const char *udid,
+                            const char *noun, bool wait, char *result) {
         _cleanup_(sd_event_unrefp) sd_event *event = NULL;
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
@@ -941,7 +946,7 @@ int run_job(sd_bus *bus, sd_bus_message *call, const char *udid, const char *nou
         const char *path;
         int r;
 
-        if (arg_wait) {
+        if (wait) {
                 r = context_setup(&c, bus, false, &event);
                 if (r != 0)
                         return r;
@@ -956,7 +961,7 @@ int run_job(sd_bus *bus, sd_bus_message *call, const char *udid, const char *nou
                 return CLI_EXIT_FAILED;
         }
 
-        if (!arg_wait) {
+        if (!wait) {
                 printf("%s\n", path);
                 return CLI_EXIT_DONE;
         }
@@ -966,7 +971,20 @@ int run_job(sd_bus *bus, sd_bus_message *call, const char *udid, const char *nou
         r = context_track_job(&c, path, NULL);
         if (r < 0)
                 return r;
-        return context_run(&c);
+        r = context_run(&c);
+        if (result)
+                memcpy(result, c.result, sizeof(c.result));
+        return r;
+}
+
+int run_job(sd_bus *bus, sd_bus_message *call, const char *udid, const char *noun) {
+        return run_job_internal(bus, call, udid, noun, arg_wait, NULL);
+}
+
+int run_job_result(sd_bus *bus, sd_bus_message *call, const char *udid, const char *noun,
+                   char result[64]) {
+        result[0] = 0;
+        return run_job_internal(bus, call, udid, noun, true, result);
 }
 
 /* wait: the job ended; show its last state and the outcome, and leave the loop. */
@@ -1008,6 +1026,7 @@ static void wait_finish(Context *c, Job *j, const char *result) {
                 log_error("%s failed (%s)%s%s", noun, res, isempty(j->message) ? "." : ": ",
                           isempty(j->message) ? "" : j->message);
 
+        snprintf(c->result, sizeof(c->result), "%s", result ?: "");
         free(j->state);
         j->state = strdup("finished");
         (void) sd_event_exit(c->event, code);

@@ -101,6 +101,7 @@ struct Context {
         size_t n_slots;
         sd_bus_slot *cancel;            /* wait: the pending Job.Cancel() */
         sd_event_source *tick;          /* TTY: redraws rate and ETA */
+        char result[64];                /* wait: the job's result word once it ended */
 };
 
 /* The terminal: on a TTY, running jobs' progress lines stay at the bottom (cli-bus.c). */
@@ -114,6 +115,10 @@ extern const PropertyMap device_map[];  /* the Device properties status shows */
 extern bool arg_legend;                 /* --no-legend clears it */
 extern bool arg_wait;                   /* --wait */
 extern bool arg_dry_run;                /* --dry-run */
+extern const char *arg_to;              /* --to: restore's UDID, extract's directory */
+extern const char *arg_domain;          /* --domain (files, extract) */
+extern bool arg_all;                    /* --all (extract) */
+extern bool arg_ask_password;           /* --ask-password (files, extract) */
 
 /* Shared functions, each documented where it is defined. */
 usec_t now_usec(clockid_t clock);
@@ -140,6 +145,11 @@ int context_track_job(Context *c, const char *path, Job **ret);
 int context_setup(Context *c, sd_bus *bus, bool monitor, sd_event **ret);
 int context_run(Context *c);
 int run_job(sd_bus *bus, sd_bus_message *call, const char *udid, const char *noun);
+/* run_job() that always follows the job and copies its result word into result. */
+int run_job_result(sd_bus *bus, sd_bus_message *call, const char *udid, const char *noun,
+                   char result[64]);
+int verb_files(int argc, char **argv);
+int verb_extract(int argc, char **argv);
 int verb_sync(int argc, char **argv);
 int verb_sync_status(int argc, char **argv);
 char **strv_free(char **l);

@@ -88,6 +88,9 @@ enum {
         OPT_NO_REBOOT = 1 << 5,
         OPT_DRY_RUN = 1 << 6,
         OPT_ITEMS = 1 << 7,
+        OPT_DOMAIN = 1 << 8,
+        OPT_ALL = 1 << 9,
+        OPT_ASK_PASSWORD = 1 << 10,
 };
 
 bool arg_legend = true;
@@ -95,7 +98,10 @@ static bool arg_full;
 static bool arg_force;
 bool arg_wait;
 bool arg_dry_run;
-static const char *arg_to;              /* borrowed from argv */
+const char *arg_to;                     /* borrowed from argv */
+const char *arg_domain;
+bool arg_all;
+bool arg_ask_password;
 static bool arg_reboot = true;
 static unsigned arg_given;              /* OPT_* of the options on the command line */
 
@@ -590,6 +596,9 @@ static int help(void) {
                "  sync UDID                    Sync photos, crash logs, documents now\n"
                "  sync-status UDID             Show the last sync, per category\n"
                "  delete-snapshot UDID/ID      Delete one snapshot\n"
+               "  files SNAPSHOT [PREFIX]      List the files of a snapshot\n"
+               "  extract SNAPSHOT [DOMAIN PATH]... --to=DIR\n"
+               "                               Write decrypted copies of files of a snapshot\n"
                "  requests [REQUEST]           List the questions waiting for an answer\n"
                "  answer REQUEST CHOICE [ID...]\n"
                "                               Answer a request (only some items: IDs)\n"
@@ -608,6 +617,11 @@ static int help(void) {
                "     --wait          backup, restore, verify, sync: follow the job to its end\n"
                "     --dry-run       sync: print the plan, change nothing (implies --wait)\n"
                "     --to=UDID       restore: the device to restore onto\n"
+               "     --to=DIR        extract: the directory to write into\n"
+               "     --domain=DOMAIN files, extract: only this domain (e.g. HomeDomain)\n"
+               "     --all           extract: every file of the snapshot\n"
+               "     --ask-password  files, extract: ask for the backup password (also asked\n"
+               "                     on a terminal when the service's password does not fit)\n"
                "     --no-reboot     restore: do not reboot the device afterwards\n"
                "     --items=ID[,ID] answer: only these items of a deletions request\n"
                "\n"
@@ -640,6 +654,10 @@ static const Verb verbs[] = {
         { "requests", 0, true, "[REQUEST]", OPT_NO_LEGEND, verb_requests },
         { "answer", 2, true, "REQUEST CHOICE [ID...]", OPT_ITEMS, verb_answer },
         { "monitor", 0, false, "", 0, verb_monitor },
+        { "files", 1, true, "SNAPSHOT [PATH-PREFIX]", OPT_DOMAIN | OPT_NO_LEGEND |
+                  OPT_ASK_PASSWORD, verb_files },
+        { "extract", 1, true, "SNAPSHOT [DOMAIN PATH]...", OPT_TO | OPT_DOMAIN | OPT_ALL |
+                  OPT_ASK_PASSWORD, verb_extract },
 };
 
 static const char *option_name(unsigned opt) {
@@ -660,6 +678,12 @@ static const char *option_name(unsigned opt) {
                 return "--dry-run";
         case OPT_ITEMS:
                 return "--items";
+        case OPT_DOMAIN:
+                return "--domain";
+        case OPT_ALL:
+                return "--all";
+        case OPT_ASK_PASSWORD:
+                return "--ask-password";
         default:
                 return "?";
         }
@@ -679,6 +703,9 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_NO_PAGER,
                 ARG_DRY_RUN,
                 ARG_ITEMS,
+                ARG_DOMAIN,
+                ARG_ALL,
+                ARG_ASK_PASSWORD,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -692,6 +719,9 @@ static int parse_argv(int argc, char *argv[]) {
                 { "no-pager", no_argument, NULL, ARG_NO_PAGER },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 { "items", required_argument, NULL, ARG_ITEMS },
+                { "domain", required_argument, NULL, ARG_DOMAIN },
+                { "all", no_argument, NULL, ARG_ALL },
+                { "ask-password", no_argument, NULL, ARG_ASK_PASSWORD },
                 {}
         };
         int c;
@@ -737,6 +767,18 @@ static int parse_argv(int argc, char *argv[]) {
                                 return -CLI_EXIT_USAGE;
                         }
                         arg_given |= OPT_ITEMS;
+                        break;
+                case ARG_DOMAIN:
+                        arg_domain = optarg;
+                        arg_given |= OPT_DOMAIN;
+                        break;
+                case ARG_ALL:
+                        arg_all = true;
+                        arg_given |= OPT_ALL;
+                        break;
+                case ARG_ASK_PASSWORD:
+                        arg_ask_password = true;
+                        arg_given |= OPT_ASK_PASSWORD;
                         break;
                 case ARG_NO_PAGER:
                         break;          /* never a pager: accepted as systemd's tools do */

@@ -509,11 +509,6 @@ typedef struct PlainWalk {
         void *userdata;
 } PlainWalk;
 
-static void closedirp(DIR **d) {
-        if (*d)
-                (void) closedir(*d);
-}
-
 static int name_cmp(const void *a, const void *b) {
         return strcmp(*(char *const *) a, *(char *const *) b);
 }

@@ -35,11 +35,6 @@
  * process state that a fork inherits correctly. */
 static int openat2_state;
 
-static void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
 static bool name_is_dot_or_dotdot(const char *c, size_t n) {
         return (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.');
 }

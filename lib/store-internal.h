@@ -65,16 +65,6 @@ struct Staging {
         bool known_sorted;
 };
 
-static inline void closedirp(DIR **d) {
-        if (*d)
-                closedir(*d);
-}
-
-static inline void fclosep(FILE **f) {
-        if (*f)
-                fclose(*f);
-}
-
 static inline bool is_dot_or_dotdot(const char *name) {
         return name[0] == '.' && (!name[1] || (name[1] == '.' && !name[2]));
 }

@@ -98,6 +98,9 @@ t_stat_field() {        # t_stat_field UDID KEY -> value from `stats`
 # ---- backups ---------------------------------------------------------------------------
 
 TOOL=$BUILD/tests/tool-ids
+# Debian's Python, with the packages tools/debian-packages installs (python3-dbus, vobject,
+# icalendar, dateutil): not whatever python3 comes first in PATH.
+PY=/usr/bin/python3
 
 # t_tree_hash DIR: one hash over names, types, sizes and contents of everything below DIR.
 t_tree_hash() {
