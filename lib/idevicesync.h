@@ -277,6 +277,12 @@ typedef enum ids_sync_export {
         IDS_SYNC_EXPORT_YES,
 } ids_sync_export;
 
+/* Apps: the inventory in <library>/apps.json (installation from the computer: later). */
+typedef enum ids_sync_apps {
+        IDS_SYNC_APPS_NO,
+        IDS_SYNC_APPS_INVENTORY,
+} ids_sync_apps;
+
 typedef struct ids_sync_options {
         const char *udid;                       /* required */
         const char *state_dir;                  /* NULL: $STATE_DIRECTORY, else /var/lib/… */
@@ -307,6 +313,7 @@ typedef struct ids_sync_options {
         ids_sync_export contacts, calendars, bookmarks, notes, voice_memos;
         const char *backup_dir;
         const char *password;
+        ids_sync_apps apps;
 } ids_sync_options;
 
 #define IDS_SYNC_CATEGORIES_MAX 24

@@ -218,15 +218,6 @@ static bool bundle_ok(const char *id) {
 
 /* ---- the apps ---------------------------------------------------------------------------- */
 
-static int instproxy_new(idevice_t device, lockdownd_service_descriptor_t svc, void **ret) {
-        instproxy_client_t c = NULL;
-
-        if (instproxy_client_new(device, svc, &c) != INSTPROXY_E_SUCCESS)
-                return IDS_E_DISCONNECTED;
-        *ret = c;
-        return 0;
-}
-
 static int house_arrest_new(idevice_t device, lockdownd_service_descriptor_t svc, void **ret) {
         house_arrest_client_t c = NULL;
 
@@ -251,37 +242,15 @@ static int compare_apps(const void *a, const void *b) {
 
 /* installation_proxy Browse: the User apps with File Sharing that the options name. */
 static int list_apps(SyncRun *run, SyncCat *c, Docs *d) {
-        void *client = NULL;
-        instproxy_client_t ip;
-        plist_t opts, apps = NULL;
-        instproxy_error_t e;
-        int fd = -1, r;
+        plist_t apps = NULL;
+        int r;
 
-        r = session_connect_service(run->session, INSTPROXY_SERVICE_NAME, run->cancel,
-                                    instproxy_new, &client, &fd);
-        if (r != 0) {
-                if (client)
-                        instproxy_client_free(client);
+        r = sync_browse_apps(run, (const char *const[]) { "CFBundleIdentifier",
+                                                         "CFBundleDisplayName",
+                                                         "UIFileSharingEnabled", NULL },
+                             &apps);
+        if (r != 0)
                 return r;
-        }
-        ip = client;
-        opts = instproxy_client_options_new();
-        instproxy_client_options_add(opts, "ApplicationType", "User", NULL);
-        instproxy_client_options_set_return_attributes(opts, "CFBundleIdentifier",
-                                                       "CFBundleDisplayName",
-                                                       "UIFileSharingEnabled", NULL);
-        e = instproxy_browse(ip, opts, &apps);
-        instproxy_client_options_free(opts);
-        instproxy_client_free(ip);
-        cancel_set_stream(run->cancel, -1);
-        if (e != INSTPROXY_E_SUCCESS) {
-                if (apps)
-                        plist_free(apps);
-                if (sync_check_cancel(run))
-                        return IDS_E_CANCELLED;
-                return e == INSTPROXY_E_CONN_FAILED || e == INSTPROXY_E_RECEIVE_TIMEOUT ?
-                               IDS_E_DISCONNECTED : IDS_E_PROTOCOL;
-        }
         for (uint32_t i = 0; apps && i < plist_array_get_size(apps) && r == 0; i++) {
                 plist_t a = plist_array_get_item(apps, i);
                 plist_t idn = a ? plist_dict_get_item(a, "CFBundleIdentifier") : NULL;

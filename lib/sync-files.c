@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <libimobiledevice/installation_proxy.h>
 #include <openssl/evp.h>
 
 #include "cancel.h"
@@ -702,4 +703,52 @@ int batch_finish(Batch *b, int r, ids_sync_category *out) {
         out->duplicates = b->duplicates;
         batch_done(b);
         return r;
+}
+
+/* ---- installation_proxy ------------------------------------------------------------------ */
+
+static int instproxy_new(idevice_t device, lockdownd_service_descriptor_t svc, void **ret) {
+        instproxy_client_t c = NULL;
+
+        if (instproxy_client_new(device, svc, &c) != INSTPROXY_E_SUCCESS)
+                return IDS_E_DISCONNECTED;
+        *ret = c;
+        return 0;
+}
+
+int sync_browse_apps(SyncRun *run, const char *const *attributes, plist_t *ret) {
+        void *client = NULL;
+        instproxy_client_t ip;
+        plist_t opts, apps = NULL, attrs;
+        instproxy_error_t e;
+        int fd = -1, r;
+
+        r = session_connect_service(run->session, INSTPROXY_SERVICE_NAME, run->cancel,
+                                    instproxy_new, &client, &fd);
+        if (r != 0) {
+                if (client)
+                        instproxy_client_free(client);
+                return r;
+        }
+        ip = client;
+        opts = instproxy_client_options_new();
+        instproxy_client_options_add(opts, "ApplicationType", "User", NULL);
+        attrs = plist_new_array();
+        for (const char *const *a = attributes; a && *a; a++)
+                plist_array_append_item(attrs, plist_new_string(*a));
+        plist_dict_set_item(opts, "ReturnAttributes", attrs);
+        e = instproxy_browse(ip, opts, &apps);
+        instproxy_client_options_free(opts);
+        instproxy_client_free(ip);
+        cancel_set_stream(run->cancel, -1);
+        if (e != INSTPROXY_E_SUCCESS || (apps && plist_get_node_type(apps) != PLIST_ARRAY)) {
+                if (apps)
+                        plist_free(apps);
+                if (sync_check_cancel(run))
+                        return IDS_E_CANCELLED;
+                return e == INSTPROXY_E_CONN_FAILED || e == INSTPROXY_E_RECEIVE_TIMEOUT ?
+                               IDS_E_DISCONNECTED : IDS_E_PROTOCOL;
+        }
+        *ret = apps ?: plist_new_array();
+        return 0;
 }

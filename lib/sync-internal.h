@@ -67,7 +67,7 @@ struct SyncRun {
 };
 
 extern const SyncCategoryType sync_category_photos, sync_category_crashlogs,
-        sync_category_documents, sync_category_contacts, sync_category_calendars,
+        sync_category_documents, sync_category_apps, sync_category_contacts, sync_category_calendars,
         sync_category_bookmarks, sync_category_notes, sync_category_voice_memos;
 
 /* ---- export-sync.c ---------------------------------------------------------------------- */
@@ -180,6 +180,9 @@ void batch_done(Batch *b);
  * file is the batch's last; the caller sets dir and name (and group) before the commit.
  * A file that grew past its listed size is -EAGAIN (changed while read: skipped). */
 int batch_fetch(Batch *b, afc_client_t afc, const SyncEntry *e, BatchFile **ret);
+/* installation_proxy Browse of the User apps with these attributes (NULL-terminated): the
+ * array of app dicts (hostile: check every type). 0 or IDS_E_*. */
+int sync_browse_apps(SyncRun *run, const char *const *attributes, plist_t *ret);
 /* Connect an AFC-speaking service (com.apple.afc, crashreportcopymobile), its stream
  * registered for cancel. */
 int sync_afc_connect(SyncRun *run, const char *service, afc_client_t *ret);

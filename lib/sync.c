@@ -27,6 +27,7 @@ static const SyncCategoryType *const category_types[] = {
         &sync_category_photos,
         &sync_category_crashlogs,
         &sync_category_documents,               /* two-way */
+        &sync_category_apps,                    /* the inventory */
         /* From the latest snapshot, not the device (export-sync.c). */
         &sync_category_contacts,
         &sync_category_calendars,

@@ -19,7 +19,7 @@
  *                      [--trash-days N] [--decide ITEM=approve|reject]...
  *                      [--decide CATEGORY=CHOICE]... [--offline]
  *                      [--run-at-phase PHASE:COMMAND] [--exports all|NAME,...]
- *                      [--password-file F]
+ *                      [--password-file F] [--apps inventory|no]
  *   tool-ids sync-state UDID [--state DIR]
  *   tool-ids pending UDID [--state DIR]
  *   tool-ids files UDID [SNAPSHOT] [--state DIR] [--domain D] [--prefix P] [--password-file F]
@@ -203,6 +203,7 @@ int main(int argc, char **argv) {
                 { "to", required_argument, NULL, 'u' },
                 { "all", no_argument, NULL, 'a' },
                 { "exports", required_argument, NULL, 'J' },
+                { "apps", required_argument, NULL, 'G' },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -314,6 +315,10 @@ int main(int argc, char **argv) {
                                 return 2;
                         break;
                 case 'H': so.trash_days = (unsigned) atoi(optarg); break;
+                case 'G':
+                        so.apps = strcmp(optarg, "inventory") == 0 ? IDS_SYNC_APPS_INVENTORY :
+                                                                     IDS_SYNC_APPS_NO;
+                        break;
                 case 'J': {
                         /* all, or a comma-separated list of export names */
                         static const struct {
