@@ -576,6 +576,9 @@ static void apply_assignment(const ConfigTable *t, const char *path, unsigned li
                          echo(value, vbuf), item->expect);
         else if (r == -ENOMEM)
                 conf_log(LOG_WARNING, path, line, "Out of memory for %s=, ignoring", item->key);
+        else if (r == -EOPNOTSUPP)
+                conf_log(LOG_WARNING, path, line, "%s='%s' cannot be done: %s Ignoring it.",
+                         item->key, echo(value, vbuf), item->refused ?: "");
         else if (r < 0)
                 conf_log(LOG_WARNING, path, line,
                          "Failed to parse %s='%s' (expected %s), ignoring", item->key,

@@ -68,7 +68,8 @@ void conf_log(int level, const char *file, unsigned line, const char *fmt, ...)
 typedef struct ConfigTableItem ConfigTableItem;
 
 /* Parse value into field (the item's field inside the target). 0 on success; -EINVAL
- * (reported as "Failed to parse"), -ERANGE ("out of range") or -ENOMEM, field untouched. */
+ * (reported as "Failed to parse"), -ERANGE ("out of range"), -EOPNOTSUPP (a known value
+ * that cannot be done: the item's refused text says why) or -ENOMEM, field untouched. */
 typedef int (*ConfigParseFunc)(const ConfigTableItem *item, const char *value, void *field);
 
 struct ConfigTableItem {
@@ -79,6 +80,9 @@ struct ConfigTableItem {
         uint64_t min, max;              /* range, for config_parse_unsigned() */
         bool main_only;                 /* only in the main file and its drop-ins */
         const char *expect;             /* what a valid value looks like, for messages */
+        /* Why parse()'s -EOPNOTSUPP values cannot be done (a direction iOS does not allow an
+         * open host, e.g. Photos=to-device): the warning says it, the default stays. */
+        const char *refused;
 };
 
 typedef struct ConfigSection {

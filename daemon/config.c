@@ -57,9 +57,20 @@ static int parse_photos_mode(const ConfigTableItem *item, const char *value, voi
                 *(SyncPhotosMode *) field = SYNC_PHOTOS_IMPORT;
         else if (strcmp(value, "no") == 0)
                 *(SyncPhotosMode *) field = SYNC_PHOTOS_NO;
+        else if (strcmp(value, "to-device") == 0 || strcmp(value, "two-way") == 0)
+                return -EOPNOTSUPP;
         else
                 return -EINVAL;
         return 0;
+}
+
+static const char *const apps_words[] = {
+        [SYNC_APPS_NO] = "no",
+        [SYNC_APPS_INVENTORY] = "inventory",
+};
+
+const char *sync_apps_mode_to_string(SyncAppsMode m) {
+        return (unsigned) m < ELEMENTSOF(apps_words) ? apps_words[m] : NULL;
 }
 
 static int parse_crash_logs_mode(const ConfigTableItem *item, const char *value, void *field) {
@@ -146,6 +157,10 @@ static int parse_deletions_mode(const ConfigTableItem *item, const char *value, 
         return parse_word(value, deletions_words, ELEMENTSOF(deletions_words), field);
 }
 
+static int parse_apps_mode(const ConfigTableItem *item, const char *value, void *field) {
+        return parse_word(value, apps_words, ELEMENTSOF(apps_words), field);
+}
+
 static int parse_export_mode(const ConfigTableItem *item, const char *value, void *field) {
         return parse_word(value, export_words, ELEMENTSOF(export_words), field);
 }
@@ -221,7 +236,11 @@ static int parse_documents_apps(const ConfigTableItem *item, const char *value, 
 
 static const ConfigTableItem sync_items[] = {
         CONFIG_ITEM(PolicySync, "Enabled", config_parse_bool, enabled, 0, 0, "a boolean"),
-        CONFIG_ITEM(PolicySync, "Photos", parse_photos_mode, photos, 0, 0, "import or no"),
+        { .key = "Photos", .parse = parse_photos_mode, .offset = offsetof(PolicySync, photos),
+          .size = sizeof(SyncPhotosMode), .expect = "import or no",
+          .refused = "iOS takes photos from a computer only through Apple's AirTraffic "
+                     "service (com.apple.atc), which needs Apple's FairPlay keys; no open "
+                     "host can write the camera roll." },
         { .key = "PhotosDir", .parse = config_parse_path,
           .offset = offsetof(PolicySync, photos_dir), .size = 0,
           .expect = "an absolute path without . or .. components, or empty" },
@@ -241,6 +260,7 @@ static const ConfigTableItem sync_items[] = {
                     "ask, merge, replace-device or replace-computer"),
         CONFIG_ITEM(PolicySync, "TrashDays", config_parse_unsigned, trash_days, 1, 36500,
                     "a number of days from 1 to 36500"),
+        CONFIG_ITEM(PolicySync, "Apps", parse_apps_mode, apps, 0, 0, "inventory or no"),
         CONFIG_ITEM(PolicySync, "Contacts", parse_export_mode, contacts, 0, 0, "export or no"),
         CONFIG_ITEM(PolicySync, "Calendars", parse_export_mode, calendars, 0, 0,
                     "export or no"),
@@ -296,6 +316,7 @@ static const Policy policy_defaults = {
                 .bookmarks = SYNC_EXPORT_YES,
                 .notes = SYNC_EXPORT_YES,
                 .voice_memos = SYNC_EXPORT_YES,
+                .apps = SYNC_APPS_INVENTORY,
         },
         .store = {
                 .backup_dir = NULL,

@@ -86,6 +86,12 @@ typedef enum SyncExportMode {
         SYNC_EXPORT_YES,
 } SyncExportMode;
 
+/* Apps=: the inventory (<library>/apps.json) or nothing. */
+typedef enum SyncAppsMode {
+        SYNC_APPS_NO,
+        SYNC_APPS_INVENTORY,
+} SyncAppsMode;
+
 /* DocumentsApps=: at most this many bundle ids, each at most this long (Apple's limit). */
 #define POLICY_DOCUMENTS_APPS_MAX 256U
 #define POLICY_BUNDLE_ID_MAX 155U
@@ -104,6 +110,7 @@ typedef struct PolicySync {
         SyncFirstSyncMode first_sync;   /* FirstSync=ask|merge|replace-device|… */
         unsigned trash_days;            /* TrashDays=: days the host trash keeps a file */
         SyncExportMode contacts, calendars, bookmarks, notes, voice_memos;  /* export|no */
+        SyncAppsMode apps;              /* Apps=inventory|no */
 } PolicySync;
 
 /* The words of the modes above, as the config file, the helper protocol and the library
@@ -111,6 +118,7 @@ typedef struct PolicySync {
 const char *sync_documents_mode_to_string(SyncDocumentsMode m);
 const char *sync_deletions_mode_to_string(SyncDeletionsMode m);
 const char *sync_first_sync_mode_to_string(SyncFirstSyncMode m);
+const char *sync_apps_mode_to_string(SyncAppsMode m);
 /* The exports the policy turns on, as the helper protocol spells them: names separated by
  * one space ("contacts calendars voice-memos"), into buf. */
 void sync_exports_to_string(const PolicySync *s, char *buf, size_t n);

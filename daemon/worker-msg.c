@@ -109,6 +109,7 @@ static const RequestField request_fields[] = {
         { "FIRST_SYNC", FIELD_STRING, offsetof(WorkerRequest, first_sync) },
         { "TRASH_DAYS", FIELD_U64, offsetof(WorkerRequest, trash_days) },
         { "EXPORTS", FIELD_STRING, offsetof(WorkerRequest, exports) },
+        { "APPS", FIELD_STRING, offsetof(WorkerRequest, apps) },
         { "DOMAIN", FIELD_STRING, offsetof(WorkerRequest, domain) },
         { "PREFIX", FIELD_STRING, offsetof(WorkerRequest, prefix) },
         { "ITEMS", FIELD_STRING, offsetof(WorkerRequest, items) },

@@ -207,6 +207,12 @@ static void assert_policy(const Policy *got, const Policy *want, const char *ctx
         CMP(sync.deletions, "%d");
         CMP(sync.first_sync, "%d");
         CMP(sync.trash_days, "%u");
+        CMP(sync.contacts, "%d");
+        CMP(sync.calendars, "%d");
+        CMP(sync.bookmarks, "%d");
+        CMP(sync.notes, "%d");
+        CMP(sync.voice_memos, "%d");
+        CMP(sync.apps, "%d");
 #undef CMP
 #define CMP_STR(f)                                                                            \
         do {                                                                                  \
@@ -305,6 +311,7 @@ static void want_bad_sync(Policy *p) {
         p->sync.documents = SYNC_DOCUMENTS_IMPORT;
         p->sync.documents_apps = (char *) "com.example.ok";
         p->sync.deletions = SYNC_DELETIONS_NEVER;
+        p->sync.voice_memos = SYNC_EXPORT_NO;
 }
 
 static void want_unknown(Policy *p) {
