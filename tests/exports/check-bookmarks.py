@@ -72,7 +72,7 @@ class Netscape(html.parser.HTMLParser):
 
 def parse(path):
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", errors="replace") as f:
             data = f.read()
     except OSError as e:
         sys.exit(f"FAIL: cannot read {path}: {e}")

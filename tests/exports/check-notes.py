@@ -79,7 +79,7 @@ def main():
             path = os.path.join(d, c)
             if path in used:
                 continue
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8", errors="replace") as f:
                 md = f.read()
             if all(p in md for p in paragraphs):
                 found, content = path, md
@@ -124,7 +124,7 @@ def main():
     locked = [n for n in truth["notes"] if n["locked"]]
     if locked:
         try:
-            with open(locked_md, encoding="utf-8") as f:
+            with open(locked_md, encoding="utf-8", errors="replace") as f:
                 listing = f.read()
         except OSError as e:
             listing = ""
