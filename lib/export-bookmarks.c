@@ -410,7 +410,9 @@ const ExportType export_bookmarks = {
         .name = "bookmarks",
         .version = 1,
         .sources = (const ExportSource[]) {
+                /* a prefix matches whole components: the WAL is a source of its own */
                 { BOOKMARKS_DOMAIN, BOOKMARKS_PATH },
+                { BOOKMARKS_DOMAIN, BOOKMARKS_PATH "-wal" },
                 {},
         },
         .run = run,

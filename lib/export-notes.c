@@ -556,7 +556,9 @@ const ExportType export_notes = {
         .name = "notes",
         .version = 1,
         .sources = (const ExportSource[]) {
+                /* a prefix matches whole components: the WAL is a source of its own */
                 { NOTES_DOMAIN, NOTES_PATH },
+                { NOTES_DOMAIN, NOTES_PATH "-wal" },
                 { NOTES_DOMAIN, "Accounts" },
                 {},
         },
