@@ -452,11 +452,17 @@ static bool style_is_list(int style) {
                style == NOTE_STYLE_NUMBERED || style == NOTE_STYLE_CHECKBOX;
 }
 
+/* Bullets (dotted or dashed), numbers and checklists are three kinds of Markdown list. */
+static int list_kind(int style) {
+        return style == NOTE_STYLE_DASHED ? NOTE_STYLE_DOTTED : style;
+}
+
 int note_body_markdown(const NoteBody *b, NoteAttachmentFn fn, void *userdata, char **ret,
                        size_t *ret_len) {
         RunCursor c = { .b = b, .left = b->n_runs > 0 ? b->runs[0].length : 0 };
         Out o = {};
         Block prev = BLOCK_NONE;
+        int prev_kind = 0;
         unsigned number = 0;
         size_t i = 0;
 
@@ -483,8 +489,13 @@ int note_body_markdown(const NoteBody *b, NoteAttachmentFn fn, void *userdata, c
                 if (!(empty && blk != BLOCK_CODE)) {
                         if (prev == BLOCK_CODE && blk != BLOCK_CODE)
                                 out_str(&o, "```\n");
-                        if (prev != BLOCK_NONE && !(prev == blk && blk != BLOCK_TEXT))
+                        /* a blank line between blocks, and between lists of another kind
+                         * (CommonMark would otherwise run them together) */
+                        if (prev != BLOCK_NONE &&
+                            !(prev == blk && blk != BLOCK_TEXT &&
+                              (blk != BLOCK_LIST || list_kind(style) == prev_kind)))
                                 out_str(&o, "\n");
+                        prev_kind = list_kind(style);
                         if (blk == BLOCK_CODE && prev != BLOCK_CODE)
                                 out_str(&o, "```\n");
                         if (style != NOTE_STYLE_NUMBERED)

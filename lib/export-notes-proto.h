@@ -72,6 +72,6 @@ typedef char *(*NoteAttachmentFn)(const char *id, const char *uti, void *userdat
  * "- [ ] " / "- [x] ", list items indented two spaces per level, runs of monospaced
  * paragraphs in ``` fences; body text as it is (no Markdown escaping, so every paragraph
  * of the note stays findable as written); link URLs are not rendered. Blank lines
- * separate paragraphs outside lists and fences. 0 or -ENOMEM. */
+ * separate paragraphs outside lists and fences, and lists of another kind. 0 or -ENOMEM. */
 int note_body_markdown(const NoteBody *b, NoteAttachmentFn fn, void *userdata, char **ret,
                        size_t *ret_len);

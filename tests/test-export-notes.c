@@ -173,7 +173,7 @@ static void test_parse_render(void) {
         ASSERT_OK(note_body_markdown(b, fake_attachment, &calls, &md, NULL));
         ASSERT_EQ(calls, 1);
         ASSERT_STREQ(md, "# Shopping\n\n## Heading\n\nplain para\n\n- [x] Milk\n  - [ ] Eggs\n"
-                         "1. first\n2. second\n\n```\ncode 1\ncode 2\n```\n\n"
+                         "\n1. first\n2. second\n\n```\ncode 1\ncode 2\n```\n\n"
                          "see ![ATT-1](<public.jpeg>) here\n\nend \xf0\x9f\x98\x80 x\n");
         free(md);
         note_body_free(b);
