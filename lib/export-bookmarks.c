@@ -162,7 +162,8 @@ static int load_rows(ExportCtx *x, sqlite3 *db, Tree *t) {
 static const Tree *sort_tree;
 
 static int by_parent_cmp(const void *a, const void *b) {
-        const Row *x = &sort_tree->rows[*(const size_t *) a], *y = &sort_tree->rows[*(const size_t *) b];
+        const Row *x = &sort_tree->rows[*(const size_t *) a];
+        const Row *y = &sort_tree->rows[*(const size_t *) b];
 
         if (x->parent != y->parent)
                 return x->parent < y->parent ? -1 : 1;
@@ -347,7 +348,8 @@ static int write_reading_list(ExportCtx *x, Tree *t, uint64_t *ret_n) {
         for (size_t i = 0; i < t->n; i++) {
                 Row *list = &t->rows[i];
 
-                if (!list->folder || list->deleted || !streq_ptr(list->title, "com.apple.ReadingList"))
+                if (!list->folder || list->deleted ||
+                    !streq_ptr(list->title, "com.apple.ReadingList"))
                         continue;
                 children(t, list->id, &from, &to);
                 for (size_t k = from; k < to; k++) {

@@ -56,7 +56,8 @@ static int export_place(ExportCtx *x, const Place *p, sqlite3 *db) {
                 return r;
         /* ZEVICTIONDATE set: in Recently Deleted, left out */
         snprintf(sql, sizeof(sql),
-                 "SELECT ZDATE, ZPATH, %s, ZCUSTOMLABEL FROM %s WHERE %s IS NULL ORDER BY ZDATE, Z_PK",
+                 "SELECT ZDATE, ZPATH, %s, ZCUSTOMLABEL FROM %s WHERE %s IS NULL "
+                 "ORDER BY ZDATE, Z_PK",
                  has_title ? "ZENCRYPTEDTITLE" : "NULL", p->table,
                  has_evicted ? "ZEVICTIONDATE" : "NULL");
         if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)

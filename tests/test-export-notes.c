@@ -145,6 +145,8 @@ static const RunSpec sample_runs[] = {
         { 8, -1, -1, 0, NULL, NULL },           /* "end 😀 x" */
 };
 
+#define N_SAMPLE_RUNS (sizeof(sample_runs) / sizeof(sample_runs[0]))
+
 static char *fake_attachment(const char *id, const char *uti, void *userdata) {
         char *s = NULL;
 
@@ -160,7 +162,7 @@ static void test_parse_render(void) {
         char *md = NULL;
         unsigned calls = 0;
 
-        build_note(&pb, sample_text, sample_runs, sizeof(sample_runs) / sizeof(sample_runs[0]));
+        build_note(&pb, sample_text, sample_runs, N_SAMPLE_RUNS);
         ASSERT_OK(note_body_parse(pb.d, pb.n, &b));
         if (!b)
                 return;
@@ -194,11 +196,13 @@ static void test_hostile(void) {
         NoteBody *b = NULL;
         char *md = NULL;
 
-        build_note(&pb, sample_text, sample_runs, sizeof(sample_runs) / sizeof(sample_runs[0]));
+        build_note(&pb, sample_text, sample_runs, N_SAMPLE_RUNS);
         for (size_t n = 0; n < pb.n; n++) {
                 int r = note_body_parse(pb.d, n, &b);
                 if (r == 0) {
-                        ASSERT_OK(note_body_markdown(b, fake_attachment, &(unsigned) { 0 }, &md, NULL));
+                        unsigned calls = 0;
+
+                        ASSERT_OK(note_body_markdown(b, fake_attachment, &calls, &md, NULL));
                         free(md);
                         b = note_body_free(b);
                 }
@@ -227,7 +231,10 @@ static void test_hostile(void) {
         ASSERT_EQ(note_body_parse("", 0, &b), -EBADMSG);
 
         /* a run longer than the text, runs of length 0, a NUL in the text */
-        static const RunSpec odd[] = { { 0, 0, -1, 0, NULL, NULL }, { 1000000, 103, 1, 99, NULL, NULL } };
+        static const RunSpec odd[] = {
+                { 0, 0, -1, 0, NULL, NULL },
+                { 1000000, 103, 1, 99, NULL, NULL },
+        };
         build_note(&pb, "x\ny", odd, 2);
         ASSERT_OK(note_body_parse(pb.d, pb.n, &b));
         ASSERT_OK(note_body_markdown(b, NULL, NULL, &md, NULL));
@@ -252,7 +259,7 @@ static void test_inflate(void) {
         size_t n, out_n = 0;
         NoteBody *b = NULL;
 
-        build_note(&pb, sample_text, sample_runs, sizeof(sample_runs) / sizeof(sample_runs[0]));
+        build_note(&pb, sample_text, sample_runs, N_SAMPLE_RUNS);
         n = gzip(&pb, gz, sizeof(gz));
         ASSERT_TRUE(n > 0);
         ASSERT_OK(note_body_decode(gz, n, &b));
@@ -387,13 +394,16 @@ static void test_notes_export(const char *tmp) {
         snprintf(path, sizeof(path), "%s/NoteStore.sqlite", dom);
         ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
         exec_sql(db, "CREATE TABLE ZICCLOUDSYNCINGOBJECT (Z_PK INTEGER PRIMARY KEY, Z_ENT INTEGER,"
-                     " ZTITLE1 VARCHAR, ZFOLDER INTEGER, ZNOTEDATA INTEGER, ZCREATIONDATE3 TIMESTAMP,"
+                     " ZTITLE1 VARCHAR, ZFOLDER INTEGER, ZNOTEDATA INTEGER,"
+                     " ZCREATIONDATE3 TIMESTAMP,"
                      " ZMODIFICATIONDATE1 TIMESTAMP, ZISPASSWORDPROTECTED INTEGER,"
                      " ZMARKEDFORDELETION INTEGER, ZTITLE2 VARCHAR, ZPARENT INTEGER,"
                      " ZFOLDERTYPE INTEGER, ZIDENTIFIER VARCHAR, ZTYPEUTI VARCHAR, ZMEDIA INTEGER,"
                      " ZFILENAME VARCHAR, ZALTTEXT VARCHAR, ZNOTE INTEGER);"
-                     "CREATE TABLE ZICNOTEDATA (Z_PK INTEGER PRIMARY KEY, ZNOTE INTEGER, ZDATA BLOB);"
-                     "INSERT INTO ZICCLOUDSYNCINGOBJECT (Z_PK, ZTITLE2, ZPARENT, ZFOLDERTYPE) VALUES"
+                     "CREATE TABLE ZICNOTEDATA (Z_PK INTEGER PRIMARY KEY, ZNOTE INTEGER,"
+                     " ZDATA BLOB);"
+                     "INSERT INTO ZICCLOUDSYNCINGOBJECT (Z_PK, ZTITLE2, ZPARENT, ZFOLDERTYPE)"
+                     " VALUES"
                      " (1, 'Notes', NULL, 0), (2, 'Work', NULL, 0), (3, 'Pro/jects', 2, 0),"
                      " (4, 'Recently Deleted', NULL, 1), (5, 'Loop A', 6, 0), (6, 'Loop B', 5, 0);"
                      "INSERT INTO ZICCLOUDSYNCINGOBJECT (Z_PK, ZTITLE1, ZFOLDER, ZNOTEDATA,"
@@ -413,11 +423,12 @@ static void test_notes_export(const char *tmp) {
                      /* not an ICNote: a ZNOTEDATA of another entity is not a note */
                      "INSERT INTO ZICCLOUDSYNCINGOBJECT (Z_PK, Z_ENT, ZTITLE1, ZFOLDER, ZNOTEDATA)"
                      " VALUES (17, 5, 'Not a note', 1, 1);"
-                     "INSERT INTO ZICCLOUDSYNCINGOBJECT (Z_PK, ZIDENTIFIER, ZTYPEUTI, ZMEDIA, ZNOTE)"
+                     "INSERT INTO ZICCLOUDSYNCINGOBJECT"
+                     " (Z_PK, ZIDENTIFIER, ZTYPEUTI, ZMEDIA, ZNOTE)"
                      " VALUES (20, 'ATT-1', 'public.jpeg', 21, 10);"
                      "INSERT INTO ZICCLOUDSYNCINGOBJECT (Z_PK, ZIDENTIFIER, ZFILENAME) VALUES"
                      " (21, 'MED-1', 'IMG_0001.jpeg');");
-        insert_body(db, 1, 10, sample_text, sample_runs, sizeof(sample_runs) / sizeof(sample_runs[0]));
+        insert_body(db, 1, 10, sample_text, sample_runs, N_SAMPLE_RUNS);
         insert_body(db, 2, 11, "hostile\nbody", NULL, 0);
         insert_body(db, 3, 12, "Secret text", NULL, 0);
         insert_body(db, 4, 13, "binned text", NULL, 0);
@@ -484,10 +495,12 @@ static void test_voice_memos_export(const char *tmp) {
         snprintf(path, sizeof(path), "%s/CloudRecordings.db", dom);
         ASSERT_EQ(sqlite3_open(path, &db), SQLITE_OK);
         exec_sql(db, "CREATE TABLE ZCLOUDRECORDING (Z_PK INTEGER PRIMARY KEY, ZDATE TIMESTAMP,"
-                     " ZDURATION FLOAT, ZPATH VARCHAR, ZCUSTOMLABEL VARCHAR, ZENCRYPTEDTITLE VARCHAR);"
+                     " ZDURATION FLOAT, ZPATH VARCHAR, ZCUSTOMLABEL VARCHAR,"
+                     " ZENCRYPTEDTITLE VARCHAR);"
                      "INSERT INTO ZCLOUDRECORDING VALUES"
                      " (1, 694260610, 12.5, '20230101 101010-ABCD.m4a', 'label', 'Kitchen/3'),"
-                     " (2, 694260620, 1, '/var/mobile/x/../../20230101 101010-ABCD.m4a', NULL, NULL),"
+                     " (2, 694260620, 1, '/var/mobile/x/../../20230101 101010-ABCD.m4a',"
+                     "  NULL, NULL),"
                      " (3, 694260630, 1, 'missing.m4a', 'gone', NULL),"
                      " (4, NULL, 1, '..', NULL, NULL);");
         sqlite3_close(db);
@@ -515,7 +528,7 @@ int main(int argc, char **argv) {
                 FILE *f;
                 size_t n;
 
-                build_note(&pb, sample_text, sample_runs, sizeof(sample_runs) / sizeof(sample_runs[0]));
+                build_note(&pb, sample_text, sample_runs, N_SAMPLE_RUNS);
                 n = gzip(&pb, gz, sizeof(gz));
                 snprintf(path, sizeof(path), "%s/sample.gz", argv[1]);
                 f = fopen(path, "we");
