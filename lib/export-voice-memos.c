@@ -4,15 +4,14 @@
  * date and time of the recording in UTC (a backup does not say which zone the phone was
  * in, and UTC names sort and compare the same everywhere), the file's mtime that instant.
  *
- * Where the database is depends on the iOS version; we try each place we know, newest
- * first, and use the first one the snapshot has:
- *   AppDomainGroup-group.com.apple.VoiceMemos.shared/Recordings/CloudRecordings.db,
- *     table ZCLOUDRECORDING (iOS 12 and later), the title in ZENCRYPTEDTITLE (plain text
- *     despite the name) or ZCUSTOMLABEL;
- *   MediaDomain/Media/Recordings/Recordings.db, table ZRECORDING (before), ZCUSTOMLABEL.
- * Each has ZDATE (Mac absolute time) and ZPATH (the file name, or a device path whose last
- * component is the file name, in the Recordings directory beside the database). Rows with
- * ZEVICTIONDATE set are in Recently Deleted and left out.
+ * The database of iOS 14 and later (the versions we export from):
+ * AppDomainGroup-group.com.apple.VoiceMemos.shared/Recordings/CloudRecordings.db, table
+ * ZCLOUDRECORDING: the title in ZENCRYPTEDTITLE (plain text despite the name) or, when that
+ * is empty, ZCUSTOMLABEL; ZDATE (Mac absolute time); ZPATH (the file name, or a device path
+ * whose last component is the file name, in Recordings/ beside the database). Rows with
+ * ZEVICTIONDATE set are in Recently Deleted and left out. The .m4a files that old iOS kept
+ * in MediaDomain/Media/Recordings/ are not taken for recordings: nothing there says which
+ * recording they are (the table array below is where another place would go).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -31,7 +30,6 @@ typedef struct Place {
 static const Place places[] = {
         { "AppDomainGroup-group.com.apple.VoiceMemos.shared", "Recordings/CloudRecordings.db",
           "Recordings", "ZCLOUDRECORDING" },
-        { "MediaDomain", "Media/Recordings/Recordings.db", "Media/Recordings", "ZRECORDING" },
 };
 
 static void sqlite3_closep(sqlite3 **db) {
@@ -150,7 +148,6 @@ const ExportType export_voice_memos = {
         .version = 1,
         .sources = (const ExportSource[]) {
                 { "AppDomainGroup-group.com.apple.VoiceMemos.shared", "Recordings" },
-                { "MediaDomain", "Media/Recordings" },
                 {},
         },
         .run = run,
