@@ -956,8 +956,10 @@ typedef struct Para {
 } Para;
 
 typedef struct Att {
-        int64_t pk, media_pk;
+        int64_t pk, media_pk;   /* media_pk 0: no file (a table) */
         char *ident, *media_ident, *filename, *generation, *uti;
+        uint8_t *merge;         /* a table's ZMERGEABLEDATA1 (gzip'd), or NULL */
+        size_t merge_n;
 } Att;
 
 typedef struct Note {
@@ -1004,6 +1006,7 @@ static void note_store_done(NoteStore *st) {
                         free(n->a[j].filename);
                         free(n->a[j].generation);
                         free(n->a[j].uti);
+                        free(n->a[j].merge);
                 }
                 free(n->p);
                 free(n->a);
@@ -1142,13 +1145,165 @@ static char *note_text(const Note *n) {
         return s;
 }
 
+/* gzip (RFC 1952: no name, mtime 0) of n bytes. */
+static int gzip_bytes(const uint8_t *in, size_t n, uint8_t **ret, size_t *ret_n) {
+        _cleanup_(freep) uint8_t *out = NULL;
+        z_stream z = {};
+        size_t cap;
+
+        if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+                return -ENOMEM;
+        cap = deflateBound(&z, n) + 32;
+        out = malloc(cap);
+        if (!out) {
+                deflateEnd(&z);
+                return -ENOMEM;
+        }
+        z.next_in = (Bytef *) in;
+        z.avail_in = (uInt) n;
+        z.next_out = out;
+        z.avail_out = (uInt) cap;
+        if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
+                deflateEnd(&z);
+                return -EIO;
+        }
+        *ret_n = z.total_out;
+        deflateEnd(&z);
+        *ret = TAKE_PTR(out);
+        return 0;
+}
+
+/* ObjectID { unsigned_integer_value 2 | object_index 6 } as field `field` of b. */
+static void pb_object_id(Bytes *b, unsigned field, unsigned id_field, uint64_t v) {
+        Bytes o = {};
+
+        pb_uint(&o, id_field, v);
+        pb_msg(b, field, &o);
+}
+
+/*
+ * A table's ZMERGEABLEDATA1: gzip of MergableDataProto (docs/ios-databases.md, "Tables"),
+ * cells[row * cols + col]. Entries, in order: one NSUUID map per UUID item (rows, then
+ * columns), one Note per cell, one Dictionary per column (row UUID entry → cell entry),
+ * cellColumns (column UUID entry → column dictionary), crRows and crColumns (ordered sets of
+ * the UUIDs), and last the ICTable map pointing at crRows, crColumns and cellColumns.
+ */
+static int table_encode(Rng *r, unsigned rows, unsigned cols, const char *const *cells,
+                        uint8_t **ret, size_t *ret_n) {
+        static const char *const keys[] = { "UUIDIndex", "crRows", "crColumns", "cellColumns",
+                                            "crTableColumnDirection" };
+        static const char *const types[] = { "com.apple.notes.ICTable",
+                                             "com.apple.CRDT.NSUUID",
+                                             "com.apple.CRDT.NSString" };
+        _cleanup_(bytes_done) Bytes data = {}, obj = {}, top = {};
+        unsigned n_uuid = rows + cols, cell0 = n_uuid, coldict0 = cell0 + rows * cols;
+        unsigned cellcols = coldict0 + cols, crrows = cellcols + 1, crcols = crrows + 1;
+        uint8_t (*uuid)[16] = calloc(n_uuid, 16);
+
+        if (!uuid)
+                return -ENOMEM;
+        for (unsigned i = 0; i < n_uuid; i++)
+                rng_fill(r, uuid[i], 16);
+        /* entries 0..n_uuid-1: {custom_map {type NSUUID, map_entry {key UUIDIndex,
+         * value {unsigned_integer_value i}}}} */
+        for (unsigned i = 0; i < n_uuid; i++) {
+                Bytes e = {}, m = {}, me = {};
+
+                pb_uint(&m, 1, 1);
+                pb_uint(&me, 1, 0);
+                pb_object_id(&me, 2, 2, i);
+                pb_msg(&m, 3, &me);
+                pb_msg(&e, 13, &m);
+                pb_msg(&data, 3, &e);
+        }
+        for (unsigned i = 0; i < rows * cols; i++) {
+                Bytes e = {}, note = {};
+
+                pb_bytes(&note, 2, cells[i], strlen(cells[i]));
+                pb_msg(&e, 10, &note);
+                pb_msg(&data, 3, &e);
+        }
+        for (unsigned c = 0; c < cols; c++) {
+                Bytes e = {}, d = {};
+
+                for (unsigned row = 0; row < rows; row++) {
+                        Bytes el = {};
+
+                        pb_object_id(&el, 1, 6, row);
+                        pb_object_id(&el, 2, 6, cell0 + row * cols + c);
+                        pb_msg(&d, 1, &el);
+                }
+                pb_msg(&e, 6, &d);
+                pb_msg(&data, 3, &e);
+        }
+        {
+                Bytes e = {}, d = {};
+
+                for (unsigned c = 0; c < cols; c++) {
+                        Bytes el = {};
+
+                        pb_object_id(&el, 1, 6, rows + c);
+                        pb_object_id(&el, 2, 6, coldict0 + c);
+                        pb_msg(&d, 1, &el);
+                }
+                pb_msg(&e, 6, &d);
+                pb_msg(&data, 3, &e);
+        }
+        for (int which = 0; which < 2; which++) {
+                Bytes e = {}, set = {}, ordering = {}, array = {}, contents = {}, empty = {},
+                      elements = {};
+                unsigned first = which ? rows : 0, count = which ? cols : rows;
+
+                pb_bytes(&contents, 2, "", 0);
+                pb_msg(&array, 1, &contents);
+                for (unsigned i = 0; i < count; i++) {
+                        Bytes a = {};
+
+                        pb_uint(&a, 1, i);
+                        pb_bytes(&a, 2, uuid[first + i], 16);
+                        pb_msg(&array, 2, &a);
+                }
+                pb_msg(&ordering, 1, &array);
+                pb_msg(&ordering, 2, &empty);
+                pb_msg(&set, 1, &ordering);
+                pb_msg(&set, 2, &elements);
+                pb_msg(&e, 16, &set);
+                pb_msg(&data, 3, &e);
+        }
+        {
+                Bytes e = {}, m = {};
+                const unsigned targets[][2] = { { 1, crrows }, { 2, crcols }, { 3, cellcols } };
+
+                pb_uint(&m, 1, 0);
+                for (size_t i = 0; i < ELEMENTSOF(targets); i++) {
+                        Bytes me = {};
+
+                        pb_uint(&me, 1, targets[i][0]);
+                        pb_object_id(&me, 2, 6, targets[i][1]);
+                        pb_msg(&m, 3, &me);
+                }
+                pb_msg(&e, 13, &m);
+                pb_msg(&data, 3, &e);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++)
+                pb_bytes(&data, 4, keys[i], strlen(keys[i]));
+        for (size_t i = 0; i < ELEMENTSOF(types); i++)
+                pb_bytes(&data, 5, types[i], strlen(types[i]));
+        for (unsigned i = 0; i < n_uuid; i++)
+                pb_bytes(&data, 6, uuid[i], 16);
+        free(uuid);
+        pb_uint(&obj, 2, 1);
+        pb_msg(&obj, 3, &data);
+        pb_msg(&top, 2, &obj);
+        if (top.oom)
+                return -ENOMEM;
+        return gzip_bytes(top.p, top.n, ret, ret_n);
+}
+
 /* The gzip'd NoteStoreProto of an unlocked note (docs/ios-databases.md, "Protobuf"). */
 static int note_encode(const Note *n, uint8_t **ret, size_t *ret_n) {
         _cleanup_(freep) char *text = note_text(n);
         _cleanup_(bytes_done) Bytes note = {}, doc = {}, top = {};
-        _cleanup_(freep) uint8_t *out = NULL;
-        z_stream z = {};
-        size_t cap;
         Rng r;
 
         if (!text)
@@ -1195,26 +1350,7 @@ static int note_encode(const Note *n, uint8_t **ret, size_t *ret_n) {
         pb_msg(&top, 2, &doc);
         if (top.oom)
                 return -ENOMEM;
-        if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-                return -ENOMEM;
-        cap = deflateBound(&z, top.n) + 32;
-        out = malloc(cap);
-        if (!out) {
-                deflateEnd(&z);
-                return -ENOMEM;
-        }
-        z.next_in = top.p;
-        z.avail_in = (uInt) top.n;
-        z.next_out = out;
-        z.avail_out = (uInt) cap;
-        if (deflate(&z, Z_FINISH) != Z_STREAM_END) {
-                deflateEnd(&z);
-                return -EIO;
-        }
-        *ret_n = z.total_out;
-        deflateEnd(&z);
-        *ret = TAKE_PTR(out);
-        return 0;
+        return gzip_bytes(top.p, top.n, ret, ret_n);
 }
 
 /* gunzip of at most 16 MiB. */
@@ -1370,6 +1506,35 @@ static int note_decode(Note *n, const uint8_t *z, size_t zn) {
         return 0;
 }
 
+/* A 3 × 3 table (header row first) on a line of its own in note x. */
+static int note_add_table(NoteStore *st, Note *x, Rng *r) {
+        static const char *const cells[] = {
+                "Fruit", "Menge", "Preis €",
+                "Äpfel & Birnen", "3", "<2,50>",
+                "\"Kiwi\"", "12", "東京 1/2",
+        };
+        char uuid[37];
+        Att *a = att_add(x);
+        int q;
+
+        if (!a)
+                return -ENOMEM;
+        a->pk = st->next_pk++;
+        uuid_make(r, uuid);
+        a->ident = strdup(uuid);
+        a->uti = strdup("com.apple.notes.table");
+        if (!a->ident || !a->uti)
+                return -ENOMEM;
+        q = table_encode(r, 3, 3, cells, &a->merge, &a->merge_n);
+        if (q < 0)
+                return q;
+        q = para_add(x, STYLE_BODY, false, OBJ_CHAR);
+        if (q < 0)
+                return q;
+        x->p[x->np - 1].att = (int) (x->na - 1);
+        return 0;
+}
+
 static int notes_build(NoteStore *st, const char *ios, uint64_t seed, unsigned n,
                        const char *dir, uint8_t *buf) {
         static const char *const checklist[] = { "Milk", "Eggs", "Brot & Käse",
@@ -1423,6 +1588,7 @@ static int notes_build(NoteStore *st, const char *ios, uint64_t seed, unsigned n
                         q = q ?: para_add(x, STYLE_BULLET, false, "first point");
                         q = q ?: para_add(x, STYLE_BULLET, false, "second point");
                         q = q ?: para_add(x, STYLE_NUMBERED, false, "step one");
+                        q = q ?: note_add_table(st, x, &r);
                         q = q ?: para_add(x, STYLE_BODY, false, "Last line with \"quotes\".");
                         break;
                 case 1:
@@ -1645,11 +1811,17 @@ static int notes_write_db(const char *dir, const char *ios, const NoteStore *st,
 
                         q = db_run(db, "INSERT INTO ZICCLOUDSYNCINGOBJECT (Z_PK, Z_ENT, Z_OPT, "
                                    "ZIDENTIFIER, ZTYPEUTI, ZNOTE, ZMEDIA, ZCREATIONDATE, "
-                                   "ZMODIFICATIONDATE, ZMARKEDFORDELETION) "
-                                   "VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, 0)", "iittiidd", a->pk,
+                                   "ZMODIFICATIONDATE, ZMARKEDFORDELETION, ZMERGEABLEDATA1) "
+                                   "VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, 0, ?)", "iittiiddb", a->pk,
                                    (int64_t) e.attachment, a->ident, a->uti, n->pk, a->media_pk,
                                    (double) (n->created - APPLE_EPOCH),
-                                   (double) (n->created - APPLE_EPOCH));
+                                   (double) (n->created - APPLE_EPOCH),
+                                   (const void *) a->merge, a->merge_n);
+                        if (q >= 0 && a->media_pk == 0) {
+                                q = db_run(db, "UPDATE ZICCLOUDSYNCINGOBJECT SET ZMEDIA = NULL "
+                                           "WHERE Z_PK = ?", "i", a->pk);
+                                continue;
+                        }
                         if (q >= 0 && major >= 17)
                                 q = db_run(db, "INSERT INTO ZICCLOUDSYNCINGOBJECT (Z_PK, Z_ENT, "
                                            "Z_OPT, ZIDENTIFIER, ZFILENAME, ZGENERATION1, "
@@ -1736,8 +1908,9 @@ static int notes_load(const char *dir, const char *ios, NoteStore *st) {
                      "WHERE Z_ENT = ? ORDER BY Z_PK", future ? "ZNOTETITLE" : "ZTITLE1") < 0)
                 return -ENOMEM;
         if (asprintf(&sql_att, "SELECT a.Z_PK, a.ZIDENTIFIER, a.ZTYPEUTI, m.Z_PK, "
-                     "m.ZIDENTIFIER, m.ZFILENAME, %s FROM ZICCLOUDSYNCINGOBJECT a "
-                     "JOIN ZICCLOUDSYNCINGOBJECT m ON m.Z_PK = a.ZMEDIA "
+                     "m.ZIDENTIFIER, m.ZFILENAME, %s, a.ZMERGEABLEDATA1 "
+                     "FROM ZICCLOUDSYNCINGOBJECT a "
+                     "LEFT JOIN ZICCLOUDSYNCINGOBJECT m ON m.Z_PK = a.ZMEDIA "
                      "WHERE a.Z_ENT = ? AND a.ZNOTE = ? ORDER BY a.Z_PK",
                      ios_major(ios) >= 17 ? "m.ZGENERATION1" : "NULL") < 0)
                 return -ENOMEM;
@@ -1782,6 +1955,13 @@ static int notes_load(const char *dir, const char *ios, NoteStore *st) {
                         a->media_ident = xstrdup(col_text(sa, 4));
                         a->filename = xstrdup(col_text(sa, 5));
                         a->generation = xstrdup(col_text(sa, 6));
+                        if (sqlite3_column_type(sa, 7) == SQLITE_BLOB) {
+                                a->merge_n = (size_t) sqlite3_column_bytes(sa, 7);
+                                a->merge = malloc(a->merge_n + 1);
+                                if (!a->merge)
+                                        return -ENOMEM;
+                                memcpy(a->merge, sqlite3_column_blob(sa, 7), a->merge_n);
+                        }
                 }
                 sqlite3_reset(sd);
                 sqlite3_bind_int64(sd, 1, x->pk);
@@ -1857,18 +2037,22 @@ static int notes_write_json(const char *dir, const char *ios, const NoteStore *s
                         fprintf(f, ",\"done\":%s}", n->p[j].done ? "true" : "false");
                 }
                 fputs("],\"attachments\":[", f);
-                for (size_t j = 0; j < n->na; j++) {
-                        _cleanup_(freep) char *rel = att_path(st, &n->a[j]), *full = NULL;
+                for (size_t j = 0, k = 0; j < n->na; j++) {
+                        _cleanup_(freep) char *rel = NULL, *full = NULL;
                         char hex[65];
                         uint64_t size;
                         int q;
 
+                        /* Tables have no file: the JSON's attachments are files only. */
+                        if (n->a[j].media_pk == 0)
+                                continue;
+                        rel = att_path(st, &n->a[j]);
                         if (!rel || asprintf(&full, "backup/" NOTES_DOMAIN "/%s", rel) < 0)
                                 return -ENOMEM;
                         q = sha256_file_at(dfd, full, buf, hex, &size);
                         if (q < 0)
                                 return log_warn("pim: %s: %s", full, strerror(-q)), q;
-                        fputs(j ? ",{\"name\":" : "{\"name\":", f);
+                        fputs(k++ ? ",{\"name\":" : "{\"name\":", f);
                         json_str(f, n->a[j].filename);
                         fprintf(f, ",\"sha256\":\"%s\",\"path\":", hex);
                         json_str(f, rel);

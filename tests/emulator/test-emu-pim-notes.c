@@ -461,6 +461,43 @@ static void check_bookmarks(const char *dir, const char *ios, bool future) {
         free(json);
 }
 
+/* The table attachment: no media, its ZMERGEABLEDATA1 a gzip'd MergableDataProto whose
+ * strings include the key and type items and the cells. */
+static void check_table(sqlite3 *db) {
+        sqlite3_stmt *s;
+        unsigned tables = 0;
+
+        ASSERT_OR_RETURN(sqlite3_prepare_v2(db, "SELECT ZMEDIA, ZMERGEABLEDATA1 FROM "
+                                            "ZICCLOUDSYNCINGOBJECT WHERE "
+                                            "ZTYPEUTI = 'com.apple.notes.table'", -1, &s,
+                                            NULL) == SQLITE_OK);
+        while (sqlite3_step(s) == SQLITE_ROW) {
+                static uint8_t out[1 << 16];
+                const uint8_t *z = sqlite3_column_blob(s, 1);
+                z_stream zs = {};
+                const uint8_t *obj, *data;
+                size_t obj_n, data_n;
+
+                tables++;
+                ASSERT(sqlite3_column_type(s, 0) == SQLITE_NULL);
+                ASSERT_OR_RETURN(z && inflateInit2(&zs, 16 + 15) == Z_OK);
+                zs.next_in = (Bytef *) z;
+                zs.avail_in = (uInt) sqlite3_column_bytes(s, 1);
+                zs.next_out = out;
+                zs.avail_out = sizeof(out);
+                ASSERT(inflate(&zs, Z_FINISH) == Z_STREAM_END);
+                inflateEnd(&zs);
+                ASSERT(pb_find(out, out + zs.total_out, 2, &obj, &obj_n));
+                ASSERT(pb_find(obj, obj + obj_n, 3, &data, &data_n));
+                for (const char *const *w = (const char *const[]) { "crRows", "crColumns",
+                                "cellColumns", "com.apple.notes.ICTable", "Äpfel & Birnen",
+                                "<2,50>", "東京 1/2", NULL }; *w; w++)
+                        ASSERT(memmem(out, zs.total_out, *w, strlen(*w)));
+        }
+        sqlite3_finalize(s);
+        ASSERT_EQ_INT(tables, 1);
+}
+
 static void check_notes(const char *dir, const char *ios, bool future) {
         char *json = slurp_in(dir, "notes.json", NULL);
         sqlite3 *db = open_db(dir, "backup/" NOTES_DOMAIN "/NoteStore.sqlite");
@@ -523,7 +560,7 @@ static void check_notes(const char *dir, const char *ios, bool future) {
                 }
                 if (strstr(b.text, "🍎"))
                         ASSERT(b.run_units > strlen("🍎"));
-                if (b.attachment_runs > 0) {
+                if (b.attachment_runs > 0 && (free(note_field(json, pk, "name", &ok)), ok)) {
                         char *name = note_field(json, pk, "name", &ok);
                         char *rel = note_field(json, pk, "path", &ok), *full, *data;
                         char want[65], *sha = note_field(json, pk, "sha256", &ok);
@@ -551,6 +588,7 @@ static void check_notes(const char *dir, const char *ios, bool future) {
                 free(text);
         }
         sqlite3_finalize(s);
+        check_table(db);
         ASSERT(decoded >= 3);
         ASSERT_EQ_INT(locked, 1);
         ASSERT(strstr(json, "\"locked\":true,\"text\":null"));
