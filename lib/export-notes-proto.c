@@ -572,3 +572,347 @@ int note_body_markdown(const NoteBody *b, NoteAttachmentFn fn, void *userdata, c
                 *ret_len = o.n;
         return 0;
 }
+
+/* ---- tables ---------------------------------------------------------------------------- */
+
+/* A table's CRDT (MergableDataProto), as the published parser reads it: one list of
+ * entries that point at each other by index, and lists of the key names, type names and
+ * UUIDs the entries refer to by index. */
+typedef struct Table {
+        Pb *entries, *keys, *types, *uuids;
+        size_t n_entries, n_keys, n_types, n_uuids;
+        size_t cap_entries, cap_keys, cap_types, cap_uuids;
+} Table;
+
+#define MAX_TABLE_ITEMS 100000u
+#define MAX_TABLE_DIM 256u
+
+static int push(Pb **list, size_t *n, size_t *cap, Pb p) {
+        if (*n >= MAX_TABLE_ITEMS)
+                return -E2BIG;
+        if (*n == *cap) {
+                size_t ncap = *cap ? *cap * 2 : 16;
+                Pb *l = reallocarray(*list, ncap, sizeof(Pb));
+                if (!l)
+                        return -ENOMEM;
+                *list = l;
+                *cap = ncap;
+        }
+        (*list)[(*n)++] = p;
+        return 0;
+}
+
+/* The first varint field number `field` in b. 0, -ENOENT, -EBADMSG. */
+static int pb_find_varint(Pb b, uint32_t field, uint64_t *ret) {
+        for (;;) {
+                uint32_t f;
+                unsigned t;
+                uint64_t v;
+                Pb sub;
+                int r = pb_next(&b, &f, &t, &v, &sub);
+
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return -ENOENT;
+                if (f == field && t == 0) {
+                        *ret = v;
+                        return 0;
+                }
+        }
+}
+
+static bool pb_streq(Pb p, const char *s) {
+        size_t n = strlen(s);
+
+        return (size_t) (p.end - p.p) == n && memcmp(p.p, s, n) == 0;
+}
+
+/* ObjectID.object_index of the ObjectID message o, checked against the entries. */
+static int object_entry(const Table *t, Pb o, Pb *ret) {
+        uint64_t i;
+        int r = pb_find_varint(o, 6, &i);
+
+        if (r < 0)
+                return r;
+        if (i >= t->n_entries)
+                return -EBADMSG;
+        *ret = t->entries[i];
+        return 0;
+}
+
+/* The uuid_item index a UUID entry stands for: its custom_map's first map_entry's value's
+ * unsigned_integer_value. */
+static int entry_uuid(const Table *t, Pb entry, size_t *ret) {
+        Pb map, me, value;
+        uint64_t i;
+        int r;
+
+        r = pb_find(entry, 13, &map);
+        if (r >= 0)
+                r = pb_find(map, 3, &me);
+        if (r >= 0)
+                r = pb_find(me, 2, &value);
+        if (r >= 0)
+                r = pb_find_varint(value, 2, &i);
+        if (r < 0)
+                return -EBADMSG;
+        if (i >= t->n_uuids)
+                return -EBADMSG;
+        *ret = (size_t) i;
+        return 0;
+}
+
+/* Rows or columns: the positions (index by uuid_item, -1 none) and their count. */
+static int table_axis(const Table *t, Pb entry, int *pos, size_t *ret_n) {
+        Pb set, ordering, array, contents;
+        size_t n = 0;
+        int r;
+
+        for (size_t i = 0; i < t->n_uuids; i++)
+                pos[i] = -1;
+        r = pb_find(entry, 16, &set);
+        if (r >= 0)
+                r = pb_find(set, 1, &ordering);
+        if (r >= 0)
+                r = pb_find(ordering, 1, &array);
+        if (r < 0)
+                return -EBADMSG;
+        for (Pb it = array;;) {
+                uint32_t f;
+                unsigned ty;
+                uint64_t v;
+                Pb att, uuid;
+
+                r = pb_next(&it, &f, &ty, &v, &att);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        break;
+                if (f != 2 || ty != 2 || pb_find(att, 2, &uuid) < 0)
+                        continue;
+                for (size_t i = 0; i < t->n_uuids; i++)
+                        if (t->uuids[i].end - t->uuids[i].p == uuid.end - uuid.p &&
+                            memcmp(t->uuids[i].p, uuid.p, (size_t) (uuid.end - uuid.p)) == 0) {
+                                if (n >= MAX_TABLE_DIM)
+                                        return -E2BIG;
+                                pos[i] = (int) n++;
+                                break;
+                        }
+        }
+        /* contents: aliases, a UUID entry standing for another one's place */
+        if (pb_find(ordering, 2, &contents) >= 0)
+                for (Pb it = contents;;) {
+                        uint32_t f;
+                        unsigned ty;
+                        uint64_t v;
+                        Pb el, k, val, ke, ve;
+                        size_t ku, vu;
+
+                        r = pb_next(&it, &f, &ty, &v, &el);
+                        if (r < 0)
+                                return r;
+                        if (r > 0)
+                                break;
+                        if (f != 1 || ty != 2 || pb_find(el, 1, &k) < 0 ||
+                            pb_find(el, 2, &val) < 0 || object_entry(t, k, &ke) < 0 ||
+                            object_entry(t, val, &ve) < 0 || entry_uuid(t, ke, &ku) < 0 ||
+                            entry_uuid(t, ve, &vu) < 0)
+                                continue;
+                        pos[vu] = pos[ku];
+                }
+        *ret_n = n;
+        return 0;
+}
+
+static void table_done(Table *t) {
+        free(t->entries);
+        free(t->keys);
+        free(t->types);
+        free(t->uuids);
+}
+
+static void out_cell(Out *o, const char *s, size_t n) {
+        out_str(o, " ");
+        for (size_t i = 0; i < n; i++) {
+                if (s[i] == '|')
+                        out_str(o, "\\|");
+                else if (s[i] == '\n' || s[i] == '\r' || s[i] == '\0')
+                        out_str(o, " ");
+                else
+                        out_add(o, s + i, 1);
+        }
+        out_str(o, " |");
+}
+
+static int table_render(const Table *t, Out *o) {
+        _cleanup_free_ int *row_pos = NULL, *col_pos = NULL;
+        _cleanup_free_ Pb *cells = NULL;
+        Pb root = {}, rows = {}, cols = {}, cell_cols = {}, map;
+        size_t n_rows = 0, n_cols = 0;
+        bool found = false;
+        int r;
+
+        /* the root: the first entry whose custom_map's type is com.apple.notes.ICTable */
+        for (size_t i = 0; i < t->n_entries && !found; i++) {
+                uint64_t ty;
+                if (pb_find(t->entries[i], 13, &map) >= 0 &&
+                    pb_find_varint(map, 1, &ty) >= 0 && ty < t->n_types &&
+                    pb_streq(t->types[ty], "com.apple.notes.ICTable")) {
+                        root = t->entries[i];
+                        found = true;
+                }
+        }
+        if (!found || pb_find(root, 13, &map) < 0)
+                return -EBADMSG;
+        for (Pb it = map;;) {
+                uint32_t f;
+                unsigned ty;
+                uint64_t v, key;
+                Pb me, val, e;
+
+                r = pb_next(&it, &f, &ty, &v, &me);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        break;
+                if (f != 3 || ty != 2 || pb_find_varint(me, 1, &key) < 0 || key >= t->n_keys ||
+                    pb_find(me, 2, &val) < 0 || object_entry(t, val, &e) < 0)
+                        continue;
+                if (pb_streq(t->keys[key], "crRows"))
+                        rows = e;
+                else if (pb_streq(t->keys[key], "crColumns"))
+                        cols = e;
+                else if (pb_streq(t->keys[key], "cellColumns"))
+                        cell_cols = e;
+        }
+        if (!rows.p || !cols.p || !cell_cols.p)
+                return -EBADMSG;
+        row_pos = calloc(t->n_uuids + 1, sizeof(int));
+        col_pos = calloc(t->n_uuids + 1, sizeof(int));
+        if (!row_pos || !col_pos)
+                return -ENOMEM;
+        r = table_axis(t, rows, row_pos, &n_rows);
+        if (r >= 0)
+                r = table_axis(t, cols, col_pos, &n_cols);
+        if (r < 0)
+                return r;
+        if (n_rows == 0 || n_cols == 0)
+                return -EBADMSG;
+        cells = calloc(n_rows * n_cols, sizeof(Pb));
+        if (!cells)
+                return -ENOMEM;
+
+        /* cellColumns: column UUID → { row UUID → cell (a Note: its note_text) } */
+        Pb dict;
+        if (pb_find(cell_cols, 6, &dict) < 0)
+                return -EBADMSG;
+        for (Pb it = dict;;) {
+                uint32_t f;
+                unsigned ty;
+                uint64_t v;
+                Pb el, k, val, ke, column, cdict;
+                size_t cu;
+
+                r = pb_next(&it, &f, &ty, &v, &el);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        break;
+                if (f != 1 || ty != 2 || pb_find(el, 1, &k) < 0 || pb_find(el, 2, &val) < 0 ||
+                    object_entry(t, k, &ke) < 0 || entry_uuid(t, ke, &cu) < 0 ||
+                    col_pos[cu] < 0 || object_entry(t, val, &column) < 0 ||
+                    pb_find(column, 6, &cdict) < 0)
+                        continue;
+                for (Pb it2 = cdict;;) {
+                        Pb el2, k2, val2, ke2, cell, note, text;
+                        size_t ru;
+
+                        r = pb_next(&it2, &f, &ty, &v, &el2);
+                        if (r < 0)
+                                return r;
+                        if (r > 0)
+                                break;
+                        if (f != 1 || ty != 2 || pb_find(el2, 1, &k2) < 0 ||
+                            pb_find(el2, 2, &val2) < 0 || object_entry(t, k2, &ke2) < 0 ||
+                            entry_uuid(t, ke2, &ru) < 0 || row_pos[ru] < 0 ||
+                            object_entry(t, val2, &cell) < 0 || pb_find(cell, 10, &note) < 0 ||
+                            pb_find(note, 2, &text) < 0)
+                                continue;
+                        cells[(size_t) row_pos[ru] * n_cols + (size_t) col_pos[cu]] = text;
+                }
+        }
+
+        /* Markdown: the first row is the header, as Notes shows it */
+        for (size_t row = 0; row < n_rows; row++) {
+                out_str(o, "|");
+                for (size_t c = 0; c < n_cols; c++) {
+                        Pb cell = cells[row * n_cols + c];
+                        out_cell(o, (const char *) cell.p, (size_t) (cell.end - cell.p));
+                }
+                out_str(o, "\n");
+                if (row == 0) {
+                        out_str(o, "|");
+                        for (size_t c = 0; c < n_cols; c++)
+                                out_str(o, "---|");
+                        out_str(o, "\n");
+                }
+        }
+        return 0;
+}
+
+int note_table_markdown(const void *data, size_t size, char **ret) {
+        _cleanup_free_ uint8_t *pb = NULL;
+        size_t n;
+        int r;
+
+        r = note_body_inflate(data, size, NOTE_BODY_MAX, &pb, &n);
+        if (r < 0)
+                return r;
+        return note_table_parse(pb, n, ret);
+}
+
+int note_table_parse(const void *pb, size_t size, char **ret) {
+        Pb top = { pb, (const uint8_t *) pb + size }, obj, d;
+        Table t = {};
+        Out o = {};
+        int r;
+
+        if (!pb)
+                return -EBADMSG;
+        if (pb_find(top, 2, &obj) < 0 || pb_find(obj, 3, &d) < 0)
+                return -EBADMSG;
+        for (Pb it = d;;) {
+                uint32_t f;
+                unsigned ty;
+                uint64_t v;
+                Pb sub;
+
+                r = pb_next(&it, &f, &ty, &v, &sub);
+                if (r < 0)
+                        goto finish;
+                if (r > 0)
+                        break;
+                if (ty != 2)
+                        continue;
+                r = f == 3 ? push(&t.entries, &t.n_entries, &t.cap_entries, sub) :
+                    f == 4 ? push(&t.keys, &t.n_keys, &t.cap_keys, sub) :
+                    f == 5 ? push(&t.types, &t.n_types, &t.cap_types, sub) :
+                    f == 6 ? push(&t.uuids, &t.n_uuids, &t.cap_uuids, sub) : 0;
+                if (r < 0)
+                        goto finish;
+        }
+        r = table_render(&t, &o);
+        if (r >= 0 && o.oom)
+                r = -ENOMEM;
+        if (r >= 0) {
+                /* without the last newline: the caller ends the paragraph */
+                if (o.n > 0 && o.buf[o.n - 1] == '\n')
+                        o.buf[--o.n] = 0;
+                *ret = TAKE_PTR(o.buf);
+        }
+finish:
+        free(o.buf);
+        table_done(&t);
+        return r < 0 ? r : 0;
+}

@@ -75,3 +75,13 @@ typedef char *(*NoteAttachmentFn)(const char *id, const char *uti, void *userdat
  * separate paragraphs outside lists and fences, and lists of another kind. 0 or -ENOMEM. */
 int note_body_markdown(const NoteBody *b, NoteAttachmentFn fn, void *userdata, char **ret,
                        size_t *ret_len);
+
+/* A table attachment's ZMERGEABLEDATA1 (gzip'd MergableDataProto, the CRDT Notes keeps
+ * tables in) as a Markdown table: the first row is the header, '|' in a cell becomes "\|",
+ * newlines spaces; no newline at the end. Read as the published parser reads it: the
+ * entry typed com.apple.notes.ICTable, its crRows / crColumns ordered sets (with their
+ * aliases) and cellColumns dictionaries. 0; -EBADMSG (not a table we can read); -E2BIG
+ * (more than 256 rows or columns); -EFBIG; -ENOMEM. */
+int note_table_markdown(const void *data, size_t size, char **ret);
+/* The same on the inflated MergableDataProto. */
+int note_table_parse(const void *pb, size_t size, char **ret);

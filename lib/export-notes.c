@@ -4,9 +4,9 @@
  * holds one directory per folder (nested by the folders' parent links) and one
  * "<title>.md" per note, its mtime the note's modification date; a note's attachments are
  * copied into "<title> attachments/" beside it and linked where their U+FFFC stands. The
- * body is decoded by export-notes-proto.c (what it renders is said there); tables and
- * drawings, whose content lives in CRDT blobs we do not decode, become "[table]" /
- * "[drawing]".
+ * body is decoded by export-notes-proto.c (what it renders is said there); a table
+ * attachment becomes a Markdown table from its CRDT (ZMERGEABLEDATA1; "[table]" when that
+ * does not read), a drawing "[drawing]".
  *
  * The schema (Core Data, one table ZICCLOUDSYNCINGOBJECT for notes, folders, attachments
  * and media, told apart by which columns are set): a note has ZNOTEDATA (→ ZICNOTEDATA
@@ -70,7 +70,7 @@ typedef struct Notes {
         FILE *locked_md;                /* Locked notes.md, created with the first one */
         char created[64];               /* the creation date expression */
         char note_ent[96];              /* "AND Z_ENT = …" when Z_PRIMARYKEY names ICNote */
-        bool has_alt;
+        bool has_alt, has_mergeable;
 } Notes;
 
 static int collect_media(ExportCtx *x, const ids_snapshot_file *f, void *userdata) {
@@ -296,20 +296,17 @@ static char *attachment_markdown(const char *id, const char *uti, void *userdata
         _cleanup_free_ char *used = NULL, *alt = NULL, *media_id = NULL, *filename = NULL;
         _cleanup_free_ char *att_uti = NULL;
         const char *path;
-        char name[256], *md = NULL;
+        char name[256], sql[400], *md = NULL;
         int r;
 
         if (nf->error < 0)
                 return NULL;
-        if (sqlite3_prepare_v2(n->db,
-                               n->has_alt ?
-                               "SELECT a.ZTYPEUTI, a.ZALTTEXT, m.ZIDENTIFIER, m.ZFILENAME FROM " OBJ
-                               " a LEFT JOIN " OBJ " m ON m.Z_PK = a.ZMEDIA WHERE a.ZIDENTIFIER = ?"
-                               " LIMIT 1" :
-                               "SELECT a.ZTYPEUTI, NULL, m.ZIDENTIFIER, m.ZFILENAME FROM " OBJ
-                               " a LEFT JOIN " OBJ " m ON m.Z_PK = a.ZMEDIA WHERE a.ZIDENTIFIER = ?"
-                               " LIMIT 1",
-                               -1, &s, NULL) != SQLITE_OK)
+        snprintf(sql, sizeof(sql),
+                 "SELECT a.ZTYPEUTI, %s, m.ZIDENTIFIER, m.ZFILENAME, %s FROM " OBJ " a"
+                 " LEFT JOIN " OBJ " m ON m.Z_PK = a.ZMEDIA WHERE a.ZIDENTIFIER = ? LIMIT 1",
+                 n->has_alt ? "a.ZALTTEXT" : "NULL",
+                 n->has_mergeable ? "a.ZMERGEABLEDATA1" : "NULL");
+        if (sqlite3_prepare_v2(n->db, sql, -1, &s, NULL) != SQLITE_OK)
                 return NULL;
         sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_ROW) {
@@ -323,8 +320,15 @@ static char *attachment_markdown(const char *id, const char *uti, void *userdata
         if (!uti)
                 uti = att_uti;
 
-        if (uti && strstr(uti, "table"))
+        if (uti && strstr(uti, "table")) {
+                /* the table's CRDT as a Markdown table: Notes puts a table on a line of
+                 * its own, so it stands as a paragraph */
+                if (sqlite3_column_type(s, 4) == SQLITE_BLOB &&
+                    note_table_markdown(sqlite3_column_blob(s, 4),
+                                        (size_t) sqlite3_column_bytes(s, 4), &md) == 0)
+                        return md;
                 return strdup("[table]");
+        }
         if (uti && (strstr(uti, "drawing") || strstr(uti, "paper")))
                 return strdup("[drawing]");
         if (!media_id || !filename) {
@@ -510,6 +514,7 @@ static int run(ExportCtx *x) {
                 return r;
         n.db = db;
         n.has_alt = export_has_column(db, OBJ, "ZALTTEXT");
+        n.has_mergeable = export_has_column(db, OBJ, "ZMERGEABLEDATA1");
         /* iOS 17+ writes ZCREATIONDATE3, before ZCREATIONDATE1: the first one set */
         snprintf(n.created, sizeof(n.created), "COALESCE(%s, %s)",
                  export_has_column(db, OBJ, "ZCREATIONDATE3") ? "ZCREATIONDATE3" : "NULL",

@@ -5,8 +5,8 @@
  * every prefix of a body, lengths past the end, an over-long varint, a gzip bomb against
  * the cap) and the Markdown it renders; then export_notes and export_voice_memos on
  * databases this test creates with SQLite (folders nested and in a parent cycle, Recently
- * Deleted, a locked note, an attachment, hostile titles). With a directory argument it
- * writes the seed corpus of fuzz-note-body there.
+ * Deleted, a locked note, an attachment, hostile titles), and a table's CRDT built here.
+ * With a directory argument it writes the seed corpus of fuzz-note-body there.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -299,6 +299,141 @@ static void test_inflate(void) {
         }
 }
 
+/* ---- tables ---------------------------------------------------------------------------- */
+
+static void oid(Buf *b, unsigned field, unsigned index) {
+        Buf o = { .n = 0 };
+
+        field_varint(&o, 6, index);
+        field_msg(b, field, &o);
+}
+
+static void entry(Buf *data, const Buf *e) {
+        field_msg(data, 3, e);
+}
+
+/* A UUID entry: custom_map { type 1, map_entry { key 0, value { uint uuid_index } } } */
+static void uuid_entry(Buf *data, unsigned uuid_index) {
+        Buf v = { .n = 0 }, me = { .n = 0 }, map = { .n = 0 }, e = { .n = 0 };
+
+        field_varint(&v, 2, uuid_index);
+        field_varint(&me, 1, 0);
+        field_msg(&me, 2, &v);
+        field_varint(&map, 1, 1);
+        field_msg(&map, 3, &me);
+        field_msg(&e, 13, &map);
+        entry(data, &e);
+}
+
+/* crRows / crColumns: ordered_set { ordering { array { attachment { uuid } … } } } */
+static void axis_entry(Buf *data, const char *const *uuids, size_t n) {
+        Buf arr = { .n = 0 }, ord = { .n = 0 }, set = { .n = 0 }, e = { .n = 0 };
+
+        for (size_t i = 0; i < n; i++) {
+                Buf att = { .n = 0 };
+                field_varint(&att, 1, i);
+                field_str(&att, 2, uuids[i]);
+                field_msg(&arr, 2, &att);
+        }
+        field_msg(&ord, 1, &arr);
+        field_msg(&set, 1, &ord);
+        field_msg(&e, 16, &set);
+        entry(data, &e);
+}
+
+/* dictionary { element { key oid, value oid } … } */
+static void dict_entry(Buf *data, const unsigned (*kv)[2], size_t n) {
+        Buf d = { .n = 0 }, e = { .n = 0 };
+
+        for (size_t i = 0; i < n; i++) {
+                Buf el = { .n = 0 };
+                oid(&el, 1, kv[i][0]);
+                oid(&el, 2, kv[i][1]);
+                field_msg(&d, 1, &el);
+        }
+        field_msg(&e, 6, &d);
+        entry(data, &e);
+}
+
+static void cell_entry(Buf *data, const char *text) {
+        Buf note = { .n = 0 }, e = { .n = 0 };
+
+        field_str(&note, 2, text);
+        field_msg(&e, 10, &note);
+        entry(data, &e);
+}
+
+/* A 2×2 table, rows R0 R1, columns C1 C0 (so the column order is the set's, not the
+ * uuid_item's), one cell missing. */
+static void build_table(Buf *out) {
+        static const char *const rows[] = { "RRRRRRRRRRRRRRR0", "RRRRRRRRRRRRRRR1" };
+        static const char *const cols[] = { "CCCCCCCCCCCCCCC1", "CCCCCCCCCCCCCCC0" };
+        static const unsigned cell_cols[][2] = { { 4, 8 }, { 5, 9 } };
+        static const unsigned col0[][2] = { { 6, 10 }, { 7, 11 } };
+        static const unsigned col1[][2] = { { 6, 12 } };
+        static Buf data, root, map, obj;
+        static const char *const keys[] = { "UUIDIndex", "crRows", "crColumns", "cellColumns" };
+
+        data.n = root.n = map.n = obj.n = 0;
+        field_varint(&map, 1, 0);
+        for (unsigned k = 1; k <= 3; k++) {
+                Buf me = { .n = 0 };
+                field_varint(&me, 1, k);
+                oid(&me, 2, k);
+                field_msg(&map, 3, &me);
+        }
+        field_msg(&root, 13, &map);
+        entry(&data, &root);                            /* 0 */
+        axis_entry(&data, rows, 2);                     /* 1 */
+        axis_entry(&data, cols, 2);                     /* 2 */
+        dict_entry(&data, cell_cols, 2);                /* 3 */
+        uuid_entry(&data, 2);                           /* 4: C0 */
+        uuid_entry(&data, 3);                           /* 5: C1 */
+        uuid_entry(&data, 0);                           /* 6: R0 */
+        uuid_entry(&data, 1);                           /* 7: R1 */
+        dict_entry(&data, col0, 2);                     /* 8: column C0 */
+        dict_entry(&data, col1, 1);                     /* 9: column C1 */
+        cell_entry(&data, "Head 0");                    /* 10 */
+        cell_entry(&data, "a|b\nc");                    /* 11 */
+        cell_entry(&data, "Head 1");                    /* 12 */
+        for (size_t i = 0; i < 4; i++)
+                field_str(&data, 4, keys[i]);
+        field_str(&data, 5, "com.apple.notes.ICTable");
+        field_str(&data, 5, "com.apple.CRDT.NSUUID");
+        field_str(&data, 6, rows[0]);
+        field_str(&data, 6, rows[1]);
+        field_str(&data, 6, cols[1]);
+        field_str(&data, 6, cols[0]);
+        field_varint(&obj, 2, 1);
+        field_msg(&obj, 3, &data);
+        out->n = 0;
+        field_msg(out, 2, &obj);
+}
+
+static void test_table(void) {
+        static Buf pb, bad;
+        static uint8_t gz[65536];
+        char *md = NULL;
+        size_t n;
+
+        build_table(&pb);
+        n = gzip(&pb, gz, sizeof(gz));
+        ASSERT_OK(note_table_markdown(gz, n, &md));
+        ASSERT_STREQ(md, "| Head 1 | Head 0 |\n|---|---|\n|  | a\\|b c |");
+        free(md);
+        /* every prefix and some changed bytes: an answer, never a crash */
+        for (size_t k = 0; k < pb.n; k++)
+                if (note_table_parse(pb.d, k, &md) == 0)
+                        free(md);
+        for (size_t i = 0; i < pb.n; i++) {
+                bad = pb;
+                bad.d[i] ^= 0x41;
+                if (note_table_parse(bad.d, bad.n, &md) == 0)
+                        free(md);
+        }
+        ASSERT_EQ(note_table_parse("", 0, &md), -EBADMSG);
+}
+
 /* ---- the exports on fixture databases ------------------------------------------------ */
 
 static void mkdir_p(const char *path) {
@@ -540,12 +675,19 @@ int main(int argc, char **argv) {
                 if (!f || fwrite(pb.d, 1, pb.n, f) != pb.n)
                         return 1;
                 fclose(f);
+                build_table(&pb);
+                snprintf(path, sizeof(path), "%s/table.pb", argv[1]);
+                f = fopen(path, "we");
+                if (!f || fwrite(pb.d, 1, pb.n, f) != pb.n)
+                        return 1;
+                fclose(f);
                 return 0;
         }
 
         test_parse_render();
         test_hostile();
         test_inflate();
+        test_table();
         if (!mkdtemp(tmp))
                 return 1;
         test_notes_export(tmp);
