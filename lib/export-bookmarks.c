@@ -37,14 +37,6 @@
 #define MAX_DEPTH 64u
 #define MAX_EXTRA (256u * 1024)
 
-static void sqlite3_closep(sqlite3 **db) {
-        sqlite3_close(*db);
-}
-
-static void sqlite3_finalizep(sqlite3_stmt **s) {
-        sqlite3_finalize(*s);
-}
-
 typedef struct Row {
         int64_t id, parent, order;
         bool folder, deleted, visited, has_added;

@@ -41,19 +41,6 @@
 #define MAX_MEDIA_FILES 200000u
 #define MAX_ZDATA (64u * 1024 * 1024)
 
-static void sqlite3_closep(sqlite3 **db) {
-        sqlite3_close(*db);
-}
-
-static void sqlite3_finalizep(sqlite3_stmt **s) {
-        sqlite3_finalize(*s);
-}
-
-static void fclosep(FILE **f) {
-        if (*f)
-                fclose(*f);
-}
-
 /* Every file beneath Accounts/ of the notes domain, to find a media file by its media
  * identifier whatever generation directory it sits in. */
 typedef struct MediaFiles {

@@ -32,14 +32,6 @@ static const Place places[] = {
           "Recordings", "ZCLOUDRECORDING" },
 };
 
-static void sqlite3_closep(sqlite3 **db) {
-        sqlite3_close(*db);
-}
-
-static void sqlite3_finalizep(sqlite3_stmt **s) {
-        sqlite3_finalize(*s);
-}
-
 static int export_place(ExportCtx *x, const Place *p, sqlite3 *db) {
         static const char *const columns[] = { "Z_PK", "ZDATE", "ZPATH", "ZCUSTOMLABEL", NULL };
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *s = NULL;

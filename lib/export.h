@@ -132,6 +132,17 @@ void export_note(ExportCtx *x, const char *fmt, ...) __attribute__((format(print
 /* IDS_E_CANCELLED once a cancel was asked for, else 0. */
 int export_check_cancel(ExportCtx *x);
 
+/* Results: 0, the positive IDS_E_* outcomes (IDS_E_UNSUPPORTED, IDS_E_PROTOCOL,
+ * IDS_E_CANCELLED, IDS_E_DISK_FULL: test `r != 0`, not `r < 0`), or -errno. */
+
+static inline void sqlite3_closep(sqlite3 **db) {
+        sqlite3_close(*db);
+}
+
+static inline void sqlite3_finalizep(sqlite3_stmt **st) {
+        sqlite3_finalize(*st);
+}
+
 /* Mac absolute time (seconds since 2001-01-01 UTC, as Core Data stores it) to Unix time. */
 #define EXPORT_MAC_EPOCH INT64_C(978307200)
 
