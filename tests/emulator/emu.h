@@ -141,7 +141,19 @@ typedef struct GenOptions {
         unsigned apps;          /* user apps; default 2; with 3 or more, every third one has
                                  * no file sharing */
         unsigned crashlogs;     /* default 3 */
+        /* The personal databases (profile-pim.h), each with its ground-truth JSON; 0 = none
+         * of that kind (the default). Their files come on top of `files` and `bytes`: the
+         * core files at their paths (AddressBook, Calendar, Bookmarks.db) are left out of
+         * the generation plan, whose count and byte total stay as asked. */
+        unsigned contacts, events, bookmarks, notes, recordings;
 } GenOptions;
+
+/* gen-profile --pim: every kind with these counts. */
+#define PIM_DEFAULT_CONTACTS 25u
+#define PIM_DEFAULT_EVENTS 40u
+#define PIM_DEFAULT_BOOKMARKS 20u
+#define PIM_DEFAULT_NOTES 12u
+#define PIM_DEFAULT_RECORDINGS 3u
 
 typedef struct MutateOptions {
         uint64_t seed;
@@ -150,6 +162,9 @@ typedef struct MutateOptions {
         unsigned photos_add, photos_rename, photos_move, photos_delete;
         /* documents of apps with file sharing: new ones, changed, deleted */
         unsigned documents_add, documents_change, documents_delete;
+        /* every personal database the profile has (profile-pim.h): items changed, added,
+         * deleted in each */
+        unsigned pim_change, pim_add, pim_delete;
 } MutateOptions;
 
 typedef struct AppInfo {

@@ -7,10 +7,12 @@
  *               [--backup-password PW] [--backup-kdf-iterations DPIC:ITER|realistic]
  *               --device UDID=PROFILE_DIR[,untrusted][,locked][,detached] [--device ...]
  *   fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V] [--files N]
- *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N]
+ *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N] [--pim]
+ *               [--contacts N] [--events N] [--bookmarks N] [--notes N] [--recordings N]
  *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N] [--photos-add N]
  *               [--photos-rename N] [--photos-move N] [--photos-delete N]
  *               [--documents-add N] [--documents-change N] [--documents-delete N]
+ *               [--pim-change N] [--pim-add N] [--pim-delete N]
  *   fakeidevice ctl CONTROL_PATH COMMAND [ARG...]
  *
  * Control commands (one line each, answered "ok ..." or "err ..."): list, quit, attach|detach|
@@ -19,6 +21,10 @@
  * percent-decoded, see profile-docs.c), fault UDID MODE [ARG] (afc.c, backup.c),
  * backup-password UDID PW|off (set or clear the backup password, as ChangePassword does,
  * without asking for the old one; PW without blanks).
+ *
+ * gen-profile --pim adds every personal database (contacts, calendars, bookmarks, notes,
+ * voice memos) with default counts; --contacts N etc. add one kind. They come on top of
+ * --files/--bytes; mutate --pim-change/--pim-add/--pim-delete change them (profile-pim.h).
  *
  * --backup-password gives every device that backup password, as if `idevicebackup2 encryption
  * on PW` had run: WillEncrypt is true and backups are encrypted as iOS does (backup-crypt.c).
@@ -533,6 +539,12 @@ static int cmd_gen_profile(int argc, char **argv) {
                 { "photos", required_argument, NULL, 'P' },
                 { "apps", required_argument, NULL, 'a' },
                 { "crashlogs", required_argument, NULL, 'c' },
+                { "pim", no_argument, NULL, 'I' },
+                { "contacts", required_argument, NULL, 'C' },
+                { "events", required_argument, NULL, 'E' },
+                { "bookmarks", required_argument, NULL, 'B' },
+                { "notes", required_argument, NULL, 'N' },
+                { "recordings", required_argument, NULL, 'R' },
                 {}
         };
         GenOptions o = { .files = 50, .bytes = 4u << 20, .photos = 5, .apps = 2, .crashlogs = 3 };
@@ -561,6 +573,18 @@ static int cmd_gen_profile(int argc, char **argv) {
                 case 'P': r = parse_uint("--photos", optarg, &o.photos); break;
                 case 'a': r = parse_uint("--apps", optarg, &o.apps); break;
                 case 'c': r = parse_uint("--crashlogs", optarg, &o.crashlogs); break;
+                case 'I':
+                        o.contacts = PIM_DEFAULT_CONTACTS;
+                        o.events = PIM_DEFAULT_EVENTS;
+                        o.bookmarks = PIM_DEFAULT_BOOKMARKS;
+                        o.notes = PIM_DEFAULT_NOTES;
+                        o.recordings = PIM_DEFAULT_RECORDINGS;
+                        break;
+                case 'C': r = parse_uint("--contacts", optarg, &o.contacts); break;
+                case 'E': r = parse_uint("--events", optarg, &o.events); break;
+                case 'B': r = parse_uint("--bookmarks", optarg, &o.bookmarks); break;
+                case 'N': r = parse_uint("--notes", optarg, &o.notes); break;
+                case 'R': r = parse_uint("--recordings", optarg, &o.recordings); break;
                 default: return 2;
                 }
                 if (r < 0)
@@ -586,6 +610,9 @@ static int cmd_mutate(int argc, char **argv) {
                 { "documents-add", required_argument, NULL, 'x' },
                 { "documents-change", required_argument, NULL, 'y' },
                 { "documents-delete", required_argument, NULL, 'z' },
+                { "pim-change", required_argument, NULL, 'p' },
+                { "pim-add", required_argument, NULL, 'q' },
+                { "pim-delete", required_argument, NULL, 'r' },
                 {}
         };
         MutateOptions o = {};
@@ -616,6 +643,9 @@ static int cmd_mutate(int argc, char **argv) {
                 case 'z':
                         r = parse_uint("--documents-delete", optarg, &o.documents_delete);
                         break;
+                case 'p': r = parse_uint("--pim-change", optarg, &o.pim_change); break;
+                case 'q': r = parse_uint("--pim-add", optarg, &o.pim_add); break;
+                case 'r': r = parse_uint("--pim-delete", optarg, &o.pim_delete); break;
                 default: return 2;
                 }
                 if (r < 0)
@@ -625,7 +655,8 @@ static int cmd_mutate(int argc, char **argv) {
                 fprintf(stderr, "usage: fakeidevice mutate DIR --seed S [--change N] [--add N] "
                                 "[--delete N] [--photos-add N] [--photos-rename N] "
                                 "[--photos-move N] [--photos-delete N] [--documents-add N] "
-                                "[--documents-change N] [--documents-delete N]\n");
+                                "[--documents-change N] [--documents-delete N] "
+                                "[--pim-change N] [--pim-add N] [--pim-delete N]\n");
                 return 2;
         }
         return profile_mutate(argv[optind], &o) < 0 ? 1 : 0;
@@ -709,10 +740,15 @@ static void usage(void) {
               "       fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V]\n"
               "                   [--files N] [--bytes SIZE] [--photos N] [--apps N] "
               "[--crashlogs N]\n"
+              "                   [--pim] [--contacts N] [--events N] [--bookmarks N] "
+              "[--notes N]\n"
+              "                   [--recordings N]   (personal databases, on top of "
+              "--files/--bytes)\n"
               "       fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]\n"
               "                   [--photos-add N] [--photos-rename N] [--photos-move N]\n"
               "                   [--photos-delete N] [--documents-add N] [--documents-change N]\n"
-              "                   [--documents-delete N]\n"
+              "                   [--documents-delete N] [--pim-change N] [--pim-add N] "
+              "[--pim-delete N]\n"
               "       fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n"
               "control commands: list | quit | attach|detach|reboot|trust|deny|lock|unlock UDID\n"
               "                  | battery UDID PERCENT CHARGING | stats UDID | stats-reset UDID\n"

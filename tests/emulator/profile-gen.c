@@ -4,6 +4,7 @@
  * seed) and the other parts of a profile: media, apps, crash logs, device.ini.
  */
 #include "profile-internal.h"
+#include "profile-pim.h"
 
 /* ---- the generation plan: every backup file, its class, size and mtime ------------------ */
 
@@ -123,6 +124,18 @@ static const struct {
         { "HomeDomain/Library/Keyboard/dynamic-text.dat", SIZE_SMALL },
         { "DatabaseDomain/timezone/localtime", SIZE_SMALL },
 };
+
+/* Whether core file path is a personal database gen-profile writes for real with o's
+ * counts (profile-pim.h): then the plan leaves it out, and the database comes on top. */
+static bool pim_owns(const GenOptions *o, const char *path) {
+        if (o->contacts > 0 && startswith(path, "HomeDomain/Library/AddressBook/"))
+                return true;
+        if (o->events > 0 && startswith(path, "HomeDomain/Library/Calendar/"))
+                return true;
+        if (o->bookmarks > 0 && strcmp(path, "HomeDomain/Library/Safari/Bookmarks.db") == 0)
+                return true;
+        return o->notes > 0 && strcmp(path, "HomeDomain/Library/Notes/notes.sqlite") == 0;
+}
 
 /* The first document of app n is first_docs[(n - 1) % …]: odd but legal names. */
 static const char *const first_docs[] = {
@@ -339,8 +352,11 @@ static int plan_filler(Plan *p, Rng *r, unsigned j) {
  * document set doc_set[] (app by app, as far as R goes), a quarter of what is left (when
  * A > 0) are more app documents, round robin over the apps, and the rest is filler spread
  * over HomeDomain, MediaDomain and RootDomain. Exactly F regular files end up under backup/.
+ * A core file that is a personal database gen-profile writes (pim_owns()) is skipped, so
+ * the plan's F files do not count it: the real database comes on top.
  */
-static int plan_build(Plan *p, Rng *r, unsigned files, unsigned photos, unsigned apps) {
+static int plan_build(Plan *p, Rng *r, unsigned files, unsigned photos, unsigned apps,
+                      const GenOptions *o) {
         unsigned rest = files - photos - apps - GEN_ODD_FILES, extra;
         int k;
 
@@ -368,7 +384,10 @@ static int plan_build(Plan *p, Rng *r, unsigned files, unsigned photos, unsigned
         if (k < 0)
                 return k;
 
-        for (size_t i = 0; i < ELEMENTSOF(core_files) && rest > 0; i++, rest--) {
+        for (size_t i = 0; i < ELEMENTSOF(core_files) && rest > 0; i++) {
+                if (pim_owns(o, core_files[i].path))
+                        continue;
+                rest--;
                 k = plan_add(p, r, core_files[i].cls, false,
                              BASE_TIME + (int64_t) rng_range(r, 30 * DAY), "%s",
                              core_files[i].path);
@@ -810,8 +829,9 @@ static int gen_backup_files(int dfd, const Plan *plan, uint64_t seed, uint8_t *b
  *
  * Writes device.ini, media/, apps/, crash/ and backup/ as described at the top of this file
  * and above plan_build() (file count) and plan_fit_sizes() (byte count): backup/ then holds
- * exactly o->files regular files of o->bytes bytes in total. The same options give a
- * byte-identical tree, mtimes of files and directories included.
+ * exactly o->files regular files of o->bytes bytes in total, plus the personal databases
+ * (o->contacts, o->events, … > 0; profile-pim.h) and their JSON beside device.ini. The same
+ * options give a byte-identical tree, mtimes of files and directories included.
  *
  * Returns 0 on success; -EEXIST if @dir is a non-empty directory, -EINVAL for options that
  * cannot be met (files < photos + apps + 3, a bad name/product/ios), another -errno if
@@ -853,7 +873,7 @@ int profile_generate(const char *dir, const GenOptions *o) {
         }
 
         rng_init(&rng, o->seed);
-        r = plan_build(&plan, &rng, files, o->photos, o->apps);
+        r = plan_build(&plan, &rng, files, o->photos, o->apps, o);
         if (r < 0) {
                 log_warn("gen-profile: cannot plan the files: %s", strerror(-r));
                 return r;
@@ -944,6 +964,22 @@ int profile_generate(const char *dir, const GenOptions *o) {
 
         step = "documents.tsv";
         r = documents_write_tsv(dir, dfd, BASE_TIME, buf);
+        if (r < 0)
+                goto fail;
+
+        /* The personal databases, each from its own PRNG stream of the seed, so that one
+         * kind's count does not change another's data. */
+        step = "the personal databases";
+        if (o->contacts > 0)
+                r = pim_contacts_generate(dir, ios, o->seed, o->contacts);
+        if (r >= 0 && o->events > 0)
+                r = pim_calendars_generate(dir, ios, o->seed, o->events);
+        if (r >= 0 && o->bookmarks > 0)
+                r = pim_bookmarks_generate(dir, ios, o->seed, o->bookmarks);
+        if (r >= 0 && o->notes > 0)
+                r = pim_notes_generate(dir, ios, o->seed, o->notes);
+        if (r >= 0 && o->recordings > 0)
+                r = pim_recordings_generate(dir, ios, o->seed, o->recordings);
         if (r < 0)
                 goto fail;
 

@@ -4,6 +4,7 @@
  * seed, as a phone changes between two backups.
  */
 #include "profile-internal.h"
+#include "profile-pim.h"
 
 /* ---- mutate ------------------------------------------------------------------------------ */
 
@@ -75,6 +76,28 @@ static int mutate_replace(int dfd, const char *bpath, const char *twin, uint64_t
 fail:
         (void) unlinkat(dfd, tmp, 0);
         return r;
+}
+
+/* Whether backup file rel belongs to a personal database of the profile (one with its
+ * ground-truth JSON in dir): --change/--delete/--add leave those to --pim-*, which keep
+ * database and JSON in step. */
+static bool pim_file(int dfd, const char *rel) {
+        static const struct {
+                const char *json, *prefix;
+        } owned[] = {
+                { "contacts.json", "HomeDomain/Library/AddressBook/" },
+                { "calendars.json", "HomeDomain/Library/Calendar/" },
+                { "bookmarks.json", "HomeDomain/Library/Safari/Bookmarks.db" },
+                { "notes.json", "HomeDomain/Library/Notes/notes.sqlite" },
+                { "notes.json", "AppDomainGroup-group.com.apple.notes/" },
+                { "voice-memos.json", "MediaDomain/Media/Recordings/" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(owned); i++)
+                if (startswith(rel, owned[i].prefix) &&
+                    faccessat(dfd, owned[i].json, F_OK, 0) >= 0)
+                        return true;
+        return false;
 }
 
 /* Remember the directory above path, whose mtime the mutation changed. */
@@ -181,6 +204,9 @@ static int mutate_add(int dfd, Rng *r, uint64_t seed, const char *like, int64_t 
  * or removed from both; a new file in a DCIM folder or app Documents gets its twin too.
  * Then the camera roll (--photos-*, profile-photos.c) and the app documents
  * (--documents-*, documents_mutate()), and photos.tsv and documents.tsv are rewritten.
+ * The personal databases (those with a ground-truth JSON) are left out of the generic
+ * --change/--delete/--add; --pim-change/--pim-add/--pim-delete go to every pim_*_mutate()
+ * with the ProductVersion of device.ini, each rewriting its database and JSON.
  * New and changed files get mtimes after the newest one in backup/, and so do the
  * directories whose entries changed; the same tree and options give the same result.
  *
@@ -213,6 +239,19 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
         r = list_tree(dfd, "backup", false, true, &l);
         if (r < 0)
                 goto fail;
+        /* The personal databases change only through --pim-*, below. */
+        {
+                size_t w = 0;
+
+                for (size_t i = 0; i < l.n; i++) {
+                        if (pim_file(dfd, l.e[i].path + strlen("backup/"))) {
+                                free(l.e[i].path);
+                                continue;
+                        }
+                        l.e[w++] = l.e[i];
+                }
+                l.n = w;
+        }
         if (l.n > 0)
                 qsort(l.e, l.n, sizeof(*l.e), entry_compare);
 
@@ -355,6 +394,23 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
                 r = documents_write_tsv(dir, dfd, t + 3600, buf);
         if (r < 0)
                 goto fail;
+
+        step = "the personal databases";
+        if (o->pim_change + o->pim_add + o->pim_delete > 0) {
+                _cleanup_(device_info_freep) DeviceInfo *info = NULL;
+                int (*const mutators[])(const char *, const char *, uint64_t, unsigned,
+                                        unsigned, unsigned) = {
+                        pim_contacts_mutate, pim_calendars_mutate, pim_bookmarks_mutate,
+                        pim_notes_mutate, pim_recordings_mutate,
+                };
+
+                r = profile_read_info(dir, &info);
+                for (size_t i = 0; i < ELEMENTSOF(mutators) && r >= 0; i++)
+                        r = mutators[i](dir, info->ios, o->seed, o->pim_change, o->pim_add,
+                                        o->pim_delete);
+                if (r < 0)
+                        goto fail;
+        }
 
         step = "directory times";
         for (size_t i = 0; i < touched.n; i++) {
