@@ -475,7 +475,8 @@ static int read_contact(Reader *rd, sqlite3_stmt *st, Contact *c) {
         c->last = strdup(n[0]);
         if (!c->first || !c->last)
                 return -ENOMEM;
-        if (sqlite3_column_type(st, C_MODIFIED) != SQLITE_NULL) {
+        if (sqlite3_column_type(st, C_MODIFIED) == SQLITE_INTEGER ||
+            sqlite3_column_type(st, C_MODIFIED) == SQLITE_FLOAT) {
                 double d = sqlite3_column_double(st, C_MODIFIED);
 
                 if (isfinite(d) && d > -1e10 && d < 1e10)
