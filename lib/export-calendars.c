@@ -60,7 +60,9 @@ static const char *col_text(sqlite3_stmt *st, int i) {
 static bool col_time(sqlite3_stmt *st, int i, time_t *ret) {
         double d;
 
-        if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        /* A REAL (or INTEGER) only: text or a blob would read as 0, a wrong date. */
+        if (sqlite3_column_type(st, i) != SQLITE_FLOAT &&
+            sqlite3_column_type(st, i) != SQLITE_INTEGER)
                 return false;
         d = sqlite3_column_double(st, i);
         if (!(d > -1e10 && d < 1e10))   /* also NaN */
