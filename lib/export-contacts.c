@@ -296,26 +296,29 @@ typedef struct Reader {
 static int write_address(Reader *rd, FILE *f, const char *group, const char *params,
                          int64_t uid) {
         static const char *const keys[] = { "Street", "City", "State", "ZIP", "Country" };
-        _cleanup_free_ char *parts[5] = {};
+        char *parts[5] = {};
         const char *v[7] = { "", "" };
-        int r;
+        int r = 0;
 
         sqlite3_reset(rd->entries);
         sqlite3_bind_int64(rd->entries, 1, uid);
-        for (unsigned i = 0; i < 64 && (r = sqlite3_step(rd->entries)) == SQLITE_ROW; i++) {
+        for (unsigned i = 0; r == 0 && i < 64 && sqlite3_step(rd->entries) == SQLITE_ROW; i++) {
                 const char *k = col_text(rd->entries, 0), *val = col_text(rd->entries, 1);
 
                 for (size_t j = 0; k && val && j < ELEMENTSOF(keys); j++)
                         if (strcmp(k, keys[j]) == 0 && !parts[j]) {
                                 parts[j] = strdup(val);
                                 if (!parts[j])
-                                        return -ENOMEM;
+                                        r = -ENOMEM;
                         }
         }
         for (size_t j = 0; j < 5; j++)
                 v[2 + j] = parts[j] ?: "";
-        put_prop(f, group, "ADR", params, v, 7);
-        return 0;
+        if (r == 0)
+                put_prop(f, group, "ADR", params, v, 7);
+        for (size_t j = 0; j < 5; j++)
+                free(parts[j]);
+        return r;
 }
 
 static int write_values(Reader *rd, FILE *f, int64_t rowid) {
