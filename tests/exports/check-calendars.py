@@ -5,7 +5,7 @@ with the emulator's calendars.json. Parses with python3-icalendar; a calendar's 
 the one whose X-WR-CALNAME is its title (else "<title>.ics"). For every event, by UID:
 summary, location, description, DTSTART/DTEND as UTC instants (zoned times through
 zoneinfo by TZID, which must have its VTIMEZONE in the file), all-day dates (DTEND
-exclusive), floating times (no TZID, no Z), the RRULE's parts, and the rule EXPANDED with
+exclusive), CRLF lines of at most 75 octets, floating times (no TZID, no Z), the RRULE's parts, and the rule EXPANDED with
 python3-dateutil (rrulestr with DTSTART in its zone, minus EXDATE) over
 [start, start + 366 days) against "occurrences"; EXDATEs; overrides by RECURRENCE-ID;
 alarms (TRIGGER seconds); attendees (mailto, CN). Exit 0 when equal, 1 with one line per
@@ -221,7 +221,17 @@ def main():
         if not name.endswith(".ics"):
             fail("calendars/%s: not an .ics" % name)
             continue
-        cal = icalendar.Calendar.from_ical(open(os.path.join(cdir, name), "rb").read())
+        data = open(os.path.join(cdir, name), "rb").read()
+        if not data.endswith(b"\r\n"):
+            fail("calendars/%s: does not end with CRLF" % name)
+        for i, line in enumerate(data.split(b"\r\n")[:-1]):
+            if len(line) > 75 or b"\n" in line:
+                fail("calendars/%s:%d: not a folded CRLF line of at most 75 octets" % (name, i + 1))
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                fail("calendars/%s:%d: a fold splits a UTF-8 character" % (name, i + 1))
+        cal = icalendar.Calendar.from_ical(data)
         title = str(cal.get("X-WR-CALNAME", name[:-4]))
         files[title] = (name, cal)
     want = [c for c in truth["calendars"] if c["events"]]
