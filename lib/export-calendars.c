@@ -361,8 +361,8 @@ static icalcomponent *make_event(Cal *c, sqlite3_stmt *st, const TimeForm *maste
         if (!uid) {
                 uid = col_text(st, E_UUID);
                 if (!uid) {
-                        snprintf(fallback_uid, sizeof(fallback_uid), "idevicesync-calendar-%" PRId64,
-                                 rowid);
+                        snprintf(fallback_uid, sizeof(fallback_uid),
+                                 "idevicesync-calendar-%" PRId64, rowid);
                         uid = fallback_uid;
                 }
         }
@@ -423,7 +423,7 @@ static void add_exdates(Cal *c, icalcomponent *ev, int64_t rowid, const TimeForm
 /* One calendar's file: VTIMEZONEs first, then the events; nothing when it has none. */
 static int export_calendar(Cal *c, int dir, int64_t cal_id, const char *title,
                            sqlite3_stmt *masters) {
-        _cleanup_(icalcomponent_freep) icalcomponent *vcal = NULL;
+        _cleanup_(icalcomponent_freep) icalcomponent *vcal = NULL, *holder = NULL;
         _cleanup_free_ char *text = NULL;
         Zones zs = {};
         size_t n = 0;
@@ -434,7 +434,8 @@ static int export_calendar(Cal *c, int dir, int64_t cal_id, const char *title,
         if (!vcal)
                 return -ENOMEM;
         icalcomponent_add_property(vcal, icalproperty_new_version("2.0"));
-        icalcomponent_add_property(vcal, icalproperty_new_prodid("-//idevicesync//Calendar export//EN"));
+        icalcomponent_add_property(vcal, icalproperty_new_prodid(
+                                                 "-//idevicesync//Calendar export//EN"));
         if (title) {
                 icalproperty *p = icalproperty_new_x(title);
 
@@ -443,7 +444,7 @@ static int export_calendar(Cal *c, int dir, int64_t cal_id, const char *title,
         }
 
         /* Events go into a holder first: the VTIMEZONEs must come before them. */
-        _cleanup_(icalcomponent_freep) icalcomponent *holder = icalcomponent_new_vcalendar();
+        holder = icalcomponent_new_vcalendar();
         if (!holder)
                 return -ENOMEM;
 
@@ -472,9 +473,11 @@ static int export_calendar(Cal *c, int dir, int64_t cal_id, const char *title,
 
                 sqlite3_reset(c->overrides);
                 sqlite3_bind_int64(c->overrides, 1, rowid);
-                for (unsigned i = 0; i < MAX_ROWS && sqlite3_step(c->overrides) == SQLITE_ROW; i++) {
+                for (unsigned i = 0; i < MAX_ROWS; i++) {
                         TimeForm of;
 
+                        if (sqlite3_step(c->overrides) != SQLITE_ROW)
+                                break;
                         icalcomponent_add_component(holder, make_event(c, c->overrides, &f, &zs,
                                                                        &of));
                 }
@@ -532,6 +535,7 @@ static int run(ExportCtx *x) {
         _cleanup_(sqlite3_finalizep) sqlite3_stmt *cals = NULL, *masters = NULL, *rem = NULL;
         _cleanup_(closep) int dir = -EBADF;
         Cal c = { .x = x };
+        const char *url;
         char sql[1024];
         int r;
 
@@ -552,7 +556,7 @@ static int run(ExportCtx *x) {
         c.db = db;
         icalerror_set_errors_are_fatal(0);
 
-        const char *url = export_has_column(db, "CalendarItem", "url") ? "i.url" : "NULL";
+        url = export_has_column(db, "CalendarItem", "url") ? "i.url" : "NULL";
         r = -EPROTO;
         snprintf(sql, sizeof(sql), EVENT_COLUMNS "WHERE i.calendar_id = ?1 AND "
                  "i.entity_type = 2 AND coalesce(i.orig_item_id, 0) = 0 ORDER BY i.ROWID", url);
@@ -614,6 +618,12 @@ out:
 const ExportType export_calendars = {
         .name = "calendars",
         .version = 1,
-        .sources = (const ExportSource[]) { { CAL_DOMAIN, CAL_PATH }, {} },
+        .sources = (const ExportSource[]) {
+                /* The -wal and -shm too: a WAL holds changes the main file lacks. */
+                { CAL_DOMAIN, CAL_PATH },
+                { CAL_DOMAIN, CAL_PATH "-wal" },
+                { CAL_DOMAIN, CAL_PATH "-shm" },
+                {}
+        },
         .run = run,
 };

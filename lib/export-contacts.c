@@ -243,7 +243,8 @@ static const char *label_type(int property, const char *label, bool *ret_exact) 
         if (!label)
                 return NULL;
         for (size_t i = 0; i < ELEMENTSOF(label_types); i++)
-                if (label_types[i].property == property && strcmp(label_types[i].label, label) == 0) {
+                if (label_types[i].property == property &&
+                    strcmp(label_types[i].label, label) == 0) {
                         *ret_exact = true;
                         return label_types[i].type;
                 }
@@ -759,8 +760,13 @@ const ExportType export_contacts = {
         .name = "contacts",
         .version = 1,
         .sources = (const ExportSource[]) {
+                /* The -wal and -shm too: a WAL holds changes the main file lacks. */
                 { AB_DOMAIN, AB_PATH },
+                { AB_DOMAIN, AB_PATH "-wal" },
+                { AB_DOMAIN, AB_PATH "-shm" },
                 { AB_DOMAIN, AB_IMAGES_PATH },
+                { AB_DOMAIN, AB_IMAGES_PATH "-wal" },
+                { AB_DOMAIN, AB_IMAGES_PATH "-shm" },
                 {}
         },
         .run = run,

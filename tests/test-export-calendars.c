@@ -127,22 +127,27 @@ static void test_full(void) {
                  "INSERT INTO Calendar VALUES (1, 'Home'), (2, 'Work/Team'), (3, 'Empty'), "
                  "(4, 'Home');"
                  "INSERT INTO Location VALUES (1, 'Café, Berlin', 'Hauptstr. 1', 1);"
-                 "INSERT INTO Identity VALUES ('Anna Müller', 'mailto:anna@example.com', NULL, NULL), "
+                 "INSERT INTO Identity VALUES ('Anna Müller', 'mailto:anna@example.com', NULL, "
+                 "NULL), "
                  "('Ich', 'mailto:me@example.com', NULL, NULL);"
                  /* 1: Berlin, weekly MO,WE x5, exdate, override, alarm, people */
-                 "INSERT INTO CalendarItem VALUES (1, 'Team, weekly; sync', 1, 'Line 1' || char(10) "
-                 "|| 'Line 2', %lld, 'Europe/Berlin', %lld, 'Europe/Berlin', 0, 1, 0, NULL, 3, 1, 2, "
+                 "INSERT INTO CalendarItem VALUES (1, 'Team, weekly; sync', 1, 'Line 1' || "
+                 "char(10) "
+                 "|| 'Line 2', %lld, 'Europe/Berlin', %lld, 'Europe/Berlin', 0, 1, 0, NULL, 3, 1, "
+                 "2, "
                  "'uid-1@example.com', 'U1', %lld, NULL, NULL);"
                  "INSERT INTO Recurrence VALUES (1, 2, 1, 2, 5, NULL, 'D=0MO,0WE', 1);"
                  "INSERT INTO ExceptionDate VALUES (1, 1, %lld);"
-                 "INSERT INTO CalendarItem VALUES (2, 'Team (moved)', NULL, NULL, %lld, 'Europe/Berlin', "
+                 "INSERT INTO CalendarItem VALUES (2, 'Team (moved)', NULL, NULL, %lld, "
+                 "'Europe/Berlin', "
                  "%lld, 'Europe/Berlin', 0, 1, 1, %lld, 0, 0, 2, 'uid-1@example.com', 'U2', NULL, "
                  "NULL, NULL);"
                  "INSERT INTO Alarm VALUES (1, NULL, -900, 1);"
                  "INSERT INTO Participant VALUES (1, 7, 1, 1, 1, 1, 'anna@example.com'), "
                  "(2, 7, 0, 2, NULL, 1, 'bob@example.org'), (3, 8, 1, 3, 2, 1, 'me@example.com');"
                  /* 3: UTC; 4: floating; 5: all-day */
-                 "INSERT INTO CalendarItem (ROWID, summary, start_date, end_date, start_tz, all_day, "
+                 "INSERT INTO CalendarItem (ROWID, summary, start_date, end_date, start_tz, "
+                 "all_day, "
                  "calendar_id, entity_type, unique_identifier) VALUES "
                  "(3, 'UTC call', %lld, %lld, 'UTC', 0, 1, 2, 'uid-3'), "
                  "(4, 'Floating', %lld, %lld, '_float', 0, 1, 2, 'uid-4'), "
@@ -247,7 +252,8 @@ static void test_missing_and_unknown(void) {
         ASSERT_EQ(system(path), 0);
         snprintf(path, sizeof(path), "%s/HomeDomain/Library/Calendar/Calendar.sqlitedb", src);
         ASSERT_OK(make_db(path, "CREATE TABLE Calendar (ROWID INTEGER PRIMARY KEY, title TEXT);"
-                                "CREATE TABLE CalendarEvent (ROWID INTEGER PRIMARY KEY, summary TEXT);"));
+                                "CREATE TABLE CalendarEvent (ROWID INTEGER PRIMARY KEY, summary "
+                                "TEXT);"));
         snprintf(out, sizeof(out), "%s/out-future", tmp);
         reason[0] = 0;
         ASSERT_EQ(run(src, out, reason, &items), IDS_E_UNSUPPORTED);
