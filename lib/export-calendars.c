@@ -599,10 +599,13 @@ static int run(ExportCtx *x) {
         /* iOS 13 and later keep reminders in the Reminders app's store, not here; rows of
          * legacy tasks are not events and are said, not exported. */
         if (prepare(db, "SELECT count(*) FROM CalendarItem WHERE entity_type = 3", &rem) == 0 &&
-            sqlite3_step(rem) == SQLITE_ROW && sqlite3_column_int64(rem, 0) > 0)
-                export_note(x, "%" PRId64 " legacy reminders in the calendar database are not "
+            sqlite3_step(rem) == SQLITE_ROW && sqlite3_column_int64(rem, 0) > 0) {
+                int64_t n = sqlite3_column_int64(rem, 0);
+
+                export_note(x, "%" PRId64 " legacy reminder%s in the calendar database %s not "
                             "exported (iOS keeps reminders in the Reminders app's database).",
-                            (int64_t) sqlite3_column_int64(rem, 0));
+                            n, n == 1 ? "" : "s", n == 1 ? "is" : "are");
+        }
         /* The count: every VEVENT, masters and modified occurrences alike. */
         export_count(x, c.events);
         r = 0;

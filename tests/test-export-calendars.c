@@ -177,7 +177,7 @@ static void test_full(void) {
         snprintf(out, sizeof(out), "%s/out-full", tmp);
         ASSERT_EQ(run(src, out, reason, &items), 0);
         ASSERT_EQ_U64(items, 9);        /* 8 masters of type 2 + 1 modified occurrence */
-        ASSERT_TRUE(strstr(reason, "1 legacy reminders") != NULL);
+        ASSERT_TRUE(strstr(reason, "1 legacy reminder in the calendar database is not exported") != NULL);
 
         snprintf(path, sizeof(path), "%s/calendars/Home.ics", out);
         ics = slurp(path);
