@@ -79,106 +79,142 @@ static const char *col_text(sqlite3_stmt *st, int i) {
 
 /* ---- the vCard writer --------------------------------------------------------------- */
 
-/* Write one logical line (without its end) folded at 75 octets: a continuation line starts
- * with one space, which counts; a fold never splits a UTF-8 sequence. */
-static void put_line(FILE *f, const char *line) {
-        size_t len = strlen(line), pos = 0, width = 75;
+/* A card being written: the stream and the octets on its current physical line. Lines are
+ * folded as they are written, so no property needs a buffer of its own. */
+typedef struct Card {
+        FILE *f;
+        size_t col;
+} Card;
 
-        while (len - pos > width) {
-                size_t cut = pos + width;
+/* Append n bytes, folding before a character that would pass 75 octets: a continuation
+ * line starts with one space, which counts; a fold never splits a UTF-8 sequence (an
+ * invalid byte is a character of its own) nor an escape (units of two bytes). */
+static void card_put(Card *c, const char *s, size_t n, bool escapes) {
+        for (size_t i = 0; i < n;) {
+                unsigned char b = (unsigned char) s[i];
+                size_t k = b >= 0xF0 && b < 0xF8 ? 4 : b >= 0xE0 && b < 0xF0 ? 3 :
+                           b >= 0xC0 && b < 0xE0 ? 2 : 1;
 
-                while (cut > pos + 1 && ((unsigned char) line[cut] & 0xC0) == 0x80)
-                        cut--;
-                fwrite(line + pos, 1, cut - pos, f);
-                fputs("\r\n ", f);
-                pos = cut;
-                width = 74;
+                if (escapes && b == '\\')
+                        k = 2;
+                else
+                        for (size_t j = 1; j < k; j++)
+                                if (i + j >= n || ((unsigned char) s[i + j] & 0xC0) != 0x80) {
+                                        k = j;
+                                        break;
+                                }
+                if (i + k > n)
+                        k = n - i;
+                if (c->col + k > 75) {
+                        fputs("\r\n ", c->f);
+                        c->col = 1;
+                }
+                fwrite(s + i, 1, k, c->f);
+                c->col += k;
+                i += k;
         }
-        fwrite(line + pos, 1, len - pos, f);
-        fputs("\r\n", f);
+}
+
+static void card_str(Card *c, const char *s) {
+        card_put(c, s, strlen(s), false);
+}
+
+static void card_end_line(Card *c) {
+        fputs("\r\n", c->f);
+        c->col = 0;
+}
+
+static void put_line(Card *c, const char *line) {
+        card_str(c, line);
+        card_end_line(c);
 }
 
 /* Append s escaped as a TEXT value (RFC 6350 3.4): backslash, comma, semicolon, newline.
  * A CR of a CRLF pair is dropped, a lone CR becomes a newline; other control characters
  * cannot be in a content line and become spaces. */
-static void put_escaped(FILE *m, const char *s) {
+static void put_escaped(Card *c, const char *s) {
         for (; s && *s; s++)
                 switch (*s) {
-                case '\\': fputs("\\\\", m); break;
-                case ',': fputs("\\,", m); break;
-                case ';': fputs("\\;", m); break;
-                case '\n': fputs("\\n", m); break;
+                case '\\': card_put(c, "\\\\", 2, true); break;
+                case ',': card_put(c, "\\,", 2, true); break;
+                case ';': card_put(c, "\\;", 2, true); break;
+                case '\n': card_put(c, "\\n", 2, true); break;
                 case '\r':
                         if (s[1] != '\n')
-                                fputs("\\n", m);
+                                card_put(c, "\\n", 2, true);
                         break;
-                default:
-                        fputc((unsigned char) *s < 0x20 || *s == 0x7f ? ' ' : *s, m);
+                default: {
+                        size_t n = 1;
+
+                        if ((unsigned char) *s < 0x20 || *s == 0x7f) {
+                                card_put(c, " ", 1, false);
+                                break;
+                        }
+                        /* The whole UTF-8 sequence at once, so a fold cannot split it. */
+                        while (((unsigned char) *s & 0xC0) == 0xC0 && n < 4 &&
+                               ((unsigned char) s[n] & 0xC0) == 0x80)
+                                n++;
+                        card_put(c, s, n, false);
+                        s += n - 1;
+                }
                 }
 }
 
-/* A property "[group.]NAME[params]:" + the escaped components joined by ';'. */
-static void put_prop(FILE *f, const char *group, const char *name, const char *params,
-                     const char *const *values, size_t n) {
-        _cleanup_free_ char *line = NULL;
-        size_t len = 0;
-        FILE *m = open_memstream(&line, &len);
-
-        if (!m)
-                return;
-        if (group)
-                fprintf(m, "%s.", group);
-        fputs(name, m);
+/* "[group.]NAME[params]:" */
+static void put_name(Card *c, const char *group, const char *name, const char *params) {
+        if (group) {
+                card_str(c, group);
+                card_str(c, ".");
+        }
+        card_str(c, name);
         if (params)
-                fputs(params, m);
-        fputc(':', m);
+                card_str(c, params);
+        card_str(c, ":");
+}
+
+/* A property with the escaped components joined by ';'. */
+static void put_prop(Card *c, const char *group, const char *name, const char *params,
+                     const char *const *values, size_t n) {
+        put_name(c, group, name, params);
         for (size_t i = 0; i < n; i++) {
                 if (i > 0)
-                        fputc(';', m);
-                put_escaped(m, values[i]);
+                        card_str(c, ";");
+                put_escaped(c, values[i]);
         }
-        if (fclose(m) != 0)
-                return;
-        put_line(f, line);
+        card_end_line(c);
 }
 
-static void put_text(FILE *f, const char *name, const char *value) {
+static void put_text(Card *c, const char *name, const char *value) {
         if (value)
-                put_prop(f, NULL, name, NULL, &value, 1);
+                put_prop(c, NULL, name, NULL, &value, 1);
 }
 
-/* A raw line, already a valid value (dates, the photo URI). */
-static void put_raw(FILE *f, const char *group, const char *name, const char *params,
+/* A raw line, already a valid value (dates, URIs). */
+static void put_raw(Card *c, const char *group, const char *name, const char *params,
                     const char *value) {
-        _cleanup_free_ char *line = NULL;
-
-        if (asprintf(&line, "%s%s%s%s:%s", group ?: "", group ? "." : "", name, params ?: "",
-                     value) < 0)
-                return;
-        put_line(f, line);
+        put_name(c, group, name, params);
+        card_str(c, value);
+        card_end_line(c);
 }
 
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static char *base64(const unsigned char *p, size_t n) {
-        char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
-
-        if (!out)
-                return NULL;
+/* Append p as base64, four characters at a time. */
+static void card_base64(Card *c, const unsigned char *p, size_t n) {
         for (size_t i = 0; i < n; i += 3) {
                 uint32_t v = (uint32_t) p[i] << 16;
+                char o[4];
 
                 if (i + 1 < n)
                         v |= (uint32_t) p[i + 1] << 8;
                 if (i + 2 < n)
                         v |= p[i + 2];
-                *o++ = b64[(v >> 18) & 63];
-                *o++ = b64[(v >> 12) & 63];
-                *o++ = i + 1 < n ? b64[(v >> 6) & 63] : '=';
-                *o++ = i + 2 < n ? b64[v & 63] : '=';
+                o[0] = b64[(v >> 18) & 63];
+                o[1] = b64[(v >> 12) & 63];
+                o[2] = i + 1 < n ? b64[(v >> 6) & 63] : '=';
+                o[3] = i + 2 < n ? b64[v & 63] : '=';
+                card_put(c, o, 4, false);
         }
-        *o = 0;
-        return out;
 }
 
 /* ---- labels and dates ---------------------------------------------------------------- */
@@ -294,7 +330,7 @@ typedef struct Reader {
 } Reader;
 
 /* ADR: ;;street;city;region;postcode;country from the value's entries, by key name. */
-static int write_address(Reader *rd, FILE *f, const char *group, const char *params,
+static int write_address(Reader *rd, Card *f, const char *group, const char *params,
                          int64_t uid) {
         static const char *const keys[] = { "Street", "City", "State", "ZIP", "Country" };
         char *parts[5] = {};
@@ -322,7 +358,7 @@ static int write_address(Reader *rd, FILE *f, const char *group, const char *par
         return r;
 }
 
-static int write_values(Reader *rd, FILE *f, int64_t rowid) {
+static int write_values(Reader *rd, Card *f, int64_t rowid) {
         unsigned item = 0;
         bool anniversary = false;
         int r;
@@ -386,18 +422,11 @@ static int write_values(Reader *rd, FILE *f, int64_t rowid) {
         return 0;
 }
 
-static int write_groups(Reader *rd, FILE *f, int64_t rowid) {
-        _cleanup_free_ char *line = NULL;
-        size_t len = 0;
+static void write_groups(Reader *rd, Card *f, int64_t rowid) {
         unsigned n = 0;
-        FILE *m;
 
         if (!rd->groups)
-                return 0;
-        m = open_memstream(&line, &len);
-        if (!m)
-                return -ENOMEM;
-        fputs("CATEGORIES:", m);
+                return;
         sqlite3_reset(rd->groups);
         sqlite3_bind_int64(rd->groups, 1, rowid);
         for (unsigned i = 0; i < 10000 && sqlite3_step(rd->groups) == SQLITE_ROW; i++) {
@@ -405,20 +434,18 @@ static int write_groups(Reader *rd, FILE *f, int64_t rowid) {
 
                 if (!name)
                         continue;
-                if (n++ > 0)
-                        fputc(',', m);
-                put_escaped(m, name);
+                if (n++ == 0)
+                        put_name(f, NULL, "CATEGORIES", NULL);
+                else
+                        card_str(f, ",");
+                put_escaped(f, name);
         }
-        if (fclose(m) != 0)
-                return -ENOMEM;
         if (n > 0)
-                put_line(f, line);
-        return 0;
+                card_end_line(f);
 }
 
-static void write_photo(Reader *rd, FILE *f, int64_t rowid) {
+static void write_photo(Reader *rd, Card *f, int64_t rowid) {
         const unsigned char *p;
-        _cleanup_free_ char *enc = NULL, *uri = NULL;
         int n;
 
         if (!rd->photo)
@@ -432,14 +459,11 @@ static void write_photo(Reader *rd, FILE *f, int64_t rowid) {
         n = sqlite3_column_bytes(rd->photo, 0);
         if (!p || n <= 0 || (unsigned) n > MAX_PHOTO)
                 return;
-        enc = base64(p, (size_t) n);
-        if (!enc)
-                return;
-        if (asprintf(&uri, "data:%s;base64,%s",
-                     n > 4 && memcmp(p, "\x89PNG", 4) == 0 ? "image/png" : "image/jpeg",
-                     enc) < 0)
-                return;
-        put_raw(f, NULL, "PHOTO", NULL, uri);
+        put_name(f, NULL, "PHOTO", NULL);
+        card_str(f, n > 4 && memcmp(p, "\x89PNG", 4) == 0 ? "data:image/png;base64," :
+                                                            "data:image/jpeg;base64,");
+        card_base64(f, p, (size_t) n);
+        card_end_line(f);
 }
 
 enum {
@@ -471,7 +495,8 @@ static int read_contact(Reader *rd, sqlite3_stmt *st, Contact *c) {
         _cleanup_free_ char *fn = NULL;
         size_t fn_len = 0;
         char date[32];
-        FILE *f, *fm;
+        Card card = {}, *f = &card;
+        FILE *fm;
         int r;
 
         c->rowid = sqlite3_column_int64(st, C_ROWID);
@@ -509,8 +534,8 @@ static int read_contact(Reader *rd, sqlite3_stmt *st, Contact *c) {
                         return -ENOMEM;
         }
 
-        f = open_memstream(&c->card, &c->card_len);
-        if (!f)
+        card.f = open_memstream(&c->card, &c->card_len);
+        if (!card.f)
                 return -ENOMEM;
         put_line(f, "BEGIN:VCARD");
         put_line(f, "VERSION:4.0");
@@ -540,12 +565,11 @@ static int read_contact(Reader *rd, sqlite3_stmt *st, Contact *c) {
         if (format_date(col_text(st, C_BIRTHDAY), date, sizeof(date)))
                 put_raw(f, NULL, "BDAY", NULL, date);
         r = write_values(rd, f, c->rowid);
-        if (r >= 0)
-                r = write_groups(rd, f, c->rowid);
         if (r != 0) {
-                fclose(f);
+                fclose(card.f);
                 return r;
         }
+        write_groups(rd, f, c->rowid);
         put_text(f, "NOTE", col_text(st, C_NOTE));
         write_photo(rd, f, c->rowid);
         if (c->mtime != 0) {
@@ -558,7 +582,7 @@ static int read_contact(Reader *rd, sqlite3_stmt *st, Contact *c) {
                 }
         }
         put_line(f, "END:VCARD");
-        if (fclose(f) != 0)
+        if (fclose(card.f) != 0)      /* any write to the card that failed */
                 return -ENOMEM;
         c->fn = TAKE_PTR(fn);
         return 0;
