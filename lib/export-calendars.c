@@ -32,16 +32,6 @@
 #define MAX_ROWS 10000                  /* alarms, attendees, exdates, overrides of one event */
 #define MAX_ZONES 256                   /* VTIMEZONEs of one file */
 
-static void sqlite3_finalizep(sqlite3_stmt **st) {
-        if (*st)
-                sqlite3_finalize(*st);
-}
-
-static void sqlite3_closep(sqlite3 **db) {
-        if (*db)
-                sqlite3_close(*db);
-}
-
 static void icalcomponent_freep(icalcomponent **c) {
         if (*c)
                 icalcomponent_free(*c);

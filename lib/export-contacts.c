@@ -51,21 +51,6 @@ typedef struct Contact {
         int64_t mtime;
 } Contact;
 
-static void sqlite3_finalizep(sqlite3_stmt **st) {
-        if (*st)
-                sqlite3_finalize(*st);
-}
-
-static void sqlite3_closep(sqlite3 **db) {
-        if (*db)
-                sqlite3_close(*db);
-}
-
-static void fclosep(FILE **f) {
-        if (*f)
-                fclose(*f);
-}
-
 /* A column's text, or NULL for NULL and "" (iOS stores empty fields as NULL; a "" would
  * only give an empty property). Blobs and numbers are read as their text. */
 static const char *col_text(sqlite3_stmt *st, int i) {
