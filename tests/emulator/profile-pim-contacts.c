@@ -4,7 +4,7 @@
  * and Calendar.sqlitedb beneath DIR/backup/HomeDomain/Library/, with the schemas of iOS
  * 15–18 (and the deliberately changed "future" one for 19 and later), plus the ground
  * truth DIR/contacts.json and DIR/calendars.json that tests compare a host's vCard and
- * iCalendar exports with. The facts these follow are in docs/ios-databases.md.
+ * iCalendar exports with. The facts these follow are in docs/ios-databases-contacts-calendars.md.
  *
  * Both kinds keep an in-memory model (Book, Agenda). Generation fills it from the seed;
  * mutate reads it back from the database (so repeated mutations build on each other),
@@ -400,7 +400,7 @@ static const char *pick(Rng *r, const char *const *v, size_t n) {
 #define MAX_VALUES 4
 #define MAX_GROUPS 8
 
-/* ABMultiValue property numbers (docs/ios-databases.md). */
+/* ABMultiValue property numbers (docs/ios-databases-contacts-calendars.md). */
 enum {
         PROP_PHONE = 3,
         PROP_EMAIL = 4,
@@ -707,7 +707,7 @@ static const char ab_person_base[] =
         "OrganizationPronunciation TEXT, PreviousFamilyName TEXT, PreferredLikenessSource TEXT, "
         "PreferredPersonaIdentifier TEXT, PreferredChannel TEXT, DowntimeWhitelist TEXT, "
         "ImageType TEXT, ImageHash BLOB, MemojiMetadata BLOB";
-/* Contact Posters (iOS 17) and what came after (iOS 18); docs/ios-databases.md. */
+/* Contact Posters (iOS 17) and what came after (iOS 18); docs/ios-databases-contacts-calendars.md. */
 static const char ab_person_17[] =
         ", Wallpaper BLOB, DisplayFlags INTEGER, WatchWallpaperImageData BLOB, "
         "WallpaperMetadata BLOB, ImageBackgroundColorsData BLOB";
@@ -1743,7 +1743,7 @@ static int event_add_exceptions(Rng *r, Event *e, int64_t *next_id, size_t x, si
         return 0;
 }
 
-/* Event number i (its ROWID is id) of the mix described in docs/ios-databases.md: zones,
+/* Event number i (its ROWID is id) of the mix described in docs/ios-databases-contacts-calendars.md: zones,
  * DST, floating, all-day, every frequency, count/until/open end, exdates, overrides. */
 static int event_generate(Rng *r, Event *e, int64_t id, unsigned i, size_t n_cals,
                           int64_t *next_id, int64_t created) {

@@ -5,7 +5,7 @@
  * with the schema of the real iOS version `ios` (ProductVersion: 15.x … 18.x; a version
  * above 18 gets a "future" schema that a host must report as unknown), and its ground truth
  * DIR/<name>.json (contacts, calendars, bookmarks, notes, voice-memos; the format is in
- * docs/ios-databases.md). Deterministic from seed. 0 or negative errno (already logged).
+ * docs/ios-databases-contacts-calendars.md). Deterministic from seed. 0 or negative errno (already logged).
  *
  * profile-pim-contacts.c: contacts and calendars; profile-pim-notes.c: bookmarks, notes and
  * voice memos.
