@@ -5,7 +5,7 @@
  * files the database points to, and the ground truth JSON a test compares a host's export
  * against (DIR/bookmarks.json, DIR/notes.json, DIR/voice-memos.json).
  *
- * The schemas and their encodings are those of docs/ios-databases-contacts-calendars.md (the Notes/bookmarks/
+ * The schemas and their encodings are those of docs/ios-databases-bookmarks-notes-memos.md (the Notes/bookmarks/
  * Voice Memos part, written from published parsers); lib/ reads the same document on its
  * own, so the two sides never share a misreading in code. ProductVersion 19 and later gets a
  * deliberately changed "future" schema that a host must report as unknown.
@@ -1182,7 +1182,7 @@ static void pb_object_id(Bytes *b, unsigned field, unsigned id_field, uint64_t v
 }
 
 /*
- * A table's ZMERGEABLEDATA1: gzip of MergableDataProto (docs/ios-databases-contacts-calendars.md, "Tables"),
+ * A table's ZMERGEABLEDATA1: gzip of MergableDataProto (docs/ios-databases-bookmarks-notes-memos.md, "Tables"),
  * cells[row * cols + col]. Entries, in order: one NSUUID map per UUID item (rows, then
  * columns), one Note per cell, one Dictionary per column (row UUID entry → cell entry),
  * cellColumns (column UUID entry → column dictionary), crRows and crColumns (ordered sets of
@@ -1300,7 +1300,7 @@ static int table_encode(Rng *r, unsigned rows, unsigned cols, const char *const 
         return gzip_bytes(top.p, top.n, ret, ret_n);
 }
 
-/* The gzip'd NoteStoreProto of an unlocked note (docs/ios-databases-contacts-calendars.md, "Protobuf"). */
+/* The gzip'd NoteStoreProto of an unlocked note (docs/ios-databases-bookmarks-notes-memos.md, "Protobuf"). */
 static int note_encode(const Note *n, uint8_t **ret, size_t *ret_n) {
         _cleanup_(freep) char *text = note_text(n);
         _cleanup_(bytes_done) Bytes note = {}, doc = {}, top = {};
@@ -1691,7 +1691,7 @@ static int notes_write_db(const char *dir, const char *ios, const NoteStore *st,
         if (q < 0)
                 return q;
         /* The columns a host reads, with the Core Data types and the version-specific
-         * ones of docs/ios-databases-contacts-calendars.md (ZACCOUNT5 from 15, ZACCOUNT6..8 from 16,
+         * ones of docs/ios-databases-bookmarks-notes-memos.md (ZACCOUNT5 from 15, ZACCOUNT6..8 from 16,
          * ZGENERATION1 from 17); the future schema renames ZTITLE1 and moves bodies into
          * ZICNOTEBODY. */
         if (asprintf(&create,

@@ -3,7 +3,7 @@
  * Unit test of profile-pim-notes.c: Safari's Bookmarks.db, Notes' NoteStore.sqlite and
  * Voice Memos' CloudRecordings.db in a gen-profile profile, for iOS 15.7, 16.6, 17.5, 18.1
  * and the "future" 19.0. For each: the schema has the version's columns
- * (docs/ios-databases-contacts-calendars.md), the database's counts match the ground truth JSON, note bodies
+ * (docs/ios-databases-bookmarks-notes-memos.md), the database's counts match the ground truth JSON, note bodies
  * decoded here (gunzip and a protobuf reader of this file's own, sharing nothing with the
  * generator) equal the JSON's "text", attribute runs cover the text in UTF-16 units,
  * attachment and recording files hash to what the JSON says. Then: the same seed gives the
