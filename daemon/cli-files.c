@@ -92,8 +92,9 @@ static int append_options(sd_bus_message *m, int password_fd, bool with_all) {
         return r;
 }
 
-/* "domain TAB path TAB size TAB mtime TAB type TAB flags" (fields may be empty). */
-static void print_file_line(char *line, bool *header) {
+/* "domain TAB path TAB size TAB mtime TAB type TAB flags" (fields may be empty). Returns
+ * whether it was a regular file. */
+static bool print_file_line(char *line, bool *header) {
         char *f[6], when[32] = "-";
         size_t n = 0;
         long long mtime;
@@ -101,7 +102,7 @@ static void print_file_line(char *line, bool *header) {
         while (n < 6 && line)
                 f[n++] = strsep(&line, "\t");
         if (n != 6 || line)
-                return;
+                return false;
         mtime = strtoll(f[3], NULL, 10);
         if (mtime > 0) {
                 time_t t = (time_t) mtime;
@@ -120,6 +121,7 @@ static void print_file_line(char *line, bool *header) {
                f[0], f[1][0] ? "/" : "", f[1], strcmp(f[4], "dir") == 0 ? "/" : "",
                strcmp(f[4], "symlink") == 0 ? " (symlink)" : "",
                strcmp(f[5], "-") != 0 ? " " : "", strcmp(f[5], "-") != 0 ? f[5] : "");
+        return strcmp(f[4], "file") == 0;
 }
 
 /* One ListFiles(); *ret_result gets the last line's result word. */
@@ -131,7 +133,7 @@ static int list_once(sd_bus *bus, const char *path, const char *udid, const char
         _cleanup_free_ char *line = NULL;
         bool header = arg_legend, ended = false;
         size_t n = 0;
-        uint64_t files = 0;
+        uint64_t files = 0, others = 0;
         int p[2], r;
 
         result[0] = 0;
@@ -159,8 +161,10 @@ static int list_once(sd_bus *bus, const char *path, const char *udid, const char
         while (getline(&line, &n, in) > 0) {
                 line[strcspn(line, "\n")] = 0;
                 if (line[0] == 'F' && line[1] == '\t') {
-                        print_file_line(line + 2, &header);
-                        files++;
+                        if (print_file_line(line + 2, &header))
+                                files++;
+                        else
+                                others++;
                 } else if (line[0] == 'E' && line[1] == '\t') {
                         char *word = line + 2, *msg = strchr(word, '\t');
 
@@ -179,7 +183,8 @@ static int list_once(sd_bus *bus, const char *path, const char *udid, const char
                 return CLI_EXIT_FAILED;
         }
         if (strcmp(result, "done") == 0 && arg_legend)
-                fprintf(stderr, "%" PRIu64 " files.\n", files);
+                fprintf(stderr, "%" PRIu64 " files, %" PRIu64 " directories and others.\n",
+                        files, others);
         return strcmp(result, "done") == 0 ? CLI_EXIT_DONE : result_to_exit_code(result);
 }
 
