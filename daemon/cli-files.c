@@ -79,6 +79,30 @@ static void password_free(char *pw) {
         }
 }
 
+/* With --ask-password, or on a second attempt: ask, and put the answer in a pipe. 0 with
+ * *ret_fd (-EBADF when not asking), or an exit code. */
+static int password_option(const char *udid, bool ask, int *ret_fd) {
+        char *pw;
+        int fd;
+
+        *ret_fd = -EBADF;
+        if (!ask)
+                return 0;
+        pw = ask_password(udid);
+        if (!pw) {
+                log_error("No password given.");
+                return CLI_EXIT_FAILED;
+        }
+        fd = password_pipe(pw);
+        password_free(pw);
+        if (fd < 0) {
+                log_error("Cannot pass the password: %s", strerror(-fd));
+                return CLI_EXIT_FAILED;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
 /* a{sv} with "password" when password_fd >= 0, and "all" when with_all. */
 static int append_options(sd_bus_message *m, int password_fd, bool with_all) {
         int r = sd_bus_message_open_container(m, 'a', "{sv}");
@@ -191,7 +215,7 @@ static int list_once(sd_bus *bus, const char *path, const char *udid, const char
 int verb_files(int argc, char **argv) {
         _cleanup_(bus_closep) sd_bus *bus = NULL;
         _cleanup_free_ char *udid = NULL, *id = NULL, *path = NULL;
-        char *pw = NULL, result[64];
+        char result[64];
         int r, pfd = -EBADF;
 
         if (argc > 3) {
@@ -205,17 +229,9 @@ int verb_files(int argc, char **argv) {
         if (r != 0)
                 return r;
         for (unsigned attempt = 0;; attempt++) {
-                if (arg_ask_password || attempt > 0) {
-                        pw = ask_password(udid);
-                        if (!pw) {
-                                log_error("No password given.");
-                                return CLI_EXIT_FAILED;
-                        }
-                        pfd = password_pipe(pw);
-                        password_free(pw);
-                        if (pfd < 0)
-                                return pfd;
-                }
+                r = password_option(udid, arg_ask_password || attempt > 0, &pfd);
+                if (r != 0)
+                        return r;
                 r = list_once(bus, path, udid, id, argc == 3 ? argv[2] : "", pfd, result);
                 if (pfd >= 0)
                         close(pfd);
@@ -271,18 +287,9 @@ int verb_extract(int argc, char **argv) {
                 _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL;
                 _cleanup_(closep) int pfd = -EBADF;
 
-                if (arg_ask_password || attempt > 0) {
-                        char *pw = ask_password(udid);
-
-                        if (!pw) {
-                                log_error("No password given.");
-                                return CLI_EXIT_FAILED;
-                        }
-                        pfd = password_pipe(pw);
-                        password_free(pw);
-                        if (pfd < 0)
-                                return pfd;
-                }
+                r = password_option(udid, arg_ask_password || attempt > 0, &pfd);
+                if (r != 0)
+                        return r;
                 r = sd_bus_message_new_method_call(bus, &call, BUS_NAME, path, BUS_IFACE_DEVICE,
                                                    "Extract");
                 if (r >= 0)

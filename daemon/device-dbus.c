@@ -356,6 +356,17 @@ static bool name_arg_ok(const char *s, bool domain) {
         return true;
 }
 
+/* A domain filter ("" for all) and a path prefix a caller gives. */
+static bool filters_ok(const char *domain, const char *prefix) {
+        return (!domain[0] || name_arg_ok(domain, true)) && name_arg_ok(prefix, false);
+}
+
+static int filters_error(sd_bus_error *error) {
+        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                 "A domain is one name; neither it nor the path may hold "
+                                 "control characters.");
+}
+
 static int method_list_files(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
         Device *d = userdata;
         const char *snapshot, *domain, *prefix;
@@ -372,10 +383,8 @@ static int method_list_files(sd_bus_message *msg, void *userdata, sd_bus_error *
         r = read_file_options(msg, false, NULL, &password_fd, error);
         if (r < 0)
                 return r;
-        if ((domain[0] && !name_arg_ok(domain, true)) || !name_arg_ok(prefix, false))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "A domain is one name; neither it nor the path may "
-                                         "hold control characters.");
+        if (!filters_ok(domain, prefix))
+                return filters_error(error);
         fl = fcntl(out_fd, F_GETFL);
         if (fl < 0 || (fl & O_ACCMODE) == O_RDONLY)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
@@ -435,10 +444,8 @@ static int method_extract(sd_bus_message *msg, void *userdata, sd_bus_error *err
         r = read_file_options(msg, true, &all, &password_fd, error);
         if (r < 0)
                 return r;
-        if ((domain[0] && !name_arg_ok(domain, true)) || !name_arg_ok(prefix, false))
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-                                         "A domain is one name; neither it nor the path may "
-                                         "hold control characters.");
+        if (!filters_ok(domain, prefix))
+                return filters_error(error);
         if (n == 0 && !all && !domain[0])
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
                                          "Name what to extract: items, a domain, or all.");

@@ -371,12 +371,8 @@ static int run(ExportCtx *x) {
         uint64_t reading = 0;
         int r;
 
-        r = export_open_db(x, BOOKMARKS_DOMAIN, BOOKMARKS_PATH, &db);
-        if (r == -ENOENT)
-                return export_missing(x, "bookmarks");
-        if (r != 0)
-                return r;
-        r = export_need_columns(x, db, "bookmarks", "bookmarks", columns);
+        r = export_open_checked(x, BOOKMARKS_DOMAIN, BOOKMARKS_PATH, "bookmarks",
+                                (const ExportTable[]) { { "bookmarks", columns }, {} }, &db);
         if (r != 0)
                 return r;
 

@@ -529,19 +529,17 @@ static int run(ExportCtx *x) {
         char sql[1024];
         int r;
 
-        r = export_open_db(x, CAL_DOMAIN, CAL_PATH, &db);
-        if (r == -ENOENT)
-                return export_missing(x, "calendar");
+        r = export_open_checked(x, CAL_DOMAIN, CAL_PATH, "calendar",
+                                (const ExportTable[]) { { "CalendarItem", item },
+                                                        { "Calendar", calendar },
+                                                        { "Location", location },
+                                                        { "Recurrence", recurrence },
+                                                        { "ExceptionDate", exdate },
+                                                        { "Alarm", alarm },
+                                                        { "Participant", participant },
+                                                        { "Identity", identity }, {} },
+                                &db);
         if (r != 0)
-                return r;
-        if ((r = export_need_columns(x, db, "calendar", "CalendarItem", item)) != 0 ||
-            (r = export_need_columns(x, db, "calendar", "Calendar", calendar)) != 0 ||
-            (r = export_need_columns(x, db, "calendar", "Location", location)) != 0 ||
-            (r = export_need_columns(x, db, "calendar", "Recurrence", recurrence)) != 0 ||
-            (r = export_need_columns(x, db, "calendar", "ExceptionDate", exdate)) != 0 ||
-            (r = export_need_columns(x, db, "calendar", "Alarm", alarm)) != 0 ||
-            (r = export_need_columns(x, db, "calendar", "Participant", participant)) != 0 ||
-            (r = export_need_columns(x, db, "calendar", "Identity", identity)) != 0)
                 return r;
         c.db = db;
         icalerror_set_errors_are_fatal(0);

@@ -672,16 +672,15 @@ static int run(ExportCtx *x) {
         char sql[512];
         int r;
 
-        r = export_open_db(x, AB_DOMAIN, AB_PATH, &db);
-        if (r == -ENOENT)
-                return export_missing(x, "contacts");
+        r = export_open_checked(x, AB_DOMAIN, AB_PATH, "contacts",
+                                (const ExportTable[]) { { "ABPerson", person },
+                                                        { "ABMultiValue", mv },
+                                                        { "ABMultiValueLabel", onlyvalue },
+                                                        { "ABMultiValueEntry", entry },
+                                                        { "ABMultiValueEntryKey", onlyvalue },
+                                                        {} },
+                                &db);
         if (r != 0)
-                return r;
-        if ((r = export_need_columns(x, db, "contacts", "ABPerson", person)) != 0 ||
-            (r = export_need_columns(x, db, "contacts", "ABMultiValue", mv)) != 0 ||
-            (r = export_need_columns(x, db, "contacts", "ABMultiValueLabel", onlyvalue)) != 0 ||
-            (r = export_need_columns(x, db, "contacts", "ABMultiValueEntry", entry)) != 0 ||
-            (r = export_need_columns(x, db, "contacts", "ABMultiValueEntryKey", onlyvalue)) != 0)
                 return r;
         rd.db = db;
         rd.has_guid = export_has_column(db, "ABPerson", "guid");

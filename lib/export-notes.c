@@ -488,15 +488,10 @@ static int run(ExportCtx *x) {
         Notes n = { .x = x, .notes_fd = -EBADF };
         int r;
 
-        r = export_open_db(x, NOTES_DOMAIN, NOTES_PATH, &db);
-        if (r == -ENOENT)
-                return export_missing(x, "notes");
-        if (r != 0)
-                return r;
-        r = export_need_columns(x, db, "notes", OBJ, note_columns);
-        if (r != 0)
-                return r;
-        r = export_need_columns(x, db, "notes", "ZICNOTEDATA", data_columns);
+        r = export_open_checked(x, NOTES_DOMAIN, NOTES_PATH, "notes",
+                                (const ExportTable[]) { { OBJ, note_columns },
+                                                        { "ZICNOTEDATA", data_columns }, {} },
+                                &db);
         if (r != 0)
                 return r;
         n.db = db;

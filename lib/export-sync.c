@@ -147,18 +147,11 @@ typedef struct SnapList {
 
 static int snap_list_row(const Source *s, const Row *row, void *userdata) {
         SnapList *l = userdata;
-        ids_snapshot_file f = {
-                .domain = row->domain,
-                .path = row->path,
-                .size = row->size,
-                .mtime = row->mtime,
-                .flags = row->flags,
-                .encrypted = s->encrypted && row->has_key,
-                .safe = row->safe,
-        };
+        ids_snapshot_file f;
 
         if (row->flags != IDS_SNAPSHOT_FILE_REGULAR)
                 return 0;
+        source_row_file(s, row, &f);
         return l->fn(l->x, &f, l->userdata);
 }
 
@@ -341,36 +334,29 @@ typedef int (*file_fn)(int dir_fd, const char *name, const char *rel, void *user
 /* Every regular file beneath dir_fd (rel: its path from the library); anything that is not
  * a regular file or a directory is passed with name NULL (so a check can count it). */
 static int walk(int dir_fd, const char *rel, unsigned depth, file_fn fn, void *userdata) {
-        DIR *d;
-        struct dirent *de;
-        int fd, r = 0;
+        char **names = NULL;
+        size_t n = 0;
+        int r;
 
         if (depth > FS_DEPTH_MAX)
                 return -ELOOP;
-        fd = dup(dir_fd);
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
-        while (r == 0 && (de = readdir(d))) {
+        r = fs_list_names(dir_fd, &names, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r == 0; i++) {
                 _cleanup_(freep) char *path = NULL;
                 struct stat sb;
 
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
-                if (asprintf(&path, "%s/%s", rel, de->d_name) < 0) {
+                if (asprintf(&path, "%s/%s", rel, names[i]) < 0) {
                         r = -ENOMEM;
                         break;
                 }
-                if (fstatat(dir_fd, de->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+                if (fstatat(dir_fd, names[i], &sb, AT_SYMLINK_NOFOLLOW) < 0) {
                         r = -errno;
                         break;
                 }
                 if (S_ISDIR(sb.st_mode)) {
-                        int sub = openat(dir_fd, de->d_name,
+                        int sub = openat(dir_fd, names[i],
                                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
                         if (sub < 0) {
@@ -380,10 +366,9 @@ static int walk(int dir_fd, const char *rel, unsigned depth, file_fn fn, void *u
                         r = walk(sub, path, depth + 1, fn, userdata);
                         close(sub);
                 } else
-                        r = fn(dir_fd, S_ISREG(sb.st_mode) ? de->d_name : NULL, path,
-                               userdata);
+                        r = fn(dir_fd, S_ISREG(sb.st_mode) ? names[i] : NULL, path, userdata);
         }
-        closedir(d);
+        fs_names_free(names, n);
         return r;
 }
 
@@ -592,15 +577,6 @@ static int export_scan_device(SyncRun *run, SyncCat *c) {
         return 0;
 }
 
-static int open_library(SyncRun *run) {
-        int r = fs_mkdir_parents(run->library_dir, 0700), fd;
-
-        if (r < 0)
-                return r;
-        fd = open(run->library_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        return fd < 0 ? -errno : fd;
-}
-
 static int export_scan_host(SyncRun *run, SyncCat *c) {
         ExportCat *e = c->state;
         _cleanup_(closep) int lib = -EBADF;
@@ -657,67 +633,16 @@ static int export_plan(SyncRun *run, SyncCat *c) {
 
 /* Remove what a crash left of earlier runs of this type. */
 static void remove_stale(int exports_fd, const char *type) {
-        DIR *d;
-        struct dirent *de;
-        char prefix[64];
-        int fd = dup(exports_fd);
-
-        if (fd < 0 || !(d = fdopendir(fd))) {
-                if (fd >= 0)
-                        close(fd);
-                return;
-        }
-        snprintf(prefix, sizeof(prefix), "tmp.%s.", type);
-        while ((de = readdir(d)))
-                if (strncmp(de->d_name, prefix, strlen(prefix)) == 0)
-                        (void) fs_rm_rf_at(exports_fd, de->d_name);
-        closedir(d);
-}
-
-static int name_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/* The top-level entries of dir_fd, sorted. */
-static int list_entries(int dir_fd, char ***ret, size_t *ret_n) {
-        DIR *d;
-        struct dirent *de;
-        char **names = NULL;
+        char prefix[64], **names = NULL;
         size_t n = 0;
-        int fd = dup(dir_fd), r = 0;
 
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
-        while ((de = readdir(d))) {
-                char **p;
-
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
-                p = reallocarray(names, n + 1, sizeof(*p));
-                if (!p || !(p[n] = strdup(de->d_name))) {
-                        names = p ?: names;
-                        r = -ENOMEM;
-                        break;
-                }
-                names = p;
-                n++;
-        }
-        closedir(d);
-        if (r < 0) {
-                for (size_t i = 0; i < n; i++)
-                        free(names[i]);
-                free(names);
-                return r;
-        }
-        qsort(names, n, sizeof(*names), name_cmp);
-        *ret = names;
-        *ret_n = n;
-        return 0;
+        snprintf(prefix, sizeof(prefix), "tmp.%s.", type);
+        if (fs_list_names(exports_fd, &names, &n) < 0)
+                return;
+        for (size_t i = 0; i < n; i++)
+                if (strncmp(names[i], prefix, strlen(prefix)) == 0)
+                        (void) fs_rm_rf_at(exports_fd, names[i]);
+        fs_names_free(names, n);
 }
 
 /* Put the finished export of tmp_fd in place and record it. */
@@ -732,7 +657,7 @@ static int publish(SyncRun *run, SyncCat *c, int lib_fd, int tmp_fd, const char 
 
         snprintf(st.snapshot, sizeof(st.snapshot), "%s", run->exports->src.id);
         snprintf(st.digest, sizeof(st.digest), "%s", e->digest);
-        r = list_entries(tmp_fd, &names, &n);
+        r = fs_list_names(tmp_fd, &names, &n);
         for (size_t i = 0; r == 0 && i < n; i++) {
                 if (!output_name_ok(names[i]))
                         r = -EINVAL;    /* a type's bug: nothing is published */
@@ -782,9 +707,7 @@ static int publish(SyncRun *run, SyncCat *c, int lib_fd, int tmp_fd, const char 
                          "%sThe previous export held changes of yours: it is in the trash.",
                          c->out->reason[0] ? " " : "");
         }
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        fs_names_free(names, n);
         state_done(&st);
         return r;
 }
@@ -798,7 +721,7 @@ static int export_apply(SyncRun *run, SyncCat *c) {
 
         if (!e->digest[0] || !e->changed)
                 return 0;
-        lib = open_library(run);
+        lib = sync_open_library(run);
         if (lib < 0)
                 return lib;
         r = fs_mkdir_p_beneath(lib, EXPORTS_DIR, 0700);

@@ -113,6 +113,27 @@ int export_need_columns(ExportCtx *x, sqlite3 *db, const char *what, const char 
         return 0;
 }
 
+int export_open_checked(ExportCtx *x, const char *domain, const char *path, const char *what,
+                        const ExportTable *tables, sqlite3 **ret) {
+        sqlite3 *db = NULL;
+        int r;
+
+        r = export_open_db(x, domain, path, &db);
+        if (r == -ENOENT)
+                return export_missing(x, what);
+        if (r != 0)
+                return r;
+        for (const ExportTable *t = tables; t && t->name; t++) {
+                r = export_need_columns(x, db, what, t->name, t->columns);
+                if (r != 0) {
+                        sqlite3_close(db);
+                        return r;
+                }
+        }
+        *ret = db;
+        return 0;
+}
+
 /* ---- names ------------------------------------------------------------------------------ */
 
 /* The length of the valid UTF-8 sequence at s (1–4), or 0 when it is not one. */
@@ -509,49 +530,17 @@ typedef struct PlainWalk {
         void *userdata;
 } PlainWalk;
 
-static int name_cmp(const void *a, const void *b) {
-        return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* Files beneath dir_fd (rel is its path in the domain), sorted by name at each level. */
 static int plain_walk(PlainWalk *w, int dir_fd, const char *rel, unsigned depth) {
-        _cleanup_(closedirp) DIR *d = NULL;
         char **names = NULL;
-        size_t n = 0, allocated = 0;
-        struct dirent *de;
-        int fd, r = 0;
+        size_t n = 0;
+        int r;
 
         if (depth > FS_DEPTH_MAX)
                 return -ELOOP;
-        fd = dup(dir_fd);
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return -errno;
-        }
-        while ((de = readdir(d))) {
-                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                        continue;
-                if (n == allocated) {
-                        size_t m = allocated ? 2 * allocated : 32;
-                        char **p = reallocarray(names, m, sizeof(*p));
-
-                        if (!p) {
-                                r = -ENOMEM;
-                                goto out;
-                        }
-                        names = p;
-                        allocated = m;
-                }
-                if (!(names[n] = strdup(de->d_name))) {
-                        r = -ENOMEM;
-                        goto out;
-                }
-                n++;
-        }
-        qsort(names, n, sizeof(*names), name_cmp);
+        r = fs_list_names(dir_fd, &names, &n);
+        if (r < 0)
+                return r;
         for (size_t i = 0; i < n && r == 0; i++) {
                 _cleanup_(freep) char *path = NULL;
                 struct stat st;
@@ -582,10 +571,7 @@ static int plain_walk(PlainWalk *w, int dir_fd, const char *rel, unsigned depth)
                         r = w->fn(w->x, &f, w->userdata);
                 }
         }
-out:
-        for (size_t i = 0; i < n; i++)
-                free(names[i]);
-        free(names);
+        fs_names_free(names, n);
         return r;
 }
 

@@ -72,6 +72,18 @@ int export_open_db(ExportCtx *x, const char *domain, const char *path, sqlite3 *
  * <c>)". what: "contacts", "calendar", … */
 int export_need_columns(ExportCtx *x, sqlite3 *db, const char *what, const char *table,
                         const char *const *columns);
+/* A table and the columns a type relies on (NULL-terminated). */
+typedef struct ExportTable {
+        const char *name;
+        const char *const *columns;
+} ExportTable;
+
+/* export_open_db(), then export_need_columns() for every table (the list ends with
+ * { NULL }): -ENOENT after export_missing(what) when the database is not in the snapshot;
+ * IDS_E_UNSUPPORTED, IDS_E_PROTOCOL with the reason set; 0 with *ret open. */
+int export_open_checked(ExportCtx *x, const char *domain, const char *path, const char *what,
+                        const ExportTable *tables, sqlite3 **ret);
+
 /* Whether table has column (for optional columns that differ between iOS versions). */
 bool export_has_column(sqlite3 *db, const char *table, const char *column);
 

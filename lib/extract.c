@@ -42,16 +42,9 @@ typedef struct ListCtx {
 
 static int list_row(const Source *s, const Row *row, void *userdata) {
         ListCtx *c = userdata;
-        ids_snapshot_file f = {
-                .domain = row->domain,
-                .path = row->path,
-                .size = row->size,
-                .mtime = row->mtime,
-                .flags = row->flags,
-                .encrypted = s->encrypted && row->has_key,
-                .safe = row->safe,
-        };
+        ids_snapshot_file f;
 
+        source_row_file(s, row, &f);
         return c->fn(&f, c->userdata);
 }
 

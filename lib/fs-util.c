@@ -653,3 +653,53 @@ int fs_open_subdir(int dir_fd, const char *name, bool create) {
                 return -errno;
         return fd;
 }
+
+static int names_cmp(const void *a, const void *b) {
+        return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void fs_names_free(char **names, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+}
+
+int fs_list_names(int dir_fd, char ***ret, size_t *ret_n) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        char **names = NULL;
+        size_t n = 0, allocated = 0;
+        struct dirent *de;
+        int fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+
+        if (fd < 0)
+                return -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        while ((de = readdir(d))) {
+                if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                        continue;
+                if (n == allocated) {
+                        size_t m = allocated ? 2 * allocated : 32;
+                        char **p = reallocarray(names, m, sizeof(*p));
+
+                        if (!p)
+                                goto oom;
+                        names = p;
+                        allocated = m;
+                }
+                if (!(names[n] = strdup(de->d_name)))
+                        goto oom;
+                n++;
+        }
+        if (n > 1)
+                qsort(names, n, sizeof(*names), names_cmp);
+        *ret = names;
+        *ret_n = n;
+        return 0;
+oom:
+        fs_names_free(names, n);
+        return -ENOMEM;
+}

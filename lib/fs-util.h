@@ -66,6 +66,11 @@ int fs_write_all(int fd, const void *data, size_t n);
  * openat2(2) on kernels or sandboxes without it; false returns to probing openat2. */
 void fs_force_openat2_fallback(bool on);
 
+/* The names in dir_fd (without "." and ".."), sorted with strcmp(); free them with
+ * fs_names_free(). 0 or -errno. */
+int fs_list_names(int dir_fd, char ***ret, size_t *ret_n);
+void fs_names_free(char **names, size_t n);
+
 /* mkdir -p path with mode for each directory created. 0 or -errno. */
 int fs_mkdir_parents(const char *path, mode_t mode);
 /* Open the directory name beneath dir_fd (O_NOFOLLOW), creating it 0700 first if create.

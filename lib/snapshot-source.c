@@ -330,6 +330,18 @@ out:
 }
 
 
+void source_row_file(const Source *s, const Row *row, ids_snapshot_file *ret) {
+        *ret = (ids_snapshot_file) {
+                .domain = row->domain,
+                .path = row->path,
+                .size = row->size,
+                .mtime = row->mtime,
+                .flags = row->flags,
+                .encrypted = s->encrypted && row->has_key,
+                .safe = row->safe,
+        };
+}
+
 int source_stored_open(const Source *s, const char *id, uint64_t size, bool mbfile_ok,
                        bool has_key, const uint8_t blob[CRYPT_BLOB_SIZE], int *ret_fd,
                        uint8_t key[CRYPT_KEY_SIZE], const char **why) {

@@ -58,6 +58,9 @@ void source_done(Source *s);
 int source_rows(const Source *s, const char *domain, const char *prefix, row_fn fn,
                 void *userdata, char *why, size_t why_len);
 
+/* What the public listing says of row (strings borrowed from it). */
+void source_row_file(const Source *s, const Row *row, ids_snapshot_file *ret);
+
 /* The stored data of a regular file's row, checked against its record: *ret_fd reads the
  * stored bytes (ciphertext for an encrypted snapshot, then key is its unwrapped file key).
  * 0, or IDS_E_PROTOCOL with *why naming what is wrong (missing, another size, no key). */

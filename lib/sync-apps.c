@@ -290,12 +290,9 @@ static int apps_apply(SyncRun *run, SyncCat *c) {
         if (fclose(j) != 0 || fclose(s) != 0)
                 return -ENOMEM;
 
-        r = fs_mkdir_parents(run->library_dir, 0700);
-        if (r < 0)
-                return r;
-        lib = open(run->library_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        lib = sync_open_library(run);
         if (lib < 0)
-                return -errno;
+                return lib;
         r = fs_mkdir_p_beneath(lib, ".idevicesync-exports", 0700);
         /* apps.json first: a crash between the two leaves the state older, and the next
          * sync says the same changes again rather than none. */

@@ -300,12 +300,9 @@ int batch_init(Batch *b, SyncRun *run, const char *category, const char *root) {
                         return r;
                 fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         } else {
-                r = fs_mkdir_parents(run->library_dir, 0700);
-                if (r < 0)
-                        return r;
-                lib = open(run->library_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                lib = sync_open_library(run);
                 if (lib < 0)
-                        return -errno;
+                        return lib;
                 r = fs_mkdir_p_beneath(lib, root, 0700);
                 if (r < 0)
                         return r;
@@ -703,6 +700,15 @@ int batch_finish(Batch *b, int r, ids_sync_category *out) {
         out->duplicates = b->duplicates;
         batch_done(b);
         return r;
+}
+
+int sync_open_library(SyncRun *run) {
+        int r = fs_mkdir_parents(run->library_dir, 0700), fd;
+
+        if (r < 0)
+                return r;
+        fd = open(run->library_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        return fd < 0 ? -errno : fd;
 }
 
 /* ---- installation_proxy ------------------------------------------------------------------ */

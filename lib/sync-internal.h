@@ -180,6 +180,8 @@ void batch_done(Batch *b);
  * file is the batch's last; the caller sets dir and name (and group) before the commit.
  * A file that grew past its listed size is -EAGAIN (changed while read: skipped). */
 int batch_fetch(Batch *b, afc_client_t afc, const SyncEntry *e, BatchFile **ret);
+/* The library directory (created 0700 with its parents): an fd, or -errno. */
+int sync_open_library(SyncRun *run);
 /* installation_proxy Browse of the User apps with these attributes (NULL-terminated): the
  * array of app dicts (hostile: check every type). 0 or IDS_E_*. */
 int sync_browse_apps(SyncRun *run, const char *const *attributes, plist_t *ret);

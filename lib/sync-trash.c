@@ -51,15 +51,6 @@ static int today(SyncRun *run, char ret[11], int64_t *ret_day) {
         return 0;
 }
 
-static int open_library(SyncRun *run) {
-        int r = fs_mkdir_parents(run->library_dir, 0700), fd;
-
-        if (r < 0)
-                return r;
-        fd = open(run->library_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        return fd < 0 ? -errno : fd;
-}
-
 /* Copy name (in dir_fd) to a new file dst in to_fd, durable; for a move across filesystems. */
 static int copy_file(int dir_fd, const char *name, int to_fd, const char *dst) {
         _cleanup_(closep) int in = -EBADF, out = -EBADF;
@@ -122,7 +113,7 @@ int sync_trash_move(SyncRun *run, int dir_fd, const char *name, const char *cate
                 sub = NULL;
                 return -ENOMEM;
         }
-        lib = open_library(run);
+        lib = sync_open_library(run);
         if (lib < 0)
                 return lib;
         r = fs_mkdir_p_beneath(lib, sub, 0700);
