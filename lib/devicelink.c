@@ -31,7 +31,10 @@
 #include "util.h"
 
 #define DL_EMPTY "___EmptyParameterString___"
-#define CHUNK (1u << 20)
+/* What is received and written at a time: small enough that the bytes just received are
+ * still in the CPU's cache when write() copies them into the page cache (1 MiB spilled
+ * out of L2 and cost about a quarter more kernel time per byte in three paired runs). */
+#define CHUNK (256u << 10)
 #define MAX_NAME_LEN 4096u
 #define MAX_ERROR_TEXT (64u * 1024u)
 #define FLOOR_RECHECK_BYTES (64ull << 20)
