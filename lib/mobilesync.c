@@ -61,6 +61,13 @@ uint64_t ms_class_version(const char *data_class) {
 
 /* ---- preconditions --------------------------------------------------------------------- */
 
+/* "com.apple.Contacts" → "Contacts": the class's key in the tethered_sync domain and its name in SyncDataClasses. */
+static const char *tethered_key(const char *data_class) {
+        if (strncmp(data_class, "com.apple.", 10) == 0 && data_class[10])
+                return data_class + 10;
+        return data_class;
+}
+
 int mobilesync_check_offered(Session *s, const char *data_class) {
         lockdownd_error_t le;
         plist_t v = NULL;
@@ -89,17 +96,13 @@ int mobilesync_check_offered(Session *s, const char *data_class) {
                 if (plist_get_node_type(item) != PLIST_STRING)
                         continue;               /* one odd entry does not hide the others */
                 name = plist_get_string_ptr(item, NULL);
-                found = name && strcmp(name, data_class) == 0;
+                /* Devices list the short names ("Contacts", "Mail Accounts") [reported by
+                 * users' ideviceinfo dumps]; the full name is accepted too. */
+                found = name && (strcmp(name, data_class) == 0 ||
+                                 strcmp(name, tethered_key(data_class)) == 0);
         }
         plist_free(v);
         return found ? 0 : MS_NOT_OFFERED;
-}
-
-/* "com.apple.Contacts" → "Contacts": the key of the class in the tethered_sync domain. */
-static const char *tethered_key(const char *data_class) {
-        if (strncmp(data_class, "com.apple.", 10) == 0 && data_class[10])
-                return data_class + 10;
-        return data_class;
 }
 
 static int tethered_domain(Session *s, plist_t *ret) {

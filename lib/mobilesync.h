@@ -70,7 +70,8 @@ const char *ms_sync_type_to_string(MSSyncType t);
 
 /* ---- preconditions through lockdownd (the session's lockdown must still be open) ---- */
 
-/* Whether the device offers data_class in com.apple.mobile.iTunes/SyncDataClasses.
+/* Whether the device offers data_class in com.apple.mobile.iTunes/SyncDataClasses (listed
+ * by its short name, "Contacts", or its full one).
  * 0 = offered, MS_NOT_OFFERED, IDS_E_PROTOCOL (the value is not an array of strings),
  * -ENOTCONN (lockdown closed), other IDS_E_* from lockdownd. */
 int mobilesync_check_offered(Session *s, const char *data_class);

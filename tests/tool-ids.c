@@ -26,7 +26,8 @@
  *   tool-ids extract UDID [SNAPSHOT] --to DIR [--state DIR] [--domain D] [--prefix P] [--all]
  *                    [--password-file F] [DOMAIN PATH]...
  *   tool-ids mobilesync UDID CLASS [--anchor DEV:COMP] [--clear] [--push FILE] [--out FILE]
- *                       [--enable-tethered] [--timeout S]
+ *                       [--enable-tethered] [--skip-checks] [--timeout S]
+ *                       [--at-record N[:COMMAND]]
  *
  * --password-file F (backup, restore, verify): the backup password, read from F (one line;
  * a final newline is not part of it), so it is never in argv. A backup with
@@ -48,7 +49,8 @@
  *
  * mobilesync (lib/mobilesync.c, lib's internal API: no public one yet) runs one session of
  * CLASS (com.apple.Contacts, com.apple.Calendars, …): checks SyncDataClasses and
- * tethered_sync (--enable-tethered turns it on for the run and restores it after), starts
+ * tethered_sync (--enable-tethered turns it on for the run and restores it after;
+ * --skip-checks asks the device without them, to see its own refusal), starts
  * with the anchors (none: a first sync), prints `sync type=fast|slow|reset device_anchor=A
  * computer_anchor=C`, pulls (all, or the changes when the device says fast) and prints
  * `record id=ID entity=E field=value…` per record (fields sorted; space, '=', '\' and
@@ -57,7 +59,9 @@
  * records as an XML plist dict id → record; --clear clears the device's records right after
  * the start (then no pull); --push sends the records of FILE (a plist dict id → record; an
  * empty dict deletes that id) and prints `remap host=H device=D` per new id; then finishes.
- * Its result word is done, refused, device-cancelled, not-offered, tethered-disabled, empty
+ * --at-record N[:COMMAND] runs COMMAND (sh -c) after the N-th record pulled and waits for
+ * it (a test detaches the device at an exact point), or without COMMAND cancels through
+ * ids_cancel_request(). Its result word is done, refused, device-cancelled, not-offered, tethered-disabled, empty
  * or an ids_result_to_string() word, with `reason=…` (the device's, or the first problem).
  *
  * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
@@ -261,6 +265,9 @@ static int ms_cmp(const void *a, const void *b) {
 
 typedef struct MsTool {
         plist_t out;                            /* --out: every record pulled */
+        uint64_t seen;
+        uint64_t at;                            /* --at-record N: after the N-th record… */
+        const char *at_command;                 /* …run this (sh -c), or cancel if NULL */
 } MsTool;
 
 static int ms_on_record(const char *id, const char *entity, plist_t record, void *userdata) {
@@ -303,6 +310,13 @@ static int ms_on_record(const char *id, const char *entity, plist_t record, void
         putchar('\n');
         if (t->out)
                 plist_dict_set_item(t->out, id, plist_copy(record));
+        if (++t->seen == t->at) {
+                fflush(stdout);
+                if (!t->at_command)
+                        ids_cancel_request(cancel);
+                else if (system(t->at_command) != 0)
+                        fprintf(stderr, "tool-ids: '%s' failed\n", t->at_command);
+        }
         return 0;
 }
 
@@ -373,8 +387,11 @@ static int cmd_mobilesync(int argc, char **argv) {
                 { "out", required_argument, NULL, 'o' },
                 { "enable-tethered", no_argument, NULL, 'e' },
                 { "timeout", required_argument, NULL, 't' },
+                { "skip-checks", no_argument, NULL, 'k' },
+                { "at-record", required_argument, NULL, 'r' },
                 {}
         };
+        bool skip_checks = false;
         const char *push_path = NULL, *out_path = NULL, *udid, *cls;
         char dev_anchor[1024] = "", comp_anchor[1024] = "";
         bool have_anchor = false, clear = false, enable = false, tethered_set = false;
@@ -392,7 +409,7 @@ static int cmd_mobilesync(int argc, char **argv) {
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
                 switch (c) {
                 case 'a': {
-                        const char *colon = strchr(optarg, ':');
+                        const char *colon = strrchr(optarg, ':');
 
                         if (!colon)
                                 return 2;
@@ -407,6 +424,14 @@ static int cmd_mobilesync(int argc, char **argv) {
                 case 'o': out_path = optarg; break;
                 case 'e': enable = true; break;
                 case 't': timeout_s = (unsigned) atoi(optarg); break;
+                case 'k': skip_checks = true; break;
+                case 'r': {
+                        char *colon;
+
+                        t.at = strtoull(optarg, &colon, 10);
+                        t.at_command = *colon == ':' ? colon + 1 : NULL;
+                        break;
+                }
                 default: return 2;
                 }
         }
@@ -429,6 +454,7 @@ static int cmd_mobilesync(int argc, char **argv) {
         if (ids_cancel_new(&cancel) < 0)
                 return 1;
         sigaction(SIGTERM, &sa, NULL);
+        signal(SIGPIPE, SIG_IGN);               /* see idevicesync.h */
 
         r = session_open(udid, "idevicesync", &s);
         if (r != 0)
@@ -436,10 +462,11 @@ static int cmd_mobilesync(int argc, char **argv) {
         r = session_sync_lock(s);
         if (r != 0)
                 goto out;
-        r = mobilesync_check_offered(s, cls);
+        /* --skip-checks: let the device itself refuse (tests of its refusal). */
+        r = skip_checks ? 0 : mobilesync_check_offered(s, cls);
         if (r != 0)
                 goto out;
-        r = mobilesync_tethered_get(s, cls, NULL);
+        r = skip_checks ? 0 : mobilesync_tethered_get(s, cls, NULL);
         if (r == MS_TETHERED_DISABLED && enable) {
                 r = mobilesync_tethered_set(s, cls, true, &previous);
                 tethered_set = r == 0;
@@ -450,24 +477,14 @@ static int cmd_mobilesync(int argc, char **argv) {
         r = mobilesync_open(s, cancel, timeout_s, &m);
         if (r != 0)
                 goto out;
-        /* The new computer anchor: the time, as iTunes does. */
-        {
+        /* The computer anchor: as given (which one a phone wants back is the sync
+         * category's choice, not the client's), else the time, as iTunes does. */
+        if (!comp_anchor[0]) {
                 time_t now = time(NULL);
                 struct tm tm;
 
                 gmtime_r(&now, &tm);
-                if (!have_anchor || !comp_anchor[0])
-                        strftime(comp_anchor, sizeof(comp_anchor), "%Y-%m-%d %H-%M-%S +0000",
-                                 &tm);
-                else {
-                        /* Ours changes each session: keep the old one distinct. */
-                        char next[1024];
-
-                        strftime(next, sizeof(next), "%Y-%m-%d %H-%M-%S +0000", &tm);
-                        if (strcmp(next, comp_anchor) == 0)
-                                strcat(next, ".1");
-                        snprintf(comp_anchor, sizeof(comp_anchor), "%s", next);
-                }
+                strftime(comp_anchor, sizeof(comp_anchor), "%Y-%m-%d %H-%M-%S +0000", &tm);
         }
         r = mobilesync_start(m, cls, have_anchor && dev_anchor[0] ? dev_anchor : NULL,
                              comp_anchor, &st);
