@@ -71,19 +71,17 @@ static int plc_receive(void *userdata, plist_t *ret, unsigned timeout_ms) {
         return IDS_E_DISCONNECTED;
 }
 
-/* Is the device stream gone (EOF or error, nothing left to read)? A timeout from
- * libimobiledevice can also mean EOF: it does not tell them apart. */
-static bool stream_dead(const DLConn *c) {
-        struct pollfd p = { .fd = c->stream_fd, .events = POLLIN | POLLRDHUP };
+bool dl_stream_dead(int fd) {
+        struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
         char b;
 
-        if (c->stream_fd < 0)
+        if (fd < 0)
                 return false;
         if (poll(&p, 1, 0) <= 0)
                 return false;
         if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))
                 return true;
-        return recv(c->stream_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+        return recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
 /* session_client_new_fn for a bare property_list_service client. */
@@ -214,7 +212,7 @@ int dl_receive(DLConn *c, plist_t *ret) {
                 if (r == -EAGAIN) {
                         if (ids_cancel_requested(c->cancel))
                                 return IDS_E_CANCELLED;
-                        if (stream_dead(c)) {
+                        if (dl_stream_dead(c->stream_fd)) {
                                 dl_note(c, "the device stream ended");
                                 return IDS_E_DISCONNECTED;
                         }

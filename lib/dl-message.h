@@ -7,7 +7,7 @@
  * device_link_service_* private and its mobilesync client offers major 300, which iOS ≥ 14
  * refuses (sync-protocols.md §5). The mobilebackup2 host (devicelink.c) still reaches the
  * same protocol through mobilebackup2_client_new(), which Debian patched to 400 and which
- * owns its stream; it shares the DL_EMPTY placeholder and the message-name rules below.
+ * owns its stream; it shares the DL_EMPTY placeholder and dl_stream_dead() below.
  *
  * The transport is a pair of functions so that the unit tests can play the device.
  */
@@ -82,6 +82,11 @@ void dl_disconnect(DLConn *c, const char *reason);
 /* Free the property_list_service client (if c owns one) and unregister its stream from
  * the cancel token. c can be re-initialised afterwards. */
 void dl_conn_done(DLConn *c);
+
+/* Is the device stream fd (-1: unknown) gone: EOF or error with nothing left to read?
+ * libimobiledevice reports a timeout for EOF too, so every DeviceLink host (this layer
+ * and the mobilebackup2 host) asks this after a receive that brought nothing. */
+bool dl_stream_dead(int fd);
 
 /* Name of a DeviceLink message (element 0), borrowed; NULL if msg is no such message. */
 const char *dl_message_name(plist_t msg);
