@@ -231,17 +231,23 @@ int dl_receive(DLConn *c, plist_t *ret) {
                                 dl_note(c, "the device stream ended");
                         return r == IDS_E_PROTOCOL ? r : IDS_E_DISCONNECTED;
                 }
-                idle = now_ms();
                 name = dl_message_name(p);
                 if (!name) {
                         plist_free(p);
                         dl_note(c, "the device sent something that is not a DeviceLink message");
                         return IDS_E_PROTOCOL;
                 }
+                /* A ping does not reset the silence clock: a device that only pings forever
+                 * still ends in IDS_E_TIMEOUT. */
                 if (strcmp(name, "DLMessagePing") == 0) {
                         plist_free(p);
+                        if (now_ms() - idle >= limit) {
+                                dl_note(c, "the device only pinged for %u s", c->timeout_s ?: 60);
+                                return IDS_E_TIMEOUT;
+                        }
                         continue;
                 }
+                idle = now_ms();
                 if (strcmp(name, "DLMessageDisconnect") == 0) {
                         const char *why = dl_array_str(p, 1);
 

@@ -70,7 +70,7 @@ int dl_send(DLConn *c, plist_t msg);
 
 /* Receive the next DeviceLink message: a non-empty array whose first element is a string.
  * Waits in 1 s slices up to c->timeout_s of silence, checking the cancel token between.
- * A device's DLMessagePing is skipped (it only keeps a long step alive). A device's
+ * A device's DLMessagePing is skipped (and does not count as an answer for the timeout). A device's
  * DLMessageDisconnect ends the connection: IDS_E_DISCONNECTED with its reason in
  * c->reason. 0 with *ret (the caller frees it), IDS_E_PROTOCOL (not an array, no name),
  * IDS_E_CANCELLED, IDS_E_DISCONNECTED, IDS_E_TIMEOUT. */

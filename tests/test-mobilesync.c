@@ -37,6 +37,7 @@ static plist_t load_bin(const char *path) {
 typedef struct Fake {
         plist_t queue[16];                      /* the device's next messages, owned */
         uint32_t n, next;
+        bool pinging;                           /* when the queue is empty: ping forever */
         plist_t sent;                           /* array: what the host sent */
         bool silent;                            /* receive times out instead of EOF */
 } Fake;
@@ -51,6 +52,13 @@ static int fake_send(void *userdata, plist_t msg) {
 static int fake_receive(void *userdata, plist_t *ret, unsigned timeout_ms) {
         Fake *f = userdata;
 
+        if (f->next >= f->n && f->pinging) {
+                plist_t p = plist_new_array();
+
+                plist_array_append_item(p, plist_new_string("DLMessagePing"));
+                *ret = p;
+                return 0;
+        }
         if (f->next >= f->n)
                 return f->silent ? -EAGAIN : IDS_E_DISCONNECTED;
         *ret = f->queue[f->next];              /* handed over, as a receive does */
@@ -277,6 +285,13 @@ static void test_timeout_and_cancel(void) {
         /* A silent device: IDS_E_TIMEOUT after timeout_s (1 s here), not a hang. */
         fake_init(&f);
         f.silent = true;
+        t.userdata = &f;
+        ASSERT_EQ(mobilesync_open_transport(&t, NULL, 1, &m), IDS_E_TIMEOUT);
+        fake_done(&f);
+
+        /* A device that only pings: IDS_E_TIMEOUT too. */
+        fake_init(&f);
+        f.pinging = true;
         t.userdata = &f;
         ASSERT_EQ(mobilesync_open_transport(&t, NULL, 1, &m), IDS_E_TIMEOUT);
         fake_done(&f);
