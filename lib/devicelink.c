@@ -15,10 +15,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,11 +24,11 @@
 #include <zlib.h>
 
 #include "devicelink.h"
+#include "dl-message.h"
 #include "error.h"
 #include "fs-util.h"
 #include "util.h"
 
-#define DL_EMPTY "___EmptyParameterString___"
 /* What is received and written at a time: small enough that the bytes just received are
  * still in the CPU's cache when write() copies them into the page cache (1 MiB spilled
  * out of L2 and cost about a quarter more kernel time per byte in three paired runs). */
@@ -112,16 +110,7 @@ int dl_mb2_client_new(idevice_t device, lockdownd_service_descriptor_t service,
 
 /* Is the device stream gone (EOF or error, with nothing left to read)? */
 static bool stream_dead(DLHost *h) {
-        struct pollfd p = { .fd = h->stream_fd, .events = POLLIN | POLLRDHUP };
-        char b;
-
-        if (h->stream_fd < 0)
-                return false;
-        if (poll(&p, 1, 0) <= 0)
-                return false;
-        if (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))
-                return true;
-        return recv(h->stream_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+        return dl_stream_dead(h->stream_fd);
 }
 
 /* Why a read or write failed: cancel, cable pull, or the device going quiet too long. */

@@ -119,6 +119,14 @@ typedef struct DeviceInfo {
         uint64_t disk_total;    /* bytes; 0 = derive */
         uint64_t disk_free;
         bool setup_done;        /* false: backups answer 212 */
+        /* mobilesync (mobilesync.h; MsClassBit masks): */
+        unsigned sync_contacts; /* SyncContacts=: generated contacts, default 0 */
+        unsigned sync_events;   /* SyncEvents=: generated events, default 0 */
+        unsigned sync_icloud;   /* SyncICloud=: classes whose store is iCloud-managed */
+        unsigned sync_disabled; /* SyncDisabled=: initial tethered_sync DisableTethered */
+        uint64_t sync_seed;     /* SyncSeed=: default derived from Name */
+        char *sync_classes;     /* SyncDataClasses=: comma-separated, default "Contacts,
+                                 * Calendars,Bookmarks,Mail Accounts,Notes" */
 } DeviceInfo;
 
 /* Parse DIR/device.ini (an [Device] section of Key=value lines, see profile.c).
@@ -331,6 +339,7 @@ void serve_house_arrest(Conn *c, const ServiceCtx *ctx);        /* apps/<id>/ */
 void serve_installation_proxy(Conn *c, const ServiceCtx *ctx);
 void serve_notification_proxy(Conn *c, const ServiceCtx *ctx);
 void serve_mobilebackup2(Conn *c, const ServiceCtx *ctx);       /* backup.c */
+void serve_mobilesync(Conn *c, const ServiceCtx *ctx);          /* mobilesync.c */
 
 /* backup.c: control commands "fault UDID MODE [ARG]" (argv[0] = MODE); writes the answer
  * ("ok ..." / "err ...") into reply. Lock held. */

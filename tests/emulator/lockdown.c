@@ -20,6 +20,7 @@
 
 #include "device.h"
 #include "emu.h"
+#include "mobilesync.h"
 
 #define LOCKDOWN_MAX_FRAME (1u << 20)
 
@@ -112,14 +113,25 @@ static plist_t domain_values(Device *d, const DeviceInfo *i, const char *domain)
                 plist_dict_set_item(v, "CloudBackupEnabled", plist_new_bool(0));
                 plist_dict_set_item(v, "WillEncrypt", plist_new_bool(enc));
         } else if (strcmp(domain, "com.apple.mobile.iTunes") == 0) {
+                /* mobilesync: SyncDataClasses= of device.ini (comma-separated names). */
                 plist_t classes = plist_new_array();
-                static const char *const names[] = { "Contacts", "Calendars", "Bookmarks",
-                                                     "Mail Accounts", "Notes" };
+                _cleanup_(freep) char *list = strdup(i->sync_classes ?: "");
+                char *save = NULL;
 
-                for (size_t k = 0; k < ELEMENTSOF(names); k++)
-                        plist_array_append_item(classes, plist_new_string(names[k]));
+                for (char *t = list ? strtok_r(list, ",", &save) : NULL; t;
+                     t = strtok_r(NULL, ",", &save)) {
+                        while (*t == ' ')
+                                t++;
+                        if (*t)
+                                plist_array_append_item(classes, plist_new_string(t));
+                }
                 plist_dict_set_item(v, "MinITunesVersion", plist_new_string("12.5.5"));
                 plist_dict_set_item(v, "SyncDataClasses", classes);
+        } else if (strcmp(domain, "com.apple.mobile.tethered_sync") == 0) {
+                /* mobilesync: persisted in the profile (mobilesync-store.c). */
+                plist_free(v);
+                if (ms_tethered_get(d->profile_dir, i->sync_disabled, &v) < 0)
+                        return NULL;
         } else if (strcmp(domain, "com.apple.disk_usage") == 0 ||
                    strcmp(domain, "com.apple.disk_usage.factory") == 0) {
                 plist_dict_set_item(v, "TotalDiskCapacity", plist_new_uint(i->disk_total));
@@ -131,7 +143,6 @@ static plist_t domain_values(Device *d, const DeviceInfo *i, const char *domain)
                 plist_dict_set_item(v, "Locale", plist_new_string("en_US"));
         } else if (strcmp(domain, "com.apple.iTunes") != 0 &&
                    strcmp(domain, "com.apple.mobile.data_sync") != 0 &&
-                   strcmp(domain, "com.apple.mobile.tethered_sync") != 0 &&
                    strcmp(domain, "com.apple.mobile.sync_data_class") != 0) {
                 plist_free(v);
                 return NULL;
@@ -221,6 +232,18 @@ static int handle_set_value(Session *s, const char *request, plist_t req, bool r
             (strcmp(key, "UniqueDeviceID") == 0 || strcmp(key, "ProductType") == 0 ||
              strcmp(key, "ProductVersion") == 0 || strcmp(key, "SerialNumber") == 0))
                 return send_error(s, request, "ImmutableValue");
+
+        if (strcmp(domain, "com.apple.mobile.tethered_sync") == 0) {
+                /* mobilesync: the phone keeps this across reboots; so does the profile. */
+                _cleanup_(device_info_freep) DeviceInfo *info = NULL;
+
+                if (device_read_info(s->device, &info) < 0 ||
+                    ms_tethered_set(s->device->profile_dir, info->sync_disabled, key,
+                                    remove ? NULL : value) < 0)
+                        return send_error(s, request, "InternalError");
+                r = reply_new(request);
+                return send_ok(s, r);
+        }
 
         emu_lock();
         o = plist_dict_get_item(s->device->overrides, domain);

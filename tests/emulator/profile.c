@@ -40,6 +40,12 @@
  *                               CameraRollDomain/Media/X and MediaDomain/Media/X ↔ media/X,
  *                               AppDomain-<id>/Documents/X ↔ apps/<id>/Documents/X (empty
  *                               directories there exist in both places too).
+ *   mobilesync/<class>.plist    mobilesync's record store of one data class, made the first
+ *                               time a session needs it from the Sync* keys of device.ini
+ *                               (SyncContacts, SyncEvents, SyncICloud, SyncDisabled,
+ *                               SyncSeed, SyncDataClasses; see mobilesync.h); <class>.json
+ *                               beside it is the ground truth, tethered_sync.plist the
+ *                               lockdown domain of that name
  *
  * Nothing is cached: profile_read_info() and profile_app_lookup() read the files on every
  * call, so a running emulator sees what `mutate` changed.
@@ -49,6 +55,7 @@
  * above plan_fit_sizes() and plan_build(); camera-roll capture times and mtimes above
  * plan_photos().
  */
+#include "mobilesync.h"
 #include "profile-internal.h"
 
 /* 2026-01-01 00:00:00 UTC: every generated mtime is this plus a seed-derived offset. */
@@ -517,6 +524,35 @@ static int parse_bool(const char *value, void *field) {
         return -EINVAL;
 }
 
+/* mobilesync: record counts up to a million, enough for any benchmark. */
+static int parse_count(const char *value, void *field) {
+        uint64_t v;
+        int r;
+
+        r = parse_u64_decimal(value, &v);
+        if (r < 0)
+                return r;
+        if (v > 1000000)
+                return -ERANGE;
+        *(unsigned *) field = (unsigned) v;
+        return 0;
+}
+
+static int parse_class_mask(const char *value, void *field) {
+        return ms_parse_class_mask(value, field);
+}
+
+static int parse_seed(const char *value, void *field) {
+        return parse_u64_decimal(value, field);
+}
+
+/* Names as a phone lists them ("Mail Accounts" has a blank): printable, comma-separated. */
+static int parse_sync_classes(const char *value, void *field) {
+        if (*value != '\0' && !string_is_clean(value, 512))
+                return -EINVAL;
+        return set_string(field, value);
+}
+
 static int parse_size_field(const char *value, void *field) {
         return parse_size(value, field);
 }
@@ -588,6 +624,13 @@ static const IniKey info_keys[] = {
         { "DiskTotal", parse_size_field, offsetof(DeviceInfo, disk_total) },
         { "DiskFree", parse_size_field, offsetof(DeviceInfo, disk_free) },
         { "SetupDone", parse_bool, offsetof(DeviceInfo, setup_done) },
+        /* mobilesync's store and tethered_sync (mobilesync.h) */
+        { "SyncContacts", parse_count, offsetof(DeviceInfo, sync_contacts) },
+        { "SyncEvents", parse_count, offsetof(DeviceInfo, sync_events) },
+        { "SyncICloud", parse_class_mask, offsetof(DeviceInfo, sync_icloud) },
+        { "SyncDisabled", parse_class_mask, offsetof(DeviceInfo, sync_disabled) },
+        { "SyncSeed", parse_seed, offsetof(DeviceInfo, sync_seed) },
+        { "SyncDataClasses", parse_sync_classes, offsetof(DeviceInfo, sync_classes) },
 };
 
 /* Known ProductType → HardwareModel pairs; others get a made-up but well-formed model. */
@@ -725,6 +768,11 @@ static int info_fill_defaults(DeviceInfo *i) {
                 return -ENOMEM;
         if (i->ecid == 0)
                 i->ecid = id.ecid;
+        if (i->sync_seed == 0)
+                i->sync_seed = fnv1a(i->name) ^ UINT64_C(0x6d6f62696c6573);   /* "mobiles" */
+        if (!i->sync_classes &&
+            !(i->sync_classes = strdup("Contacts,Calendars,Bookmarks,Mail Accounts,Notes")))
+                return -ENOMEM;
         return 0;
 }
 
@@ -797,6 +845,7 @@ DeviceInfo *device_info_free(DeviceInfo *i) {
         free(i->bt_address);
         free(i->phone_number);
         free(i->imei);
+        free(i->sync_classes);
         free(i);
         return NULL;
 }

@@ -25,6 +25,9 @@ static const ServiceDef services[] = {
         { "com.apple.mobile.notification_proxy", false, false, serve_notification_proxy },
         /* Backups are TLS on real phones, and need the user data the passcode protects. */
         { "com.apple.mobilebackup2",             true,  true,  serve_mobilebackup2 },
+        /* mobilesync: TLS since iOS 13 (libimobiledevice#864, sync-protocols.md §0); the
+         * contacts it serves are user data behind the passcode, as for backups [inferred]. */
+        { "com.apple.mobilesync",                true,  true,  serve_mobilesync },
 };
 
 const ServiceDef *service_lookup(const char *name) {
