@@ -233,9 +233,9 @@ $(BUILD)/tests/export-plain: $(BUILD)/tests/export-plain.o $(BUILD)/libidevicesy
 $(BUILD)/tests/bench/bench-floor: $(BUILD)/tests/bench/bench-floor.o
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^
 
-# tool-ids' mobilesync subcommand drives lib/'s internal mobilesync client (no public API
-# yet): tool-ids links lib/'s objects, as the unit tests do.
-$(BUILD)/tests/tool-ids: $(BUILD)/tests/tool-ids.o $(BUILD)/libidevicesync-test.a
+# tool-mobilesync drives lib/'s internal mobilesync client (no public API yet): it links
+# lib/'s objects, as the unit tests do.
+$(BUILD)/tests/tool-mobilesync: $(BUILD)/tests/tool-mobilesync.o $(BUILD)/libidevicesync-test.a
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libidevicesync-test.a $(LIB_LIBS)
