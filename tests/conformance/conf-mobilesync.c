@@ -142,6 +142,27 @@ static uint64_t class_version(const char *cls) {
         return strcmp(cls, "com.apple.Calendars") == 0 ? 107 : 106;
 }
 
+static plist_t rehash(plist_t dict) {
+        plist_t d = plist_new_dict();
+        plist_dict_iter it = NULL;
+
+        if (!dict)
+                return d;
+        plist_dict_new_iter(dict, &it);
+        for (;;) {
+                plist_t v = NULL;
+                char *key = NULL;
+
+                plist_dict_next_item(dict, it, &key, &v);
+                if (!key)
+                        break;
+                plist_dict_set_item(d, key, plist_copy(v));
+                free(key);
+        }
+        free(it);
+        return d;
+}
+
 /* The store file the device keeps: read directly, as the ground truth. */
 static plist_t read_store(const char *cls) {
         char path[4096];
@@ -162,6 +183,10 @@ static plist_t read_store(const char *cls) {
         plist_from_memory(buf, (uint32_t) n, &p);
         free(buf);
         CHECK(p, "parse %s", path);
+        /* libplist 2.2 searches a parsed dict linearly; one built item by item has a hash
+         * table. Rebuild the big ones. */
+        plist_dict_set_item(p, "Records", rehash(plist_dict_get_item(p, "Records")));
+        plist_dict_set_item(p, "Changes", rehash(plist_dict_get_item(p, "Changes")));
         return p;
 }
 
