@@ -16,6 +16,9 @@
  *        is sent with an empty value and must be gone. Prints "received N".
  *   conf-mobilesync UDID PROFILE STATE cut CLASS     a session that ends mid-GetAll
  *   conf-mobilesync UDID PROFILE STATE clearcut CLASS  ClearAll, then the stream ends
+ *   conf-mobilesync UDID PROFILE STATE pushcut CLASS N  pushes N records, then the stream ends
+ *   conf-mobilesync UDID PROFILE STATE cancel CLASS OTHER_CLASS
+ *        cancels a session, then syncs OTHER_CLASS (slow) on the same connection
  *   conf-mobilesync UDID PROFILE STATE refuse CLASS VERSION SUBSTRING
  *   conf-mobilesync UDID PROFILE STATE oldversion    host answers DeviceLink 300
  *   conf-mobilesync UDID PROFILE STATE tethered SHORT_CLASS yes|no
@@ -142,6 +145,27 @@ static uint64_t class_version(const char *cls) {
         return strcmp(cls, "com.apple.Calendars") == 0 ? 107 : 106;
 }
 
+static plist_t rehash(plist_t dict) {
+        plist_t d = plist_new_dict();
+        plist_dict_iter it = NULL;
+
+        if (!dict)
+                return d;
+        plist_dict_new_iter(dict, &it);
+        for (;;) {
+                plist_t v = NULL;
+                char *key = NULL;
+
+                plist_dict_next_item(dict, it, &key, &v);
+                if (!key)
+                        break;
+                plist_dict_set_item(d, key, plist_copy(v));
+                free(key);
+        }
+        free(it);
+        return d;
+}
+
 /* The store file the device keeps: read directly, as the ground truth. */
 static plist_t read_store(const char *cls) {
         char path[4096];
@@ -162,6 +186,10 @@ static plist_t read_store(const char *cls) {
         plist_from_memory(buf, (uint32_t) n, &p);
         free(buf);
         CHECK(p, "parse %s", path);
+        /* libplist 2.2 searches a parsed dict linearly; one built item by item has a hash
+         * table. Rebuild the big ones. */
+        plist_dict_set_item(p, "Records", rehash(plist_dict_get_item(p, "Records")));
+        plist_dict_set_item(p, "Changes", rehash(plist_dict_get_item(p, "Changes")));
         return p;
 }
 
@@ -502,6 +530,61 @@ static int cmd_cut(const char *cls, bool clear) {
         return 0;
 }
 
+static int cmd_pushcut(const char *cls, unsigned n) {
+        property_list_service_client_t c = dl_connect(400);
+        char *danchor = load_anchor(cls);
+        plist_t m = start(c, cls, danchor, class_version(cls)), got = NULL, recs, map;
+        char hid[64];
+
+        expect_name(m, "SDMessageSyncDataClassWithComputer");
+        plist_free(m);
+        /* GetChanges in a slow session: the device sends everything. */
+        send_msg(c, msg("SDMessageGetChangesFromDevice", cls));
+        receive_all(c, cls, &got, true);
+        m = recv_msg(c);
+        expect_name(m, "SDMessageDeviceReadyToReceiveChanges");
+        plist_free(m);
+        recs = plist_new_dict();
+        for (unsigned k = 0; k < n; k++) {
+                snprintf(hid, sizeof(hid), "cut/%u", k);
+                plist_dict_set_item(recs, hid, new_record(cls, k, NULL));
+        }
+        map = process_changes(c, cls, recs, true);
+        CHECK(dict_count(map) == n, "remap");
+        plist_free(map);
+        property_list_service_client_free(c);
+        plist_free(got);
+        free(danchor);
+        return 0;
+}
+
+static int cmd_cancel(const char *cls, const char *other) {
+        property_list_service_client_t c = dl_connect(400);
+        plist_t m = start(c, cls, "---", class_version(cls)), got = NULL;
+
+        expect_name(m, "SDMessageSyncDataClassWithComputer");
+        plist_free(m);
+        m = msg("SDMessageCancelSession", cls);
+        plist_array_append_item(m, plist_new_string("The user cancelled"));
+        send_msg(c, m);
+        m = start(c, other, "---", class_version(other));
+        expect_name(m, "SDMessageSyncDataClassWithComputer");
+        CHECK(strcmp(str_at(m, 4), "SDSyncTypeFast") != 0, "fast without anchors");
+        plist_free(m);
+        send_msg(c, msg("SDMessageGetAllRecordsFromDevice", other));
+        printf("received %u\n", receive_all(c, other, &got, true));
+        m = recv_msg(c);
+        expect_name(m, "SDMessageDeviceReadyToReceiveChanges");
+        plist_free(m);
+        send_msg(c, msg("SDMessageFinishSessionOnDevice", other));
+        m = recv_msg(c);
+        expect_name(m, "SDMessageDeviceFinishedSession");
+        plist_free(m);
+        dl_disconnect(c);
+        plist_free(got);
+        return 0;
+}
+
 static int cmd_refuse(const char *cls, uint64_t version, const char *substring) {
         property_list_service_client_t c = dl_connect(400);
         plist_t m = start(c, cls, "---", version);
@@ -618,6 +701,10 @@ int main(int argc, char **argv) {
                 r = cmd_cut(argv[5], false);
         else if (strcmp(cmd, "clearcut") == 0 && argc >= 6)
                 r = cmd_cut(argv[5], true);
+        else if (strcmp(cmd, "pushcut") == 0 && argc >= 7)
+                r = cmd_pushcut(argv[5], (unsigned) atoi(argv[6]));
+        else if (strcmp(cmd, "cancel") == 0 && argc >= 7)
+                r = cmd_cancel(argv[5], argv[6]);
         else if (strcmp(cmd, "refuse") == 0 && argc >= 8)
                 r = cmd_refuse(argv[5], strtoull(argv[6], NULL, 10), argv[7]);
         else {

@@ -118,6 +118,8 @@ bool ms_entity_valid(const MsClass *cls, const char *entity);
  * array of new strings, *ret_n entries, freed with ms_ids_free(). -ENOMEM. */
 int ms_store_sorted_ids(MsStore *s, plist_t dict, char ***ret, size_t *ret_n);
 void ms_ids_free(char **ids, size_t n);
+/* A copy of dict that libplist can search fast (see mobilesync-store.c). Never NULL. */
+plist_t ms_dict_rehash(plist_t dict);
 
 /* Deterministic generation into an empty store (ms_store_load() calls it). */
 int ms_generate(MsStore *s, const MsGenOptions *o);
