@@ -331,45 +331,17 @@ static int state_write(int lib_fd, const char *type, const ExportState *st) {
 
 typedef int (*file_fn)(int dir_fd, const char *name, const char *rel, void *userdata);
 
-/* Every regular file beneath dir_fd (rel: its path from the library); anything that is not
- * a regular file or a directory is passed with name NULL (so a check can count it). */
-static int walk(int dir_fd, const char *rel, unsigned depth, file_fn fn, void *userdata) {
-        char **names = NULL;
-        size_t n = 0;
-        int r;
+typedef struct FileWalk {
+        file_fn fn;
+        void *userdata;
+} FileWalk;
 
-        if (depth > FS_DEPTH_MAX)
-                return -ELOOP;
-        r = fs_list_names(dir_fd, &names, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n && r == 0; i++) {
-                _cleanup_(freep) char *path = NULL;
-                struct stat sb;
+/* Regular files by name; anything else with name NULL (so a check can count it). */
+static int walk_one(int parent_fd, const char *name, const char *rel, const struct stat *st,
+                    void *userdata) {
+        FileWalk *w = userdata;
 
-                if (asprintf(&path, "%s/%s", rel, names[i]) < 0) {
-                        r = -ENOMEM;
-                        break;
-                }
-                if (fstatat(dir_fd, names[i], &sb, AT_SYMLINK_NOFOLLOW) < 0) {
-                        r = -errno;
-                        break;
-                }
-                if (S_ISDIR(sb.st_mode)) {
-                        int sub = openat(dir_fd, names[i],
-                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-                        if (sub < 0) {
-                                r = -errno;
-                                break;
-                        }
-                        r = walk(sub, path, depth + 1, fn, userdata);
-                        close(sub);
-                } else
-                        r = fn(dir_fd, S_ISREG(sb.st_mode) ? names[i] : NULL, path, userdata);
-        }
-        fs_names_free(names, n);
-        return r;
+        return w->fn(parent_fd, S_ISREG(st->st_mode) ? name : NULL, rel, w->userdata);
 }
 
 /* Call fn for the entry name of dir_fd: its files when it is a directory, else itself. */
@@ -384,7 +356,7 @@ static int walk_entry(int dir_fd, const char *name, file_fn fn, void *userdata) 
         sub = openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (sub < 0)
                 return -errno;
-        r = walk(sub, name, 0, fn, userdata);
+        r = fs_walk(sub, name, walk_one, &(FileWalk) { .fn = fn, .userdata = userdata });
         close(sub);
         return r;
 }

@@ -530,49 +530,19 @@ typedef struct PlainWalk {
         void *userdata;
 } PlainWalk;
 
-/* Files beneath dir_fd (rel is its path in the domain), sorted by name at each level. */
-static int plain_walk(PlainWalk *w, int dir_fd, const char *rel, unsigned depth) {
-        char **names = NULL;
-        size_t n = 0;
-        int r;
+static int plain_file(int parent_fd, const char *name, const char *rel, const struct stat *st,
+                      void *userdata) {
+        PlainWalk *w = userdata;
+        ids_snapshot_file f = {
+                .domain = w->domain,
+                .path = rel,
+                .size = (uint64_t) st->st_size,
+                .mtime = st->st_mtime,
+                .flags = IDS_SNAPSHOT_FILE_REGULAR,
+                .safe = true,
+        };
 
-        if (depth > FS_DEPTH_MAX)
-                return -ELOOP;
-        r = fs_list_names(dir_fd, &names, &n);
-        if (r < 0)
-                return r;
-        for (size_t i = 0; i < n && r == 0; i++) {
-                _cleanup_(freep) char *path = NULL;
-                struct stat st;
-
-                if (asprintf(&path, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0) {
-                        r = -ENOMEM;
-                        break;
-                }
-                if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        continue;
-                if (S_ISDIR(st.st_mode)) {
-                        _cleanup_(closep) int sub = openat(dir_fd, names[i],
-                                                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                                                   O_CLOEXEC);
-
-                        if (sub >= 0)
-                                r = plain_walk(w, sub, path, depth + 1);
-                } else if (S_ISREG(st.st_mode)) {
-                        ids_snapshot_file f = {
-                                .domain = w->domain,
-                                .path = path,
-                                .size = (uint64_t) st.st_size,
-                                .mtime = st.st_mtime,
-                                .flags = IDS_SNAPSHOT_FILE_REGULAR,
-                                .safe = true,
-                        };
-
-                        r = w->fn(w->x, &f, w->userdata);
-                }
-        }
-        fs_names_free(names, n);
-        return r;
+        return S_ISREG(st->st_mode) ? w->fn(w->x, &f, w->userdata) : 0;
 }
 
 static int plain_list(ExportCtx *x, const char *domain, const char *prefix,
@@ -611,7 +581,7 @@ static int plain_list(ExportCtx *x, const char *domain, const char *prefix,
 
                 if (!base)
                         return -ENOMEM;
-                return plain_walk(&w, fd, base, 0);
+                return fs_walk(fd, base, plain_file, &w);
         }
 }
 

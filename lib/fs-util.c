@@ -703,3 +703,52 @@ oom:
         fs_names_free(names, n);
         return -ENOMEM;
 }
+
+typedef int (*walk_fn)(int parent_fd, const char *name, const char *rel, const struct stat *st,
+                       void *userdata);
+
+static int walk_level(int dir_fd, const char *rel, unsigned depth, walk_fn fn, void *userdata) {
+        char **names = NULL;
+        size_t n = 0;
+        int r;
+
+        if (depth > FS_DEPTH_MAX)
+                return -ELOOP;
+        r = fs_list_names(dir_fd, &names, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n && r == 0; i++) {
+                _cleanup_(freep) char *path = NULL;
+                struct stat st;
+
+                if (asprintf(&path, "%s%s%s", rel, *rel ? "/" : "", names[i]) < 0) {
+                        path = NULL;
+                        r = -ENOMEM;
+                        break;
+                }
+                if (fstatat(dir_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno != ENOENT)
+                                r = -errno;
+                        continue;
+                }
+                if (S_ISDIR(st.st_mode)) {
+                        int sub = openat(dir_fd, names[i],
+                                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+                        if (sub < 0) {
+                                if (errno != ENOENT)
+                                        r = -errno;
+                                continue;
+                        }
+                        r = walk_level(sub, path, depth + 1, fn, userdata);
+                        close(sub);
+                } else
+                        r = fn(dir_fd, names[i], path, &st, userdata);
+        }
+        fs_names_free(names, n);
+        return r;
+}
+
+int fs_walk(int dir_fd, const char *prefix, walk_fn fn, void *userdata) {
+        return walk_level(dir_fd, prefix ?: "", 0, fn, userdata);
+}

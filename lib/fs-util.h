@@ -10,6 +10,8 @@
  */
 #pragma once
 
+#include <sys/stat.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,6 +72,16 @@ void fs_force_openat2_fallback(bool on);
  * fs_names_free(). 0 or -errno. */
 int fs_list_names(int dir_fd, char ***ret, size_t *ret_n);
 void fs_names_free(char **names, size_t n);
+
+/* Every entry beneath dir_fd that is not a directory, depth first, names sorted at each
+ * level (fs_list_names()), never following a symlink: fn(parent_fd, name, rel, st) with
+ * rel its path from dir_fd (prefixed by prefix/ when prefix is not ""). An entry that
+ * vanishes meanwhile is skipped. fn's non-zero result stops the walk and is returned; also
+ * -ELOOP beyond FS_DEPTH_MAX levels, -errno. */
+int fs_walk(int dir_fd, const char *prefix,
+            int (*fn)(int parent_fd, const char *name, const char *rel, const struct stat *st,
+                      void *userdata),
+            void *userdata);
 
 /* mkdir -p path with mode for each directory created. 0 or -errno. */
 int fs_mkdir_parents(const char *path, mode_t mode);
