@@ -743,6 +743,16 @@ int pim_bookmarks_generate(const char *dir, const char *ios, uint64_t seed, unsi
  * random folders and remove `del` rows, then rewrite Bookmarks.db and bookmarks.json.
  * Returns 0 (also when the profile has no Bookmarks.db) or -errno.
  */
+/* Whether the profile's generated database of this kind exists: its ground truth does.
+ * Without it, a file at the database's path is gen-profile's random placeholder, which a
+ * mutate leaves alone. */
+static bool has_truth(const char *dir, const char *json) {
+        char path[PATH_MAX];
+
+        snprintf(path, sizeof(path), "%s/%s", dir, json);
+        return access(path, F_OK) == 0;
+}
+
 int pim_bookmarks_mutate(const char *dir, const char *ios, uint64_t seed, unsigned change,
                          unsigned add, unsigned del) {
         _cleanup_(bookmarks_done) Bookmarks b = {};
@@ -753,6 +763,8 @@ int pim_bookmarks_mutate(const char *dir, const char *ios, uint64_t seed, unsign
         Rng r;
         int q;
 
+        if (!has_truth(dir, "bookmarks.json"))
+                return 0;
         q = bookmarks_load(dir, future, &b);
         if (q == -ENOENT)
                 return 0;
@@ -2104,6 +2116,8 @@ int pim_notes_mutate(const char *dir, const char *ios, uint64_t seed, unsigned c
 
         if (!buf)
                 return -ENOMEM;
+        if (!has_truth(dir, "notes.json"))
+                return 0;
         q = notes_load(dir, ios, &st);
         if (q == -ENOENT)
                 return 0;
@@ -2459,6 +2473,8 @@ int pim_recordings_mutate(const char *dir, const char *ios, uint64_t seed, unsig
 
         if (!buf)
                 return -ENOMEM;
+        if (!has_truth(dir, "voice-memos.json"))
+                return 0;
         q = recs_load(dir, ios, &rs);
         if (q == -ENOENT)
                 return 0;
