@@ -40,6 +40,8 @@ int export_check_cancel(ExportCtx *x) {
         return ids_cancel_requested(x->cancel) ? IDS_E_CANCELLED : 0;
 }
 
+static void reason_appendv(ExportCtx *x, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
 static void reason_appendv(ExportCtx *x, const char *fmt, va_list ap) {
         size_t len = strlen(x->reason);
 
