@@ -840,8 +840,8 @@ static void bytes_done(Bytes *b) {
 }
 
 static void bytes_put(Bytes *b, const void *d, size_t n) {
-        if (b->oom)
-                return;
+        if (b->oom || n == 0)
+                return;                 /* an empty message may come with d NULL */
         if (b->n + n > b->cap) {
                 size_t cap = (b->n + n) * 2 + 64;
                 uint8_t *p = realloc(b->p, cap);
