@@ -1424,14 +1424,14 @@ static void run_parse(const uint8_t *d, size_t len, Run *run) {
 
         *run = (Run) { .style = STYLE_BODY };
         while (pb_next(&p, end, &field, &v, &e, &elen)) {
-                const uint8_t *q = e, *qe = e + elen, *c;
+                const uint8_t *q = e, *qe = e ? e + elen : NULL, *c;
                 size_t clen;
 
                 if (field == 1)
                         run->len = (size_t) v;
                 else if (field == 2 && e)
                         while (pb_next(&q, qe, &field, &v, &c, &clen)) {
-                                const uint8_t *k = c, *ke = c + clen, *kd;
+                                const uint8_t *k = c, *ke = c ? c + clen : NULL, *kd;
                                 size_t kl;
 
                                 if (field == 1)
