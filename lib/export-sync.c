@@ -422,11 +422,13 @@ static int check_file(int dir_fd, const char *name, const char *rel, void *userd
         return 0;
 }
 
-/* Take <library>/name out of the way of a new export: removed when it holds exactly what
- * the last export wrote (have_state), else moved to the trash as a whole. 0 (also when
- * there is nothing), 1 (trashed), -errno. */
-static int retire(SyncRun *run, int lib_fd, const char *name, const ExportState *st,
-                  bool have_state, const char *type) {
+/* Take <library>/name out of the way of a new export at <library>/replacement (NULL: no
+ * new one). What the last export wrote exactly (have_state) is replaced in one step
+ * (RENAME_EXCHANGE: a reader sees the old or the new, never neither) and then removed;
+ * anything else is moved to the trash as a whole first. 0 (nothing there), 1 (trashed),
+ * 2 (replaced: the new one is in place), -errno. */
+static int retire(SyncRun *run, int lib_fd, const char *name, const char *replacement,
+                  const ExportState *st, bool have_state, const char *type) {
         CheckWalk c = { .st = st, .cancel = run->cancel, .personal = !have_state };
         struct stat sb;
         int r;
@@ -441,6 +443,12 @@ static int retire(SyncRun *run, int lib_fd, const char *name, const ExportState 
         if (c.personal) {
                 r = sync_trash_move(run, lib_fd, name, "exports", type, name);
                 return r < 0 ? r : 1;
+        }
+        if (replacement) {
+                if (renameat2(lib_fd, replacement, lib_fd, name, RENAME_EXCHANGE) < 0)
+                        return -errno;
+                r = fs_remove_beneath(lib_fd, replacement);     /* the old one, now there */
+                return r < 0 ? r : 2;
         }
         r = fs_rm_rf_at(lib_fd, name);
         return r == -ENOENT ? 0 : r;
@@ -649,8 +657,8 @@ static int publish(SyncRun *run, SyncCat *c, int lib_fd, int tmp_fd, const char 
                 for (size_t j = 0; j < n; j++)
                         kept = kept || strcmp(names[j], e->state.outputs[i]) == 0;
                 if (!kept) {
-                        r = retire(run, lib_fd, e->state.outputs[i], &e->state, e->have_state,
-                                   e->type->name);
+                        r = retire(run, lib_fd, e->state.outputs[i], NULL, &e->state,
+                                   e->have_state, e->type->name);
                         trashed += r == 1;
                         r = r < 0 ? r : 0;
                 }
@@ -658,15 +666,17 @@ static int publish(SyncRun *run, SyncCat *c, int lib_fd, int tmp_fd, const char 
         for (size_t i = 0; r == 0 && i < n; i++) {
                 _cleanup_(freep) char *from = NULL;
 
-                r = retire(run, lib_fd, names[i], &e->state, e->have_state, e->type->name);
-                trashed += r == 1;
-                if (r < 0)
-                        break;
                 if (asprintf(&from, EXPORTS_DIR "/%s/%s", tmp_name, names[i]) < 0) {
                         r = -ENOMEM;
                         break;
                 }
-                r = renameat2(lib_fd, from, lib_fd, names[i], RENAME_NOREPLACE) < 0 ? -errno : 0;
+                r = retire(run, lib_fd, names[i], from, &e->state, e->have_state,
+                           e->type->name);
+                trashed += r == 1;
+                if (r < 0)
+                        break;
+                r = r == 2 ? 0 :
+                    renameat2(lib_fd, from, lib_fd, names[i], RENAME_NOREPLACE) < 0 ? -errno : 0;
         }
         if (r == 0 && fsync(lib_fd) < 0)
                 r = -errno;
