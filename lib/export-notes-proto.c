@@ -94,9 +94,9 @@ static int pb_next(Pb *b, uint32_t *ret_field, unsigned *ret_type, uint64_t *ret
         }
 }
 
-/* Look for the first length-delimited field number `field` in b. 0 (found), -ENOENT,
- * -EBADMSG. */
-static int pb_find(Pb b, uint32_t field, Pb *ret) {
+/* The first field number `field` of wire type `type` in b: its value (varint) or its bytes
+ * (length-delimited). 0 (found), -ENOENT, -EBADMSG. */
+static int pb_find_typed(Pb b, uint32_t field, unsigned type, uint64_t *ret_v, Pb *ret_sub) {
         for (;;) {
                 uint32_t f;
                 unsigned t;
@@ -108,11 +108,19 @@ static int pb_find(Pb b, uint32_t field, Pb *ret) {
                         return r;
                 if (r > 0)
                         return -ENOENT;
-                if (f == field && t == 2) {
-                        *ret = sub;
+                if (f == field && t == type) {
+                        if (ret_v)
+                                *ret_v = v;
+                        if (ret_sub)
+                                *ret_sub = sub;
                         return 0;
                 }
         }
+}
+
+/* The first length-delimited field number `field` in b. 0, -ENOENT, -EBADMSG. */
+static int pb_find(Pb b, uint32_t field, Pb *ret) {
+        return pb_find_typed(b, field, 2, NULL, ret);
 }
 
 /* A string field as a C string: NUL bytes become U+FFFD, so nothing later cuts it short. */
@@ -604,22 +612,7 @@ static int push(Pb **list, size_t *n, size_t *cap, Pb p) {
 
 /* The first varint field number `field` in b. 0, -ENOENT, -EBADMSG. */
 static int pb_find_varint(Pb b, uint32_t field, uint64_t *ret) {
-        for (;;) {
-                uint32_t f;
-                unsigned t;
-                uint64_t v;
-                Pb sub;
-                int r = pb_next(&b, &f, &t, &v, &sub);
-
-                if (r < 0)
-                        return r;
-                if (r > 0)
-                        return -ENOENT;
-                if (f == field && t == 0) {
-                        *ret = v;
-                        return 0;
-                }
-        }
+        return pb_find_typed(b, field, 0, ret, NULL);
 }
 
 static bool pb_streq(Pb p, const char *s) {
