@@ -35,7 +35,7 @@ static PimItem *rich_zoned(void) {
         pim_add(it, "timezone", "Europe/Paris");
         pim_add(it, "start", "2024-03-29T08:30:00Z");       /* 09:30 CET */
         pim_add(it, "end", "2024-04-02T09:15:00Z");         /* across the DST change */
-        pim_add(it, "rrule", "FREQ=WEEKLY;COUNT=10;INTERVAL=2;BYDAY=MO,2TU,-1FR");
+        pim_add(it, "rrule", "FREQ=MONTHLY;COUNT=10;INTERVAL=2;BYDAY=2TU,-1FR");
         pim_add(it, "exdate", "2024-04-12T08:30:00Z");
         pim_add(it, "exdate", "2024-04-26T07:30:00Z");
         pim_add(it, "organizer", "boss@example.com" S "Zoë \"Boss\" Müller");
