@@ -20,7 +20,8 @@
  *    are dropped.
  *  - Text: CR LF and lone CR become LF, other control characters a space, bytes that are
  *    not UTF-8 '?'; one-line values (emails, names in parameters, UID, URL) get a space for
- *    LF and TAB as well. This makes the reader's output a fixed point of write + read.
+ *    LF and TAB as well; leading blanks go (libical's parser drops them anyway). This
+ *    makes the reader's output a fixed point of write + read.
  *  - The writer's DTSTAMP is the event's start (a rewrite of an unchanged event gives the
  *    same bytes, so directory sync tools see no change), 1970-01-01 without one.
  */
@@ -269,6 +270,10 @@ char *pim_text_clean(const char *s, bool one_line) {
                 i++;
         }
         out[k] = 0;
+        /* libical drops the blanks a value starts with: so does the contract. */
+        k = strspn(out, " \t");
+        if (k > 0)
+                memmove(out, out + k, strlen(out + k) + 1);
         return out;
 }
 

@@ -36,7 +36,8 @@ bool pim_tz_is_utc(const char *s);
 
 /* Text as the event converters keep it, so that every path gives the same value: CR LF
  * and lone CR become LF, other control characters (PIM_SEP among them) a space, bytes
- * that are not UTF-8 '?'; with one_line, LF and TAB become a space too. NULL on OOM. */
+ * that are not UTF-8 '?'; with one_line, LF and TAB become a space too; blanks it starts
+ * with are dropped (libical's parser drops them). NULL on OOM. */
 char *pim_text_clean(const char *s, bool one_line);
 
 /* An attendee's or organizer's address as the contract keeps it: cleaned as one line,
