@@ -275,6 +275,9 @@ typedef struct ids_sync_decision {
 typedef enum ids_sync_export {
         IDS_SYNC_EXPORT_NO,
         IDS_SYNC_EXPORT_YES,
+        /* Contacts and calendars only: both ways with the phone through mobilesync (the
+         * per-item files are the computer's side; the export no longer rewrites them). */
+        IDS_SYNC_EXPORT_TWO_WAY,
 } ids_sync_export;
 
 /* Apps: the inventory in <library>/apps.json (installation from the computer: later). */

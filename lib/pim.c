@@ -611,6 +611,12 @@ static bool share_value(const PimItem *a, const PimItem *b, bool phone) {
         return false;
 }
 
+char *pim_identity_key(const PimItem *it) {
+        char buf[512];
+
+        return fold_name(pim_display_name(it, buf, sizeof(buf)));
+}
+
 bool pim_same_identity(const PimItem *a, const PimItem *b) {
         char ba[512], bb[512];
         _cleanup_free_ char *na = NULL, *nb = NULL;
@@ -618,16 +624,15 @@ bool pim_same_identity(const PimItem *a, const PimItem *b) {
 
         if (a->kind != b->kind)
                 return false;
-        if (a->kind == PIM_EVENT) {
-                if (a->uid && b->uid)
-                        return strcmp(a->uid, b->uid) == 0;
-                return streq_ptr(pim_get(a, "summary"), pim_get(b, "summary")) &&
-                       streq_ptr(pim_get(a, "start"), pim_get(b, "start"));
-        }
         na = fold_name(pim_display_name(a, ba, sizeof(ba)));
         nb = fold_name(pim_display_name(b, bb, sizeof(bb)));
         if (!na || !nb || !na[0] || strcmp(na, nb) != 0)
                 return false;
+        if (a->kind == PIM_EVENT) {
+                if (a->uid && b->uid && strcmp(a->uid, b->uid) == 0)
+                        return true;
+                return streq_ptr(pim_get(a, "start"), pim_get(b, "start"));
+        }
         contact_a = pim_get(a, "phone") || pim_get(a, "email");
         contact_b = pim_get(b, "phone") || pim_get(b, "email");
         if (!contact_a && !contact_b)

@@ -11,3 +11,8 @@
  * binary plist from a device can carry. Checked through plist_to_xml(), which writes keys
  * with their full length. */
 bool plist_dict_keys_safe(plist_t dict);
+
+static inline void plist_freep(plist_t *p) {
+        if (*p)
+                plist_free(*p);
+}

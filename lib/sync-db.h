@@ -20,6 +20,12 @@
  *   question_plans(category, choice, add/overwrite/remove per side, conflicts)
  *        the first sync of a two-way category: what each choice would do; choice stays
  *        NULL until a person decides.
+ *   pim_records(category, id, entity, parent, data)   mobilesync categories: the device's
+ *        records (data: the record as a binary plist; parent: the id its "contact" /
+ *        "owner" link names, "" for a main record) at the end of the last finished
+ *        session. Their items (one per host file) are docs rows: key = host_path = the
+ *        file below the category's root, device_path = the main record's id, hash = the
+ *        item's content hash at that sync.
  *
  * A row is written only after its host file is durable (the caller's rule), and the rows
  * of one batch are committed together.
@@ -31,7 +37,7 @@
 
 #include "idevicesync.h"
 
-#define SYNC_DB_SCHEMA_VERSION 2
+#define SYNC_DB_SCHEMA_VERSION 3
 #define SYNC_HASH_HEX 65                        /* SHA-256 in hex, with the NUL */
 
 typedef struct SyncDb SyncDb;
@@ -154,3 +160,15 @@ bool sync_decision_valid(const ids_sync_decision *d);
  * valid; unknown items and categories without a question are ignored (debug line). */
 int sync_db_record_decisions(SyncDb *db, const ids_sync_decision *d, size_t n,
                              uint64_t now_usec);
+
+/* ---- mobilesync records (migration 3) ---------------------------------------------------- */
+
+int sync_db_pim_put(SyncDb *db, const char *category, const char *id, const char *entity,
+                    const char *parent, const void *data, size_t len);
+int sync_db_pim_delete(SyncDb *db, const char *category, const char *id);
+int sync_db_pim_clear(SyncDb *db, const char *category);
+/* Every record of category in id order (borrowed for the call). */
+int sync_db_pim_list(SyncDb *db, const char *category,
+                     int (*fn)(const char *id, const char *entity, const char *parent,
+                               const void *data, size_t len, void *userdata),
+                     void *userdata);

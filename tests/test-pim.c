@@ -181,9 +181,11 @@ static void test_identity(void) {
         pim_add(y, "summary", "Stand-up");
         pim_add(y, "start", "2026-12-04T09:00:00Z");
         ASSERT_TRUE(pim_same_identity(x, y));
-        x->uid = strdup("u1");
-        y->uid = strdup("u2");
+        pim_add(y, "start", "2026-12-05T09:00:00Z");
         ASSERT_TRUE(!pim_same_identity(x, y));
+        x->uid = strdup("u1");
+        y->uid = strdup("u1");
+        ASSERT_TRUE(pim_same_identity(x, y));
         ASSERT_TRUE(!pim_same_identity(x, a));
 }
 
