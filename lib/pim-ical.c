@@ -1106,8 +1106,28 @@ static icalcomponent *build_event(PimItem *it, icaltimezone *zone, bool all_day)
         return TAKE_PTR(ev);
 }
 
+/* The earliest instant of start and exdates (the times written in the zone), in UTC. */
+static bool earliest_time(PimItem *it, struct icaltimetype *ret) {
+        bool found = false;
+
+        for (size_t i = 0; i < it->n_fields; i++) {
+                struct icaltimetype t;
+
+                if ((strcmp(it->fields[i].name, "start") != 0 &&
+                     strcmp(it->fields[i].name, "end") != 0 &&
+                     strcmp(it->fields[i].name, "exdate") != 0) ||
+                    !parse_contract_time(it->fields[i].value, &t) || t.is_date)
+                        continue;
+                if (!found || icaltime_compare(t, *ret) < 0)
+                        *ret = t;
+                found = true;
+        }
+        return found;
+}
+
 int pim_ical_write(PimItem *it, char **ret, size_t *ret_len) {
         _cleanup_(icalcomponent_freep) icalcomponent *vcal = NULL;
+        struct icaltimetype first;
         icalcomponent *ev;
         icaltimezone *zone = NULL;
         const char *cal;
@@ -1147,6 +1167,10 @@ int pim_ical_write(PimItem *it, char **ret, size_t *ret_len) {
                 p = icalcomponent_get_first_property(tz, ICAL_TZID_PROPERTY);
                 if (p)
                         icalproperty_set_tzid(p, icaltimezone_get_location(zone));
+                /* The zone's history before the event's first time says nothing about it
+                 * (Europe/Paris goes back to 1891: 5 kB): keep the rules from there on. */
+                if (earliest_time(it, &first))
+                        icaltimezone_truncate_vtimezone(tz, first, icaltime_null_time(), 0);
                 icalcomponent_add_component(vcal, tz);
         }
         ev = build_event(it, zone, all_day);
