@@ -944,8 +944,25 @@ static icalproperty *address_prop(icalproperty *(*make)(const char *), const cha
         if (isempty(email) || asprintf(&uri, "mailto:%s", email) < 0)
                 return NULL;
         p = make(uri);
-        if (p && !isempty(cn))
-                icalproperty_add_parameter(p, icalparameter_new_cn(cn));
+        if (p && !isempty(cn)) {
+                /* libical 3.0 writes '"' and LF of a parameter as RFC 6868's ^' and ^n but
+                 * leaves '^' alone, while its parser reads ^^ as '^': double each '^' here
+                 * so "a^^b" or a literal "^n" come back as they were. */
+                _cleanup_free_ char *enc = malloc(2 * strlen(cn) + 1);
+                size_t k = 0;
+
+                if (!enc) {
+                        icalproperty_free(p);
+                        return NULL;
+                }
+                for (const char *c = cn; *c; c++) {
+                        if (*c == '^')
+                                enc[k++] = '^';
+                        enc[k++] = *c;
+                }
+                enc[k] = 0;
+                icalproperty_add_parameter(p, icalparameter_new_cn(enc));
+        }
         return p;
 }
 

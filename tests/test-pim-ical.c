@@ -43,6 +43,8 @@ static PimItem *rich_zoned(void) {
                                 "ACCEPTED" S "1");
         pim_add(it, "attendee", "b@example.org" S "" S "OPT-PARTICIPANT" S "NEEDS-ACTION" S "");
         pim_add(it, "attendee", "c@example.net" S "Chair" S "CHAIR" S "DECLINED" S "");
+        pim_add(it, "attendee", "d@example.net" S "x^^y ^n ^' ^" S "REQ-PARTICIPANT" S
+                                "TENTATIVE" S "");
         pim_add(it, "alarm", "display" S "-900" S "Gleich: Café");
         pim_add(it, "alarm", "audio" S "0" S "");
         pim_add(it, "alarm", "display" S "2024-03-28T20:00:00Z" S "Am Vorabend");
