@@ -178,6 +178,7 @@ int pim_rrule_format(const struct icalrecurrencetype *r, char **ret) {
         };
         static const char *const days[] = {"", "SU", "MO", "TU", "WE", "TH", "FR", "SA"};
         const struct icaltimetype *u = &r->until;
+        bool until = false;
         char *buf = NULL;
         size_t len = 0;
         FILE *f;
@@ -194,8 +195,10 @@ int pim_rrule_format(const struct icalrecurrencetype *r, char **ret) {
 
                 fprintf(f, ";UNTIL=%04d%02d%02dT%02d%02d%02dZ", u->year, u->month, u->day,
                         d ? 0 : u->hour, d ? 0 : u->minute, d ? 0 : u->second);
+                until = true;
         }
-        if (r->count > 0)
+        /* RFC 5545 allows one of UNTIL and COUNT (libical refuses a rule with both). */
+        if (r->count > 0 && !until)
                 fprintf(f, ";COUNT=%d", r->count);
         if (r->interval > 1)
                 fprintf(f, ";INTERVAL=%d", r->interval);

@@ -192,6 +192,14 @@ static void test_rrule_form(void) {
         {
                 struct icalrecurrencetype r;
 
+                _cleanup_free_ char *s = NULL;
+
+                /* Both UNTIL and COUNT (a Recurrence record can say so): UNTIL wins, as
+                 * libical reads no rule with both. */
+                ASSERT_OK(pim_rrule_parse("FREQ=DAILY;UNTIL=20240101T000000Z", &r));
+                r.count = 3;
+                ASSERT_OK(pim_rrule_format(&r, &s));
+                ASSERT_STREQ(s, "FREQ=DAILY;UNTIL=20240101T000000Z");
                 ASSERT_EQ(pim_rrule_parse("COUNT=3", &r), -EINVAL);
                 ASSERT_EQ(pim_rrule_parse("", &r), -EINVAL);
         }
