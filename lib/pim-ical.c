@@ -976,7 +976,8 @@ static void write_attendee(icalcomponent *ev, const char *value) {
                 { "NON-PARTICIPANT", ICAL_ROLE_NONPARTICIPANT },
         };
         static const struct { const char *w; icalparameter_partstat v; } stats[] = {
-                { "NEEDS-ACTION", ICAL_PARTSTAT_NEEDSACTION }, { "ACCEPTED", ICAL_PARTSTAT_ACCEPTED },
+                { "NEEDS-ACTION", ICAL_PARTSTAT_NEEDSACTION },
+                { "ACCEPTED", ICAL_PARTSTAT_ACCEPTED },
                 { "DECLINED", ICAL_PARTSTAT_DECLINED }, { "TENTATIVE", ICAL_PARTSTAT_TENTATIVE },
                 { "DELEGATED", ICAL_PARTSTAT_DELEGATED }, { "COMPLETED", ICAL_PARTSTAT_COMPLETED },
                 { "IN-PROCESS", ICAL_PARTSTAT_INPROCESS },
@@ -1035,8 +1036,9 @@ static void write_alarm(icalcomponent *ev, const char *value) {
                 icalproperty_free(tp);
                 return;
         }
-        icalcomponent_add_property(a, icalproperty_new_action(
-                                              c[0][0] == 'd' ? ICAL_ACTION_DISPLAY : ICAL_ACTION_AUDIO));
+        icalcomponent_add_property(a, icalproperty_new_action(c[0][0] == 'd' ?
+                                                              ICAL_ACTION_DISPLAY :
+                                                              ICAL_ACTION_AUDIO));
         icalcomponent_add_property(a, tp);
         /* An empty DESCRIPTION is a parse error to libical: none is written instead. */
         if (n > 2 && !isempty(c[2]))

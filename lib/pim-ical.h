@@ -11,10 +11,10 @@
 #include <libical/ical.h>
 
 /* The contract's RRULE text of r (pim.h): FREQ, UNTIL (r->until read as UTC; a date is its
- * midnight), COUNT (only without UNTIL), INTERVAL when > 1, BYSECOND … BYSETPOS in RFC 5545 order with each
- * list sorted (numbers ascending; BYDAY by weekday from Monday, then ordinal) and without
- * repeats or out-of-range entries, WKST when it is not Monday (the default). *ret is
- * allocated. 0; -EINVAL when r has no frequency; -ENOMEM. */
+ * midnight), COUNT (only without UNTIL), INTERVAL when > 1, BYSECOND … BYSETPOS in RFC 5545
+ * order with each list sorted (numbers ascending; BYDAY by weekday from Monday, then
+ * ordinal) and without repeats or out-of-range entries, WKST when it is not Monday (the
+ * default). *ret is allocated. 0; -EINVAL when r has no frequency; -ENOMEM. */
 int pim_rrule_format(const struct icalrecurrencetype *r, char **ret);
 
 /* RRULE text → libical's structure (UNTIL as written). 0; -EINVAL when libical cannot read

@@ -100,7 +100,8 @@ static const char *get(PimItem *it, const char *name) {
 
 static bool has(PimItem *it, const char *name, const char *value) {
         for (size_t i = 0; it && i < it->n_fields; i++)
-                if (strcmp(it->fields[i].name, name) == 0 && strcmp(it->fields[i].value, value) == 0)
+                if (strcmp(it->fields[i].name, name) == 0 &&
+                    strcmp(it->fields[i].value, value) == 0)
                         return true;
         return false;
 }
@@ -353,7 +354,8 @@ static const char outlook[] =
         "LAST-MODIFIED:20240601T080000Z\r\n"
         "LOCATION:Besprechungsraum 2\r\n"
         "ORGANIZER;CN=\"Meier, Hans\":mailto:hans.meier@firma.example\r\n"
-        "ATTENDEE;CN=\"Schulz, Eva\";RSVP=TRUE;ROLE=OPT-PARTICIPANT:mailto:EVA.SCHULZ@firma.example\r\n"
+        "ATTENDEE;CN=\"Schulz, Eva\";RSVP=TRUE;ROLE=OPT-PARTICIPANT:mailto:EVA.SCHULZ@\r\n"
+        " firma.example\r\n"
         "PRIORITY:5\r\n"
         "RRULE:FREQ=MONTHLY;UNTIL=20241210T100000;BYDAY=2MO\r\n"
         "SEQUENCE:0\r\n"
@@ -475,7 +477,8 @@ static void test_samples(void) {
 /* A prefixed TZID (old Thunderbird, libical's own) still names its Olson zone. */
 static void test_tzid_forms(void) {
         static const char *const tzids[] = {
-                "/mozilla.org/20050126_1/Europe/Paris", "/freeassociation.sourceforge.net/Europe/Paris",
+                "/mozilla.org/20050126_1/Europe/Paris",
+                "/freeassociation.sourceforge.net/Europe/Paris",
                 "Europe/Paris",
         };
 
@@ -496,7 +499,8 @@ static void test_tzid_forms(void) {
         ASSERT_TRUE(!pim_tz_name_ok("Europe/../../x"));
         ASSERT_TRUE(!pim_tz_name_ok("W. Europe Standard Time"));
         ASSERT_TRUE(!pim_tz_name_ok("/Europe/Paris"));
-        ASSERT_TRUE(pim_tz_is_utc("Etc/UTC") && pim_tz_is_utc("utc") && !pim_tz_is_utc("Europe/London"));
+        ASSERT_TRUE(pim_tz_is_utc("Etc/UTC") && pim_tz_is_utc("utc"));
+        ASSERT_TRUE(!pim_tz_is_utc("Europe/London"));
 }
 
 static void test_hostile(void) {
@@ -524,7 +528,8 @@ static void test_hostile(void) {
                 "TZOFFSETTO:+0200\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\n"
                 "DTSTART;TZID=Evil:99990101T000000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
                 "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:\xff\xfe ok \xc3\r\n"
-                "DTSTART;VALUE=DATE:20240230\r\nDURATION:P99999W\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                "DTSTART;VALUE=DATE:20240230\r\nDURATION:P99999W\r\nEND:VEVENT\r\n"
+                "END:VCALENDAR\r\n",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {

@@ -48,8 +48,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         if (strcmp(a, b) != 0 || (it->uid && (!back->uid || strcmp(it->uid, back->uid) != 0)) ||
             (!it->uid && back->uid)) {
-                fprintf(stderr, "round trip differs:\n--- read (uid '%s')\n%s--- reread (uid '%s')\n"
-                        "%s--- text\n%s", it->uid ?: "", a, back->uid ?: "", b, text);
+                fprintf(stderr, "round trip differs:\n--- read (uid '%s')\n%s"
+                        "--- reread (uid '%s')\n%s--- text\n%s", it->uid ?: "", a,
+                        back->uid ?: "", b, text);
                 abort();
         }
         free(a);
