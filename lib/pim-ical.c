@@ -1190,8 +1190,10 @@ int pim_ical_write(PimItem *it, char **ret, size_t *ret_len) {
                 if (p)
                         icalproperty_set_tzid(p, icaltimezone_get_location(zone));
                 /* The zone's history before the event's first time says nothing about it
-                 * (Europe/Paris goes back to 1891: 5 kB): keep the rules from there on. */
-                if (earliest_time(it, &first))
+                 * (Europe/Paris goes back to 1891: 5 kB): keep the rules from there on.
+                 * Not for times past 2037, the last year of explicit rules: libical's cut
+                 * of a zone there converts some times centuries on an hour off. */
+                if (earliest_time(it, &first) && first.year <= 2037)
                         icaltimezone_truncate_vtimezone(tz, first, icaltime_null_time(), 0);
                 icalcomponent_add_component(vcal, tz);
         }

@@ -116,8 +116,9 @@ static size_t count(PimItem *it, const char *name) {
 
 static void test_round_trips(void) {
         _cleanup_(pim_item_freep) PimItem *zoned = rich_zoned(), *utc = NULL, *allday = NULL;
-        _cleanup_(pim_item_freep) PimItem *bare = NULL, *until = NULL;
+        _cleanup_(pim_item_freep) PimItem *bare = NULL, *until = NULL, *far = NULL;
         _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL, *t4 = NULL, *t5 = NULL;
+        _cleanup_free_ char *t6 = NULL;
 
         t1 = round_trip(zoned);
         /* Written in its zone, with the zone's definition under its plain name. */
@@ -169,6 +170,14 @@ static void test_round_trips(void) {
         pim_add(until, "summary", "Standup");
         t5 = round_trip(until);
         ASSERT_TRUE(t5 && strstr(t5, "UNTIL=20241110T135959Z"));
+
+        /* Centuries on, the zone is written whole (libical's cut of it is off by an hour
+         * there), and the instant still comes back. */
+        far = pim_item_new(PIM_EVENT);
+        pim_add(far, "timezone", "America/New_York");
+        pim_add(far, "start", "2913-11-08T15:00:00Z");
+        pim_add(far, "end", "2913-11-08T15:00:00Z");
+        t6 = round_trip(far);
 }
 
 /* The RRULE text is the contract's whatever order the source used. */
