@@ -777,6 +777,12 @@ static int read_event(PimItem *it, icalcomponent *vcal, icalcomponent *ev) {
                         if (all_day)
                                 icaltime_adjust(&end, 1, 0, 0, 0);
                 }
+                if (all_day && icaltime_compare_date_only(end, start) <= 0) {
+                        /* An all-day event lasts a day at least (as the records reader
+                         * has it, so both sides read such a file the same). */
+                        end = start;
+                        icaltime_adjust(&end, 1, 0, 0, 0);
+                }
                 if (!time_sane(&end))
                         end = start;
                 span = (Span) { true, start, end };

@@ -458,6 +458,14 @@ static void test_samples(void) {
         ASSERT_STREQ(get(ap, "end"), "2024-12-27");
         ASSERT_STREQ(get(ap, "timezone"), NULL);
         ASSERT_TRUE(has(ap, "alarm", "audio" S "2024-12-23T09:00:00Z" S ""));
+        {
+                /* An all-day DTEND not after DTSTART: one day, as the records reader has it. */
+                _cleanup_(pim_item_freep) PimItem *z = parse(
+                        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;VALUE=DATE:20240301\r\n"
+                        "DTEND;VALUE=DATE:20240301\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+
+                ASSERT_STREQ(get(z, "end"), "2024-03-02");
+        }
 
         /* Floating: the wall clock read as UTC, no zone; no DTEND: no length. An unknown
          * TZID without a VTIMEZONE reads the same. */
