@@ -321,7 +321,15 @@ static bool time_sane(const struct icaltimetype *t) {
             t->day > icaltime_days_in_month(t->month, t->year))
                 return false;
         return t->is_date || (t->hour >= 0 && t->hour <= 23 && t->minute >= 0 &&
-                              t->minute <= 59 && t->second >= 0 && t->second <= 60);
+                              t->minute <= 59 && t->second >= 0 && t->second <= 59);
+}
+
+/* t with a leap second (:60, which RFC 5545 allows) as the next minute, the form every
+ * writer gives back. */
+static struct icaltimetype no_leap_second(struct icaltimetype t) {
+        if (!t.is_date && t.second == 60)
+                icaltime_adjust(&t, 0, 0, 0, 0);
+        return t;
 }
 
 static void fmt_date(const struct icaltimetype *t, char buf[static 16]) {
@@ -442,6 +450,7 @@ static bool read_time(icalcomponent *vcal, icalproperty *p, struct icaltimetype 
                 t = icalvalue_get_datetime(v);
         else
                 return false;
+        t = no_leap_second(t);
         if (icaltime_is_null_time(t) || !time_sane(&t))
                 return false;
         if (t.is_date) {
@@ -633,7 +642,7 @@ static int read_alarms(PimItem *it, icalcomponent *ev, const Span *span) {
                 }
                 tr = icalproperty_get_trigger(tp);
                 if (!icaltime_is_null_time(tr.time)) {
-                        struct icaltimetype t = tr.time;
+                        struct icaltimetype t = no_leap_second(tr.time);
 
                         /* An absolute trigger is UTC (RFC 5545); a floating one is read so. */
                         if (t.is_date || !time_sane(&t))
@@ -680,7 +689,7 @@ static int read_rrule(PimItem *it, icalproperty *p, const Zone *zone, bool all_d
         int k;
 
         if (!icaltime_is_null_time(r.until)) {
-                struct icaltimetype u = r.until;
+                struct icaltimetype u = no_leap_second(r.until);
 
                 if (!time_sane(&u))
                         u = icaltime_null_time();

@@ -466,6 +466,17 @@ static void test_samples(void) {
 
                 ASSERT_STREQ(get(z, "end"), "2024-03-02");
         }
+        {
+                /* A leap second is the next minute. */
+                _cleanup_(pim_item_freep) PimItem *z = parse(
+                        "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:20161231T235960Z\r\n"
+                        "EXDATE:20170101T235960Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
+
+                ASSERT_STREQ(get(z, "start"), "2017-01-01T00:00:00Z");
+                ASSERT_TRUE(has(z, "exdate", "2017-01-02T00:00:00Z"));
+                if (z)
+                        free(round_trip(z));
+        }
 
         /* Floating: the wall clock read as UTC, no zone; no DTEND: no length. An unknown
          * TZID without a VTIMEZONE reads the same. */
