@@ -9,6 +9,8 @@
  * two items compare field by field.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,7 +148,7 @@ int pim_add_multi(PimItem *it, const char *name, const char *const *components, 
                 size_t l = strlen(c);
 
                 /* Trailing blanks of a component go, as for a scalar value. */
-                while (l > 0 && strchr(" \t\r\n", c[l - 1]))
+                while (l > 0 && strchr(" \t\r\n" PIM_SEP, c[l - 1]))
                         l--;
                 if (l > PIM_MAX_VALUE || len > PIM_MAX_VALUE)
                         return -E2BIG;
@@ -163,7 +165,7 @@ int pim_add_multi(PimItem *it, const char *name, const char *const *components, 
                 const char *c = components[i] ? components[i] : "";
                 size_t l = strlen(c);
 
-                while (l > 0 && strchr(" \t\r\n", c[l - 1]))
+                while (l > 0 && strchr(" \t\r\n" PIM_SEP, c[l - 1]))
                         l--;
                 if (i > 0)
                         buf[k++] = PIM_SEP_CHAR;
@@ -378,6 +380,23 @@ static const char *component(const char *value, size_t k, char *buf, size_t size
         return buf;
 }
 
+/* Cut a string that snprintf() may have cut inside a UTF-8 sequence back to the last whole
+ * character. */
+static const char *utf8_whole(char *buf) {
+        size_t n = strlen(buf), i = n;
+
+        while (i > 0 && ((unsigned char) buf[i - 1] & 0xC0) == 0x80)
+                i--;
+        if (i > 0 && (unsigned char) buf[i - 1] >= 0xC0) {
+                unsigned char b = (unsigned char) buf[i - 1];
+                size_t want = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+
+                if (n - (i - 1) < want)
+                        buf[i - 1] = 0;
+        }
+        return buf;
+}
+
 const char *pim_display_name(const PimItem *it, char *buf, size_t size) {
         const char *first, *last, *v;
 
@@ -390,7 +409,7 @@ const char *pim_display_name(const PimItem *it, char *buf, size_t size) {
         if (!streq_ptr(pim_get(it, "kind"), "company") && (first || last)) {
                 snprintf(buf, size, "%s%s%s", first ? first : "", first && last ? " " : "",
                          last ? last : "");
-                return buf;
+                return utf8_whole(buf);
         }
         v = pim_get(it, "organization");
         if (v)
@@ -398,11 +417,76 @@ const char *pim_display_name(const PimItem *it, char *buf, size_t size) {
         if (first || last) {
                 snprintf(buf, size, "%s%s%s", first ? first : "", first && last ? " " : "",
                          last ? last : "");
-                return buf;
+                return utf8_whole(buf);
         }
         if ((v = pim_get(it, "email")) || (v = pim_get(it, "phone")))
-                return component(v, 1, buf, size);
+                return utf8_whole((char *) component(v, 1, buf, size));
         return "";
+}
+
+/* ---- base64 ------------------------------------------------------------------------------ */
+
+char *pim_base64_encode(const void *data, size_t n) {
+        char *out;
+
+        if (n > (SIZE_MAX / 4) * 3 - 3)
+                return NULL;
+        out = malloc((n + 2) / 3 * 4 + 1);
+        if (!out)
+                return NULL;
+        /* EVP_EncodeBlock takes an int count: feed it in chunks that end on 3 bytes. */
+        for (size_t i = 0, o = 0;; ) {
+                size_t k = n - i > 3u << 20 ? 3u << 20 : n - i;
+
+                o += (size_t) EVP_EncodeBlock((unsigned char *) out + o,
+                                              (const unsigned char *) data + i, (int) k);
+                i += k;
+                if (i >= n) {
+                        out[o] = 0;
+                        break;
+                }
+        }
+        return out;
+}
+
+void *pim_base64_decode(const char *text, size_t *ret_n) {
+        size_t len = strlen(text), k = 0, pad = 0;
+        _cleanup_free_ char *clean = malloc(len + 4);
+        unsigned char *out;
+        int n;
+
+        if (!clean)
+                return NULL;
+        for (size_t i = 0; i < len; i++) {
+                char c = text[i];
+
+                if (strchr(" \t\r\n", c))
+                        continue;
+                if (c == '=') {
+                        pad++;
+                        continue;
+                }
+                if (pad || !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                             (c >= '0' && c <= '9') || c == '+' || c == '/'))
+                        return NULL;
+                clean[k++] = c;
+        }
+        if (k % 4 == 1 || k > INT_MAX)
+                return NULL;
+        pad = (4 - k % 4) % 4;
+        for (size_t i = 0; i < pad; i++)
+                clean[k++] = '=';
+        clean[k] = 0;
+        out = malloc(k / 4 * 3 + 1);
+        if (!out)
+                return NULL;
+        n = EVP_DecodeBlock(out, (const unsigned char *) clean, (int) k);
+        if (n < 0) {
+                free(out);
+                return NULL;
+        }
+        *ret_n = (size_t) n - pad;
+        return out;
 }
 
 /* ---- merges ------------------------------------------------------------------------------ */

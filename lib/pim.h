@@ -159,6 +159,12 @@ bool pim_same_identity(const PimItem *a, const PimItem *b);
  * it and compare only within equal keys. NULL on -ENOMEM. */
 char *pim_identity_key(const PimItem *it);
 
+/* Base64 (RFC 4648, no line breaks) of n bytes: allocated, NULL on -ENOMEM. */
+char *pim_base64_encode(const void *data, size_t n);
+/* Decode base64 (blanks and line breaks skipped, padding optional): allocated, its length
+ * in *ret_n; NULL when the text is not base64 (or on -ENOMEM). */
+void *pim_base64_decode(const char *text, size_t *ret_n);
+
 /* ---- vCard (pim-vcard.c) ------------------------------------------------------------------ */
 
 /* Parse one vCard (3.0 or 4.0; the first BEGIN:VCARD … END:VCARD of text; folded lines,

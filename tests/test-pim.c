@@ -189,11 +189,42 @@ static void test_identity(void) {
         ASSERT_TRUE(!pim_same_identity(x, a));
 }
 
+static void test_base64(void) {
+        static const char *const plain[] = { "", "f", "fo", "foo", "foob", "fooba", "foobar" };
+        static const char *const coded[] = { "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=",
+                                             "Zm9vYmFy" };
+
+        for (size_t i = 0; i < ELEMENTSOF(plain); i++) {
+                _cleanup_free_ char *e = pim_base64_encode(plain[i], strlen(plain[i]));
+                _cleanup_free_ char *d = NULL;
+                size_t n = 99;
+
+                ASSERT_STREQ(e, coded[i]);
+                d = pim_base64_decode(coded[i], &n);
+                ASSERT_TRUE(d != NULL);
+                ASSERT_EQ(n, strlen(plain[i]));
+                ASSERT_TRUE(d && memcmp(d, plain[i], n) == 0);
+        }
+        {
+                /* Line breaks and missing padding are fine; other bytes are not. */
+                _cleanup_free_ char *d = NULL, *bad = NULL, *bad2 = NULL;
+                size_t n = 0;
+
+                d = pim_base64_decode("Zm9v\r\n YmE", &n);
+                ASSERT_TRUE(d && n == 5 && memcmp(d, "fooba", 5) == 0);
+                bad = pim_base64_decode("Zm9v!", &n);
+                ASSERT_TRUE(bad == NULL);
+                bad2 = pim_base64_decode("Zm9vY", &n);
+                ASSERT_TRUE(bad2 == NULL);
+        }
+}
+
 int main(void) {
         test_build();
         test_canonical();
         test_merge3();
         test_merge2();
         test_identity();
+        test_base64();
         return test_exit_status();
 }
