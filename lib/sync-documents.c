@@ -1084,19 +1084,8 @@ static int documents_plan(SyncRun *run, SyncCat *c) {
                                                       IDS_SYNC_FIRST_REPLACE_DEVICE ? 1 : 2];
                 if (!d->choice)
                         return ask(run, c, d);
-                if (!found.asked && run->db && !run->o->dry_run) {
-                        /* FirstSync= chose: remembered like an answer, so a run cut short
-                         * goes on with the same choice. */
-                        ids_sync_question q = { .created_usec = run->now_usec };
-
-                        snprintf(q.category, sizeof(q.category), "%s", CATEGORY);
-                        for (size_t i = 0; i < ELEMENTSOF(q.choices); i++)
-                                snprintf(q.choices[i].choice, sizeof(q.choices[i].choice), "%s",
-                                         sync_choice_names[i]);
-                        r = sync_db_question_put(run->db, &q);
-                        if (r >= 0)
-                                r = sync_db_question_choose(run->db, CATEGORY, d->choice,
-                                                            run->now_usec);
+                if (!found.asked) {
+                        r = sync_first_sync_remember(run, CATEGORY, d->choice);
                         if (r < 0)
                                 return r;
                 }

@@ -758,3 +758,19 @@ int sync_browse_apps(SyncRun *run, const char *const *attributes, plist_t *ret) 
         *ret = apps ?: plist_new_array();
         return 0;
 }
+
+int sync_first_sync_remember(SyncRun *run, const char *category, const char *choice) {
+        ids_sync_question q = { .created_usec = run->now_usec };
+        int r;
+
+        if (!run->db || run->o->dry_run)
+                return 0;
+        snprintf(q.category, sizeof(q.category), "%s", category);
+        for (size_t i = 0; i < ELEMENTSOF(q.choices); i++)
+                snprintf(q.choices[i].choice, sizeof(q.choices[i].choice), "%s",
+                         sync_choice_names[i]);
+        r = sync_db_question_put(run->db, &q);
+        if (r >= 0)
+                r = sync_db_question_choose(run->db, category, choice, run->now_usec);
+        return r < 0 ? r : 0;
+}

@@ -64,16 +64,22 @@ struct SyncRun {
         uint64_t last_report_bytes;
         uint64_t now_usec;
         ExportShared *exports;                  /* the snapshot the exports read (export-sync.c) */
+        struct MobileSync *mobilesync;          /* shared by the mobilesync categories */
 };
 
 extern const SyncCategoryType sync_category_photos, sync_category_crashlogs,
         sync_category_documents, sync_category_apps, sync_category_contacts, sync_category_calendars,
-        sync_category_bookmarks, sync_category_notes, sync_category_voice_memos;
+        sync_category_bookmarks, sync_category_notes, sync_category_voice_memos,
+        sync_category_contacts_two_way, sync_category_calendars_two_way;
 
 /* ---- export-sync.c ---------------------------------------------------------------------- */
 
 /* Close the snapshot the exports of the run opened. */
 void export_shared_free(SyncRun *run);
+/* The rows of table in the database domain/path of the latest committed snapshot: 0 with
+ * *ret; -ENOENT (no snapshot, or no such database in it), -EBADMSG (no such table), -errno. */
+int export_backup_count(SyncRun *run, const char *domain, const char *path, const char *table,
+                        uint64_t *ret);
 
 /* ---- sync-files.c ----------------------------------------------------------------------- */
 
@@ -185,6 +191,9 @@ int sync_open_library(SyncRun *run);
 /* installation_proxy Browse of the User apps with these attributes (NULL-terminated): the
  * array of app dicts (hostile: check every type). 0 or IDS_E_*. */
 int sync_browse_apps(SyncRun *run, const char *const *attributes, plist_t *ret);
+/* A first sync whose choice came from FirstSync=, not a person: recorded like an answer,
+ * so a run cut short goes on with the same choice (nothing in a dry run). 0 or -errno. */
+int sync_first_sync_remember(SyncRun *run, const char *category, const char *choice);
 /* Connect an AFC-speaking service (com.apple.afc, crashreportcopymobile), its stream
  * registered for cancel. */
 int sync_afc_connect(SyncRun *run, const char *service, afc_client_t *ret);
