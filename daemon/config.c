@@ -105,6 +105,7 @@ static const char *const first_sync_words[] = {
 static const char *const export_words[] = {
         [SYNC_EXPORT_NO] = "no",
         [SYNC_EXPORT_YES] = "export",
+        [SYNC_EXPORT_TWO_WAY] = "two-way",
 };
 
 void sync_exports_to_string(const PolicySync *s, char *buf, size_t n) {
@@ -122,9 +123,10 @@ void sync_exports_to_string(const PolicySync *s, char *buf, size_t n) {
                 return;
         buf[0] = 0;
         for (size_t i = 0; i < ELEMENTSOF(e); i++)
-                if (e[i].m == SYNC_EXPORT_YES && len < n)
-                        len += (size_t) snprintf(buf + len, n - len, "%s%s", len ? " " : "",
-                                                 e[i].name);
+                if (e[i].m != SYNC_EXPORT_NO && len < n)
+                        len += (size_t) snprintf(buf + len, n - len, "%s%s%s", len ? " " : "",
+                                                 e[i].name, e[i].m == SYNC_EXPORT_TWO_WAY ?
+                                                 "=two-way" : "");
 }
 
 const char *sync_documents_mode_to_string(SyncDocumentsMode m) {
@@ -162,6 +164,10 @@ static int parse_apps_mode(const ConfigTableItem *item, const char *value, void 
 }
 
 static int parse_export_mode(const ConfigTableItem *item, const char *value, void *field) {
+        return parse_word(value, export_words, SYNC_EXPORT_TWO_WAY, field);
+}
+
+static int parse_pim_mode(const ConfigTableItem *item, const char *value, void *field) {
         return parse_word(value, export_words, ELEMENTSOF(export_words), field);
 }
 
@@ -261,9 +267,10 @@ static const ConfigTableItem sync_items[] = {
         CONFIG_ITEM(PolicySync, "TrashDays", config_parse_unsigned, trash_days, 1, 36500,
                     "a number of days from 1 to 36500"),
         CONFIG_ITEM(PolicySync, "Apps", parse_apps_mode, apps, 0, 0, "inventory or no"),
-        CONFIG_ITEM(PolicySync, "Contacts", parse_export_mode, contacts, 0, 0, "export or no"),
-        CONFIG_ITEM(PolicySync, "Calendars", parse_export_mode, calendars, 0, 0,
-                    "export or no"),
+        CONFIG_ITEM(PolicySync, "Contacts", parse_pim_mode, contacts, 0, 0,
+                    "export, two-way or no"),
+        CONFIG_ITEM(PolicySync, "Calendars", parse_pim_mode, calendars, 0, 0,
+                    "export, two-way or no"),
         CONFIG_ITEM(PolicySync, "Bookmarks", parse_export_mode, bookmarks, 0, 0,
                     "export or no"),
         CONFIG_ITEM(PolicySync, "Notes", parse_export_mode, notes, 0, 0, "export or no"),

@@ -79,11 +79,12 @@ typedef enum SyncFirstSyncMode {
         SYNC_FIRST_REPLACE_COMPUTER,
 } SyncFirstSyncMode;
 
-/* Contacts=, Calendars=, Bookmarks=, Notes=, VoiceMemos=: exported from each new backup
- * (part 4 adds two-way for contacts and calendars). */
+/* Contacts=, Calendars=, Bookmarks=, Notes=, VoiceMemos=: exported from each new backup;
+ * Contacts= and Calendars= may also be two-way (with the phone through mobilesync). */
 typedef enum SyncExportMode {
         SYNC_EXPORT_NO,
         SYNC_EXPORT_YES,
+        SYNC_EXPORT_TWO_WAY,                    /* Contacts= and Calendars= only */
 } SyncExportMode;
 
 /* Apps=: the inventory (<library>/apps.json) or nothing. */
@@ -109,7 +110,8 @@ typedef struct PolicySync {
         SyncDeletionsMode deletions;    /* Deletions=hold|propagate|never */
         SyncFirstSyncMode first_sync;   /* FirstSync=ask|merge|replace-device|… */
         unsigned trash_days;            /* TrashDays=: days the host trash keeps a file */
-        SyncExportMode contacts, calendars, bookmarks, notes, voice_memos;  /* export|no */
+        SyncExportMode contacts, calendars;     /* export|two-way|no */
+        SyncExportMode bookmarks, notes, voice_memos;  /* export|no */
         SyncAppsMode apps;              /* Apps=inventory|no */
 } PolicySync;
 
@@ -120,7 +122,8 @@ const char *sync_deletions_mode_to_string(SyncDeletionsMode m);
 const char *sync_first_sync_mode_to_string(SyncFirstSyncMode m);
 const char *sync_apps_mode_to_string(SyncAppsMode m);
 /* The exports the policy turns on, as the helper protocol spells them: names separated by
- * one space ("contacts calendars voice-memos"), into buf. */
+ * one space ("contacts calendars voice-memos"; a two-way one as "contacts=two-way"), into
+ * buf. */
 void sync_exports_to_string(const PolicySync *s, char *buf, size_t n);
 
 /* Whether s is a bundle id DocumentsApps= accepts: 1..POLICY_BUNDLE_ID_MAX characters of

@@ -104,13 +104,19 @@ static void sync_finished(Device *d, Job *j) {
                 device_apply_answers(d, true);
 }
 
-/* IDS_SYNC_EXPORT_YES when word is one of the space-separated words of list. */
+/* IDS_SYNC_EXPORT_YES when word is one of the space-separated words of list,
+ * IDS_SYNC_EXPORT_TWO_WAY when "word=two-way" is. */
 static ids_sync_export word_listed(const char *list, const char *word) {
         size_t n = strlen(word);
 
         for (const char *p = list; (p = strstr(p, word)); p += n)
-                if ((p == list || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
-                        return IDS_SYNC_EXPORT_YES;
+                if (p == list || p[-1] == ' ') {
+                        if (p[n] == 0 || p[n] == ' ')
+                                return IDS_SYNC_EXPORT_YES;
+                        if (strncmp(p + n, "=two-way", 8) == 0 &&
+                            (p[n + 8] == 0 || p[n + 8] == ' '))
+                                return IDS_SYNC_EXPORT_TWO_WAY;
+                }
         return IDS_SYNC_EXPORT_NO;
 }
 

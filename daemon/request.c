@@ -198,13 +198,18 @@ static void update_summary(Request *r) {
                         snprintf(buf, sizeof(buf), "Remove %" PRIu64 " file%s from the computer "
                                  "and %" PRIu64 " from %s, each deleted on the other side?",
                                  comp, comp == 1 ? "" : "s", dev, device_label(r->device));
-        } else
-                snprintf(buf, sizeof(buf), "The %s are on both %s (%" PRIu64 " file%s) and "
-                         "the computer (%" PRIu64 " file%s): merge them, or replace one side "
+        } else {
+                /* Contacts and calendars count items, the others files. */
+                const char *unit = streq_ptr(r->category, "contacts") ? "contact" :
+                                   streq_ptr(r->category, "calendars") ? "event" : "file";
+
+                snprintf(buf, sizeof(buf), "The %s are on both %s (%" PRIu64 " %s%s) and "
+                         "the computer (%" PRIu64 " %s%s): merge them, or replace one side "
                          "with the other?", r->category, device_label(r->device),
-                         r->question.files_device, r->question.files_device == 1 ? "" : "s",
-                         r->question.files_computer,
+                         r->question.files_device, unit, r->question.files_device == 1 ? "" : "s",
+                         r->question.files_computer, unit,
                          r->question.files_computer == 1 ? "" : "s");
+        }
         if (strcmp(buf, r->summary) != 0) {
                 (void) free_and_strdup(&r->summary, buf);
                 request_mark_dirty(r, REQUEST_PROP_SUMMARY);

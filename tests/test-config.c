@@ -885,6 +885,30 @@ static void test_documents_apps(const char *tmp) {
         free(path);
 }
 
+/* Contacts= and Calendars= take two-way, the other exports do not (a file:line warning,
+ * the default stays); the helper's word list spells a two-way one "name=two-way". */
+static void test_pim_modes(const char *tmp) {
+        char *path = xasprintf("%s/pim.conf", tmp);
+        char words[128];
+        Policy p;
+
+        put(tmp, "pim.conf", "[Sync]\nContacts=two-way\nCalendars=two-way\nBookmarks=two-way\n"
+            "Notes=no\n");
+        policy_init_defaults(&p);
+        logs_reset();
+        ASSERT_OK(policy_parse_file(path, true, &p));
+        ASSERT_EQ(p.sync.contacts, SYNC_EXPORT_TWO_WAY);
+        ASSERT_EQ(p.sync.calendars, SYNC_EXPORT_TWO_WAY);
+        ASSERT_EQ(p.sync.bookmarks, SYNC_EXPORT_YES);
+        ASSERT_EQ(n_logs, 1);
+        if (n_logs > 0)
+                ASSERT_EQ(logs[0].line, 4);
+        sync_exports_to_string(&p.sync, words, sizeof(words));
+        ASSERT_STREQ(words, "contacts=two-way calendars=two-way bookmarks voice-memos");
+        policy_done(&p);
+        free(path);
+}
+
 /* ---- bounds and odd files ---------------------------------------------------------------- */
 
 static void test_line_bounds(const char *tmp) {
@@ -1425,6 +1449,7 @@ int main(void) {
         test_line_bounds(tmp);
         test_odd_files(tmp);
         test_default_log(tmp);
+        test_pim_modes(tmp);
 
         /* fixed buffers: the child forked by test_unreadable() must not inherit heap memory
          * it cannot free (valgrind checks the child too) */
