@@ -192,6 +192,25 @@ int profile_list_apps(const char *dir, AppInfo ***ret, size_t *ret_n);
 AppInfo *app_info_free(AppInfo *a);
 void app_info_free_array(AppInfo **a, size_t n);
 
+/* What installd reads from an IPA (ipa.c). */
+typedef struct IpaInfo {
+        char *bundle_id;        /* CFBundleIdentifier (required) */
+        char *display_name;     /* CFBundleDisplayName, else CFBundleName; may be NULL */
+        char *short_version;    /* CFBundleShortVersionString; may be NULL */
+        char *version;          /* CFBundleVersion; may be NULL */
+        bool file_sharing;      /* UIFileSharingEnabled */
+        bool signed_for_device; /* embedded.mobileprovision names the device's UDID */
+} IpaInfo;
+
+/* Read Payload/<X>.app/Info.plist (and embedded.mobileprovision) of the IPA at path.
+ * -ENOENT (no such file, or no Info.plist in it), -EBADMSG (not a ZIP, no bundle id),
+ * -EOPNOTSUPP (encrypted or another compression), -errno. */
+int ipa_inspect(const char *path, const char *udid, IpaInfo **ret);
+IpaInfo *ipa_info_free(IpaInfo *i);
+static inline void ipa_info_freep(IpaInfo **i) {
+        ipa_info_free(*i);
+}
+
 /* gen-profile / mutate subcommands: 0 or negative errno (already logged). */
 int profile_generate(const char *dir, const GenOptions *o);
 int profile_mutate(const char *dir, const MutateOptions *o);

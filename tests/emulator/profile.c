@@ -23,6 +23,10 @@
  *                               "# icloud-only N"; rewritten by every mutate (profile-photos.c)
  *   apps/<bundle id>/Info.ini   [App] section (com.example.app1…N; with N ≥ 3 every third
  *                               app has UIFileSharingEnabled=no, the others yes)
+ *   install.log                 installation_proxy Install/Uninstall requests, one line each
+ *                               ("Install <PackagePath>", "Uninstall <bundle id>"); an
+ *                               Install that succeeds also writes apps/<bundle id>/Info.ini
+ *                               (services.c, ipa.c)
  *   apps/<bundle id>/Documents/ the app's documents (house_arrest VendDocuments, for apps
  *                               with file sharing). Sharing apps get, as far as --files
  *                               allows, the set in profile-gen.c's doc_set[]: NFD names
