@@ -79,6 +79,12 @@ int sync_db_set_on_device(SyncDb *db, const char *category, const char *device_p
 int sync_db_set_run(SyncDb *db, const ids_sync_category *c, uint64_t usec);
 int sync_db_meta_get(SyncDb *db, const char *key, char **ret);     /* 1/0/-errno */
 int sync_db_meta_set(SyncDb *db, const char *key, const char *value);
+int sync_db_meta_delete(SyncDb *db, const char *key);                /* 0/-errno */
+/* Every meta row whose key starts with prefix, in key order (borrowed for the call); fn's
+ * negative return stops the walk and is returned. */
+int sync_db_meta_list(SyncDb *db, const char *prefix,
+                      int (*fn)(const char *key, const char *value, void *userdata),
+                      void *userdata);
 
 /* Per category that has rows (items or docs) or runs: rows, bytes (docs: the computer's
  * size) and the last run, in name order. */
