@@ -19,7 +19,7 @@
  *                      [--trash-days N] [--decide ITEM=approve|reject]...
  *                      [--decide CATEGORY=CHOICE]... [--offline]
  *                      [--run-at-phase PHASE:COMMAND] [--exports all|NAME,...]
- *                      [--password-file F] [--apps inventory|no]
+ *                      [--password-file F] [--apps inventory|install|no] [--apps-dir DIR]
  *   tool-ids sync-state UDID [--state DIR]
  *   tool-ids pending UDID [--state DIR]
  *   tool-ids files UDID [SNAPSHOT] [--state DIR] [--domain D] [--prefix P] [--password-file F]
@@ -204,6 +204,7 @@ int main(int argc, char **argv) {
                 { "all", no_argument, NULL, 'a' },
                 { "exports", required_argument, NULL, 'J' },
                 { "apps", required_argument, NULL, 'G' },
+                { "apps-dir", required_argument, NULL, 0x100 },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -317,8 +318,10 @@ int main(int argc, char **argv) {
                 case 'H': so.trash_days = (unsigned) atoi(optarg); break;
                 case 'G':
                         so.apps = strcmp(optarg, "inventory") == 0 ? IDS_SYNC_APPS_INVENTORY :
+                                  strcmp(optarg, "install") == 0   ? IDS_SYNC_APPS_INSTALL :
                                                                      IDS_SYNC_APPS_NO;
                         break;
+                case 0x100: so.apps_dir = optarg; break;
                 case 'J': {
                         /* all, or a comma-separated list of export names */
                         static const struct {
