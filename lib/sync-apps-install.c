@@ -701,7 +701,7 @@ static const char *named_failure(const char *detail) {
 }
 
 static void note_failure(AppsInstall *ai, const char *file, const char *detail, bool device) {
-        const char *code;
+        const char *tail;
 
         ai->failed++;
         if (ai->first_failure[0])
@@ -710,12 +710,14 @@ static void note_failure(AppsInstall *ai, const char *file, const char *detail, 
                 snprintf(ai->first_failure, sizeof(ai->first_failure), "%s: %s", file, detail);
                 return;
         }
-        /* "Failed to verify code signature of <staging path> : 0xe8008015 (…)": the path
-         * says nothing to a person, the code and its sentence do. */
-        code = strstr(detail, " : 0x");
-        snprintf(ai->first_failure, sizeof(ai->first_failure), "%s is %s: %.*s%s", file,
-                 named_failure(detail), (int) strcspn(detail, ":"), detail,
-                 code ? code + 2 : strchr(detail, ':') ?: "");
+        /* "<Error>: Failed to verify code signature of <staging path> : 0xe8008015 (…)":
+         * the path says nothing to a person, the code and its sentence do. */
+        tail = strstr(detail, ": ");
+        tail = tail ? tail + 2 : "";
+        for (const char *p = tail; (p = strstr(p, " : ")); p += 3)
+                tail = p + 3;
+        snprintf(ai->first_failure, sizeof(ai->first_failure), "%s: %s (%.*s: %s)", file,
+                 named_failure(detail), (int) strcspn(detail, ":"), detail, tail);
 }
 
 /* Install one IPA: upload, Install, remove the staged copy, record the outcome. 0 (done or

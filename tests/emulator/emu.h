@@ -119,6 +119,8 @@ typedef struct DeviceInfo {
         uint64_t disk_total;    /* bytes; 0 = derive */
         uint64_t disk_free;
         bool setup_done;        /* false: backups answer 212 */
+        bool developer_mode;    /* DeveloperMode=: default yes; no refuses development-
+                                 * signed IPAs (services.c) */
         /* mobilesync (mobilesync.h; MsClassBit masks): */
         unsigned sync_contacts; /* SyncContacts=: generated contacts, default 0 */
         unsigned sync_events;   /* SyncEvents=: generated events, default 0 */
@@ -200,6 +202,7 @@ typedef struct IpaInfo {
         char *version;          /* CFBundleVersion; may be NULL */
         bool file_sharing;      /* UIFileSharingEnabled */
         bool signed_for_device; /* embedded.mobileprovision names the device's UDID */
+        bool development;       /* … and has get-task-allow (a development profile) */
 } IpaInfo;
 
 /* Read Payload/<X>.app/Info.plist (and embedded.mobileprovision) of the IPA at path.

@@ -223,6 +223,8 @@ out:
         /* The profile is binary CMS around an XML plist: the UDID is plain text in it. */
         i->signed_for_device = prov && udid && udid[0] &&
                                memmem(prov, prov_n, udid, strlen(udid)) != NULL;
+        /* Development profiles carry the get-task-allow entitlement (debuggable). */
+        i->development = prov && memmem(prov, prov_n, "get-task-allow", 14) != NULL;
         *ret = TAKE_PTR(i);
         return 0;
 }

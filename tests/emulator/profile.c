@@ -628,6 +628,7 @@ static const IniKey info_keys[] = {
         { "DiskTotal", parse_size_field, offsetof(DeviceInfo, disk_total) },
         { "DiskFree", parse_size_field, offsetof(DeviceInfo, disk_free) },
         { "SetupDone", parse_bool, offsetof(DeviceInfo, setup_done) },
+        { "DeveloperMode", parse_bool, offsetof(DeviceInfo, developer_mode) },
         /* mobilesync's store and tethered_sync (mobilesync.h) */
         { "SyncContacts", parse_count, offsetof(DeviceInfo, sync_contacts) },
         { "SyncEvents", parse_count, offsetof(DeviceInfo, sync_events) },
@@ -812,6 +813,7 @@ int profile_read_info(const char *dir, DeviceInfo **ret) {
         i->disk_total = DEFAULT_DISK_TOTAL;
         i->disk_free = DEFAULT_DISK_FREE;
         i->setup_done = true;
+        i->developer_mode = true;
 
         r = ini_parse(path, "Device", info_keys, ELEMENTSOF(info_keys), i);
         if (r < 0)

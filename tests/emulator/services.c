@@ -10,7 +10,10 @@
  * the status stream is the one phones send (CreatingStagingDirectory 5 … Complete), and an
  * IPA that is not signed for this device (ipa.c: no embedded.mobileprovision naming its
  * UDID) fails at VerifyingApplication with ApplicationVerificationFailed and the
- * description a phone gives for a missing profile (0xe8008015). Every Install and
+ * description a phone gives for a missing profile (0xe8008015). With DeveloperMode=no in
+ * device.ini, a development-signed one (get-task-allow) fails there too: iOS 16+ needs
+ * Developer Mode for those (sync-protocols.md §4; the wording of that refusal is
+ * [inferred], no real phone's text was at hand). Every Install and
  * Uninstall is appended to <profile>/install.log ("Install <PackagePath>",
  * "Uninstall <bundle id>"), so tests can count what a client asked for.
  */
@@ -365,6 +368,13 @@ static bool bundle_id_plain(const char *id) {
 /* The installd staging path a phone names in its errors. */
 #define STAGING "/var/installd/Library/Caches/com.apple.mobile.installd.staging/temp.emu/extracted"
 
+/* DeveloperMode= of device.ini, read now (a test may change it between installs). */
+static bool developer_mode(Device *d) {
+        _cleanup_(device_info_freep) DeviceInfo *info = NULL;
+
+        return device_read_info(d, &info) < 0 || info->developer_mode;
+}
+
 static int instproxy_install(Conn *c, const ServiceCtx *ctx, const char *profile, plist_t req) {
         static const struct {
                 const char *status;
@@ -410,6 +420,14 @@ static int instproxy_install(Conn *c, const ServiceCtx *ctx, const char *profile
                 r = send_progress(c, before[k].status, before[k].percent);
                 if (r < 0)
                         return r;
+        }
+        if (info->signed_for_device && info->development && !developer_mode(ctx->device)) {
+                if (asprintf(&desc, "Failed to verify code signature of " STAGING
+                             "/Payload/%s.app : Developer Mode is disabled; a development-"
+                             "signed app needs it (Settings > Privacy & Security > Developer "
+                             "Mode)", info->display_name ?: info->bundle_id) < 0)
+                        return -ENOMEM;
+                return send_detailed_error(c, "ApplicationVerificationFailed", desc, 0);
         }
         if (!info->signed_for_device) {
                 if (asprintf(&desc, "Failed to verify code signature of " STAGING
