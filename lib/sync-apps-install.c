@@ -31,10 +31,13 @@
  * build of the same app is an update, not an uninstall.
  *
  * Uninstall is never automatic: an app installed from an IPA that is no longer in AppsDir
- * (and that no other IPA there provides) becomes a held deletion of category "apps", scope
- * "", key = bundle id, side "device", path = the app's name. "approve" runs
- * installation_proxy Uninstall; "reject" forgets the app (it stays on the phone, and is
- * not asked about again). An app the phone no longer has is forgotten without a question.
+ * becomes a held deletion of category "apps", scope "", key = bundle id, side "device",
+ * path = the app's name. "approve" runs installation_proxy Uninstall; "reject" forgets the
+ * app (it stays on the phone, and is not asked about again). No question is asked while
+ * another IPA in AppsDir names the same bundle id: one installed from there (an update)
+ * takes the old row's place, and one the phone refused leaves the old row as it is (the
+ * app is still wanted). An app the phone no longer lists is forgotten without a question.
+ * The Deletions= policy does not apply: uninstalling always waits for a person.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +81,7 @@ typedef struct Ipa {
         char *problem;                          /* why it is not an IPA we can install */
         bool known;                             /* a row has its hash: nothing to do */
         bool install;                           /* the plan installs it */
+        bool on_phone;                          /* installed: before, or by this run */
 } Ipa;
 
 typedef enum RecordAction {
@@ -92,6 +96,8 @@ typedef struct Record {
         bool installed;
         char *bundle_id, *ipa, *app_name, *detail;
         RecordAction action;
+        bool replaced;                          /* forgotten because another IPA in AppsDir
+                                                 * provides its app (an update) */
         const SyncHeld *held;                   /* borrowed from AppsInstall.held */
 } Record;
 
@@ -444,8 +450,21 @@ static const Ipa *ipa_of_hash(const AppsInstall *ai, const char *hash) {
         return NULL;
 }
 
-/* Whether an IPA in AppsDir provides bundle id (installed from it, or about to be). */
-static bool provided(const AppsInstall *ai, const char *id) {
+/* Whether an IPA in AppsDir provides bundle id: installed from it, or (planning) about
+ * to be. One the phone refused provides nothing: its app is still the old IPA's. */
+static bool provided(const AppsInstall *ai, const char *id, bool planning) {
+        for (size_t i = 0; i < ai->n_ipas; i++) {
+                const Ipa *x = &ai->ipas[i];
+
+                if (x->bundle_id && strcmp(x->bundle_id, id) == 0 &&
+                    (x->on_phone || (planning && x->install && !x->problem)))
+                        return true;
+        }
+        return false;
+}
+
+/* Whether an IPA in AppsDir names bundle id at all (the administrator still wants it). */
+static bool named(const AppsInstall *ai, const char *id) {
         for (size_t i = 0; i < ai->n_ipas; i++)
                 if (ai->ipas[i].bundle_id && strcmp(ai->ipas[i].bundle_id, id) == 0)
                         return true;
@@ -467,6 +486,7 @@ int apps_install_plan(SyncRun *run, AppsInstall *ai, bool (*on_device)(void *, c
 
                 if (rec) {
                         ipa->known = true;
+                        ipa->on_phone = rec->installed;
                         ai->earlier_failed += !rec->installed;
                         continue;
                 }
@@ -485,10 +505,14 @@ int apps_install_plan(SyncRun *run, AppsInstall *ai, bool (*on_device)(void *, c
                 if (ipa_of_hash(ai, rec->key + strlen(META_PREFIX)))
                         rec->action = REC_KEEP;
                 else if (!rec->installed || !rec->bundle_id[0] ||
-                         provided(ai, rec->bundle_id) || !on_device(userdata, rec->bundle_id))
-                        /* a failure whose file is gone, an app an IPA here still provides
-                         * (an update), an app the phone no longer has */
+                         !on_device(userdata, rec->bundle_id))
+                        /* a failure whose file is gone, an app the phone no longer has */
                         rec->action = REC_FORGET;
+                else if (provided(ai, rec->bundle_id, true)) {
+                        rec->action = REC_FORGET;       /* an update: the newer IPA's now */
+                        rec->replaced = true;
+                } else if (named(ai, rec->bundle_id))
+                        rec->action = REC_KEEP;         /* a newer IPA the phone refused */
                 else if (rec->held && strcmp(rec->held->decision, "approve") == 0)
                         rec->action = REC_UNINSTALL;
                 else if (rec->held && strcmp(rec->held->decision, "reject") == 0)
@@ -775,6 +799,7 @@ static int install_one(SyncRun *run, AppsInstall *ai, Ipa *ipa, ids_sync_categor
         if (r != 0)
                 return r;
         ai->installed++;
+        ipa->on_phone = true;
         run->p.files_done++;
         return put_record(run, ipa, true, "");
 }
@@ -818,6 +843,10 @@ int apps_install_apply(SyncRun *run, AppsInstall *ai, ids_sync_category *out,
                 Record *rec = &ai->recs[i];
                 char error[FIELD_MAX] = "";
 
+                /* The update the plan counted on was refused: the old IPA's row stays, and
+                 * the next run asks about its app as usual. */
+                if (rec->replaced && !provided(ai, rec->bundle_id, false))
+                        rec->action = REC_KEEP;
                 switch (rec->action) {
                 case REC_KEEP:
                         break;
