@@ -334,7 +334,8 @@ typedef struct ids_sync_category {
         uint64_t files_in, bytes_in;            /* copied (planned) to the computer */
         uint64_t files_out, bytes_out;          /* copied (planned) to the device */
         uint64_t held;                          /* deletions held for a decision */
-        uint64_t refused;                       /* device names refused (unsafe) */
+        uint64_t refused;                       /* device names refused (unsafe); apps:
+                                                 * IPAs the phone refused to install */
         uint64_t conflicts;                     /* changed on both sides: both kept */
         uint64_t duplicates;                    /* new on the device, already on the computer */
         uint64_t removed_device;                /* removed from the device (crash logs: move) */

@@ -113,7 +113,7 @@ struct AppsInstall {
         bool dir_missing;
         /* the plan's and the run's numbers, for the reason */
         uint64_t to_install, installed, failed, earlier_failed, uninstall, waiting;
-        uint64_t uninstall_failed;
+        uint64_t uninstall_failed, skipped;
         char first_failure[FIELD_MAX];          /* "<file>: <detail>" */
 };
 
@@ -304,8 +304,10 @@ static int scan_dir(SyncRun *run, AppsInstall *ai, ids_sync_category *out) {
 
                 if (names[k][0] == '.' || !has_ipa_suffix(names[k]))
                         continue;
+                /* The category's refused counter is for IPAs the phone refuses; what the
+                 * computer passes over is said in the reason. */
                 if (!sync_name_ok(names[k]) || ai->n_ipas >= IPAS_MAX) {
-                        out->refused++;
+                        ai->skipped++;
                         continue;
                 }
                 fd = openat(ai->dir_fd, names[k], O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
@@ -313,7 +315,7 @@ static int scan_dir(SyncRun *run, AppsInstall *ai, ids_sync_category *out) {
                         if (fd < 0 && errno != ELOOP && errno != ENOENT)
                                 ids_debug("apps: cannot open '%s': %m", names[k]);
                         if (!(fd < 0 && errno == ENOENT))
-                                out->refused++;         /* a symlink, a directory, … */
+                                ai->skipped++;          /* a symlink, a directory, … */
                         continue;
                 }
                 r = sync_grow((void **) &ai->ipas, &ai->ipas_allocated, ai->n_ipas,
@@ -925,6 +927,9 @@ void apps_install_reason(const AppsInstall *ai, bool dry_run, char *buf, size_t 
         if (ai->waiting > 0)
                 ADD("; %" PRIu64 " uninstall%s wait%s for a decision", ai->waiting,
                     ai->waiting == 1 ? "" : "s", ai->waiting == 1 ? "s" : "");
+        if (ai->skipped > 0)
+                ADD("; %" PRIu64 " file%s in AppsDir skipped (not a regular file, or an "
+                    "unsafe name)", ai->skipped, ai->skipped == 1 ? "" : "s");
         if (ai->dir_missing)
                 ADD(" (no AppsDir yet)");
         ADD(". ");
