@@ -259,8 +259,10 @@ int main(void) {
                 zip_build(&b, m, ELEMENTSOF(m), 0);
                 r = inspect(dir, &b, &i);
                 ASSERT_EQ_INT(r, 0);
-                if (r == 0)
-                        ASSERT(!i->signed_for_device && strcmp(i->bundle_id, "org.example.Test") == 0);
+                if (r == 0) {
+                        ASSERT(!i->signed_for_device);
+                        ASSERT(strcmp(i->bundle_id, "org.example.Test") == 0);
+                }
                 i = ipa_info_free(i);
         }
 
