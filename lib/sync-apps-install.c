@@ -57,6 +57,7 @@
 #include "cancel.h"
 #include "dl-message.h"
 #include "fs-util.h"
+#include "plist-util.h"
 #include "sync-internal.h"
 #include "util.h"
 
@@ -226,7 +227,7 @@ static int ipa_read_info(int fd, Ipa *ipa) {
                         break;
                 buf = malloc(st.size + 1);
                 if (!buf) {
-                        zip_close(z);
+                        zip_discard(z);
                         return -ENOMEM;
                 }
                 f = zip_fopen_index(z, (zip_uint64_t) i, 0);
@@ -237,7 +238,8 @@ static int ipa_read_info(int fd, Ipa *ipa) {
                 break;
         }
         zip_discard(z);
-        if (info && plist_get_node_type(info) == PLIST_DICT) {
+        /* A NUL inside a key or string makes libplist 2.2.0 abort: such a file is no IPA. */
+        if (info && plist_get_node_type(info) == PLIST_DICT && plist_dict_keys_safe(info)) {
                 id = plist_string(info, "CFBundleIdentifier");
                 name = plist_string(info, "CFBundleDisplayName") ?:
                        plist_string(info, "CFBundleName");
@@ -606,8 +608,8 @@ static int instproxy_command(SyncRun *run, const char *command, const char *key,
                         r = IDS_E_PROTOCOL;
                 } else if (e != PROPERTY_LIST_SERVICE_E_SUCCESS || !p) {
                         r = IDS_E_DISCONNECTED;
-                } else if (plist_get_node_type(p) != PLIST_DICT) {
-                        r = IDS_E_PROTOCOL;
+                } else if (plist_get_node_type(p) != PLIST_DICT || !plist_dict_keys_safe(p)) {
+                        r = IDS_E_PROTOCOL;     /* see plist-util.h */
                 } else {
                         silent = 0;
                         err = plist_string(p, "Error");
