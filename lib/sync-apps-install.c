@@ -115,6 +115,7 @@ struct AppsInstall {
         /* the plan's and the run's numbers, for the reason */
         uint64_t to_install, installed, failed, earlier_failed, uninstall, waiting;
         uint64_t uninstall_failed, skipped;
+        bool applied;                           /* apply ran (the reason: done, not planned) */
         char first_failure[FIELD_MAX];          /* "<file>: <detail>" */
 };
 
@@ -823,6 +824,7 @@ int apps_install_apply(SyncRun *run, AppsInstall *ai, ids_sync_category *out,
         uint64_t planned = out->files_out;
         int r = 0;
 
+        ai->applied = true;
         out->files_out = out->bytes_out = 0;    /* now: what was done */
         run->p.files_total = planned;
         run->p.files_done = 0;
@@ -897,7 +899,7 @@ int apps_install_apply(SyncRun *run, AppsInstall *ai, ids_sync_category *out,
 
 /* ---- what the category says ------------------------------------------------------------ */
 
-void apps_install_reason(const AppsInstall *ai, bool dry_run, char *buf, size_t n) {
+void apps_install_reason(const AppsInstall *ai, char *buf, size_t n) {
         size_t len = 0;
 
 #define ADD(...)                                                                               \
@@ -907,7 +909,7 @@ void apps_install_reason(const AppsInstall *ai, bool dry_run, char *buf, size_t 
         } while (0)
 
         buf[0] = 0;
-        if (dry_run) {
+        if (!ai->applied) {
                 ADD("Would install %" PRIu64 " IPA%s", ai->to_install,
                     ai->to_install == 1 ? "" : "s");
                 if (ai->uninstall > 0)

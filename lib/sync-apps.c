@@ -248,7 +248,7 @@ static void inventory_plan(SyncRun *run, SyncCat *c, Apps *a) {
         /* Those gone: the previous count less those still here. */
         a->removed = before - (a->n - a->added);
         if (a->install)
-                apps_install_reason(a->install, run->o->dry_run, install, sizeof(install));
+                apps_install_reason(a->install, install, sizeof(install));
         snprintf(c->out->reason, sizeof(c->out->reason),
                  "%s%zu apps%s: %" PRIu64 " new, %" PRIu64 " updated, %" PRIu64 " removed%s. "
                  "Apps cannot be copied off an iPhone (Apple removed that in iOS 9); a "
@@ -358,12 +358,16 @@ static int apps_apply(SyncRun *run, SyncCat *c) {
 
         if (a->install) {
                 r = apps_install_apply(run, a->install, c->out, &changed);
+                /* The reason says what was done, also when the run stops here. */
                 if (r == 0 && changed) {
-                        r = inventory_browse(run, c, a);
-                        if (r == 0)
-                                inventory_plan(run, c, a);
-                } else
-                        inventory_plan(run, c, a);      /* the reason: what was done */
+                        r = inventory_browse(run, c, a);        /* what the phone has now */
+                        if (r != 0) {
+                                apps_install_reason(a->install, c->out->reason,
+                                                    sizeof(c->out->reason));
+                                return r;
+                        }
+                }
+                inventory_plan(run, c, a);
                 if (r != 0)
                         return r;
         }

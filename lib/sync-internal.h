@@ -114,8 +114,9 @@ int apps_install_plan(SyncRun *run, AppsInstall *ai, bool (*on_device)(void *, c
  * run, -errno. A refused IPA is recorded and counted (apps_install_failed()), not an
  * error. */
 int apps_install_apply(SyncRun *run, AppsInstall *ai, ids_sync_category *out, bool *ret_changed);
-/* The install part of the category's reason ("Installed 1 IPA, 1 failed (…). "). */
-void apps_install_reason(const AppsInstall *ai, bool dry_run, char *buf, size_t n);
+/* The install part of the category's reason: the plan ("Would install 2 IPAs. ") until
+ * apps_install_apply() ran, then what it did ("Installed 1 IPA, 1 failed (…). "). */
+void apps_install_reason(const AppsInstall *ai, char *buf, size_t n);
 /* Whether the device refused an IPA or an uninstall in this run. */
 bool apps_install_failed(const AppsInstall *ai);
 AppsInstall *apps_install_free(AppsInstall *ai);
