@@ -14,7 +14,13 @@
  *          line breaks in any field become spaces
  *
  * so an IPA the phone refused is not offered again until the file changes (a new hash),
- * and a row whose content is no longer in AppsDir says what was installed from it.
+ * and a row whose content is no longer in AppsDir says what was installed from it. So that
+ * a multi-GB IPA is not read again at every plug, its hash is remembered too:
+ *
+ *   key    "apps-install-file/<IPA file name>"
+ *   value  "<size>\t<mtime ns>\t<ctime ns>\t<inode>\t<sha256 hex>"
+ *
+ * and used while the file's size, times and inode are the same (a write changes ctime).
  *
  * Install: the file is uploaded over AFC to /PublicStaging/<file name> (the directory made
  * first, the file removed after), then installation_proxy Install with PackagePath
@@ -62,6 +68,7 @@
 #include "util.h"
 
 #define META_PREFIX "apps-install/"
+#define HASH_PREFIX "apps-install-file/"
 #define HELD_CATEGORY "apps"
 #define DEFAULT_DIR "apps-to-install"
 #define STAGING_DIR "/PublicStaging"
@@ -74,10 +81,11 @@
 typedef struct Ipa {
         char *name;                             /* file name in AppsDir */
         uint64_t size;
-        int64_t mtime_ns;
+        int64_t mtime_ns, ctime_ns;
         dev_t dev;
         ino_t ino;
         char hash[SYNC_HASH_HEX];
+        bool hash_remembered;                   /* from its HASH_PREFIX row, not read */
         char *bundle_id, *app_name;             /* from Info.plist; NULL if unreadable */
         char *problem;                          /* why it is not an IPA we can install */
         bool known;                             /* a row has its hash: nothing to do */
@@ -110,6 +118,8 @@ struct AppsInstall {
         SyncHeld *held;
         size_t n_held, held_allocated;
         bool *held_done;                        /* per held item: the plan ends it */
+        char **stale;                           /* HASH_PREFIX keys to drop */
+        size_t n_stale, stale_allocated;
         int dir_fd;
         bool dir_missing;
         /* the plan's and the run's numbers, for the reason */
@@ -147,6 +157,9 @@ AppsInstall *apps_install_free(AppsInstall *ai) {
                 sync_held_done(&ai->held[i]);
         free(ai->held);
         free(ai->held_done);
+        for (size_t i = 0; i < ai->n_stale; i++)
+                free(ai->stale[i]);
+        free(ai->stale);
         if (ai->dir_fd >= 0)
                 close(ai->dir_fd);
         free(ai);
@@ -285,6 +298,31 @@ static bool has_ipa_suffix(const char *name) {
         return n > 4 && strcasecmp(name + n - 4, ".ipa") == 0;
 }
 
+/* The HASH_PREFIX row of ipa's name, when it matches the file's size, times and inode:
+ * the hash in ipa->hash (1), else 0. */
+static int remembered_hash(SyncRun *run, Ipa *ipa) {
+        _cleanup_free_ char *key = NULL, *v = NULL;
+        char want[128];
+        size_t n;
+        int r;
+
+        if (!run->db)
+                return 0;
+        if (asprintf(&key, HASH_PREFIX "%s", ipa->name) < 0)
+                return -ENOMEM;
+        r = sync_db_meta_get(run->db, key, &v);
+        if (r <= 0)
+                return r;
+        n = (size_t) snprintf(want, sizeof(want), "%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%" PRIu64
+                              "\t", ipa->size, ipa->mtime_ns, ipa->ctime_ns, (uint64_t) ipa->ino);
+        if (strncmp(v, want, n) != 0 || strlen(v + n) != SYNC_HASH_HEX - 1 ||
+            strspn(v + n, "0123456789abcdef") != SYNC_HASH_HEX - 1)
+                return 0;
+        memcpy(ipa->hash, v + n, SYNC_HASH_HEX);
+        ipa->hash_remembered = true;
+        return 1;
+}
+
 static int scan_dir(SyncRun *run, AppsInstall *ai, ids_sync_category *out) {
         char **names = NULL;
         size_t n = 0;
@@ -330,6 +368,7 @@ static int scan_dir(SyncRun *run, AppsInstall *ai, ids_sync_category *out) {
                         .name = strdup(names[k]),
                         .size = (uint64_t) st.st_size,
                         .mtime_ns = (int64_t) st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                        .ctime_ns = (int64_t) st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec,
                         .dev = st.st_dev,
                         .ino = st.st_ino,
                 };
@@ -338,7 +377,9 @@ static int scan_dir(SyncRun *run, AppsInstall *ai, ids_sync_category *out) {
                         r = -ENOMEM;
                         break;
                 }
-                r = sync_hash_fd(fd, ipa->hash);
+                r = remembered_hash(run, ipa);
+                if (r == 0)
+                        r = sync_hash_fd(fd, ipa->hash);
                 if (r >= 0)
                         r = ipa_read_info(fd, ipa);
                 if (r > 0)
@@ -809,6 +850,52 @@ static int install_one(SyncRun *run, AppsInstall *ai, Ipa *ipa, ids_sync_categor
         return put_record(run, ipa, true, "");
 }
 
+/* A HASH_PREFIX row whose file is gone from AppsDir is dropped. */
+static int stale_hash(const char *key, const char *value, void *userdata) {
+        AppsInstall *ai = userdata;
+        const char *name = key + strlen(HASH_PREFIX);
+
+        char *copy;
+        int r;
+
+        for (size_t i = 0; i < ai->n_ipas; i++)
+                if (strcmp(ai->ipas[i].name, name) == 0)
+                        return 0;
+        r = sync_grow((void **) &ai->stale, &ai->stale_allocated, ai->n_stale,
+                      sizeof(*ai->stale), 4);
+        if (r < 0)
+                return r;
+        copy = strdup(key);
+        if (!copy)
+                return -ENOMEM;
+        ai->stale[ai->n_stale++] = copy;
+        return 0;
+}
+
+/* Remember the hashes read in this run, forget those of files that went. */
+static int remember_hashes(SyncRun *run, AppsInstall *ai) {
+        int r = 0;
+
+        for (size_t i = 0; i < ai->n_ipas && r >= 0; i++) {
+                const Ipa *ipa = &ai->ipas[i];
+                _cleanup_free_ char *key = NULL, *value = NULL;
+
+                if (ipa->hash_remembered)
+                        continue;
+                if (asprintf(&key, HASH_PREFIX "%s", ipa->name) < 0 ||
+                    asprintf(&value, "%" PRIu64 "\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\t%s",
+                             ipa->size, ipa->mtime_ns, ipa->ctime_ns, (uint64_t) ipa->ino,
+                             ipa->hash) < 0)
+                        return -ENOMEM;
+                r = sync_db_meta_set(run->db, key, value);
+        }
+        if (r >= 0)
+                r = sync_db_meta_list(run->db, HASH_PREFIX, stale_hash, ai);
+        for (size_t i = 0; i < ai->n_stale && r >= 0; i++)
+                r = sync_db_meta_delete(run->db, ai->stale[i]);
+        return r;
+}
+
 static int forget_app(SyncRun *run, AppsInstall *ai, const char *bundle_id) {
         int r = 0;
 
@@ -893,6 +980,8 @@ int apps_install_apply(SyncRun *run, AppsInstall *ai, ids_sync_category *out,
         for (size_t k = 0; k < ai->n_held && r == 0; k++)
                 if (ai->held_done[k])
                         r = sync_db_held_delete(run->db, ai->held[k].pub.id);
+        if (r == 0)
+                r = remember_hashes(run, ai);
         *ret_changed = changed;
         return r;
 }
