@@ -9,7 +9,8 @@
  *         its SHA-256, and where it is on the computer (relative to the category's root).
  *   runs(category, last_run_usec, mode, result, the counters, reason)   the last run
  *   meta(key, value)   small per-device facts a category remembers between runs
- *        (Apps=install: "apps-install/<sha256>" per IPA content, sync-apps-install.c)
+ *        (Apps=install, sync-apps-install.c: "apps-install/<sha256>" per IPA content,
+ *        "apps-install-file/<name>" the remembered hash of a file in AppsDir)
  *   docs(category, scope, key, device_path, host_path, device size + mtime, host size +
  *        mtime, hash, synced_usec)   two-way categories: the last synced state of a file,
  *        per scope (documents: the bundle id) and key (the NFC-normalized relative path);
