@@ -536,6 +536,12 @@ int apps_install_plan(SyncRun *run, AppsInstall *ai, bool (*on_device)(void *, c
                         ai->earlier_failed += !rec->installed;
                         continue;
                 }
+                /* The same content under a second name is installed once. */
+                for (size_t k = 0; k < i && !ipa->known; k++)
+                        ipa->known = ai->ipas[k].install &&
+                                     strcmp(ai->ipas[k].hash, ipa->hash) == 0;
+                if (ipa->known)
+                        continue;
                 ipa->install = true;            /* a problem is recorded, not sent */
                 ai->to_install++;
                 if (!ipa->problem) {
