@@ -67,6 +67,7 @@ static int parse_photos_mode(const ConfigTableItem *item, const char *value, voi
 static const char *const apps_words[] = {
         [SYNC_APPS_NO] = "no",
         [SYNC_APPS_INVENTORY] = "inventory",
+        [SYNC_APPS_INSTALL] = "install",
 };
 
 const char *sync_apps_mode_to_string(SyncAppsMode m) {
@@ -266,7 +267,10 @@ static const ConfigTableItem sync_items[] = {
                     "ask, merge, replace-device or replace-computer"),
         CONFIG_ITEM(PolicySync, "TrashDays", config_parse_unsigned, trash_days, 1, 36500,
                     "a number of days from 1 to 36500"),
-        CONFIG_ITEM(PolicySync, "Apps", parse_apps_mode, apps, 0, 0, "inventory or no"),
+        CONFIG_ITEM(PolicySync, "Apps", parse_apps_mode, apps, 0, 0,
+                    "inventory, install or no"),
+        { .key = "AppsDir", .parse = config_parse_path, .offset = offsetof(PolicySync, apps_dir),
+          .size = 0, .expect = "an absolute path without . or .. components, or empty" },
         CONFIG_ITEM(PolicySync, "Contacts", parse_pim_mode, contacts, 0, 0,
                     "export, two-way or no"),
         CONFIG_ITEM(PolicySync, "Calendars", parse_pim_mode, calendars, 0, 0,
@@ -324,6 +328,7 @@ static const Policy policy_defaults = {
                 .notes = SYNC_EXPORT_YES,
                 .voice_memos = SYNC_EXPORT_YES,
                 .apps = SYNC_APPS_INVENTORY,
+                .apps_dir = NULL,
         },
         .store = {
                 .backup_dir = NULL,
@@ -352,6 +357,7 @@ void policy_done(Policy *p) {
         free(p->sync.photos_dir);
         free(p->sync.documents_dir);
         free(p->sync.documents_apps);
+        free(p->sync.apps_dir);
         policy_init_defaults(p);
 }
 
@@ -362,7 +368,7 @@ static int strdup_or_null(const char *s, char **ret) {
 }
 
 int policy_copy(const Policy *src, Policy *ret) {
-        char *dir = NULL, *photos = NULL, *docs = NULL, *apps = NULL;
+        char *dir = NULL, *photos = NULL, *docs = NULL, *apps = NULL, *apps_dir = NULL;
 
         assert(src);
         assert(ret);
@@ -370,7 +376,9 @@ int policy_copy(const Policy *src, Policy *ret) {
         if (strdup_or_null(src->store.backup_dir, &dir) < 0 ||
             strdup_or_null(src->sync.photos_dir, &photos) < 0 ||
             strdup_or_null(src->sync.documents_dir, &docs) < 0 ||
-            strdup_or_null(src->sync.documents_apps, &apps) < 0) {
+            strdup_or_null(src->sync.documents_apps, &apps) < 0 ||
+            strdup_or_null(src->sync.apps_dir, &apps_dir) < 0) {
+                free(apps_dir);
                 free(dir);
                 free(photos);
                 free(docs);
@@ -382,6 +390,7 @@ int policy_copy(const Policy *src, Policy *ret) {
         ret->sync.photos_dir = photos;
         ret->sync.documents_dir = docs;
         ret->sync.documents_apps = apps;
+        ret->sync.apps_dir = apps_dir;
         return 0;
 }
 

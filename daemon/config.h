@@ -87,10 +87,12 @@ typedef enum SyncExportMode {
         SYNC_EXPORT_TWO_WAY,                    /* Contacts= and Calendars= only */
 } SyncExportMode;
 
-/* Apps=: the inventory (<library>/apps.json) or nothing. */
+/* Apps=: the inventory (<library>/apps.json), the inventory and the IPAs of AppsDir=
+ * installed on the phone, or nothing. */
 typedef enum SyncAppsMode {
         SYNC_APPS_NO,
         SYNC_APPS_INVENTORY,
+        SYNC_APPS_INSTALL,
 } SyncAppsMode;
 
 /* DocumentsApps=: at most this many bundle ids, each at most this long (Apple's limit). */
@@ -112,7 +114,8 @@ typedef struct PolicySync {
         unsigned trash_days;            /* TrashDays=: days the host trash keeps a file */
         SyncExportMode contacts, calendars;     /* export|two-way|no */
         SyncExportMode bookmarks, notes, voice_memos;  /* export|no */
-        SyncAppsMode apps;              /* Apps=inventory|no */
+        SyncAppsMode apps;              /* Apps=inventory|install|no */
+        char *apps_dir;                 /* AppsDir=: owned; NULL = <library>/apps-to-install */
 } PolicySync;
 
 /* The words of the modes above, as the config file, the helper protocol and the library

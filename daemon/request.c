@@ -178,15 +178,23 @@ static void update_summary(Request *r) {
         char buf[512];
 
         if (r->kind == REQUEST_DELETIONS) {
-                uint64_t comp = 0, dev = 0;
+                uint64_t comp = 0, dev = 0, apps = 0;
+                const char *app = NULL;
+                size_t len;
 
                 for (size_t i = 0; i < r->n_items; i++) {
-                        if (strcmp(r->items[i].side, "computer") == 0)
+                        /* Apps=install: an app whose IPA left AppsDir=; approve uninstalls. */
+                        if (strcmp(r->items[i].category, "apps") == 0) {
+                                apps++;
+                                app = r->items[i].path;
+                        } else if (strcmp(r->items[i].side, "computer") == 0)
                                 comp++;
                         else
                                 dev++;
                 }
-                if (dev == 0)
+                if (comp + dev == 0)
+                        buf[0] = 0;
+                else if (dev == 0)
                         snprintf(buf, sizeof(buf), "Remove %" PRIu64 " file%s from the computer "
                                  "that %s deleted on %s?", comp, comp == 1 ? "" : "s",
                                  comp == 1 ? "was" : "were", device_label(r->device));
@@ -198,6 +206,15 @@ static void update_summary(Request *r) {
                         snprintf(buf, sizeof(buf), "Remove %" PRIu64 " file%s from the computer "
                                  "and %" PRIu64 " from %s, each deleted on the other side?",
                                  comp, comp == 1 ? "" : "s", dev, device_label(r->device));
+                len = strlen(buf);
+                if (apps == 1)
+                        snprintf(buf + len, sizeof(buf) - len, "%sUninstall the app '%.100s' "
+                                 "from %s? Its IPA was removed from AppsDir=.", len ? " " : "",
+                                 app, device_label(r->device));
+                else if (apps > 1)
+                        snprintf(buf + len, sizeof(buf) - len, "%sUninstall %" PRIu64 " apps "
+                                 "from %s? Their IPA files were removed from AppsDir=.",
+                                 len ? " " : "", apps, device_label(r->device));
         } else {
                 /* Contacts and calendars count items, the others files. */
                 const char *unit = streq_ptr(r->category, "contacts") ? "contact" :

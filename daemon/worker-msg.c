@@ -110,6 +110,7 @@ static const RequestField request_fields[] = {
         { "TRASH_DAYS", FIELD_U64, offsetof(WorkerRequest, trash_days) },
         { "EXPORTS", FIELD_STRING, offsetof(WorkerRequest, exports) },
         { "APPS", FIELD_STRING, offsetof(WorkerRequest, apps) },
+        { "APPS_DIR", FIELD_STRING, offsetof(WorkerRequest, apps_dir) },
         { "DOMAIN", FIELD_STRING, offsetof(WorkerRequest, domain) },
         { "PREFIX", FIELD_STRING, offsetof(WorkerRequest, prefix) },
         { "ITEMS", FIELD_STRING, offsetof(WorkerRequest, items) },

@@ -68,7 +68,8 @@ typedef struct WorkerRequest {
         const char *first_sync;                 /* sync: "ask" | "merge" | "replace-…" */
         uint64_t trash_days;                    /* sync: 0 = the library's default */
         const char *exports;                    /* sync: "contacts calendars …" turned on */
-        const char *apps;                       /* sync: "inventory" | "no" */
+        const char *apps;                       /* sync: "inventory" | "install" | "no" */
+        const char *apps_dir;                   /* sync: NULL = <library>/apps-to-install */
         bool offline;                           /* sync: no device (apply decisions) */
         const WorkerDecision *decisions;        /* sync: answers to record and apply */
         size_t n_decisions;

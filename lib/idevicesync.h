@@ -280,10 +280,13 @@ typedef enum ids_sync_export {
         IDS_SYNC_EXPORT_TWO_WAY,
 } ids_sync_export;
 
-/* Apps: the inventory in <library>/apps.json (installation from the computer: later). */
+/* Apps: the inventory in <library>/apps.json; install adds the IPA files of apps_dir to
+ * the device, each once (an app whose IPA is removed is a held deletion: "approve"
+ * uninstalls it, "reject" keeps it and forgets it). */
 typedef enum ids_sync_apps {
         IDS_SYNC_APPS_NO,
         IDS_SYNC_APPS_INVENTORY,
+        IDS_SYNC_APPS_INSTALL,                  /* the inventory, and the IPAs of apps_dir */
 } ids_sync_apps;
 
 typedef struct ids_sync_options {
@@ -317,6 +320,8 @@ typedef struct ids_sync_options {
         const char *backup_dir;
         const char *password;
         ids_sync_apps apps;
+        const char *apps_dir;                   /* IDS_SYNC_APPS_INSTALL: the *.ipa files;
+                                                 * NULL: <library>/apps-to-install */
 } ids_sync_options;
 
 #define IDS_SYNC_CATEGORIES_MAX 24
@@ -329,7 +334,8 @@ typedef struct ids_sync_category {
         uint64_t files_in, bytes_in;            /* copied (planned) to the computer */
         uint64_t files_out, bytes_out;          /* copied (planned) to the device */
         uint64_t held;                          /* deletions held for a decision */
-        uint64_t refused;                       /* device names refused (unsafe) */
+        uint64_t refused;                       /* device names refused (unsafe); apps:
+                                                 * IPAs the phone refused to install */
         uint64_t conflicts;                     /* changed on both sides: both kept */
         uint64_t duplicates;                    /* new on the device, already on the computer */
         uint64_t removed_device;                /* removed from the device (crash logs: move) */

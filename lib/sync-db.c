@@ -474,6 +474,47 @@ int sync_db_meta_set(SyncDb *db, const char *key, const char *value) {
         return step_done(st);
 }
 
+int sync_db_meta_delete(SyncDb *db, const char *key) {
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        if (db->readonly)
+                return -EROFS;
+        rc = sqlite3_prepare_v2(db->db, "DELETE FROM meta WHERE key = ?1", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_to_errno(rc);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+int sync_db_meta_list(SyncDb *db, const char *prefix,
+                      int (*fn)(const char *key, const char *value, void *userdata),
+                      void *userdata) {
+        sqlite3_stmt *st = NULL;
+        int rc, r = 0;
+
+        /* substr() rather than LIKE: a prefix may hold '%' or '_'. */
+        rc = sqlite3_prepare_v2(db->db, "SELECT key, value FROM meta WHERE "
+                                "substr(key, 1, length(?1)) = ?1 ORDER BY key", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_to_errno(rc);
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                const char *k = (const char *) sqlite3_column_text(st, 0);
+                const char *v = (const char *) sqlite3_column_text(st, 1);
+
+                r = fn(k ? k : "", v ? v : "", userdata);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE)
+                r = sqlite_to_errno(rc);
+        sqlite3_finalize(st);
+        return r < 0 ? r : 0;
+}
+
 int sync_db_totals(SyncDb *db, int (*fn)(const ids_sync_totals *t, void *userdata),
                    void *userdata) {
         static const char sql[] =

@@ -9,6 +9,8 @@
  *         its SHA-256, and where it is on the computer (relative to the category's root).
  *   runs(category, last_run_usec, mode, result, the counters, reason)   the last run
  *   meta(key, value)   small per-device facts a category remembers between runs
+ *        (Apps=install, sync-apps-install.c: "apps-install/<sha256>" per IPA content,
+ *        "apps-install-file/<name>" the remembered hash of a file in AppsDir)
  *   docs(category, scope, key, device_path, host_path, device size + mtime, host size +
  *        mtime, hash, synced_usec)   two-way categories: the last synced state of a file,
  *        per scope (documents: the bundle id) and key (the NFC-normalized relative path);
@@ -79,6 +81,12 @@ int sync_db_set_on_device(SyncDb *db, const char *category, const char *device_p
 int sync_db_set_run(SyncDb *db, const ids_sync_category *c, uint64_t usec);
 int sync_db_meta_get(SyncDb *db, const char *key, char **ret);     /* 1/0/-errno */
 int sync_db_meta_set(SyncDb *db, const char *key, const char *value);
+int sync_db_meta_delete(SyncDb *db, const char *key);                /* 0/-errno */
+/* Every meta row whose key starts with prefix, in key order (borrowed for the call); fn's
+ * negative return stops the walk and is returned. */
+int sync_db_meta_list(SyncDb *db, const char *prefix,
+                      int (*fn)(const char *key, const char *value, void *userdata),
+                      void *userdata);
 
 /* Per category that has rows (items or docs) or runs: rows, bytes (docs: the computer's
  * size) and the last run, in name order. */

@@ -105,6 +105,28 @@ int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]);
 /* IDS_E_DISK_FULL when need more bytes would take fd's filesystem below the floor. */
 int sync_check_space(SyncRun *run, int fd, uint64_t need);
 
+/* ---- sync-apps-install.c: Apps=install, run by sync-apps.c --------------------------------- */
+
+typedef struct AppsInstall AppsInstall;
+
+/* AppsDir (each *.ipa hashed, its Info.plist read), the meta rows and the held items of
+ * earlier runs, this run's decisions. *ret is set even on failure (free it). 0 or -errno. */
+int apps_install_scan(SyncRun *run, ids_sync_category *out, AppsInstall **ret);
+/* What to install, forget, ask about or uninstall; on_device(userdata, bundle id) says
+ * whether the phone lists an app. Fills out's plan counters (files_out, bytes_out, held). */
+int apps_install_plan(SyncRun *run, AppsInstall *ai, bool (*on_device)(void *, const char *),
+                      void *userdata, ids_sync_category *out);
+/* Do the plan; *ret_changed when the phone's app list changed. 0, IDS_E_* that stop the
+ * run, -errno. A refused IPA is recorded and counted (apps_install_failed()), not an
+ * error. */
+int apps_install_apply(SyncRun *run, AppsInstall *ai, ids_sync_category *out, bool *ret_changed);
+/* The install part of the category's reason: the plan ("Would install 2 IPAs. ") until
+ * apps_install_apply() ran, then what it did ("Installed 1 IPA, 1 failed (…). "). */
+void apps_install_reason(const AppsInstall *ai, char *buf, size_t n);
+/* Whether the device refused an IPA or an uninstall in this run. */
+bool apps_install_failed(const AppsInstall *ai);
+AppsInstall *apps_install_free(AppsInstall *ai);
+
 /* ---- sync-trash.c: <library>/.trash/<YYYY-MM-DD>/<category>/<scope>/<rel_path> ----------- */
 
 /* Move name (in dir_fd, not followed if a symlink) into today's trash as rel_path below

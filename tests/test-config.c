@@ -228,6 +228,7 @@ static void assert_policy(const Policy *got, const Policy *want, const char *ctx
         CMP_STR(sync.photos_dir);
         CMP_STR(sync.documents_dir);
         CMP_STR(sync.documents_apps);
+        CMP_STR(sync.apps_dir);
 #undef CMP_STR
         checks++;
         if (!(got->store.backup_dir == want->store.backup_dir ||
@@ -293,6 +294,8 @@ static void want_sync(Policy *p) {
         p->sync.deletions = SYNC_DELETIONS_PROPAGATE;
         p->sync.first_sync = SYNC_FIRST_REPLACE_COMPUTER;
         p->sync.trash_days = 7;
+        p->sync.apps = SYNC_APPS_INSTALL;
+        p->sync.apps_dir = (char *) "/srv/ipas/alice";
         p->backup.keep = 0;
         p->backup.keep_days = 36500;
         p->backup.min_free_space = (SpaceLimit) { SPACE_BYTES, 0 };
@@ -312,6 +315,8 @@ static void want_bad_sync(Policy *p) {
         p->sync.documents_apps = (char *) "com.example.ok";
         p->sync.deletions = SYNC_DELETIONS_NEVER;
         p->sync.voice_memos = SYNC_EXPORT_NO;
+        p->sync.apps = SYNC_APPS_INSTALL;               /* a bad AppsDir= keeps the earlier */
+        p->sync.apps_dir = (char *) "/srv/ipas";
 }
 
 static void want_unknown(Policy *p) {
@@ -422,7 +427,7 @@ static size_t read_directives(const char *path, bool *ret_main, Expect *ex, size
 }
 
 static void test_golden_file(const char *dir, const char *name, WantFunc want, bool bad) {
-        Expect ex[16];
+        Expect ex[32];
         bool main_file;
         char *path = xasprintf("%s/%s", dir, name);
         char *ctx = xasprintf("%s/%s", bad ? "bad" : "good", name);
@@ -430,7 +435,7 @@ static void test_golden_file(const char *dir, const char *name, WantFunc want, b
         size_t n_ex;
         int r;
 
-        n_ex = read_directives(path, &main_file, ex, 16);
+        n_ex = read_directives(path, &main_file, ex, ELEMENTSOF(ex));
         if (bad && n_ex == 0) {
                 printf("FAIL: %s has no '# expect: LINE MESSAGE' comment at %s:%d\n", ctx,
                        __FILE__, __LINE__);
@@ -794,6 +799,9 @@ static void test_defaults_and_copy(void) {
         ASSERT_EQ(p.sync.deletions, SYNC_DELETIONS_HOLD);
         ASSERT_EQ(p.sync.first_sync, SYNC_FIRST_ASK);
         ASSERT_EQ(p.sync.trash_days, 30);
+        ASSERT_EQ(p.sync.apps, SYNC_APPS_INVENTORY);
+        ASSERT_TRUE(p.sync.apps_dir == NULL);
+        ASSERT_STREQ(sync_apps_mode_to_string(SYNC_APPS_INSTALL), "install");
         ASSERT_STREQ(sync_documents_mode_to_string(p.sync.documents), "two-way");
         ASSERT_STREQ(sync_deletions_mode_to_string(SYNC_DELETIONS_PROPAGATE), "propagate");
         ASSERT_STREQ(sync_first_sync_mode_to_string(SYNC_FIRST_REPLACE_DEVICE),
@@ -804,6 +812,7 @@ static void test_defaults_and_copy(void) {
         p.sync.photos_dir = strdup("/srv/p");
         p.sync.documents_dir = strdup("/srv/d");
         p.sync.documents_apps = strdup("com.example.a com.example.b");
+        p.sync.apps_dir = strdup("/srv/ipas");
         p.backup.keep = 3;
         ASSERT_EQ(policy_copy(&p, &c), 0);
         assert_policy(&c, &p, "copy", __LINE__);
@@ -815,6 +824,8 @@ static void test_defaults_and_copy(void) {
         ASSERT_TRUE(c.sync.photos_dir != p.sync.photos_dir);
         ASSERT_STREQ(c.sync.photos_dir, "/srv/p");
         ASSERT_STREQ(c.sync.documents_dir, "/srv/d");
+        ASSERT_TRUE(c.sync.apps_dir != p.sync.apps_dir);
+        ASSERT_STREQ(c.sync.apps_dir, "/srv/ipas");
         ASSERT_STREQ(c.sync.documents_apps, "com.example.a com.example.b");
         ASSERT_TRUE(c.sync.documents_apps != p.sync.documents_apps);
         policy_done(&c);

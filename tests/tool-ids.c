@@ -21,7 +21,7 @@
  *                      [--decide CATEGORY=CHOICE]... [--offline]
  *                      [--two-way contacts,calendars]
  *                      [--run-at-phase PHASE:COMMAND] [--exports all|NAME,...]
- *                      [--password-file F] [--apps inventory|no]
+ *                      [--password-file F] [--apps inventory|install|no] [--apps-dir DIR]
  *   tool-ids sync-state UDID [--state DIR]
  *   tool-ids pending UDID [--state DIR]
  *   tool-ids files UDID [SNAPSHOT] [--state DIR] [--domain D] [--prefix P] [--password-file F]
@@ -209,6 +209,7 @@ int main(int argc, char **argv) {
                 { "two-way", required_argument, NULL, 0x102 },
                 { "kill-after-files", required_argument, NULL, 0x103 },
                 { "apps", required_argument, NULL, 'G' },
+                { "apps-dir", required_argument, NULL, 0x100 },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -323,6 +324,7 @@ int main(int argc, char **argv) {
                 case 'H': so.trash_days = (unsigned) atoi(optarg); break;
                 case 'G':
                         so.apps = strcmp(optarg, "inventory") == 0 ? IDS_SYNC_APPS_INVENTORY :
+                                  strcmp(optarg, "install") == 0   ? IDS_SYNC_APPS_INSTALL :
                                                                      IDS_SYNC_APPS_NO;
                         break;
                 case 0x102:
@@ -332,6 +334,7 @@ int main(int argc, char **argv) {
                         if (strstr(optarg, "calendars"))
                                 so.calendars = IDS_SYNC_EXPORT_TWO_WAY;
                         break;
+                case 0x100: so.apps_dir = optarg; break;
                 case 'J': {
                         /* all, or a comma-separated list of export names */
                         static const struct {
