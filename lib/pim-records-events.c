@@ -386,13 +386,11 @@ static int read_person(PimItem *it, plist_t rec, bool organizer) {
         email = pim_cal_address(get_str(rec, "email"), &oom);
         if (!email)
                 return oom ? -ENOMEM : 0;
-        cn = pim_text_clean(get_str(rec, "common name") ?: "", true);
+        cn = pim_name_clean(get_str(rec, "common name") ?: "");
         if (!cn)
                 return -ENOMEM;
         if (organizer) {
                 /* By hand, as the iCalendar reader does: a name-less organizer is one too. */
-                for (char *q = cn + strlen(cn); q > cn && q[-1] == ' ';)
-                        *--q = 0;
                 if (asprintf(&v, "%s" PIM_SEP "%s", email, cn) < 0)
                         return -ENOMEM;
                 return add_checked(pim_add(it, "organizer", v));
