@@ -233,7 +233,7 @@ static void test_all_day(void) {
 static void test_emulator_style(void) {
         _cleanup_(plist_freep) plist_t ev = plist_new_dict(), rc = plist_new_dict();
         _cleanup_(plist_freep) plist_t al = plist_new_dict(), at = plist_new_dict();
-        _cleanup_(pim_item_freep) PimItem *it = NULL, *day = NULL;
+        _cleanup_(pim_item_freep) PimItem *it = NULL, *day = NULL, *local = NULL;
         plist_t kids[3], a;
         PimRecords r;
 
@@ -308,6 +308,14 @@ static void test_emulator_style(void) {
         ASSERT_STREQ(get(day, "end"), "2024-03-02");
         ASSERT_STREQ(get(day, "timezone"), NULL);
         ASSERT_STREQ(get(day, "calendar"), NULL);
+
+        /* Local midnights (Paris: 23:00Z the day before; New York: 05:00Z) read as their
+         * days too. */
+        plist_dict_set_item(ev, "start date", plist_new_date(1709078400 - 3600 - MAC_EPOCH, 0));
+        plist_dict_set_item(ev, "end date", plist_new_date(1709337600 + 5 * 3600 - MAC_EPOCH, 0));
+        ASSERT_EQ(pim_event_from_records(&r, NULL, &local, NULL), 0);
+        ASSERT_STREQ(get(local, "start"), "2024-02-28");
+        ASSERT_STREQ(get(local, "end"), "2024-03-02");
 }
 
 /* An iCalendar event goes to records and back unchanged (both readers share the forms). */
