@@ -280,6 +280,20 @@ char *pim_text_clean(const char *s, bool one_line) {
         return out;
 }
 
+char *pim_name_clean(const char *s) {
+        char *c = pim_text_clean(s, true);
+        size_t n;
+
+        if (!c)
+                return NULL;
+        /* libical writes a parameter ending in '\\' unquoted and its parser then reads
+         * "\\;" as an escaped ';', swallowing the next parameter: such a name ends without. */
+        n = strlen(c);
+        while (n > 0 && (c[n - 1] == '\\' || c[n - 1] == ' '))
+                c[--n] = 0;
+        return c;
+}
+
 /* Large items are dropped field by field, not refused: the rest of the event stays. */
 static int add_checked(int r) {
         return r == -E2BIG ? 0 : r;
@@ -546,13 +560,11 @@ static int read_organizer(PimItem *it, icalcomponent *ev) {
         email = pim_cal_address(icalproperty_get_organizer(p), &oom);
         if (!email)
                 return oom ? -ENOMEM : 0;
-        cn = pim_text_clean(param_cn(p) ?: "", true);
+        cn = pim_name_clean(param_cn(p) ?: "");
         if (!cn)
                 return -ENOMEM;
         /* Built by hand: pim_add_multi() drops a value whose components after the first are
          * empty, and an organizer without a name is still one. */
-        for (char *q = cn + strlen(cn); q > cn && q[-1] == ' ';)
-                *--q = 0;
         if (asprintf(&v, "%s" PIM_SEP "%s", email, cn) < 0)
                 return -ENOMEM;
         return add_checked(pim_add(it, "organizer", v));
@@ -598,7 +610,7 @@ static int read_attendees(PimItem *it, icalcomponent *ev) {
                                 return -ENOMEM;
                         continue;
                 }
-                cn = pim_text_clean(param_cn(p) ?: "", true);
+                cn = pim_name_clean(param_cn(p) ?: "");
                 if (!cn)
                         return -ENOMEM;
                 c[0] = email;
@@ -963,23 +975,26 @@ static icalproperty *address_prop(icalproperty *(*make)(const char *), const cha
                 return NULL;
         p = make(uri);
         if (p && !isempty(cn)) {
-                /* libical 3.0 writes '"' and LF of a parameter as RFC 6868's ^' and ^n but
-                 * leaves '^' alone, while its parser reads ^^ as '^': double each '^' here
-                 * so "a^^b" or a literal "^n" come back as they were. */
-                _cleanup_free_ char *enc = malloc(2 * strlen(cn) + 1);
+                _cleanup_free_ char *clean = pim_name_clean(cn), *enc = NULL;
                 size_t k = 0;
 
+                if (clean)
+                        enc = malloc(2 * strlen(clean) + 1);
                 if (!enc) {
                         icalproperty_free(p);
                         return NULL;
                 }
-                for (const char *c = cn; *c; c++) {
+                /* libical 3.0 writes '"' and LF of a parameter as RFC 6868's ^' and ^n but
+                 * leaves '^' alone, while its parser reads ^^ as '^': double each '^' here
+                 * so "a^^b" or a literal "^n" come back as they were. */
+                for (const char *c = clean; *c; c++) {
                         if (*c == '^')
                                 enc[k++] = '^';
                         enc[k++] = *c;
                 }
                 enc[k] = 0;
-                icalproperty_add_parameter(p, icalparameter_new_cn(enc));
+                if (enc[0])
+                        icalproperty_add_parameter(p, icalparameter_new_cn(enc));
         }
         return p;
 }

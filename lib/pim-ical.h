@@ -40,6 +40,11 @@ bool pim_tz_is_utc(const char *s);
  * with are dropped (libical's parser drops them). NULL on OOM. */
 char *pim_text_clean(const char *s, bool one_line);
 
+/* A person's name as the contract keeps it (a CN parameter, a record's "common name"):
+ * pim_text_clean() as one line, without the backslashes and blanks it ends with. NULL on
+ * OOM. */
+char *pim_name_clean(const char *s);
+
 /* An attendee's or organizer's address as the contract keeps it: cleaned as one line,
  * "mailto:" (any case) stripped, lower-case ASCII. NULL when nothing is left or it is
  * another scheme ("urn:uuid:…"); *ret_oom tells that apart from running out of memory. */

@@ -8,9 +8,10 @@
  * Forms chosen (the first three decided by this project; the emulator does the same):
  *  - "start date"/"end date" are plist dates (seconds since 2001-01-01 UTC). An all-day
  *    event's are midnight UTC of its first day and of the day after its last; read
- *    robustly: the start day is the date of "start date", the end day the date of "end
- *    date" rounded up to a midnight (so an end stored as the last second of the last day
- *    reads the same), at least one day after the start.
+ *    robustly, every all-day date (start, end, exception dates, until) is rounded to the
+ *    nearest midnight UTC: an end stored as the last second of the last day, or a local
+ *    midnight of a zone up to 12 hours off UTC, reads the same. The end is at least one
+ *    day after the start.
  *  - "timezone" is an Olson name; "UTC", "GMT", iOS's "_float" and names libical does not
  *    know give no "timezone" (the iCalendar writer could not give them a VTIMEZONE).
  *  - A Recurrence's "bydaydays" are weekday numbers 1 = Sunday … 7 = Saturday (inferred:
@@ -146,6 +147,11 @@ static int64_t floor_day(int64_t t) {
         return t >= 0 ? t / DAY * DAY : -((-t + DAY - 1) / DAY) * DAY;
 }
 
+/* The midnight UTC nearest to t (the day an all-day date means). */
+static int64_t round_day(int64_t t) {
+        return floor_day(t + DAY / 2);
+}
+
 static void fmt_time(int64_t t, bool date, char buf[static 64]) {
         time_t tt = (time_t) t;
         struct tm tm;
@@ -235,9 +241,9 @@ static int read_times(PimItem *it, plist_t ev) {
         if (!get_date(ev, "start date", &start))
                 return 0;
         if (all_day) {
-                start = floor_day(start);
+                start = round_day(start);
                 if (get_date(ev, "end date", &end))
-                        end = floor_day(end + DAY - 1);         /* up to a midnight */
+                        end = round_day(end);
                 else
                         end = start + DAY;
                 if (end <= start)
@@ -276,7 +282,7 @@ static int read_times(PimItem *it, plist_t ev) {
                         if (!node_date(plist_array_get_item(a, i), &t))
                                 continue;
                         if (all_day)
-                                t = floor_day(t);
+                                t = round_day(t);
                         if (!in_range(t))
                                 continue;
                         fmt_time(t, all_day, buf);
@@ -325,7 +331,7 @@ static int read_recurrence(PimItem *it, plist_t rec, bool all_day) {
         if (get_int(rec, "count", &v) && v >= 1 && v <= 100000)
                 r.count = (int) v;
         if (get_date(rec, "until", &v) && in_range(v)) {
-                time_t t = (time_t) (all_day ? floor_day(v) : v);
+                time_t t = (time_t) (all_day ? round_day(v) : v);
                 struct tm tm;
 
                 if (gmtime_r(&t, &tm)) {
@@ -386,13 +392,11 @@ static int read_person(PimItem *it, plist_t rec, bool organizer) {
         email = pim_cal_address(get_str(rec, "email"), &oom);
         if (!email)
                 return oom ? -ENOMEM : 0;
-        cn = pim_text_clean(get_str(rec, "common name") ?: "", true);
+        cn = pim_name_clean(get_str(rec, "common name") ?: "");
         if (!cn)
                 return -ENOMEM;
         if (organizer) {
                 /* By hand, as the iCalendar reader does: a name-less organizer is one too. */
-                for (char *q = cn + strlen(cn); q > cn && q[-1] == ' ';)
-                        *--q = 0;
                 if (asprintf(&v, "%s" PIM_SEP "%s", email, cn) < 0)
                         return -ENOMEM;
                 return add_checked(pim_add(it, "organizer", v));

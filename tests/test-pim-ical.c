@@ -45,6 +45,8 @@ static PimItem *rich_zoned(void) {
         pim_add(it, "attendee", "c@example.net" S "Chair" S "CHAIR" S "DECLINED" S "");
         pim_add(it, "attendee", "d@example.net" S "x^^y ^n ^' ^" S "REQ-PARTICIPANT" S
                                 "TENTATIVE" S "");
+        pim_add(it, "attendee", "e@example.net" S "back\\slash" S "REQ-PARTICIPANT" S
+                                "NEEDS-ACTION" S "1");
         pim_add(it, "alarm", "display" S "-900" S "Gleich: Café");
         pim_add(it, "alarm", "audio" S "0" S "");
         pim_add(it, "alarm", "display" S "2024-03-28T20:00:00Z" S "Am Vorabend");
@@ -465,6 +467,18 @@ static void test_samples(void) {
                         "DTEND;VALUE=DATE:20240301\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n");
 
                 ASSERT_STREQ(get(z, "end"), "2024-03-02");
+        }
+        {
+                /* A name ending in '\\' would swallow the next parameter (libical writes
+                 * it unquoted and reads "\\;" as an escape): it is written without. */
+                _cleanup_(pim_item_freep) PimItem *z = pim_item_new(PIM_EVENT), *back = NULL;
+                _cleanup_free_ char *text = NULL;
+                size_t len = 0;
+
+                pim_add(z, "attendee", "k@x" S "Kim \\\\" S "CHAIR" S "ACCEPTED" S "1");
+                ASSERT_OK(pim_ical_write(z, &text, &len));
+                ASSERT_EQ(text ? pim_ical_parse(text, len, &back, NULL) : -1, 0);
+                ASSERT_TRUE(has(back, "attendee", "k@x" S "Kim" S "CHAIR" S "ACCEPTED" S "1"));
         }
         {
                 /* A leap second is the next minute. */

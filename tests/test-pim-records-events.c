@@ -233,7 +233,7 @@ static void test_all_day(void) {
 static void test_emulator_style(void) {
         _cleanup_(plist_freep) plist_t ev = plist_new_dict(), rc = plist_new_dict();
         _cleanup_(plist_freep) plist_t al = plist_new_dict(), at = plist_new_dict();
-        _cleanup_(pim_item_freep) PimItem *it = NULL, *day = NULL;
+        _cleanup_(pim_item_freep) PimItem *it = NULL, *day = NULL, *local = NULL;
         plist_t kids[3], a;
         PimRecords r;
 
@@ -308,6 +308,14 @@ static void test_emulator_style(void) {
         ASSERT_STREQ(get(day, "end"), "2024-03-02");
         ASSERT_STREQ(get(day, "timezone"), NULL);
         ASSERT_STREQ(get(day, "calendar"), NULL);
+
+        /* Local midnights (Paris: 23:00Z the day before; New York: 05:00Z) read as their
+         * days too. */
+        plist_dict_set_item(ev, "start date", plist_new_date(1709078400 - 3600 - MAC_EPOCH, 0));
+        plist_dict_set_item(ev, "end date", plist_new_date(1709337600 + 5 * 3600 - MAC_EPOCH, 0));
+        ASSERT_EQ(pim_event_from_records(&r, NULL, &local, NULL), 0);
+        ASSERT_STREQ(get(local, "start"), "2024-02-28");
+        ASSERT_STREQ(get(local, "end"), "2024-03-02");
 }
 
 /* An iCalendar event goes to records and back unchanged (both readers share the forms). */
@@ -337,9 +345,10 @@ static void test_hostile(void) {
         _cleanup_(plist_freep) plist_t ev = plist_new_dict(), k1 = plist_new_dict();
         _cleanup_(plist_freep) plist_t k2 = plist_new_string("not a dict");
         _cleanup_(plist_freep) plist_t k3 = plist_new_dict(), k4 = plist_new_dict();
+        _cleanup_(plist_freep) plist_t k5 = plist_new_dict();
         _cleanup_(pim_item_freep) PimItem *it = NULL;
         _cleanup_free_ char *reason = NULL;
-        plist_t kids[5], a;
+        plist_t kids[6], a;
         PimRecords r = { .main = arr };
 
         ASSERT_EQ(pim_event_from_records(&r, NULL, &it, &reason), IDS_E_PROTOCOL);
@@ -374,10 +383,16 @@ static void test_hostile(void) {
         kids[2] = NULL;
         kids[3] = k3;
         kids[4] = k4;
-        r = (PimRecords) { .main = ev, .children = kids, .n_children = 5 };
+        /* A name ending in '\\' (which the iCalendar writer could not carry) ends without. */
+        plist_dict_set_item(k5, ENTITY, plist_new_string("com.apple.calendars.Attendee"));
+        plist_dict_set_item(k5, "email", plist_new_string("k@x"));
+        plist_dict_set_item(k5, "common name", plist_new_string("Kim \\\\ "));
+        kids[5] = k5;
+        r = (PimRecords) { .main = ev, .children = kids, .n_children = 6 };
         ASSERT_EQ(pim_event_from_records(&r, NULL, &it, NULL), 0);
-        ASSERT_TRUE(it && it->n_fields == 1);
+        ASSERT_TRUE(it && it->n_fields == 2);
         ASSERT_STREQ(get(it, "location"), "ok fine");
+        ASSERT_STREQ(get(it, "attendee"), "k@x" S "Kim" S "REQ-PARTICIPANT" S "NEEDS-ACTION" S "");
 
         /* Writing: a calendar id is required; an unrepresentable rule is left out. */
         {
@@ -411,6 +426,7 @@ static plist_t random_value(unsigned depth) {
                 "daily", "weekly", "monthly", "yearly", "hourly", "Europe/Paris", "UTC", "_float",
                 "mailto:A@B.c", "x@y", "ACCEPTED", "chair", "confirmed", "PRIVATE", "",
                 " lead", "a\r\nb\x1f", "\xff\xfe", "Asia/Tokyo", "mailto:", "urn:uuid:1",
+                "end\\\\", "^^n^",
         };
         static const int64_t ints[] = { 0, 1, 2, -1, 7, 8, 12, 13, 53, -53, 366, -900, 32767,
                                         INT64_MIN, INT64_MAX, 1000, -1001 };
