@@ -294,20 +294,22 @@ char *pim_name_clean(const char *s) {
         return c;
 }
 
-/* Large items are dropped field by field, not refused: the rest of the event stays. */
+/* Large values are dropped one by one, not refused: the rest of the event stays. */
 static int add_checked(int r) {
         return r == -E2BIG ? 0 : r;
 }
 
-static int add_text(PimItem *it, const char *name, const char *s, bool one_line) {
+int pim_add_text(PimItem *it, const char *name, const char *s, bool one_line) {
         _cleanup_free_ char *c = NULL;
+        int r;
 
         if (isempty(s))
                 return 0;
         c = pim_text_clean(s, one_line);
         if (!c)
                 return -ENOMEM;
-        return add_checked(pim_add(it, name, c));
+        r = pim_add(it, name, c);
+        return r == -E2BIG ? 0 : r;
 }
 
 /* The text of the first property of kind in c (TEXT or URI values only), or NULL. */
@@ -749,7 +751,7 @@ static int read_event(PimItem *it, icalcomponent *vcal, icalcomponent *ev) {
         int r;
 
         for (size_t i = 0; i < ELEMENTSOF(texts); i++) {
-                r = add_text(it, texts[i].name, prop_text(ev, texts[i].kind), texts[i].one_line);
+                r = pim_add_text(it, texts[i].name, prop_text(ev, texts[i].kind), texts[i].one_line);
                 if (r < 0)
                         return r;
         }
@@ -847,7 +849,7 @@ static int read_calname(PimItem *it, icalcomponent *vcal) {
         for (icalproperty *p = icalcomponent_get_first_property(vcal, ICAL_X_PROPERTY); p;
              p = icalcomponent_get_next_property(vcal, ICAL_X_PROPERTY))
                 if (streq_ptr(icalproperty_get_x_name(p), "X-WR-CALNAME"))
-                        return add_text(it, "calendar", icalproperty_get_x(p), true);
+                        return pim_add_text(it, "calendar", icalproperty_get_x(p), true);
         return 0;
 }
 

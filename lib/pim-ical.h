@@ -10,6 +10,8 @@
 
 #include <libical/ical.h>
 
+#include "pim.h"
+
 /* The contract's RRULE text of r (pim.h): FREQ, UNTIL (r->until read as UTC; a date is its
  * midnight), COUNT (only without UNTIL), INTERVAL when > 1, BYSECOND … BYSETPOS in RFC 5545
  * order with each list sorted (numbers ascending; BYDAY by weekday from Monday, then
@@ -39,6 +41,10 @@ bool pim_tz_is_utc(const char *s);
  * that are not UTF-8 '?'; with one_line, LF and TAB become a space too; blanks it starts
  * with are dropped (libical's parser drops them). NULL on OOM. */
 char *pim_text_clean(const char *s, bool one_line);
+
+/* Add s (NULL or "": nothing) to it as name, cleaned by pim_text_clean(); a value too large
+ * for the item is dropped alone (the rest of the event stays). 0 or -ENOMEM. */
+int pim_add_text(PimItem *it, const char *name, const char *s, bool one_line);
 
 /* A person's name as the contract keeps it (a CN parameter, a record's "common name"):
  * pim_text_clean() as one line, without the backslashes and blanks it ends with. NULL on

@@ -216,20 +216,9 @@ static int protocol(char **ret_reason, const char *why) {
         return IDS_E_PROTOCOL;
 }
 
-/* Oversized values are dropped one by one, the rest of the event stays. */
+/* Large values are dropped one by one, not refused: the rest of the event stays. */
 static int add_checked(int r) {
         return r == -E2BIG ? 0 : r;
-}
-
-static int add_text(PimItem *it, const char *name, const char *s, bool one_line) {
-        _cleanup_free_ char *c = NULL;
-
-        if (isempty(s))
-                return 0;
-        c = pim_text_clean(s, one_line);
-        if (!c)
-                return -ENOMEM;
-        return add_checked(pim_add(it, name, c));
 }
 
 static int read_times(PimItem *it, plist_t ev) {
@@ -455,7 +444,7 @@ int pim_event_from_records(const PimRecords *r, const char *calendar_title, PimI
         if (!it)
                 return -ENOMEM;
         for (size_t i = 0; i < ELEMENTSOF(texts); i++)
-                if ((k = add_text(it, texts[i].name, get_str(r->main, texts[i].key),
+                if ((k = pim_add_text(it, texts[i].name, get_str(r->main, texts[i].key),
                                   texts[i].one_line)) < 0)
                         return k;
         if ((w = word(statuses, get_str(r->main, "status"))) &&
@@ -464,7 +453,7 @@ int pim_event_from_records(const PimRecords *r, const char *calendar_title, PimI
         if ((w = word(classes, get_str(r->main, "classification"))) &&
             (k = add_checked(pim_add(it, "class", w))) < 0)
                 return k;
-        if ((k = add_text(it, "calendar", calendar_title, true)) < 0)
+        if ((k = pim_add_text(it, "calendar", calendar_title, true)) < 0)
                 return k;
         if ((k = read_times(it, r->main)) < 0)
                 return k;

@@ -701,45 +701,18 @@ out:
 /* Upload the IPA (open at fd, as scanned) to STAGING_DIR/<name>. 0, -EAGAIN (it changed
  * since the scan: next time), IDS_E_*, -errno. */
 static int upload(SyncRun *run, afc_client_t afc, int fd, const Ipa *ipa, const char *path) {
-        _cleanup_free_ uint8_t *buf = malloc(CHUNK);
         uint64_t handle = 0, total = 0;
         afc_error_t ae;
         struct stat st;
-        int r = 0;
+        int r;
 
-        if (!buf)
-                return -ENOMEM;
         ae = afc_make_directory(afc, STAGING_DIR);
         if (ae != AFC_E_SUCCESS)
                 return sync_afc_error(run, ae);
         ae = afc_file_open(afc, path, AFC_FOPEN_WRONLY, &handle);
         if (ae != AFC_E_SUCCESS)
                 return sync_afc_error(run, ae);
-        while (r == 0) {
-                ssize_t n = pread(fd, buf, CHUNK, (off_t) total);
-                uint32_t done = 0;
-
-                r = sync_check_cancel(run);
-                if (r != 0)
-                        break;
-                if (n < 0) {
-                        r = errno == EINTR ? 0 : -errno;
-                        continue;
-                }
-                if (n == 0)
-                        break;
-                for (uint32_t off = 0; r == 0 && off < (uint32_t) n; off += done) {
-                        ae = afc_file_write(afc, handle, (const char *) buf + off,
-                                            (uint32_t) n - off, &done);
-                        if (ae != AFC_E_SUCCESS)
-                                r = sync_afc_error(run, ae);
-                        else if (done == 0)
-                                r = IDS_E_PROTOCOL;
-                }
-                total += (uint64_t) n;
-                run->p.bytes_done += (uint64_t) n;
-                sync_report(run, IDS_PHASE_COPYING, false);
-        }
+        r = sync_afc_send_fd(run, afc, handle, fd, NULL, &total);
         ae = afc_file_close(afc, handle);
         if (r == 0 && ae != AFC_E_SUCCESS)
                 r = sync_afc_error(run, ae);

@@ -216,6 +216,12 @@ int sync_browse_apps(SyncRun *run, const char *const *attributes, plist_t *ret);
 /* A first sync whose choice came from FirstSync=, not a person: recorded like an answer,
  * so a run cut short goes on with the same choice (nothing in a dry run). 0 or -errno. */
 int sync_first_sync_remember(SyncRun *run, const char *category, const char *choice);
+/* Write what fd holds (read from offset 0 to its end) into the open AFC file handle, in
+ * 1 MiB pieces, adding each to md_ctx (an EVP_MD_CTX, may be NULL) and to the progress;
+ * *ret_total: the bytes sent. 0, IDS_E_CANCELLED, an AFC error as sync_afc_error() gives
+ * it, IDS_E_PROTOCOL (the device took nothing), -errno. */
+int sync_afc_send_fd(SyncRun *run, afc_client_t afc, uint64_t handle, int fd, void *md_ctx,
+                     uint64_t *ret_total);
 /* Connect an AFC-speaking service (com.apple.afc, crashreportcopymobile), its stream
  * registered for cancel. */
 int sync_afc_connect(SyncRun *run, const char *service, afc_client_t *ret);
