@@ -489,30 +489,51 @@ int sync_db_meta_delete(SyncDb *db, const char *key) {
         return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
 }
 
-int sync_db_meta_list(SyncDb *db, const char *prefix,
-                      int (*fn)(const char *key, const char *value, void *userdata),
-                      void *userdata) {
+/* Run sql with ?1 = arg and call row() on each result row until it returns < 0. 0, row()'s
+ * negative result, or -errno. */
+static int query_rows(SyncDb *db, const char *sql, const char *arg,
+                      int (*row)(sqlite3_stmt *st, void *userdata), void *userdata) {
         sqlite3_stmt *st = NULL;
         int rc, r = 0;
 
-        /* substr() rather than LIKE: a prefix may hold '%' or '_'. */
-        rc = sqlite3_prepare_v2(db->db, "SELECT key, value FROM meta WHERE "
-                                "substr(key, 1, length(?1)) = ?1 ORDER BY key", -1, &st, NULL);
+        rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL);
         if (rc != SQLITE_OK)
                 return sqlite_to_errno(rc);
-        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *k = (const char *) sqlite3_column_text(st, 0);
-                const char *v = (const char *) sqlite3_column_text(st, 1);
-
-                r = fn(k ? k : "", v ? v : "", userdata);
+                r = row(st, userdata);
                 if (r < 0)
                         break;
         }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = sqlite_to_errno(rc);
+        if (r >= 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+                r = sqlite_to_errno(rc) ?: -EIO;
         sqlite3_finalize(st);
         return r < 0 ? r : 0;
+}
+
+static const char *column_str(sqlite3_stmt *st, int i) {
+        const char *s = (const char *) sqlite3_column_text(st, i);
+
+        return s ? s : "";
+}
+
+typedef struct MetaList {
+        int (*fn)(const char *key, const char *value, void *userdata);
+        void *userdata;
+} MetaList;
+
+static int meta_row(sqlite3_stmt *st, void *userdata) {
+        MetaList *m = userdata;
+
+        return m->fn(column_str(st, 0), column_str(st, 1), m->userdata);
+}
+
+int sync_db_meta_list(SyncDb *db, const char *prefix,
+                      int (*fn)(const char *key, const char *value, void *userdata),
+                      void *userdata) {
+        /* substr() rather than LIKE: a prefix may hold '%' or '_'. */
+        return query_rows(db, "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1 "
+                          "ORDER BY key", prefix, meta_row, &(MetaList) { fn, userdata });
 }
 
 int sync_db_totals(SyncDb *db, int (*fn)(const ids_sync_totals *t, void *userdata),
@@ -1088,32 +1109,25 @@ int sync_db_pim_clear(SyncDb *db, const char *category) {
         return r < 0 ? r : 0;
 }
 
+typedef struct PimList {
+        int (*fn)(const char *id, const char *entity, const char *parent, const void *data,
+                  size_t len, void *userdata);
+        void *userdata;
+} PimList;
+
+static int pim_row(sqlite3_stmt *st, void *userdata) {
+        PimList *l = userdata;
+
+        return l->fn(column_str(st, 0), column_str(st, 1), column_str(st, 2),
+                     sqlite3_column_blob(st, 3), (size_t) sqlite3_column_bytes(st, 3),
+                     l->userdata);
+}
+
 int sync_db_pim_list(SyncDb *db, const char *category,
                      int (*fn)(const char *id, const char *entity, const char *parent,
                                const void *data, size_t len, void *userdata),
                      void *userdata) {
-        sqlite3_stmt *st = NULL;
-        int rc, r = 0;
-
-        rc = sqlite3_prepare_v2(db->db, "SELECT id, entity, parent, data FROM pim_records "
-                                "WHERE category = ?1 ORDER BY id", -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return sqlite_to_errno(rc);
-        sqlite3_bind_text(st, 1, category, -1, SQLITE_STATIC);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                const char *id = (const char *) sqlite3_column_text(st, 0);
-                const char *entity = (const char *) sqlite3_column_text(st, 1);
-                const char *parent = (const char *) sqlite3_column_text(st, 2);
-                const void *data = sqlite3_column_blob(st, 3);
-                size_t len = (size_t) sqlite3_column_bytes(st, 3);
-
-                r = fn(id ? id : "", entity ? entity : "", parent ? parent : "", data, len,
-                       userdata);
-                if (r < 0)
-                        break;
-        }
-        if (r >= 0 && rc != SQLITE_DONE)
-                r = sqlite_to_errno(rc) ?: -EIO;
-        sqlite3_finalize(st);
-        return r < 0 ? r : 0;
+        return query_rows(db, "SELECT id, entity, parent, data FROM pim_records WHERE "
+                          "category = ?1 ORDER BY id", category, pim_row,
+                          &(PimList) { fn, userdata });
 }
