@@ -674,3 +674,51 @@ int ms_backupdb_refresh(const char *profile, unsigned classes, bool force) {
         pthread_mutex_unlock(&backupdb_mutex);
         return ret;
 }
+
+/**
+ * ms_profile_mutate: see mobilesync.h.
+ */
+int ms_profile_mutate(const char *profile, uint64_t seed, unsigned change, unsigned add,
+                      unsigned del, unsigned *ret_classes) {
+        _cleanup_(device_info_freep) DeviceInfo *info = NULL;
+        unsigned classes = 0;
+        int r;
+
+        r = profile_read_info(profile, &info);
+        if (r < 0)
+                return r;
+        for (unsigned bit = MS_CONTACTS; bit <= MS_CALENDARS; bit <<= 1) {
+                const MsClass *cls = ms_class_lookup(bit == MS_CONTACTS ? "com.apple.Contacts"
+                                                                        : "com.apple.Calendars");
+                MsGenOptions o = {.seed = info->sync_seed,
+                                  .contacts = info->sync_contacts,
+                                  .events = info->sync_events,
+                                  .icloud = info->sync_icloud};
+                _cleanup_(ms_store_freep) MsStore *s = NULL;
+                _cleanup_(freep) char *path = NULL;
+
+                if (asprintf(&path, "%s/mobilesync/%s.plist", profile, cls->name) < 0)
+                        return -ENOMEM;
+                if (access(path, F_OK) < 0 &&
+                    (bit == MS_CONTACTS ? info->sync_contacts : info->sync_events) == 0)
+                        continue;
+                classes |= bit;
+                r = ms_store_load(profile, cls, &o, &s);
+                if (r < 0)
+                        return r;
+                if (ms_store_bool(s, "ICloud")) {
+                        log_info("mutate: %s of '%s' is iCloud-managed, left as it is", cls->name,
+                                 profile);
+                        continue;
+                }
+                r = ms_store_mutate(s, seed, change, add, del);
+                if (r >= 0)
+                        r = ms_store_save(s);
+                if (r >= 0)
+                        r = ms_store_write_json(s);
+                if (r < 0)
+                        return r;
+        }
+        *ret_classes = classes;
+        return classes ? ms_backupdb_refresh(profile, classes, false) : 0;
+}

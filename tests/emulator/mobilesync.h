@@ -137,6 +137,19 @@ int ms_generate(MsStore *s, const MsGenOptions *o);
  * the record ids. 0, or the first -errno (logged; the other class is still tried). */
 int ms_backupdb_refresh(const char *profile, unsigned classes, bool force);
 
+/* A person edits the phone (`fakeidevice mutate --pim-*` of a store-driven profile): of
+ * the visible Contacts (or Events) change `change` (a contact's notes, an event's
+ * summary), delete the last `del` with what hangs off them, and add `add` (a contact with a
+ * phone; an event in the first calendar), all in the change log, deterministic from seed.
+ * Bookmarks: nothing. 0; -EINVAL if change + del exceeds the records; -ENOMEM. */
+int ms_store_mutate(MsStore *s, uint64_t seed, unsigned change, unsigned add, unsigned del);
+/* ms_store_mutate() on the Contacts and Calendars stores of profile that exist (or that
+ * SyncContacts=/SyncEvents= make), saved with their JSON, then ms_backupdb_refresh(). An
+ * iCloud-managed store is left as it is. *ret_classes: the MsClassBit mask of the classes
+ * whose databases the stores drive (their pim_*_mutate() must not run). 0 or -errno. */
+int ms_profile_mutate(const char *profile, uint64_t seed, unsigned change, unsigned add,
+                      unsigned del, unsigned *ret_classes);
+
 /* com.apple.mobile.tethered_sync, persisted in <profile>/mobilesync/tethered_sync.plist and
  * first made from SyncDisabled= (disabled_mask): {Contacts: {DisableTethered: bool}, …}.
  * get: a copy of the whole domain dict. set: store value under key. 0 or -errno. */

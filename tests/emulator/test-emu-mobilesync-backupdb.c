@@ -365,6 +365,43 @@ static void test_no_store(void) {
         ASSERT(access(path, F_OK) < 0 && errno == ENOENT);
 }
 
+static void test_mutate(void) {
+        _cleanup_(ms_store_freep) MsStore *cs = NULL, *es = NULL;
+        MsGenOptions o = {.seed = 4, .contacts = 10, .events = 6};
+        unsigned classes = 0;
+        char d[4096];
+        sqlite3 *db;
+
+        make_profile("mutate", "SyncContacts=10\nSyncEvents=6\nSyncSeed=4\n", d, sizeof(d));
+        ASSERT_OR_RETURN(ms_backupdb_refresh(d, MS_CONTACTS | MS_CALENDARS, false) == 0);
+        /* As `fakeidevice mutate --pim-change 2 --pim-add 1 --pim-delete 1`. */
+        ASSERT_OR_RETURN(ms_profile_mutate(d, 3, 2, 1, 1, &classes) == 0);
+        ASSERT(classes == (MS_CONTACTS | MS_CALENDARS));
+        ASSERT(ms_profile_mutate(d, 3, 10, 0, 1, &classes) == -EINVAL);
+
+        ASSERT_OR_RETURN(ms_store_load(d, contacts, &o, &cs) == 0);
+        /* 2 changed, 1 added with its phone, 1 deleted with its sub-records (≥ 2). */
+        ASSERT(plist_dict_get_size(cs->changes) >= 6);
+        db = db_open(d, AB_DB);
+        ASSERT_OR_RETURN(db);
+        ASSERT(db_count(db, "SELECT count(*) FROM ABPerson") == 10);
+        ASSERT(db_count(db, "SELECT count(*) FROM ABPerson WHERE First = 'Añadido'") == 1);
+        ASSERT(db_count(db, "SELECT count(*) FROM ABPerson WHERE Note LIKE 'Changed on the "
+                            "phone%'") == 2);
+        ASSERT(compare_people(cs, cs->records, db) == 10);
+        sqlite3_close(db);
+
+        ASSERT_OR_RETURN(ms_store_load(d, calendars, &o, &es) == 0);
+        db = db_open(d, CAL_DB);
+        ASSERT_OR_RETURN(db);
+        ASSERT(db_count(db, "SELECT count(*) FROM CalendarItem") == 6);
+        ASSERT(db_count(db, "SELECT count(*) FROM CalendarItem WHERE summary LIKE '%(moved%'") ==
+               2);
+        ASSERT(db_count(db, "SELECT count(*) FROM CalendarItem WHERE summary LIKE 'Added on "
+                            "the phone%'") == 1);
+        sqlite3_close(db);
+}
+
 int main(void) {
         const char *tmp = getenv("TMPDIR");
 
@@ -382,6 +419,7 @@ int main(void) {
         test_changes();
         test_icloud();
         test_no_store();
+        test_mutate();
 
         nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
         if (failures) {
