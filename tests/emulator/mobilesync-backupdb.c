@@ -509,21 +509,108 @@ static int store_identity(const char *path, char buf[static 96]) {
         return 0;
 }
 
+/* Feed node into c: a type tag, then the value (dict keys in order), so two stores
+ * with the same records in the same order hash the same. Walking the tree is much
+ * cheaper than plist_to_bin(), which libplist makes slow for big dicts. */
+static void hash_node(EVP_MD_CTX *c, plist_t node) {
+        plist_type t = plist_get_node_type(node);
+        uint8_t tag = (uint8_t) t;
+
+        EVP_DigestUpdate(c, &tag, 1);
+        switch (t) {
+        case PLIST_DICT: {
+                plist_dict_iter it = NULL;
+
+                plist_dict_new_iter(node, &it);
+                for (;;) {
+                        char *key = NULL;
+                        plist_t v = NULL;
+
+                        plist_dict_next_item(node, it, &key, &v);
+                        if (!key)
+                                break;
+                        EVP_DigestUpdate(c, key, strlen(key) + 1);
+                        free(key);
+                        hash_node(c, v);
+                }
+                free(it);
+                break;
+        }
+        case PLIST_ARRAY: {
+                uint32_t n = plist_array_get_size(node);
+
+                EVP_DigestUpdate(c, &n, sizeof(n));
+                for (uint32_t i = 0; i < n; i++)
+                        hash_node(c, plist_array_get_item(node, i));
+                break;
+        }
+        case PLIST_STRING: {
+                uint64_t len = 0;
+                const char *v = plist_get_string_ptr(node, &len);
+
+                EVP_DigestUpdate(c, &len, sizeof(len));
+                if (v)
+                        EVP_DigestUpdate(c, v, (size_t) len);
+                break;
+        }
+        case PLIST_UINT: {
+                uint64_t v = 0;
+
+                plist_get_uint_val(node, &v);
+                EVP_DigestUpdate(c, &v, sizeof(v));
+                break;
+        }
+        case PLIST_BOOLEAN: {
+                uint8_t v = 0;
+
+                plist_get_bool_val(node, &v);
+                EVP_DigestUpdate(c, &v, sizeof(v));
+                break;
+        }
+        case PLIST_REAL: {
+                double v = 0;
+
+                plist_get_real_val(node, &v);
+                EVP_DigestUpdate(c, &v, sizeof(v));
+                break;
+        }
+        case PLIST_DATE: {
+                int32_t v[2] = {};
+
+                plist_get_date_val(node, &v[0], &v[1]);
+                EVP_DigestUpdate(c, v, sizeof(v));
+                break;
+        }
+        case PLIST_DATA: {
+                char *v = NULL;
+                uint64_t len = 0;
+
+                plist_get_data_val(node, &v, &len);
+                EVP_DigestUpdate(c, &len, sizeof(len));
+                if (v)
+                        EVP_DigestUpdate(c, v, (size_t) len);
+                free(v);
+                break;
+        }
+        default:
+                break;
+        }
+}
+
 /* SHA-1 (hex) of what the databases are made of: both record dicts. */
 static int records_digest(MsStore *s, char hex[static 41]) {
-        _cleanup_(freep) char *a = NULL, *b = NULL;
-        uint32_t na = 0, nb = 0;
         EVP_MD_CTX *c = EVP_MD_CTX_new();
         unsigned char md[20];
 
-        plist_to_bin(s->records, &a, &na);
-        plist_to_bin(s->cloud, &b, &nb);
-        if (!c || !a || !b) {
-                EVP_MD_CTX_free(c);
+        if (!c)
                 return -ENOMEM;
+        if (EVP_DigestInit_ex(c, EVP_sha1(), NULL) != 1) {
+                EVP_MD_CTX_free(c);
+                return -EIO;
         }
-        if (EVP_DigestInit_ex(c, EVP_sha1(), NULL) != 1 || EVP_DigestUpdate(c, a, na) != 1 ||
-            EVP_DigestUpdate(c, b, nb) != 1 || EVP_DigestFinal_ex(c, md, NULL) != 1) {
+        hash_node(c, s->records);
+        hash_node(c, s->cloud);
+        if (EVP_DigestFinal_ex(c, md, NULL) != 1) {
                 EVP_MD_CTX_free(c);
                 return -EIO;
         }
