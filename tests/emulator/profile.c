@@ -45,11 +45,16 @@
  *                               AppDomain-<id>/Documents/X ↔ apps/<id>/Documents/X (empty
  *                               directories there exist in both places too).
  *   mobilesync/<class>.plist    mobilesync's record store of one data class, made the first
- *                               time a session needs it from the Sync* keys of device.ini
- *                               (SyncContacts, SyncEvents, SyncICloud, SyncDisabled,
- *                               SyncSeed, SyncDataClasses; see mobilesync.h); <class>.json
- *                               beside it is the ground truth, tethered_sync.plist the
- *                               lockdown domain of that name
+ *                               time a session, a backup or `mutate --pim-*` needs it from
+ *                               the Sync* keys of device.ini (SyncContacts, SyncEvents,
+ *                               SyncICloud, SyncDisabled, SyncSeed, SyncDataClasses; see
+ *                               mobilesync.h); <class>.json beside it is the ground truth,
+ *                               tethered_sync.plist the lockdown domain of that name. The
+ *                               Contacts and Calendars stores (iCloud records included) are
+ *                               the phone's address book and calendar: they replace the
+ *                               AddressBook/Calendar databases of backup/ and contacts.json,
+ *                               calendars.json (mobilesync-backupdb.c; backupdb.stamp
+ *                               remembers which store they were written from)
  *
  * Nothing is cached: profile_read_info() and profile_app_lookup() read the files on every
  * call, so a running emulator sees what `mutate` changed.
