@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "job-type.h"
+#include "restore-offer.h"
 
 static int restore_request(Device *d, const JobParams *p, WorkerRequest *req) {
         req->snapshot = p->snapshot;
@@ -23,6 +24,11 @@ static void restore_started(Device *target, Job *j, const JobParams *p) {
                                  p->snapshot && p->snapshot[0] ? p->snapshot :
                                                                  "the latest snapshot",
                                  p->source->udid);
+}
+
+static void restore_finished(Device *target, Job *j) {
+        restore_offer_job_ended(target, j);
+        device_after_side_job(target, j);
 }
 
 static int restore_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {
@@ -56,6 +62,6 @@ const JobType job_type_restore = {
         .clean_cancel = true,
         .request = restore_request,
         .started = restore_started,
-        .finished = device_after_side_job,
+        .finished = restore_finished,
         .run = restore_run,
 };
