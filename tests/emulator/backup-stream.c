@@ -867,6 +867,10 @@ static int restore_check(RestoreRun *rr, plist_t opts, const DeviceInfo *info) {
         uint64_t need = 0;
         int r;
 
+        /* A phone with Find My on refuses before it asks for anything (§9: MBErrorDomain
+         * 211). */
+        if (info->find_my)
+                return restore_fail(rr, 211, "Find My iPhone must be disabled before restoring");
         r = fetch_meta(rr->s, rr->source, names, rr->f, ELEMENTSOF(names), 0);
         if (r < 0)
                 return r;

@@ -119,6 +119,8 @@ typedef struct DeviceInfo {
         uint64_t disk_total;    /* bytes; 0 = derive */
         uint64_t disk_free;
         bool setup_done;        /* false: backups answer 212 */
+        bool find_my;           /* FindMyEnabled=: com.apple.fmip IsAssociated; a restore
+                                 * answers 211 (sync-protocols.md §9) */
         /* mobilesync (mobilesync.h; MsClassBit masks): */
         unsigned sync_contacts; /* SyncContacts=: generated contacts, default 0 */
         unsigned sync_events;   /* SyncEvents=: generated events, default 0 */

@@ -624,6 +624,7 @@ static const IniKey info_keys[] = {
         { "DiskTotal", parse_size_field, offsetof(DeviceInfo, disk_total) },
         { "DiskFree", parse_size_field, offsetof(DeviceInfo, disk_free) },
         { "SetupDone", parse_bool, offsetof(DeviceInfo, setup_done) },
+        { "FindMyEnabled", parse_bool, offsetof(DeviceInfo, find_my) },
         /* mobilesync's store and tethered_sync (mobilesync.h) */
         { "SyncContacts", parse_count, offsetof(DeviceInfo, sync_contacts) },
         { "SyncEvents", parse_count, offsetof(DeviceInfo, sync_events) },
