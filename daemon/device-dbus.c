@@ -465,10 +465,10 @@ static int method_extract(sd_bus_message *msg, void *userdata, sd_bus_error *err
 }
 
 static int method_start_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        static const char *const allowed[] = { "reboot", NULL };
+        static const char *const allowed[] = { "reboot", "skip-checks", NULL };
         Device *d = userdata, *target;
         const char *snapshot, *target_udid;
-        bool opt[1] = { true };
+        bool opt[2] = { true, false };
         Job *j = NULL;
         int r;
 
@@ -494,7 +494,7 @@ static int method_start_restore(sd_bus_message *msg, void *userdata, sd_bus_erro
         /* The job belongs to the device being restored: that is the one that is busy. */
         r = device_start_job(d, JOB_RESTORE,
                              &(JobParams) { .snapshot = snapshot, .target = target,
-                                            .reboot = opt[0] }, &j);
+                                            .reboot = opt[0], .skip_checks = opt[1] }, &j);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(msg, "o", j->path);

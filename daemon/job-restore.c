@@ -13,6 +13,7 @@ static int restore_request(Device *d, const JobParams *p, WorkerRequest *req) {
         req->snapshot = p->snapshot;
         req->target = p->target->udid;
         req->reboot = p->reboot;
+        req->skip_checks = p->skip_checks;
         return 0;
 }
 
@@ -42,6 +43,7 @@ static int restore_run(const WorkerRequest *req, ids_cancel *cancel, WorkerRepor
                 .system = true,
                 .settings = true,
                 .reboot = req->reboot,
+                .skip_checks = req->skip_checks,
                 .password = pw,
                 .progress = worker_on_progress,
                 .cancel = cancel,

@@ -118,6 +118,7 @@ static const RequestField request_fields[] = {
         { "PASSWORD_FD", FIELD_BOOL, offsetof(WorkerRequest, has_password_fd) },
         { "OFFLINE", FIELD_BOOL, offsetof(WorkerRequest, offline) },
         { "REBOOT", FIELD_BOOL, offsetof(WorkerRequest, reboot) },
+        { "SKIP_CHECKS", FIELD_BOOL, offsetof(WorkerRequest, skip_checks) },
         { "REQUIRE_ENCRYPTION", FIELD_BOOL, offsetof(WorkerRequest, require_encryption) },
         { "KEEP", FIELD_U64, offsetof(WorkerRequest, keep) },
         { "KEEP_DAYS", FIELD_U64, offsetof(WorkerRequest, keep_days) },

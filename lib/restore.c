@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Restore a committed snapshot to a device (the same one or a new one). The source device
- * may be gone: only its store is needed. Checks come first (the snapshot exists and is
- * committed, the target's iOS is not older than the backup's), then the device pulls the
- * files with DLMessageDownloadFiles; the DeviceLink host serves the snapshot read-only, so
- * a restore can never change a snapshot.
+ * may be gone: only its store is needed. Pre-checks come first, each a named result before
+ * anything is sent to the target (issue 17; sync-protocols.md §9 lists what a phone
+ * refuses): the snapshot is committed and verifies, with its password when encrypted
+ * (IDS_E_BACKUP_DAMAGED, IDS_E_WRONG_PASSWORD); the target's iOS is not older than the
+ * backup's (IDS_E_IOS_TOO_OLD); the target's free space (lockdown com.apple.disk_usage
+ * TotalDataAvailable, protocols.md) holds the backup's data (IDS_E_TARGET_FULL); Find My is
+ * off (lockdown com.apple.fmip IsAssociated, the key SDMMobileDevice and other open tools
+ * read; the device's own refusal, MBErrorDomain 211, maps to the same IDS_E_FIND_MY).
+ * skip_checks leaves them to the device. Then the device pulls the files with
+ * DLMessageDownloadFiles; the DeviceLink host serves the snapshot read-only, so a restore
+ * can never change a snapshot.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +49,78 @@ static int version_cmp(const char *a, const char *b) {
                         break;
         }
         return 0;
+}
+
+/* A bool or integer lockdown value of domain, or -ENOENT when the device has none. */
+static int lockdown_u64(Session *s, const char *domain, const char *key, uint64_t *ret) {
+        plist_t v = NULL;
+        uint8_t b = 0;
+        int r = -ENOENT;
+
+        if (lockdownd_get_value(s->lockdown, domain, key, &v) != LOCKDOWN_E_SUCCESS || !v)
+                return -ENOENT;
+        if (plist_get_node_type(v) == PLIST_BOOLEAN) {
+                plist_get_bool_val(v, &b);
+                *ret = b;
+                r = 0;
+        } else if (plist_get_node_type(v) == PLIST_UINT) {
+                plist_get_uint_val(v, ret);
+                r = 0;
+        }
+        plist_free(v);
+        return r;
+}
+
+/* The target's side of the pre-checks, on an open session: iOS, free space, Find My. */
+static int check_target(Session *s, const SnapshotInfo *info, ids_backup_result *res) {
+        uint64_t v;
+
+        if (info->ios_version[0] && s->product_version[0] &&
+            version_cmp(s->product_version, info->ios_version) < 0) {
+                snprintf(res->message, sizeof(res->message),
+                         "the backup is from iOS %s; the device runs the older iOS %s",
+                         info->ios_version, s->product_version);
+                return IDS_E_IOS_TOO_OLD;
+        }
+        if (lockdown_u64(s, "com.apple.disk_usage", "TotalDataAvailable", &v) == 0 &&
+            v < info->bytes) {
+                snprintf(res->message, sizeof(res->message),
+                         "the backup holds %" PRIu64 " bytes; the device has %" PRIu64
+                         " bytes free", info->bytes, v);
+                return IDS_E_TARGET_FULL;
+        }
+        if (lockdown_u64(s, "com.apple.fmip", "IsAssociated", &v) == 0 && v) {
+                snprintf(res->message, sizeof(res->message),
+                         "Find My is on; turn it off on the device before restoring");
+                return IDS_E_FIND_MY;
+        }
+        return 0;
+}
+
+/* The snapshot's side: it verifies (with its password when encrypted). Takes and drops
+ * the source's lock, so it runs before the store is opened. */
+static int check_snapshot(const ids_restore_options *o, ids_backup_result *res) {
+        ids_verify_options vo = {
+                .udid = o->source_udid,
+                .snapshot = o->snapshot,
+                .state_dir = o->state_dir,
+                .backup_dir = o->backup_dir,
+                .password = o->password,
+        };
+        ids_verify_report rep = {};
+        int r;
+
+        r = ids_verify_run(&vo, &rep);
+        if (r == IDS_E_PROTOCOL) {
+                snprintf(res->message, sizeof(res->message), "the backup does not verify: %.200s",
+                         rep.first_problem);
+                return IDS_E_BACKUP_DAMAGED;
+        }
+        if (r == IDS_E_WRONG_PASSWORD)
+                snprintf(res->message, sizeof(res->message), "%s",
+                         o->password ? "the backup password is wrong" :
+                                       "the backup is encrypted and no password is set");
+        return r;
 }
 
 static void restore_report(const ids_progress *p, void *userdata) {
@@ -86,6 +166,14 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
                 cancel = own;
         }
 
+        if (!o->skip_checks) {
+                r = check_snapshot(o, res);
+                if (r != 0) {
+                        if (r == -ENOENT)
+                                snprintf(res->message, sizeof(res->message), "no such snapshot");
+                        goto out;
+                }
+        }
         r = store_open(o->backup_dir ?: ids_state_dir(o->state_dir), ids_state_dir(o->state_dir),
                        o->source_udid, &store);
         if (r == -EBUSY)
@@ -110,13 +198,10 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
         r = session_open(o->target_udid, "idevicesync", &session);
         if (r != 0)
                 goto out;
-        if (info.ios_version[0] && session->product_version[0] &&
-            version_cmp(session->product_version, info.ios_version) < 0) {
-                snprintf(res->message, sizeof(res->message),
-                         "the backup is from iOS %s; the device runs the older iOS %s",
-                         info.ios_version, session->product_version);
-                r = -EPROTONOSUPPORT;
-                goto out;
+        if (!o->skip_checks) {
+                r = check_target(session, &info, res);
+                if (r != 0)
+                        goto out;
         }
         r = session_observe(session, NULL, NULL);
         if (r != 0)
