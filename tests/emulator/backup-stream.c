@@ -1092,6 +1092,12 @@ int restore_run(Session *s, plist_t req, const char *source, Result *res) {
         r = restore_check(&rr, opts, info);
         if (r == 0)
                 r = restore_stage_new(&rr, profile);
+        /* fault stall: the metadata came, the files never do (a cable pull mid-restore);
+         * the live tree stays as it was. */
+        if (r == 0 && s->faults.stall) {
+                (void) rm_rf(rr.stage);
+                r = stall(s);
+        }
         if (r == 0) {
                 r = restore_fill_stage(&rr);
                 (void) rm_rf(rr.stage); /* the old content, after the exchange */
