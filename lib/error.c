@@ -81,6 +81,8 @@ static const char *const phases[_IDS_PHASE_MAX] = {
         [IDS_PHASE_VERIFYING] = "verifying",
         [IDS_PHASE_SCANNING] = "scanning",
         [IDS_PHASE_COPYING] = "copying",
+        [IDS_PHASE_VERIFYING_BACKUP] = "verifying-backup",
+        [IDS_PHASE_DEVICE_RESTORING] = "device-restoring",
 };
 
 _public_ const char *ids_phase_to_string(ids_phase p) {

@@ -69,6 +69,8 @@ typedef enum ids_phase {
         IDS_PHASE_VERIFYING,            /* restore: the device verifies what it received */
         IDS_PHASE_SCANNING,             /* sync: listing the device and the computer */
         IDS_PHASE_COPYING,              /* sync: copying what the plan says */
+        IDS_PHASE_VERIFYING_BACKUP,     /* restore: the pre-checks (the snapshot verifies) */
+        IDS_PHASE_DEVICE_RESTORING,     /* restore: all sent; the device puts it in place */
         _IDS_PHASE_MAX,
 } ids_phase;
 

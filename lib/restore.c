@@ -130,6 +130,11 @@ static void restore_report(const ids_progress *p, void *userdata) {
                 o->progress(p, o->userdata);
 }
 
+static void restore_phase(const ids_restore_options *o, ids_phase phase) {
+        if (o->progress)
+                o->progress(&(ids_progress) { .phase = phase }, o->userdata);
+}
+
 _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *result) {
         ids_backup_result dummy = {};
         ids_backup_result *res = result ?: &dummy;
@@ -167,6 +172,7 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
         }
 
         if (!o->skip_checks) {
+                restore_phase(o, IDS_PHASE_VERIFYING_BACKUP);
                 r = check_snapshot(o, res);
                 if (r != 0) {
                         if (r == -ENOENT)
@@ -249,6 +255,10 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
                 res->device_error = h.device_error;
                 r = device_code_to_result(h.device_error);
         }
+        /* Everything was sent and the device said yes: it puts the files in place and
+         * reboots on its own from here. */
+        if (r == 0)
+                restore_phase(o, IDS_PHASE_DEVICE_RESTORING);
         res->files = h.p.files_done;
         res->bytes = h.p.bytes_done;
         if (r != 0 && !res->message[0])
