@@ -492,6 +492,10 @@ static int verb_cancel(int argc, char **argv) {
         r = device_path_of(argv[1], &path);
         if (r != 0)
                 return r;
+        /* --force: a restore past the point of a clean stop (CancelWithOptions). */
+        if (arg_force)
+                return call_simple(path, BUS_IFACE_DEVICE, "CancelWithOptions", 0, argv[1],
+                                   "Failed to cancel", "a{sv}", 1, "force", "b", 1);
         return call_simple(path, BUS_IFACE_DEVICE, "Cancel", 0, argv[1], "Failed to cancel",
                            NULL);
 }
@@ -615,7 +619,8 @@ static int help(void) {
                "     --no-pager      Accepted for compatibility; no pager is ever used\n"
                "     --no-legend     status, list-snapshots, requests: no column headers\n"
                "     --full          backup: a full backup, not an incremental one\n"
-               "     --force         backup: run now even if the policy says not now\n"
+               "     --force         backup: run now even if the policy says not now;\n"
+               "                     cancel: also a restore that is sending the backup\n"
                "     --wait          backup, restore, verify, sync: follow the job to its end\n"
                "     --dry-run       sync: print the plan, change nothing (implies --wait)\n"
                "     --to=UDID       restore: the device to restore onto\n"
@@ -647,7 +652,7 @@ static const Verb verbs[] = {
         { "status", 0, false, "", OPT_NO_LEGEND, verb_status },
         { "list-snapshots", 1, false, "UDID", OPT_NO_LEGEND, verb_list_snapshots },
         { "backup", 1, false, "UDID", OPT_FULL | OPT_FORCE | OPT_WAIT, verb_backup },
-        { "cancel", 1, false, "UDID", 0, verb_cancel },
+        { "cancel", 1, false, "UDID", OPT_FORCE, verb_cancel },
         { "restore", 1, false, "SNAPSHOT", OPT_TO | OPT_NO_REBOOT | OPT_WAIT | OPT_SKIP_CHECKS,
           verb_restore },
         { "verify", 1, false, "SNAPSHOT", OPT_WAIT, verb_verify },

@@ -343,3 +343,14 @@ void restore_offer_job_ended(Device *d, Job *j) {
                 request_remove(r, answer);
         (void) device_save(d);
 }
+
+int restore_cancel_check(Job *j, bool force, sd_bus_error *error) {
+        if (force || j->kind != JOB_RESTORE ||
+            (j->phase != IDS_PHASE_TRANSFER && j->phase != IDS_PHASE_DEVICE_RESTORING))
+                return 0;
+        return sd_bus_error_setf(error, BUS_ERROR_BUSY,
+                                 "The restore is sending the backup to the device; stopping "
+                                 "now would leave a half-restored phone, which is worse than "
+                                 "a finished one. Wait for it, or force the cancel "
+                                 "(idevicesync cancel --force).");
+}

@@ -30,3 +30,6 @@ int restore_offer_resume(Device *d);
 int restore_offer_answer(Request *r, const char *choice, sd_bus_error *error);
 /* The restore job of target d ended (before device_after_side_job()). */
 void restore_offer_job_ended(Device *d, Job *j);
+/* Whether j may be cancelled: a restore in transfer or device-restoring only when force
+ * (a half-restored phone is worse than a finished one). 0, or -EBUSY with error set. */
+int restore_cancel_check(Job *j, bool force, sd_bus_error *error);
