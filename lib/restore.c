@@ -257,8 +257,13 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
         }
         /* Everything was sent and the device said yes: it puts the files in place and
          * reboots on its own from here. */
-        if (r == 0)
+        if (r == 0) {
                 restore_phase(o, IDS_PHASE_DEVICE_RESTORING);
+                snprintf(res->message, sizeof(res->message),
+                         "restored %" PRIu64 " files (%" PRIu64 " bytes) of snapshot %s of %s%s",
+                         h.p.files_done, h.p.bytes_done, info.id, o->source_udid,
+                         o->reboot ? "; the device reboots" : "");
+        }
         res->files = h.p.files_done;
         res->bytes = h.p.bytes_done;
         if (r != 0 && !res->message[0])
