@@ -427,6 +427,12 @@ void device_apply_answers(Device *d, bool computer) {
 /* "1 question waiting: <summary of the first>" for the state's reason. */
 static void decision_reason(Device *d, char *buf, size_t size) {
         Manager *m = d->manager;
+        Request *offer = request_find_device(m, d, REQUEST_RESTORE_OFFER, NULL);
+
+        if (offer) {            /* restore-offer.c words it the same */
+                snprintf(buf, size, "A new device: %s", offer->summary);
+                return;
+        }
         size_t n = request_count_device(m, d, REQUEST_FIRST_SYNC);
         const char *first = "";
 

@@ -171,7 +171,8 @@ Request *request_find_device(Manager *m, const Device *d, RequestKind kind,
 }
 
 bool request_device_blocked(Manager *m, const Device *d) {
-        return request_count_device(m, d, REQUEST_FIRST_SYNC) > 0;
+        return request_count_device(m, d, REQUEST_FIRST_SYNC) > 0 ||
+               request_count_device(m, d, REQUEST_RESTORE_OFFER) > 0;
 }
 
 /* ---- what a request says --------------------------------------------------------------- */

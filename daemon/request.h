@@ -115,7 +115,8 @@ Request *request_find_device(Manager *m, const Device *d, RequestKind kind,
  * choice or item that is not r's, Busy when too many answers wait already). */
 int request_answer(Request *r, const char *choice, const uint64_t *items, size_t n_items,
                    sd_bus_error *error);
-/* Whether d has a request that holds its sync up (a first-sync question). */
+/* Whether d has a request that holds its sync up (a first-sync question, or a
+ * restore-offer, which holds up even the first backup). */
 bool request_device_blocked(Manager *m, const Device *d);
 
 /* Read what the library keeps pending for d and make the bus show exactly that (see the

@@ -142,6 +142,15 @@ oom:
         return -ENOMEM;
 }
 
+static bool same_phones(const Request *r, const RequestCandidate *c, size_t n) {
+        if (n != r->n_candidates)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (strcmp(c[i].udid, r->candidates[i].udid) != 0)
+                        return false;
+        return true;
+}
+
 static void set_waiting(Device *d, Request *r) {
         device_set_state(d, DEVICE_WAITING_FOR_DECISION, "A new device: %s", r->summary);
 }
@@ -198,8 +207,11 @@ int restore_offer_check(Device *d) {
 
         r = request_find_device(d->manager, d, REQUEST_RESTORE_OFFER, NULL);
         if (r) {
-                /* Open: refresh what it offers (another device may have backed up). */
-                if (!d->restoring_from[0] && find_candidates(d, &cands, &n) == 0 && n > 0)
+                /* Open: a candidate may have backed up since; its newest snapshot is what
+                 * is offered. Choices is a constant property, so only when the same
+                 * phones are offered in the same order. */
+                if (!d->restoring_from[0] && find_candidates(d, &cands, &n) == 0 &&
+                    same_phones(r, cands, n))
                         (void) set_candidates(r, cands, n);
                 else
                         free(cands);
