@@ -315,6 +315,14 @@ static const ConfigTableItem store_items[] = {
           .expect = "an absolute path without . or .. components" },
 };
 
+static const ConfigTableItem restore_items[] = {
+        CONFIG_ITEM(PolicyRestore, "SystemFiles", config_parse_bool, system_files, 0, 0,
+                    "a boolean"),
+        CONFIG_ITEM(PolicyRestore, "Settings", config_parse_bool, settings, 0, 0, "a boolean"),
+        CONFIG_ITEM(PolicyRestore, "RemoveItemsNotRestored", config_parse_bool, remove_items,
+                    0, 0, "a boolean"),
+};
+
 #define SECTION(n, items_, field, ...)                                                        \
         { .name = n, .items = items_, .n_items = ELEMENTSOF(items_),                          \
           .offset = offsetof(Policy, field), __VA_ARGS__ }
@@ -323,6 +331,7 @@ static const ConfigSection policy_sections[] = {
         SECTION("Backup", backup_items, backup),
         SECTION("Sync", sync_items, sync),
         SECTION("Store", store_items, store),
+        SECTION("Restore", restore_items, restore),
 };
 
 static const Policy policy_defaults = {
@@ -359,6 +368,11 @@ static const Policy policy_defaults = {
         },
         .store = {
                 .backup_dir = NULL,
+        },
+        .restore = {
+                .system_files = true,
+                .settings = true,
+                .remove_items = true,
         },
 };
 

@@ -153,10 +153,20 @@ typedef struct PolicyStore {
                                          * main file only */
 } PolicyStore;
 
+/* [Restore]: what a restore onto this device carries (sync-protocols.md §9: the options
+ * the working open restores on iOS 17/18 use). */
+typedef struct PolicyRestore {
+        bool system_files;              /* SystemFiles=: RestoreSystemFiles */
+        bool settings;                  /* Settings=: RestorePreserveSettings = !settings */
+        bool remove_items;              /* RemoveItemsNotRestored=: so that iOS migrates and
+                                         * re-downloads the apps (pymobiledevice3#1053) */
+} PolicyRestore;
+
 typedef struct Policy {
         PolicyBackup backup;
         PolicySync sync;
         PolicyStore store;
+        PolicyRestore restore;
 } Policy;
 
 /* Where the files are looked up; every pointer is borrowed and must not be NULL. */

@@ -14,6 +14,10 @@ static int restore_request(Device *d, const JobParams *p, WorkerRequest *req) {
         req->target = p->target->udid;
         req->reboot = p->reboot;
         req->skip_checks = p->skip_checks;
+        /* What is carried is the target's policy: it is the phone that changes. */
+        req->restore_system = p->target->policy.restore.system_files;
+        req->restore_settings = p->target->policy.restore.settings;
+        req->restore_remove = p->target->policy.restore.remove_items;
         return 0;
 }
 
@@ -40,8 +44,9 @@ static int restore_run(const WorkerRequest *req, ids_cancel *cancel, WorkerRepor
                 .target_udid = req->target,
                 .state_dir = req->state_dir,
                 .backup_dir = req->backup_dir,
-                .system = true,
-                .settings = true,
+                .system = req->restore_system,
+                .settings = req->restore_settings,
+                .remove_items_not_restored = req->restore_remove,
                 .reboot = req->reboot,
                 .skip_checks = req->skip_checks,
                 .password = pw,

@@ -909,6 +909,15 @@ static void test_new_device(const char *tmp) {
 
         policy_init_defaults(&p);
         ASSERT_EQ(p.backup.new_device.mode, NEW_DEVICE_ASK);
+        ASSERT_TRUE(p.restore.system_files && p.restore.settings && p.restore.remove_items);
+        policy_done(&p);
+        /* [Restore]: each of what a restore carries can be turned off. */
+        put(tmp, "newdev.conf", "[Restore]\nSystemFiles=no\nRemoveItemsNotRestored=0\n");
+        policy_init_defaults(&p);
+        logs_reset();
+        ASSERT_OK(policy_parse_file(path, false, &p));
+        ASSERT_TRUE(!p.restore.system_files && p.restore.settings && !p.restore.remove_items);
+        ASSERT_EQ(n_logs, 0);
         policy_done(&p);
         ASSERT_STREQ(new_device_mode_to_string(NEW_DEVICE_RESTORE_LATEST), "restore-latest");
         ASSERT_TRUE(new_device_mode_to_string((NewDeviceMode) 9) == NULL);
