@@ -321,6 +321,7 @@ static const ConfigTableItem restore_items[] = {
         CONFIG_ITEM(PolicyRestore, "Settings", config_parse_bool, settings, 0, 0, "a boolean"),
         CONFIG_ITEM(PolicyRestore, "RemoveItemsNotRestored", config_parse_bool, remove_items,
                     0, 0, "a boolean"),
+        CONFIG_ITEM(PolicyRestore, "AppList", config_parse_bool, app_list, 0, 0, "a boolean"),
 };
 
 #define SECTION(n, items_, field, ...)                                                        \
@@ -373,6 +374,7 @@ static const Policy policy_defaults = {
                 .system_files = true,
                 .settings = true,
                 .remove_items = true,
+                .app_list = true,
         },
 };
 

@@ -160,6 +160,7 @@ typedef struct PolicyRestore {
         bool settings;                  /* Settings=: RestorePreserveSettings = !settings */
         bool remove_items;              /* RemoveItemsNotRestored=: so that iOS migrates and
                                          * re-downloads the apps (pymobiledevice3#1053) */
+        bool app_list;                  /* AppList=: RestoreApplications.plist */
 } PolicyRestore;
 
 typedef struct Policy {

@@ -18,6 +18,7 @@ static int restore_request(Device *d, const JobParams *p, WorkerRequest *req) {
         req->restore_system = p->target->policy.restore.system_files;
         req->restore_settings = p->target->policy.restore.settings;
         req->restore_remove = p->target->policy.restore.remove_items;
+        req->restore_app_list = p->target->policy.restore.app_list;
         return 0;
 }
 
@@ -47,6 +48,7 @@ static int restore_run(const WorkerRequest *req, ids_cancel *cancel, WorkerRepor
                 .system = req->restore_system,
                 .settings = req->restore_settings,
                 .remove_items_not_restored = req->restore_remove,
+                .app_list = req->restore_app_list,
                 .reboot = req->reboot,
                 .skip_checks = req->skip_checks,
                 .password = pw,

@@ -122,6 +122,7 @@ static const RequestField request_fields[] = {
         { "RESTORE_SYSTEM", FIELD_BOOL, offsetof(WorkerRequest, restore_system) },
         { "RESTORE_SETTINGS", FIELD_BOOL, offsetof(WorkerRequest, restore_settings) },
         { "RESTORE_REMOVE", FIELD_BOOL, offsetof(WorkerRequest, restore_remove) },
+        { "RESTORE_APP_LIST", FIELD_BOOL, offsetof(WorkerRequest, restore_app_list) },
         { "REQUIRE_ENCRYPTION", FIELD_BOOL, offsetof(WorkerRequest, require_encryption) },
         { "KEEP", FIELD_U64, offsetof(WorkerRequest, keep) },
         { "KEEP_DAYS", FIELD_U64, offsetof(WorkerRequest, keep_days) },

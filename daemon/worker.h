@@ -78,6 +78,7 @@ typedef struct WorkerRequest {
         bool restore_system;                    /* restore: [Restore] of the target */
         bool restore_settings;
         bool restore_remove;
+        bool restore_app_list;
         bool require_encryption;
         uint64_t keep, keep_days;               /* retention */
         uint64_t min_free_bytes, min_free_percent;

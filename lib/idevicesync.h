@@ -149,6 +149,10 @@ typedef struct ids_restore_options {
          * password of an encrypted backup): for experts; the device still refuses what it
          * cannot do. */
         bool skip_checks;
+        /* Write the backup's app list (Info.plist "Applications") to
+         * /iTunesRestore/RestoreApplications.plist over AFC, so that the device downloads
+         * its App Store apps again (sync-protocols.md §9 step 2). */
+        bool app_list;
         bool remove_items_not_restored;
         const char *password;
         ids_progress_fn progress;

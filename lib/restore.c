@@ -26,6 +26,7 @@
 #include "cancel.h"
 #include "devicelink.h"
 #include "error.h"
+#include "fs-util.h"
 #include "idevicesync.h"
 #include "session.h"
 #include "store.h"
@@ -123,6 +124,45 @@ static int check_snapshot(const ids_restore_options *o, ids_backup_result *res) 
         return r;
 }
 
+/* §9 step 2: the backup's Info.plist "Applications" to RestoreApplications.plist on the
+ * device, so it downloads its App Store apps again. How many apps it lists, or -errno.
+ * A backup without an app list is not an error: 0. */
+static int write_app_list(Session *s, const char *snap_path, const char *source) {
+        _cleanup_(freep) char *path = NULL, *text = NULL, *xml = NULL;
+        plist_t info = NULL, apps;
+        uint32_t xml_len = 0, written = 0;
+        uint64_t fh = 0;
+        size_t n = 0;
+        int r, count;
+
+        if (!s->afc)
+                return -ENOTCONN;
+        if (asprintf(&path, "%s/%s/Info.plist", snap_path, source) < 0)
+                return -ENOMEM;
+        r = fs_read_file(path, 64 * 1024 * 1024, &text, &n);
+        if (r < 0)
+                return r == -ENOENT ? 0 : r;
+        plist_from_memory(text, (uint32_t) n, &info);
+        apps = info ? plist_dict_get_item(info, "Applications") : NULL;
+        if (!apps || plist_get_node_type(apps) != PLIST_DICT) {
+                plist_free(info);
+                return 0;
+        }
+        count = (int) plist_dict_get_size(apps);
+        plist_to_xml(apps, &xml, &xml_len);
+        plist_free(info);
+        if (!xml)
+                return -ENOMEM;
+        (void) afc_make_directory(s->afc, "/iTunesRestore");
+        if (afc_file_open(s->afc, "/iTunesRestore/RestoreApplications.plist", AFC_FOPEN_WRONLY,
+                          &fh) != AFC_E_SUCCESS)
+                return -EIO;
+        r = afc_file_write(s->afc, fh, xml, xml_len, &written) == AFC_E_SUCCESS &&
+                            written == xml_len ? count : -EIO;
+        (void) afc_file_close(s->afc, fh);
+        return r;
+}
+
 static void restore_report(const ids_progress *p, void *userdata) {
         const ids_restore_options *o = userdata;
 
@@ -149,6 +189,7 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
         void *client = NULL;
         SnapshotInfo info;
         double versions[] = { 2.0, 2.1 }, remote = 0;
+        int n_apps = 0;
         plist_t opts = NULL;
         DLHost h = { .stream_fd = -1 };
         int r;
@@ -225,6 +266,16 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
                 goto out;
         }
 
+        if (o->app_list) {
+                n_apps = write_app_list(session, snap_path, o->source_udid);
+                if (n_apps < 0) {
+                        r = n_apps;
+                        snprintf(res->message, sizeof(res->message),
+                                 "cannot write the app list to the device");
+                        goto out;
+                }
+        }
+
         opts = plist_new_dict();
         plist_dict_set_item(opts, "RestoreSystemFiles", plist_new_bool(o->system));
         plist_dict_set_item(opts, "RestoreShouldReboot", plist_new_bool(o->reboot));
@@ -260,9 +311,10 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
         if (r == 0) {
                 restore_phase(o, IDS_PHASE_DEVICE_RESTORING);
                 snprintf(res->message, sizeof(res->message),
-                         "restored %" PRIu64 " files (%" PRIu64 " bytes) of snapshot %s of %s%s",
-                         h.p.files_done, h.p.bytes_done, info.id, o->source_udid,
-                         o->reboot ? "; the device reboots" : "");
+                         "restored %" PRIu64 " files (%" PRIu64 " bytes) of snapshot %s of %s; "
+                         "%d app%s to download again%s",
+                         h.p.files_done, h.p.bytes_done, info.id, o->source_udid, n_apps,
+                         n_apps == 1 ? "" : "s", o->reboot ? "; the device reboots" : "");
         }
         res->files = h.p.files_done;
         res->bytes = h.p.bytes_done;
