@@ -30,6 +30,42 @@
 
 /* ---- the key tables ---------------------------------------------------------------------- */
 
+static const char *const new_device_words[] = {
+        [NEW_DEVICE_ASK] = "ask",
+        [NEW_DEVICE_NEW] = "new",
+        [NEW_DEVICE_RESTORE_LATEST] = "restore-latest",
+        [NEW_DEVICE_RESTORE_FROM] = "restore-from",
+};
+
+const char *new_device_mode_to_string(NewDeviceMode m) {
+        return (unsigned) m < ELEMENTSOF(new_device_words) ? new_device_words[m] : NULL;
+}
+
+/* NewDevice=: a word, or restore-from:<UDID> with a valid UDID (kept canonical, so it
+ * compares with what usbmuxd reports). A bare "restore-from" names no source: refused. */
+static int parse_new_device(const ConfigTableItem *item, const char *value, void *field) {
+        NewDevicePolicy *p = field;
+        const char *udid;
+
+        udid = strncmp(value, "restore-from:", 13) == 0 ? value + 13 : NULL;
+        if (udid) {
+                char buf[UDID_MAX + 1];
+
+                if (!udid_canonical_copy(udid, buf))
+                        return -EINVAL;
+                p->mode = NEW_DEVICE_RESTORE_FROM;
+                strcpy(p->udid, buf);
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(new_device_words); i++)
+                if (i != NEW_DEVICE_RESTORE_FROM && strcmp(value, new_device_words[i]) == 0) {
+                        p->mode = (NewDeviceMode) i;
+                        p->udid[0] = '\0';
+                        return 0;
+                }
+        return -EINVAL;
+}
+
 static const ConfigTableItem backup_items[] = {
         CONFIG_ITEM(PolicyBackup, "AutoRun", config_parse_bool, auto_run, 0, 0, "a boolean"),
         CONFIG_ITEM(PolicyBackup, "MinInterval", config_parse_timespan, min_interval, 0, 0,
@@ -50,6 +86,8 @@ static const ConfigTableItem backup_items[] = {
                     "a percentage such as 5% or a size such as 20G"),
         CONFIG_ITEM(PolicyBackup, "PasscodeWait", config_parse_timespan, passcode_wait, 0, 0,
                     "a time span such as 5min"),
+        CONFIG_ITEM(PolicyBackup, "NewDevice", parse_new_device, new_device, 0, 0,
+                    "ask, new, restore-latest or restore-from:<UDID>"),
 };
 
 static int parse_photos_mode(const ConfigTableItem *item, const char *value, void *field) {
@@ -288,6 +326,15 @@ static const ConfigTableItem store_items[] = {
           .expect = "an absolute path without . or .. components" },
 };
 
+static const ConfigTableItem restore_items[] = {
+        CONFIG_ITEM(PolicyRestore, "SystemFiles", config_parse_bool, system_files, 0, 0,
+                    "a boolean"),
+        CONFIG_ITEM(PolicyRestore, "Settings", config_parse_bool, settings, 0, 0, "a boolean"),
+        CONFIG_ITEM(PolicyRestore, "RemoveItemsNotRestored", config_parse_bool, remove_items,
+                    0, 0, "a boolean"),
+        CONFIG_ITEM(PolicyRestore, "AppList", config_parse_bool, app_list, 0, 0, "a boolean"),
+};
+
 #define SECTION(n, items_, field, ...)                                                        \
         { .name = n, .items = items_, .n_items = ELEMENTSOF(items_),                          \
           .offset = offsetof(Policy, field), __VA_ARGS__ }
@@ -296,6 +343,7 @@ static const ConfigSection policy_sections[] = {
         SECTION("Backup", backup_items, backup),
         SECTION("Sync", sync_items, sync),
         SECTION("Store", store_items, store),
+        SECTION("Restore", restore_items, restore),
 };
 
 static const Policy policy_defaults = {
@@ -310,6 +358,7 @@ static const Policy policy_defaults = {
                 .keep_days = 0,
                 .min_free_space = { .kind = SPACE_PERCENT, .value = 5 },
                 .passcode_wait = 5 * USEC_PER_MINUTE,
+                .new_device = { .mode = NEW_DEVICE_ASK },
         },
         .sync = {
                 .enabled = true,
@@ -332,6 +381,12 @@ static const Policy policy_defaults = {
         },
         .store = {
                 .backup_dir = NULL,
+        },
+        .restore = {
+                .system_files = true,
+                .settings = true,
+                .remove_items = true,
+                .app_list = true,
         },
 };
 

@@ -40,6 +40,25 @@
 #define POLICY_RUNTIME_DIR "/run/idevicesync"
 #define POLICY_VENDOR_DIR "/usr/lib/idevicesync"
 
+/* NewDevice=: what happens when a device the daemon never backed up attaches while another
+ * device has a committed snapshot (issue 17): ask (a restore-offer request), new (back it
+ * up as a new phone), restore-latest (the newest snapshot of any other device),
+ * restore-from:<UDID> (that device's newest snapshot). */
+typedef enum NewDeviceMode {
+        NEW_DEVICE_ASK,
+        NEW_DEVICE_NEW,
+        NEW_DEVICE_RESTORE_LATEST,
+        NEW_DEVICE_RESTORE_FROM,
+} NewDeviceMode;
+
+typedef struct NewDevicePolicy {
+        NewDeviceMode mode;
+        char udid[65];                  /* restore-from: the source, canonical; else "" */
+} NewDevicePolicy;
+
+/* "ask", "new", "restore-latest", "restore-from" (without the UDID). */
+const char *new_device_mode_to_string(NewDeviceMode m);
+
 /* [Backup]: whether and when a device is backed up, and what is kept. */
 typedef struct PolicyBackup {
         bool auto_run;                  /* AutoRun=: back up on connection */
@@ -52,6 +71,7 @@ typedef struct PolicyBackup {
         unsigned keep_days;             /* KeepDays=: 0 = no age limit */
         SpaceLimit min_free_space;      /* MinFreeSpace= */
         usec_t passcode_wait;           /* PasscodeWait=: 0 = do not wait */
+        NewDevicePolicy new_device;     /* NewDevice=ask|new|restore-latest|restore-from:… */
 } PolicyBackup;
 
 /* [Sync]: the sync stage after each successful backup, per category. */
@@ -139,10 +159,21 @@ typedef struct PolicyStore {
                                          * main file only */
 } PolicyStore;
 
+/* [Restore]: what a restore onto this device carries (sync-protocols.md §9: the options
+ * the working open restores on iOS 17/18 use). */
+typedef struct PolicyRestore {
+        bool system_files;              /* SystemFiles=: RestoreSystemFiles */
+        bool settings;                  /* Settings=: RestorePreserveSettings = !settings */
+        bool remove_items;              /* RemoveItemsNotRestored=: so that iOS migrates and
+                                         * re-downloads the apps (pymobiledevice3#1053) */
+        bool app_list;                  /* AppList=: RestoreApplications.plist */
+} PolicyRestore;
+
 typedef struct Policy {
         PolicyBackup backup;
         PolicySync sync;
         PolicyStore store;
+        PolicyRestore restore;
 } Policy;
 
 /* Where the files are looked up; every pointer is borrowed and must not be NULL. */

@@ -75,6 +75,11 @@ typedef struct WorkerRequest {
         size_t n_decisions;
         WorkerDecision *decisions_owned;        /* the decoder's array (worker_request_done) */
         bool reboot;                            /* probe/restore: reboot when needed */
+        bool skip_checks;                       /* restore: no pre-checks */
+        bool restore_system;                    /* restore: [Restore] of the target */
+        bool restore_settings;
+        bool restore_remove;
+        bool restore_app_list;
         bool require_encryption;
         uint64_t keep, keep_days;               /* retention */
         uint64_t min_free_bytes, min_free_percent;

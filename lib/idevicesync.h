@@ -46,6 +46,11 @@ enum {
         IDS_E_TIMEOUT,                  /* the device stopped answering */
         IDS_E_WAITING_DECISION,         /* sync: a question on the bus must be answered first */
         IDS_E_UNSUPPORTED,              /* a category this device or iOS cannot give (reason) */
+        /* Restore pre-checks (issue 17): each before anything is sent to the target. */
+        IDS_E_BACKUP_DAMAGED,           /* the snapshot does not verify */
+        IDS_E_IOS_TOO_OLD,              /* the target runs an older iOS than the backup's */
+        IDS_E_TARGET_FULL,              /* the target has less free space than the backup */
+        IDS_E_FIND_MY,                  /* Find My is on (com.apple.fmip, or the device's 211) */
         _IDS_E_MAX,
 };
 
@@ -64,6 +69,8 @@ typedef enum ids_phase {
         IDS_PHASE_VERIFYING,            /* restore: the device verifies what it received */
         IDS_PHASE_SCANNING,             /* sync: listing the device and the computer */
         IDS_PHASE_COPYING,              /* sync: copying what the plan says */
+        IDS_PHASE_VERIFYING_BACKUP,     /* restore: the pre-checks (the snapshot verifies) */
+        IDS_PHASE_DEVICE_RESTORING,     /* restore: all sent; the device puts it in place */
         _IDS_PHASE_MAX,
 } ids_phase;
 
@@ -138,6 +145,14 @@ typedef struct ids_restore_options {
         bool system;                    /* RestoreSystemFiles */
         bool settings;                  /* RestorePreserveSettings = !settings */
         bool reboot;                    /* RestoreShouldReboot */
+        /* Skip the pre-checks (snapshot verifies, target iOS, free space, Find My, the
+         * password of an encrypted backup): for experts; the device still refuses what it
+         * cannot do. */
+        bool skip_checks;
+        /* Write the backup's app list (Info.plist "Applications") to
+         * /iTunesRestore/RestoreApplications.plist over AFC, so that the device downloads
+         * its App Store apps again (sync-protocols.md §9 step 2). */
+        bool app_list;
         bool remove_items_not_restored;
         const char *password;
         ids_progress_fn progress;

@@ -920,6 +920,61 @@ static void test_pim_modes(const char *tmp) {
         free(path);
 }
 
+/* NewDevice=: the four forms; restore-from needs a valid UDID, kept canonical; a bad value
+ * warns and keeps the earlier one. */
+static void test_new_device(const char *tmp) {
+        static const struct {
+                const char *value;
+                NewDeviceMode mode;
+                const char *udid;
+                bool warns;
+        } lines[] = {
+                { "ask", NEW_DEVICE_ASK, "", false },
+                { "new", NEW_DEVICE_NEW, "", false },
+                { "restore-latest", NEW_DEVICE_RESTORE_LATEST, "", false },
+                { "restore-from:00008030-001a2b3c4d5e6f70", NEW_DEVICE_RESTORE_FROM,
+                  "00008030-001A2B3C4D5E6F70", false },
+                { "restore-from", NEW_DEVICE_NEW, "", true },
+                { "restore-from:", NEW_DEVICE_NEW, "", true },
+                { "restore-from:not/a/udid", NEW_DEVICE_NEW, "", true },
+                { "Restore-Latest", NEW_DEVICE_NEW, "", true },
+        };
+        char *path = xasprintf("%s/newdev.conf", tmp);
+        Policy p;
+
+        policy_init_defaults(&p);
+        ASSERT_EQ(p.backup.new_device.mode, NEW_DEVICE_ASK);
+        ASSERT_TRUE(p.restore.system_files && p.restore.settings && p.restore.remove_items);
+        policy_done(&p);
+        /* [Restore]: each of what a restore carries can be turned off. */
+        put(tmp, "newdev.conf", "[Restore]\nSystemFiles=no\nRemoveItemsNotRestored=0\n");
+        policy_init_defaults(&p);
+        logs_reset();
+        ASSERT_OK(policy_parse_file(path, false, &p));
+        ASSERT_TRUE(!p.restore.system_files && p.restore.settings && !p.restore.remove_items);
+        ASSERT_EQ(n_logs, 0);
+        policy_done(&p);
+        ASSERT_STREQ(new_device_mode_to_string(NEW_DEVICE_RESTORE_LATEST), "restore-latest");
+        ASSERT_TRUE(new_device_mode_to_string((NewDeviceMode) 9) == NULL);
+        for (size_t i = 0; i < ELEMENTSOF(lines); i++) {
+                char *text = xasprintf("[Backup]\nNewDevice=new\nNewDevice=%s\n",
+                                       lines[i].value);
+
+                put(tmp, "newdev.conf", text);
+                policy_init_defaults(&p);
+                logs_reset();
+                ASSERT_OK(policy_parse_file(path, false, &p));
+                if (p.backup.new_device.mode != lines[i].mode)
+                        printf("FAIL: NewDevice=%s\n", lines[i].value);
+                ASSERT_EQ(p.backup.new_device.mode, lines[i].mode);
+                ASSERT_STREQ(p.backup.new_device.udid, lines[i].udid);
+                ASSERT_EQ(n_logs, lines[i].warns ? 1 : 0);
+                policy_done(&p);
+                free(text);
+        }
+        free(path);
+}
+
 /* ---- bounds and odd files ---------------------------------------------------------------- */
 
 static void test_line_bounds(const char *tmp) {
@@ -1457,6 +1512,7 @@ int main(void) {
         test_min_free_bytes();
         test_defaults_and_copy();
         test_documents_apps(tmp);
+        test_new_device(tmp);
         test_line_bounds(tmp);
         test_odd_files(tmp);
         test_default_log(tmp);

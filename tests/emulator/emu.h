@@ -121,6 +121,8 @@ typedef struct DeviceInfo {
         bool setup_done;        /* false: backups answer 212 */
         bool developer_mode;    /* DeveloperMode=: default yes; no refuses development-
                                  * signed IPAs (services.c) */
+        bool find_my;           /* FindMyEnabled=: com.apple.fmip IsAssociated; a restore
+                                 * answers 211 (sync-protocols.md §9) */
         /* mobilesync (mobilesync.h; MsClassBit masks): */
         unsigned sync_contacts; /* SyncContacts=: generated contacts, default 0 */
         unsigned sync_events;   /* SyncEvents=: generated events, default 0 */

@@ -634,6 +634,7 @@ static const IniKey info_keys[] = {
         { "DiskFree", parse_size_field, offsetof(DeviceInfo, disk_free) },
         { "SetupDone", parse_bool, offsetof(DeviceInfo, setup_done) },
         { "DeveloperMode", parse_bool, offsetof(DeviceInfo, developer_mode) },
+        { "FindMyEnabled", parse_bool, offsetof(DeviceInfo, find_my) },
         /* mobilesync's store and tethered_sync (mobilesync.h) */
         { "SyncContacts", parse_count, offsetof(DeviceInfo, sync_contacts) },
         { "SyncEvents", parse_count, offsetof(DeviceInfo, sync_events) },
