@@ -21,26 +21,8 @@
 #include <zlib.h>
 
 #include "emu.h"
+#include "test-emu-util.h"
 
-static unsigned failures;
-
-#define ASSERT(expr)                                                                         \
-        do {                                                                                 \
-                if (!(expr)) {                                                               \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);            \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
-
-#define ASSERT_EQ_INT(a, b)                                                                  \
-        do {                                                                                 \
-                long long _a = (a), _b = (b);                                                \
-                if (_a != _b) {                                                              \
-                        printf("FAIL: %s == %s (%lld vs %lld) at %s:%d\n", #a, #b, _a, _b,   \
-                               __FILE__, __LINE__);                                          \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
 
 #define UDID "00008030-0000000000000777"
 #define MAX_MEMBERS 4

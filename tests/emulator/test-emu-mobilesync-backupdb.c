@@ -21,38 +21,14 @@
 
 #include "mobilesync.h"
 #include "profile-pim.h"
+#include "test-emu-util.h"
 
 #define AB_DB "backup/HomeDomain/Library/AddressBook/AddressBook.sqlitedb"
 #define CAL_DB "backup/HomeDomain/Library/Calendar/Calendar.sqlitedb"
 
-static unsigned failures;
-
-#define ASSERT(expr)                                                                               \
-        do {                                                                                       \
-                if (!(expr)) {                                                                     \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);                  \
-                        failures++;                                                                \
-                }                                                                                  \
-        } while (0)
-
-#define ASSERT_OR_RETURN(expr)                                                                     \
-        do {                                                                                       \
-                if (!(expr)) {                                                                     \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);                  \
-                        failures++;                                                                \
-                        return;                                                                    \
-                }                                                                                  \
-        } while (0)
 
 static char base[2048];
 static const MsClass *contacts, *calendars;
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f) {
-        (void) st;
-        (void) flag;
-        (void) f;
-        return remove(p);
-}
 
 static void make_profile(const char *name, const char *ini, char *out, size_t n) {
         char path[4200];
@@ -421,7 +397,7 @@ int main(void) {
         test_no_store();
         test_mutate();
 
-        nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        nftw(base, emu_test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
         if (failures) {
                 printf("%u check(s) failed\n", failures);
                 return 1;
