@@ -6,7 +6,7 @@
  *   tool-ids backup UDID [--state DIR] [--full] [--keep N] [--keep-days N] [--floor BYTES]
  *                        [--require-encryption] [--cancel-after-bytes N] [--progress]
  *                        [--timeout-transfer S] [--timeout-preparing S]
- *   tool-ids restore SOURCE TARGET [--state DIR] [--snapshot ID] [--no-reboot] [--password P]
+ *   tool-ids restore SOURCE TARGET [--state DIR] [--snapshot ID] [--no-reboot] [--skip-checks] [--password P]
  *   tool-ids list UDID [--state DIR]
  *   tool-ids verify UDID ID [--state DIR] [--password-file F]
  *   tool-ids delete UDID ID [--state DIR]
@@ -184,6 +184,7 @@ int main(int argc, char **argv) {
                 { "timeout-preparing", required_argument, NULL, 'T' },
                 { "snapshot", required_argument, NULL, 'S' },
                 { "no-reboot", no_argument, NULL, 'n' },
+                { "skip-checks", no_argument, NULL, 0x104 },
                 { "password", required_argument, NULL, 'P' },
                 { "password-file", required_argument, NULL, 'W' },
                 { "dry-run", no_argument, NULL, 'd' },
@@ -251,6 +252,7 @@ int main(int argc, char **argv) {
                 case 'T': bo.timeout_preparing_s = (unsigned) atoi(optarg); break;
                 case 'S': ro.snapshot = optarg; break;
                 case 'n': ro.reboot = false; break;
+                case 0x104: ro.skip_checks = true; break;
                 case 'P': ro.password = optarg; break;
                 case 'W':
                         free(password);
