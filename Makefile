@@ -58,7 +58,7 @@ COMMON_OBJ   := $(COMMON_SRC:%.c=$(BUILD)/%.o)
 COMMON_LIB   := $(BUILD)/libcommon.a
 
 # ---- lib/: libidevicesync (the backup engine) --------------------------------------------
-LIB_DEPS    = libimobiledevice-1.0 libusbmuxd-2.0 libplist-2.0 zlib sqlite3 openssl libexif libical
+LIB_DEPS    = libimobiledevice-1.0 libusbmuxd-2.0 libplist-2.0 zlib sqlite3 openssl libexif libical libzip
 LIB_CFLAGS  = $(WARN) -Icommon -fPIC -fvisibility=hidden $(shell $(PKG_CONFIG) --cflags $(LIB_DEPS))
 # libunistring (NFC of document names) ships no .pc file.
 LIB_LIBS    = $(shell $(PKG_CONFIG) --libs $(LIB_DEPS)) -lpthread -lunistring

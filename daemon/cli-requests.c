@@ -160,6 +160,7 @@ static int show_request(sd_bus *bus, const char *path) {
         _cleanup_(request_info_done) RequestInfo info = {};
         _cleanup_(table_done) Table items = { .n_columns = 5, .right = BIT(0) | BIT(3) };
         _cleanup_(table_done) Table choices = { .n_columns = 8, .right = 0xfe };
+        _cleanup_(table_done) Table cands = { .n_columns = 7, .right = BIT(5) };
         int r;
 
         r = read_request(bus, path, &info, &error);
@@ -186,6 +187,11 @@ static int show_request(sd_bus *bus, const char *path) {
                                            "REMOVE COMP", "BOTH KEPT" };
         for (size_t i = 0; i < ELEMENTSOF(hdr); i++)
                 if ((r = table_addf(&choices, "%s", hdr[i])) < 0)
+                        return r;
+        static const char *const chdr[] = { "CHOICE", "NAME", "MODEL", "IOS", "DATE", "SIZE",
+                                            "ENCRYPTED" };
+        for (size_t i = 0; i < ELEMENTSOF(chdr); i++)
+                if ((r = table_addf(&cands, "%s", chdr[i])) < 0)
                         return r;
 
         r = sd_bus_message_enter_container(reply, 'v', "a{sv}");
@@ -236,6 +242,34 @@ static int show_request(sd_bus *bus, const char *path) {
                                 r = sd_bus_message_exit_container(reply);
                         if (r >= 0)
                                 r = sd_bus_message_exit_container(reply);
+                } else if (strcmp(key, "candidates") == 0 &&
+                           sd_bus_message_enter_container(reply, 'v', "a(ssssssttb)") > 0) {
+                        /* restore-offer: one row per phone whose backup it offers. */
+                        const char *udid, *name, *model, *ios, *snap, *choice;
+                        uint64_t date, size;
+                        int enc;
+                        char sz[FORMAT_BYTES_MAX], ts[FORMAT_TIMESTAMP_MAX];
+
+                        r = sd_bus_message_enter_container(reply, 'a', "(ssssssttb)");
+                        while (r >= 0 && (r = sd_bus_message_read(reply, "(ssssssttb)", &udid,
+                                                                  &name, &model, &ios, &snap,
+                                                                  &choice, &date, &size,
+                                                                  &enc)) > 0)
+                                if ((r = table_addf(&cands, "%s", choice)) < 0 ||
+                                    (r = table_addf(&cands, "%s", name)) < 0 ||
+                                    (r = table_addf(&cands, "%s", model)) < 0 ||
+                                    (r = table_addf(&cands, "%s", ios)) < 0 ||
+                                    (r = table_addf(&cands, "%s", format_timestamp_usec(
+                                                                          ts, sizeof(ts),
+                                                                          date))) < 0 ||
+                                    (r = table_addf(&cands, "%s", format_bytes(sz, sizeof(sz),
+                                                                               size))) < 0 ||
+                                    (r = table_addf(&cands, "%s", enc ? "yes" : "no")) < 0)
+                                        break;
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
+                        if (r >= 0)
+                                r = sd_bus_message_exit_container(reply);
                 } else
                         r = sd_bus_message_skip(reply, "v");
                 if (r >= 0)
@@ -249,6 +283,8 @@ static int show_request(sd_bus *bus, const char *path) {
                 table_print(&items);
         if (choices.n_cells > choices.n_columns)
                 table_print(&choices);
+        if (cands.n_cells > cands.n_columns)
+                table_print(&cands);
         return 0;
 }
 

@@ -30,6 +30,42 @@
 
 /* ---- the key tables ---------------------------------------------------------------------- */
 
+static const char *const new_device_words[] = {
+        [NEW_DEVICE_ASK] = "ask",
+        [NEW_DEVICE_NEW] = "new",
+        [NEW_DEVICE_RESTORE_LATEST] = "restore-latest",
+        [NEW_DEVICE_RESTORE_FROM] = "restore-from",
+};
+
+const char *new_device_mode_to_string(NewDeviceMode m) {
+        return (unsigned) m < ELEMENTSOF(new_device_words) ? new_device_words[m] : NULL;
+}
+
+/* NewDevice=: a word, or restore-from:<UDID> with a valid UDID (kept canonical, so it
+ * compares with what usbmuxd reports). A bare "restore-from" names no source: refused. */
+static int parse_new_device(const ConfigTableItem *item, const char *value, void *field) {
+        NewDevicePolicy *p = field;
+        const char *udid;
+
+        udid = strncmp(value, "restore-from:", 13) == 0 ? value + 13 : NULL;
+        if (udid) {
+                char buf[UDID_MAX + 1];
+
+                if (!udid_canonical_copy(udid, buf))
+                        return -EINVAL;
+                p->mode = NEW_DEVICE_RESTORE_FROM;
+                strcpy(p->udid, buf);
+                return 0;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(new_device_words); i++)
+                if (i != NEW_DEVICE_RESTORE_FROM && strcmp(value, new_device_words[i]) == 0) {
+                        p->mode = (NewDeviceMode) i;
+                        p->udid[0] = '\0';
+                        return 0;
+                }
+        return -EINVAL;
+}
+
 static const ConfigTableItem backup_items[] = {
         CONFIG_ITEM(PolicyBackup, "AutoRun", config_parse_bool, auto_run, 0, 0, "a boolean"),
         CONFIG_ITEM(PolicyBackup, "MinInterval", config_parse_timespan, min_interval, 0, 0,
@@ -50,6 +86,8 @@ static const ConfigTableItem backup_items[] = {
                     "a percentage such as 5% or a size such as 20G"),
         CONFIG_ITEM(PolicyBackup, "PasscodeWait", config_parse_timespan, passcode_wait, 0, 0,
                     "a time span such as 5min"),
+        CONFIG_ITEM(PolicyBackup, "NewDevice", parse_new_device, new_device, 0, 0,
+                    "ask, new, restore-latest or restore-from:<UDID>"),
 };
 
 static int parse_photos_mode(const ConfigTableItem *item, const char *value, void *field) {
@@ -67,6 +105,7 @@ static int parse_photos_mode(const ConfigTableItem *item, const char *value, voi
 static const char *const apps_words[] = {
         [SYNC_APPS_NO] = "no",
         [SYNC_APPS_INVENTORY] = "inventory",
+        [SYNC_APPS_INSTALL] = "install",
 };
 
 const char *sync_apps_mode_to_string(SyncAppsMode m) {
@@ -105,6 +144,7 @@ static const char *const first_sync_words[] = {
 static const char *const export_words[] = {
         [SYNC_EXPORT_NO] = "no",
         [SYNC_EXPORT_YES] = "export",
+        [SYNC_EXPORT_TWO_WAY] = "two-way",
 };
 
 void sync_exports_to_string(const PolicySync *s, char *buf, size_t n) {
@@ -122,9 +162,10 @@ void sync_exports_to_string(const PolicySync *s, char *buf, size_t n) {
                 return;
         buf[0] = 0;
         for (size_t i = 0; i < ELEMENTSOF(e); i++)
-                if (e[i].m == SYNC_EXPORT_YES && len < n)
-                        len += (size_t) snprintf(buf + len, n - len, "%s%s", len ? " " : "",
-                                                 e[i].name);
+                if (e[i].m != SYNC_EXPORT_NO && len < n)
+                        len += (size_t) snprintf(buf + len, n - len, "%s%s%s", len ? " " : "",
+                                                 e[i].name, e[i].m == SYNC_EXPORT_TWO_WAY ?
+                                                 "=two-way" : "");
 }
 
 const char *sync_documents_mode_to_string(SyncDocumentsMode m) {
@@ -162,6 +203,10 @@ static int parse_apps_mode(const ConfigTableItem *item, const char *value, void 
 }
 
 static int parse_export_mode(const ConfigTableItem *item, const char *value, void *field) {
+        return parse_word(value, export_words, SYNC_EXPORT_TWO_WAY, field);
+}
+
+static int parse_pim_mode(const ConfigTableItem *item, const char *value, void *field) {
         return parse_word(value, export_words, ELEMENTSOF(export_words), field);
 }
 
@@ -260,10 +305,14 @@ static const ConfigTableItem sync_items[] = {
                     "ask, merge, replace-device or replace-computer"),
         CONFIG_ITEM(PolicySync, "TrashDays", config_parse_unsigned, trash_days, 1, 36500,
                     "a number of days from 1 to 36500"),
-        CONFIG_ITEM(PolicySync, "Apps", parse_apps_mode, apps, 0, 0, "inventory or no"),
-        CONFIG_ITEM(PolicySync, "Contacts", parse_export_mode, contacts, 0, 0, "export or no"),
-        CONFIG_ITEM(PolicySync, "Calendars", parse_export_mode, calendars, 0, 0,
-                    "export or no"),
+        CONFIG_ITEM(PolicySync, "Apps", parse_apps_mode, apps, 0, 0,
+                    "inventory, install or no"),
+        { .key = "AppsDir", .parse = config_parse_path, .offset = offsetof(PolicySync, apps_dir),
+          .size = 0, .expect = "an absolute path without . or .. components, or empty" },
+        CONFIG_ITEM(PolicySync, "Contacts", parse_pim_mode, contacts, 0, 0,
+                    "export, two-way or no"),
+        CONFIG_ITEM(PolicySync, "Calendars", parse_pim_mode, calendars, 0, 0,
+                    "export, two-way or no"),
         CONFIG_ITEM(PolicySync, "Bookmarks", parse_export_mode, bookmarks, 0, 0,
                     "export or no"),
         CONFIG_ITEM(PolicySync, "Notes", parse_export_mode, notes, 0, 0, "export or no"),
@@ -277,6 +326,15 @@ static const ConfigTableItem store_items[] = {
           .expect = "an absolute path without . or .. components" },
 };
 
+static const ConfigTableItem restore_items[] = {
+        CONFIG_ITEM(PolicyRestore, "SystemFiles", config_parse_bool, system_files, 0, 0,
+                    "a boolean"),
+        CONFIG_ITEM(PolicyRestore, "Settings", config_parse_bool, settings, 0, 0, "a boolean"),
+        CONFIG_ITEM(PolicyRestore, "RemoveItemsNotRestored", config_parse_bool, remove_items,
+                    0, 0, "a boolean"),
+        CONFIG_ITEM(PolicyRestore, "AppList", config_parse_bool, app_list, 0, 0, "a boolean"),
+};
+
 #define SECTION(n, items_, field, ...)                                                        \
         { .name = n, .items = items_, .n_items = ELEMENTSOF(items_),                          \
           .offset = offsetof(Policy, field), __VA_ARGS__ }
@@ -285,6 +343,7 @@ static const ConfigSection policy_sections[] = {
         SECTION("Backup", backup_items, backup),
         SECTION("Sync", sync_items, sync),
         SECTION("Store", store_items, store),
+        SECTION("Restore", restore_items, restore),
 };
 
 static const Policy policy_defaults = {
@@ -299,6 +358,7 @@ static const Policy policy_defaults = {
                 .keep_days = 0,
                 .min_free_space = { .kind = SPACE_PERCENT, .value = 5 },
                 .passcode_wait = 5 * USEC_PER_MINUTE,
+                .new_device = { .mode = NEW_DEVICE_ASK },
         },
         .sync = {
                 .enabled = true,
@@ -317,9 +377,16 @@ static const Policy policy_defaults = {
                 .notes = SYNC_EXPORT_YES,
                 .voice_memos = SYNC_EXPORT_YES,
                 .apps = SYNC_APPS_INVENTORY,
+                .apps_dir = NULL,
         },
         .store = {
                 .backup_dir = NULL,
+        },
+        .restore = {
+                .system_files = true,
+                .settings = true,
+                .remove_items = true,
+                .app_list = true,
         },
 };
 
@@ -345,6 +412,7 @@ void policy_done(Policy *p) {
         free(p->sync.photos_dir);
         free(p->sync.documents_dir);
         free(p->sync.documents_apps);
+        free(p->sync.apps_dir);
         policy_init_defaults(p);
 }
 
@@ -355,7 +423,7 @@ static int strdup_or_null(const char *s, char **ret) {
 }
 
 int policy_copy(const Policy *src, Policy *ret) {
-        char *dir = NULL, *photos = NULL, *docs = NULL, *apps = NULL;
+        char *dir = NULL, *photos = NULL, *docs = NULL, *apps = NULL, *apps_dir = NULL;
 
         assert(src);
         assert(ret);
@@ -363,7 +431,9 @@ int policy_copy(const Policy *src, Policy *ret) {
         if (strdup_or_null(src->store.backup_dir, &dir) < 0 ||
             strdup_or_null(src->sync.photos_dir, &photos) < 0 ||
             strdup_or_null(src->sync.documents_dir, &docs) < 0 ||
-            strdup_or_null(src->sync.documents_apps, &apps) < 0) {
+            strdup_or_null(src->sync.documents_apps, &apps) < 0 ||
+            strdup_or_null(src->sync.apps_dir, &apps_dir) < 0) {
+                free(apps_dir);
                 free(dir);
                 free(photos);
                 free(docs);
@@ -375,6 +445,7 @@ int policy_copy(const Policy *src, Policy *ret) {
         ret->sync.photos_dir = photos;
         ret->sync.documents_dir = docs;
         ret->sync.documents_apps = apps;
+        ret->sync.apps_dir = apps_dir;
         return 0;
 }
 

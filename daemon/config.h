@@ -40,6 +40,25 @@
 #define POLICY_RUNTIME_DIR "/run/idevicesync"
 #define POLICY_VENDOR_DIR "/usr/lib/idevicesync"
 
+/* NewDevice=: what happens when a device the daemon never backed up attaches while another
+ * device has a committed snapshot (issue 17): ask (a restore-offer request), new (back it
+ * up as a new phone), restore-latest (the newest snapshot of any other device),
+ * restore-from:<UDID> (that device's newest snapshot). */
+typedef enum NewDeviceMode {
+        NEW_DEVICE_ASK,
+        NEW_DEVICE_NEW,
+        NEW_DEVICE_RESTORE_LATEST,
+        NEW_DEVICE_RESTORE_FROM,
+} NewDeviceMode;
+
+typedef struct NewDevicePolicy {
+        NewDeviceMode mode;
+        char udid[65];                  /* restore-from: the source, canonical; else "" */
+} NewDevicePolicy;
+
+/* "ask", "new", "restore-latest", "restore-from" (without the UDID). */
+const char *new_device_mode_to_string(NewDeviceMode m);
+
 /* [Backup]: whether and when a device is backed up, and what is kept. */
 typedef struct PolicyBackup {
         bool auto_run;                  /* AutoRun=: back up on connection */
@@ -52,6 +71,7 @@ typedef struct PolicyBackup {
         unsigned keep_days;             /* KeepDays=: 0 = no age limit */
         SpaceLimit min_free_space;      /* MinFreeSpace= */
         usec_t passcode_wait;           /* PasscodeWait=: 0 = do not wait */
+        NewDevicePolicy new_device;     /* NewDevice=ask|new|restore-latest|restore-from:… */
 } PolicyBackup;
 
 /* [Sync]: the sync stage after each successful backup, per category. */
@@ -79,17 +99,20 @@ typedef enum SyncFirstSyncMode {
         SYNC_FIRST_REPLACE_COMPUTER,
 } SyncFirstSyncMode;
 
-/* Contacts=, Calendars=, Bookmarks=, Notes=, VoiceMemos=: exported from each new backup
- * (part 4 adds two-way for contacts and calendars). */
+/* Contacts=, Calendars=, Bookmarks=, Notes=, VoiceMemos=: exported from each new backup;
+ * Contacts= and Calendars= may also be two-way (with the phone through mobilesync). */
 typedef enum SyncExportMode {
         SYNC_EXPORT_NO,
         SYNC_EXPORT_YES,
+        SYNC_EXPORT_TWO_WAY,                    /* Contacts= and Calendars= only */
 } SyncExportMode;
 
-/* Apps=: the inventory (<library>/apps.json) or nothing. */
+/* Apps=: the inventory (<library>/apps.json), the inventory and the IPAs of AppsDir=
+ * installed on the phone, or nothing. */
 typedef enum SyncAppsMode {
         SYNC_APPS_NO,
         SYNC_APPS_INVENTORY,
+        SYNC_APPS_INSTALL,
 } SyncAppsMode;
 
 /* DocumentsApps=: at most this many bundle ids, each at most this long (Apple's limit). */
@@ -109,8 +132,10 @@ typedef struct PolicySync {
         SyncDeletionsMode deletions;    /* Deletions=hold|propagate|never */
         SyncFirstSyncMode first_sync;   /* FirstSync=ask|merge|replace-device|… */
         unsigned trash_days;            /* TrashDays=: days the host trash keeps a file */
-        SyncExportMode contacts, calendars, bookmarks, notes, voice_memos;  /* export|no */
-        SyncAppsMode apps;              /* Apps=inventory|no */
+        SyncExportMode contacts, calendars;     /* export|two-way|no */
+        SyncExportMode bookmarks, notes, voice_memos;  /* export|no */
+        SyncAppsMode apps;              /* Apps=inventory|install|no */
+        char *apps_dir;                 /* AppsDir=: owned; NULL = <library>/apps-to-install */
 } PolicySync;
 
 /* The words of the modes above, as the config file, the helper protocol and the library
@@ -120,7 +145,8 @@ const char *sync_deletions_mode_to_string(SyncDeletionsMode m);
 const char *sync_first_sync_mode_to_string(SyncFirstSyncMode m);
 const char *sync_apps_mode_to_string(SyncAppsMode m);
 /* The exports the policy turns on, as the helper protocol spells them: names separated by
- * one space ("contacts calendars voice-memos"), into buf. */
+ * one space ("contacts calendars voice-memos"; a two-way one as "contacts=two-way"), into
+ * buf. */
 void sync_exports_to_string(const PolicySync *s, char *buf, size_t n);
 
 /* Whether s is a bundle id DocumentsApps= accepts: 1..POLICY_BUNDLE_ID_MAX characters of
@@ -133,10 +159,21 @@ typedef struct PolicyStore {
                                          * main file only */
 } PolicyStore;
 
+/* [Restore]: what a restore onto this device carries (sync-protocols.md §9: the options
+ * the working open restores on iOS 17/18 use). */
+typedef struct PolicyRestore {
+        bool system_files;              /* SystemFiles=: RestoreSystemFiles */
+        bool settings;                  /* Settings=: RestorePreserveSettings = !settings */
+        bool remove_items;              /* RemoveItemsNotRestored=: so that iOS migrates and
+                                         * re-downloads the apps (pymobiledevice3#1053) */
+        bool app_list;                  /* AppList=: RestoreApplications.plist */
+} PolicyRestore;
+
 typedef struct Policy {
         PolicyBackup backup;
         PolicySync sync;
         PolicyStore store;
+        PolicyRestore restore;
 } Policy;
 
 /* Where the files are looked up; every pointer is borrowed and must not be NULL. */

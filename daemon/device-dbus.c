@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "device.h"
+#include "restore-offer.h"
 #include "idevicesync.h"
 #include "job-type.h"
 #include "log.h"
@@ -167,21 +168,45 @@ static int method_start_sync(sd_bus_message *msg, void *userdata, sd_bus_error *
         return sd_bus_reply_method_return(msg, "o", j->path);
 }
 
+static int cancel(sd_bus_message *msg, Device *d, bool force, sd_bus_error *error) {
+        int r;
+
+        manager_note_activity(d->manager);
+        if (!d->job)
+                return sd_bus_error_setf(error, BUS_ERROR_NO_JOB, "Nothing is running on %s.",
+                                         d->udid);
+        r = restore_cancel_check(d->job, force, error);
+        if (r < 0)
+                return r;
+        log_device(LOG_INFO, d->udid, d->job->path, NULL, "Cancelling the %s of %s on request",
+                   job_kind_to_string(d->job->kind), d->udid);
+        job_cancel(d->job, "cancelled");
+        return sd_bus_reply_method_return(msg, NULL);
+}
+
 static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        Device *d = userdata;
+        int r = bus_check_root(msg, error);
+
+        if (r < 0)
+                return r;
+        return cancel(msg, userdata, false, error);
+}
+
+/* CancelWithOptions(a{sv}): "force" b cancels a restore that is past the point of a
+ * clean stop. */
+static int method_cancel_with_options(sd_bus_message *msg, void *userdata,
+                                      sd_bus_error *error) {
+        static const char *const allowed[] = { "force", NULL };
+        bool opt[1] = { false };
         int r;
 
         r = bus_check_root(msg, error);
         if (r < 0)
                 return r;
-        manager_note_activity(d->manager);
-        if (!d->job)
-                return sd_bus_error_setf(error, BUS_ERROR_NO_JOB, "Nothing is running on %s.",
-                                         d->udid);
-        log_device(LOG_INFO, d->udid, d->job->path, NULL, "Cancelling the %s of %s on request",
-                   job_kind_to_string(d->job->kind), d->udid);
-        job_cancel(d->job, "cancelled");
-        return sd_bus_reply_method_return(msg, NULL);
+        r = read_options(msg, allowed, opt, error);
+        if (r < 0)
+                return r;
+        return cancel(msg, userdata, opt[0], error);
 }
 
 static int method_list_snapshots(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
@@ -465,10 +490,10 @@ static int method_extract(sd_bus_message *msg, void *userdata, sd_bus_error *err
 }
 
 static int method_start_restore(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
-        static const char *const allowed[] = { "reboot", NULL };
+        static const char *const allowed[] = { "reboot", "skip-checks", NULL };
         Device *d = userdata, *target;
         const char *snapshot, *target_udid;
-        bool opt[1] = { true };
+        bool opt[2] = { true, false };
         Job *j = NULL;
         int r;
 
@@ -494,7 +519,7 @@ static int method_start_restore(sd_bus_message *msg, void *userdata, sd_bus_erro
         /* The job belongs to the device being restored: that is the one that is busy. */
         r = device_start_job(d, JOB_RESTORE,
                              &(JobParams) { .snapshot = snapshot, .target = target,
-                                            .reboot = opt[0] }, &j);
+                                            .reboot = opt[0], .skip_checks = opt[1] }, &j);
         if (r < 0)
                 return r;
         return sd_bus_reply_method_return(msg, "o", j->path);
@@ -595,6 +620,9 @@ const sd_bus_vtable device_vtable[] = {
                                 SD_BUS_RESULT("o", job), method_start_sync,
                                 SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Cancel", NULL, NULL, method_cancel, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("CancelWithOptions", SD_BUS_ARGS("a{sv}", options),
+                                SD_BUS_NO_RESULT, method_cancel_with_options,
+                                SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ListSnapshots", SD_BUS_NO_ARGS,
                                 SD_BUS_RESULT("a(sta{sv})", snapshots), method_list_snapshots,
                                 SD_BUS_VTABLE_UNPRIVILEGED),

@@ -41,6 +41,7 @@ static const StateField fields[] = {
         N("LastSync", "Time", NULL, SF_U64, last_sync),
         S("LastSync", "Result", NULL, last_sync_result),
         S("Job", "Running", "running", running),
+        S("NewDevice", "Answer", NULL, new_device_answer),
 };
 
 static int parse_u64(const char *s, uint64_t *ret) {
@@ -106,6 +107,8 @@ bool device_state_request_is_valid(const DeviceStateRequest *r) {
                 return false;
         if (strcmp(r->kind, "deletions") == 0)
                 return r->category[0] == 0 || word_ok(r->category, sizeof(r->category));
+        if (strcmp(r->kind, "restore-offer") == 0)
+                return r->category[0] == 0;
         return strcmp(r->kind, "first-sync") == 0 && word_ok(r->category, sizeof(r->category));
 }
 

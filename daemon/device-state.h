@@ -23,6 +23,8 @@
  *   Request=<number> <kind> <created µs> <category or ->     one per open request
  *   [Decisions]
  *   Decision=<category>/<choice>/<item>         one per answer not yet applied
+ *   [NewDevice]
+ *   Answer=new|restore:<UDID>                   the restore-offer, answered (once)
  *
  * The requests' numbers and creation times are kept so that a restart or an unplug keeps
  * the same object paths; what is asked is read again from sync.db. Answers stay until a
@@ -63,6 +65,8 @@ typedef struct DeviceStateFile {
         uint64_t last_sync;
         char last_sync_result[32];
         char running[16];                       /* job kind, "" = none */
+        char new_device_answer[80];             /* [NewDevice] Answer=: the restore-offer's
+                                                 * answer ("new", "restore:<UDID>"), "" none */
         uint32_t next_request;                  /* the manager's counter when written: a
                                                  * number is never given out twice */
         DeviceStateRequest *requests;           /* owned; device_state_file_done() */

@@ -22,6 +22,7 @@
 
 #include "device-state.h"
 #include "device.h"
+#include "restore-offer.h"
 #include "idevicesync.h"
 #include "job-type.h"
 #include "log.h"
@@ -196,7 +197,7 @@ int device_save(Device *d) {
         if (!path || asprintf(&dir, "%s/%s", d->manager->state_dir, d->udid) < 0)
                 return -ENOMEM;
         /* The open requests (and records not reconciled yet): their numbers survive. */
-        reqs = calloc(m->n_requests + d->n_saved_requests + 1, sizeof(*reqs));
+        reqs = calloc(m->n_requests + d->n_saved_requests + 2, sizeof(*reqs));
         if (!reqs)
                 return -ENOMEM;
         for (size_t i = 0; i < m->n_requests; i++) {
@@ -213,6 +214,9 @@ int device_save(Device *d) {
         for (size_t i = 0; i < d->n_saved_requests && st.n_requests < DEVICE_STATE_REQUESTS_MAX;
              i++)
                 reqs[st.n_requests++] = d->saved_requests[i];
+        if (d->saved_offer.id != 0 && st.n_requests < DEVICE_STATE_REQUESTS_MAX)
+                reqs[st.n_requests++] = d->saved_offer;
+        snprintf(st.new_device_answer, sizeof(st.new_device_answer), "%s", d->new_device_answer);
         st.requests = reqs;
         (void) mkdir(d->manager->state_dir, 0700);
         (void) mkdir(dir, 0700);
@@ -282,12 +286,27 @@ int device_load(Device *d) {
         free(d->saved_requests);
         d->saved_requests = TAKE_PTR(st.requests);
         d->n_saved_requests = st.n_requests;
+        /* The restore-offer is the daemon's own (restore-offer.c): kept apart, so that the
+         * reconcile with sync.db does not drop it. */
+        d->saved_offer = (DeviceStateRequest) {};
+        for (size_t i = 0; i < d->n_saved_requests; i++)
+                if (strcmp(d->saved_requests[i].kind, "restore-offer") == 0) {
+                        d->saved_offer = d->saved_requests[i];
+                        memmove(d->saved_requests + i, d->saved_requests + i + 1,
+                                (d->n_saved_requests - i - 1) * sizeof(*d->saved_requests));
+                        d->n_saved_requests--;
+                        break;
+                }
+        snprintf(d->new_device_answer, sizeof(d->new_device_answer), "%s",
+                 st.new_device_answer);
         /* Numbers are never given out twice, even those of requests gone since. */
         if (st.next_request > d->manager->next_request_id)
                 d->manager->next_request_id = st.next_request;
         for (size_t i = 0; i < d->n_saved_requests; i++)
                 if (d->saved_requests[i].id > d->manager->next_request_id)
                         d->manager->next_request_id = d->saved_requests[i].id;
+        if (d->saved_offer.id > d->manager->next_request_id)
+                d->manager->next_request_id = d->saved_offer.id;
         device_state_file_done(&st);
         if (strcmp(st.running, "backup") == 0) {
                 /* The daemon stopped mid-run: the engine cleans the staging on its next run. */
@@ -408,6 +427,12 @@ void device_apply_answers(Device *d, bool computer) {
 /* "1 question waiting: <summary of the first>" for the state's reason. */
 static void decision_reason(Device *d, char *buf, size_t size) {
         Manager *m = d->manager;
+        Request *offer = request_find_device(m, d, REQUEST_RESTORE_OFFER, NULL);
+
+        if (offer) {            /* restore-offer.c words it the same */
+                snprintf(buf, size, "A new device: %s", offer->summary);
+                return;
+        }
         size_t n = request_count_device(m, d, REQUEST_FIRST_SYNC);
         const char *first = "";
 
@@ -526,6 +551,9 @@ void device_evaluate(Device *d) {
                         device_set_state(d, s, "Automatic backups are off (AutoRun=no).");
                 return;
         }
+        /* A new phone: offer the latest backup of another before its first backup. */
+        if (restore_offer_check(d) > 0)
+                return;
         device_set_state(d, s, "Checking the backup policy.");
         r = device_check_policy(d, false, &reason, &next);
         if (r < 0) {

@@ -89,6 +89,10 @@ struct Device {
                                                  * them, pointing into decisions */
         DeviceStateRequest *saved_requests;     /* from the state file, until reconciled */
         size_t n_saved_requests;
+        DeviceStateRequest saved_offer;         /* the state file's restore-offer (id 0: none),
+                                                 * until restore_offer_resume() */
+        char new_device_answer[80];             /* the restore-offer's answer, "" = none */
+        char restoring_from[65];                /* the offer's restore job runs: its source */
         sd_event_source *retry_timer;
         sd_event_source *passcode_timer;
 

@@ -91,6 +91,7 @@ enum {
         OPT_DOMAIN = 1 << 8,
         OPT_ALL = 1 << 9,
         OPT_ASK_PASSWORD = 1 << 10,
+        OPT_SKIP_CHECKS = 1 << 11,
 };
 
 bool arg_legend = true;
@@ -103,6 +104,7 @@ const char *arg_domain;
 bool arg_all;
 bool arg_ask_password;
 static bool arg_reboot = true;
+static bool arg_skip_checks;
 static unsigned arg_given;              /* OPT_* of the options on the command line */
 
 /* ---- status -------------------------------------------------------------------------- */
@@ -421,8 +423,8 @@ static int verb_restore(int argc, char **argv) {
 
         r = new_device_call(bus, path, "StartRestore", &call);
         if (r >= 0)
-                r = sd_bus_message_append(call, "ssa{sv}", id, arg_to, 1, "reboot", "b",
-                                          arg_reboot);
+                r = sd_bus_message_append(call, "ssa{sv}", id, arg_to, 2, "reboot", "b",
+                                          arg_reboot, "skip-checks", "b", arg_skip_checks);
         if (r < 0)
                 return r;
         return run_job(bus, call, udid, "Restore");
@@ -490,6 +492,10 @@ static int verb_cancel(int argc, char **argv) {
         r = device_path_of(argv[1], &path);
         if (r != 0)
                 return r;
+        /* --force: a restore past the point of a clean stop (CancelWithOptions). */
+        if (arg_force)
+                return call_simple(path, BUS_IFACE_DEVICE, "CancelWithOptions", 0, argv[1],
+                                   "Failed to cancel", "a{sv}", 1, "force", "b", 1);
         return call_simple(path, BUS_IFACE_DEVICE, "Cancel", 0, argv[1], "Failed to cancel",
                            NULL);
 }
@@ -613,7 +619,8 @@ static int help(void) {
                "     --no-pager      Accepted for compatibility; no pager is ever used\n"
                "     --no-legend     status, list-snapshots, requests: no column headers\n"
                "     --full          backup: a full backup, not an incremental one\n"
-               "     --force         backup: run now even if the policy says not now\n"
+               "     --force         backup: run now even if the policy says not now;\n"
+               "                     cancel: also a restore that is sending the backup\n"
                "     --wait          backup, restore, verify, sync: follow the job to its end\n"
                "     --dry-run       sync: print the plan, change nothing (implies --wait)\n"
                "     --to=UDID       restore: the device to restore onto\n"
@@ -623,6 +630,7 @@ static int help(void) {
                "     --ask-password  files, extract: ask for the backup password (also asked\n"
                "                     on a terminal when the service's password does not fit)\n"
                "     --no-reboot     restore: do not reboot the device afterwards\n"
+               "     --skip-checks   restore: skip the pre-checks (experts only)\n"
                "     --items=ID[,ID] answer: only these items of a deletions request\n"
                "\n"
                "Exit status: 0 done, 1 failed, 2 usage, 3 cancelled, 4 deferred or denied\n"
@@ -644,8 +652,9 @@ static const Verb verbs[] = {
         { "status", 0, false, "", OPT_NO_LEGEND, verb_status },
         { "list-snapshots", 1, false, "UDID", OPT_NO_LEGEND, verb_list_snapshots },
         { "backup", 1, false, "UDID", OPT_FULL | OPT_FORCE | OPT_WAIT, verb_backup },
-        { "cancel", 1, false, "UDID", 0, verb_cancel },
-        { "restore", 1, false, "SNAPSHOT", OPT_TO | OPT_NO_REBOOT | OPT_WAIT, verb_restore },
+        { "cancel", 1, false, "UDID", OPT_FORCE, verb_cancel },
+        { "restore", 1, false, "SNAPSHOT", OPT_TO | OPT_NO_REBOOT | OPT_WAIT | OPT_SKIP_CHECKS,
+          verb_restore },
         { "verify", 1, false, "SNAPSHOT", OPT_WAIT, verb_verify },
         { "sync", 1, false, "UDID", OPT_DRY_RUN | OPT_WAIT, verb_sync },
         { "sync-status", 1, false, "UDID", OPT_NO_LEGEND, verb_sync_status },
@@ -684,6 +693,8 @@ static const char *option_name(unsigned opt) {
                 return "--all";
         case OPT_ASK_PASSWORD:
                 return "--ask-password";
+        case OPT_SKIP_CHECKS:
+                return "--skip-checks";
         default:
                 return "?";
         }
@@ -706,6 +717,7 @@ static int parse_argv(int argc, char *argv[]) {
                 ARG_DOMAIN,
                 ARG_ALL,
                 ARG_ASK_PASSWORD,
+                ARG_SKIP_CHECKS,
         };
         static const struct option options[] = {
                 { "help", no_argument, NULL, 'h' },
@@ -716,6 +728,7 @@ static int parse_argv(int argc, char *argv[]) {
                 { "wait", no_argument, NULL, ARG_WAIT },
                 { "to", required_argument, NULL, ARG_TO },
                 { "no-reboot", no_argument, NULL, ARG_NO_REBOOT },
+                { "skip-checks", no_argument, NULL, ARG_SKIP_CHECKS },
                 { "no-pager", no_argument, NULL, ARG_NO_PAGER },
                 { "dry-run", no_argument, NULL, ARG_DRY_RUN },
                 { "items", required_argument, NULL, ARG_ITEMS },
@@ -756,6 +769,10 @@ static int parse_argv(int argc, char *argv[]) {
                 case ARG_NO_REBOOT:
                         arg_reboot = false;
                         arg_given |= OPT_NO_REBOOT;
+                        break;
+                case ARG_SKIP_CHECKS:
+                        arg_skip_checks = true;
+                        arg_given |= OPT_SKIP_CHECKS;
                         break;
                 case ARG_DRY_RUN:
                         arg_dry_run = true;

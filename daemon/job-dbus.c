@@ -9,6 +9,7 @@
 
 #include "idevicesync.h"
 #include "job.h"
+#include "restore-offer.h"
 #include "log.h"
 
 static int property_get_kind(sd_bus *bus, const char *path, const char *interface,
@@ -60,6 +61,9 @@ static int method_cancel(sd_bus_message *msg, void *userdata, sd_bus_error *erro
         if (r < 0)
                 return r;
         manager_note_activity(j->manager);
+        r = restore_cancel_check(j, false, error);
+        if (r < 0)
+                return r;
         log_device(LOG_INFO, j->udid, j->path, NULL,
                    "Cancelling job %u on request", j->id);
         job_cancel(j, "cancelled");

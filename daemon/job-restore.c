@@ -7,11 +7,18 @@
 #include <stdio.h>
 
 #include "job-type.h"
+#include "restore-offer.h"
 
 static int restore_request(Device *d, const JobParams *p, WorkerRequest *req) {
         req->snapshot = p->snapshot;
         req->target = p->target->udid;
         req->reboot = p->reboot;
+        req->skip_checks = p->skip_checks;
+        /* What is carried is the target's policy: it is the phone that changes. */
+        req->restore_system = p->target->policy.restore.system_files;
+        req->restore_settings = p->target->policy.restore.settings;
+        req->restore_remove = p->target->policy.restore.remove_items;
+        req->restore_app_list = p->target->policy.restore.app_list;
         return 0;
 }
 
@@ -25,6 +32,11 @@ static void restore_started(Device *target, Job *j, const JobParams *p) {
                                  p->source->udid);
 }
 
+static void restore_finished(Device *target, Job *j) {
+        restore_offer_job_ended(target, j);
+        device_after_side_job(target, j);
+}
+
 static int restore_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res) {
         char *pw = worker_read_password();
         ids_restore_options o = {
@@ -33,9 +45,12 @@ static int restore_run(const WorkerRequest *req, ids_cancel *cancel, WorkerRepor
                 .target_udid = req->target,
                 .state_dir = req->state_dir,
                 .backup_dir = req->backup_dir,
-                .system = true,
-                .settings = true,
+                .system = req->restore_system,
+                .settings = req->restore_settings,
+                .remove_items_not_restored = req->restore_remove,
+                .app_list = req->restore_app_list,
                 .reboot = req->reboot,
+                .skip_checks = req->skip_checks,
                 .password = pw,
                 .progress = worker_on_progress,
                 .cancel = cancel,
@@ -56,6 +71,6 @@ const JobType job_type_restore = {
         .clean_cancel = true,
         .request = restore_request,
         .started = restore_started,
-        .finished = device_after_side_job,
+        .finished = restore_finished,
         .run = restore_run,
 };

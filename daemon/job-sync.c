@@ -35,6 +35,7 @@ int job_sync_request(Device *d, WorkerRequest *req) {
         sync_exports_to_string(s, exports, sizeof(exports));
         req->exports = exports;
         req->apps = sync_apps_mode_to_string(s->apps);
+        req->apps_dir = s->apps_dir;
         /* A person's answers go with every sync until one that had them ends "done". */
         return device_fill_decisions(d, req);
 }
@@ -104,13 +105,19 @@ static void sync_finished(Device *d, Job *j) {
                 device_apply_answers(d, true);
 }
 
-/* IDS_SYNC_EXPORT_YES when word is one of the space-separated words of list. */
+/* IDS_SYNC_EXPORT_YES when word is one of the space-separated words of list,
+ * IDS_SYNC_EXPORT_TWO_WAY when "word=two-way" is. */
 static ids_sync_export word_listed(const char *list, const char *word) {
         size_t n = strlen(word);
 
         for (const char *p = list; (p = strstr(p, word)); p += n)
-                if ((p == list || p[-1] == ' ') && (p[n] == 0 || p[n] == ' '))
-                        return IDS_SYNC_EXPORT_YES;
+                if (p == list || p[-1] == ' ') {
+                        if (p[n] == 0 || p[n] == ' ')
+                                return IDS_SYNC_EXPORT_YES;
+                        if (strncmp(p + n, "=two-way", 8) == 0 &&
+                            (p[n + 8] == 0 || p[n + 8] == ' '))
+                                return IDS_SYNC_EXPORT_TWO_WAY;
+                }
         return IDS_SYNC_EXPORT_NO;
 }
 
@@ -127,7 +134,7 @@ int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res
         static const char *const photos[] = { "no", "import" };
         static const char *const crash[] = { "no", "copy", "move" };
         static const char *const documents[] = { "no", "import", "two-way" };
-        static const char *const apps_modes[] = { "no", "inventory" };
+        static const char *const apps_modes[] = { "no", "inventory", "install" };
         static const char *const deletions[] = { "hold", "propagate", "never" };
         static const char *const first[] = { "ask", "merge", "replace-device",
                                              "replace-computer" };
@@ -147,7 +154,8 @@ int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res
                                                              IDS_SYNC_DELETIONS_HOLD),
                 .first_sync = (ids_sync_first_sync) parse_mode(req->first_sync, first, 4,
                                                                IDS_SYNC_FIRST_ASK),
-                .apps = (ids_sync_apps) parse_mode(req->apps, apps_modes, 2, IDS_SYNC_APPS_NO),
+                .apps = (ids_sync_apps) parse_mode(req->apps, apps_modes, 3, IDS_SYNC_APPS_NO),
+                .apps_dir = req->apps_dir,
                 .trash_days = req->trash_days > 36500 ? 36500 : (unsigned) req->trash_days,
                 .offline = req->offline,
                 .dry_run = req->dry_run,

@@ -27,6 +27,7 @@ typedef struct JobParams {
         const char *snapshot;                   /* verify/restore/delete: checked; "" latest */
         Device *target;                         /* restore: the device restored (its owner) */
         bool reboot;                            /* restore: reboot the target at the end */
+        bool skip_checks;                       /* restore: no pre-checks (experts) */
         sd_bus_message *reply;                  /* a call to answer when the job ends */
         Device *source;                         /* set by device_start_job(): the caller's */
         /* files/extract: the filters, the caller's fd (files: the listing goes there;

@@ -12,6 +12,9 @@
  *               "choices" a(sttttttt): choice, add_device, add_computer,
  *               overwrite_device, overwrite_computer, remove_device, remove_computer,
  *               conflicts (what that choice would do, in files)
+ *   restore-offer "candidates" a(ssssssttb): udid, name, model (ProductType), iOS,
+ *               snapshot id, choice (restore:<UDID>), date (µs), size (bytes), encrypted;
+ *               newest first
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,7 +51,7 @@ static int property_get_choices(sd_bus *bus, const char *path, const char *inter
                                 sd_bus_error *error) {
         Request *r = userdata;
 
-        return sd_bus_message_append_strv(reply, (char **) request_kind_choices(r->kind));
+        return sd_bus_message_append_strv(reply, r->choices ?: (char **) request_kind_choices(r->kind));
 }
 
 /* A Details entry whose value is an array: {key: <a SIG>}, opened down to the array's
@@ -127,6 +130,25 @@ static int append_first_sync(sd_bus_message *reply, const Request *r) {
         return k;
 }
 
+#define CANDIDATE_SIG "(ssssssttb)"
+
+static int append_restore_offer(sd_bus_message *reply, const Request *r) {
+        int k = open_array_entry(reply, "candidates", CANDIDATE_SIG);
+
+        for (size_t i = 0; k >= 0 && i < r->n_candidates; i++) {
+                const RequestCandidate *c = &r->candidates[i];
+                char choice[80];
+
+                snprintf(choice, sizeof(choice), "restore:%s", c->udid);
+                k = sd_bus_message_append(reply, CANDIDATE_SIG, c->udid, c->name, c->model,
+                                          c->ios, c->snapshot, choice, c->date, c->size,
+                                          (int) c->encrypted);
+        }
+        if (k >= 0)
+                k = close_array_entry(reply);
+        return k;
+}
+
 static int property_get_details(sd_bus *bus, const char *path, const char *interface,
                                 const char *property, sd_bus_message *reply, void *userdata,
                                 sd_bus_error *error) {
@@ -136,8 +158,9 @@ static int property_get_details(sd_bus *bus, const char *path, const char *inter
         k = sd_bus_message_open_container(reply, 'a', "{sv}");
         if (k < 0)
                 return k;
-        k = r->kind == REQUEST_DELETIONS ? append_deletions(reply, r) :
-                                           append_first_sync(reply, r);
+        k = r->kind == REQUEST_DELETIONS     ? append_deletions(reply, r) :
+            r->kind == REQUEST_RESTORE_OFFER ? append_restore_offer(reply, r) :
+                                               append_first_sync(reply, r);
         if (k < 0)
                 return k;
         return sd_bus_message_close_container(reply);

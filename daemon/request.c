@@ -15,6 +15,7 @@
 #include "log.h"
 #include "macro.h"
 #include "request.h"
+#include "restore-offer.h"
 
 const char *const request_prop_names[_REQUEST_PROP_MAX] = {
         [REQUEST_PROP_SUMMARY] = "Summary",
@@ -24,6 +25,7 @@ const char *const request_prop_names[_REQUEST_PROP_MAX] = {
 static const char *const kind_names[_REQUEST_KIND_MAX] = {
         [REQUEST_DELETIONS] = "deletions",
         [REQUEST_FIRST_SYNC] = "first-sync",
+        [REQUEST_RESTORE_OFFER] = "restore-offer",
 };
 
 const char *request_kind_to_string(RequestKind k) {
@@ -65,6 +67,10 @@ Request *request_free(Request *r) {
         items_free(r->items, r->n_items);
         free(r->path);
         free(r->summary);
+        free(r->candidates);
+        for (size_t i = 0; r->choices && r->choices[i]; i++)
+                free(r->choices[i]);
+        free(r->choices);
         free(r);
         return NULL;
 }
@@ -165,7 +171,8 @@ Request *request_find_device(Manager *m, const Device *d, RequestKind kind,
 }
 
 bool request_device_blocked(Manager *m, const Device *d) {
-        return request_count_device(m, d, REQUEST_FIRST_SYNC) > 0;
+        return request_count_device(m, d, REQUEST_FIRST_SYNC) > 0 ||
+               request_count_device(m, d, REQUEST_RESTORE_OFFER) > 0;
 }
 
 /* ---- what a request says --------------------------------------------------------------- */
@@ -178,15 +185,23 @@ static void update_summary(Request *r) {
         char buf[512];
 
         if (r->kind == REQUEST_DELETIONS) {
-                uint64_t comp = 0, dev = 0;
+                uint64_t comp = 0, dev = 0, apps = 0;
+                const char *app = NULL;
+                size_t len;
 
                 for (size_t i = 0; i < r->n_items; i++) {
-                        if (strcmp(r->items[i].side, "computer") == 0)
+                        /* Apps=install: an app whose IPA left AppsDir=; approve uninstalls. */
+                        if (strcmp(r->items[i].category, "apps") == 0) {
+                                apps++;
+                                app = r->items[i].path;
+                        } else if (strcmp(r->items[i].side, "computer") == 0)
                                 comp++;
                         else
                                 dev++;
                 }
-                if (dev == 0)
+                if (comp + dev == 0)
+                        buf[0] = 0;
+                else if (dev == 0)
                         snprintf(buf, sizeof(buf), "Remove %" PRIu64 " file%s from the computer "
                                  "that %s deleted on %s?", comp, comp == 1 ? "" : "s",
                                  comp == 1 ? "was" : "were", device_label(r->device));
@@ -198,13 +213,27 @@ static void update_summary(Request *r) {
                         snprintf(buf, sizeof(buf), "Remove %" PRIu64 " file%s from the computer "
                                  "and %" PRIu64 " from %s, each deleted on the other side?",
                                  comp, comp == 1 ? "" : "s", dev, device_label(r->device));
-        } else
-                snprintf(buf, sizeof(buf), "The %s are on both %s (%" PRIu64 " file%s) and "
-                         "the computer (%" PRIu64 " file%s): merge them, or replace one side "
+                len = strlen(buf);
+                if (apps == 1)
+                        snprintf(buf + len, sizeof(buf) - len, "%sUninstall the app '%.100s' "
+                                 "from %s? Its IPA was removed from AppsDir=.", len ? " " : "",
+                                 app, device_label(r->device));
+                else if (apps > 1)
+                        snprintf(buf + len, sizeof(buf) - len, "%sUninstall %" PRIu64 " apps "
+                                 "from %s? Their IPA files were removed from AppsDir=.",
+                                 len ? " " : "", apps, device_label(r->device));
+        } else {
+                /* Contacts and calendars count items, the others files. */
+                const char *unit = streq_ptr(r->category, "contacts") ? "contact" :
+                                   streq_ptr(r->category, "calendars") ? "event" : "file";
+
+                snprintf(buf, sizeof(buf), "The %s are on both %s (%" PRIu64 " %s%s) and "
+                         "the computer (%" PRIu64 " %s%s): merge them, or replace one side "
                          "with the other?", r->category, device_label(r->device),
-                         r->question.files_device, r->question.files_device == 1 ? "" : "s",
-                         r->question.files_computer,
+                         r->question.files_device, unit, r->question.files_device == 1 ? "" : "s",
+                         r->question.files_computer, unit,
                          r->question.files_computer == 1 ? "" : "s");
+        }
         if (strcmp(buf, r->summary) != 0) {
                 (void) free_and_strdup(&r->summary, buf);
                 request_mark_dirty(r, REQUEST_PROP_SUMMARY);
@@ -299,7 +328,8 @@ int request_reconcile_device(Device *d) {
         }
         for (size_t i = 0; i < m->n_requests; i++)
                 if (m->requests[i]->device == d)
-                        m->requests[i]->seen = false;
+                        /* A restore-offer is the daemon's, not sync.db's: it stays. */
+                        m->requests[i]->seen = m->requests[i]->kind == REQUEST_RESTORE_OFFER;
 
         /* Held deletions, minus those answered but not yet applied: one request. */
         {
@@ -395,6 +425,9 @@ finish:
                 d->n_saved_requests = 0;
                 changed = true;
         }
+        /* A restore-offer of the state file comes back once every device is known. */
+        if (restore_offer_resume(d) > 0)
+                changed = true;
         if (changed) {
                 (void) device_save(d);
                 manager_update_status(m);
@@ -412,6 +445,13 @@ int request_answer(Request *r, const char *choice, const uint64_t *items, size_t
         bool computer = false, all;
         size_t n_new, before = d->n_decisions;
         int k;
+
+        if (r->kind == REQUEST_RESTORE_OFFER) {
+                if (n_items > 0)
+                        return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+                                                 "Only a deletions request takes items.");
+                return restore_offer_answer(r, choice, error);
+        }
 
         for (c = request_kind_choices(r->kind); *c && strcmp(*c, choice) != 0; c++)
                 ;

@@ -29,9 +29,21 @@
 
 typedef struct Request Request;
 
+/* A restore-offer's candidate: another device's latest committed snapshot. */
+typedef struct RequestCandidate {
+        char udid[65];
+        char name[128], model[64], ios[32];
+        char snapshot[32];                      /* its id */
+        uint64_t date;                          /* µs: the snapshot's end */
+        uint64_t size;                          /* bytes of the backup's data */
+        bool encrypted;
+} RequestCandidate;
+
 typedef enum RequestKind {
         REQUEST_DELETIONS,                      /* held deletions: approve, reject */
         REQUEST_FIRST_SYNC,                     /* merge, replace-device, replace-computer */
+        REQUEST_RESTORE_OFFER,                  /* restore:<UDID> per candidate, new (the
+                                                 * daemon's own: restore-offer.c) */
         _REQUEST_KIND_MAX,
         _REQUEST_KIND_INVALID = -22,
 } RequestKind;
@@ -67,11 +79,14 @@ struct Request {
         size_t n_items;
         ids_sync_question question;             /* first-sync */
         char *summary;                          /* never NULL */
+        RequestCandidate *candidates;           /* restore-offer, newest first */
+        size_t n_candidates;
+        char **choices;                         /* restore-offer: owned strv; NULL: the kind's */
         bool seen;                              /* reconcile: still pending */
         BusObject bus;
 };
 
-/* "deletions", "first-sync"; NULL / _REQUEST_KIND_INVALID for anything else. */
+/* "deletions", "first-sync", "restore-offer"; NULL / _REQUEST_KIND_INVALID for anything else. */
 const char *request_kind_to_string(RequestKind k);
 RequestKind request_kind_from_string(const char *s);
 /* The choices of kind, NULL-terminated (static). */
@@ -100,7 +115,8 @@ Request *request_find_device(Manager *m, const Device *d, RequestKind kind,
  * choice or item that is not r's, Busy when too many answers wait already). */
 int request_answer(Request *r, const char *choice, const uint64_t *items, size_t n_items,
                    sd_bus_error *error);
-/* Whether d has a request that holds its sync up (a first-sync question). */
+/* Whether d has a request that holds its sync up (a first-sync question, or a
+ * restore-offer, which holds up even the first backup). */
 bool request_device_blocked(Manager *m, const Device *d);
 
 /* Read what the library keeps pending for d and make the bus show exactly that (see the

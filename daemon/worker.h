@@ -68,12 +68,18 @@ typedef struct WorkerRequest {
         const char *first_sync;                 /* sync: "ask" | "merge" | "replace-…" */
         uint64_t trash_days;                    /* sync: 0 = the library's default */
         const char *exports;                    /* sync: "contacts calendars …" turned on */
-        const char *apps;                       /* sync: "inventory" | "no" */
+        const char *apps;                       /* sync: "inventory" | "install" | "no" */
+        const char *apps_dir;                   /* sync: NULL = <library>/apps-to-install */
         bool offline;                           /* sync: no device (apply decisions) */
         const WorkerDecision *decisions;        /* sync: answers to record and apply */
         size_t n_decisions;
         WorkerDecision *decisions_owned;        /* the decoder's array (worker_request_done) */
         bool reboot;                            /* probe/restore: reboot when needed */
+        bool skip_checks;                       /* restore: no pre-checks */
+        bool restore_system;                    /* restore: [Restore] of the target */
+        bool restore_settings;
+        bool restore_remove;
+        bool restore_app_list;
         bool require_encryption;
         uint64_t keep, keep_days;               /* retention */
         uint64_t min_free_bytes, min_free_percent;

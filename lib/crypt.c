@@ -32,6 +32,7 @@
 #include "crypt.h"
 #include "fs-util.h"
 #include "idevicesync.h"
+#include "plist-util.h"
 #include "util.h"
 
 #define WRAP_PASSCODE   2u
@@ -379,11 +380,6 @@ out:
 }
 
 /* ---- encrypted backups ------------------------------------------------------------------ */
-
-static void plist_freep(plist_t *p) {
-        if (*p)
-                plist_free(*p);
-}
 
 /* A binary or XML plist from memory; NULL if it is neither. */
 static plist_t plist_parse(const char *data, size_t n) {

@@ -49,6 +49,14 @@ static const struct {
                                      "answered first (idevicesync requests)." },
         [IDS_E_UNSUPPORTED] = { "unsupported", "This device or its iOS version does not allow "
                                 "it; the reason says why." },
+        [IDS_E_BACKUP_DAMAGED] = { "backup-damaged", "The backup does not verify; nothing was "
+                                   "sent to the device." },
+        [IDS_E_IOS_TOO_OLD] = { "ios-too-old", "The device runs an older iOS than the backup; "
+                                "update the device first." },
+        [IDS_E_TARGET_FULL] = { "target-full", "The device has less free space than the "
+                                "backup needs." },
+        [IDS_E_FIND_MY] = { "find-my-enabled", "Find My is on: turn it off on the device "
+                            "(Settings, your name, Find My) and try again." },
 };
 
 _public_ const char *ids_result_to_string(int r) {
@@ -73,6 +81,8 @@ static const char *const phases[_IDS_PHASE_MAX] = {
         [IDS_PHASE_VERIFYING] = "verifying",
         [IDS_PHASE_SCANNING] = "scanning",
         [IDS_PHASE_COPYING] = "copying",
+        [IDS_PHASE_VERIFYING_BACKUP] = "verifying-backup",
+        [IDS_PHASE_DEVICE_RESTORING] = "device-restoring",
 };
 
 _public_ const char *ids_phase_to_string(ids_phase p) {
@@ -154,6 +164,8 @@ int device_code_to_result(int code) {
                 return IDS_E_WRONG_PASSWORD;
         case 208:
                 return IDS_E_PASSCODE_TIMEOUT;
+        case 211:               /* "Find My iPhone must be disabled before restoring" */
+                return IDS_E_FIND_MY;
         case 212:
                 return IDS_E_SETUP_NOT_DONE;
         default:

@@ -191,6 +191,39 @@ static int shared_open(SyncRun *run) {
         return sh->r;
 }
 
+int export_backup_count(SyncRun *run, const char *domain, const char *path, const char *table,
+                        uint64_t *ret) {
+        _cleanup_free_ char *sql = NULL;
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        ExportCtx x;
+        int r;
+
+        r = shared_open(run);
+        if (r != 0)
+                return -ENOENT;
+        r = export_ctx_init(&x, &export_contacts, run->exports->src.ios, -EBADF, run->state_dir);
+        if (r == 0) {
+                x.backend = &snapshot_backend;
+                x.backend_data = &run->exports->src;
+                x.cancel = run->cancel;
+                r = export_open_db(&x, domain, path, &db);
+        }
+        if (r == 0 && asprintf(&sql, "SELECT COUNT(*) FROM \"%s\"", table) < 0)
+                r = -ENOMEM;
+        if (r == 0 && sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+                r = -EBADMSG;           /* not the schema we know: nothing to say */
+        if (r == 0 && sqlite3_step(st) == SQLITE_ROW)
+                *ret = (uint64_t) sqlite3_column_int64(st, 0);
+        else if (r == 0)
+                r = -EBADMSG;
+        sqlite3_finalize(st);
+        if (db)
+                sqlite3_close(db);
+        export_ctx_done(&x);
+        return r;
+}
+
 void export_shared_free(SyncRun *run) {
         if (!run->exports)
                 return;

@@ -46,6 +46,11 @@ enum {
         IDS_E_TIMEOUT,                  /* the device stopped answering */
         IDS_E_WAITING_DECISION,         /* sync: a question on the bus must be answered first */
         IDS_E_UNSUPPORTED,              /* a category this device or iOS cannot give (reason) */
+        /* Restore pre-checks (issue 17): each before anything is sent to the target. */
+        IDS_E_BACKUP_DAMAGED,           /* the snapshot does not verify */
+        IDS_E_IOS_TOO_OLD,              /* the target runs an older iOS than the backup's */
+        IDS_E_TARGET_FULL,              /* the target has less free space than the backup */
+        IDS_E_FIND_MY,                  /* Find My is on (com.apple.fmip, or the device's 211) */
         _IDS_E_MAX,
 };
 
@@ -64,6 +69,8 @@ typedef enum ids_phase {
         IDS_PHASE_VERIFYING,            /* restore: the device verifies what it received */
         IDS_PHASE_SCANNING,             /* sync: listing the device and the computer */
         IDS_PHASE_COPYING,              /* sync: copying what the plan says */
+        IDS_PHASE_VERIFYING_BACKUP,     /* restore: the pre-checks (the snapshot verifies) */
+        IDS_PHASE_DEVICE_RESTORING,     /* restore: all sent; the device puts it in place */
         _IDS_PHASE_MAX,
 } ids_phase;
 
@@ -138,6 +145,14 @@ typedef struct ids_restore_options {
         bool system;                    /* RestoreSystemFiles */
         bool settings;                  /* RestorePreserveSettings = !settings */
         bool reboot;                    /* RestoreShouldReboot */
+        /* Skip the pre-checks (snapshot verifies, target iOS, free space, Find My, the
+         * password of an encrypted backup): for experts; the device still refuses what it
+         * cannot do. */
+        bool skip_checks;
+        /* Write the backup's app list (Info.plist "Applications") to
+         * /iTunesRestore/RestoreApplications.plist over AFC, so that the device downloads
+         * its App Store apps again (sync-protocols.md §9 step 2). */
+        bool app_list;
         bool remove_items_not_restored;
         const char *password;
         ids_progress_fn progress;
@@ -275,12 +290,18 @@ typedef struct ids_sync_decision {
 typedef enum ids_sync_export {
         IDS_SYNC_EXPORT_NO,
         IDS_SYNC_EXPORT_YES,
+        /* Contacts and calendars only: both ways with the phone through mobilesync (the
+         * per-item files are the computer's side; the export no longer rewrites them). */
+        IDS_SYNC_EXPORT_TWO_WAY,
 } ids_sync_export;
 
-/* Apps: the inventory in <library>/apps.json (installation from the computer: later). */
+/* Apps: the inventory in <library>/apps.json; install adds the IPA files of apps_dir to
+ * the device, each once (an app whose IPA is removed is a held deletion: "approve"
+ * uninstalls it, "reject" keeps it and forgets it). */
 typedef enum ids_sync_apps {
         IDS_SYNC_APPS_NO,
         IDS_SYNC_APPS_INVENTORY,
+        IDS_SYNC_APPS_INSTALL,                  /* the inventory, and the IPAs of apps_dir */
 } ids_sync_apps;
 
 typedef struct ids_sync_options {
@@ -314,6 +335,8 @@ typedef struct ids_sync_options {
         const char *backup_dir;
         const char *password;
         ids_sync_apps apps;
+        const char *apps_dir;                   /* IDS_SYNC_APPS_INSTALL: the *.ipa files;
+                                                 * NULL: <library>/apps-to-install */
 } ids_sync_options;
 
 #define IDS_SYNC_CATEGORIES_MAX 24
@@ -326,7 +349,8 @@ typedef struct ids_sync_category {
         uint64_t files_in, bytes_in;            /* copied (planned) to the computer */
         uint64_t files_out, bytes_out;          /* copied (planned) to the device */
         uint64_t held;                          /* deletions held for a decision */
-        uint64_t refused;                       /* device names refused (unsafe) */
+        uint64_t refused;                       /* device names refused (unsafe); apps:
+                                                 * IPAs the phone refused to install */
         uint64_t conflicts;                     /* changed on both sides: both kept */
         uint64_t duplicates;                    /* new on the device, already on the computer */
         uint64_t removed_device;                /* removed from the device (crash logs: move) */

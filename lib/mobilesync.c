@@ -293,6 +293,20 @@ static bool id_ok(const char *s) {
         return n > 0 && n <= MS_MAX_ID_LEN;
 }
 
+typedef struct CheckArgs {
+        DLConn *c;
+        unsigned depth;
+} CheckArgs;
+
+static int check_value(DLConn *c, plist_t v, unsigned depth);
+
+static int check_member(const char *key, plist_t v, void *userdata) {
+        const CheckArgs *a = userdata;
+
+        (void) key;
+        return check_value(a->c, v, a->depth);
+}
+
 static int check_value(DLConn *c, plist_t v, unsigned depth) {
         uint64_t len = 0;
 
@@ -314,7 +328,7 @@ static int check_value(DLConn *c, plist_t v, unsigned depth) {
         case PLIST_ARRAY: {
                 uint32_t n = plist_array_get_size(v);
 
-                if (n > MS_MAX_RECORD_FIELDS)
+                if (n > MS_MAX_ARRAY_ITEMS)
                         return dl_note(c, "a record array holds %u items", n), IDS_E_PROTOCOL;
                 for (uint32_t i = 0; i < n; i++) {
                         int r = check_value(c, plist_array_get_item(v, i), depth + 1);
@@ -325,29 +339,12 @@ static int check_value(DLConn *c, plist_t v, unsigned depth) {
                 return 0;
         }
         case PLIST_DICT: {
-                plist_dict_iter it = NULL;
                 uint32_t n = plist_dict_get_size(v);
-                int r = 0;
 
                 if (n > MS_MAX_RECORD_FIELDS)
                         return dl_note(c, "a record dict holds %u keys", n), IDS_E_PROTOCOL;
-                plist_dict_new_iter(v, &it);
-                for (;;) {
-                        char *key = NULL;
-                        plist_t item = NULL;
-
-                        plist_dict_next_item(v, it, &key, &item);
-                        if (!item) {
-                                free(key);
-                                break;
-                        }
-                        free(key);
-                        r = check_value(c, item, depth + 1);
-                        if (r != 0)
-                                break;
-                }
-                free(it);
-                return r;
+                return plist_dict_foreach(v, check_member,
+                                          &(CheckArgs) { .c = c, .depth = depth + 1 });
         }
         default:
                 return dl_note(c, "a record holds a value of an unknown type"), IDS_E_PROTOCOL;
@@ -827,31 +824,16 @@ out:
         return r;
 }
 
-static int check_push_records(plist_t records) {
-        plist_dict_iter it = NULL;
-        int r = 0;
+static int check_push_record(const char *key, plist_t v, void *userdata) {
+        (void) userdata;
+        return !id_ok(key) || plist_get_node_type(v) != PLIST_DICT ? -EINVAL : 0;
+}
 
+static int check_push_records(plist_t records) {
         if (!records || plist_get_node_type(records) != PLIST_DICT ||
             !plist_dict_keys_safe(records))
                 return -EINVAL;
-        plist_dict_new_iter(records, &it);
-        for (;;) {
-                char *key = NULL;
-                plist_t v = NULL;
-
-                plist_dict_next_item(records, it, &key, &v);
-                if (!v) {
-                        free(key);
-                        break;
-                }
-                if (!id_ok(key) || plist_get_node_type(v) != PLIST_DICT)
-                        r = -EINVAL;
-                free(key);
-                if (r != 0)
-                        break;
-        }
-        free(it);
-        return r;
+        return plist_dict_foreach(records, check_push_record, NULL);
 }
 
 static int send_batch(MobileSync *m, plist_t batch, bool more, ms_remap_fn fn,

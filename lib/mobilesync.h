@@ -39,6 +39,8 @@
 /* Caps against a hostile device: a batch beyond them is IDS_E_PROTOCOL, not memory. */
 #define MS_MAX_BATCH_RECORDS 20000u     /* records in one SDMessageProcessChanges */
 #define MS_MAX_RECORD_FIELDS 512u       /* keys of one record */
+#define MS_MAX_ARRAY_ITEMS 1000000u     /* one array value: a Group's members are a link
+                                         * array as long as the address book */
 #define MS_MAX_ID_LEN 1024u             /* a record id or an entity name */
 #define MS_MAX_VALUE_BYTES (16u << 20)  /* one string or data value (contact photos) */
 #define MS_MAX_DEPTH 4u                 /* record → array (links) → value */

@@ -152,8 +152,18 @@ int pim_merge(PimItem *base, PimItem *a, PimItem *b, PimItem **ret, bool *ret_co
 /* Whether two items are the same person (or event) for a first sync or a slow sync:
  * contacts: the same display name (case and blanks folded) and a shared phone (digits
  * only, last 9 compared) or email (case folded), or the same display name when neither
- * has a phone or email; events: the same uid, else the same summary and start. */
+ * has a phone or email; events: the same summary and the same uid or start. */
 bool pim_same_identity(const PimItem *a, const PimItem *b);
+/* The folded display name pim_same_identity() compares first (allocated; "" when nothing
+ * names the item): items with different keys are never the same, so a caller can sort by
+ * it and compare only within equal keys. NULL on -ENOMEM. */
+char *pim_identity_key(const PimItem *it);
+
+/* Base64 (RFC 4648, no line breaks) of n bytes: allocated, NULL on -ENOMEM. */
+char *pim_base64_encode(const void *data, size_t n);
+/* Decode base64 (blanks and line breaks skipped, padding optional): allocated, its length
+ * in *ret_n; NULL when the text is not base64 (or on -ENOMEM). */
+void *pim_base64_decode(const char *text, size_t *ret_n);
 
 /* ---- vCard (pim-vcard.c) ------------------------------------------------------------------ */
 

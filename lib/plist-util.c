@@ -20,3 +20,29 @@ bool plist_dict_keys_safe(plist_t dict) {
         free(xml);
         return ok;
 }
+
+int plist_dict_foreach(plist_t dict, int (*fn)(const char *key, plist_t value, void *userdata),
+                       void *userdata) {
+        plist_dict_iter it = NULL;
+        int r = 0;
+
+        plist_dict_new_iter(dict, &it);
+        if (!it)
+                return 0;
+        for (;;) {
+                char *key = NULL;
+                plist_t v = NULL;
+
+                plist_dict_next_item(dict, it, &key, &v);
+                if (!v) {
+                        free(key);
+                        break;
+                }
+                r = fn(key, v, userdata);
+                free(key);
+                if (r != 0)
+                        break;
+        }
+        free(it);
+        return r;
+}

@@ -20,12 +20,8 @@
 #include "fs-util.h"
 #include "snapshot-source.h"
 #include "udid.h"
+#include "plist-util.h"
 #include "util.h"
-
-static void plist_freep(plist_t *p) {
-        if (*p)
-                plist_free(*p);
-}
 
 void source_done(Source *s) {
         sqlite3_close(s->db);

@@ -9,6 +9,10 @@
  * What the last inventory held is <library>/.idevicesync-exports/apps.state, one line per
  * app ("bundle id TAB version TAB build"), written with apps.json; a missing or damaged one
  * means every app counts as new.
+ *
+ * Apps=install adds sync-apps-install.c: the IPA files of AppsDir are installed first, and
+ * when that changed the phone's list, the inventory is taken again, so apps.json and the
+ * reason show the phone as the sync left it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +44,7 @@ typedef struct Apps {
         size_t n, allocated;
         char *previous;                         /* the last state file, or NULL */
         uint64_t added, updated, removed;
+        AppsInstall *install;                   /* Apps=install, else NULL */
 } Apps;
 
 static Apps *apps_of(SyncCat *c) {
@@ -48,19 +53,25 @@ static Apps *apps_of(SyncCat *c) {
         return c->state;
 }
 
-static void apps_free(SyncCat *c) {
-        Apps *a = c->state;
-
-        if (!a)
-                return;
+static void apps_clear(Apps *a) {
         for (size_t i = 0; i < a->n; i++) {
                 free(a->v[i].id);
                 free(a->v[i].name);
                 free(a->v[i].version);
                 free(a->v[i].build);
         }
+        a->n = 0;
+}
+
+static void apps_free(SyncCat *c) {
+        Apps *a = c->state;
+
+        if (!a)
+                return;
+        apps_clear(a);
         free(a->v);
         free(a->previous);
+        apps_install_free(a->install);
         free(a);
         c->state = NULL;
 }
@@ -91,13 +102,12 @@ static int compare_apps(const void *a, const void *b) {
         return strcmp(((const App *) a)->id, ((const App *) b)->id);
 }
 
-static int apps_scan_device(SyncRun *run, SyncCat *c) {
-        Apps *a = apps_of(c);
+/* The phone's User apps into a->v (again, after an install), sorted by bundle id. */
+static int inventory_browse(SyncRun *run, SyncCat *c, Apps *a) {
         plist_t list = NULL;
         int r;
 
-        if (!a)
-                return -ENOMEM;
+        apps_clear(a);
         r = sync_browse_apps(run, (const char *const[]) { "CFBundleIdentifier",
                                                          "CFBundleDisplayName",
                                                          "CFBundleName",
@@ -152,12 +162,25 @@ static int apps_scan_device(SyncRun *run, SyncCat *c) {
         return 0;
 }
 
+static int apps_scan_device(SyncRun *run, SyncCat *c) {
+        Apps *a = apps_of(c);
+
+        if (!a)
+                return -ENOMEM;
+        return inventory_browse(run, c, a);
+}
+
 static int apps_scan_host(SyncRun *run, SyncCat *c) {
         Apps *a = c->state;
         _cleanup_(freep) char *path = NULL;
         size_t n = 0;
         int r;
 
+        if (run->o->apps == IDS_SYNC_APPS_INSTALL) {
+                r = apps_install_scan(run, c->out, &a->install);
+                if (r < 0)
+                        return r;
+        }
         if (asprintf(&path, "%s/" STATE_PATH, run->library_dir) < 0)
                 return -ENOMEM;
         r = fs_read_file(path, 4u << 20, &a->previous, &n);
@@ -166,6 +189,14 @@ static int apps_scan_host(SyncRun *run, SyncCat *c) {
                 return 0;
         }
         return r < 0 ? r : 0;
+}
+
+/* For the install plan: whether the phone listed bundle id (a->v is sorted). */
+static bool app_on_device(void *userdata, const char *id) {
+        Apps *a = userdata;
+        App key = { .id = (char *) id };
+
+        return a->n > 0 && bsearch(&key, a->v, a->n, sizeof(*a->v), compare_apps) != NULL;
 }
 
 /* The state line of app, "id TAB version TAB build". */
@@ -190,10 +221,13 @@ static const char *previous_line(const char *prev, const char *id, size_t *ret_l
         return NULL;
 }
 
-static int apps_plan(SyncRun *run, SyncCat *c) {
-        Apps *a = c->state;
+/* The inventory's counts against the last state, and the reason (after the install
+ * part, when there is one). */
+static void inventory_plan(SyncRun *run, SyncCat *c, Apps *a) {
+        char install[256] = "";
         uint64_t before = 0;
 
+        a->added = a->updated = a->removed = 0;
         for (size_t i = 0; i < a->n; i++) {
                 char line[3 * TEXT_MAX + 8];
                 const char *p;
@@ -213,12 +247,26 @@ static int apps_plan(SyncRun *run, SyncCat *c) {
         }
         /* Those gone: the previous count less those still here. */
         a->removed = before - (a->n - a->added);
+        if (a->install)
+                apps_install_reason(a->install, install, sizeof(install));
         snprintf(c->out->reason, sizeof(c->out->reason),
-                 "%zu apps%s: %" PRIu64 " new, %" PRIu64 " updated, %" PRIu64 " removed%s. "
+                 "%s%zu apps%s: %" PRIu64 " new, %" PRIu64 " updated, %" PRIu64 " removed%s. "
                  "Apps cannot be copied off an iPhone (Apple removed that in iOS 9); a "
                  "restore brings them back from the App Store.",
-                 a->n, a->previous ? "" : " (the first inventory)", a->added, a->updated,
-                 a->removed, a->previous ? " since the last sync" : "");
+                 install, a->n, a->previous ? "" : " (the first inventory)", a->added,
+                 a->updated, a->removed, a->previous ? " since the last sync" : "");
+}
+
+static int apps_plan(SyncRun *run, SyncCat *c) {
+        Apps *a = c->state;
+        int r;
+
+        if (a->install) {
+                r = apps_install_plan(run, a->install, app_on_device, a, c->out);
+                if (r < 0)
+                        return r;
+        }
+        inventory_plan(run, c, a);
         return 0;
 }
 
@@ -239,8 +287,8 @@ static void json_string(FILE *f, const char *s) {
         fputc('"', f);
 }
 
-static int apps_apply(SyncRun *run, SyncCat *c) {
-        Apps *a = c->state;
+/* apps.json and the state file, unless they say the same already. */
+static int apps_write(SyncRun *run, Apps *a) {
         _cleanup_(freep) char *json = NULL, *state = NULL;
         _cleanup_(closep) int lib = -EBADF;
         size_t json_len = 0, state_len = 0;
@@ -303,8 +351,35 @@ static int apps_apply(SyncRun *run, SyncCat *c) {
         return r == -ENOSPC || r == -EDQUOT ? IDS_E_DISK_FULL : r;
 }
 
+static int apps_apply(SyncRun *run, SyncCat *c) {
+        Apps *a = c->state;
+        bool changed = false;
+        int r;
+
+        if (a->install) {
+                r = apps_install_apply(run, a->install, c->out, &changed);
+                /* The reason says what was done, also when the run stops here. */
+                if (r == 0 && changed) {
+                        r = inventory_browse(run, c, a);        /* what the phone has now */
+                        if (r != 0) {
+                                apps_install_reason(a->install, c->out->reason,
+                                                    sizeof(c->out->reason));
+                                return r;
+                        }
+                }
+                inventory_plan(run, c, a);
+                if (r != 0)
+                        return r;
+        }
+        r = apps_write(run, a);
+        if (r == 0 && a->install && apps_install_failed(a->install))
+                r = IDS_E_DEVICE_ERROR;         /* the reason says which and why */
+        return r;
+}
+
 static const char *apps_mode(const ids_sync_options *o) {
-        return o->apps == IDS_SYNC_APPS_INVENTORY ? "inventory" : "no";
+        return o->apps == IDS_SYNC_APPS_INVENTORY ? "inventory" :
+               o->apps == IDS_SYNC_APPS_INSTALL ? "install" : "no";
 }
 
 const SyncCategoryType sync_category_apps = {

@@ -98,6 +98,17 @@ static const char *const migrations[SYNC_DB_SCHEMA_VERSION] = {
         "  conflicts INTEGER NOT NULL,"
         "  PRIMARY KEY (category, choice)"
         ") WITHOUT ROWID;",
+
+        /* 3: mobilesync categories (contacts, calendars two-way): the device's records as
+         * they were at the end of the last finished session, the base of the next merge. */
+        "CREATE TABLE pim_records ("
+        "  category TEXT NOT NULL,"
+        "  id TEXT NOT NULL,"
+        "  entity TEXT NOT NULL,"
+        "  parent TEXT NOT NULL,"
+        "  data BLOB NOT NULL,"
+        "  PRIMARY KEY (category, id)"
+        ") WITHOUT ROWID;",
 };
 
 enum {
@@ -461,6 +472,68 @@ int sync_db_meta_set(SyncDb *db, const char *key, const char *value) {
         sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
         return step_done(st);
+}
+
+int sync_db_meta_delete(SyncDb *db, const char *key) {
+        sqlite3_stmt *st = NULL;
+        int rc;
+
+        if (db->readonly)
+                return -EROFS;
+        rc = sqlite3_prepare_v2(db->db, "DELETE FROM meta WHERE key = ?1", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_to_errno(rc);
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE ? 0 : sqlite_to_errno(rc);
+}
+
+/* Run sql with ?1 = arg and call row() on each result row until it returns < 0. 0, row()'s
+ * negative result, or -errno. */
+static int query_rows(SyncDb *db, const char *sql, const char *arg,
+                      int (*row)(sqlite3_stmt *st, void *userdata), void *userdata) {
+        sqlite3_stmt *st = NULL;
+        int rc, r = 0;
+
+        rc = sqlite3_prepare_v2(db->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return sqlite_to_errno(rc);
+        sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                r = row(st, userdata);
+                if (r < 0)
+                        break;
+        }
+        if (r >= 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+                r = sqlite_to_errno(rc) ?: -EIO;
+        sqlite3_finalize(st);
+        return r < 0 ? r : 0;
+}
+
+static const char *column_str(sqlite3_stmt *st, int i) {
+        const char *s = (const char *) sqlite3_column_text(st, i);
+
+        return s ? s : "";
+}
+
+typedef struct MetaList {
+        int (*fn)(const char *key, const char *value, void *userdata);
+        void *userdata;
+} MetaList;
+
+static int meta_row(sqlite3_stmt *st, void *userdata) {
+        MetaList *m = userdata;
+
+        return m->fn(column_str(st, 0), column_str(st, 1), m->userdata);
+}
+
+int sync_db_meta_list(SyncDb *db, const char *prefix,
+                      int (*fn)(const char *key, const char *value, void *userdata),
+                      void *userdata) {
+        /* substr() rather than LIKE: a prefix may hold '%' or '_'. */
+        return query_rows(db, "SELECT key, value FROM meta WHERE substr(key, 1, length(?1)) = ?1 "
+                          "ORDER BY key", prefix, meta_row, &(MetaList) { fn, userdata });
 }
 
 int sync_db_totals(SyncDb *db, int (*fn)(const ids_sync_totals *t, void *userdata),
@@ -989,4 +1062,72 @@ int sync_db_doc_get(SyncDb *db, const char *category, const char *scope, const c
         /* Rare (offline decisions): a walk of the scope's rows is fast enough. */
         r = sync_db_doc_list(db, category, scope, doc_get_one, &g);
         return r < 0 ? r : g.found;
+}
+
+/* ---- mobilesync records (migration 3) ------------------------------------------------------ */
+
+typedef struct PimArgs {
+        const char *category, *id, *entity, *parent;
+        const void *data;
+        size_t len;
+} PimArgs;
+
+static void bind_pim(sqlite3_stmt *st, void *u) {
+        const PimArgs *a = u;
+
+        sqlite3_bind_text(st, 1, a->category, -1, SQLITE_STATIC);
+        if (a->id)
+                sqlite3_bind_text(st, 2, a->id, -1, SQLITE_STATIC);
+        if (a->entity) {
+                sqlite3_bind_text(st, 3, a->entity, -1, SQLITE_STATIC);
+                sqlite3_bind_text(st, 4, a->parent ? a->parent : "", -1, SQLITE_STATIC);
+                sqlite3_bind_blob64(st, 5, a->data, a->len, SQLITE_STATIC);
+        }
+}
+
+int sync_db_pim_put(SyncDb *db, const char *category, const char *id, const char *entity,
+                    const char *parent, const void *data, size_t len) {
+        PimArgs a = { category, id, entity, parent, data, len };
+        int r = exec_bound(db, "INSERT OR REPLACE INTO pim_records (category, id, entity, parent, "
+                           "data) VALUES (?1, ?2, ?3, ?4, ?5)", bind_pim, &a);
+
+        return r < 0 ? r : 0;
+}
+
+int sync_db_pim_delete(SyncDb *db, const char *category, const char *id) {
+        PimArgs a = { .category = category, .id = id };
+        int r = exec_bound(db, "DELETE FROM pim_records WHERE category = ?1 AND id = ?2",
+                           bind_pim, &a);
+
+        return r < 0 ? r : 0;
+}
+
+int sync_db_pim_clear(SyncDb *db, const char *category) {
+        PimArgs a = { .category = category };
+        int r = exec_bound(db, "DELETE FROM pim_records WHERE category = ?1", bind_pim, &a);
+
+        return r < 0 ? r : 0;
+}
+
+typedef struct PimList {
+        int (*fn)(const char *id, const char *entity, const char *parent, const void *data,
+                  size_t len, void *userdata);
+        void *userdata;
+} PimList;
+
+static int pim_row(sqlite3_stmt *st, void *userdata) {
+        PimList *l = userdata;
+
+        return l->fn(column_str(st, 0), column_str(st, 1), column_str(st, 2),
+                     sqlite3_column_blob(st, 3), (size_t) sqlite3_column_bytes(st, 3),
+                     l->userdata);
+}
+
+int sync_db_pim_list(SyncDb *db, const char *category,
+                     int (*fn)(const char *id, const char *entity, const char *parent,
+                               const void *data, size_t len, void *userdata),
+                     void *userdata) {
+        return query_rows(db, "SELECT id, entity, parent, data FROM pim_records WHERE "
+                          "category = ?1 ORDER BY id", category, pim_row,
+                          &(PimList) { fn, userdata });
 }

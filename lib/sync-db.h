@@ -9,6 +9,8 @@
  *         its SHA-256, and where it is on the computer (relative to the category's root).
  *   runs(category, last_run_usec, mode, result, the counters, reason)   the last run
  *   meta(key, value)   small per-device facts a category remembers between runs
+ *        (Apps=install, sync-apps-install.c: "apps-install/<sha256>" per IPA content,
+ *        "apps-install-file/<name>" the remembered hash of a file in AppsDir)
  *   docs(category, scope, key, device_path, host_path, device size + mtime, host size +
  *        mtime, hash, synced_usec)   two-way categories: the last synced state of a file,
  *        per scope (documents: the bundle id) and key (the NFC-normalized relative path);
@@ -20,6 +22,12 @@
  *   question_plans(category, choice, add/overwrite/remove per side, conflicts)
  *        the first sync of a two-way category: what each choice would do; choice stays
  *        NULL until a person decides.
+ *   pim_records(category, id, entity, parent, data)   mobilesync categories: the device's
+ *        records (data: the record as a binary plist; parent: the id its "contact" /
+ *        "owner" link names, "" for a main record) at the end of the last finished
+ *        session. Their items (one per host file) are docs rows: key = host_path = the
+ *        file below the category's root, device_path = the main record's id, hash = the
+ *        item's content hash at that sync.
  *
  * A row is written only after its host file is durable (the caller's rule), and the rows
  * of one batch are committed together.
@@ -31,7 +39,7 @@
 
 #include "idevicesync.h"
 
-#define SYNC_DB_SCHEMA_VERSION 2
+#define SYNC_DB_SCHEMA_VERSION 3
 #define SYNC_HASH_HEX 65                        /* SHA-256 in hex, with the NUL */
 
 typedef struct SyncDb SyncDb;
@@ -73,6 +81,12 @@ int sync_db_set_on_device(SyncDb *db, const char *category, const char *device_p
 int sync_db_set_run(SyncDb *db, const ids_sync_category *c, uint64_t usec);
 int sync_db_meta_get(SyncDb *db, const char *key, char **ret);     /* 1/0/-errno */
 int sync_db_meta_set(SyncDb *db, const char *key, const char *value);
+int sync_db_meta_delete(SyncDb *db, const char *key);                /* 0/-errno */
+/* Every meta row whose key starts with prefix, in key order (borrowed for the call); fn's
+ * negative return stops the walk and is returned. */
+int sync_db_meta_list(SyncDb *db, const char *prefix,
+                      int (*fn)(const char *key, const char *value, void *userdata),
+                      void *userdata);
 
 /* Per category that has rows (items or docs) or runs: rows, bytes (docs: the computer's
  * size) and the last run, in name order. */
@@ -154,3 +168,15 @@ bool sync_decision_valid(const ids_sync_decision *d);
  * valid; unknown items and categories without a question are ignored (debug line). */
 int sync_db_record_decisions(SyncDb *db, const ids_sync_decision *d, size_t n,
                              uint64_t now_usec);
+
+/* ---- mobilesync records (migration 3) ---------------------------------------------------- */
+
+int sync_db_pim_put(SyncDb *db, const char *category, const char *id, const char *entity,
+                    const char *parent, const void *data, size_t len);
+int sync_db_pim_delete(SyncDb *db, const char *category, const char *id);
+int sync_db_pim_clear(SyncDb *db, const char *category);
+/* Every record of category in id order (borrowed for the call). */
+int sync_db_pim_list(SyncDb *db, const char *category,
+                     int (*fn)(const char *id, const char *entity, const char *parent,
+                               const void *data, size_t len, void *userdata),
+                     void *userdata);

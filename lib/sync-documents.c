@@ -1084,19 +1084,8 @@ static int documents_plan(SyncRun *run, SyncCat *c) {
                                                       IDS_SYNC_FIRST_REPLACE_DEVICE ? 1 : 2];
                 if (!d->choice)
                         return ask(run, c, d);
-                if (!found.asked && run->db && !run->o->dry_run) {
-                        /* FirstSync= chose: remembered like an answer, so a run cut short
-                         * goes on with the same choice. */
-                        ids_sync_question q = { .created_usec = run->now_usec };
-
-                        snprintf(q.category, sizeof(q.category), "%s", CATEGORY);
-                        for (size_t i = 0; i < ELEMENTSOF(q.choices); i++)
-                                snprintf(q.choices[i].choice, sizeof(q.choices[i].choice), "%s",
-                                         sync_choice_names[i]);
-                        r = sync_db_question_put(run->db, &q);
-                        if (r >= 0)
-                                r = sync_db_question_choose(run->db, CATEGORY, d->choice,
-                                                            run->now_usec);
+                if (!found.asked) {
+                        r = sync_first_sync_remember(run, CATEGORY, d->choice);
                         if (r < 0)
                                 return r;
                 }
@@ -1283,7 +1272,7 @@ static int remove_device_tmp(SyncRun *run, DocApp *a, const char *path) {
 static int upload(SyncRun *run, Docs *d, DocApp *a, const char *host_rel, const DocEntry *h,
                   const char *dev_rel, const DocEntry *expect, char hash[SYNC_HASH_HEX],
                   SyncFileInfo *ret_info) {
-        _cleanup_free_ char *buf = malloc(CHUNK), *target = dev_path(dev_rel), *tmp = NULL;
+        _cleanup_free_ char *target = dev_path(dev_rel), *tmp = NULL;
         _cleanup_(closep) int fd = -EBADF;
         const char *slash = strrchr(dev_rel, '/');
         unsigned char md[EVP_MAX_MD_SIZE];
@@ -1296,7 +1285,7 @@ static int upload(SyncRun *run, Docs *d, DocApp *a, const char *host_rel, const 
         afc_error_t ae;
         int r = 0;
 
-        if (!buf || !target)
+        if (!target)
                 return -ENOMEM;
         fd = fs_open_beneath(a->host_fd, host_rel, O_RDONLY, 0);
         if (fd < 0)
@@ -1333,31 +1322,8 @@ static int upload(SyncRun *run, Docs *d, DocApp *a, const char *host_rel, const 
         ctx = EVP_MD_CTX_new();
         if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
                 r = -ENOMEM;
-        while (r == 0) {
-                ssize_t n = pread(fd, buf, CHUNK, (off_t) total);
-                uint32_t done = 0;
-
-                r = sync_check_cancel(run);
-                if (r != 0)
-                        break;
-                if (n < 0) {
-                        r = errno == EINTR ? 0 : -errno;
-                        continue;
-                }
-                if (n == 0)
-                        break;
-                EVP_DigestUpdate(ctx, buf, (size_t) n);
-                for (uint32_t off = 0; r == 0 && off < (uint32_t) n; off += done) {
-                        ae = afc_file_write(a->afc, handle, buf + off, (uint32_t) n - off, &done);
-                        if (ae != AFC_E_SUCCESS)
-                                r = sync_afc_error(run, ae);
-                        else if (done == 0)
-                                r = IDS_E_PROTOCOL;
-                }
-                total += (uint64_t) n;
-                run->p.bytes_done += (uint64_t) n;
-                sync_report(run, IDS_PHASE_COPYING, false);
-        }
+        if (r == 0)
+                r = sync_afc_send_fd(run, a->afc, handle, fd, ctx, &total);
         ae = afc_file_close(a->afc, handle);
         if (r == 0 && ae != AFC_E_SUCCESS)
                 r = sync_afc_error(run, ae);

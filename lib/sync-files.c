@@ -758,3 +758,59 @@ int sync_browse_apps(SyncRun *run, const char *const *attributes, plist_t *ret) 
         *ret = apps ?: plist_new_array();
         return 0;
 }
+
+int sync_first_sync_remember(SyncRun *run, const char *category, const char *choice) {
+        ids_sync_question q = { .created_usec = run->now_usec };
+        int r;
+
+        if (!run->db || run->o->dry_run)
+                return 0;
+        snprintf(q.category, sizeof(q.category), "%s", category);
+        for (size_t i = 0; i < ELEMENTSOF(q.choices); i++)
+                snprintf(q.choices[i].choice, sizeof(q.choices[i].choice), "%s",
+                         sync_choice_names[i]);
+        r = sync_db_question_put(run->db, &q);
+        if (r >= 0)
+                r = sync_db_question_choose(run->db, category, choice, run->now_usec);
+        return r < 0 ? r : 0;
+}
+
+int sync_afc_send_fd(SyncRun *run, afc_client_t afc, uint64_t handle, int fd, void *md_ctx,
+                     uint64_t *ret_total) {
+        const size_t chunk = 1u << 20;
+        _cleanup_free_ char *buf = malloc(chunk);
+        uint64_t total = 0;
+        afc_error_t ae;
+        int r = 0;
+
+        if (!buf)
+                return -ENOMEM;
+        while (r == 0) {
+                ssize_t n = pread(fd, buf, chunk, (off_t) total);
+                uint32_t done = 0;
+
+                r = sync_check_cancel(run);
+                if (r != 0)
+                        break;
+                if (n < 0) {
+                        r = errno == EINTR ? 0 : -errno;
+                        continue;
+                }
+                if (n == 0)
+                        break;
+                if (md_ctx && EVP_DigestUpdate(md_ctx, buf, (size_t) n) != 1)
+                        r = -EIO;
+                for (uint32_t off = 0; r == 0 && off < (uint32_t) n; off += done) {
+                        ae = afc_file_write(afc, handle, buf + off, (uint32_t) n - off, &done);
+                        if (ae != AFC_E_SUCCESS)
+                                r = sync_afc_error(run, ae);
+                        else if (done == 0)
+                                r = IDS_E_PROTOCOL;
+                }
+                total += (uint64_t) n;
+                run->p.bytes_done += (uint64_t) n;
+                sync_report(run, IDS_PHASE_COPYING, false);
+        }
+        *ret_total = total;
+        return r;
+}

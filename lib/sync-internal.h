@@ -64,16 +64,22 @@ struct SyncRun {
         uint64_t last_report_bytes;
         uint64_t now_usec;
         ExportShared *exports;                  /* the snapshot the exports read (export-sync.c) */
+        struct MobileSync *mobilesync;          /* shared by the mobilesync categories */
 };
 
 extern const SyncCategoryType sync_category_photos, sync_category_crashlogs,
         sync_category_documents, sync_category_apps, sync_category_contacts, sync_category_calendars,
-        sync_category_bookmarks, sync_category_notes, sync_category_voice_memos;
+        sync_category_bookmarks, sync_category_notes, sync_category_voice_memos,
+        sync_category_contacts_two_way, sync_category_calendars_two_way;
 
 /* ---- export-sync.c ---------------------------------------------------------------------- */
 
 /* Close the snapshot the exports of the run opened. */
 void export_shared_free(SyncRun *run);
+/* The rows of table in the database domain/path of the latest committed snapshot: 0 with
+ * *ret; -ENOENT (no snapshot, or no such database in it), -EBADMSG (no such table), -errno. */
+int export_backup_count(SyncRun *run, const char *domain, const char *path, const char *table,
+                        uint64_t *ret);
 
 /* ---- sync-files.c ----------------------------------------------------------------------- */
 
@@ -98,6 +104,28 @@ void sync_hex(const unsigned char *d, unsigned n, char ret[SYNC_HASH_HEX]);
 int sync_hash_fd(int fd, char ret[SYNC_HASH_HEX]);
 /* IDS_E_DISK_FULL when need more bytes would take fd's filesystem below the floor. */
 int sync_check_space(SyncRun *run, int fd, uint64_t need);
+
+/* ---- sync-apps-install.c: Apps=install, run by sync-apps.c --------------------------------- */
+
+typedef struct AppsInstall AppsInstall;
+
+/* AppsDir (each *.ipa hashed, its Info.plist read), the meta rows and the held items of
+ * earlier runs, this run's decisions. *ret is set even on failure (free it). 0 or -errno. */
+int apps_install_scan(SyncRun *run, ids_sync_category *out, AppsInstall **ret);
+/* What to install, forget, ask about or uninstall; on_device(userdata, bundle id) says
+ * whether the phone lists an app. Fills out's plan counters (files_out, bytes_out, held). */
+int apps_install_plan(SyncRun *run, AppsInstall *ai, bool (*on_device)(void *, const char *),
+                      void *userdata, ids_sync_category *out);
+/* Do the plan; *ret_changed when the phone's app list changed. 0, IDS_E_* that stop the
+ * run, -errno. A refused IPA is recorded and counted (apps_install_failed()), not an
+ * error. */
+int apps_install_apply(SyncRun *run, AppsInstall *ai, ids_sync_category *out, bool *ret_changed);
+/* The install part of the category's reason: the plan ("Would install 2 IPAs. ") until
+ * apps_install_apply() ran, then what it did ("Installed 1 IPA, 1 failed (…). "). */
+void apps_install_reason(const AppsInstall *ai, char *buf, size_t n);
+/* Whether the device refused an IPA or an uninstall in this run. */
+bool apps_install_failed(const AppsInstall *ai);
+AppsInstall *apps_install_free(AppsInstall *ai);
 
 /* ---- sync-trash.c: <library>/.trash/<YYYY-MM-DD>/<category>/<scope>/<rel_path> ----------- */
 
@@ -185,6 +213,15 @@ int sync_open_library(SyncRun *run);
 /* installation_proxy Browse of the User apps with these attributes (NULL-terminated): the
  * array of app dicts (hostile: check every type). 0 or IDS_E_*. */
 int sync_browse_apps(SyncRun *run, const char *const *attributes, plist_t *ret);
+/* A first sync whose choice came from FirstSync=, not a person: recorded like an answer,
+ * so a run cut short goes on with the same choice (nothing in a dry run). 0 or -errno. */
+int sync_first_sync_remember(SyncRun *run, const char *category, const char *choice);
+/* Write what fd holds (read from offset 0 to its end) into the open AFC file handle, in
+ * 1 MiB pieces, adding each to md_ctx (an EVP_MD_CTX, may be NULL) and to the progress;
+ * *ret_total: the bytes sent. 0, IDS_E_CANCELLED, an AFC error as sync_afc_error() gives
+ * it, IDS_E_PROTOCOL (the device took nothing), -errno. */
+int sync_afc_send_fd(SyncRun *run, afc_client_t afc, uint64_t handle, int fd, void *md_ctx,
+                     uint64_t *ret_total);
 /* Connect an AFC-speaking service (com.apple.afc, crashreportcopymobile), its stream
  * registered for cancel. */
 int sync_afc_connect(SyncRun *run, const char *service, afc_client_t *ret);

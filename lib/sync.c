@@ -16,6 +16,7 @@
 #include "cancel.h"
 #include "fs-util.h"
 #include "lock.h"
+#include "mobilesync.h"
 #include "sync-internal.h"
 #include "udid.h"
 #include "util.h"
@@ -35,6 +36,16 @@ static const SyncCategoryType *const category_types[] = {
         &sync_category_notes,
         &sync_category_voice_memos,
 };
+
+/* The category that runs in t's place under these options: contacts and calendars are the
+ * backup exports unless the policy says two-way. */
+static const SyncCategoryType *category_for(const SyncCategoryType *t, const ids_sync_options *o) {
+        if (t == &sync_category_contacts && o->contacts == IDS_SYNC_EXPORT_TWO_WAY)
+                return &sync_category_contacts_two_way;
+        if (t == &sync_category_calendars && o->calendars == IDS_SYNC_EXPORT_TWO_WAY)
+                return &sync_category_calendars_two_way;
+        return t;
+}
 
 static uint64_t now_usec(void) {
         struct timespec ts;
@@ -202,11 +213,12 @@ _public_ int ids_sync_run(const ids_sync_options *o, ids_sync_result *result) {
         }
         for (size_t i = 0; i < ELEMENTSOF(category_types); i++) {
                 ids_sync_category *out = &run.res->categories[i];
-                const char *mode = category_types[i]->mode(&oc);
+                const SyncCategoryType *t = category_for(category_types[i], &oc);
+                const char *mode = t->mode(&oc);
 
-                cats[i].type = category_types[i];
+                cats[i].type = t;
                 cats[i].out = out;
-                snprintf(out->name, sizeof(out->name), "%s", category_types[i]->name);
+                snprintf(out->name, sizeof(out->name), "%s", t->name);
                 snprintf(out->mode, sizeof(out->mode), "%s", mode);
                 run.res->n_categories++;
         }
@@ -301,6 +313,7 @@ out:
                 if (cats[i].type && cats[i].type->free_state)
                         cats[i].type->free_state(&cats[i]);
         export_shared_free(&run);
+        run.mobilesync = mobilesync_free(run.mobilesync);
         run.session = session_free(run.session);        /* unlock, syncDidFinish */
         run.db = sync_db_close(run.db);
         free(run.library_dir);

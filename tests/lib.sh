@@ -181,6 +181,14 @@ t_bus() {
 # reading after READY=1.
 t_daemon() {
         mkdir -p "$T/etc" "$T/state" "$T/run"
+        # Tests that plug several phones back each up as a phone of its own (NewDevice=new,
+        # as a vendor drop-in that any test's own setting overrides); tests of the
+        # restore-offer (new-device.test) set T_NEW_DEVICE_ASK=1 to keep the default, ask.
+        if [ -z "$T_NEW_DEVICE_ASK" ]; then
+                mkdir -p "$T/vendor/idevicesync.conf.d"
+                printf '[Backup]\nNewDevice=new\n' \
+                        > "$T/vendor/idevicesync.conf.d/00-tests-new-device.conf"
+        fi
         if [ -z "$NOTIFY_PID" ]; then
                 mkfifo "$T/notify.fifo"
                 exec 5<>"$T/notify.fifo"

@@ -228,6 +228,7 @@ static void assert_policy(const Policy *got, const Policy *want, const char *ctx
         CMP_STR(sync.photos_dir);
         CMP_STR(sync.documents_dir);
         CMP_STR(sync.documents_apps);
+        CMP_STR(sync.apps_dir);
 #undef CMP_STR
         checks++;
         if (!(got->store.backup_dir == want->store.backup_dir ||
@@ -293,6 +294,8 @@ static void want_sync(Policy *p) {
         p->sync.deletions = SYNC_DELETIONS_PROPAGATE;
         p->sync.first_sync = SYNC_FIRST_REPLACE_COMPUTER;
         p->sync.trash_days = 7;
+        p->sync.apps = SYNC_APPS_INSTALL;
+        p->sync.apps_dir = (char *) "/srv/ipas/alice";
         p->backup.keep = 0;
         p->backup.keep_days = 36500;
         p->backup.min_free_space = (SpaceLimit) { SPACE_BYTES, 0 };
@@ -312,6 +315,8 @@ static void want_bad_sync(Policy *p) {
         p->sync.documents_apps = (char *) "com.example.ok";
         p->sync.deletions = SYNC_DELETIONS_NEVER;
         p->sync.voice_memos = SYNC_EXPORT_NO;
+        p->sync.apps = SYNC_APPS_INSTALL;               /* a bad AppsDir= keeps the earlier */
+        p->sync.apps_dir = (char *) "/srv/ipas";
 }
 
 static void want_unknown(Policy *p) {
@@ -422,7 +427,7 @@ static size_t read_directives(const char *path, bool *ret_main, Expect *ex, size
 }
 
 static void test_golden_file(const char *dir, const char *name, WantFunc want, bool bad) {
-        Expect ex[16];
+        Expect ex[32];
         bool main_file;
         char *path = xasprintf("%s/%s", dir, name);
         char *ctx = xasprintf("%s/%s", bad ? "bad" : "good", name);
@@ -430,7 +435,7 @@ static void test_golden_file(const char *dir, const char *name, WantFunc want, b
         size_t n_ex;
         int r;
 
-        n_ex = read_directives(path, &main_file, ex, 16);
+        n_ex = read_directives(path, &main_file, ex, ELEMENTSOF(ex));
         if (bad && n_ex == 0) {
                 printf("FAIL: %s has no '# expect: LINE MESSAGE' comment at %s:%d\n", ctx,
                        __FILE__, __LINE__);
@@ -794,6 +799,9 @@ static void test_defaults_and_copy(void) {
         ASSERT_EQ(p.sync.deletions, SYNC_DELETIONS_HOLD);
         ASSERT_EQ(p.sync.first_sync, SYNC_FIRST_ASK);
         ASSERT_EQ(p.sync.trash_days, 30);
+        ASSERT_EQ(p.sync.apps, SYNC_APPS_INVENTORY);
+        ASSERT_TRUE(p.sync.apps_dir == NULL);
+        ASSERT_STREQ(sync_apps_mode_to_string(SYNC_APPS_INSTALL), "install");
         ASSERT_STREQ(sync_documents_mode_to_string(p.sync.documents), "two-way");
         ASSERT_STREQ(sync_deletions_mode_to_string(SYNC_DELETIONS_PROPAGATE), "propagate");
         ASSERT_STREQ(sync_first_sync_mode_to_string(SYNC_FIRST_REPLACE_DEVICE),
@@ -804,6 +812,7 @@ static void test_defaults_and_copy(void) {
         p.sync.photos_dir = strdup("/srv/p");
         p.sync.documents_dir = strdup("/srv/d");
         p.sync.documents_apps = strdup("com.example.a com.example.b");
+        p.sync.apps_dir = strdup("/srv/ipas");
         p.backup.keep = 3;
         ASSERT_EQ(policy_copy(&p, &c), 0);
         assert_policy(&c, &p, "copy", __LINE__);
@@ -815,6 +824,8 @@ static void test_defaults_and_copy(void) {
         ASSERT_TRUE(c.sync.photos_dir != p.sync.photos_dir);
         ASSERT_STREQ(c.sync.photos_dir, "/srv/p");
         ASSERT_STREQ(c.sync.documents_dir, "/srv/d");
+        ASSERT_TRUE(c.sync.apps_dir != p.sync.apps_dir);
+        ASSERT_STREQ(c.sync.apps_dir, "/srv/ipas");
         ASSERT_STREQ(c.sync.documents_apps, "com.example.a com.example.b");
         ASSERT_TRUE(c.sync.documents_apps != p.sync.documents_apps);
         policy_done(&c);
@@ -879,6 +890,85 @@ static void test_documents_apps(const char *tmp) {
                 ASSERT_EQ(n_logs, lines[i].warns ? 1 : 0);
                 if (lines[i].warns && n_logs > 0)
                         ASSERT_EQ(logs[0].line, 3);
+                policy_done(&p);
+                free(text);
+        }
+        free(path);
+}
+
+/* Contacts= and Calendars= take two-way, the other exports do not (a file:line warning,
+ * the default stays); the helper's word list spells a two-way one "name=two-way". */
+static void test_pim_modes(const char *tmp) {
+        char *path = xasprintf("%s/pim.conf", tmp);
+        char words[128];
+        Policy p;
+
+        put(tmp, "pim.conf", "[Sync]\nContacts=two-way\nCalendars=two-way\nBookmarks=two-way\n"
+            "Notes=no\n");
+        policy_init_defaults(&p);
+        logs_reset();
+        ASSERT_OK(policy_parse_file(path, true, &p));
+        ASSERT_EQ(p.sync.contacts, SYNC_EXPORT_TWO_WAY);
+        ASSERT_EQ(p.sync.calendars, SYNC_EXPORT_TWO_WAY);
+        ASSERT_EQ(p.sync.bookmarks, SYNC_EXPORT_YES);
+        ASSERT_EQ(n_logs, 1);
+        if (n_logs > 0)
+                ASSERT_EQ(logs[0].line, 4);
+        sync_exports_to_string(&p.sync, words, sizeof(words));
+        ASSERT_STREQ(words, "contacts=two-way calendars=two-way bookmarks voice-memos");
+        policy_done(&p);
+        free(path);
+}
+
+/* NewDevice=: the four forms; restore-from needs a valid UDID, kept canonical; a bad value
+ * warns and keeps the earlier one. */
+static void test_new_device(const char *tmp) {
+        static const struct {
+                const char *value;
+                NewDeviceMode mode;
+                const char *udid;
+                bool warns;
+        } lines[] = {
+                { "ask", NEW_DEVICE_ASK, "", false },
+                { "new", NEW_DEVICE_NEW, "", false },
+                { "restore-latest", NEW_DEVICE_RESTORE_LATEST, "", false },
+                { "restore-from:00008030-001a2b3c4d5e6f70", NEW_DEVICE_RESTORE_FROM,
+                  "00008030-001A2B3C4D5E6F70", false },
+                { "restore-from", NEW_DEVICE_NEW, "", true },
+                { "restore-from:", NEW_DEVICE_NEW, "", true },
+                { "restore-from:not/a/udid", NEW_DEVICE_NEW, "", true },
+                { "Restore-Latest", NEW_DEVICE_NEW, "", true },
+        };
+        char *path = xasprintf("%s/newdev.conf", tmp);
+        Policy p;
+
+        policy_init_defaults(&p);
+        ASSERT_EQ(p.backup.new_device.mode, NEW_DEVICE_ASK);
+        ASSERT_TRUE(p.restore.system_files && p.restore.settings && p.restore.remove_items);
+        policy_done(&p);
+        /* [Restore]: each of what a restore carries can be turned off. */
+        put(tmp, "newdev.conf", "[Restore]\nSystemFiles=no\nRemoveItemsNotRestored=0\n");
+        policy_init_defaults(&p);
+        logs_reset();
+        ASSERT_OK(policy_parse_file(path, false, &p));
+        ASSERT_TRUE(!p.restore.system_files && p.restore.settings && !p.restore.remove_items);
+        ASSERT_EQ(n_logs, 0);
+        policy_done(&p);
+        ASSERT_STREQ(new_device_mode_to_string(NEW_DEVICE_RESTORE_LATEST), "restore-latest");
+        ASSERT_TRUE(new_device_mode_to_string((NewDeviceMode) 9) == NULL);
+        for (size_t i = 0; i < ELEMENTSOF(lines); i++) {
+                char *text = xasprintf("[Backup]\nNewDevice=new\nNewDevice=%s\n",
+                                       lines[i].value);
+
+                put(tmp, "newdev.conf", text);
+                policy_init_defaults(&p);
+                logs_reset();
+                ASSERT_OK(policy_parse_file(path, false, &p));
+                if (p.backup.new_device.mode != lines[i].mode)
+                        printf("FAIL: NewDevice=%s\n", lines[i].value);
+                ASSERT_EQ(p.backup.new_device.mode, lines[i].mode);
+                ASSERT_STREQ(p.backup.new_device.udid, lines[i].udid);
+                ASSERT_EQ(n_logs, lines[i].warns ? 1 : 0);
                 policy_done(&p);
                 free(text);
         }
@@ -1422,9 +1512,11 @@ int main(void) {
         test_min_free_bytes();
         test_defaults_and_copy();
         test_documents_apps(tmp);
+        test_new_device(tmp);
         test_line_bounds(tmp);
         test_odd_files(tmp);
         test_default_log(tmp);
+        test_pim_modes(tmp);
 
         /* fixed buffers: the child forked by test_unreadable() must not inherit heap memory
          * it cannot free (valgrind checks the child too) */

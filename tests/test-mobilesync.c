@@ -532,6 +532,27 @@ static void test_pull(void) {
         fake_done(&f);
 }
 
+/* A Group lists its members in one link array, as long as the address book: 2,500 members
+ * are a valid record (a cap of 512 items once refused a phone with 5,000 contacts). */
+static void test_big_group(void) {
+        plist_t recs = plist_new_dict(), g = plist_new_dict(), members = plist_new_array();
+        DLConn c = {};
+
+        plist_dict_set_item(g, "com.apple.syncservices.RecordEntityName",
+                            plist_new_string("com.apple.contacts.Group"));
+        plist_dict_set_item(g, "name", plist_new_string("Work"));
+        for (unsigned i = 0; i < 2500; i++) {
+                char id[16];
+
+                snprintf(id, sizeof(id), "%u", 10 + i);
+                plist_array_append_item(members, plist_new_string(id));
+        }
+        plist_dict_set_item(g, "contact", members);
+        plist_dict_set_item(recs, "1", g);
+        ASSERT_EQ(ms_check_records(&c, recs), 0);
+        plist_free(recs);
+}
+
 static void test_pull_hostile(void) {
         for (int i = 0; i < 16; i++) {
                 plist_t recs = plist_new_dict(), msg = NULL;
@@ -883,6 +904,7 @@ int main(void) {
         test_start();
         test_pull();
         test_pull_hostile();
+        test_big_group();
         test_push();
         test_finish_and_messages();
         test_tethered_entry();

@@ -268,6 +268,27 @@ int main(void) {
         ASSERT_TRUE(del != NULL);
         if (del)
                 ASSERT_TRUE(del->id > fs_id && del->id > del_id);
+
+        /* Apps=install: an app whose IPA left AppsDir= is asked about by name. */
+        {
+                char path[512];
+                SyncDb *db = NULL;
+
+                snprintf(path, sizeof(path), "%s/%s/sync.db", dir, UDID);
+                ASSERT_OK(sync_db_open(path, false, &db));
+                if (db) {
+                        ASSERT_OK(sync_db_held_add(db, "apps", "", "org.example.Good", "Good",
+                                                   "device", 0, 6, NULL));
+                        sync_db_close(db);
+                }
+        }
+        ASSERT_EQ(request_reconcile_device(d), 1);
+        del = request_find_device(m, d, REQUEST_DELETIONS, NULL);
+        if (del)
+                ASSERT_STREQ(del->summary, "Remove 1 file from the computer and 1 from the "
+                                           "device, each deleted on the other side? Uninstall "
+                                           "the app 'Good' from the device? Its IPA was "
+                                           "removed from AppsDir=.");
         manager_free(m);
 
         (void) nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);

@@ -302,8 +302,17 @@ static void test_migration_2(const char *dir) {
         ASSERT_EQ(ids_sync_pending_read(state, "not a udid", &p), -EINVAL);
 }
 
+/* Collects "key=value;" of the meta rows a listing gives. */
+static int collect_meta(const char *key, const char *value, void *userdata) {
+        char *buf = userdata;
+        size_t n = strlen(buf);
+
+        snprintf(buf + n, 256 - n, "%s=%s;", key, value);
+        return 0;
+}
+
 int main(void) {
-        char dir[] = "/tmp/test-sync-db.XXXXXX", path[128], wal[160];
+        char dir[] = "/tmp/test-sync-db.XXXXXX", path[128], wal[160], listed[256] = "";
         SyncDb *db = NULL;
         SyncItem it = {};
         ids_sync_totals tot[2] = {};
@@ -359,6 +368,19 @@ int main(void) {
         ASSERT_EQ(sync_db_meta_get(db, "photos.library-stamp", &v), 1);
         ASSERT_STREQ(v, "1:2 3");
         free(v);
+        /* A prefix listing (apps-install rows) in key order; '_' and '%' are no wildcards. */
+        ASSERT_EQ(sync_db_meta_set(db, "apps-install/bb", "failed\tx"), 0);
+        ASSERT_EQ(sync_db_meta_set(db, "apps-install/aa", "installed\ty"), 0);
+        ASSERT_EQ(sync_db_meta_set(db, "apps-installXcc", "not listed"), 0);
+        ASSERT_EQ(sync_db_meta_list(db, "apps-install/", collect_meta, listed), 0);
+        ASSERT_STREQ(listed, "apps-install/aa=installed\ty;apps-install/bb=failed\tx;");
+        ASSERT_EQ(sync_db_meta_delete(db, "apps-install/aa"), 0);
+        ASSERT_EQ(sync_db_meta_delete(db, "apps-install/none"), 0);
+        listed[0] = 0;
+        ASSERT_EQ(sync_db_meta_list(db, "apps_install/", collect_meta, listed), 0);
+        ASSERT_STREQ(listed, "");
+        ASSERT_EQ(sync_db_meta_list(db, "apps-install/", collect_meta, listed), 0);
+        ASSERT_STREQ(listed, "apps-install/bb=failed\tx;");
         ASSERT_EQ(sync_db_set_run(db, &run, 42), 0);
         ASSERT_EQ(sync_db_set_on_device(db, "photos", "/DCIM/100APPLE/IMG_0001.HEIC", false), 0);
         ASSERT_EQ(sync_db_totals(db, count_totals, tot), 0);

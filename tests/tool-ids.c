@@ -6,20 +6,22 @@
  *   tool-ids backup UDID [--state DIR] [--full] [--keep N] [--keep-days N] [--floor BYTES]
  *                        [--require-encryption] [--cancel-after-bytes N] [--progress]
  *                        [--timeout-transfer S] [--timeout-preparing S]
- *   tool-ids restore SOURCE TARGET [--state DIR] [--snapshot ID] [--no-reboot] [--password P]
+ *   tool-ids restore SOURCE TARGET [--state DIR] [--snapshot ID] [--no-reboot] [--skip-checks] [--password P]
  *   tool-ids list UDID [--state DIR]
  *   tool-ids verify UDID ID [--state DIR] [--password-file F]
  *   tool-ids delete UDID ID [--state DIR]
  *   tool-ids sync UDID [--state DIR] [--dry-run] [--photos import|no] [--photos-dir DIR]
  *                      [--crashlogs move|copy|no] [--floor BYTES] [--cancel-after-bytes N]
- *                      [--kill-after-bytes N] [--kill-at-phase PHASE[:NTH]]
+ *                      [--kill-after-bytes N] [--kill-after-files N]
+ *                      [--kill-at-phase PHASE[:NTH]]
  *                      [--documents no|import|two-way] [--documents-dir DIR]
  *                      [--documents-app ID]... [--deletions hold|propagate|never]
  *                      [--first-sync ask|merge|replace-device|replace-computer]
  *                      [--trash-days N] [--decide ITEM=approve|reject]...
  *                      [--decide CATEGORY=CHOICE]... [--offline]
+ *                      [--two-way contacts,calendars]
  *                      [--run-at-phase PHASE:COMMAND] [--exports all|NAME,...]
- *                      [--password-file F] [--apps inventory|no]
+ *                      [--password-file F] [--apps inventory|install|no] [--apps-dir DIR]
  *   tool-ids sync-state UDID [--state DIR]
  *   tool-ids pending UDID [--state DIR]
  *   tool-ids files UDID [SNAPSHOT] [--state DIR] [--domain D] [--prefix P] [--password-file F]
@@ -66,6 +68,7 @@
 static ids_cancel *cancel;
 static uint64_t cancel_after = UINT64_MAX;
 static uint64_t kill_after = UINT64_MAX;       /* a crash at an exact point: SIGKILL */
+static uint64_t kill_after_files = UINT64_MAX;  /* … or once this many files are done */
 static const char *kill_phase;                  /* … or on entering this phase */
 static unsigned kill_phase_count = 1;           /* for the n-th time */
 static int show_progress;
@@ -104,7 +107,7 @@ static void on_progress(const ids_progress *p, void *userdata) {
         }
         if (p->bytes_done >= cancel_after)
                 ids_cancel_request(cancel);
-        if (p->bytes_done >= kill_after)
+        if (p->bytes_done >= kill_after || p->files_done >= kill_after_files)
                 raise(SIGKILL);
         if (kill_phase && (int) p->phase != last_phase &&
             strcmp(ids_phase_to_string(p->phase), kill_phase) == 0 && --kill_phase_count == 0)
@@ -181,6 +184,7 @@ int main(int argc, char **argv) {
                 { "timeout-preparing", required_argument, NULL, 'T' },
                 { "snapshot", required_argument, NULL, 'S' },
                 { "no-reboot", no_argument, NULL, 'n' },
+                { "skip-checks", no_argument, NULL, 0x104 },
                 { "password", required_argument, NULL, 'P' },
                 { "password-file", required_argument, NULL, 'W' },
                 { "dry-run", no_argument, NULL, 'd' },
@@ -203,7 +207,10 @@ int main(int argc, char **argv) {
                 { "to", required_argument, NULL, 'u' },
                 { "all", no_argument, NULL, 'a' },
                 { "exports", required_argument, NULL, 'J' },
+                { "two-way", required_argument, NULL, 0x102 },
+                { "kill-after-files", required_argument, NULL, 0x103 },
                 { "apps", required_argument, NULL, 'G' },
+                { "apps-dir", required_argument, NULL, 0x100 },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -245,6 +252,7 @@ int main(int argc, char **argv) {
                 case 'T': bo.timeout_preparing_s = (unsigned) atoi(optarg); break;
                 case 'S': ro.snapshot = optarg; break;
                 case 'n': ro.reboot = false; break;
+                case 0x104: ro.skip_checks = true; break;
                 case 'P': ro.password = optarg; break;
                 case 'W':
                         free(password);
@@ -262,6 +270,7 @@ int main(int argc, char **argv) {
                         break;
                 case 'O': so.photos_dir = optarg; break;
                 case 'X': kill_after = strtoull(optarg, NULL, 10); break;
+                case 0x103: kill_after_files = strtoull(optarg, NULL, 10); break;
                 case 'Y': {
                         static char buf[64];
                         char *colon;
@@ -317,8 +326,17 @@ int main(int argc, char **argv) {
                 case 'H': so.trash_days = (unsigned) atoi(optarg); break;
                 case 'G':
                         so.apps = strcmp(optarg, "inventory") == 0 ? IDS_SYNC_APPS_INVENTORY :
+                                  strcmp(optarg, "install") == 0   ? IDS_SYNC_APPS_INSTALL :
                                                                      IDS_SYNC_APPS_NO;
                         break;
+                case 0x102:
+                        /* contacts, calendars or both (comma-separated): through mobilesync */
+                        if (strstr(optarg, "contacts"))
+                                so.contacts = IDS_SYNC_EXPORT_TWO_WAY;
+                        if (strstr(optarg, "calendars"))
+                                so.calendars = IDS_SYNC_EXPORT_TWO_WAY;
+                        break;
+                case 0x100: so.apps_dir = optarg; break;
                 case 'J': {
                         /* all, or a comma-separated list of export names */
                         static const struct {

@@ -867,6 +867,10 @@ static int restore_check(RestoreRun *rr, plist_t opts, const DeviceInfo *info) {
         uint64_t need = 0;
         int r;
 
+        /* A phone with Find My on refuses before it asks for anything (§9: MBErrorDomain
+         * 211). */
+        if (info->find_my)
+                return restore_fail(rr, 211, "Find My iPhone must be disabled before restoring");
         r = fetch_meta(rr->s, rr->source, names, rr->f, ELEMENTSOF(names), 0);
         if (r < 0)
                 return r;
@@ -1088,6 +1092,12 @@ int restore_run(Session *s, plist_t req, const char *source, Result *res) {
         r = restore_check(&rr, opts, info);
         if (r == 0)
                 r = restore_stage_new(&rr, profile);
+        /* fault stall: the metadata came, the files never do (a cable pull mid-restore);
+         * the live tree stays as it was. */
+        if (r == 0 && s->faults.stall) {
+                (void) rm_rf(rr.stage);
+                r = stall(s);
+        }
         if (r == 0) {
                 r = restore_fill_stage(&rr);
                 (void) rm_rf(rr.stage); /* the old content, after the exchange */

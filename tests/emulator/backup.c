@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 
 #include "backup-internal.h"
+#include "mobilesync.h"
 
 /* Raw file stream (protocols.md §3.5). */
 
@@ -993,10 +994,18 @@ static int handle_request(Session *s, plist_t msg) {
  */
 void serve_mobilebackup2(Conn *c, const ServiceCtx *ctx) {
         Session s = {.conn = c, .device = ctx->device, .udid = strdup(ctx->device->udid)};
+        _cleanup_(freep) char *profile = NULL;
         int r;
 
         if (!s.udid)
                 return;
+        /* The phone's AddressBook and Calendar are its mobilesync stores (which
+         * mobilesync-edit.py may have changed since the last session). */
+        emu_lock();
+        profile = strdup(ctx->device->profile_dir);
+        emu_unlock();
+        if (profile)
+                (void) ms_backupdb_refresh(profile, MS_CONTACTS | MS_CALENDARS, false);
         r = version_exchange(&s);
         while (r >= 0) {
                 _cleanup_(plist_freep) plist_t msg = NULL;

@@ -119,6 +119,10 @@ typedef struct DeviceInfo {
         uint64_t disk_total;    /* bytes; 0 = derive */
         uint64_t disk_free;
         bool setup_done;        /* false: backups answer 212 */
+        bool developer_mode;    /* DeveloperMode=: default yes; no refuses development-
+                                 * signed IPAs (services.c) */
+        bool find_my;           /* FindMyEnabled=: com.apple.fmip IsAssociated; a restore
+                                 * answers 211 (sync-protocols.md §9) */
         /* mobilesync (mobilesync.h; MsClassBit masks): */
         unsigned sync_contacts; /* SyncContacts=: generated contacts, default 0 */
         unsigned sync_events;   /* SyncEvents=: generated events, default 0 */
@@ -191,6 +195,26 @@ int profile_app_lookup(const char *dir, const char *bundle_id, AppInfo **ret);
 int profile_list_apps(const char *dir, AppInfo ***ret, size_t *ret_n);
 AppInfo *app_info_free(AppInfo *a);
 void app_info_free_array(AppInfo **a, size_t n);
+
+/* What installd reads from an IPA (ipa.c). */
+typedef struct IpaInfo {
+        char *bundle_id;        /* CFBundleIdentifier (required) */
+        char *display_name;     /* CFBundleDisplayName, else CFBundleName; may be NULL */
+        char *short_version;    /* CFBundleShortVersionString; may be NULL */
+        char *version;          /* CFBundleVersion; may be NULL */
+        bool file_sharing;      /* UIFileSharingEnabled */
+        bool signed_for_device; /* embedded.mobileprovision names the device's UDID */
+        bool development;       /* … and has get-task-allow (a development profile) */
+} IpaInfo;
+
+/* Read Payload/<X>.app/Info.plist (and embedded.mobileprovision) of the IPA at path.
+ * -ENOENT (no such file, or no Info.plist in it), -EBADMSG (not a ZIP, no bundle id),
+ * -EOPNOTSUPP (encrypted or another compression), -errno. */
+int ipa_inspect(const char *path, const char *udid, IpaInfo **ret);
+IpaInfo *ipa_info_free(IpaInfo *i);
+static inline void ipa_info_freep(IpaInfo **i) {
+        ipa_info_free(*i);
+}
 
 /* gen-profile / mutate subcommands: 0 or negative errno (already logged). */
 int profile_generate(const char *dir, const GenOptions *o);

@@ -138,6 +138,9 @@ static plist_t domain_values(Device *d, const DeviceInfo *i, const char *domain)
                 plist_dict_set_item(v, "TotalDataCapacity", plist_new_uint(i->disk_total));
                 plist_dict_set_item(v, "TotalDataAvailable", plist_new_uint(i->disk_free));
                 plist_dict_set_item(v, "AmountDataAvailable", plist_new_uint(i->disk_free));
+        } else if (strcmp(domain, "com.apple.fmip") == 0) {
+                /* Find My: a phone with it on refuses a restore (211). */
+                plist_dict_set_item(v, "IsAssociated", plist_new_bool(i->find_my));
         } else if (strcmp(domain, "com.apple.international") == 0) {
                 plist_dict_set_item(v, "Language", plist_new_string("en"));
                 plist_dict_set_item(v, "Locale", plist_new_string("en_US"));

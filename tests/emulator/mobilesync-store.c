@@ -1263,3 +1263,109 @@ int ms_generate(MsStore *s, const MsGenOptions *o) {
         }
         return 0;
 }
+
+/* ---- mutate: a person edits the phone -------------------------------------------------- */
+
+/* The ids of the visible records of entity, in id order. */
+static int entity_ids(MsStore *s, const char *entity, char ***ret, size_t *ret_n) {
+        char **ids = NULL;
+        size_t n = 0, k = 0;
+        int r;
+
+        r = ms_store_sorted_ids(s, s->records, &ids, &n);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                const char *e = ms_record_entity(plist_dict_get_item(s->records, ids[i]));
+
+                if (e && strcmp(e, entity) == 0)
+                        ids[k++] = ids[i];
+                else
+                        free(ids[i]);
+        }
+        *ret = ids;
+        *ret_n = k;
+        return 0;
+}
+
+int ms_store_mutate(MsStore *s, uint64_t seed, unsigned change, unsigned add, unsigned del) {
+        bool contacts = s->cls->bit == MS_CONTACTS;
+        const char *entity = contacts ? "com.apple.contacts.Contact" : "com.apple.calendars.Event";
+        char **ids = NULL, **cals = NULL, id[21], sub[21], buf[128];
+        size_t n = 0, n_cals = 0;
+        int r;
+
+        if (!(s->cls->bit & (MS_CONTACTS | MS_CALENDARS)))
+                return 0;
+        r = entity_ids(s, entity, &ids, &n);
+        if (r >= 0 && !contacts)
+                r = entity_ids(s, "com.apple.calendars.Calendar", &cals, &n_cals);
+        if (r < 0)
+                goto finish;
+        if ((size_t) change + del > n) {
+                r = -EINVAL;
+                goto finish;
+        }
+        /* Changes from a seed-chosen start, deletions from the end, so none is both. */
+        for (unsigned k = 0; k < change; k++) {
+                size_t live = n - del; /* > 0: change > 0 and change + del <= n */
+                const char *victim = ids[(size_t) (seed % live + k) % live];
+                plist_t rec = plist_copy(plist_dict_get_item(s->records, victim));
+
+                if (contacts) {
+                        snprintf(buf, sizeof(buf), "Changed on the phone (%" PRIu64 "/%u) ✎", seed,
+                                 k);
+                        set_s(rec, "notes", buf);
+                } else {
+                        snprintf(buf, sizeof(buf), "%s (moved %u)",
+                                 plist_dict_str(rec, "summary") ?: "", k);
+                        set_s(rec, "summary", buf);
+                }
+                r = ms_store_put(s, victim, rec, true);
+                if (r < 0)
+                        goto finish;
+        }
+        for (unsigned k = 0; k < del; k++) {
+                r = ms_store_delete(s, ids[n - 1 - k], true);
+                if (r < 0)
+                        goto finish;
+        }
+        for (unsigned k = 0; k < add; k++) {
+                plist_t rec = rec_new(entity), x;
+
+                if (contacts) {
+                        set_s(rec, "display as company", "person");
+                        set_s(rec, "first name", "Añadido");
+                        snprintf(buf, sizeof(buf), "Phone-%" PRIu64 "-%u", seed, k);
+                        set_s(rec, "last name", buf);
+                } else {
+                        int64_t start = BASE_TIME + (int64_t) (seed % 90 + k) * DAY + 10 * 3600;
+
+                        snprintf(buf, sizeof(buf), "Added on the phone %" PRIu64 "-%u", seed, k);
+                        set_s(rec, "summary", buf);
+                        plist_dict_set_item(rec, "start date", date_new(start));
+                        plist_dict_set_item(rec, "end date", date_new(start + 3600));
+                        plist_dict_set_item(rec, "all day", plist_new_bool(0));
+                        set_s(rec, "timezone", "UTC");
+                        if (n_cals > 0)
+                                set_link(rec, "calendar", cals[0]);
+                }
+                r = ms_store_add(s, rec, true, id);
+                if (r < 0)
+                        goto finish;
+                if (!contacts)
+                        continue;
+                x = rec_new("com.apple.contacts.Phone Number");
+                set_link(x, "contact", id);
+                snprintf(buf, sizeof(buf), "+49 30 %07u", (unsigned) ((seed + k) % 10000000));
+                set_s(x, "value", buf);
+                set_s(x, "type", "mobile");
+                r = ms_store_add(s, x, true, sub);
+                if (r < 0)
+                        goto finish;
+        }
+finish:
+        ms_ids_free(ids, n);
+        ms_ids_free(cals, n_cals);
+        return r;
+}

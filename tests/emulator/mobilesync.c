@@ -47,6 +47,7 @@ typedef struct MsSession {
         char *computer_anchor;
         plist_t remap;     /* host id → device id, for the whole session */
         bool json_current; /* <class>.json written since the last change */
+        bool db_current;   /* the backup's database rewritten since the last change */
 } MsSession;
 
 typedef enum {
@@ -372,6 +373,14 @@ static int apply_host_changes(MsSession *s, plist_t msg) {
 
 /* ---- a session ---------------------------------------------------------------------------- */
 
+/* The phone's backup holds what mobilesync wrote: rewrite its database of the class (a
+ * no-op when the records did not change, or for Bookmarks). */
+static int backupdb_refresh(MsSession *s) {
+        if (!(s->cls->bit & (MS_CONTACTS | MS_CALENDARS)))
+                return 0;
+        return ms_backupdb_refresh(s->profile, s->cls->bit, false);
+}
+
 static int session_step(MsSession *s) {
         _cleanup_(plist_freep) plist_t m = NULL;
         const char *name;
@@ -414,8 +423,10 @@ static int session_step(MsSession *s) {
                 r = ms_store_save(s->store);
                 if (r < 0)
                         return r;
-                /* Before the answer: a test may read the JSON as soon as the host is done. */
+                /* Before the answer: a test may read the JSON (and the backup's database)
+                 * as soon as the host is done. */
                 s->json_current = ms_store_write_json(s->store) >= 0;
+                s->db_current = backupdb_refresh(s) >= 0;
                 r = msg_send(s->conn, msg_new("SDMessageDeviceFinishedSession", s->cls->name));
                 return r < 0 ? r : STEP_END_SESSION;
         }
@@ -506,6 +517,9 @@ finish:
         if (!s.json_current)
                 (void) ms_store_write_json(s.store);
         ms_store_free(s.store);
+        /* A cut session leaves the records it committed in the store: the backup too. */
+        if (!s.db_current)
+                (void) backupdb_refresh(&s);
         free(s.computer_anchor);
         plist_free(s.remap);
         return r;

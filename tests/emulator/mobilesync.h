@@ -21,6 +21,10 @@
  *   Changes          {id: {Change: "add"|"modify"|"delete", Entity: entity}}: what changed
  *                    on the device since the last finished session (a fast sync sends these)
  * Beside it <class>.json, rewritten after every session: the ground truth for tests.
+ *
+ * The Contacts and Calendars stores are also what the phone's backup holds: after every
+ * session and before every backup, ms_backupdb_refresh() rewrites the backup's
+ * AddressBook and Calendar databases (and contacts.json, calendars.json) from them.
  */
 #pragma once
 
@@ -123,6 +127,28 @@ plist_t ms_dict_rehash(plist_t dict);
 
 /* Deterministic generation into an empty store (ms_store_load() calls it). */
 int ms_generate(MsStore *s, const MsGenOptions *o);
+
+/* The backup's AddressBook.sqlitedb (+ AddressBookImages) and Calendar.sqlitedb, and
+ * their truth contacts.json / calendars.json, written from the Contacts and Calendars
+ * stores (Records and CloudRecords; mobilesync-backupdb.c), for the classes of the
+ * MsClassBit mask whose store exists or whose SyncContacts=/SyncEvents= makes one (then
+ * it is made). Only when the store changed since the last write, as remembered in
+ * <profile>/mobilesync/backupdb.stamp, unless force. ABPerson and CalendarItem ROWIDs are
+ * the record ids. 0, or the first -errno (logged; the other class is still tried). */
+int ms_backupdb_refresh(const char *profile, unsigned classes, bool force);
+
+/* A person edits the phone (`fakeidevice mutate --pim-*` of a store-driven profile): of
+ * the visible Contacts (or Events) change `change` (a contact's notes, an event's
+ * summary), delete the last `del` with what hangs off them, and add `add` (a contact with a
+ * phone; an event in the first calendar), all in the change log, deterministic from seed.
+ * Bookmarks: nothing. 0; -EINVAL if change + del exceeds the records; -ENOMEM. */
+int ms_store_mutate(MsStore *s, uint64_t seed, unsigned change, unsigned add, unsigned del);
+/* ms_store_mutate() on the Contacts and Calendars stores of profile that exist (or that
+ * SyncContacts=/SyncEvents= make), saved with their JSON, then ms_backupdb_refresh(). An
+ * iCloud-managed store is left as it is. *ret_classes: the MsClassBit mask of the classes
+ * whose databases the stores drive (their pim_*_mutate() must not run). 0 or -errno. */
+int ms_profile_mutate(const char *profile, uint64_t seed, unsigned change, unsigned add,
+                      unsigned del, unsigned *ret_classes);
 
 /* com.apple.mobile.tethered_sync, persisted in <profile>/mobilesync/tethered_sync.plist and
  * first made from SyncDisabled= (disabled_mask): {Contacts: {DisableTethered: bool}, …}.

@@ -3,6 +3,7 @@
  * mutate: change, add and delete files of a generated profile, deterministically from a
  * seed, as a phone changes between two backups.
  */
+#include "mobilesync.h"
 #include "profile-internal.h"
 #include "profile-pim.h"
 
@@ -206,7 +207,9 @@ static int mutate_add(int dfd, Rng *r, uint64_t seed, const char *like, int64_t 
  * (--documents-*, documents_mutate()), and photos.tsv and documents.tsv are rewritten.
  * The personal databases (those with a ground-truth JSON) are left out of the generic
  * --change/--delete/--add; --pim-change/--pim-add/--pim-delete go to every pim_*_mutate()
- * with the ProductVersion of device.ini, each rewriting its database and JSON.
+ * with the ProductVersion of device.ini, each rewriting its database and JSON, except
+ * that contacts and calendars driven by mobilesync stores change in the stores
+ * (ms_profile_mutate(), as a person on the phone), which then rewrite the databases.
  * New and changed files get mtimes after the newest one in backup/, and so do the
  * directories whose entries changed; the same tree and options give the same result.
  *
@@ -404,10 +407,21 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
                         pim_notes_mutate, pim_recordings_mutate,
                 };
 
-                r = profile_read_info(dir, &info);
-                for (size_t i = 0; i < ELEMENTSOF(mutators) && r >= 0; i++)
+                unsigned store_driven = 0;
+
+                /* Contacts and calendars of a phone with mobilesync stores are those
+                 * stores: the person edits them, the databases follow. */
+                r = ms_profile_mutate(dir, o->seed, o->pim_change, o->pim_add, o->pim_delete,
+                                      &store_driven);
+                if (r >= 0)
+                        r = profile_read_info(dir, &info);
+                for (size_t i = 0; i < ELEMENTSOF(mutators) && r >= 0; i++) {
+                        if ((i == 0 && (store_driven & MS_CONTACTS)) ||
+                            (i == 1 && (store_driven & MS_CALENDARS)))
+                                continue;
                         r = mutators[i](dir, info->ios, o->seed, o->pim_change, o->pim_add,
                                         o->pim_delete);
+                }
                 if (r < 0)
                         goto fail;
         }

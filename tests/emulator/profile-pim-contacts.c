@@ -17,6 +17,7 @@
 
 #include "profile-internal.h"
 #include "profile-pim.h"
+#include "profile-pim-model.h"
 
 #define AB_DIR "backup/HomeDomain/Library/AddressBook"
 #define AB_DB AB_DIR "/AddressBook.sqlitedb"
@@ -397,52 +398,6 @@ static const char *pick(Rng *r, const char *const *v, size_t n) {
 
 /* ==== contacts ========================================================================== */
 
-#define MAX_VALUES 4
-#define MAX_GROUPS 8
-
-/* ABMultiValue property numbers (docs/ios-databases-contacts-calendars.md). */
-enum {
-        PROP_PHONE = 3,
-        PROP_EMAIL = 4,
-        PROP_ADDRESS = 5,
-        PROP_DATE = 12,
-        PROP_URL = 22,
-};
-
-typedef struct LabeledValue {
-        char *label;            /* as stored: "_$!<Mobile>!$_" or a custom label, or NULL */
-        char *value;            /* phone, email, URL; dates: "YYYY-MM-DD" */
-} LabeledValue;
-
-typedef struct PostalAddress {
-        char *label;
-        char *street, *city, *region, *postcode, *country, *country_code;
-} PostalAddress;
-
-typedef struct Contact {
-        int64_t id;             /* ABPerson.ROWID */
-        char *guid;
-        char *first, *last, *middle, *prefix, *suffix, *nickname;
-        char *organization, *department, *title, *note;
-        int bday_y, bday_m, bday_d;     /* bday_m 0: none; bday_y 1604: no year */
-        LabeledValue phones[MAX_VALUES], emails[MAX_VALUES], dates[MAX_VALUES],
-                urls[MAX_VALUES];
-        size_t n_phones, n_emails, n_dates, n_urls;
-        PostalAddress addresses[MAX_VALUES];
-        size_t n_addresses;
-        uint32_t groups;        /* bit g: member of Book.groups[g] */
-        uint8_t *photo;         /* ABFullSizeImage.data */
-        size_t photo_size;
-        int64_t created, modified;      /* Unix */
-} Contact;
-
-typedef struct Book {
-        Contact *c;
-        size_t n;
-        char *groups[MAX_GROUPS];       /* ABGroup.Name, ROWID = index + 1 */
-        size_t n_groups;
-        int64_t next_id;                /* ABPerson ROWIDs are never reused */
-} Book;
 
 static void labeled_done(LabeledValue *v, size_t n) {
         for (size_t i = 0; i < n; i++) {
@@ -461,6 +416,11 @@ static void contact_done(Contact *c) {
         labeled_done(c->emails, c->n_emails);
         labeled_done(c->dates, c->n_dates);
         labeled_done(c->urls, c->n_urls);
+        for (size_t i = 0; i < c->n_ims; i++) {
+                free(c->ims[i].label);
+                free(c->ims[i].service);
+                free(c->ims[i].user);
+        }
         for (size_t i = 0; i < c->n_addresses; i++) {
                 PostalAddress *a = &c->addresses[i];
 
@@ -476,7 +436,7 @@ static void contact_done(Contact *c) {
         *c = (Contact) {};
 }
 
-static void book_done(Book *b) {
+void book_done(Book *b) {
         for (size_t i = 0; i < b->n; i++)
                 contact_done(&b->c[i]);
         free(b->c);
@@ -485,7 +445,7 @@ static void book_done(Book *b) {
         *b = (Book) {};
 }
 
-static Contact *book_append(Book *b) {
+Contact *book_append(Book *b) {
         Contact *v = reallocarray(b->c, b->n + 1, sizeof(*v));
 
         if (!v)
@@ -928,6 +888,27 @@ static int book_write(const Book *b, const char *dir, Schema schema, int64_t t) 
                 for (size_t k = 0; k < c->n_urls && r >= 0; k++)
                         r = mv_insert(db, mv, &uid, c->id, PROP_URL, (int) k, c->urls[k].label,
                                       c->urls[k].value);
+                for (size_t k = 0; k < c->n_ims && r >= 0; k++) {
+                        const char *parts[][2] = {
+                                { "service", c->ims[k].service }, { "username", c->ims[k].user },
+                        };
+
+                        /* The keys exist only in books with an IM, so a generated book stays
+                         * as it always was. */
+                        r = db_exec(db, "INSERT OR IGNORE INTO ABMultiValueEntryKey (value) "
+                                        "VALUES ('service'), ('username');");
+                        if (r >= 0)
+                                r = mv_insert(db, mv, &uid, c->id, PROP_IM, (int) k,
+                                              c->ims[k].label, NULL);
+                        for (size_t p = 0; p < ELEMENTSOF(parts) && r >= 0; p++) {
+                                if (!parts[p][1])
+                                        continue;
+                                (void) sqlite3_bind_int64(entry, 1, uid);
+                                bind_text(entry, 2, parts[p][0]);
+                                bind_text(entry, 3, parts[p][1]);
+                                r = step_done(db, entry);
+                        }
+                }
                 for (size_t g = 0; g < b->n_groups && r >= 0; g++) {
                         if (!(c->groups & (UINT32_C(1) << g)))
                                 continue;
@@ -1256,6 +1237,16 @@ static int book_write_json(const Book *b, const char *dir, const char *ios, Sche
                 text_add(&j, "]", 1);
                 json_values(&j, "dates", "date", c->dates, c->n_dates);
                 json_values(&j, "urls", "value", c->urls, c->n_urls);
+                /* Only mobilesync-driven books have IMs; others keep their old JSON. */
+                for (size_t k = 0; k < c->n_ims; k++) {
+                        text_add(&j, k ? ",{\"label\":" : ",\"ims\":[{\"label\":", k ? 10 : 17);
+                        json_label(&j, c->ims[k].label);
+                        text_add(&j, ",\"service\":", 11);
+                        json_str(&j, c->ims[k].service);
+                        text_add(&j, ",\"user\":", 8);
+                        json_str(&j, c->ims[k].user);
+                        text_add(&j, k + 1 == c->n_ims ? "}]" : "}", k + 1 == c->n_ims ? 2 : 1);
+                }
                 text_add(&j, ",\"groups\":[", 11);
                 for (size_t g = 0, first = 1; g < b->n_groups; g++) {
                         if (!(c->groups & (UINT32_C(1) << g)))
@@ -1316,6 +1307,22 @@ int pim_contacts_generate(const char *dir, const char *ios, uint64_t seed, unsig
                 r = book_write_json(&b, dir, ios ?: "17.5", schema, BASE_TIME);
         if (r < 0)
                 log_warn("gen-profile: cannot write the contacts of '%s': %s", dir, strerror(-r));
+        return r;
+}
+
+/**
+ * pim_book_write: the databases and contacts.json of book b, as it is. See
+ * profile-pim-model.h.
+ */
+int pim_book_write(const Book *b, const char *dir, const char *ios, int64_t t) {
+        Schema schema = schema_of(ios);
+        int r;
+
+        if (!b || !dir)
+                return -EINVAL;
+        r = book_write(b, dir, schema, t);
+        if (r >= 0)
+                r = book_write_json(b, dir, ios ?: "17.5", schema, t);
         return r;
 }
 
@@ -1432,59 +1439,8 @@ int pim_contacts_mutate(const char *dir, const char *ios, uint64_t seed, unsigne
 
 /* ==== calendars ========================================================================= */
 
-#define MAX_EXDATES 8
-#define MAX_OVERRIDES 4
-#define MAX_ALARMS 3
-#define MAX_ATTENDEES 4
-#define MAX_CALENDARS 8
-#define MAX_OCCURRENCES 800
-
-enum { FREQ_NONE, FREQ_DAILY, FREQ_WEEKLY, FREQ_MONTHLY, FREQ_YEARLY };
 static const char *const freq_names[] = { "", "DAILY", "WEEKLY", "MONTHLY", "YEARLY" };
 static const char *const day_names[] = { "MO", "TU", "WE", "TH", "FR", "SA", "SU" };
-
-/* Times: for an event in a zone (or UTC) Unix instants; for a floating or all-day one the
- * wall-clock time read as if it were UTC. All-day ends are exclusive (the next day). */
-typedef struct Override {
-        int64_t id;             /* its CalendarItem.ROWID */
-        char *uuid, *summary;
-        int64_t orig, start, end;
-} Override;
-
-typedef struct Attendee {
-        char *email, *name;
-} Attendee;
-
-typedef struct Event {
-        int64_t id;
-        size_t cal;             /* index into Agenda.cals */
-        char *uid, *uuid, *summary, *location, *description;
-        bool all_day;
-        char tz[32];            /* IANA name, "UTC" or "_float" */
-        int64_t start, end, created;
-        int freq;
-        unsigned interval, count;       /* count 0: none */
-        int64_t until;                  /* 0: none */
-        uint8_t byday;                  /* bit 0 = MO … bit 6 = SU */
-        int monthdays[4];
-        size_t n_monthdays;
-        int64_t exdates[MAX_EXDATES];
-        size_t n_exdates;
-        Override overrides[MAX_OVERRIDES];
-        size_t n_overrides;
-        int alarms[MAX_ALARMS];
-        size_t n_alarms;
-        Attendee attendees[MAX_ATTENDEES];
-        size_t n_attendees;
-} Event;
-
-typedef struct Agenda {
-        char *cals[MAX_CALENDARS];
-        size_t n_cals;
-        Event *e;
-        size_t n;
-        int64_t next_id;
-} Agenda;
 
 static void event_done(Event *e) {
         free(e->uid);
@@ -1492,6 +1448,7 @@ static void event_done(Event *e) {
         free(e->summary);
         free(e->location);
         free(e->description);
+        free(e->url);
         for (size_t i = 0; i < e->n_overrides; i++) {
                 free(e->overrides[i].uuid);
                 free(e->overrides[i].summary);
@@ -1503,7 +1460,7 @@ static void event_done(Event *e) {
         *e = (Event) {};
 }
 
-static void agenda_done(Agenda *a) {
+void agenda_done(Agenda *a) {
         for (size_t i = 0; i < a->n; i++)
                 event_done(&a->e[i]);
         free(a->e);
@@ -1512,7 +1469,7 @@ static void agenda_done(Agenda *a) {
         *a = (Agenda) {};
 }
 
-static Event *agenda_append(Agenda *a) {
+Event *agenda_append(Agenda *a) {
         Event *v = reallocarray(a->e, a->n + 1, sizeof(*v));
 
         if (!v)
@@ -1543,12 +1500,13 @@ static int64_t sunday_of(int y, int m, int n) {
 
 /* The UTC offset (seconds east) of tz at Unix instant t: EU rules for Berlin (last Sunday
  * of March/October, 01:00 UTC), US rules for New York (second Sunday of March 02:00 EST,
- * first Sunday of November 02:00 EDT), none in Tokyo and UTC. */
+ * first Sunday of November 02:00 EDT), none in Tokyo and UTC. Paris, St. John's and Lord
+ * Howe are the other zones of mobilesync's generated events (mobilesync-backupdb.c). */
 static int64_t zone_offset(const char *tz, int64_t t) {
         int y, m, d;
 
         civil_from_days(floor_div(t, DAY), &y, &m, &d);
-        if (strcmp(tz, "Europe/Berlin") == 0) {
+        if (strcmp(tz, "Europe/Berlin") == 0 || strcmp(tz, "Europe/Paris") == 0) {
                 int64_t on = sunday_of(y, 3, 0) * DAY + 3600, off = sunday_of(y, 10, 0) * DAY + 3600;
 
                 return t >= on && t < off ? 7200 : 3600;
@@ -1558,6 +1516,21 @@ static int64_t zone_offset(const char *tz, int64_t t) {
                 int64_t off = sunday_of(y, 11, 1) * DAY + 6 * 3600;
 
                 return t >= on && t < off ? -4 * 3600 : -5 * 3600;
+        }
+        if (strcmp(tz, "America/St_Johns") == 0) {
+                /* -3:30, summer -2:30, switching at 02:00 local on the US Sundays. */
+                int64_t on = sunday_of(y, 3, 2) * DAY + 5 * 3600 + 1800;
+                int64_t off = sunday_of(y, 11, 1) * DAY + 4 * 3600 + 1800;
+
+                return t >= on && t < off ? -9000 : -12600;
+        }
+        if (strcmp(tz, "Australia/Lord_Howe") == 0) {
+                /* +10:30, summer +11:00 from the first Sunday of October 02:00 to the first
+                 * Sunday of April 02:00 (local), so 15:30 and 15:00 UTC the day before. */
+                int64_t off = sunday_of(y, 4, 1) * DAY - 9 * 3600;
+                int64_t on = sunday_of(y, 10, 1) * DAY - 8 * 3600 - 1800;
+
+                return t < off || t >= on ? 11 * 3600 : 10 * 3600 + 1800;
         }
         if (strcmp(tz, "Asia/Tokyo") == 0)
                 return 9 * 3600;
@@ -1994,8 +1967,8 @@ static int item_insert(sqlite3 *db, Schema schema, const Event *e, const Overrid
                      "organizer_id, self_attendee_id, status, invitation_status, availability, "
                      "privacy_level, last_modified, sequence_num, unique_identifier, hidden, "
                      "has_recurrences, has_attendees, UUID, entity_type, creation_date, "
-                     "modified_properties) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0,0,0,0,0,0,?,0,?,0,"
-                     "?,?,?,2,?,0)", item_table(schema)) < 0)
+                     "modified_properties, url) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,0,0,0,0,0,0,?,0,?,"
+                     "0,?,?,?,2,?,0,?)", item_table(schema)) < 0)
                 return -ENOMEM;
         if (db_prepare(db, sql, &s) < 0)
                 return -EIO;
@@ -2019,6 +1992,7 @@ static int item_insert(sqlite3 *db, Schema schema, const Event *e, const Overrid
         (void) sqlite3_bind_int(s, 16, e->n_attendees > 0);
         bind_text(s, 17, o ? o->uuid : e->uuid);
         (void) sqlite3_bind_double(s, 18, mac(e->created));
+        bind_text(s, 19, e->url);
         return step_done(db, s);
 }
 
@@ -2367,6 +2341,11 @@ static int event_json(Text *j, const Event *e) {
         json_str(j, e->location);
         text_add(j, ",\"description\":", 15);
         json_str(j, e->description);
+        if (e->url) {
+                /* Only mobilesync-driven calendars have URLs; others keep their old JSON. */
+                text_add(j, ",\"url\":", 7);
+                json_str(j, e->url);
+        }
         text_printf(j, ",\"all_day\":%s,\"tz\":", e->all_day ? "true" : "false");
         json_str(j, tz_is_zone(e->tz) ? e->tz : "floating");
         text_add(j, ",\"start\":", 9);
@@ -2519,6 +2498,22 @@ int pim_calendars_generate(const char *dir, const char *ios, uint64_t seed, unsi
         if (r < 0)
                 log_warn("gen-profile: cannot write the calendars of '%s': %s", dir,
                          strerror(-r));
+        return r;
+}
+
+/**
+ * pim_agenda_write: Calendar.sqlitedb and calendars.json of agenda a, as it is. See
+ * profile-pim-model.h.
+ */
+int pim_agenda_write(const Agenda *a, const char *dir, const char *ios, int64_t t) {
+        Schema schema = schema_of(ios);
+        int r;
+
+        if (!a || !dir)
+                return -EINVAL;
+        r = agenda_write(a, dir, schema, t);
+        if (r >= 0)
+                r = agenda_write_json(a, dir, ios ?: "17.5", schema, t);
         return r;
 }
 

@@ -23,6 +23,10 @@
  *                               "# icloud-only N"; rewritten by every mutate (profile-photos.c)
  *   apps/<bundle id>/Info.ini   [App] section (com.example.app1…N; with N ≥ 3 every third
  *                               app has UIFileSharingEnabled=no, the others yes)
+ *   install.log                 installation_proxy Install/Uninstall requests, one line each
+ *                               ("Install <PackagePath>", "Uninstall <bundle id>"); an
+ *                               Install that succeeds also writes apps/<bundle id>/Info.ini
+ *                               (services.c, ipa.c)
  *   apps/<bundle id>/Documents/ the app's documents (house_arrest VendDocuments, for apps
  *                               with file sharing). Sharing apps get, as far as --files
  *                               allows, the set in profile-gen.c's doc_set[]: NFD names
@@ -41,11 +45,16 @@
  *                               AppDomain-<id>/Documents/X ↔ apps/<id>/Documents/X (empty
  *                               directories there exist in both places too).
  *   mobilesync/<class>.plist    mobilesync's record store of one data class, made the first
- *                               time a session needs it from the Sync* keys of device.ini
- *                               (SyncContacts, SyncEvents, SyncICloud, SyncDisabled,
- *                               SyncSeed, SyncDataClasses; see mobilesync.h); <class>.json
- *                               beside it is the ground truth, tethered_sync.plist the
- *                               lockdown domain of that name
+ *                               time a session, a backup or `mutate --pim-*` needs it from
+ *                               the Sync* keys of device.ini (SyncContacts, SyncEvents,
+ *                               SyncICloud, SyncDisabled, SyncSeed, SyncDataClasses; see
+ *                               mobilesync.h); <class>.json beside it is the ground truth,
+ *                               tethered_sync.plist the lockdown domain of that name. The
+ *                               Contacts and Calendars stores (iCloud records included) are
+ *                               the phone's address book and calendar: they replace the
+ *                               AddressBook/Calendar databases of backup/ and contacts.json,
+ *                               calendars.json (mobilesync-backupdb.c; backupdb.stamp
+ *                               remembers which store they were written from)
  *
  * Nothing is cached: profile_read_info() and profile_app_lookup() read the files on every
  * call, so a running emulator sees what `mutate` changed.
@@ -624,6 +633,8 @@ static const IniKey info_keys[] = {
         { "DiskTotal", parse_size_field, offsetof(DeviceInfo, disk_total) },
         { "DiskFree", parse_size_field, offsetof(DeviceInfo, disk_free) },
         { "SetupDone", parse_bool, offsetof(DeviceInfo, setup_done) },
+        { "DeveloperMode", parse_bool, offsetof(DeviceInfo, developer_mode) },
+        { "FindMyEnabled", parse_bool, offsetof(DeviceInfo, find_my) },
         /* mobilesync's store and tethered_sync (mobilesync.h) */
         { "SyncContacts", parse_count, offsetof(DeviceInfo, sync_contacts) },
         { "SyncEvents", parse_count, offsetof(DeviceInfo, sync_events) },
@@ -808,6 +819,7 @@ int profile_read_info(const char *dir, DeviceInfo **ret) {
         i->disk_total = DEFAULT_DISK_TOTAL;
         i->disk_free = DEFAULT_DISK_FREE;
         i->setup_done = true;
+        i->developer_mode = true;
 
         r = ini_parse(path, "Device", info_keys, ELEMENTSOF(info_keys), i);
         if (r < 0)

@@ -2,12 +2,29 @@
 /*
  * The table of services lockdownd can start, and the two small plist services:
  * notification_proxy (Observe/Post/Shutdown, relays device notifications such as the
- * passcode prompt) and installation_proxy (Browse/Lookup over the profile's apps/).
+ * passcode prompt) and installation_proxy (Browse/Lookup over the profile's apps/; Install
+ * of an IPA uploaded to the AFC tree, which adds apps/<bundle id>/Info.ini; Uninstall,
+ * which removes that directory).
+ *
+ * Install follows sync-protocols.md §4: PackagePath is relative to the AFC root (media/),
+ * the status stream is the one phones send (CreatingStagingDirectory 5 … Complete), and an
+ * IPA that is not signed for this device (ipa.c: no embedded.mobileprovision naming its
+ * UDID) fails at VerifyingApplication with ApplicationVerificationFailed and the
+ * description a phone gives for a missing profile (0xe8008015). With DeveloperMode=no in
+ * device.ini, a development-signed one (get-task-allow) fails there too: iOS 16+ needs
+ * Developer Mode for those (sync-protocols.md §4; the wording of that refusal is
+ * [inferred], no real phone's text was at hand). Every Install and
+ * Uninstall is appended to <profile>/install.log ("Install <PackagePath>",
+ * "Uninstall <bundle id>"), so tests can count what a client asked for.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 
@@ -279,6 +296,191 @@ static int instproxy_lookup(Conn *c, const char *profile, plist_t opts) {
         return plistio_send(c, msg, false);
 }
 
+/* One line of <profile>/install.log; best effort (a test that reads it will see a gap). */
+static void install_log(const char *profile, const char *what, const char *arg) {
+        _cleanup_(freep) char *path = NULL;
+        FILE *f;
+
+        if (asprintf(&path, "%s/install.log", profile) < 0)
+                return;
+        f = fopen(path, "ae");
+        if (!f)
+                return;
+        fprintf(f, "%s %s\n", what, arg);
+        fclose(f);
+}
+
+static int send_progress(Conn *c, const char *status, unsigned percent) {
+        _cleanup_(plist_freep) plist_t p = plist_new_dict();
+
+        plist_dict_set_item(p, "PercentComplete", plist_new_uint(percent));
+        plist_dict_set_item(p, "Status", plist_new_string(status));
+        return plistio_send(c, p, false);
+}
+
+static int send_detailed_error(Conn *c, const char *error, const char *desc, uint64_t detail) {
+        _cleanup_(plist_freep) plist_t p = plist_new_dict();
+
+        plist_dict_set_item(p, "Error", plist_new_string(error));
+        plist_dict_set_item(p, "ErrorDescription", plist_new_string(desc));
+        plist_dict_set_item(p, "ErrorDetail", plist_new_uint(detail));
+        plist_dict_set_item(p, "Status", plist_new_string("Error"));    /* as phones do */
+        return plistio_send(c, p, false);
+}
+
+/* apps/<bundle id>/Info.ini for an installed IPA (temp file + rename: Browse never reads
+ * half of one). */
+static int app_write(const char *profile, const IpaInfo *i) {
+        _cleanup_(freep) char *dir = NULL, *path = NULL, *tmp = NULL, *text = NULL;
+        int k, fd;
+
+        if (asprintf(&dir, "%s/apps/%s", profile, i->bundle_id) < 0 ||
+            asprintf(&path, "%s/Info.ini", dir) < 0 || asprintf(&tmp, "%s/.Info.ini.tmp", dir) < 0)
+                return -ENOMEM;
+        k = asprintf(&text,
+                     "[App]\nCFBundleIdentifier=%s\nCFBundleDisplayName=%s\n"
+                     "CFBundleShortVersionString=%s\nCFBundleVersion=%s\n"
+                     "ApplicationType=User\nUIFileSharingEnabled=%s\n",
+                     i->bundle_id, i->display_name ?: i->bundle_id, i->short_version ?: "1.0",
+                     i->version ?: "1", i->file_sharing ? "yes" : "no");
+        if (k < 0)
+                return -ENOMEM;
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        if (write(fd, text, (size_t) k) != k) {
+                close(fd);
+                unlink(tmp);
+                return -EIO;
+        }
+        close(fd);
+        return rename(tmp, path) < 0 ? -errno : 0;
+}
+
+/* A bundle id that names one directory under apps/. */
+static bool bundle_id_plain(const char *id) {
+        return id && id[0] && id[0] != '.' && strlen(id) <= 255 && !strchr(id, '/') &&
+               !strstr(id, "..");
+}
+
+/* The installd staging path a phone names in its errors. */
+#define STAGING "/var/installd/Library/Caches/com.apple.mobile.installd.staging/temp.emu/extracted"
+
+/* DeveloperMode= of device.ini, read now (a test may change it between installs). */
+static bool developer_mode(Device *d) {
+        _cleanup_(device_info_freep) DeviceInfo *info = NULL;
+
+        return device_read_info(d, &info) < 0 || info->developer_mode;
+}
+
+static int instproxy_install(Conn *c, const ServiceCtx *ctx, const char *profile, plist_t req) {
+        static const struct {
+                const char *status;
+                unsigned percent;
+        } before[] = {
+                { "CreatingStagingDirectory", 5 }, { "ExtractingPackage", 15 },
+                { "InspectingPackage", 20 }, { "TakingInstallLock", 20 },
+                { "PreflightingApplication", 30 }, { "InstallingEmbeddedProfile", 30 },
+                { "VerifyingApplication", 40 },
+        }, after[] = {
+                { "CreatingContainer", 50 }, { "InstallingApplication", 60 },
+                { "PostflightingApplication", 70 }, { "SandboxingApplication", 80 },
+                { "GeneratingApplicationMap", 90 },
+        };
+        const char *pkg = plist_dict_str(req, "PackagePath");
+        _cleanup_(ipa_info_freep) IpaInfo *info = NULL;
+        _cleanup_(freep) char *path = NULL, *desc = NULL;
+        int r;
+
+        install_log(profile, "Install", pkg ?: "(none)");
+        while (pkg && *pkg == '/')
+                pkg++;
+        if (!pkg || !*pkg || strstr(pkg, ".."))
+                return send_detailed_error(c, "InvalidArgument", "PackagePath is missing or "
+                                           "not a path below the media directory", 0);
+        if (asprintf(&path, "%s/media/%s", profile, pkg) < 0)
+                return -ENOMEM;
+        for (size_t k = 0; k < 3; k++) {
+                r = send_progress(c, before[k].status, before[k].percent);
+                if (r < 0)
+                        return r;
+        }
+        r = ipa_inspect(path, ctx->device->udid, &info);
+        if (r == -ENOENT || r == -ENOTDIR)
+                return send_detailed_error(c, "PackageExtractionFailed",
+                                           "Could not open the package or find "
+                                           "Payload/*.app/Info.plist in it", 0);
+        if (r < 0 || !bundle_id_plain(info->bundle_id))
+                return send_detailed_error(c, "PackageInspectionFailed",
+                                           "Failed to inspect the package: it is not a valid "
+                                           "IPA (ZIP) with a bundle identifier", 0);
+        for (size_t k = 3; k < ELEMENTSOF(before); k++) {
+                r = send_progress(c, before[k].status, before[k].percent);
+                if (r < 0)
+                        return r;
+        }
+        if (info->signed_for_device && info->development && !developer_mode(ctx->device)) {
+                if (asprintf(&desc, "Failed to verify code signature of " STAGING
+                             "/Payload/%s.app : Developer Mode is disabled; a development-"
+                             "signed app needs it (Settings > Privacy & Security > Developer "
+                             "Mode)", info->display_name ?: info->bundle_id) < 0)
+                        return -ENOMEM;
+                return send_detailed_error(c, "ApplicationVerificationFailed", desc, 0);
+        }
+        if (!info->signed_for_device) {
+                if (asprintf(&desc, "Failed to verify code signature of " STAGING
+                             "/Payload/%s.app : 0xe8008015 (A valid provisioning profile for "
+                             "this executable was not found.)",
+                             info->display_name ?: info->bundle_id) < 0)
+                        return -ENOMEM;
+                return send_detailed_error(c, "ApplicationVerificationFailed", desc,
+                                           0xe8008015u);
+        }
+        for (size_t k = 0; k < ELEMENTSOF(after); k++) {
+                r = send_progress(c, after[k].status, after[k].percent);
+                if (r < 0)
+                        return r;
+        }
+        r = app_write(profile, info);
+        if (r < 0)
+                return send_detailed_error(c, "APIInternalError",
+                                           "Could not write the application", 0);
+        log_info("%s: installed %s", ctx->device->udid, info->bundle_id);
+        return send_status(c, "Complete");
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+        return remove(path) < 0 ? -1 : 0;
+}
+
+static int instproxy_uninstall(Conn *c, const ServiceCtx *ctx, const char *profile,
+                               plist_t req) {
+        const char *id = plist_dict_str(req, "ApplicationIdentifier");
+        _cleanup_(freep) char *dir = NULL;
+        int r;
+
+        install_log(profile, "Uninstall", id ?: "(none)");
+        if (!bundle_id_plain(id))
+                return send_detailed_error(c, "InvalidArgument",
+                                           "ApplicationIdentifier is missing or invalid", 0);
+        if (asprintf(&dir, "%s/apps/%s", profile, id) < 0)
+                return -ENOMEM;
+        r = send_progress(c, "RemovingApplication", 50);
+        if (r < 0)
+                return r;
+        /* A phone answers Complete for an app it does not have, too. */
+        if (access(dir, F_OK) == 0 && nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS) != 0)
+                return send_detailed_error(c, "APIInternalError",
+                                           "Could not remove the application", 0);
+        r = send_progress(c, "GeneratingApplicationMap", 90);
+        if (r < 0)
+                return r;
+        log_info("%s: uninstalled %s", ctx->device->udid, id);
+        return send_status(c, "Complete");
+}
+
 void serve_installation_proxy(Conn *c, const ServiceCtx *ctx) {
         _cleanup_(freep) char *profile = NULL;
 
@@ -304,6 +506,10 @@ void serve_installation_proxy(Conn *c, const ServiceCtx *ctx) {
                         r = instproxy_browse(c, profile, opts);
                 else if (cmd && strcmp(cmd, "Lookup") == 0)
                         r = instproxy_lookup(c, profile, opts);
+                else if (cmd && strcmp(cmd, "Install") == 0)
+                        r = instproxy_install(c, ctx, profile, req);
+                else if (cmd && strcmp(cmd, "Uninstall") == 0)
+                        r = instproxy_uninstall(c, ctx, profile, req);
                 else
                         r = send_instproxy_error(c, "UnknownCommand", "Unknown command");
                 if (r < 0)

@@ -20,36 +20,12 @@
 #include <unistd.h>
 
 #include "mobilesync.h"
+#include "test-emu-util.h"
 
-static unsigned failures;
-
-#define ASSERT(expr)                                                                               \
-        do {                                                                                       \
-                if (!(expr)) {                                                                     \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);                  \
-                        failures++;                                                                \
-                }                                                                                  \
-        } while (0)
-
-#define ASSERT_OR_RETURN(expr)                                                                     \
-        do {                                                                                       \
-                if (!(expr)) {                                                                     \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);                  \
-                        failures++;                                                                \
-                        return;                                                                    \
-                }                                                                                  \
-        } while (0)
 
 static char base[4096];
 
 static const MsClass *contacts, *calendars;
-
-static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f) {
-        (void) st;
-        (void) flag;
-        (void) f;
-        return remove(p);
-}
 
 /* A fresh profile directory named name with device.ini text. */
 static void make_profile(const char *name, const char *ini, char *out, size_t n) {
@@ -474,7 +450,7 @@ int main(void) {
         test_tethered();
         test_profile_keys();
 
-        nftw(base, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        nftw(base, emu_test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
         if (failures) {
                 printf("%u check(s) failed\n", failures);
                 return 1;

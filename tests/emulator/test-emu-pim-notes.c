@@ -29,45 +29,8 @@
 
 #include "emu.h"
 #include "profile-pim.h"
+#include "test-emu-util.h"
 
-static unsigned failures;
-
-#define ASSERT(expr)                                                                         \
-        do {                                                                                 \
-                if (!(expr)) {                                                               \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);            \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
-
-#define ASSERT_OR_RETURN(expr)                                                               \
-        do {                                                                                 \
-                if (!(expr)) {                                                               \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);            \
-                        failures++;                                                          \
-                        return;                                                              \
-                }                                                                            \
-        } while (0)
-
-#define ASSERT_EQ_INT(a, b)                                                                  \
-        do {                                                                                 \
-                long long _a = (a), _b = (b);                                                \
-                if (_a != _b) {                                                              \
-                        printf("FAIL: %s == %s (%lld vs %lld) at %s:%d\n", #a, #b, _a, _b,   \
-                               __FILE__, __LINE__);                                          \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
-
-#define ASSERT_STREQ(a, b)                                                                   \
-        do {                                                                                 \
-                const char *_a = (a), *_b = (b);                                             \
-                if (!_a || !_b || strcmp(_a, _b) != 0) {                                     \
-                        printf("FAIL: %s == %s ('%s' vs '%s') at %s:%d\n", #a, #b,           \
-                               _a ?: "(null)", _b ?: "(null)", __FILE__, __LINE__);          \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
 
 #define NOTES_DOMAIN "AppDomainGroup-group.com.apple.notes"
 #define VM_DOMAIN "AppDomainGroup-group.com.apple.VoiceMemos.shared"
@@ -84,13 +47,8 @@ static char *path_join(const char *a, const char *b) {
         return s;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) remove(path);
-        return 0;
-}
-
 static void rm_rf(const char *path) {
-        (void) nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        (void) nftw(path, emu_test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* The whole file, NUL-terminated (its size into *ret_n if not NULL); NULL if unreadable. */

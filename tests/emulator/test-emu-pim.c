@@ -25,45 +25,14 @@
 #include <sqlite3.h>
 
 #include "emu.h"
+#include "test-emu-util.h"
 
-static unsigned failures;
-
-#define ASSERT(expr)                                                                         \
-        do {                                                                                 \
-                if (!(expr)) {                                                               \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);            \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
-
-#define ASSERT_OR_RETURN(expr)                                                               \
-        do {                                                                                 \
-                if (!(expr)) {                                                               \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);            \
-                        failures++;                                                          \
-                        return;                                                              \
-                }                                                                            \
-        } while (0)
-
-#define ASSERT_EQ_INT(a, b)                                                                  \
-        do {                                                                                 \
-                long long _a = (a), _b = (b);                                                \
-                if (_a != _b) {                                                              \
-                        printf("FAIL: %s == %s (%lld vs %lld) at %s:%d\n", #a, #b, _a, _b,   \
-                               __FILE__, __LINE__);                                          \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
 
 #define AB "/backup/HomeDomain/Library/AddressBook/AddressBook.sqlitedb"
 #define ABI "/backup/HomeDomain/Library/AddressBook/AddressBookImages.sqlitedb"
 #define CAL "/backup/HomeDomain/Library/Calendar/Calendar.sqlitedb"
 
 static char top[4096];
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *f) {
-        return remove(path);
-}
 
 /* The whole file at dir + rel (NUL-terminated), or NULL; *ret_n its size. */
 static char *slurp(const char *dir, const char *rel, size_t *ret_n) {
@@ -372,7 +341,7 @@ int main(void) {
         test_mutate();
         test_off_by_default();
 
-        (void) nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        (void) nftw(top, emu_test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
         if (failures) {
                 printf("%u check(s) failed\n", failures);
                 return 1;

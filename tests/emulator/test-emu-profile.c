@@ -29,56 +29,8 @@
 #include <sqlite3.h>
 
 #include "emu.h"
+#include "test-emu-util.h"
 
-static unsigned failures;
-
-#define ASSERT(expr)                                                                         \
-        do {                                                                                 \
-                if (!(expr)) {                                                               \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);            \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
-
-/* Stops the current test function: what follows depends on it. */
-#define ASSERT_OR_RETURN(expr)                                                               \
-        do {                                                                                 \
-                if (!(expr)) {                                                               \
-                        printf("FAIL: %s at %s:%d\n", #expr, __FILE__, __LINE__);            \
-                        failures++;                                                          \
-                        return;                                                              \
-                }                                                                            \
-        } while (0)
-
-#define ASSERT_EQ_INT(a, b)                                                                  \
-        do {                                                                                 \
-                long long _a = (a), _b = (b);                                                \
-                if (_a != _b) {                                                              \
-                        printf("FAIL: %s == %s (%lld vs %lld) at %s:%d\n", #a, #b, _a, _b,   \
-                               __FILE__, __LINE__);                                          \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
-
-#define ASSERT_EQ_U64(a, b)                                                                  \
-        do {                                                                                 \
-                uint64_t _a = (a), _b = (b);                                                 \
-                if (_a != _b) {                                                              \
-                        printf("FAIL: %s == %s (%" PRIu64 " vs %" PRIu64 ") at %s:%d\n", #a, \
-                               #b, _a, _b, __FILE__, __LINE__);                              \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
-
-#define ASSERT_STREQ(a, b)                                                                   \
-        do {                                                                                 \
-                const char *_a = (a), *_b = (b);                                             \
-                if (!_a || !_b || strcmp(_a, _b) != 0) {                                     \
-                        printf("FAIL: %s == %s ('%s' vs '%s') at %s:%d\n", #a, #b,           \
-                               _a ?: "(null)", _b ?: "(null)", __FILE__, __LINE__);          \
-                        failures++;                                                          \
-                }                                                                            \
-        } while (0)
 
 static char top[4096];          /* the temporary directory of this run */
 
@@ -103,13 +55,8 @@ static void write_file(const char *path, const char *text) {
         fclose(f);
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-        (void) remove(path);
-        return 0;
-}
-
 static void rm_rf(const char *path) {
-        (void) nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        (void) nftw(path, emu_test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* stderr into a file while f runs, so that warnings can be checked; returns what was
