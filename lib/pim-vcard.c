@@ -602,11 +602,28 @@ static int fail(char **ret_reason, const char *why) {
         return IDS_E_PROTOCOL;
 }
 
-/* Whether a logical line is quoted-printable (its parameters say so, before the ':'). */
+/* Whether a logical line is quoted-printable: a parameter before the ':' is exactly
+ * ENCODING=QUOTED-PRINTABLE (or vCard 2.1's bare QUOTED-PRINTABLE). Only a whole parameter
+ * counts: a value that merely contains the word (X-SERVICE-TYPE="QUOTED-PRINTABLE") must not
+ * turn a fold after '=' into a soft break, or the '=' is lost and the card does not
+ * round-trip (found by fuzz-vcard). */
 static bool is_qp(const char *s, size_t n) {
+        static const char *const forms[] = { "ENCODING=QUOTED-PRINTABLE", "QUOTED-PRINTABLE" };
         const char *colon = memchr(s, ':', n);
+        size_t m = colon ? (size_t) (colon - s) : 0;
 
-        return colon && memmem(s, (size_t) (colon - s), "QUOTED-PRINTABLE", 16);
+        for (size_t i = 0; i < m; i++) {
+                if (s[i] != ';')
+                        continue;
+                for (size_t j = 0; j < ELEMENTSOF(forms); j++) {
+                        size_t l = strlen(forms[j]);
+
+                        if (i + 1 + l <= m && strncasecmp(s + i + 1, forms[j], l) == 0 &&
+                            (i + 1 + l == m || s[i + 1 + l] == ';'))
+                                return true;
+                }
+        }
+        return false;
 }
 
 /* Unfold text into logical lines (each NUL-terminated in *ret_buf, pointers in *ret_lines):
