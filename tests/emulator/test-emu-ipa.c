@@ -23,7 +23,6 @@
 #include "emu.h"
 #include "test-emu-util.h"
 
-
 #define UDID "00008030-0000000000000777"
 #define MAX_MEMBERS 4
 

@@ -24,25 +24,12 @@
 #include "test-emu-util.h"
 
 #define AB_DB "backup/HomeDomain/Library/AddressBook/AddressBook.sqlitedb"
+/* The iOS every profile of this test reports. */
+#define IOS "ProductVersion=17.5\n"
 #define CAL_DB "backup/HomeDomain/Library/Calendar/Calendar.sqlitedb"
-
 
 static char base[2048];
 static const MsClass *contacts, *calendars;
-
-static void make_profile(const char *name, const char *ini, char *out, size_t n) {
-        char path[4200];
-        FILE *f;
-
-        snprintf(out, n, "%s/%s", base, name);
-        (void) mkdir(out, 0755);
-        snprintf(path, sizeof(path), "%s/device.ini", out);
-        f = fopen(path, "w");
-        if (f) {
-                fprintf(f, "[Device]\nName=Test\nProductVersion=17.5\n%s", ini);
-                fclose(f);
-        }
-}
 
 static sqlite3 *db_open(const char *dir, const char *rel) {
         char path[4300];
@@ -174,7 +161,8 @@ static void test_same_phone(void) {
         size_t n = 0;
         unsigned events = 0;
 
-        make_profile("same", "SyncContacts=20\nSyncEvents=15\nSyncSeed=5\n", d, sizeof(d));
+        emu_test_make_profile(base, "same", IOS "SyncContacts=20\nSyncEvents=15\nSyncSeed=5\n", d,
+                              sizeof(d));
         /* gen-profile --pim's people first: the store must replace them. */
         ASSERT_OR_RETURN(pim_contacts_generate(d, "17.5", 9, 7) == 0);
         ASSERT_OR_RETURN(ms_backupdb_refresh(d, MS_CONTACTS | MS_CALENDARS, false) == 0);
@@ -228,7 +216,8 @@ static void test_changes(void) {
         plist_t rec, link;
         sqlite3 *db;
 
-        make_profile("changes", "SyncContacts=10\nSyncSeed=6\n", d, sizeof(d));
+        emu_test_make_profile(base, "changes", IOS "SyncContacts=10\nSyncSeed=6\n", d,
+                              sizeof(d));
         ASSERT_OR_RETURN(ms_backupdb_refresh(d, MS_CONTACTS, false) == 0);
         snprintf(path, sizeof(path), "%s/%s", d, AB_DB);
         ASSERT_OR_RETURN(stat(path, &st1) == 0);
@@ -314,7 +303,9 @@ static void test_icloud(void) {
         char d[4096];
         sqlite3 *db;
 
-        make_profile("icloud", "SyncContacts=12\nSyncSeed=8\nSyncICloud=contacts\n", d, sizeof(d));
+        emu_test_make_profile(base, "icloud",
+                              IOS "SyncContacts=12\nSyncSeed=8\nSyncICloud=contacts\n", d,
+                              sizeof(d));
         ASSERT_OR_RETURN(ms_backupdb_refresh(d, MS_CONTACTS | MS_CALENDARS, false) == 0);
         ASSERT_OR_RETURN(ms_store_load(d, contacts, &o, &s) == 0);
         ASSERT(plist_dict_get_size(s->records) == 0);
@@ -330,7 +321,7 @@ static void test_no_store(void) {
         struct stat st1, st2;
 
         /* No Sync* counts, no store: gen-profile's databases stay, no store is made. */
-        make_profile("plain", "", d, sizeof(d));
+        emu_test_make_profile(base, "plain", IOS, d, sizeof(d));
         ASSERT_OR_RETURN(pim_contacts_generate(d, "17.5", 3, 5) == 0);
         snprintf(path, sizeof(path), "%s/%s", d, AB_DB);
         ASSERT_OR_RETURN(stat(path, &st1) == 0);
@@ -348,7 +339,8 @@ static void test_mutate(void) {
         char d[4096];
         sqlite3 *db;
 
-        make_profile("mutate", "SyncContacts=10\nSyncEvents=6\nSyncSeed=4\n", d, sizeof(d));
+        emu_test_make_profile(base, "mutate", IOS "SyncContacts=10\nSyncEvents=6\nSyncSeed=4\n", d,
+                              sizeof(d));
         ASSERT_OR_RETURN(ms_backupdb_refresh(d, MS_CONTACTS | MS_CALENDARS, false) == 0);
         /* As `fakeidevice mutate --pim-change 2 --pim-add 1 --pim-delete 1`. */
         ASSERT_OR_RETURN(ms_profile_mutate(d, 3, 2, 1, 1, &classes) == 0);

@@ -22,25 +22,9 @@
 #include "mobilesync.h"
 #include "test-emu-util.h"
 
-
 static char base[4096];
 
 static const MsClass *contacts, *calendars;
-
-/* A fresh profile directory named name with device.ini text. */
-static void make_profile(const char *name, const char *ini, char *out, size_t n) {
-        char path[4200];
-        FILE *f;
-
-        snprintf(out, n, "%s/%s", base, name);
-        (void) mkdir(out, 0755);
-        snprintf(path, sizeof(path), "%s/device.ini", out);
-        f = fopen(path, "w");
-        if (f) {
-                fprintf(f, "[Device]\nName=Test\n%s", ini);
-                fclose(f);
-        }
-}
 
 static char *read_file(const char *path, size_t *ret_n) {
         FILE *f = fopen(path, "rb");
@@ -142,8 +126,8 @@ static void test_generation(void) {
         MsStore *s;
         unsigned phones;
 
-        make_profile("gen-a", "", a, sizeof(a));
-        make_profile("gen-b", "", b, sizeof(b));
+        emu_test_make_profile(base, "gen-a", "", a, sizeof(a));
+        emu_test_make_profile(base, "gen-b", "", b, sizeof(b));
         s = load(a, contacts, &o);
         ASSERT_OR_RETURN(s);
         ASSERT(count_entity(s->records, "com.apple.contacts.Contact") == 30);
@@ -195,7 +179,7 @@ static void test_icloud(void) {
         char *json;
         MsStore *s;
 
-        make_profile("icloud", "", d, sizeof(d));
+        emu_test_make_profile(base, "icloud", "", d, sizeof(d));
         s = load(d, contacts, &o);
         ASSERT_OR_RETURN(s);
         ASSERT(plist_dict_get_size(s->records) == 0);
@@ -219,7 +203,7 @@ static void test_anchors(void) {
         char d[4200], da[128], da2[128];
         MsStore *s;
 
-        make_profile("anchors", "", d, sizeof(d));
+        emu_test_make_profile(base, "anchors", "", d, sizeof(d));
         s = load(d, contacts, &o);
         ASSERT_OR_RETURN(s);
         ASSERT(ms_store_sync_type(s, "---", "C1") == MS_SYNC_SLOW);
@@ -293,7 +277,7 @@ static void test_records(void) {
         char **ids = NULL;
         size_t n = 0;
 
-        make_profile("records", "", d, sizeof(d));
+        emu_test_make_profile(base, "records", "", d, sizeof(d));
         s = load(d, contacts, &o);
         ASSERT_OR_RETURN(s);
         before = plist_dict_get_size(s->records);
@@ -367,7 +351,7 @@ static void test_tethered(void) {
         char d[4200];
         plist_t t = NULL, v;
 
-        make_profile("tethered", "", d, sizeof(d));
+        emu_test_make_profile(base, "tethered", "", d, sizeof(d));
         ASSERT(ms_tethered_get(d, MS_CALENDARS, &t) == 0);
         ASSERT(!ms_tethered_disabled(t, contacts));
         ASSERT(ms_tethered_disabled(t, calendars));
@@ -402,8 +386,7 @@ static void test_profile_keys(void) {
                m == (MS_CONTACTS | MS_CALENDARS));
         ASSERT(ms_parse_class_mask("mail", &m) == -EINVAL);
 
-        make_profile("keys",
-                     "SyncContacts=12\nSyncEvents=5\nSyncICloud=calendars\n"
+        emu_test_make_profile(base, "keys", "SyncContacts=12\nSyncEvents=5\nSyncICloud=calendars\n"
                      "SyncDisabled=both\nSyncSeed=77\nSyncDataClasses=Contacts\n",
                      d, sizeof(d));
         ASSERT_OR_RETURN(profile_read_info(d, &i) == 0);
@@ -415,16 +398,16 @@ static void test_profile_keys(void) {
         device_info_free(i);
         i = NULL;
 
-        make_profile("keys-default", "", d, sizeof(d));
+        emu_test_make_profile(base, "keys-default", "", d, sizeof(d));
         ASSERT_OR_RETURN(profile_read_info(d, &i) == 0);
         ASSERT(i->sync_contacts == 0 && i->sync_icloud == 0 && i->sync_disabled == 0);
         ASSERT(i->sync_seed != 0);
         ASSERT(strstr(i->sync_classes, "Calendars"));
         device_info_free(i);
 
-        make_profile("keys-bad", "SyncICloud=everything\n", d, sizeof(d));
+        emu_test_make_profile(base, "keys-bad", "SyncICloud=everything\n", d, sizeof(d));
         ASSERT(profile_read_info(d, &i) == -EBADMSG);
-        make_profile("keys-bad2", "SyncContacts=-1\n", d, sizeof(d));
+        emu_test_make_profile(base, "keys-bad2", "SyncContacts=-1\n", d, sizeof(d));
         ASSERT(profile_read_info(d, &i) == -EBADMSG);
 }
 

@@ -31,7 +31,6 @@
 #include "profile-pim.h"
 #include "test-emu-util.h"
 
-
 #define NOTES_DOMAIN "AppDomainGroup-group.com.apple.notes"
 #define VM_DOMAIN "AppDomainGroup-group.com.apple.VoiceMemos.shared"
 

@@ -27,7 +27,6 @@
 #include "emu.h"
 #include "test-emu-util.h"
 
-
 #define AB "/backup/HomeDomain/Library/AddressBook/AddressBook.sqlitedb"
 #define ABI "/backup/HomeDomain/Library/AddressBook/AddressBookImages.sqlitedb"
 #define CAL "/backup/HomeDomain/Library/Calendar/Calendar.sqlitedb"

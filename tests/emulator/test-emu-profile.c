@@ -31,7 +31,6 @@
 #include "emu.h"
 #include "test-emu-util.h"
 
-
 static char top[4096];          /* the temporary directory of this run */
 
 /* ---- helpers ------------------------------------------------------------------------- */

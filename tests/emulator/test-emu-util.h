@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static unsigned failures;
 
@@ -73,4 +74,21 @@ static inline int emu_test_rm_one(const char *path, const struct stat *st, int f
 /* Remove a temporary tree (no symlink followed). */
 static inline void emu_test_rm_rf(const char *path) {
         (void) nftw(path, emu_test_rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* A fresh profile directory base/name (into out) whose device.ini is "[Device]", "Name=Test"
+ * and the lines of ini. */
+static inline void emu_test_make_profile(const char *base, const char *name, const char *ini,
+                                         char *out, size_t n) {
+        char path[4200];
+        FILE *f;
+
+        snprintf(out, n, "%s/%s", base, name);
+        (void) mkdir(out, 0755);
+        snprintf(path, sizeof(path), "%s/device.ini", out);
+        f = fopen(path, "w");
+        if (f) {
+                fprintf(f, "[Device]\nName=Test\n%s", ini);
+                fclose(f);
+        }
 }
