@@ -422,7 +422,7 @@ static size_t read_directives(const char *path, bool *ret_main, Expect *ex, size
 }
 
 static void test_golden_file(const char *dir, const char *name, WantFunc want, bool bad) {
-        Expect ex[16];
+        Expect ex[32];
         bool main_file;
         char *path = xasprintf("%s/%s", dir, name);
         char *ctx = xasprintf("%s/%s", bad ? "bad" : "good", name);
@@ -430,7 +430,7 @@ static void test_golden_file(const char *dir, const char *name, WantFunc want, b
         size_t n_ex;
         int r;
 
-        n_ex = read_directives(path, &main_file, ex, 16);
+        n_ex = read_directives(path, &main_file, ex, ELEMENTSOF(ex));
         if (bad && n_ex == 0) {
                 printf("FAIL: %s has no '# expect: LINE MESSAGE' comment at %s:%d\n", ctx,
                        __FILE__, __LINE__);
