@@ -102,6 +102,19 @@ static int parse_photos_mode(const ConfigTableItem *item, const char *value, voi
         return 0;
 }
 
+/* Music=, Videos=, Books=, Ringtones=: the same words and the same refusal as Photos=. */
+static int parse_media_mode(const ConfigTableItem *item, const char *value, void *field) {
+        if (strcmp(value, "import") == 0)
+                *(SyncMediaMode *) field = SYNC_MEDIA_IMPORT;
+        else if (strcmp(value, "no") == 0)
+                *(SyncMediaMode *) field = SYNC_MEDIA_NO;
+        else if (strcmp(value, "to-device") == 0 || strcmp(value, "two-way") == 0)
+                return -EOPNOTSUPP;
+        else
+                return -EINVAL;
+        return 0;
+}
+
 static const char *const apps_words[] = {
         [SYNC_APPS_NO] = "no",
         [SYNC_APPS_INVENTORY] = "inventory",
@@ -289,6 +302,26 @@ static const ConfigTableItem sync_items[] = {
         { .key = "PhotosDir", .parse = config_parse_path,
           .offset = offsetof(PolicySync, photos_dir), .size = 0,
           .expect = "an absolute path without . or .. components, or empty" },
+        { .key = "Music", .parse = parse_media_mode, .offset = offsetof(PolicySync, music),
+          .size = sizeof(SyncMediaMode), .expect = "import or no",
+          .refused = "iOS takes music from a computer only through Apple's AirTraffic "
+                     "service (com.apple.atc), which needs Apple's FairPlay keys; "
+                     "no open host can write the media library." },
+        { .key = "Videos", .parse = parse_media_mode, .offset = offsetof(PolicySync, videos),
+          .size = sizeof(SyncMediaMode), .expect = "import or no",
+          .refused = "iOS takes videos from a computer only through Apple's AirTraffic "
+                     "service (com.apple.atc), which needs Apple's FairPlay keys; "
+                     "no open host can write the media library." },
+        { .key = "Books", .parse = parse_media_mode, .offset = offsetof(PolicySync, books),
+          .size = sizeof(SyncMediaMode), .expect = "import or no",
+          .refused = "iOS takes books from a computer only through Apple's AirTraffic "
+                     "service (com.apple.atc), which needs Apple's FairPlay keys; "
+                     "no open host can write the media library." },
+        { .key = "Ringtones", .parse = parse_media_mode, .offset = offsetof(PolicySync, ringtones),
+          .size = sizeof(SyncMediaMode), .expect = "import or no",
+          .refused = "iOS takes ringtones from a computer only through Apple's AirTraffic "
+                     "service (com.apple.atc), which needs Apple's FairPlay keys; "
+                     "no open host can write the media library." },
         CONFIG_ITEM(PolicySync, "CrashLogs", parse_crash_logs_mode, crash_logs, 0, 0,
                     "move, copy or no"),
         CONFIG_ITEM(PolicySync, "Documents", parse_documents_mode, documents, 0, 0,
@@ -364,6 +397,10 @@ static const Policy policy_defaults = {
                 .enabled = true,
                 .photos = SYNC_PHOTOS_IMPORT,
                 .photos_dir = NULL,
+                .music = SYNC_MEDIA_IMPORT,
+                .videos = SYNC_MEDIA_IMPORT,
+                .books = SYNC_MEDIA_IMPORT,
+                .ringtones = SYNC_MEDIA_IMPORT,
                 .crash_logs = SYNC_CRASHLOGS_MOVE,
                 .documents = SYNC_DOCUMENTS_TWO_WAY,
                 .documents_dir = NULL,

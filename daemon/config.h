@@ -76,6 +76,8 @@ typedef struct PolicyBackup {
 
 /* [Sync]: the sync stage after each successful backup, per category. */
 typedef enum SyncPhotosMode { SYNC_PHOTOS_NO, SYNC_PHOTOS_IMPORT } SyncPhotosMode;
+/* Music=, Videos=, Books=, Ringtones=: device → computer only, like Photos=. */
+typedef enum SyncMediaMode { SYNC_MEDIA_NO, SYNC_MEDIA_IMPORT } SyncMediaMode;
 typedef enum SyncCrashLogsMode {
         SYNC_CRASHLOGS_NO,
         SYNC_CRASHLOGS_COPY,
@@ -123,6 +125,10 @@ typedef struct PolicySync {
         bool enabled;                   /* Enabled=: the sync stage runs after a backup */
         SyncPhotosMode photos;          /* Photos=import|no */
         char *photos_dir;               /* PhotosDir=: owned; NULL = <library>/photos */
+        SyncMediaMode music;            /* Music=import|no */
+        SyncMediaMode videos;           /* Videos=import|no */
+        SyncMediaMode books;            /* Books=import|no */
+        SyncMediaMode ringtones;        /* Ringtones=import|no */
         SyncCrashLogsMode crash_logs;   /* CrashLogs=move|copy|no */
         SyncDocumentsMode documents;    /* Documents=two-way|import|no */
         char *documents_dir;            /* DocumentsDir=: owned; NULL = <library>/documents */

@@ -246,6 +246,13 @@ typedef enum ids_sync_photos {
         IDS_SYNC_PHOTOS_IMPORT,                 /* device → computer, add-only */
 } ids_sync_photos;
 
+/* music, videos, books, ringtones: device → computer only; iOS takes them from a computer
+ * only through AirTraffic (com.apple.atc, FairPlay), which no open host can speak. */
+typedef enum ids_sync_media {
+        IDS_SYNC_MEDIA_NO,
+        IDS_SYNC_MEDIA_IMPORT,                  /* device → computer, add-only */
+} ids_sync_media;
+
 typedef enum ids_sync_crashlogs {
         IDS_SYNC_CRASHLOGS_NO,
         IDS_SYNC_CRASHLOGS_COPY,                /* copy, keep the device's */
@@ -310,6 +317,10 @@ typedef struct ids_sync_options {
         const char *library_dir;                /* NULL: <state_dir>/<UDID>/library */
         const char *photos_dir;                 /* NULL: <library>/photos */
         ids_sync_photos photos;
+        ids_sync_media music;                   /* music, podcasts, audiobooks */
+        ids_sync_media videos;                  /* movies, TV shows, music videos */
+        ids_sync_media books;
+        ids_sync_media ringtones;
         ids_sync_crashlogs crashlogs;
         ids_sync_documents documents;
         const char *documents_dir;              /* NULL: <library>/documents (<bundle id>/…) */

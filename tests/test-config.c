@@ -202,6 +202,10 @@ static void assert_policy(const Policy *got, const Policy *want, const char *ctx
         CMP(backup.passcode_wait, "%" PRIu64);
         CMP(sync.enabled, "%d");
         CMP(sync.photos, "%d");
+        CMP(sync.music, "%d");
+        CMP(sync.videos, "%d");
+        CMP(sync.books, "%d");
+        CMP(sync.ringtones, "%d");
         CMP(sync.crash_logs, "%d");
         CMP(sync.documents, "%d");
         CMP(sync.deletions, "%d");
@@ -287,6 +291,10 @@ static void want_sync(Policy *p) {
         p->sync.enabled = false;
         p->sync.photos = SYNC_PHOTOS_NO;
         p->sync.photos_dir = (char *) "/srv/photos/alice";     /* compared, never freed */
+        p->sync.music = SYNC_MEDIA_NO;
+        p->sync.videos = SYNC_MEDIA_NO;
+        p->sync.books = SYNC_MEDIA_NO;
+        p->sync.ringtones = SYNC_MEDIA_NO;
         p->sync.crash_logs = SYNC_CRASHLOGS_COPY;
         p->sync.documents = SYNC_DOCUMENTS_IMPORT;
         p->sync.documents_dir = (char *) "/srv/docs/alice";
@@ -791,6 +799,10 @@ static void test_defaults_and_copy(void) {
         ASSERT_TRUE(p.store.backup_dir == NULL);
         ASSERT_TRUE(p.sync.enabled);
         ASSERT_EQ(p.sync.photos, SYNC_PHOTOS_IMPORT);
+        ASSERT_EQ(p.sync.music, SYNC_MEDIA_IMPORT);
+        ASSERT_EQ(p.sync.videos, SYNC_MEDIA_IMPORT);
+        ASSERT_EQ(p.sync.books, SYNC_MEDIA_IMPORT);
+        ASSERT_EQ(p.sync.ringtones, SYNC_MEDIA_IMPORT);
         ASSERT_TRUE(p.sync.photos_dir == NULL);
         ASSERT_EQ(p.sync.crash_logs, SYNC_CRASHLOGS_MOVE);
         ASSERT_EQ(p.sync.documents, SYNC_DOCUMENTS_TWO_WAY);
