@@ -17,6 +17,7 @@
 
 #include <libimobiledevice/installation_proxy.h>
 #include <openssl/evp.h>
+#include <sqlite3.h>
 
 #include "cancel.h"
 #include "fs-util.h"
@@ -414,41 +415,61 @@ static int receive(Batch *b, afc_client_t afc, uint64_t h, int fd, const SyncEnt
         return r;
 }
 
+/* A new temporary file in the partial directory, as the batch's next file (not yet
+ * counted: batch_fetch() and batch_add_tmp() do that). */
+static int batch_new_tmp(Batch *b, const char *device_path, uint64_t size, int64_t mtime_ns,
+                         BatchFile **ret, int *ret_fd) {
+        BatchFile *f;
+        int fd, r;
+
+        if (sync_grow((void **) &b->files, &b->allocated, b->n, sizeof(*b->files), 16) < 0)
+                return -ENOMEM;
+        r = sync_check_space(b->run, b->partial_fd, size);
+        if (r != 0)
+                return r;
+        f = &b->files[b->n];
+        *f = (BatchFile) { .item = { .size = size, .mtime_ns = mtime_ns, .on_device = true },
+                           .dup_of = -1 };
+        for (unsigned tries = 0;; tries++) {
+                memcpy(f->tmp, "tmp-", 4);
+                fs_random_chars(f->tmp + 4, 16);
+                fd = openat(b->partial_fd, f->tmp,
+                            O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+                if (fd >= 0)
+                        break;
+                if (errno != EEXIST || tries > 16)
+                        return errno == ENOSPC ? IDS_E_DISK_FULL : -errno;
+        }
+        f->device_path = strdup(device_path);
+        if (!f->device_path) {
+                (void) unlinkat(b->partial_fd, f->tmp, 0);
+                close(fd);
+                return -ENOMEM;
+        }
+        *ret = f;
+        *ret_fd = fd;
+        return 0;
+}
+
+static void batch_drop_tmp(Batch *b, BatchFile *f) {
+        (void) unlinkat(b->partial_fd, f->tmp, 0);
+        free(f->device_path);
+        f->device_path = NULL;
+}
+
 int batch_fetch(Batch *b, afc_client_t afc, const SyncEntry *e, BatchFile **ret) {
-        _cleanup_free_ uint8_t *buf = NULL;
+        _cleanup_free_ uint8_t *buf = malloc(READ_CHUNK);
         _cleanup_(closep) int fd = -EBADF;
         BatchFile *f;
         uint64_t h = 0;
         afc_error_t ae;
         int r;
 
-        if (sync_grow((void **) &b->files, &b->allocated, b->n, sizeof(*b->files), 16) < 0)
-                return -ENOMEM;
-        r = sync_check_space(b->run, b->partial_fd, e->size);
-        if (r != 0)
-                return r;
-        buf = malloc(READ_CHUNK);
         if (!buf)
                 return -ENOMEM;
-        f = &b->files[b->n];
-        *f = (BatchFile) { .item = { .size = e->size, .mtime_ns = e->mtime_ns,
-                                     .on_device = true },
-                           .dup_of = -1 };
-        for (unsigned tries = 0;; tries++) {
-                memcpy(f->tmp, "tmp-", 4);
-                fs_random_chars(f->tmp + 4, 16);
-                fd = openat(b->partial_fd, f->tmp,
-                            O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-                if (fd >= 0)
-                        break;
-                if (errno != EEXIST || tries > 16)
-                        return errno == ENOSPC ? IDS_E_DISK_FULL : -errno;
-        }
-        f->device_path = strdup(e->device_path);
-        if (!f->device_path) {
-                r = -ENOMEM;
-                goto fail;
-        }
+        r = batch_new_tmp(b, e->device_path, e->size, e->mtime_ns, &f, &fd);
+        if (r != 0)
+                return r;
         ae = afc_file_open(afc, e->device_path, AFC_FOPEN_RDONLY, &h);
         if (ae != AFC_E_SUCCESS) {
                 r = sync_afc_error(b->run, ae);
@@ -465,8 +486,171 @@ int batch_fetch(Batch *b, afc_client_t afc, const SyncEntry *e, BatchFile **ret)
         *ret = f;
         return 0;
 fail:
-        (void) unlinkat(b->partial_fd, f->tmp, 0);
-        free(f->device_path);
+        batch_drop_tmp(b, f);
+        return r;
+}
+
+int batch_add_tmp(Batch *b, const char *device_path, uint64_t size, int64_t mtime_ns,
+                  int (*fill)(int fd, void *userdata), void *userdata, BatchFile **ret) {
+        _cleanup_(closep) int fd = -EBADF;
+        BatchFile *f;
+        struct stat st;
+        int r;
+
+        r = batch_new_tmp(b, device_path, size, mtime_ns, &f, &fd);
+        if (r != 0)
+                return r;
+        r = fill(fd, userdata);
+        if (r == 0)
+                r = sync_hash_fd(fd, f->item.hash);
+        if (r == 0 && fstat(fd, &st) < 0)
+                r = -errno;
+        if (r != 0) {
+                batch_drop_tmp(b, f);
+                return r == -ENOSPC || r == -EDQUOT ? IDS_E_DISK_FULL : r;
+        }
+        (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        b->n++;
+        b->bytes += (uint64_t) st.st_size;
+        *ret = f;
+        return 0;
+}
+
+int sync_afc_fetch_plain(SyncRun *run, afc_client_t afc, const char *path, int dir_fd,
+                         const char *name, uint64_t max) {
+        _cleanup_(closep) int fd = -EBADF;
+        _cleanup_free_ char *buf = malloc(READ_CHUNK);
+        uint64_t h = 0, total = 0;
+        afc_error_t e;
+        int r = 0;
+
+        if (!buf)
+                return -ENOMEM;
+        e = afc_file_open(afc, path, AFC_FOPEN_RDONLY, &h);
+        if (e != AFC_E_SUCCESS)
+                return sync_afc_error(run, e);
+        fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+                r = -errno;
+        while (r == 0) {
+                uint32_t got = 0;
+
+                e = afc_file_read(afc, h, buf, READ_CHUNK, &got);
+                if (e != AFC_E_SUCCESS)
+                        r = sync_afc_error(run, e);
+                else if (got == 0)
+                        break;
+                else if ((total += got) > max)
+                        r = -EFBIG;
+                else
+                        r = fs_write_all(fd, buf, got);
+        }
+        (void) afc_file_close(afc, h);
+        return r;
+}
+
+int sync_afc_read_all(SyncRun *run, afc_client_t afc, const char *path, size_t max,
+                      char **ret, size_t *ret_len) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, allocated = 0;
+        uint64_t h = 0;
+        afc_error_t e;
+        int r = 0;
+
+        e = afc_file_open(afc, path, AFC_FOPEN_RDONLY, &h);
+        if (e != AFC_E_SUCCESS)
+                return sync_afc_error(run, e);
+        for (;;) {
+                uint32_t got = 0;
+
+                if (allocated - len < 65536) {
+                        size_t want = allocated ? allocated * 2 : 65536 + 1;
+                        char *n;
+
+                        if (allocated > max + 1) {
+                                r = -EFBIG;
+                                break;
+                        }
+                        n = realloc(buf, want);
+                        if (!n) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        buf = n;
+                        allocated = want;
+                }
+                e = afc_file_read(afc, h, buf + len, (uint32_t) (allocated - len - 1), &got);
+                if (e != AFC_E_SUCCESS) {
+                        r = sync_afc_error(run, e);
+                        break;
+                }
+                if (got == 0)
+                        break;
+                if (got > allocated - len - 1 || (len += got) > max) {
+                        r = -EFBIG;
+                        break;
+                }
+        }
+        (void) afc_file_close(afc, h);
+        if (r != 0)
+                return r;
+        if (!buf) {
+                buf = strdup("");
+                if (!buf)
+                        return -ENOMEM;
+        }
+        buf[len] = 0;
+        *ret = TAKE_PTR(buf);
+        *ret_len = len;
+        return 0;
+}
+
+int sync_open_db_copy(const char *dir, sqlite3 **ret) {
+        _cleanup_free_ char *path = NULL;
+        sqlite3 *db = NULL;
+
+        if (asprintf(&path, "%s/db", dir) < 0) {
+                path = NULL;
+                return -ENOMEM;
+        }
+        /* Read-write on purpose: the copy is ours, and a read-only connection cannot
+         * always replay a WAL whose -shm it may not create. query_only keeps us honest. */
+        if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+            sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
+                sqlite3_close(db);
+                return -EIO;
+        }
+        *ret = db;
+        return 0;
+}
+
+int sync_afc_copy_db(SyncRun *run, afc_client_t afc, const char *path, uint64_t max,
+                     char ret_dir[FS_PATH_MAX]) {
+        static const char *const suffixes[] = { "", "-wal", "-shm" };
+        const char *tmpdir = getenv("TMPDIR");
+        _cleanup_(closep) int dfd = -EBADF;
+        int r = 0;
+
+        snprintf(ret_dir, FS_PATH_MAX, "%s/idevicesync-db-XXXXXX",
+                 tmpdir && tmpdir[0] == '/' ? tmpdir : "/tmp");
+        if (!mkdtemp(ret_dir))
+                return -errno;
+        dfd = open(ret_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                r = -errno;
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(suffixes); i++) {
+                char dev[FS_PATH_MAX], local[32];
+
+                if ((size_t) snprintf(dev, sizeof(dev), "%s%s", path, suffixes[i]) >= sizeof(dev))
+                        r = -ENAMETOOLONG;
+                snprintf(local, sizeof(local), "db%s", suffixes[i]);
+                if (r == 0)
+                        r = sync_afc_fetch_plain(run, afc, dev, dfd, local, max);
+                if (r == -ENOENT && i > 0)
+                        r = 0;                  /* not in WAL mode, or checkpointed */
+        }
+        if (r != 0)
+                (void) fs_rm_rf_at(AT_FDCWD, ret_dir);
         return r;
 }
 

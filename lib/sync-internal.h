@@ -24,6 +24,7 @@
 
 #include <libimobiledevice/afc.h>
 
+#include "fs-util.h"
 #include "idevicesync.h"
 #include "session.h"
 #include "sync-db.h"
@@ -225,6 +226,30 @@ int sync_afc_send_fd(SyncRun *run, afc_client_t afc, uint64_t handle, int fd, vo
 /* Connect an AFC-speaking service (com.apple.afc, crashreportcopymobile), its stream
  * registered for cancel. */
 int sync_afc_connect(SyncRun *run, const char *service, afc_client_t *ret);
+
+/* A file the caller makes (an EPUB zipped from a directory): fill(fd, userdata) writes it
+ * into a new temporary file of the batch, which then stands for device_path (size and
+ * mtime_ns as the device gave them, for the next run's plan). 0, IDS_E_DISK_FULL, fill's
+ * error, -errno. */
+int batch_add_tmp(Batch *b, const char *device_path, uint64_t size, int64_t mtime_ns,
+                  int (*fill)(int fd, void *userdata), void *userdata, BatchFile **ret);
+/* Copy one device file into dir_fd/name (a new file), at most max bytes: 0, -ENOENT,
+ * -EFBIG, an AFC error as sync_afc_error() gives it, -errno. */
+int sync_afc_fetch_plain(SyncRun *run, afc_client_t afc, const char *path, int dir_fd,
+                         const char *name, uint64_t max);
+/* A whole device file (at most max bytes) in memory, NUL-terminated: 0 with *ret (free
+ * it), -ENOENT, -EFBIG, an AFC error. */
+int sync_afc_read_all(SyncRun *run, afc_client_t afc, const char *path, size_t max,
+                      char **ret, size_t *ret_len);
+/* Copy a device SQLite database with its -wal and -shm (when present: the WAL holds rows
+ * not yet in the main file) into a new private directory ret_dir, as ret_dir/db. Open it
+ * with sync_open_db_copy() (never immutable=1, which ignores the WAL) and remove ret_dir
+ * with fs_rm_rf_at() after. 0 or an error as sync_afc_fetch_plain() gives it. */
+int sync_afc_copy_db(SyncRun *run, afc_client_t afc, const char *path, uint64_t max,
+                     char ret_dir[FS_PATH_MAX]);
+/* Open the copy sync_afc_copy_db() made (query-only). 0 or -EIO (not a database). */
+struct sqlite3;
+int sync_open_db_copy(const char *dir, struct sqlite3 **ret);
 
 /* A new group id for the files that must share a name suffix. */
 unsigned batch_new_group(Batch *b);

@@ -138,7 +138,7 @@ static int compare_path(const void *key, const void *elem) {
 /* ---- iCloud-only photos ------------------------------------------------------------------- */
 
 /* Count Photos.sqlite's assets in DCIM whose file the scan did not find. */
-static int count_icloud_only(Photos *ph, const char *db_path, uint64_t *ret) {
+static int count_icloud_only(Photos *ph, const char *copy_dir, uint64_t *ret) {
         static const char *const queries[] = {
                 /* iOS 14 and later */
                 "SELECT ZDIRECTORY, ZFILENAME FROM ZASSET WHERE ZTRASHEDSTATE = 0",
@@ -146,20 +146,14 @@ static int count_icloud_only(Photos *ph, const char *db_path, uint64_t *ret) {
                 "SELECT ZDIRECTORY, ZFILENAME FROM ZGENERICASSET WHERE ZTRASHEDSTATE = 0",
         };
         _cleanup_free_ PhotoFile *sorted = NULL;
-        _cleanup_free_ char *uri = NULL, *esc = sqlite_uri_escape(db_path);
         sqlite3 *db = NULL;
         sqlite3_stmt *st = NULL;
         uint64_t missing = 0;
-        int rc = SQLITE_ERROR;
+        int rc = SQLITE_ERROR, k;
 
-        if (!esc || asprintf(&uri, "file:%s?immutable=1", esc) < 0) {
-                uri = NULL;
-                return -ENOMEM;
-        }
-        if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
-                sqlite3_close(db);
-                return -EIO;
-        }
+        k = sync_open_db_copy(copy_dir, &db);
+        if (k < 0)
+                return k;
         for (size_t i = 0; i < ELEMENTSOF(queries) && rc != SQLITE_OK; i++)
                 rc = sqlite3_prepare_v2(db, queries[i], -1, &st, NULL);
         if (rc != SQLITE_OK) {
@@ -194,40 +188,6 @@ static int count_icloud_only(Photos *ph, const char *db_path, uint64_t *ret) {
         return 0;
 }
 
-/* Copy one device file into dir_fd/name (bounded). 0, -ENOENT, or an error. */
-static int fetch_plain(SyncRun *run, afc_client_t afc, const char *path, int dir_fd,
-                       const char *name, uint64_t max) {
-        _cleanup_(closep) int fd = -EBADF;
-        _cleanup_free_ char *buf = malloc(1u << 20);
-        uint64_t h = 0, total = 0;
-        afc_error_t e;
-        int r = 0;
-
-        if (!buf)
-                return -ENOMEM;
-        e = afc_file_open(afc, path, AFC_FOPEN_RDONLY, &h);
-        if (e != AFC_E_SUCCESS)
-                return sync_afc_error(run, e);
-        fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        if (fd < 0)
-                r = -errno;
-        while (r == 0) {
-                uint32_t got = 0;
-
-                e = afc_file_read(afc, h, buf, 1u << 20, &got);
-                if (e != AFC_E_SUCCESS)
-                        r = sync_afc_error(run, e);
-                else if (got == 0)
-                        break;
-                else if ((total += got) > max)
-                        r = -EFBIG;
-                else
-                        r = fs_write_all(fd, buf, got);
-        }
-        (void) afc_file_close(afc, h);
-        return r;
-}
-
 static int stamp_of(SyncRun *run, afc_client_t afc, char *buf, size_t n) {
         char **kv = NULL;
         const char *size = "", *mtime = "";
@@ -250,11 +210,8 @@ static int stamp_of(SyncRun *run, afc_client_t afc, char *buf, size_t n) {
  * counted, else counted now from a copy (with its -wal and -shm) in a private temporary
  * directory. Failures only leave the count unknown. */
 static void scan_icloud_only(SyncRun *run, Photos *ph) {
-        static const char *const suffixes[] = { "", "-wal", "-shm" };
-        char stamp[64], tmpl[FS_PATH_MAX], value[96];
+        char stamp[64], tmp[FS_PATH_MAX], value[96];
         _cleanup_free_ char *old = NULL;
-        const char *tmpdir = getenv("TMPDIR");
-        _cleanup_(closep) int dfd = -EBADF;
         int r;
 
         if (stamp_of(run, ph->afc, stamp, sizeof(stamp)) != 0)
@@ -268,29 +225,11 @@ static void scan_icloud_only(SyncRun *run, Photos *ph) {
                         return;
                 }
         }
-        snprintf(tmpl, sizeof(tmpl), "%s/idevicesync-photos-XXXXXX",
-                 tmpdir && tmpdir[0] == '/' ? tmpdir : "/tmp");
-        if (!mkdtemp(tmpl))
-                return;
-        dfd = open(tmpl, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        r = dfd < 0 ? -errno : 0;
-        for (size_t i = 0; r == 0 && i < ELEMENTSOF(suffixes); i++) {
-                char dev[64], local[64];
-
-                snprintf(dev, sizeof(dev), "%s%s", PHOTOS_DB, suffixes[i]);
-                snprintf(local, sizeof(local), "Photos.sqlite%s", suffixes[i]);
-                r = fetch_plain(run, ph->afc, dev, dfd, local, PHOTOS_DB_MAX);
-                if (r == -ENOENT && i > 0)
-                        r = 0;
-        }
+        r = sync_afc_copy_db(run, ph->afc, PHOTOS_DB, PHOTOS_DB_MAX, tmp);
         if (r == 0) {
-                char db_path[FS_PATH_MAX + 32];
-
-                snprintf(db_path, sizeof(db_path), "%s/Photos.sqlite", tmpl);
-                r = count_icloud_only(ph, db_path, &ph->icloud_only);
+                r = count_icloud_only(ph, tmp, &ph->icloud_only);
+                (void) fs_rm_rf_at(AT_FDCWD, tmp);
         }
-        if (dfd >= 0)
-                (void) fs_rm_rf_at(AT_FDCWD, tmpl);
         if (r != 0) {
                 ids_debug("photos: cannot count iCloud-only photos: %d", r);
                 return;
