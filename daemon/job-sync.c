@@ -19,9 +19,15 @@
 int job_sync_request(Device *d, WorkerRequest *req) {
         const PolicySync *s = &d->policy.sync;
         static char exports[128];               /* the request borrows it until it is sent */
+        static char media[64];
 
         req->photos = s->photos == SYNC_PHOTOS_IMPORT ? "import" : "no";
         req->photos_dir = s->photos_dir;
+        snprintf(media, sizeof(media), "%s%s%s%s", s->music == SYNC_MEDIA_IMPORT ? "music " : "",
+                 s->videos == SYNC_MEDIA_IMPORT ? "videos " : "",
+                 s->books == SYNC_MEDIA_IMPORT ? "books " : "",
+                 s->ringtones == SYNC_MEDIA_IMPORT ? "ringtones" : "");
+        req->media = media;
         req->crash_logs = s->crash_logs == SYNC_CRASHLOGS_MOVE ? "move" :
                           s->crash_logs == SYNC_CRASHLOGS_COPY ? "copy" : "no";
         req->min_free_bytes = d->policy.backup.min_free_space.kind == SPACE_BYTES ?
@@ -166,6 +172,22 @@ int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res
         ids_sync_result out = {};
         char *pw = NULL;
         int r;
+
+        /* One word per imported media category; a word is matched whole. */
+        for (const char *w = req->media; w && *w;) {
+                size_t len = strcspn(w, " ");
+
+                if (len == 5 && strncmp(w, "music", 5) == 0)
+                        o.music = IDS_SYNC_MEDIA_IMPORT;
+                else if (len == 6 && strncmp(w, "videos", 6) == 0)
+                        o.videos = IDS_SYNC_MEDIA_IMPORT;
+                else if (len == 5 && strncmp(w, "books", 5) == 0)
+                        o.books = IDS_SYNC_MEDIA_IMPORT;
+                else if (len == 9 && strncmp(w, "ringtones", 9) == 0)
+                        o.ringtones = IDS_SYNC_MEDIA_IMPORT;
+                w += len;
+                w += strspn(w, " ");
+        }
 
         /* DocumentsApps=: the validated, space-separated list, as a NULL-terminated array. */
         if (req->documents_apps && req->documents_apps[0]) {

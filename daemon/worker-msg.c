@@ -101,6 +101,7 @@ static const RequestField request_fields[] = {
         { "DRY_RUN", FIELD_BOOL, offsetof(WorkerRequest, dry_run) },
         { "PHOTOS", FIELD_STRING, offsetof(WorkerRequest, photos) },
         { "PHOTOS_DIR", FIELD_STRING, offsetof(WorkerRequest, photos_dir) },
+        { "MEDIA", FIELD_STRING, offsetof(WorkerRequest, media) },
         { "CRASH_LOGS", FIELD_STRING, offsetof(WorkerRequest, crash_logs) },
         { "DOCUMENTS", FIELD_STRING, offsetof(WorkerRequest, documents) },
         { "DOCUMENTS_DIR", FIELD_STRING, offsetof(WorkerRequest, documents_dir) },

@@ -60,6 +60,8 @@ typedef struct WorkerRequest {
         bool dry_run;                           /* sync: plan only */
         const char *photos;                     /* sync: "import" | "no" */
         const char *photos_dir;                 /* sync: NULL = <library>/photos */
+        const char *media;                      /* sync: the imported ones of "music videos
+                                                 * books ringtones", space-separated */
         const char *crash_logs;                 /* sync: "move" | "copy" | "no" */
         const char *documents;                  /* sync: "two-way" | "import" | "no" */
         const char *documents_dir;              /* sync: NULL = <library>/documents */

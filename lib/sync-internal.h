@@ -66,12 +66,19 @@ struct SyncRun {
         uint64_t now_usec;
         ExportShared *exports;                  /* the snapshot the exports read (export-sync.c) */
         struct MobileSync *mobilesync;          /* shared by the mobilesync categories */
+        struct MediaLib *medialib;              /* read once for music and videos */
 };
 
 extern const SyncCategoryType sync_category_photos, sync_category_crashlogs,
         sync_category_documents, sync_category_apps, sync_category_contacts, sync_category_calendars,
         sync_category_bookmarks, sync_category_notes, sync_category_voice_memos,
-        sync_category_contacts_two_way, sync_category_calendars_two_way;
+        sync_category_contacts_two_way, sync_category_calendars_two_way, sync_category_music,
+        sync_category_videos, sync_category_books, sync_category_ringtones;
+
+/* ---- sync-media.c --------------------------------------------------------------------------- */
+
+/* Drop the media library the music and videos categories read (run->medialib). */
+void sync_media_library_free(SyncRun *run);
 
 /* ---- export-sync.c ---------------------------------------------------------------------- */
 

@@ -26,6 +26,10 @@
 /* In the order they run: the add-only imports first. */
 static const SyncCategoryType *const category_types[] = {
         &sync_category_photos,
+        &sync_category_music,
+        &sync_category_videos,
+        &sync_category_books,
+        &sync_category_ringtones,
         &sync_category_crashlogs,
         &sync_category_documents,               /* two-way */
         &sync_category_apps,                    /* the inventory */
@@ -314,6 +318,7 @@ out:
                         cats[i].type->free_state(&cats[i]);
         export_shared_free(&run);
         run.mobilesync = mobilesync_free(run.mobilesync);
+        sync_media_library_free(&run);
         run.session = session_free(run.session);        /* unlock, syncDidFinish */
         run.db = sync_db_close(run.db);
         free(run.library_dir);

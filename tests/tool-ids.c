@@ -19,7 +19,7 @@
  *                      [--first-sync ask|merge|replace-device|replace-computer]
  *                      [--trash-days N] [--decide ITEM=approve|reject]...
  *                      [--decide CATEGORY=CHOICE]... [--offline]
- *                      [--two-way contacts,calendars]
+ *                      [--two-way contacts,calendars] [--media all|music,videos,books,ringtones]
  *                      [--run-at-phase PHASE:COMMAND] [--exports all|NAME,...]
  *                      [--password-file F] [--apps inventory|install|no] [--apps-dir DIR]
  *   tool-ids sync-state UDID [--state DIR]
@@ -208,6 +208,7 @@ int main(int argc, char **argv) {
                 { "all", no_argument, NULL, 'a' },
                 { "exports", required_argument, NULL, 'J' },
                 { "two-way", required_argument, NULL, 0x102 },
+                { "media", required_argument, NULL, 0x105 },
                 { "kill-after-files", required_argument, NULL, 0x103 },
                 { "apps", required_argument, NULL, 'G' },
                 { "apps-dir", required_argument, NULL, 0x100 },
@@ -337,6 +338,17 @@ int main(int argc, char **argv) {
                                 so.calendars = IDS_SYNC_EXPORT_TWO_WAY;
                         break;
                 case 0x100: so.apps_dir = optarg; break;
+                case 0x105:
+                        /* all, or music, videos, books, ringtones (comma-separated) */
+                        if (strstr(optarg, "music") || strcmp(optarg, "all") == 0)
+                                so.music = IDS_SYNC_MEDIA_IMPORT;
+                        if (strstr(optarg, "videos") || strcmp(optarg, "all") == 0)
+                                so.videos = IDS_SYNC_MEDIA_IMPORT;
+                        if (strstr(optarg, "books") || strcmp(optarg, "all") == 0)
+                                so.books = IDS_SYNC_MEDIA_IMPORT;
+                        if (strstr(optarg, "ringtones") || strcmp(optarg, "all") == 0)
+                                so.ringtones = IDS_SYNC_MEDIA_IMPORT;
+                        break;
                 case 'J': {
                         /* all, or a comma-separated list of export names */
                         static const struct {
