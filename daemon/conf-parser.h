@@ -69,7 +69,8 @@ typedef struct ConfigTableItem ConfigTableItem;
 
 /* Parse value into field (the item's field inside the target). 0 on success; -EINVAL
  * (reported as "Failed to parse"), -ERANGE ("out of range"), -EOPNOTSUPP (a known value
- * that cannot be done: the item's refused text says why) or -ENOMEM, field untouched. */
+ * that cannot be done: the item's refused text says why; the parser may record the ask in
+ * a flag of the field, its value stays) or -ENOMEM, field untouched. */
 typedef int (*ConfigParseFunc)(const ConfigTableItem *item, const char *value, void *field);
 
 struct ConfigTableItem {

@@ -92,12 +92,13 @@ static const ConfigTableItem backup_items[] = {
 
 static int parse_photos_mode(const ConfigTableItem *item, const char *value, void *field) {
         if (strcmp(value, "import") == 0)
-                *(SyncPhotosMode *) field = SYNC_PHOTOS_IMPORT;
+                *(SyncPhotosMode *) field = SYNC_PHOTOS_IMPORT;  /* and forget an ask */
         else if (strcmp(value, "no") == 0)
                 *(SyncPhotosMode *) field = SYNC_PHOTOS_NO;
-        else if (strcmp(value, "to-device") == 0 || strcmp(value, "two-way") == 0)
+        else if (strcmp(value, "to-device") == 0 || strcmp(value, "two-way") == 0) {
+                *(SyncPhotosMode *) field |= SYNC_TO_DEVICE_ASKED;
                 return -EOPNOTSUPP;
-        else
+        } else
                 return -EINVAL;
         return 0;
 }
@@ -108,9 +109,10 @@ static int parse_media_mode(const ConfigTableItem *item, const char *value, void
                 *(SyncMediaMode *) field = SYNC_MEDIA_IMPORT;
         else if (strcmp(value, "no") == 0)
                 *(SyncMediaMode *) field = SYNC_MEDIA_NO;
-        else if (strcmp(value, "to-device") == 0 || strcmp(value, "two-way") == 0)
+        else if (strcmp(value, "to-device") == 0 || strcmp(value, "two-way") == 0) {
+                *(SyncMediaMode *) field |= SYNC_TO_DEVICE_ASKED;
                 return -EOPNOTSUPP;
-        else
+        } else
                 return -EINVAL;
         return 0;
 }

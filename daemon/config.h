@@ -76,6 +76,10 @@ typedef struct PolicyBackup {
 
 /* [Sync]: the sync stage after each successful backup, per category. */
 typedef enum SyncPhotosMode { SYNC_PHOTOS_NO, SYNC_PHOTOS_IMPORT } SyncPhotosMode;
+/* Or'ed into a Photos=/Music=/Videos=/Books=/Ringtones= value when a file asked for
+ * to-device: refused (the mode stays), and the sync's summary says why in a row of its own. */
+#define SYNC_TO_DEVICE_ASKED 0x100
+#define SYNC_MODE(v) ((v) & ~SYNC_TO_DEVICE_ASKED)
 /* Music=, Videos=, Books=, Ringtones=: device → computer only, like Photos=. */
 typedef enum SyncMediaMode { SYNC_MEDIA_NO, SYNC_MEDIA_IMPORT } SyncMediaMode;
 typedef enum SyncCrashLogsMode {

@@ -19,15 +19,23 @@
 int job_sync_request(Device *d, WorkerRequest *req) {
         const PolicySync *s = &d->policy.sync;
         static char exports[128];               /* the request borrows it until it is sent */
-        static char media[64];
+        static char media[64], to_device[64];
 
-        req->photos = s->photos == SYNC_PHOTOS_IMPORT ? "import" : "no";
+        req->photos = SYNC_MODE(s->photos) == SYNC_PHOTOS_IMPORT ? "import" : "no";
         req->photos_dir = s->photos_dir;
-        snprintf(media, sizeof(media), "%s%s%s%s", s->music == SYNC_MEDIA_IMPORT ? "music " : "",
-                 s->videos == SYNC_MEDIA_IMPORT ? "videos " : "",
-                 s->books == SYNC_MEDIA_IMPORT ? "books " : "",
-                 s->ringtones == SYNC_MEDIA_IMPORT ? "ringtones" : "");
+        snprintf(media, sizeof(media), "%s%s%s%s",
+                 SYNC_MODE(s->music) == SYNC_MEDIA_IMPORT ? "music " : "",
+                 SYNC_MODE(s->videos) == SYNC_MEDIA_IMPORT ? "videos " : "",
+                 SYNC_MODE(s->books) == SYNC_MEDIA_IMPORT ? "books " : "",
+                 SYNC_MODE(s->ringtones) == SYNC_MEDIA_IMPORT ? "ringtones" : "");
         req->media = media;
+        snprintf(to_device, sizeof(to_device), "%s%s%s%s%s",
+                 s->photos & SYNC_TO_DEVICE_ASKED ? "photos " : "",
+                 s->music & SYNC_TO_DEVICE_ASKED ? "music " : "",
+                 s->videos & SYNC_TO_DEVICE_ASKED ? "videos " : "",
+                 s->books & SYNC_TO_DEVICE_ASKED ? "books " : "",
+                 s->ringtones & SYNC_TO_DEVICE_ASKED ? "ringtones" : "");
+        req->to_device = to_device;
         req->crash_logs = s->crash_logs == SYNC_CRASHLOGS_MOVE ? "move" :
                           s->crash_logs == SYNC_CRASHLOGS_COPY ? "copy" : "no";
         req->min_free_bytes = d->policy.backup.min_free_space.kind == SPACE_BYTES ?
@@ -127,6 +135,27 @@ static ids_sync_export word_listed(const char *list, const char *word) {
         return IDS_SYNC_EXPORT_NO;
 }
 
+/* What a policy asked to send to the phone and iOS does not take from a computer: one
+ * summary row each, `<category>-to-device`, unsupported, with the reason. */
+static void add_to_device_rows(const char *list, ids_sync_result *out) {
+        static const char *const names[] = { "photos", "music", "videos", "books", "ringtones" };
+
+        for (size_t i = 0; list && i < ELEMENTSOF(names); i++) {
+                ids_sync_category *c;
+
+                if (!word_listed(list, names[i]) || out->n_categories >= IDS_SYNC_CATEGORIES_MAX)
+                        continue;
+                c = &out->categories[out->n_categories++];
+                *c = (ids_sync_category) { .result = IDS_E_UNSUPPORTED };
+                snprintf(c->name, sizeof(c->name), "%s-to-device", names[i]);
+                snprintf(c->mode, sizeof(c->mode), "to-device");
+                snprintf(c->reason, sizeof(c->reason),
+                         "iOS takes %s from a computer only through Apple's AirTraffic service "
+                         "(com.apple.atc), which needs Apple's FairPlay keys: no open host can "
+                         "do it.", names[i]);
+        }
+}
+
 static int parse_mode(const char *s, const char *const *words, int n, int fallback) {
         for (int i = 0; s && i < n; i++)
                 if (strcmp(s, words[i]) == 0)
@@ -173,22 +202,6 @@ int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res
         char *pw = NULL;
         int r;
 
-        /* One word per imported media category; a word is matched whole. */
-        for (const char *w = req->media; w && *w;) {
-                size_t len = strcspn(w, " ");
-
-                if (len == 5 && strncmp(w, "music", 5) == 0)
-                        o.music = IDS_SYNC_MEDIA_IMPORT;
-                else if (len == 6 && strncmp(w, "videos", 6) == 0)
-                        o.videos = IDS_SYNC_MEDIA_IMPORT;
-                else if (len == 5 && strncmp(w, "books", 5) == 0)
-                        o.books = IDS_SYNC_MEDIA_IMPORT;
-                else if (len == 9 && strncmp(w, "ringtones", 9) == 0)
-                        o.ringtones = IDS_SYNC_MEDIA_IMPORT;
-                w += len;
-                w += strspn(w, " ");
-        }
-
         /* DocumentsApps=: the validated, space-separated list, as a NULL-terminated array. */
         if (req->documents_apps && req->documents_apps[0]) {
                 size_t n = 0;
@@ -229,8 +242,17 @@ int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res
                 pw = worker_read_password();
                 o.password = pw;
         }
+        if (req->media) {
+                o.music = word_listed(req->media, "music") ? IDS_SYNC_MEDIA_IMPORT : IDS_SYNC_MEDIA_NO;
+                o.videos = word_listed(req->media, "videos") ? IDS_SYNC_MEDIA_IMPORT : IDS_SYNC_MEDIA_NO;
+                o.books = word_listed(req->media, "books") ? IDS_SYNC_MEDIA_IMPORT : IDS_SYNC_MEDIA_NO;
+                o.ringtones = word_listed(req->media, "ringtones") ? IDS_SYNC_MEDIA_IMPORT :
+                                                                     IDS_SYNC_MEDIA_NO;
+        }
         r = ids_sync_run(&o, &out);
         worker_password_free(pw);
+        if (r == 0 && !req->offline)
+                add_to_device_rows(req->to_device, &out);
         res->dry_run = out.dry_run;
         res->n_sync = out.n_categories;
         memcpy(res->sync, out.categories, sizeof(out.categories));

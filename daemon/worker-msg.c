@@ -102,6 +102,7 @@ static const RequestField request_fields[] = {
         { "PHOTOS", FIELD_STRING, offsetof(WorkerRequest, photos) },
         { "PHOTOS_DIR", FIELD_STRING, offsetof(WorkerRequest, photos_dir) },
         { "MEDIA", FIELD_STRING, offsetof(WorkerRequest, media) },
+        { "TO_DEVICE", FIELD_STRING, offsetof(WorkerRequest, to_device) },
         { "CRASH_LOGS", FIELD_STRING, offsetof(WorkerRequest, crash_logs) },
         { "DOCUMENTS", FIELD_STRING, offsetof(WorkerRequest, documents) },
         { "DOCUMENTS_DIR", FIELD_STRING, offsetof(WorkerRequest, documents_dir) },

@@ -62,6 +62,9 @@ typedef struct WorkerRequest {
         const char *photos_dir;                 /* sync: NULL = <library>/photos */
         const char *media;                      /* sync: the imported ones of "music videos
                                                  * books ringtones", space-separated */
+        const char *to_device;                  /* sync: the ones of "photos music videos
+                                                 * books ringtones" a policy asked to send to
+                                                 * the phone (refused: a summary row each) */
         const char *crash_logs;                 /* sync: "move" | "copy" | "no" */
         const char *documents;                  /* sync: "two-way" | "import" | "no" */
         const char *documents_dir;              /* sync: NULL = <library>/documents */

@@ -317,7 +317,12 @@ static void want_device(Policy *p) {
 }
 
 static void want_bad_sync(Policy *p) {
-        p->sync.photos = SYNC_PHOTOS_NO;
+        /* to-device is refused, the mode stays, and the ask is kept for the summary */
+        p->sync.photos = SYNC_PHOTOS_NO | SYNC_TO_DEVICE_ASKED;
+        p->sync.music = SYNC_MEDIA_IMPORT | SYNC_TO_DEVICE_ASKED;
+        p->sync.videos = SYNC_MEDIA_IMPORT | SYNC_TO_DEVICE_ASKED;
+        p->sync.books = SYNC_MEDIA_IMPORT | SYNC_TO_DEVICE_ASKED;
+        p->sync.ringtones = SYNC_MEDIA_IMPORT | SYNC_TO_DEVICE_ASKED;
         p->sync.crash_logs = SYNC_CRASHLOGS_COPY;
         p->sync.documents = SYNC_DOCUMENTS_IMPORT;
         p->sync.documents_apps = (char *) "com.example.ok";
