@@ -287,8 +287,6 @@ typedef struct Pim {
         bool question_asked;
         bool clear_device;              /* replace-device */
         bool dry_run;
-        uint64_t next_host_id;
-        char reason_extra[128];
 } Pim;
 
 static const PimClass *class_of(SyncCat *c) {
@@ -819,7 +817,7 @@ static const char *calendar_title(Mirror *m, plist_t event) {
 
 /* Every main record of m with its sub-records, as items. */
 static int build_dev_items(Pim *p, Mirror *m, DevItem **ret, size_t *ret_n, size_t *ret_allocated,
-                           bool want_all, const char *only_id, PimItem **ret_one) {
+                           const char *only_id, PimItem **ret_one) {
         _cleanup_free_ Rec **children = NULL;
         size_t n_children = 0;
         const char *main_entity = pim_main_entity(p->cls->kind);
@@ -889,7 +887,6 @@ static int build_dev_items(Pim *p, Mirror *m, DevItem **ret, size_t *ret_n, size
                 if (r < 0)
                         return r;
         }
-        (void) want_all;
         return 0;
 }
 
@@ -1134,7 +1131,7 @@ static int row_base(Pim *p, const Row *w, PimItem **ret) {
         size_t n = 0, a = 0;
 
         *ret = NULL;
-        return build_dev_items(p, &p->base, &none, &n, &a, false, w->doc.device_path, ret);
+        return build_dev_items(p, &p->base, &none, &n, &a, w->doc.device_path, ret);
 }
 
 static int plan_row(SyncRun *run, Pim *p, Row *w, Pools *q) {
@@ -1383,7 +1380,7 @@ static int plan_real(SyncRun *run, SyncCat *c, Pim *p) {
         uint64_t readable = 0;
         int r;
 
-        r = build_dev_items(p, &p->cur, &p->dev, &p->n_dev, &p->dev_allocated, true, NULL, NULL);
+        r = build_dev_items(p, &p->cur, &p->dev, &p->n_dev, &p->dev_allocated, NULL, NULL);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < p->n_host; i++)
