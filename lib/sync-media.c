@@ -56,6 +56,7 @@
 
 #include "export.h"
 #include "fs-util.h"
+#include "mp4.h"
 #include "plist-util.h"
 #include "sync-internal.h"
 #include "util.h"
@@ -321,60 +322,6 @@ void sync_media_library_free(SyncRun *run) {
 
 /* ---- FairPlay: a protected MP4 ------------------------------------------------------------ */
 
-static uint32_t be32(const uint8_t *p) {
-        return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
-}
-
-static uint64_t be64(const uint8_t *p) {
-        return (uint64_t) be32(p) << 32 | be32(p + 4);
-}
-
-/* Whether the boxes in p[0, n) hold a protected sample description: moov → trak → mdia →
- * minf → stbl → stsd, whose entries are `drms`/`drmi` (FairPlay) or `enca`/`encv`, or
- * carry a `sinf` (protection scheme information) box. */
-static bool boxes_protected(const uint8_t *p, size_t n, unsigned depth) {
-        static const char containers[][5] = { "moov", "trak", "mdia", "minf", "stbl" };
-
-        while (n >= 8 && depth < 8) {
-                uint64_t size = be32(p);
-                size_t head = 8;
-
-                if (size == 1) {
-                        if (n < 16)
-                                return false;
-                        size = be64(p + 8);
-                        head = 16;
-                } else if (size == 0)
-                        size = n;
-                if (size < head || size > n)
-                        return false;
-                for (size_t i = 0; i < ELEMENTSOF(containers); i++)
-                        if (memcmp(p + 4, containers[i], 4) == 0 &&
-                            boxes_protected(p + head, (size_t) size - head, depth + 1))
-                                return true;
-                if (memcmp(p + 4, "stsd", 4) == 0 && size >= head + 8) {
-                        const uint8_t *e = p + head + 8;        /* version, flags, count */
-                        size_t left = (size_t) size - head - 8;
-
-                        while (left >= 8) {
-                                uint32_t es = be32(e);
-
-                                if (es < 8 || es > left)
-                                        break;
-                                if (memcmp(e + 4, "drms", 4) == 0 || memcmp(e + 4, "drmi", 4) == 0 ||
-                                    memcmp(e + 4, "enca", 4) == 0 || memcmp(e + 4, "encv", 4) == 0 ||
-                                    memmem(e + 8, es - 8, "sinf", 4))
-                                        return true;
-                                e += es;
-                                left -= es;
-                        }
-                }
-                p += size;
-                n -= (size_t) size;
-        }
-        return false;
-}
-
 static bool is_mp4_name(const char *name) {
         static const char *const ext[] = { "m4a", "m4p", "m4b", "m4v", "mp4", "mov", "m4r" };
         const char *dot = strrchr(name, '.');
@@ -386,7 +333,7 @@ static bool is_mp4_name(const char *name) {
 }
 
 /* Read the top-level boxes of an MP4 on the device (seeking over mdat) and its moov. */
-static int mp4_protected(SyncRun *run, afc_client_t afc, const char *path, uint64_t size,
+static int device_mp4_protected(SyncRun *run, afc_client_t afc, const char *path, uint64_t size,
                          bool *ret) {
         _cleanup_free_ uint8_t *moov = NULL;
         uint64_t h = 0, off = 0;
@@ -401,7 +348,7 @@ static int mp4_protected(SyncRun *run, afc_client_t afc, const char *path, uint6
                 uint8_t head[16];
                 uint32_t got = 0;
                 uint64_t box;
-                size_t head_len = 8;
+                size_t head_len;
 
                 e = afc_file_seek(afc, h, (int64_t) off, SEEK_SET);
                 if (e == AFC_E_SUCCESS)
@@ -410,17 +357,7 @@ static int mp4_protected(SyncRun *run, afc_client_t afc, const char *path, uint6
                         r = sync_afc_error(run, e);
                         break;
                 }
-                if (got < 8)
-                        break;
-                box = be32(head);
-                if (box == 1) {
-                        if (got < 16)
-                                break;
-                        box = be64(head + 8);
-                        head_len = 16;
-                } else if (box == 0)
-                        box = size - off;
-                if (box < head_len || box > size - off)
+                if (!mp4_box_header(head, got, size - off, &box, &head_len))
                         break;                  /* not an MP4 we can read: not protected */
                 if (memcmp(head + 4, "moov", 4) == 0) {
                         uint64_t done = 0;
@@ -444,7 +381,7 @@ static int mp4_protected(SyncRun *run, afc_client_t afc, const char *path, uint6
                         if (e != AFC_E_SUCCESS)
                                 r = sync_afc_error(run, e);
                         else if (done == box)
-                                *ret = boxes_protected(moov, (size_t) box, 0);
+                                *ret = mp4_protected(moov, (size_t) box);
                         break;
                 }
                 off += box;
@@ -562,7 +499,7 @@ static int add_file(SyncRun *run, SyncCat *c, Media *m, const char *device_path,
         if (!f->known && check_drm && fi.is_reg && is_mp4_name(name)) {
                 bool prot = false;
 
-                r = mp4_protected(run, m->afc, device_path, fi.size, &prot);
+                r = device_mp4_protected(run, m->afc, device_path, fi.size, &prot);
                 if (r != 0)
                         return r == -ENOENT ? 0 : r;
                 if (prot) {
