@@ -158,6 +158,10 @@ typedef struct GenOptions {
          * core files at their paths (AddressBook, Calendar, Bookmarks.db) are left out of
          * the generation plan, whose count and byte total stay as asked. */
         unsigned contacts, events, bookmarks, notes, recordings;
+        /* Music, videos, books and ringtones under media/ (profile-itunes.h), with their
+         * truth media.json; songs > 0: that many ~1 MiB songs instead of the mix. */
+        bool media, media_hostile;
+        unsigned songs;
 } GenOptions;
 
 /* gen-profile --pim: every kind with these counts. */
@@ -177,6 +181,7 @@ typedef struct MutateOptions {
         /* every personal database the profile has (profile-pim.h): items changed, added,
          * deleted in each */
         unsigned pim_change, pim_add, pim_delete;
+        unsigned media_add;     /* new songs in the media library */
 } MutateOptions;
 
 typedef struct AppInfo {

@@ -9,10 +9,11 @@
  *   fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V] [--files N]
  *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N] [--pim]
  *               [--contacts N] [--events N] [--bookmarks N] [--notes N] [--recordings N]
+ *               [--media] [--media-hostile] [--songs N]
  *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N] [--photos-add N]
  *               [--photos-rename N] [--photos-move N] [--photos-delete N]
  *               [--documents-add N] [--documents-change N] [--documents-delete N]
- *               [--pim-change N] [--pim-add N] [--pim-delete N]
+ *               [--pim-change N] [--pim-add N] [--pim-delete N] [--media-add N]
  *   fakeidevice ctl CONTROL_PATH COMMAND [ARG...]
  *
  * Control commands (one line each, answered "ok ..." or "err ..."): list, quit, attach|detach|
@@ -25,6 +26,9 @@
  * gen-profile --pim adds every personal database (contacts, calendars, bookmarks, notes,
  * voice memos) with default counts; --contacts N etc. add one kind. They come on top of
  * --files/--bytes; mutate --pim-change/--pim-add/--pim-delete change them (profile-pim.h).
+ * gen-profile --media adds what a computer once synced (music, videos, books, ringtones with
+ * MediaLibrary.sqlitedb and the plists, profile-itunes.c; --media-hostile with rows that point
+ * outside; --songs N: N songs of about 1 MiB instead); mutate --media-add N adds songs.
  *
  * --backup-password gives every device that backup password, as if `idevicebackup2 encryption
  * on PW` had run: WillEncrypt is true and backups are encrypted as iOS does (backup-crypt.c).
@@ -545,6 +549,9 @@ static int cmd_gen_profile(int argc, char **argv) {
                 { "bookmarks", required_argument, NULL, 'B' },
                 { "notes", required_argument, NULL, 'N' },
                 { "recordings", required_argument, NULL, 'R' },
+                { "media", no_argument, NULL, 'M' },
+                { "media-hostile", no_argument, NULL, 'H' },
+                { "songs", required_argument, NULL, 'S' },
                 {}
         };
         GenOptions o = { .files = 50, .bytes = 4u << 20, .photos = 5, .apps = 2, .crashlogs = 3 };
@@ -585,6 +592,9 @@ static int cmd_gen_profile(int argc, char **argv) {
                 case 'B': r = parse_uint("--bookmarks", optarg, &o.bookmarks); break;
                 case 'N': r = parse_uint("--notes", optarg, &o.notes); break;
                 case 'R': r = parse_uint("--recordings", optarg, &o.recordings); break;
+                case 'M': o.media = true; break;
+                case 'H': o.media = o.media_hostile = true; break;
+                case 'S': r = parse_uint("--songs", optarg, &o.songs); break;
                 default: return 2;
                 }
                 if (r < 0)
@@ -613,6 +623,7 @@ static int cmd_mutate(int argc, char **argv) {
                 { "pim-change", required_argument, NULL, 'p' },
                 { "pim-add", required_argument, NULL, 'q' },
                 { "pim-delete", required_argument, NULL, 'r' },
+                { "media-add", required_argument, NULL, 'm' },
                 {}
         };
         MutateOptions o = {};
@@ -646,6 +657,7 @@ static int cmd_mutate(int argc, char **argv) {
                 case 'p': r = parse_uint("--pim-change", optarg, &o.pim_change); break;
                 case 'q': r = parse_uint("--pim-add", optarg, &o.pim_add); break;
                 case 'r': r = parse_uint("--pim-delete", optarg, &o.pim_delete); break;
+                case 'm': r = parse_uint("--media-add", optarg, &o.media_add); break;
                 default: return 2;
                 }
                 if (r < 0)
@@ -744,11 +756,13 @@ static void usage(void) {
               "[--notes N]\n"
               "                   [--recordings N]   (personal databases, on top of "
               "--files/--bytes)\n"
+              "                   [--media] [--media-hostile] [--songs N]\n"
               "       fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]\n"
               "                   [--photos-add N] [--photos-rename N] [--photos-move N]\n"
               "                   [--photos-delete N] [--documents-add N] [--documents-change N]\n"
               "                   [--documents-delete N] [--pim-change N] [--pim-add N] "
               "[--pim-delete N]\n"
+              "                   [--media-add N]\n"
               "       fakeidevice ctl CONTROL_PATH COMMAND [ARG...]\n"
               "control commands: list | quit | attach|detach|reboot|trust|deny|lock|unlock UDID\n"
               "                  | battery UDID PERCENT CHARGING | stats UDID | stats-reset UDID\n"

@@ -4,6 +4,7 @@
  * seed) and the other parts of a profile: media, apps, crash logs, device.ini.
  */
 #include "profile-internal.h"
+#include "profile-itunes.h"
 #include "profile-pim.h"
 
 /* ---- the generation plan: every backup file, its class, size and mtime ------------------ */
@@ -982,6 +983,14 @@ int profile_generate(const char *dir, const GenOptions *o) {
                 r = pim_recordings_generate(dir, ios, o->seed, o->recordings);
         if (r < 0)
                 goto fail;
+
+        step = "the media library";
+        if (o->media || o->songs > 0) {
+                ItunesOptions io = { .songs = o->songs, .hostile = o->media_hostile };
+                r = itunes_generate(dir, o->seed, &io);
+                if (r < 0)
+                        goto fail;
+        }
 
         step = "directory times";
         r = set_dir_mtimes(dfd, BASE_TIME);

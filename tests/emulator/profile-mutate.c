@@ -5,6 +5,7 @@
  */
 #include "mobilesync.h"
 #include "profile-internal.h"
+#include "profile-itunes.h"
 #include "profile-pim.h"
 
 /* ---- mutate ------------------------------------------------------------------------------ */
@@ -422,6 +423,13 @@ int profile_mutate(const char *dir, const MutateOptions *o) {
                         r = mutators[i](dir, info->ios, o->seed, o->pim_change, o->pim_add,
                                         o->pim_delete);
                 }
+                if (r < 0)
+                        goto fail;
+        }
+
+        step = "the media library";
+        if (o->media_add > 0) {
+                r = itunes_add_songs(dir, o->seed, o->media_add);
                 if (r < 0)
                         goto fail;
         }
