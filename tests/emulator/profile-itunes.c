@@ -486,14 +486,17 @@ static uint64_t song_size(Rng *r, bool big) {
         return big ? (UINT64_C(1) << 20) + rng_range(r, 65536) : 20480 + rng_range(r, 180 * 1024);
 }
 
+/* Song i: two per album; an album has one album artist (the tribute: various artists),
+ * its songs' own artists may differ. */
 static void song_item(Item *it, Rng *r, unsigned i, char *title, size_t n) {
-        const char *artist = artists[i % ELEMENTSOF(artists)];
+        unsigned a = (i / 2) % ELEMENTSOF(albums);
 
         snprintf(title, n, "%s %s", words[rng_range(r, ELEMENTSOF(words))],
                  words[rng_range(r, ELEMENTSOF(words))]);
-        *it = (Item) { .category = "music", .title = title, .artist = artist,
-                       .album_artist = i % 5 == 4 ? "Various Artists" : artist,
-                       .album = albums[(i / 2) % ELEMENTSOF(albums)], .track = i + 1, .disc = 1,
+        *it = (Item) { .category = "music", .title = title,
+                       .artist = artists[i % ELEMENTSOF(artists)],
+                       .album_artist = a == 2 ? "Various Artists" : artists[a],
+                       .album = albums[a], .track = i + 1, .disc = 1,
                        .media_type = i == 1 ? 1 : 8 };
 }
 
