@@ -179,9 +179,9 @@ static int crashlogs_apply(SyncRun *run, SyncCat *c) {
         Batch b;
         int r;
 
-        r = batch_init(&b, run, CATEGORY, "crashlogs");
-        if (r < 0)
-                return r == -ENOSPC ? IDS_E_DISK_FULL : r;
+        r = batch_open(&b, run, c, "crashlogs");
+        if (r != 0)
+                return r;
         b.committed = after_commit;
         b.userdata = c;
         c->out->removed_device = 0;

@@ -342,6 +342,15 @@ static void batch_clear(Batch *b) {
         b->bytes = 0;
 }
 
+int batch_open(Batch *b, SyncRun *run, SyncCat *c, const char *root) {
+        int r = batch_init(b, run, c->type->name, root);
+
+        if (r >= 0)
+                return 0;
+        snprintf(c->out->reason, sizeof(c->out->reason), "Cannot use %s: %s", root, strerror(-r));
+        return r == -ENOSPC || r == -EDQUOT ? IDS_E_DISK_FULL : r;
+}
+
 void batch_done(Batch *b) {
         if (b->partial_fd >= 0) {
                 batch_clear(b);

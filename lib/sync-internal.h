@@ -210,6 +210,9 @@ typedef struct Batch {
 /* Open (creating) root below the library or at an absolute path, and a clean partial
  * directory in it. */
 int batch_init(Batch *b, SyncRun *run, const char *category, const char *root);
+/* batch_init() for category c, its failure told in c's reason ("Cannot use ROOT: why"); a
+ * full disk is IDS_E_DISK_FULL. */
+int batch_open(Batch *b, SyncRun *run, SyncCat *c, const char *root);
 /* Remove the partial directory and close everything (files not committed are dropped). */
 void batch_done(Batch *b);
 /* Receive device_path into a new temporary file of the batch, hashing it. On success the

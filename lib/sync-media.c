@@ -147,25 +147,20 @@ static char *device_path_of(const char *base, const char *name, bool *hostile) {
 
 static int medialib_rows(sqlite3 *db, struct MediaLib *lib) {
         /* The album artist of an item is its own (newer libraries) or its album's. */
+#define MEDIA_QUERY(album_artist)                                                                \
+        "SELECT item.media_type, item_extra.title, item_artist.item_artist, "                 \
+        "album_artist.album_artist, album.album, item.track_number, item.disc_number, "       \
+        "item_extra.disc_count, item_extra.location, base_location.path, item.album_pid "     \
+        "FROM item JOIN item_extra ON item_extra.item_pid = item.item_pid "                   \
+        "LEFT JOIN base_location ON base_location.base_location_id = item.base_location_id "  \
+        "LEFT JOIN item_artist ON item_artist.item_artist_pid = item.item_artist_pid "        \
+        "LEFT JOIN album ON album.album_pid = item.album_pid "                                \
+        "LEFT JOIN album_artist ON album_artist.album_artist_pid = " album_artist
         static const char *const queries[] = {
-                "SELECT item.media_type, item_extra.title, item_artist.item_artist, "
-                "album_artist.album_artist, album.album, item.track_number, item.disc_number, "
-                "item_extra.disc_count, item_extra.location, base_location.path, item.album_pid "
-                "FROM item JOIN item_extra ON item_extra.item_pid = item.item_pid "
-                "LEFT JOIN base_location ON base_location.base_location_id = item.base_location_id "
-                "LEFT JOIN item_artist ON item_artist.item_artist_pid = item.item_artist_pid "
-                "LEFT JOIN album ON album.album_pid = item.album_pid "
-                "LEFT JOIN album_artist ON album_artist.album_artist_pid = "
-                "COALESCE(NULLIF(item.album_artist_pid, 0), album.album_artist_pid)",
-                "SELECT item.media_type, item_extra.title, item_artist.item_artist, "
-                "album_artist.album_artist, album.album, item.track_number, item.disc_number, "
-                "item_extra.disc_count, item_extra.location, base_location.path, item.album_pid "
-                "FROM item JOIN item_extra ON item_extra.item_pid = item.item_pid "
-                "LEFT JOIN base_location ON base_location.base_location_id = item.base_location_id "
-                "LEFT JOIN item_artist ON item_artist.item_artist_pid = item.item_artist_pid "
-                "LEFT JOIN album ON album.album_pid = item.album_pid "
-                "LEFT JOIN album_artist ON album_artist.album_artist_pid = album.album_artist_pid",
+                MEDIA_QUERY("COALESCE(NULLIF(item.album_artist_pid, 0), album.album_artist_pid)"),
+                MEDIA_QUERY("album.album_artist_pid"),
         };
+#undef MEDIA_QUERY
         sqlite3_stmt *st = NULL;
         int rc = SQLITE_ERROR, r = 0;
 
@@ -1127,13 +1122,9 @@ static int media_apply(SyncRun *run, SyncCat *c) {
 
         if (c->out->files_in == 0)
                 return 0;
-        r = batch_init(&b, run, c->type->name, root);
-        if (r < 0) {
-                snprintf(c->out->reason, sizeof(c->out->reason), "Cannot use %s: %s", root,
-                         strerror(-r));
-                return r == -ENOSPC ? IDS_E_DISK_FULL : r;
-        }
-        r = 0;
+        r = batch_open(&b, run, c, root);
+        if (r != 0)
+                return r;
         for (size_t i = 0; i < m->n && r == 0; i++) {
                 if (m->files[i].known)
                         continue;

@@ -420,13 +420,9 @@ static int photos_apply(SyncRun *run, SyncCat *c) {
         const char *root = run->o->photos_dir ? run->o->photos_dir : "photos";
         int r;
 
-        r = batch_init(&b, run, CATEGORY, root);
-        if (r < 0) {
-                snprintf(c->out->reason, sizeof(c->out->reason), "Cannot use %s: %s", root,
-                         strerror(-r));
-                return r == -ENOSPC ? IDS_E_DISK_FULL : r;
-        }
-        r = 0;
+        r = batch_open(&b, run, c, root);
+        if (r != 0)
+                return r;
         for (size_t i = 0; i < ph->n && r == 0;) {
                 size_t j = i + 1;
 

@@ -282,17 +282,7 @@ static void expect_prefixes(const Buf *b, const char *what) {
 }
 
 static void save(const char *dir, const char *name, const Buf *b) {
-        char path[4096];
-        FILE *f;
-
-        if (!dir)
-                return;
-        snprintf(path, sizeof(path), "%s/%s", dir, name);
-        f = fopen(path, "we");
-        if (f) {
-                fwrite(b->d, 1, b->n, f);
-                fclose(f);
-        }
+        test_save(dir, name, b->d, b->n);
 }
 
 int main(int argc, char **argv) {

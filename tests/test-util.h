@@ -78,6 +78,21 @@ static unsigned failures, checks;
                 }                                                                             \
         } while (0)
 
+/* Write n bytes to dir/name (a fuzz corpus file); nothing when dir is NULL. */
+static inline void test_save(const char *dir, const char *name, const void *data, size_t n) {
+        char path[4096];
+        FILE *f;
+
+        if (!dir)
+                return;
+        snprintf(path, sizeof(path), "%s/%s", dir, name);
+        f = fopen(path, "we");
+        if (f) {
+                fwrite(data, 1, n, f);
+                fclose(f);
+        }
+}
+
 static inline int test_exit_status(void) {
         return failures ? 1 : 0;
 }

@@ -93,6 +93,8 @@ void conn_stop_tls(Conn *c);
 int plistio_recv(Conn *c, uint32_t max, plist_t *ret);
 /* Send p as one frame: XML with prolog if !binary, binary plist otherwise. */
 int plistio_send(Conn *c, plist_t p, bool binary);
+/* p as binary or XML: 0 with *ret (free it) and *ret_len, or -ENOMEM. */
+int plist_serialize(plist_t p, bool binary, char **ret, uint32_t *ret_len);
 /* Safe string read: NULL unless node is a string without embedded NUL (libplist 2.2.0
  * aborts in plist_get_string_val() on those). Borrowed pointer into node. */
 const char *plist_str(plist_t node);

@@ -44,10 +44,9 @@ int plistio_recv(Conn *c, uint32_t max, plist_t *ret) {
         return 0;
 }
 
-int plistio_send(Conn *c, plist_t p, bool binary) {
-        _cleanup_(freep) char *data = NULL;
-        _cleanup_(freep) uint8_t *frame = NULL;
-        uint32_t len = 0, be;
+int plist_serialize(plist_t p, bool binary, char **ret, uint32_t *ret_len) {
+        char *data = NULL;
+        uint32_t len = 0;
 
         if (binary)
                 plist_to_bin(p, &data, &len);
@@ -55,6 +54,20 @@ int plistio_send(Conn *c, plist_t p, bool binary) {
                 plist_to_xml(p, &data, &len);
         if (!data)
                 return -ENOMEM;
+        *ret = data;
+        *ret_len = len;
+        return 0;
+}
+
+int plistio_send(Conn *c, plist_t p, bool binary) {
+        _cleanup_(freep) char *data = NULL;
+        _cleanup_(freep) uint8_t *frame = NULL;
+        uint32_t len = 0, be;
+        int r;
+
+        r = plist_serialize(p, binary, &data, &len);
+        if (r < 0)
+                return r;
 
         /* One write per frame: the header and payload must not become two TLS records. */
         frame = malloc((size_t) len + 4);

@@ -545,12 +545,9 @@ static int plist_write(int dfd, const char *rel, plist_t p, bool binary) {
         uint32_t len = 0;
         int k;
 
-        if (binary)
-                plist_to_bin(p, &data, &len);
-        else
-                plist_to_xml(p, &data, &len);
-        if (!data)
-                return -ENOMEM;
+        k = plist_serialize(p, binary, &data, &len);
+        if (k < 0)
+                return k;
         k = write_text_parents(dfd, rel, data, len);
         free(data);
         return k;
