@@ -9,6 +9,7 @@
  *   fakeidevice gen-profile DIR --seed S [--name NAME] [--product P] [--ios V] [--files N]
  *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N] [--pim]
  *               [--contacts N] [--events N] [--bookmarks N] [--notes N] [--recordings N]
+ *               [--new-phone]
  *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N] [--photos-add N]
  *               [--photos-rename N] [--photos-move N] [--photos-delete N]
  *               [--documents-add N] [--documents-change N] [--documents-delete N]
@@ -25,6 +26,8 @@
  * gen-profile --pim adds every personal database (contacts, calendars, bookmarks, notes,
  * voice memos) with default counts; --contacts N etc. add one kind. They come on top of
  * --files/--bytes; mutate --pim-change/--pim-add/--pim-delete change them (profile-pim.h).
+ * gen-profile --new-phone is a preset (emu.h): activated, no user data, a small backup;
+ * the options after it change it.
  *
  * --backup-password gives every device that backup password, as if `idevicebackup2 encryption
  * on PW` had run: WillEncrypt is true and backups are encrypted as iOS does (backup-crypt.c).
@@ -545,6 +548,7 @@ static int cmd_gen_profile(int argc, char **argv) {
                 { "bookmarks", required_argument, NULL, 'B' },
                 { "notes", required_argument, NULL, 'N' },
                 { "recordings", required_argument, NULL, 'R' },
+                { "new-phone", no_argument, NULL, 'W' },
                 {}
         };
         GenOptions o = { .files = 50, .bytes = 4u << 20, .photos = 5, .apps = 2, .crashlogs = 3 };
@@ -585,6 +589,7 @@ static int cmd_gen_profile(int argc, char **argv) {
                 case 'B': r = parse_uint("--bookmarks", optarg, &o.bookmarks); break;
                 case 'N': r = parse_uint("--notes", optarg, &o.notes); break;
                 case 'R': r = parse_uint("--recordings", optarg, &o.recordings); break;
+                case 'W': gen_options_new_phone(&o); break;
                 default: return 2;
                 }
                 if (r < 0)
@@ -744,6 +749,7 @@ static void usage(void) {
               "[--notes N]\n"
               "                   [--recordings N]   (personal databases, on top of "
               "--files/--bytes)\n"
+              "                   [--new-phone]   (a preset: no user data, a small backup)\n"
               "       fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]\n"
               "                   [--photos-add N] [--photos-rename N] [--photos-move N]\n"
               "                   [--photos-delete N] [--documents-add N] [--documents-change N]\n"
