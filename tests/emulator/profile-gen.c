@@ -343,18 +343,6 @@ static int plan_filler(Plan *p, Rng *r, unsigned j) {
                         j);
 }
 
-/*
- * The file count rule. F = files, P = photos, A = apps. Every profile has the P camera-roll
- * items, one document per app and the 3 odd-name files (Café ☕ notes.txt, a Japanese name
- * with blanks, the > 512-byte path), so F must be at least P + A + 3 (else -EINVAL). Of the
- * remaining R = F - (P + A + 3), the first min(R, 22) are the core files (sms.db,
- * AddressBook, preferences, keychain, …), then up to 6 per app with file sharing are the
- * document set doc_set[] (app by app, as far as R goes), a quarter of what is left (when
- * A > 0) are more app documents, round robin over the apps, and the rest is filler spread
- * over HomeDomain, MediaDomain and RootDomain. Exactly F regular files end up under backup/.
- * A core file that is a personal database gen-profile writes (pim_owns()) is skipped, so
- * the plan's F files do not count it: the real database comes on top.
- */
 /* The odd-name files a profile has: all of them, but a new phone has no note and no voice
  * memo of its own, only the deep path of a cache. */
 static unsigned odd_files(const GenOptions *o) {
@@ -367,6 +355,19 @@ void gen_options_new_phone(GenOptions *o) {
                             .new_phone = true };
 }
 
+/*
+ * The file count rule. F = files, P = photos, A = apps. Every profile has the P camera-roll
+ * items, one document per app and the 3 odd-name files (Café ☕ notes.txt, a Japanese name
+ * with blanks, the > 512-byte path), so F must be at least P + A + 3 (else -EINVAL). Of the
+ * remaining R = F - (P + A + 3), the first min(R, 22) are the core files (sms.db,
+ * AddressBook, preferences, keychain, …), then up to 6 per app with file sharing are the
+ * document set doc_set[] (app by app, as far as R goes), a quarter of what is left (when
+ * A > 0) are more app documents, round robin over the apps, and the rest is filler spread
+ * over HomeDomain, MediaDomain and RootDomain. Exactly F regular files end up under backup/.
+ * A core file that is a personal database gen-profile writes (pim_owns()) is skipped, so
+ * the plan's F files do not count it: the real database comes on top. A new phone
+ * (--new-phone) has 1 odd-name file, the long path: F ≥ P + A + 1.
+ */
 static int plan_build(Plan *p, Rng *r, unsigned files, unsigned photos, unsigned apps,
                       const GenOptions *o) {
         unsigned rest = files - photos - apps - odd_files(o), extra;
