@@ -40,6 +40,8 @@ static const StateField fields[] = {
         S("LastBackup", "Result", "last_result", last_result),
         N("LastSync", "Time", NULL, SF_U64, last_sync),
         S("LastSync", "Result", NULL, last_sync_result),
+        N("LastRestore", "Time", NULL, SF_U64, last_restore),
+        S("LastRestore", "Report", NULL, last_restore_report),
         S("Job", "Running", "running", running),
         S("NewDevice", "Answer", NULL, new_device_answer),
 };

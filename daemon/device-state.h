@@ -64,6 +64,8 @@ typedef struct DeviceStateFile {
         char last_result[32];
         uint64_t last_sync;
         char last_sync_result[32];
+        uint64_t last_restore;                  /* [LastRestore] Time=: µs, 0 = never */
+        char last_restore_report[256];          /* [LastRestore] Report= */
         char running[16];                       /* job kind, "" = none */
         char new_device_answer[80];             /* [NewDevice] Answer=: the restore-offer's
                                                  * answer ("new", "restore:<UDID>"), "" none */

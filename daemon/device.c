@@ -55,6 +55,8 @@ const char *const device_prop_names[_DEVICE_PROP_MAX] = {
         [DEVICE_PROP_LAST_SYNC_RESULT] = "LastSyncResult",
         [DEVICE_PROP_SYNC_SUMMARY] = "SyncSummary",
         [DEVICE_PROP_SYNC_PLAN] = "SyncPlan",
+        [DEVICE_PROP_LAST_RESTORE] = "LastRestore",
+        [DEVICE_PROP_LAST_RESTORE_REPORT] = "LastRestoreReport",
 };
 
 uint64_t device_now_realtime(void) {
@@ -91,13 +93,15 @@ int device_new(Manager *m, const char *udid, Device **ret) {
                 .last_result = strdup(""),
                 .last_message = strdup(""),
                 .last_sync_result = strdup(""),
+                .last_restore_report = strdup(""),
                 .battery = -1,
                 .state = DEVICE_DISCONNECTED,
                 .bus = { .progress_mask = DEVICE_PROGRESS_MASK },
         };
         policy_init_defaults(&d->policy);
         if (!d->udid || !d->name || !d->product_type || !d->product_version || !d->reason ||
-            !d->last_result || !d->last_message || !d->last_sync_result) {
+            !d->last_result || !d->last_message || !d->last_sync_result ||
+            !d->last_restore_report) {
                 device_free(d);
                 return -ENOMEM;
         }
@@ -129,6 +133,7 @@ Device *device_free(Device *d) {
         free(d->last_result);
         free(d->last_message);
         free(d->last_sync_result);
+        free(d->last_restore_report);
         free(d);
         return NULL;
 }
@@ -188,6 +193,7 @@ int device_save(Device *d) {
                 .encrypted = d->encrypted,
                 .last_backup = d->last_backup,
                 .last_sync = d->last_sync,
+                .last_restore = d->last_restore,
                 .decisions = d->decisions,
                 .n_decisions = d->n_decisions,
                 .next_request = d->manager->next_request_id,
@@ -225,6 +231,8 @@ int device_save(Device *d) {
         snprintf(st.product_version, sizeof(st.product_version), "%s", d->product_version);
         snprintf(st.last_result, sizeof(st.last_result), "%s", d->last_result);
         snprintf(st.last_sync_result, sizeof(st.last_sync_result), "%s", d->last_sync_result);
+        snprintf(st.last_restore_report, sizeof(st.last_restore_report), "%s",
+                 d->last_restore_report);
         snprintf(st.running, sizeof(st.running), "%s",
                  d->job ? job_kind_to_string(d->job->kind) : "");
         r = device_state_write(path, &st);
@@ -276,6 +284,8 @@ int device_load(Device *d) {
         (void) free_and_strdup(&d->last_sync_result, st.last_sync_result);
         d->last_backup = st.last_backup;
         d->last_sync = st.last_sync;
+        d->last_restore = st.last_restore;
+        (void) free_and_strdup(&d->last_restore_report, st.last_restore_report);
         d->encrypted = st.encrypted;
         /* Answers not applied yet, and the numbers of the open requests (request.c gives
          * them back to the same questions when it reconciles). */

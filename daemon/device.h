@@ -48,6 +48,8 @@ typedef enum DeviceProp {
         DEVICE_PROP_LAST_SYNC_RESULT,
         DEVICE_PROP_SYNC_SUMMARY,
         DEVICE_PROP_SYNC_PLAN,
+        DEVICE_PROP_LAST_RESTORE,
+        DEVICE_PROP_LAST_RESTORE_REPORT,
         _DEVICE_PROP_MAX,
 } DeviceProp;
 
@@ -70,6 +72,10 @@ struct Device {
         char *last_message;
         uint64_t last_sync;                     /* µs of the last sync stage, 0 = never */
         char *last_sync_result;                 /* never NULL; "" = none yet */
+        uint64_t last_restore;                  /* µs: the last restore onto it that
+                                                 * worked ended, 0 = never */
+        char *last_restore_report;              /* never NULL: that restore's report (files,
+                                                 * bytes, source, apps to download), "" */
         ids_sync_category sync_summary[IDS_SYNC_CATEGORIES_MAX];   /* of the last sync */
         size_t n_sync_summary;
         ids_sync_category sync_plan[IDS_SYNC_CATEGORIES_MAX];      /* of the last dry run */

@@ -2,11 +2,14 @@
 /*
  * Restore: a committed snapshot of one device (which may be gone) onto a connected target.
  * The job belongs to the target, the device that is busy and changes; the helper reads the
- * backup password from the service's credentials, never from the bus.
+ * backup password from the service's credentials, never from the bus. A restore that worked
+ * leaves its report (the Job's Message) on the target as LastRestore/LastRestoreReport.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "job-type.h"
+#include "macro.h"
 #include "restore-offer.h"
 
 static int restore_request(Device *d, const JobParams *p, WorkerRequest *req) {
@@ -33,6 +36,15 @@ static void restore_started(Device *target, Job *j, const JobParams *p) {
 }
 
 static void restore_finished(Device *target, Job *j) {
+        /* The report outlives the Job object: the phone reboots and is backed up next, and
+         * "what came over" is still a question after that. */
+        if (strcmp(j->result, "done") == 0) {
+                target->last_restore = device_now_realtime();
+                (void) free_and_strdup(&target->last_restore_report, j->message);
+                device_mark_dirty(target, DEVICE_PROP_LAST_RESTORE);
+                device_mark_dirty(target, DEVICE_PROP_LAST_RESTORE_REPORT);
+                (void) device_save(target);
+        }
         restore_offer_job_ended(target, j);
         device_after_side_job(target, j);
 }

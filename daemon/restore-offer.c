@@ -338,16 +338,40 @@ int restore_offer_answer(Request *r, const char *choice, sd_bus_error *error) {
 
 void restore_offer_job_ended(Device *d, Job *j) {
         Request *r = request_find_device(d->manager, d, REQUEST_RESTORE_OFFER, NULL);
+        RequestCandidate *cands = NULL;
         char answer[80];
+        size_t n = 0;
+        int k;
 
         if (!d->restoring_from[0])
                 return;                 /* a manual restore: not the offer's business */
         snprintf(answer, sizeof(answer), CHOICE_RESTORE_PREFIX "%s", d->restoring_from);
         d->restoring_from[0] = '\0';
-        if (strcmp(j->result, "done") != 0) {
+        if (strcmp(j->result, "done") != 0 && r) {
                 /* Nothing or not all was sent: the question is still open. */
                 log_device(LOG_NOTICE, d->udid, NULL, j->result, "The restore of %s ended %s; "
                            "the offer stays open", d->udid, j->result);
+                return;
+        }
+        if (strcmp(j->result, "done") != 0) {
+                /* NewDevice=restore-latest or restore-from:, unasked, did not work. Started
+                 * again it would fail again (the next evaluation would start it, for ever),
+                 * and a backup would make the unrestored phone one with snapshots, never
+                 * offered again: a person decides now, with every candidate. */
+                k = find_candidates(d, &cands, &n);
+                if (k >= 0 && n == 0) {
+                        free(cands);
+                        k = -ENOENT;
+                } else if (k >= 0)
+                        k = make_offer(d, NULL, cands, n, &r);
+                if (k < 0) {
+                        log_warning_errno(k, "The restore of %s ended %s; cannot ask instead: "
+                                          "%m", d->udid, j->result);
+                        return;
+                }
+                (void) device_save(d);
+                log_device(LOG_NOTICE, d->udid, NULL, j->result, "The restore of %s ended %s; "
+                           "asking instead (request %" PRIu32 ")", d->udid, j->result, r->id);
                 return;
         }
         remember(d, answer);

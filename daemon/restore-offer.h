@@ -28,7 +28,9 @@ int restore_offer_check(Device *d);
 int restore_offer_resume(Device *d);
 /* Answer(choice) to r, a restore-offer. 0 or -errno with error set. */
 int restore_offer_answer(Request *r, const char *choice, sd_bus_error *error);
-/* The restore job of target d ended (before device_after_side_job()). */
+/* The restore job of target d ended (before device_after_side_job()). Done: the answer is
+ * remembered and the offer goes. Not done: an open offer stays open; a restore the policy
+ * started unasked (restore-latest, restore-from:) puts up the offer instead. */
 void restore_offer_job_ended(Device *d, Job *j);
 /* Whether j may be cancelled: a restore in transfer or device-restoring only when force
  * (a half-restored phone is worse than a finished one). 0, or -EBUSY with error set. */

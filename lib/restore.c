@@ -163,6 +163,24 @@ static int write_app_list(Session *s, const char *snap_path, const char *source)
         return r;
 }
 
+/* What the target's own refusal of a restore (its Response ErrorCode) means, for the
+ * refusals the pre-checks also make: 105 is "Insufficient free disk space on device to
+ * restore" (libimobiledevice#460), the target's space and not this computer's; 211 is Find
+ * My (device_code_to_result()). A phone that refuses a backup of a newer iOS answers with
+ * a code no public log shows, so that one is told apart by the versions, which are both
+ * known here: any other refusal from a target older than the backup is IDS_E_IOS_TOO_OLD. */
+static int restore_refusal_to_result(const Session *s, const SnapshotInfo *info, int code) {
+        int r = device_code_to_result(code);
+
+        if (code == 105)
+                return IDS_E_TARGET_FULL;
+        if (r == IDS_E_DEVICE_ERROR && info->ios_version[0] && s->product_version &&
+            s->product_version[0] &&
+            version_cmp(s->product_version, info->ios_version) < 0)
+                return IDS_E_IOS_TOO_OLD;
+        return r;
+}
+
 static void restore_report(const ids_progress *p, void *userdata) {
         const ids_restore_options *o = userdata;
 
@@ -304,7 +322,7 @@ _public_ int ids_restore_run(const ids_restore_options *o, ids_backup_result *re
         r = dl_run(&h);
         if (r == 0) {
                 res->device_error = h.device_error;
-                r = device_code_to_result(h.device_error);
+                r = restore_refusal_to_result(session, &info, h.device_error);
         }
         /* Everything was sent and the device said yes: it puts the files in place and
          * reboots on its own from here. */

@@ -20,6 +20,7 @@ static void test_roundtrip(const char *dir) {
                 .encrypted = true,
                 .last_backup = 1796299200000000ull,
                 .last_sync = 1796299260000000ull,
+                .last_restore = 1796299230000000ull,
         }, out;
         char path[512];
         struct stat st;
@@ -30,6 +31,9 @@ static void test_roundtrip(const char *dir) {
         snprintf(in.last_result, sizeof(in.last_result), "done");
         snprintf(in.last_sync_result, sizeof(in.last_sync_result), "done");
         snprintf(in.running, sizeof(in.running), "backup");
+        snprintf(in.last_restore_report, sizeof(in.last_restore_report),
+                 "restored 12 files (4096 bytes) of snapshot 20261204T101010Z of "
+                 "00008030-0000000000000171; 2 apps to download again; the device reboots");
         snprintf(path, sizeof(path), "%s/device.state", dir);
         ASSERT_OK(device_state_write(path, &in));
         ASSERT_TRUE(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600);
@@ -42,6 +46,8 @@ static void test_roundtrip(const char *dir) {
         ASSERT_EQ_U64(out.last_backup, in.last_backup);
         ASSERT_STREQ(out.last_result, "done");
         ASSERT_EQ_U64(out.last_sync, in.last_sync);
+        ASSERT_EQ_U64(out.last_restore, in.last_restore);
+        ASSERT_STREQ(out.last_restore_report, in.last_restore_report);
         ASSERT_STREQ(out.running, "backup");
         ASSERT_EQ(device_state_read("/nonexistent/device.state", &out), -ENOENT);
 }

@@ -857,13 +857,43 @@ static int restore_decrypt_file(RestoreRun *rr, const Item *it, const char *path
         return 0;
 }
 
+/* Dotted versions compared part by part as numbers ("9.3" < "17.0" < "17.10"): < 0, 0, > 0.
+ * A part that does not start with a digit counts as 0. */
+static int ios_version_cmp(const char *a, const char *b) {
+        while (*a || *b) {
+                char *ea, *eb;
+                unsigned long x = strtoul(a, &ea, 10), y = strtoul(b, &eb, 10);
+
+                if (x != y)
+                        return x < y ? -1 : 1;
+                a = *ea == '.' ? ea + 1 : ea + strlen(ea);
+                b = *eb == '.' ? eb + 1 : eb + strlen(eb);
+        }
+        return 0;
+}
+
+/* The iOS the backup was made on: Manifest.plist Lockdown.ProductVersion, which the phone
+ * wrote itself, else the host's Info.plist "Product Version". NULL when neither says. The
+ * result points into one of the two plists. */
+static const char *backup_ios(plist_t manifest, plist_t info) {
+        plist_t ld = manifest ? plist_dict_get_item(manifest, "Lockdown") : NULL;
+        const char *v = NULL;
+
+        if (ld && plist_get_node_type(ld) == PLIST_DICT)
+                v = plist_dict_str(ld, "ProductVersion");
+        if ((!v || !*v) && info)
+                v = plist_dict_str(info, "Product Version");
+        return v && *v ? v : NULL;
+}
+
 /* Fetch the metadata of the source and check it: finished Status.plist, readable
- * Manifest.plist and Manifest.db, the password, room on the device. */
+ * Manifest.plist and Manifest.db, a backup not made on a newer iOS than this one, the
+ * password, room on the device. */
 static int restore_check(RestoreRun *rr, plist_t opts, const DeviceInfo *info) {
         static const char *const names[] = {"Status.plist", "Manifest.plist", "Manifest.db",
                                             "Info.plist"};
-        _cleanup_(plist_freep) plist_t status = NULL, manifest = NULL;
-        const char *db = NULL;
+        _cleanup_(plist_freep) plist_t status = NULL, manifest = NULL, backup_info = NULL;
+        const char *db = NULL, *from;
         uint64_t need = 0;
         int r;
 
@@ -881,6 +911,22 @@ static int restore_check(RestoreRun *rr, plist_t opts, const DeviceInfo *info) {
         r = load_plist(&rr->f[1], &manifest);
         if (r < 0)
                 return restore_fail(rr, 205, "Error reading backup properties");
+        /* A phone runs no migrator backwards: a backup of a newer iOS is refused before
+         * anything is fetched of it (sync-protocols.md §9, users' reports: "target must
+         * have the same or a newer iOS"). No public log shows the code a phone answers
+         * with; 202 and this description are our choice. The host must not rely on the
+         * number: it knows both versions and can tell the refusal apart on its own. */
+        if (rr->f[3].received)
+                (void) load_plist(&rr->f[3], &backup_info);
+        from = backup_ios(manifest, backup_info);
+        if (from && info->ios && ios_version_cmp(from, info->ios) > 0) {
+                _cleanup_(freep) char *text = NULL;
+
+                if (asprintf(&text, "This backup was made on iOS %s and cannot be restored to "
+                             "a device running the older iOS %s", from, info->ios) < 0)
+                        return -ENOMEM;
+                return restore_fail(rr, 202, text);
+        }
         r = restore_open_encrypted(rr, opts, manifest, &db);
         if (r != 0)
                 return r;

@@ -164,7 +164,16 @@ typedef struct GenOptions {
          * truth media.json; songs > 0: that many ~1 MiB songs instead of the mix. */
         bool media, media_hostile;
         unsigned songs;
+        bool new_phone;         /* gen-profile --new-phone: no note or voice memo of the
+                                 * user either (gen_options_new_phone()) */
 } GenOptions;
+
+/* gen-profile --new-phone: a phone just activated, never used: no photos, apps (so no
+ * documents), crash reports, personal databases, notes or voice memos; a few system files
+ * of a small backup. Options given after it change the preset. */
+#define NEW_PHONE_FILES 8u
+#define NEW_PHONE_BYTES (UINT64_C(64) << 10)
+void gen_options_new_phone(GenOptions *o);
 
 /* gen-profile --pim: every kind with these counts. */
 #define PIM_DEFAULT_CONTACTS 25u

@@ -10,6 +10,7 @@
  *               [--bytes SIZE] [--photos N] [--apps N] [--crashlogs N] [--pim]
  *               [--contacts N] [--events N] [--bookmarks N] [--notes N] [--recordings N]
  *               [--media] [--media-hostile] [--songs N]
+ *               [--new-phone]
  *   fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N] [--photos-add N]
  *               [--photos-rename N] [--photos-move N] [--photos-delete N]
  *               [--documents-add N] [--documents-change N] [--documents-delete N]
@@ -29,6 +30,8 @@
  * gen-profile --media adds what a computer once synced (music, videos, books, ringtones with
  * MediaLibrary.sqlitedb and the plists, profile-itunes.c; --media-hostile with rows that point
  * outside; --songs N: N songs of about 1 MiB instead); mutate --media-add N adds songs.
+ * gen-profile --new-phone is a preset (emu.h): activated, no user data, a small backup;
+ * the options after it change it.
  *
  * --backup-password gives every device that backup password, as if `idevicebackup2 encryption
  * on PW` had run: WillEncrypt is true and backups are encrypted as iOS does (backup-crypt.c).
@@ -552,6 +555,7 @@ static int cmd_gen_profile(int argc, char **argv) {
                 { "media", no_argument, NULL, 'M' },
                 { "media-hostile", no_argument, NULL, 'H' },
                 { "songs", required_argument, NULL, 'S' },
+                { "new-phone", no_argument, NULL, 'W' },
                 {}
         };
         GenOptions o = { .files = 50, .bytes = 4u << 20, .photos = 5, .apps = 2, .crashlogs = 3 };
@@ -595,6 +599,7 @@ static int cmd_gen_profile(int argc, char **argv) {
                 case 'M': o.media = true; break;
                 case 'H': o.media = o.media_hostile = true; break;
                 case 'S': r = parse_uint("--songs", optarg, &o.songs); break;
+                case 'W': gen_options_new_phone(&o); break;
                 default: return 2;
                 }
                 if (r < 0)
@@ -757,6 +762,7 @@ static void usage(void) {
               "                   [--recordings N]   (personal databases, on top of "
               "--files/--bytes)\n"
               "                   [--media] [--media-hostile] [--songs N]\n"
+              "                   [--new-phone]   (a preset: no user data, a small backup)\n"
               "       fakeidevice mutate DIR --seed S [--change N] [--add N] [--delete N]\n"
               "                   [--photos-add N] [--photos-rename N] [--photos-move N]\n"
               "                   [--photos-delete N] [--documents-add N] [--documents-change N]\n"

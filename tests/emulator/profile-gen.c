@@ -344,6 +344,18 @@ static int plan_filler(Plan *p, Rng *r, unsigned j) {
                         j);
 }
 
+/* The odd-name files a profile has: all of them, but a new phone has no note and no voice
+ * memo of its own, only the deep path of a cache. */
+static unsigned odd_files(const GenOptions *o) {
+        return o->new_phone ? 1 : GEN_ODD_FILES;
+}
+
+void gen_options_new_phone(GenOptions *o) {
+        *o = (GenOptions) { .seed = o->seed, .name = o->name, .product = o->product,
+                            .ios = o->ios, .files = NEW_PHONE_FILES, .bytes = NEW_PHONE_BYTES,
+                            .new_phone = true };
+}
+
 /*
  * The file count rule. F = files, P = photos, A = apps. Every profile has the P camera-roll
  * items, one document per app and the 3 odd-name files (Café ☕ notes.txt, a Japanese name
@@ -354,11 +366,12 @@ static int plan_filler(Plan *p, Rng *r, unsigned j) {
  * A > 0) are more app documents, round robin over the apps, and the rest is filler spread
  * over HomeDomain, MediaDomain and RootDomain. Exactly F regular files end up under backup/.
  * A core file that is a personal database gen-profile writes (pim_owns()) is skipped, so
- * the plan's F files do not count it: the real database comes on top.
+ * the plan's F files do not count it: the real database comes on top. A new phone
+ * (--new-phone) has 1 odd-name file, the long path: F ≥ P + A + 1.
  */
 static int plan_build(Plan *p, Rng *r, unsigned files, unsigned photos, unsigned apps,
                       const GenOptions *o) {
-        unsigned rest = files - photos - apps - GEN_ODD_FILES, extra;
+        unsigned rest = files - photos - apps - odd_files(o), extra;
         int k;
 
         k = plan_photos(p, r, photos);
@@ -373,14 +386,18 @@ static int plan_build(Plan *p, Rng *r, unsigned files, unsigned photos, unsigned
                         return k;
         }
 
-        k = plan_add(p, r, SIZE_SMALL, false, BASE_TIME + (int64_t) rng_range(r, 30 * DAY),
-                     "HomeDomain/Library/Notes/Café ☕ notes.txt");
-        if (k < 0)
-                return k;
-        k = plan_add(p, r, SIZE_MEDIUM, true, BASE_TIME + (int64_t) rng_range(r, 30 * DAY),
-                     "MediaDomain/Media/Recordings/録音 メモ 2026-01-01.m4a");
-        if (k < 0)
-                return k;
+        if (!o->new_phone) {
+                k = plan_add(p, r, SIZE_SMALL, false,
+                             BASE_TIME + (int64_t) rng_range(r, 30 * DAY),
+                             "HomeDomain/Library/Notes/Café ☕ notes.txt");
+                if (k < 0)
+                        return k;
+                k = plan_add(p, r, SIZE_MEDIUM, true,
+                             BASE_TIME + (int64_t) rng_range(r, 30 * DAY),
+                             "MediaDomain/Media/Recordings/録音 メモ 2026-01-01.m4a");
+                if (k < 0)
+                        return k;
+        }
         k = plan_long_path(p, r);
         if (k < 0)
                 return k;
@@ -854,11 +871,11 @@ int profile_generate(const char *dir, const GenOptions *o) {
 
         files = o->files ? o->files : GEN_DEFAULT_FILES;
         bytes = o->bytes ? o->bytes : GEN_DEFAULT_BYTES;
-        need = (uint64_t) o->photos + o->apps + GEN_ODD_FILES;
+        need = (uint64_t) o->photos + o->apps + odd_files(o);
         if (files < need) {
                 log_warn("gen-profile: %u files cannot hold %u photos, %u app documents and "
                          "%u odd-name files; use --files %" PRIu64 " or more",
-                         files, o->photos, o->apps, GEN_ODD_FILES, need);
+                         files, o->photos, o->apps, odd_files(o), need);
                 return -EINVAL;
         }
         if (!o->name && asprintf(&default_name, "iPhone %" PRIu64, o->seed) < 0)

@@ -1409,6 +1409,45 @@ static int test_protocol(void) {
                 ASSERT_EQ(h.code, 207);
                 ASSERT_EQ(set_fault(&d2, "none", NULL), 0);
 
+                /* What a phone refuses, each before a file of the backup is fetched, and
+                 * nothing changes: a backup of a newer iOS (202, our choice of code) and
+                 * one that does not fit its DiskFree (105). */
+                {
+                        static const struct {
+                                const char *line;
+                                unsigned code;
+                                const char *words;
+                        } refusals[] = {
+                                {"ProductVersion=12.0\n", 202, "older iOS 12.0"},
+                                {"DiskFree=1K\n", 105, "Insufficient free disk space"},
+                        };
+                        char ini[PATH_MAX], saved[PATH_MAX];
+
+                        snprintf(ini, sizeof(ini), "%s/device.ini", p2);
+                        snprintf(saved, sizeof(saved), "%s/device.ini.saved", root);
+                        ASSERT_EQ(copy_file(ini, saved), 0);
+                        for (size_t i = 0; i < ELEMENTSOF(refusals); i++) {
+                                FILE *f = fopen(ini, "ae");
+                                uint64_t fetched = d2.stats.files_received;
+
+                                ASSERT_TRUE(f && fputs(refusals[i].line, f) >= 0 &&
+                                            fclose(f) == 0);
+                                o = plist_new_dict();
+                                plist_dict_set_item(o, "RestoreSystemFiles", plist_new_bool(1));
+                                ASSERT_EQ(run(&d2, &h, root, v21, 2,
+                                              host_request("Restore", TEST_UDID2, TEST_UDID,
+                                                           o)),
+                                          0);
+                                ASSERT_EQ(h.code, refusals[i].code);
+                                ASSERT_TRUE(h.desc && strstr(h.desc, refusals[i].words));
+                                /* Only the metadata came: Status, Manifest (2), Info. */
+                                ASSERT_TRUE(d2.stats.files_received - fetched <= 4);
+                                ASSERT_EQ(tree_digest(b, got, &nf2), 0);
+                                ASSERT_STREQ(got, want);
+                                ASSERT_EQ(copy_file(saved, ini), 0);
+                        }
+                }
+
                 /* With reboot (the default): the device comes back with a new DeviceID. */
                 o = plist_new_dict();
                 plist_dict_set_item(o, "RestoreSystemFiles", plist_new_bool(1));

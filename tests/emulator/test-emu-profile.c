@@ -220,6 +220,59 @@ static char *gen(const char *name, const GenOptions *o) {
         return dir;
 }
 
+/* gen-profile --new-phone: the preset clears what a used phone has, keeps who it is; the
+ * profile has a small backup of system files only, no photo, app, document, crash report,
+ * note or voice memo, and reads back as an activated phone done with its setup. */
+static void test_generate_new_phone(void) {
+        GenOptions o = { .seed = 17, .name = "New", .files = 90, .bytes = 1u << 20,
+                         .photos = 5, .apps = 3, .crashlogs = 2, .contacts = 25, .notes = 4 };
+        _cleanup_(device_info_freep) DeviceInfo *info = NULL;
+        AppInfo **apps = NULL;
+        size_t n_apps = 9;
+        uint64_t files, bytes;
+        char *dir;
+        Tree t;
+
+        gen_options_new_phone(&o);
+        ASSERT_EQ_INT(o.seed, 17);
+        ASSERT_STREQ(o.name, "New");
+        ASSERT(o.new_phone);
+        ASSERT_EQ_INT(o.files, NEW_PHONE_FILES);
+        ASSERT_EQ_INT(o.photos + o.apps + o.crashlogs, 0);
+        ASSERT_EQ_INT(o.contacts + o.events + o.bookmarks + o.notes + o.recordings, 0);
+
+        dir = gen("new-phone", &o);
+        tree_walk(dir, &t);
+        backup_totals(&t, &files, &bytes);
+        ASSERT_EQ_INT(files, NEW_PHONE_FILES);
+        ASSERT_EQ_INT(bytes, NEW_PHONE_BYTES);
+        for (size_t i = 0; i < t.n; i++) {
+                const char *p = t.v[i].path;
+
+                if (t.v[i].type != S_IFREG)
+                        continue;
+                if (has_prefix(p, "media/DCIM/") || has_prefix(p, "apps/") ||
+                    has_prefix(p, "crash/") || has_prefix(p, "backup/AppDomain") ||
+                    has_prefix(p, "backup/MediaDomain/") || strstr(p, "/Notes/") ||
+                    strstr(p, "/Recordings/"))
+                        printf("new phone has user data: %s\n", p);
+                ASSERT(!has_prefix(p, "media/DCIM/") && !has_prefix(p, "apps/") &&
+                       !has_prefix(p, "crash/") && !has_prefix(p, "backup/AppDomain") &&
+                       !has_prefix(p, "backup/MediaDomain/") && !strstr(p, "/Notes/") &&
+                       !strstr(p, "/Recordings/"));
+        }
+        ASSERT_EQ_INT(profile_read_info(dir, &info), 0);
+        ASSERT(info->setup_done);
+        ASSERT(!info->find_my);
+        ASSERT_EQ_INT(info->sync_contacts, 0);
+        ASSERT_EQ_INT(profile_list_apps(dir, &apps, &n_apps), 0);
+        ASSERT_EQ_INT(n_apps, 0);
+        app_info_free_array(apps, n_apps);
+        tree_free(&t);
+        rm_rf(dir);
+        free(dir);
+}
+
 /* ---- parse_size ------------------------------------------------------------------------ */
 
 static void test_parse_size(void) {
@@ -1891,6 +1944,7 @@ int main(void) {
         test_generate_determinism();
         test_generate_layout();
         test_generate_refuses();
+        test_generate_new_phone();
         test_generated_info_and_apps();
         test_mutate();
         test_camera_roll();
