@@ -10,6 +10,7 @@
  * the socket or a log.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -218,6 +219,13 @@ int worker_main(int argc, char **argv) {
 
         if (argc < 1)
                 return 2;
+        /* libimobiledevice 1.3.0 mallocs a buffer for every read from the device (up to the
+         * 1 MiB we ask for), copies it out and frees it. With glibc's defaults those buffers
+         * were mapped, faulted in and unmapped, or the heap top trimmed and grown again, once
+         * per read: a music import spent 3× the CPU it needs (media bench, 300 songs: 7.2 s →
+         * 2.0 s). Keep them on the heap, and the heap as it is. */
+        (void) mallopt(M_MMAP_THRESHOLD, 8 << 20);
+        (void) mallopt(M_TRIM_THRESHOLD, 64 << 20);
         buf = malloc(WORKER_REQUEST_MAX + 1);
         if (!buf)
                 return 2;

@@ -54,6 +54,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -239,6 +240,10 @@ int main(int argc, char **argv) {
         argc--;
         if (getenv("IDS_DEBUG"))
                 ids_set_debug_log(debug_log);
+        /* As the daemon's helper does (daemon/worker.c): libimobiledevice's per-read buffers
+         * stay on the heap. */
+        (void) mallopt(M_MMAP_THRESHOLD, 8 << 20);
+        (void) mallopt(M_TRIM_THRESHOLD, 64 << 20);
         while ((c = getopt_long(argc, argv, "", opts, NULL)) >= 0) {
                 switch (c) {
                 case 's': state = optarg; break;
