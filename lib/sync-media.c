@@ -445,9 +445,11 @@ static int add_file(SyncRun *run, SyncCat *c, Media *m, const char *device_path,
         MediaFile *f;
         int r;
 
-        for (size_t i = 0; i < m->n; i++)
+        /* Books may be listed in both plists; the library's rows name a file each (two rows
+         * naming one file would be fetched twice and kept once, by content). */
+        for (size_t i = 0; !check_drm && i < m->n; i++)
                 if (strcmp(m->files[i].device_path, device_path) == 0)
-                        return 0;               /* listed twice */
+                        return 0;
         r = sync_afc_stat(run, m->afc, device_path, &fi);
         if (r == -ENOENT || (r == 0 && !fi.is_reg && !fi.is_dir)) {
                 m->missing++;
@@ -584,6 +586,7 @@ static bool row_in(const MediaRow *row, MediaCategory cat) {
 }
 
 static int scan_library(SyncRun *run, SyncCat *c, Media *m, MediaCategory cat) {
+        _cleanup_free_ bool *art_done = NULL;
         struct MediaLib *lib;
         int r;
 
@@ -596,6 +599,9 @@ static int scan_library(SyncRun *run, SyncCat *c, Media *m, MediaCategory cat) {
                 m->absent = true;
                 return 0;
         }
+        art_done = calloc(lib->n_art + 1, sizeof(bool));
+        if (!art_done)
+                return -ENOMEM;
         for (size_t i = 0; i < lib->n; i++) {
                 const MediaRow *row = &lib->rows[i];
                 char dir[800], name[256];
@@ -617,12 +623,15 @@ static int scan_library(SyncRun *run, SyncCat *c, Media *m, MediaCategory cat) {
                 if (cat != MEDIA_MUSIC)
                         continue;
                 /* The album's art beside it, once per album. */
-                for (size_t k = 0; k < lib->n_art; k++)
-                        if (lib->art[k].album_pid == row->album_pid && row->album_pid != 0) {
-                                r = add_file(run, c, m, lib->art[k].device_path, dir,
-                                             "cover.jpg", NULL, false);
-                                if (r != 0)
-                                        return r;
+                for (size_t k = 0; row->album_pid != 0 && k < lib->n_art; k++)
+                        if (lib->art[k].album_pid == row->album_pid) {
+                                if (!art_done[k]) {
+                                        art_done[k] = true;
+                                        r = add_file(run, c, m, lib->art[k].device_path, dir,
+                                                     "cover.jpg", NULL, false);
+                                        if (r != 0)
+                                                return r;
+                                }
                                 break;
                         }
         }
