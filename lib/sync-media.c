@@ -63,7 +63,7 @@
 
 #define MEDIA_DB "/iTunes_Control/iTunes/MediaLibrary.sqlitedb"
 #define MEDIA_DB_MAX (4ull << 30)
-#define ARTWORK_DIR "/iTunes_Control/iTunes/Artwork/Originals"
+#define ARTWORK_DIR "iTunes_Control/iTunes/Artwork/Originals"    /* below the AFC root */
 #define RINGTONES_PLIST "/iTunes_Control/iTunes/Ringtones.plist"
 #define RINGTONES_DIR "/iTunes_Control/Ringtones"
 #define PLIST_MAX (16u << 20)
@@ -239,7 +239,7 @@ static void medialib_art(sqlite3 *db, struct MediaLib *lib) {
                 {
                         char base[sizeof(ARTWORK_DIR) + 4];
 
-                        snprintf(base, sizeof(base), "%s/%s", ARTWORK_DIR + 1, dir);
+                        snprintf(base, sizeof(base), "%s/%s", ARTWORK_DIR, dir);
                         a->device_path = device_path_of(base, slash + 1, &hostile);
                 }
                 if (a->device_path)

@@ -551,27 +551,27 @@ static void test_hostile(void) {
                 "hello",
                 "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nEND:VCALENDAR\r\n",
                 "BEGIN:VCARD\r\nFN:x\r\nEND:VCARD\r\n",
-                "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nRECURRENCE-ID:20240101T000000Z\r\n"
-                "END:VEVENT\r\nEND:VCALENDAR\r\n",
+                ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nRECURRENCE-ID:20240101T000000Z\r\n"
+                "END:VEVENT\r\nEND:VCALENDAR\r\n"),
                 "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:unterminated\r\n",
                 "BEGIN:VCALENDAR\r\nBEGIN:VTODO\r\nSUMMARY:x\r\nEND:VTODO\r\nEND:VCALENDAR\r\n",
         };
         /* Text that parses to an event, however broken its parts. */
         static const char *const odd[] = {
-                "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:99999999T999999Z\r\nDTEND:x\r\n"
+                ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART:99999999T999999Z\r\nDTEND:x\r\n"
                 "RRULE:FREQ=NEVER\r\nEXDATE:garbage\r\nATTENDEE:\r\nORGANIZER:mailto:\r\n"
                 "BEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:P\r\nEND:VALARM\r\n"
-                "BEGIN:VALARM\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
-                "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;TZID=Bad:20240101T000000\r\n"
-                "SUMMARY:a\x1f" "b\x01\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+                "BEGIN:VALARM\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"),
+                ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nDTSTART;TZID=Bad:20240101T000000\r\n"
+                "SUMMARY:a\x1f" "b\x01\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"),
                 /* A zone whose rule recurs every second must not be expanded. */
-                "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:Evil\r\nBEGIN:STANDARD\r\n"
+                ("BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:Evil\r\nBEGIN:STANDARD\r\n"
                 "DTSTART:16010101T000000\r\nRRULE:FREQ=SECONDLY\r\nTZOFFSETFROM:+0100\r\n"
                 "TZOFFSETTO:+0200\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\nBEGIN:VEVENT\r\n"
-                "DTSTART;TZID=Evil:99990101T000000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
-                "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:\xff\xfe ok \xc3\r\n"
+                "DTSTART;TZID=Evil:99990101T000000\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"),
+                ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:\xff\xfe ok \xc3\r\n"
                 "DTSTART;VALUE=DATE:20240230\r\nDURATION:P99999W\r\nEND:VEVENT\r\n"
-                "END:VCALENDAR\r\n",
+                "END:VCALENDAR\r\n"),
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {

@@ -76,7 +76,7 @@ static char *canon(PimItem *it) {
 }
 
 static void test_vcard_round_trip(void) {
-        _cleanup_(pim_item_freep) PimItem *it = rich(), *back = NULL, *again = NULL;
+        _cleanup_(pim_item_freep) PimItem *it = rich(), *back = NULL;
         _cleanup_free_ char *text = NULL, *text2 = NULL, *c1 = NULL, *c2 = NULL, *why = NULL;
         size_t len = 0, len2 = 0;
 
