@@ -437,6 +437,13 @@ static void add_protected(Media *m, const char *title) {
 static int epub_measure(SyncRun *run, afc_client_t afc, const char *path, uint64_t *ret_size,
                         int64_t *ret_mtime_ns);
 
+static void media_file_done(MediaFile *f) {
+        free(f->device_path);
+        free(f->dir);
+        free(f->name);
+        free(f->title);
+}
+
 /* Add a file the device has (stat'ed now) under dir/name; -ENOENT is counted as missing. */
 static int add_file(SyncRun *run, SyncCat *c, Media *m, const char *device_path,
                     const char *dir, const char *name, const char *title, bool check_drm) {
@@ -466,10 +473,7 @@ static int add_file(SyncRun *run, SyncCat *c, Media *m, const char *device_path,
         f->name = strdup(name);
         f->title = strdup(title ?: name);
         if (!f->device_path || !f->dir || !f->name || !f->title) {
-                free(f->device_path);
-                free(f->dir);
-                free(f->name);
-                free(f->title);
+                media_file_done(f);
                 return -ENOMEM;
         }
         m->n++;
@@ -502,10 +506,7 @@ static int add_file(SyncRun *run, SyncCat *c, Media *m, const char *device_path,
                 if (prot) {
                         add_protected(m, title);
                         m->n--;
-                        free(f->device_path);
-                        free(f->dir);
-                        free(f->name);
-                        free(f->title);
+                        media_file_done(f);
                 }
         }
         run->p.files_total = m->n;
@@ -799,10 +800,7 @@ static int scan_book_list(SyncRun *run, SyncCat *c, Media *m, const char *plist_
                     m->files[m->n - 1].epub_dir && strcmp(ext, ".epub") != 0) {
                         /* a directory that is no EPUB: nothing to bring home */
                         MediaFile *f = &m->files[--m->n];
-                        free(f->device_path);
-                        free(f->dir);
-                        free(f->name);
-                        free(f->title);
+                        media_file_done(f);
                         c->out->refused++;
                 }
         }
@@ -1152,10 +1150,7 @@ static void media_free(SyncCat *c) {
         if (!m)
                 return;
         for (size_t i = 0; i < m->n; i++) {
-                free(m->files[i].device_path);
-                free(m->files[i].dir);
-                free(m->files[i].name);
-                free(m->files[i].title);
+                media_file_done(&m->files[i]);
         }
         free(m->files);
         if (m->afc)
