@@ -294,6 +294,14 @@ static int parse_documents_apps(const ConfigTableItem *item, const char *value, 
         return 0;
 }
 
+/* Music=, Videos=, Books=, Ringtones=: import or no; to-device refused, saying why. */
+#define MEDIA_ITEM(k, field, what)                                                            \
+        { .key = k, .parse = parse_media_mode, .offset = offsetof(PolicySync, field),         \
+          .size = sizeof(SyncMediaMode), .expect = "import or no",                             \
+          .refused = "iOS takes " what " from a computer only through Apple's AirTraffic "     \
+                     "service (com.apple.atc), which needs Apple's FairPlay keys; "           \
+                     "no open host can write the media library." }
+
 static const ConfigTableItem sync_items[] = {
         CONFIG_ITEM(PolicySync, "Enabled", config_parse_bool, enabled, 0, 0, "a boolean"),
         { .key = "Photos", .parse = parse_photos_mode, .offset = offsetof(PolicySync, photos),
@@ -304,26 +312,10 @@ static const ConfigTableItem sync_items[] = {
         { .key = "PhotosDir", .parse = config_parse_path,
           .offset = offsetof(PolicySync, photos_dir), .size = 0,
           .expect = "an absolute path without . or .. components, or empty" },
-        { .key = "Music", .parse = parse_media_mode, .offset = offsetof(PolicySync, music),
-          .size = sizeof(SyncMediaMode), .expect = "import or no",
-          .refused = "iOS takes music from a computer only through Apple's AirTraffic "
-                     "service (com.apple.atc), which needs Apple's FairPlay keys; "
-                     "no open host can write the media library." },
-        { .key = "Videos", .parse = parse_media_mode, .offset = offsetof(PolicySync, videos),
-          .size = sizeof(SyncMediaMode), .expect = "import or no",
-          .refused = "iOS takes videos from a computer only through Apple's AirTraffic "
-                     "service (com.apple.atc), which needs Apple's FairPlay keys; "
-                     "no open host can write the media library." },
-        { .key = "Books", .parse = parse_media_mode, .offset = offsetof(PolicySync, books),
-          .size = sizeof(SyncMediaMode), .expect = "import or no",
-          .refused = "iOS takes books from a computer only through Apple's AirTraffic "
-                     "service (com.apple.atc), which needs Apple's FairPlay keys; "
-                     "no open host can write the media library." },
-        { .key = "Ringtones", .parse = parse_media_mode, .offset = offsetof(PolicySync, ringtones),
-          .size = sizeof(SyncMediaMode), .expect = "import or no",
-          .refused = "iOS takes ringtones from a computer only through Apple's AirTraffic "
-                     "service (com.apple.atc), which needs Apple's FairPlay keys; "
-                     "no open host can write the media library." },
+        MEDIA_ITEM("Music", music, "music"),
+        MEDIA_ITEM("Videos", videos, "videos"),
+        MEDIA_ITEM("Books", books, "books"),
+        MEDIA_ITEM("Ringtones", ringtones, "ringtones"),
         CONFIG_ITEM(PolicySync, "CrashLogs", parse_crash_logs_mode, crash_logs, 0, 0,
                     "move, copy or no"),
         CONFIG_ITEM(PolicySync, "Documents", parse_documents_mode, documents, 0, 0,
