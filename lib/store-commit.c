@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <zlib.h>
@@ -59,9 +60,17 @@ static int rename_noreplace(int dir_fd, const char *from, const char *to) {
         return 0;
 }
 
+static uint64_t mono_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
 int staging_commit(Staging *st, SnapshotInfo *info) {
         char record[COMMIT_MAX], id[32];
         SnapshotInfo c, newest;
+        uint64_t t0, t1, t2;
         Store *s;
         int r, n;
 
@@ -75,6 +84,7 @@ int staging_commit(Staging *st, SnapshotInfo *info) {
 
         /* One syncfs instead of an fsync per file: the data the device sent is durable
          * before anything describes it. */
+        t0 = mono_usec();
         if (syncfs(st->root_fd) < 0)
                 return -errno;
         store_crash_point(STORE_CRASH_COMMIT_SYNCED);
@@ -87,9 +97,11 @@ int staging_commit(Staging *st, SnapshotInfo *info) {
                 return r;
 
         c = *info;
+        t1 = mono_usec();
         r = store_index_build(s, st, &c.files, &c.bytes);
         if (r < 0)
                 return r;
+        t2 = mono_usec();
 
         /* The new snapshot must sort last even if the clock went backwards. */
         c.end_usec = store_now_usec();
@@ -140,6 +152,10 @@ int staging_commit(Staging *st, SnapshotInfo *info) {
                 ids_debug("store: failed to move 'latest' to %s, ignoring: %s", id,
                           strerror(-r));
 
+        /* The phases, for profiles (tests/bench/bench-store prints this line). */
+        ids_debug("store: commit %s: syncfs %" PRIu64 " ms, index %" PRIu64
+                  " ms, record and rename %" PRIu64 " ms", id, (t1 - t0) / 1000,
+                  (t2 - t1) / 1000, (mono_usec() - t2) / 1000);
         staging_abort(st);              /* nothing left to discard: only frees */
         *info = c;
         return 0;
