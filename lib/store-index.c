@@ -236,17 +236,113 @@ Staging *staging_abort(Staging *st) {
 typedef struct Walk Walk;
 struct Walk {
         /* Called for every entry that is not a directory; w->path is its path relative to
-         * <UDID>/. prev_dir_fd: the same directory in the previous snapshot, or -EBADF. */
-        int (*on_entry)(Walk *w, int dir_fd, int prev_dir_fd, const char *name,
-                        unsigned char type);
+         * <UDID>/. ino: the entry's inode number (readdir's d_ino); prev_ino: the inode
+         * number of the entry of the same name in the same directory of the previous
+         * snapshot, 0 if there is none (or no previous snapshot). */
+        int (*on_entry)(Walk *w, int dir_fd, const char *name, unsigned char type,
+                        uint64_t ino, uint64_t prev_ino);
         char path[WALK_PATH_MAX];
         size_t path_len;
 };
+
+/* A directory of the previous snapshot as name hash → inode number, from one readdir: what
+ * lets commit recognise an unchanged hard link without an fstatat() per file. */
+typedef struct NameIno {
+        uint64_t hash;          /* store_path_hash() of the name */
+        uint64_t ino;
+} NameIno;
+
+typedef struct PrevDir {
+        NameIno *entries;       /* sorted by hash */
+        size_t n;
+} PrevDir;
+
+static int name_ino_compare(const void *x, const void *y) {
+        const NameIno *a = x, *b = y;
+
+        return (a->hash > b->hash) - (a->hash < b->hash);
+}
+
+/* Read directory fd (borrowed) into *ret. A directory that cannot be read leaves *ret
+ * empty: its files are then stat'ed and read as if new. 0 or -ENOMEM. */
+static int prev_dir_load(int fd, PrevDir *ret) {
+        _cleanup_(closedirp) DIR *d = NULL;
+        size_t alloc = 0;
+        int dfd;
+
+        *ret = (PrevDir) {};
+        dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+                return 0;
+        d = fdopendir(dfd);
+        if (!d) {
+                close(dfd);
+                return 0;
+        }
+        for (;;) {
+                struct dirent *de;
+
+                errno = 0;
+                de = readdir(d);
+                if (!de)
+                        break;
+                if (is_dot_or_dotdot(de->d_name))
+                        continue;
+                if (ret->n == alloc) {
+                        size_t k = alloc ? alloc * 2 : 256;
+                        NameIno *p = reallocarray(ret->entries, k, sizeof(*p));
+
+                        if (!p) {
+                                free(ret->entries);
+                                *ret = (PrevDir) {};
+                                return -ENOMEM;
+                        }
+                        ret->entries = p;
+                        alloc = k;
+                }
+                ret->entries[ret->n++] = (NameIno) {
+                        .hash = store_path_hash(de->d_name, strlen(de->d_name)),
+                        .ino = (uint64_t) de->d_ino,
+                };
+        }
+        if (errno != 0) {               /* a partial listing is still right where it has names */
+                free(ret->entries);
+                *ret = (PrevDir) {};
+                return 0;
+        }
+        if (ret->n > 0)
+                qsort(ret->entries, ret->n, sizeof(*ret->entries), name_ino_compare);
+        return 0;
+}
+
+/* The inode number of name in d, 0 if absent or if another name has the same hash. */
+static uint64_t prev_dir_ino(const PrevDir *d, const char *name, size_t len) {
+        uint64_t h;
+        size_t lo = 0, hi = d->n;
+
+        if (d->n == 0)
+                return 0;
+        h = store_path_hash(name, len);
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (d->entries[mid].hash < h)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        if (lo >= d->n || d->entries[lo].hash != h)
+                return 0;
+        if (lo + 1 < d->n && d->entries[lo + 1].hash == h)
+                return 0;
+        return d->entries[lo].ino;
+}
 
 /* Walk fd (owned) and, in parallel where it exists, prev_fd (owned, may be -EBADF). */
 static int walk_dir(Walk *w, int fd, int prev_fd, unsigned depth) {
         _cleanup_(closep) int pfd = prev_fd;
         _cleanup_(closedirp) DIR *d = NULL;
+        PrevDir prev = {};
         int r;
 
         d = fdopendir(fd);
@@ -254,6 +350,11 @@ static int walk_dir(Walk *w, int fd, int prev_fd, unsigned depth) {
                 r = -errno;
                 close(fd);
                 return r;
+        }
+        if (pfd >= 0) {
+                r = prev_dir_load(pfd, &prev);
+                if (r < 0)
+                        return r;
         }
 
         for (;;) {
@@ -263,14 +364,18 @@ static int walk_dir(Walk *w, int fd, int prev_fd, unsigned depth) {
 
                 errno = 0;
                 de = readdir(d);
-                if (!de)
-                        return errno != 0 ? -errno : 0;
+                if (!de) {
+                        r = errno != 0 ? -errno : 0;
+                        break;
+                }
                 if (is_dot_or_dotdot(de->d_name))
                         continue;
 
                 nlen = strlen(de->d_name);
-                if (saved + 1 + nlen >= sizeof(w->path))
-                        return -ENAMETOOLONG;
+                if (saved + 1 + nlen >= sizeof(w->path)) {
+                        r = -ENAMETOOLONG;
+                        break;
+                }
                 if (saved > 0)
                         w->path[w->path_len++] = '/';
                 memcpy(w->path + w->path_len, de->d_name, nlen + 1);
@@ -280,8 +385,10 @@ static int walk_dir(Walk *w, int fd, int prev_fd, unsigned depth) {
                 if (type == DT_UNKNOWN) {
                         struct stat st;
 
-                        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                                return -errno;
+                        if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                                r = -errno;
+                                break;
+                        }
                         type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG :
                                                                                     DT_LNK;
                 }
@@ -289,29 +396,36 @@ static int walk_dir(Walk *w, int fd, int prev_fd, unsigned depth) {
                 if (type == DT_DIR) {
                         int cfd, cpfd = -EBADF;
 
-                        if (depth + 1 >= FS_DEPTH_MAX)
-                                return -ELOOP;
+                        if (depth + 1 >= FS_DEPTH_MAX) {
+                                r = -ELOOP;
+                                break;
+                        }
                         cfd = fs_open_subdir(dirfd(d), de->d_name, false);
-                        if (cfd < 0)
-                                return cfd;
+                        if (cfd < 0) {
+                                r = cfd;
+                                break;
+                        }
                         if (pfd >= 0)
                                 cpfd = fs_open_subdir(pfd, de->d_name, false);
                         r = walk_dir(w, cfd, cpfd < 0 ? -EBADF : cpfd, depth + 1);
                 } else
-                        r = w->on_entry(w, dirfd(d), pfd, de->d_name, type);
+                        r = w->on_entry(w, dirfd(d), de->d_name, type, (uint64_t) de->d_ino,
+                                        prev_dir_ino(&prev, de->d_name, nlen));
                 if (r < 0)
-                        return r;
+                        break;
 
                 w->path_len = saved;
                 w->path[saved] = 0;
         }
+        free(prev.entries);
+        return r;
 }
 
 /* ---- the index ----------------------------------------------------------------------- */
 
 typedef struct CrcEntry {
         uint64_t hash;          /* store_path_hash() of the path relative to <UDID>/ */
-        uint32_t size32;        /* low 32 bits of the size: a cross-check */
+        uint64_t size;
         uint32_t crc;
 } CrcEntry;
 
@@ -342,16 +456,16 @@ static size_t crc_table_lower_bound(const CrcTable *t, uint64_t h) {
 }
 
 /* A CRC is only reused when exactly one path has this hash: colliding paths are re-read. */
-static bool crc_table_lookup(const CrcTable *t, uint64_t h, uint64_t size, uint32_t *ret) {
+static bool crc_table_lookup(const CrcTable *t, uint64_t h, uint64_t *ret_size,
+                             uint32_t *ret_crc) {
         size_t i = crc_table_lower_bound(t, h);
 
         if (i >= t->n || t->entries[i].hash != h)
                 return false;
         if (i + 1 < t->n && t->entries[i + 1].hash == h)
                 return false;
-        if (t->entries[i].size32 != (uint32_t) size)
-                return false;
-        *ret = t->entries[i].crc;
+        *ret_size = t->entries[i].size;
+        *ret_crc = t->entries[i].crc;
         return true;
 }
 
@@ -479,7 +593,7 @@ static int crc_table_load(CrcTable *t, int dir_fd) {
                 }
                 t->entries[t->n++] = (CrcEntry) {
                         .hash = store_path_hash(e.path, e.path_len),
-                        .size32 = (uint32_t) e.size,
+                        .size = e.size,
                         .crc = e.crc,
                 };
         }
@@ -495,7 +609,11 @@ static int crc_table_load(CrcTable *t, int dir_fd) {
         return 0;
 }
 
-static int crc_file(int fd, uint8_t *buf, uint32_t *ret_crc, uint64_t *ret_size) {
+/* CRC32 and length of fd's contents. expect: the size fstat() gave (UINT64_MAX: unknown);
+ * a short read that ends exactly there is taken as the end, which saves the read() that
+ * would only return 0 (one syscall per file: most files of a backup are small). */
+static int crc_file(int fd, uint8_t *buf, uint64_t expect, uint32_t *ret_crc,
+                    uint64_t *ret_size) {
         uint32_t crc = 0;
         uint64_t size = 0;
 
@@ -511,6 +629,8 @@ static int crc_file(int fd, uint8_t *buf, uint32_t *ret_crc, uint64_t *ret_size)
                         break;
                 crc = store_crc_update(crc, buf, (size_t) l);
                 size += (uint64_t) l;
+                if ((size_t) l < CRC_BUF_SIZE && size == expect)
+                        break;
         }
         *ret_crc = crc;
         *ret_size = size;
@@ -535,13 +655,12 @@ static int index_write_bytes(IndexWriter *w, const char *p, size_t n) {
         return 0;
 }
 
-static int index_on_entry(Walk *walk, int dir_fd, int prev_dir_fd, const char *name,
-                          unsigned char type) {
+static int index_on_entry(Walk *walk, int dir_fd, const char *name, unsigned char type,
+                          uint64_t ino, uint64_t prev_ino) {
         IndexWriter *w = (IndexWriter *) walk;
         uint32_t crc = 0;
         uint64_t size = 0;
         bool have = false;
-        struct stat st;
         size_t n;
         int r;
 
@@ -549,39 +668,39 @@ static int index_on_entry(Walk *walk, int dir_fd, int prev_dir_fd, const char *n
                 ids_debug("store: not indexing '%.200s': not a regular file", walk->path);
                 return 0;
         }
-        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                return -errno;
-        if (!S_ISREG(st.st_mode))
-                return 0;
 
-        /* Still a hard link of the previous snapshot's file at the same path: its CRC is
-         * already known. */
-        if (prev_dir_fd >= 0 && st.st_nlink > 1) {
-                struct stat pst;
-
-                if (fstatat(prev_dir_fd, name, &pst, AT_SYMLINK_NOFOLLOW) >= 0 &&
-                    pst.st_ino == st.st_ino && pst.st_dev == st.st_dev &&
-                    crc_table_lookup(&w->prev, store_path_hash(walk->path, walk->path_len),
-                                     (uint64_t) st.st_size, &crc)) {
-                        size = (uint64_t) st.st_size;
-                        have = true;
-                        w->reused++;
-                }
-        }
-        if (!have && w->staging && store_known_lookup(w->staging, &st, &crc)) {
-                size = (uint64_t) st.st_size;
+        /* The same inode as the previous snapshot's file at this path (both directory
+         * listings say so, and both are on one file system): a hard link the run did not
+         * replace, whose size and CRC that snapshot's index holds. Committed snapshots are
+         * never written to, and the previous one still holds the inode, so it cannot have
+         * been freed and reused meanwhile. No fstatat() needed. */
+        if (prev_ino != 0 && prev_ino == ino &&
+            crc_table_lookup(&w->prev, store_path_hash(walk->path, walk->path_len), &size,
+                             &crc)) {
                 have = true;
                 w->reused++;
         }
         if (!have) {
-                _cleanup_(closep) int fd = -EBADF;
+                struct stat st;
 
-                fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-                if (fd < 0)
+                if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         return -errno;
-                r = crc_file(fd, w->buf, &crc, &size);
-                if (r < 0)
-                        return r;
+                if (!S_ISREG(st.st_mode))
+                        return 0;
+                if (w->staging && store_known_lookup(w->staging, &st, &crc)) {
+                        size = (uint64_t) st.st_size;
+                        have = true;
+                        w->reused++;
+                } else {
+                        _cleanup_(closep) int fd = -EBADF;
+
+                        fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+                        if (fd < 0)
+                                return -errno;
+                        r = crc_file(fd, w->buf, (uint64_t) st.st_size, &crc, &size);
+                        if (r < 0)
+                                return r;
+                }
         }
 
         n = (size_t) snprintf(w->line, sizeof(w->line), "f %" PRIu64 " %08" PRIx32 " ", size,
@@ -711,8 +830,8 @@ static int u64_compare(const void *x, const void *y) {
         return (a > b) - (a < b);
 }
 
-static int verify_on_entry(Walk *walk, int dir_fd, int prev_dir_fd, const char *name,
-                           unsigned char type) {
+static int verify_on_entry(Walk *walk, int dir_fd, const char *name, unsigned char type,
+                           uint64_t ino, uint64_t prev_ino) {
         Verifier *v = (Verifier *) walk;
         uint64_t h = store_path_hash(walk->path, walk->path_len);
 
@@ -757,7 +876,7 @@ static int verify_entry(VerifyReport *rep, int udid_fd, const IndexEntry *e, uin
                 return 0;
         }
 
-        r = crc_file(fd, buf, &crc, &size);
+        r = crc_file(fd, buf, UINT64_MAX, &crc, &size);
         if (r < 0)
                 return r;
         if (size != e->size) {

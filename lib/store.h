@@ -17,8 +17,9 @@
  *
  * A run starts a staging snapshot as a hard-link copy of the latest committed one; the
  * device's changes replace links by new files (written to a temp name, renamed over), so no
- * committed snapshot ever changes. Commit: syncfs, write index, write commit record, fsync,
- * rename staging → snapshots/<id>, fsync the directory, move `latest` atomically.
+ * committed snapshot ever changes. Commit: syncfs beside writing and fsync'ing the index,
+ * then (both done) write the commit record, fsync, rename staging → snapshots/<id>, fsync
+ * the directory, move `latest` atomically.
  * A snapshot without a valid commit record does not exist for listings, `latest`, restore
  * or prune. Files are created 0600, directories 0700.
  *
