@@ -6,6 +6,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -315,22 +316,34 @@ static int prev_dir_load(int fd, PrevDir *ret) {
         return 0;
 }
 
-/* The inode number of name in d, 0 if absent or if another name has the same hash. */
-static uint64_t prev_dir_ino(const PrevDir *d, const char *name, size_t len) {
-        uint64_t h;
-        size_t lo = 0, hi = d->n;
+/* The first of n entries (each size bytes, sorted by the uint64_t at offset off) whose
+ * hash is >= h. */
+static size_t hash_lower_bound(const void *base, size_t n, size_t size, size_t off, uint64_t h) {
+        size_t lo = 0, hi = n;
 
-        if (d->n == 0)
-                return 0;
-        h = store_path_hash(name, len);
         while (lo < hi) {
                 size_t mid = lo + (hi - lo) / 2;
+                uint64_t v;
 
-                if (d->entries[mid].hash < h)
+                memcpy(&v, (const char *) base + mid * size + off, sizeof(v));
+                if (v < h)
                         lo = mid + 1;
                 else
                         hi = mid;
         }
+        return lo;
+}
+
+/* The inode number of name in d, 0 if absent or if another name has the same hash. */
+static uint64_t prev_dir_ino(const PrevDir *d, const char *name, size_t len) {
+        uint64_t h;
+        size_t lo;
+
+        if (d->n == 0)
+                return 0;
+        h = store_path_hash(name, len);
+        lo = hash_lower_bound(d->entries, d->n, sizeof(d->entries[0]),
+                              offsetof(typeof(d->entries[0]), hash), h);
         if (lo >= d->n || d->entries[lo].hash != h)
                 return 0;
         if (lo + 1 < d->n && d->entries[lo + 1].hash == h)
@@ -442,17 +455,8 @@ static int crc_entry_compare(const void *x, const void *y) {
 
 /* First entry with hash >= h. */
 static size_t crc_table_lower_bound(const CrcTable *t, uint64_t h) {
-        size_t lo = 0, hi = t->n;
-
-        while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-
-                if (t->entries[mid].hash < h)
-                        lo = mid + 1;
-                else
-                        hi = mid;
-        }
-        return lo;
+        return hash_lower_bound(t->entries, t->n, sizeof(t->entries[0]),
+                                offsetof(typeof(t->entries[0]), hash), h);
 }
 
 /* A CRC is only reused when exactly one path has this hash: colliding paths are re-read. */
