@@ -243,11 +243,12 @@ int job_sync_run(const WorkerRequest *req, ids_cancel *cancel, WorkerReport *res
                 o.password = pw;
         }
         if (req->media) {
-                o.music = word_listed(req->media, "music") ? IDS_SYNC_MEDIA_IMPORT : IDS_SYNC_MEDIA_NO;
-                o.videos = word_listed(req->media, "videos") ? IDS_SYNC_MEDIA_IMPORT : IDS_SYNC_MEDIA_NO;
-                o.books = word_listed(req->media, "books") ? IDS_SYNC_MEDIA_IMPORT : IDS_SYNC_MEDIA_NO;
-                o.ringtones = word_listed(req->media, "ringtones") ? IDS_SYNC_MEDIA_IMPORT :
-                                                                     IDS_SYNC_MEDIA_NO;
+                static const char *const words[] = { "music", "videos", "books", "ringtones" };
+                ids_sync_media *const fields[] = { &o.music, &o.videos, &o.books, &o.ringtones };
+
+                for (size_t i = 0; i < ELEMENTSOF(words); i++)
+                        *fields[i] = word_listed(req->media, words[i]) ? IDS_SYNC_MEDIA_IMPORT :
+                                                                         IDS_SYNC_MEDIA_NO;
         }
         r = ids_sync_run(&o, &out);
         worker_password_free(pw);

@@ -408,7 +408,12 @@ typedef struct Media {
         bool absent;
 } Media;
 
-typedef enum MediaCategory { MEDIA_MUSIC, MEDIA_VIDEOS, MEDIA_BOOKS, MEDIA_RINGTONES } MediaCategory;
+typedef enum MediaCategory {
+        MEDIA_MUSIC,
+        MEDIA_VIDEOS,
+        MEDIA_BOOKS,
+        MEDIA_RINGTONES,
+} MediaCategory;
 
 static const char *const media_roots[] = {
         [MEDIA_MUSIC] = "music", [MEDIA_VIDEOS] = "videos",
@@ -813,7 +818,8 @@ static int scan_books(SyncRun *run, SyncCat *c, Media *m) {
         m->absent = true;
         r = scan_book_list(run, c, m, "/Books/Books.plist", "/Books");
         if (r == 0)
-                r = scan_book_list(run, c, m, "/Books/Purchases/Purchases.plist", "/Books/Purchases");
+                r = scan_book_list(run, c, m, "/Books/Purchases/Purchases.plist",
+                                   "/Books/Purchases");
         return r;
 }
 

@@ -33,11 +33,11 @@
 #define RINGTONE_LOCATION 3900
 #define HOSTILE_LOCATION 3999
 
-static const char *const artists[] = { "Anna Falk", "Bo Lind", "\xc3\x86r\xc3\xb8 Band",
-                                       "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e Band" };
-static const char *const albums[] = { "First Light", "Second Wind", "AC/DC Tribute" };
-static const char *const words[] = { "Morning", "River", "Glass", "Stone", "Paper", "Harbor",
-                                     "Signal", "Winter", "Echo", "Lantern" };
+static const char *const artists[] = {"Anna Falk", "Bo Lind", "\xc3\x86r\xc3\xb8 Band",
+                                      "\xe6\x97\xa5\xe6\x9c\xac\xe8\xaa\x9e Band"};
+static const char *const albums[] = {"First Light", "Second Wind", "AC/DC Tribute"};
+static const char *const words[] = {"Morning", "River",  "Glass",  "Stone", "Paper",
+                                    "Harbor",  "Signal", "Winter", "Echo",  "Lantern"};
 
 typedef struct Truth {
         char *text;
@@ -118,11 +118,14 @@ static int truth_item(Truth *t, const Item *it, int dfd, uint8_t *buf, const cha
         r = r ?: truth_str(t, it->album_artist);
         r = r ?: truth_add(t, ", \"album\": ");
         r = r ?: truth_str(t, it->album);
-        r = r ?: truth_add(t, ", \"track\": %u, \"disc\": %u, \"media_type\": %" PRId64
-                           ", \"protected\": %s, \"cloud\": %s, \"hostile\": %s, \"size\": %" PRIu64
-                           ", \"sha256\": \"%s\"",
-                           it->track, it->disc, it->media_type, it->protected ? "true" : "false",
-                           it->cloud ? "true" : "false", it->hostile ? "true" : "false", size, hex);
+        r = r
+                    ?: truth_add(t,
+                                 ", \"track\": %u, \"disc\": %u, \"media_type\": %" PRId64
+                                 ", \"protected\": %s, \"cloud\": %s, \"hostile\": %s, \"size\": "
+                                 "%" PRIu64 ", \"sha256\": \"%s\"",
+                                 it->track, it->disc, it->media_type,
+                                 it->protected ? "true" : "false", it->cloud ? "true" : "false",
+                                 it->hostile ? "true" : "false", size, hex);
         if (members)
                 r = r ?: truth_add(t, ", \"members\": [%s]", members);
         return r ?: truth_add(t, "}");
@@ -150,7 +153,7 @@ static int box_put(Box *b, const void *p, size_t n) {
 }
 
 static int box_u32(Box *b, uint32_t v) {
-        uint8_t x[4] = { (uint8_t) (v >> 24), (uint8_t) (v >> 16), (uint8_t) (v >> 8), (uint8_t) v };
+        uint8_t x[4] = {(uint8_t) (v >> 24), (uint8_t) (v >> 16), (uint8_t) (v >> 8), (uint8_t) v};
         return box_put(b, x, 4);
 }
 
@@ -176,8 +179,8 @@ static void box_close(Box *b, size_t at) {
 static void ilst_text(Box *b, const char *type, const char *text) {
         size_t tag = box_open(b, type), data = box_open(b, "data");
 
-        (void) box_u32(b, 1);                   /* UTF-8 */
-        (void) box_u32(b, 0);                   /* locale */
+        (void) box_u32(b, 1); /* UTF-8 */
+        (void) box_u32(b, 0); /* locale */
         (void) box_put(b, text ?: "", strlen(text ?: ""));
         box_close(b, data);
         box_close(b, tag);
@@ -230,8 +233,14 @@ static void moov_build(Box *b, bool video, bool protected, const Item *it) {
         box_close(b, s);
         ilst = box_open(b, "ilst");
         ilst_text(b, "\xa9nam", it->title);
-        ilst_text(b, "\xa9" "ART", it->artist);
-        ilst_text(b, "\xa9" "alb", it->album);
+        ilst_text(b,
+                  "\xa9"
+                  "ART",
+                  it->artist);
+        ilst_text(b,
+                  "\xa9"
+                  "alb",
+                  it->album);
         box_close(b, ilst);
         box_close(b, meta);
         box_close(b, udta);
@@ -271,8 +280,14 @@ static int write_mp4(int dfd, const Item *it, bool video, uint64_t size, Rng *r,
         }
         k = write_all(fd, b.d, b.n);
         if (k == 0) {
-                uint8_t h[8] = { (uint8_t) ((pad + 8) >> 24), (uint8_t) ((pad + 8) >> 16),
-                                 (uint8_t) ((pad + 8) >> 8), (uint8_t) (pad + 8), 'm', 'd', 'a', 't' };
+                uint8_t h[8] = {(uint8_t) ((pad + 8) >> 24),
+                                (uint8_t) ((pad + 8) >> 16),
+                                (uint8_t) ((pad + 8) >> 8),
+                                (uint8_t) (pad + 8),
+                                'm',
+                                'd',
+                                'a',
+                                't'};
                 k = write_all(fd, h, 8);
         }
         while (k == 0 && pad > 0) {
@@ -302,7 +317,8 @@ static int exec_sql(sqlite3 *db, const char *sql) {
 
 static const char schema[] =
         "PRAGMA journal_mode=WAL; PRAGMA wal_autocheckpoint=0; PRAGMA user_version=2320030;"
-        "CREATE TABLE base_location (base_location_id INTEGER PRIMARY KEY, path TEXT NOT NULL DEFAULT '');"
+        "CREATE TABLE base_location (base_location_id INTEGER PRIMARY KEY, path TEXT NOT NULL "
+        "DEFAULT '');"
         "CREATE TABLE item (item_pid INTEGER PRIMARY KEY, media_type INTEGER NOT NULL DEFAULT 0,"
         " title_order INTEGER NOT NULL DEFAULT 0, item_artist_pid INTEGER NOT NULL DEFAULT 0,"
         " album_pid INTEGER NOT NULL DEFAULT 0, album_artist_pid INTEGER NOT NULL DEFAULT 0,"
@@ -310,25 +326,34 @@ static const char schema[] =
         " track_number INTEGER NOT NULL DEFAULT 0, base_location_id INTEGER NOT NULL DEFAULT 0,"
         " in_my_library INTEGER NOT NULL DEFAULT 1, date_added INTEGER NOT NULL DEFAULT 0);"
         "CREATE TABLE item_extra (item_pid INTEGER PRIMARY KEY, title TEXT NOT NULL DEFAULT '',"
-        " sort_title TEXT, disc_count INTEGER NOT NULL DEFAULT 0, track_count INTEGER NOT NULL DEFAULT 0,"
+        " sort_title TEXT, disc_count INTEGER NOT NULL DEFAULT 0, track_count INTEGER NOT NULL "
+        "DEFAULT 0,"
         " total_time_ms INTEGER NOT NULL DEFAULT 0, year INTEGER NOT NULL DEFAULT 0,"
         " location TEXT NOT NULL DEFAULT '', file_size INTEGER NOT NULL DEFAULT 0, integrity BLOB,"
         " media_kind INTEGER NOT NULL DEFAULT 0, date_modified INTEGER NOT NULL DEFAULT 0,"
         " location_kind_id INTEGER NOT NULL DEFAULT 0);"
-        "CREATE TABLE item_artist (item_artist_pid INTEGER PRIMARY KEY, item_artist TEXT NOT NULL DEFAULT '');"
+        "CREATE TABLE item_artist (item_artist_pid INTEGER PRIMARY KEY, item_artist TEXT NOT NULL "
+        "DEFAULT '');"
         "CREATE TABLE album (album_pid INTEGER PRIMARY KEY, album TEXT NOT NULL DEFAULT '',"
-        " album_artist_pid INTEGER NOT NULL DEFAULT 0, representative_item_pid INTEGER NOT NULL DEFAULT 0);"
-        "CREATE TABLE album_artist (album_artist_pid INTEGER PRIMARY KEY, album_artist TEXT NOT NULL DEFAULT '');"
+        " album_artist_pid INTEGER NOT NULL DEFAULT 0, representative_item_pid INTEGER NOT NULL "
+        "DEFAULT 0);"
+        "CREATE TABLE album_artist (album_artist_pid INTEGER PRIMARY KEY, album_artist TEXT NOT "
+        "NULL DEFAULT '');"
         "CREATE TABLE genre (genre_id INTEGER PRIMARY KEY, genre TEXT NOT NULL DEFAULT '');"
         "CREATE TABLE item_store (item_pid INTEGER PRIMARY KEY, sync_id INTEGER NOT NULL DEFAULT 0,"
         " sync_in_my_library INTEGER NOT NULL DEFAULT 0);"
-        "CREATE TABLE item_playback (item_pid INTEGER PRIMARY KEY, audio_format INTEGER, bit_rate INTEGER,"
+        "CREATE TABLE item_playback (item_pid INTEGER PRIMARY KEY, audio_format INTEGER, bit_rate "
+        "INTEGER,"
         " sample_rate REAL);"
-        "CREATE TABLE sort_map (name TEXT NOT NULL, name_order INTEGER NOT NULL, name_section INTEGER);"
-        "CREATE TABLE artwork (artwork_token TEXT PRIMARY KEY, artwork_source_type INTEGER NOT NULL DEFAULT 0,"
+        "CREATE TABLE sort_map (name TEXT NOT NULL, name_order INTEGER NOT NULL, name_section "
+        "INTEGER);"
+        "CREATE TABLE artwork (artwork_token TEXT PRIMARY KEY, artwork_source_type INTEGER NOT "
+        "NULL DEFAULT 0,"
         " relative_path TEXT NOT NULL DEFAULT '', artwork_type INTEGER NOT NULL DEFAULT 0);"
-        "CREATE TABLE artwork_token (artwork_token TEXT NOT NULL, artwork_source_type INTEGER NOT NULL DEFAULT 0,"
-        " artwork_type INTEGER NOT NULL DEFAULT 0, entity_pid INTEGER NOT NULL, entity_type INTEGER NOT NULL);";
+        "CREATE TABLE artwork_token (artwork_token TEXT NOT NULL, artwork_source_type INTEGER NOT "
+        "NULL DEFAULT 0,"
+        " artwork_type INTEGER NOT NULL DEFAULT 0, entity_pid INTEGER NOT NULL, entity_type "
+        "INTEGER NOT NULL);";
 
 /* The pid of name in table (pid_col, name_col), inserted when new. */
 static int64_t named_pid(sqlite3 *db, const char *table, const char *pid_col, const char *name_col,
@@ -347,7 +372,8 @@ static int64_t named_pid(sqlite3 *db, const char *table, const char *pid_col, co
         if (pid)
                 return pid;
         pid = (int64_t) (rng_next(r) >> 1) | 1;
-        snprintf(sql, sizeof(sql), "INSERT INTO %s (%s, %s) VALUES (?, ?)", table, pid_col, name_col);
+        snprintf(sql, sizeof(sql), "INSERT INTO %s (%s, %s) VALUES (?, ?)", table, pid_col,
+                 name_col);
         if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
                 return 0;
         sqlite3_bind_int64(st, 1, pid);
@@ -365,7 +391,8 @@ static int insert_item(sqlite3 *db, const Item *it, int64_t base, const char *lo
         sqlite3_stmt *st = NULL;
         int ok;
 
-        artist = named_pid(db, "item_artist", "item_artist_pid", "item_artist", it->artist ?: "", r);
+        artist =
+                named_pid(db, "item_artist", "item_artist_pid", "item_artist", it->artist ?: "", r);
         album_artist = named_pid(db, "album_artist", "album_artist_pid", "album_artist",
                                  it->album_artist ?: it->artist ?: "", r);
         album = named_pid(db, "album", "album_pid", "album", it->album ?: "", r);
@@ -379,7 +406,8 @@ static int insert_item(sqlite3 *db, const Item *it, int64_t base, const char *lo
         ok = sqlite3_step(st) == SQLITE_DONE;
         sqlite3_finalize(st);
         /* Half the rows name their album artist on the item too (newer libraries do). */
-        if (!ok || sqlite3_prepare_v2(db, "INSERT INTO item (item_pid, media_type, item_artist_pid,"
+        if (!ok || sqlite3_prepare_v2(db,
+                                      "INSERT INTO item (item_pid, media_type, item_artist_pid,"
                                       " album_pid, album_artist_pid, disc_number, track_number,"
                                       " base_location_id, date_added) VALUES (?,?,?,?,?,?,?,?,?)",
                                       -1, &st, NULL) != SQLITE_OK)
@@ -395,7 +423,8 @@ static int insert_item(sqlite3 *db, const Item *it, int64_t base, const char *lo
         sqlite3_bind_int64(st, 9, BASE_TIME - APPLE_EPOCH);
         ok = sqlite3_step(st) == SQLITE_DONE;
         sqlite3_finalize(st);
-        if (!ok || sqlite3_prepare_v2(db, "INSERT INTO item_extra (item_pid, title, sort_title,"
+        if (!ok || sqlite3_prepare_v2(db,
+                                      "INSERT INTO item_extra (item_pid, title, sort_title,"
                                       " disc_count, track_count, location, file_size, media_kind,"
                                       " location_kind_id) VALUES (?,?,?,1,12,?,?,1,42)",
                                       -1, &st, NULL) != SQLITE_OK)
@@ -493,16 +522,19 @@ static void song_item(Item *it, Rng *r, unsigned i, char *title, size_t n) {
 
         snprintf(title, n, "%s %s", words[rng_range(r, ELEMENTSOF(words))],
                  words[rng_range(r, ELEMENTSOF(words))]);
-        *it = (Item) { .category = "music", .title = title,
-                       .artist = artists[i % ELEMENTSOF(artists)],
-                       .album_artist = a == 2 ? "Various Artists" : artists[a],
-                       .album = albums[a], .track = i + 1, .disc = 1,
-                       .media_type = i == 1 ? 1 : 8 };
+        *it = (Item){.category = "music",
+                     .title = title,
+                     .artist = artists[i % ELEMENTSOF(artists)],
+                     .album_artist = a == 2 ? "Various Artists" : artists[a],
+                     .album = albums[a],
+                     .track = i + 1,
+                     .disc = 1,
+                     .media_type = i == 1 ? 1 : 8};
 }
 
-static const uint8_t tiny_jpeg[] = { 0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0,
-                                     1, 1, 0, 0, 1, 0, 1, 0, 0, 0xff, 0xfe, 0x00, 0x08, 'c',
-                                     'o', 'v', 'e', 'r', ' ', 0xff, 0xd9 };
+static const uint8_t tiny_jpeg[] = {0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 'J', 'F', 'I',  'F',  0,
+                                    1,    1,    0,    0,    1,    0,    1,   0,   0,    0xff, 0xfe,
+                                    0x00, 0x08, 'c',  'o',  'v',  'e',  'r', ' ', 0xff, 0xd9};
 
 /* The album's art: a JPEG at Artwork/Originals/xx/<rest of SHA1(token)>. */
 static int add_artwork(sqlite3 *db, int dfd, int64_t album_pid, unsigned n) {
@@ -519,14 +551,15 @@ static int add_artwork(sqlite3 *db, int dfd, int64_t album_pid, unsigned n) {
                 snprintf(hex + 2 * i, 3, "%02x", md[i]);
         snprintf(rel, sizeof(rel), ITUNES_DIR "/Artwork/Originals/%.2s/%s", hex, hex + 2);
         memcpy(jpeg, tiny_jpeg, sizeof(tiny_jpeg) - 2);
-        memcpy(jpeg + sizeof(tiny_jpeg) - 2, token, 4);         /* distinct per album */
+        memcpy(jpeg + sizeof(tiny_jpeg) - 2, token, 4); /* distinct per album */
         memcpy(jpeg + sizeof(tiny_jpeg) + 2, "\xff\xd9", 2);
         k = mkdir_parents_at(dfd, rel);
         if (k == 0)
                 k = write_text_at(dfd, rel, (const char *) jpeg, sizeof(jpeg), BASE_TIME);
         if (k < 0)
                 return k;
-        snprintf(sql, sizeof(sql), "INSERT INTO artwork VALUES ('%s', 300, '%.2s/%s', 1);"
+        snprintf(sql, sizeof(sql),
+                 "INSERT INTO artwork VALUES ('%s', 300, '%.2s/%s', 1);"
                  "INSERT INTO artwork_token VALUES ('%s', 300, 1, %" PRId64 ", 1);",
                  token, hex, hex + 2, token, album_pid);
         return exec_sql(db, sql);
@@ -554,7 +587,7 @@ static int plist_write(int dfd, const char *rel, plist_t p, bool binary) {
 }
 
 static int gen_ringtones(sqlite3 *db, int dfd, Truth *t, Rng *r, uint8_t *buf, bool hostile) {
-        static const char *const names[] = { "Bell Tower", "Up/Down" };
+        static const char *const names[] = {"Bell Tower", "Up/Down"};
         _cleanup_(plist_freep) plist_t root = plist_new_dict();
         plist_t tones = plist_new_dict();
         int k = 0;
@@ -562,13 +595,14 @@ static int gen_ringtones(sqlite3 *db, int dfd, Truth *t, Rng *r, uint8_t *buf, b
         plist_dict_set_item(root, "Ringtones", tones);
         for (size_t i = 0; k == 0 && i < ELEMENTSOF(names); i++) {
                 char name[16], rel[300], guid[17];
-                Item it = { .category = "ringtones", .title = names[i], .media_type = 16384 };
+                Item it = {.category = "ringtones", .title = names[i], .media_type = 16384};
                 plist_t d = plist_new_dict();
 
                 for (int j = 0; j < 4; j++)
                         name[j] = (char) ('A' + rng_range(r, 26));
                 snprintf(name + 4, sizeof(name) - 4, ".m4r");
-                snprintf(it.device_path, sizeof(it.device_path), "/iTunes_Control/Ringtones/%s", name);
+                snprintf(it.device_path, sizeof(it.device_path), "/iTunes_Control/Ringtones/%s",
+                         name);
                 snprintf(rel, sizeof(rel), "media%s", it.device_path);
                 k = mkdir_parents_at(dfd, rel);
                 if (k == 0)
@@ -593,12 +627,13 @@ static int gen_ringtones(sqlite3 *db, int dfd, Truth *t, Rng *r, uint8_t *buf, b
                         k = truth_item(t, &it, dfd, buf, NULL);
         }
         if (k == 0 && hostile) {
-                Item it = { .category = "ringtones", .title = "x", .hostile = true };
+                Item it = {.category = "ringtones", .title = "x", .hostile = true};
                 plist_t d = plist_new_dict();
 
                 plist_dict_set_item(d, "Name", plist_new_string("x"));
                 plist_dict_set_item(tones, "../x.m4r", d);
-                snprintf(it.device_path, sizeof(it.device_path), "/iTunes_Control/Ringtones/../x.m4r");
+                snprintf(it.device_path, sizeof(it.device_path),
+                         "/iTunes_Control/Ringtones/../x.m4r");
                 k = truth_item(t, &it, dfd, buf, NULL);
         }
         return k ?: plist_write(dfd, ITUNES_DIR "/Ringtones.plist", root, true);
@@ -620,31 +655,31 @@ static plist_t book_entry(const char *name, const char *artist, const char *path
 
 static int gen_books(int dfd, Truth *t, Rng *r, uint8_t *buf, bool hostile) {
         static const char *const members[][2] = {
-                { "mimetype", "application/epub+zip" },
-                { "META-INF/container.xml",
-                  "<?xml version=\"1.0\"?>\n<container version=\"1.0\" "
-                  "xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\"><rootfiles>"
-                  "<rootfile full-path=\"OEBPS/content.opf\" "
-                  "media-type=\"application/oebps-package+xml\"/></rootfiles></container>\n" },
-                { "OEBPS/content.opf",
-                  "<?xml version=\"1.0\"?>\n<package xmlns=\"http://www.idpf.org/2007/opf\" "
-                  "version=\"3.0\" unique-identifier=\"id\"><metadata "
-                  "xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:identifier id=\"id\">"
-                  "urn:uuid:0</dc:identifier><dc:title>The Quiet Harbor</dc:title>"
-                  "<dc:creator>Ida Berg</dc:creator><dc:language>en</dc:language></metadata>"
-                  "<manifest><item id=\"c1\" href=\"chapter1.xhtml\" "
-                  "media-type=\"application/xhtml+xml\"/></manifest><spine><itemref "
-                  "idref=\"c1\"/></spine></package>\n" },
-                { "OEBPS/chapter1.xhtml",
-                  "<?xml version=\"1.0\"?>\n<html xmlns=\"http://www.w3.org/1999/xhtml\">"
-                  "<head><title>One</title></head><body><p>It was quiet.</p></body></html>\n" },
+                {"mimetype", "application/epub+zip"},
+                {"META-INF/container.xml",
+                 "<?xml version=\"1.0\"?>\n<container version=\"1.0\" "
+                 "xmlns=\"urn:oasis:names:tc:opendocument:xmlns:container\"><rootfiles>"
+                 "<rootfile full-path=\"OEBPS/content.opf\" "
+                 "media-type=\"application/oebps-package+xml\"/></rootfiles></container>\n"},
+                {"OEBPS/content.opf",
+                 "<?xml version=\"1.0\"?>\n<package xmlns=\"http://www.idpf.org/2007/opf\" "
+                 "version=\"3.0\" unique-identifier=\"id\"><metadata "
+                 "xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:identifier id=\"id\">"
+                 "urn:uuid:0</dc:identifier><dc:title>The Quiet Harbor</dc:title>"
+                 "<dc:creator>Ida Berg</dc:creator><dc:language>en</dc:language></metadata>"
+                 "<manifest><item id=\"c1\" href=\"chapter1.xhtml\" "
+                 "media-type=\"application/xhtml+xml\"/></manifest><spine><itemref "
+                 "idref=\"c1\"/></spine></package>\n"},
+                {"OEBPS/chapter1.xhtml",
+                 "<?xml version=\"1.0\"?>\n<html xmlns=\"http://www.w3.org/1999/xhtml\">"
+                 "<head><title>One</title></head><body><p>It was quiet.</p></body></html>\n"},
         };
         _cleanup_(plist_freep) plist_t books = plist_new_dict(), purchases = plist_new_dict();
         plist_t list = plist_new_array(), plist2 = plist_new_array();
         char dir[64], rel[300], mem[2048] = "", hex[65], pdf[1024];
         size_t len = 0, off[4];
         uint64_t size;
-        Item it = { .category = "books", .title = "The Quiet Harbor", .artist = "Ida Berg" };
+        Item it = {.category = "books", .title = "The Quiet Harbor", .artist = "Ida Berg"};
         int k = 0;
 
         plist_dict_set_item(books, "Books", list);
@@ -678,13 +713,15 @@ static int gen_books(int dfd, Truth *t, Rng *r, uint8_t *buf, bool hostile) {
                                  "3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] "
                                  ">> endobj\n");
         off[3] = len;
-        len += (size_t) snprintf(pdf + len, sizeof(pdf) - len,
-                                 "xref\n0 4\n0000000000 65535 f \n%010zu 00000 n \n%010zu 00000 n \n"
-                                 "%010zu 00000 n \ntrailer << /Size 4 /Root 1 0 R >>\nstartxref\n%zu\n"
-                                 "%%%%EOF\n", off[0], off[1], off[2], off[3]);
+        len += (size_t) snprintf(
+                pdf + len, sizeof(pdf) - len,
+                "xref\n0 4\n0000000000 65535 f \n%010zu 00000 n \n%010zu 00000 n \n"
+                "%010zu 00000 n \ntrailer << /Size 4 /Root 1 0 R >>\nstartxref\n%zu\n"
+                "%%%%EOF\n",
+                off[0], off[1], off[2], off[3]);
         {
                 char name[32];
-                Item p = { .category = "books", .title = "Field Notes", .artist = "Ola Ek" };
+                Item p = {.category = "books", .title = "Field Notes", .artist = "Ola Ek"};
 
                 snprintf(name, sizeof(name), "%08" PRIX64 ".pdf", rng_next(r) >> 32);
                 snprintf(p.device_path, sizeof(p.device_path), "/Books/Purchases/%s", name);
@@ -696,7 +733,7 @@ static int gen_books(int dfd, Truth *t, Rng *r, uint8_t *buf, bool hostile) {
                         k = truth_item(t, &p, dfd, buf, NULL);
         }
         if (k == 0 && hostile) {
-                Item h = { .category = "books", .title = "Evil", .hostile = true };
+                Item h = {.category = "books", .title = "Evil", .hostile = true};
 
                 snprintf(h.device_path, sizeof(h.device_path), "/Books/../../../evil.pdf");
                 plist_array_append_item(list, book_entry("Evil", "X", "../../../evil.pdf", r));
@@ -722,7 +759,7 @@ static int truth_save(int dfd, Truth *t) {
 /* Copy the database's three files into media/ while db (in tmp) is still open, so the
  * -wal keeps what was committed after the last checkpoint. */
 static int publish_db(int dfd, const char *tmp) {
-        static const char *const suffixes[] = { "", "-wal", "-shm" };
+        static const char *const suffixes[] = {"", "-wal", "-shm"};
 
         for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
                 char src[PATH_MAX], dst[200];
@@ -788,24 +825,53 @@ int itunes_generate(const char *dir, uint64_t seed, const ItunesOptions *o) {
                         album_pids[(i / 2) % ELEMENTSOF(albums)] = album_pid;
         }
         if (k == 0 && !o->songs) {
-                Item it = { .category = "music", .title = "Locked Song", .artist = "Bo Lind",
-                            .album_artist = "Bo Lind", .album = "Store Buys", .track = 1,
-                            .disc = 1, .media_type = 8, .protected = true };
-                Item book = { .category = "music", .title = "Chapter One", .artist = "Ida Berg",
-                              .album_artist = "Ida Berg", .album = "The Long Book", .track = 1,
-                              .disc = 1, .media_type = 4 };
-                Item pod = { .category = "music", .title = "Episode 12", .artist = "Radio Nord",
-                             .album_artist = "Radio Nord", .album = "Nord Talks",
-                             .media_type = 2 };
-                Item movie = { .category = "videos", .title = "Harbor Lights",
-                               .artist = "Studio Ost", .album = "Harbor Lights", .media_type = 256 };
-                Item tv = { .category = "videos", .title = "Pilot", .artist = "Studio Ost",
-                            .album = "Island Life, Season 1", .track = 1, .disc = 1,
-                            .media_type = 512 };
-                Item lockedv = { .category = "videos", .title = "Rented Movie", .artist = "Big Studio",
-                                 .album = "Rented Movie", .media_type = 256, .protected = true };
-                Item cloud1 = { .category = "music", .title = "Streamed", .artist = "Anna Falk",
-                                .album = "Cloud Album", .media_type = 8, .cloud = true };
+                Item it = {.category = "music",
+                           .title = "Locked Song",
+                           .artist = "Bo Lind",
+                           .album_artist = "Bo Lind",
+                           .album = "Store Buys",
+                           .track = 1,
+                           .disc = 1,
+                           .media_type = 8,
+                           .protected = true};
+                Item book = {.category = "music",
+                             .title = "Chapter One",
+                             .artist = "Ida Berg",
+                             .album_artist = "Ida Berg",
+                             .album = "The Long Book",
+                             .track = 1,
+                             .disc = 1,
+                             .media_type = 4};
+                Item pod = {.category = "music",
+                            .title = "Episode 12",
+                            .artist = "Radio Nord",
+                            .album_artist = "Radio Nord",
+                            .album = "Nord Talks",
+                            .media_type = 2};
+                Item movie = {.category = "videos",
+                              .title = "Harbor Lights",
+                              .artist = "Studio Ost",
+                              .album = "Harbor Lights",
+                              .media_type = 256};
+                Item tv = {.category = "videos",
+                           .title = "Pilot",
+                           .artist = "Studio Ost",
+                           .album = "Island Life, Season 1",
+                           .track = 1,
+                           .disc = 1,
+                           .media_type = 512};
+                Item lockedv = {.category = "videos",
+                                .title = "Rented Movie",
+                                .artist = "Big Studio",
+                                .album = "Rented Movie",
+                                .media_type = 256,
+                                .protected = true};
+                Item cloud1 = {.category = "music",
+                               .title = "Streamed",
+                               .artist = "Anna Falk",
+                               .album = "Cloud Album",
+                               .media_type = 8,
+                               .cloud = true};
                 Item cloud2 = cloud1;
 
                 cloud2.title = "Streamed Too";
@@ -814,7 +880,9 @@ int itunes_generate(const char *dir, uint64_t seed, const ItunesOptions *o) {
                 k = k ?: add_media(db, dfd, &t, &r, buf, &pod, "m4a", song_size(&r, false), NULL);
                 k = k ?: add_media(db, dfd, &t, &r, buf, &movie, "m4v", song_size(&r, false), NULL);
                 k = k ?: add_media(db, dfd, &t, &r, buf, &tv, "m4v", song_size(&r, false), NULL);
-                k = k ?: add_media(db, dfd, &t, &r, buf, &lockedv, "m4v", song_size(&r, false), NULL);
+                k = k
+                            ?: add_media(db, dfd, &t, &r, buf, &lockedv, "m4v",
+                                         song_size(&r, false), NULL);
                 k = k ?: insert_item(db, &cloud1, 0, "", 0, &r, NULL);
                 k = k ?: truth_item(&t, &cloud1, dfd, buf, NULL);
                 k = k ?: insert_item(db, &cloud2, 0, "", 0, &r, NULL);
@@ -824,15 +892,22 @@ int itunes_generate(const char *dir, uint64_t seed, const ItunesOptions *o) {
                 if (album_pids[i])
                         k = add_artwork(db, dfd, album_pids[i], (unsigned) i);
         if (k == 0 && o->hostile) {
-                Item a = { .category = "music", .title = "Escape", .artist = "X", .album = "X",
-                           .media_type = 8, .hostile = true };
+                Item a = {.category = "music",
+                          .title = "Escape",
+                          .artist = "X",
+                          .album = "X",
+                          .media_type = 8,
+                          .hostile = true};
                 Item b = a;
 
                 snprintf(a.device_path, sizeof(a.device_path), "/iTunes_Control/../../etc/passwd");
-                snprintf(b.device_path, sizeof(b.device_path), "/iTunes_Control/Music/F00/../../x.m4a");
+                snprintf(b.device_path, sizeof(b.device_path),
+                         "/iTunes_Control/Music/F00/../../x.m4a");
                 b.title = "Climb";
-                k = exec_sql(db, "INSERT INTO base_location VALUES (3999, 'iTunes_Control/../../etc');"
-                                 "INSERT OR IGNORE INTO base_location VALUES (3840, 'iTunes_Control/Music/F00')");
+                k = exec_sql(db,
+                             "INSERT INTO base_location VALUES (3999, 'iTunes_Control/../../etc');"
+                             "INSERT OR IGNORE INTO base_location VALUES (3840, "
+                             "'iTunes_Control/Music/F00')");
                 k = k ?: insert_item(db, &a, HOSTILE_LOCATION, "passwd", 100, &r, NULL);
                 k = k ?: insert_item(db, &b, BASE_LOCATION, "../../x.m4a", 100, &r, NULL);
                 k = k ?: truth_item(&t, &a, dfd, buf, NULL);
@@ -853,7 +928,7 @@ int itunes_generate(const char *dir, uint64_t seed, const ItunesOptions *o) {
         sqlite3_close(db);
         {
                 char p[PATH_MAX];
-                static const char *const suffixes[] = { "", "-wal", "-shm" };
+                static const char *const suffixes[] = {"", "-wal", "-shm"};
                 for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
                         snprintf(p, sizeof(p), "%s/%s%s", tmp, DB_NAME, suffixes[i]);
                         (void) unlink(p);
@@ -909,7 +984,7 @@ int itunes_add_songs(const char *dir, uint64_t seed, unsigned n) {
                 k = add_media(db, dfd, &t, &r, buf, &it, "m4a", song_size(&r, false), NULL);
         }
         k = k ?: exec_sql(db, "COMMIT");
-        sqlite3_close(db);                      /* checkpoints: a phone does so too */
+        sqlite3_close(db); /* checkpoints: a phone does so too */
         k = k ?: truth_save(dfd, &t);
         free(t.text);
         return k;
