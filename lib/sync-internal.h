@@ -67,6 +67,7 @@ struct SyncRun {
         ExportShared *exports;                  /* the snapshot the exports read (export-sync.c) */
         struct MobileSync *mobilesync;          /* shared by the mobilesync categories */
         struct MediaLib *medialib;              /* read once for music and videos */
+        afc_client_t media_afc;                 /* one AFC connection for the media categories */
 };
 
 extern const SyncCategoryType sync_category_photos, sync_category_crashlogs,
@@ -77,7 +78,8 @@ extern const SyncCategoryType sync_category_photos, sync_category_crashlogs,
 
 /* ---- sync-media.c --------------------------------------------------------------------------- */
 
-/* Drop the media library the music and videos categories read (run->medialib). */
+/* Drop what the media categories share: the library music and videos read
+ * (run->medialib) and their AFC connection (run->media_afc). */
 void sync_media_library_free(SyncRun *run);
 
 /* ---- export-sync.c ---------------------------------------------------------------------- */

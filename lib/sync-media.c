@@ -297,6 +297,10 @@ static int medialib_get(SyncRun *run, afc_client_t afc, struct MediaLib **ret) {
 void sync_media_library_free(SyncRun *run) {
         struct MediaLib *lib = run->medialib;
 
+        if (run->media_afc) {
+                afc_client_free(run->media_afc);
+                run->media_afc = NULL;
+        }
         if (!lib)
                 return;
         for (size_t i = 0; i < lib->n; i++) {
@@ -399,7 +403,7 @@ typedef struct MediaFile {
 } MediaFile;
 
 typedef struct Media {
-        afc_client_t afc;
+        afc_client_t afc;                       /* run->media_afc, borrowed */
         MediaFile *files;
         size_t n, allocated;
         uint64_t cloud, missing, protected_count;
@@ -1027,9 +1031,14 @@ static int media_scan_device(SyncRun *run, SyncCat *c) {
         if (!m)
                 return -ENOMEM;
         c->state = m;
-        r = sync_afc_connect(run, AFC_SERVICE_NAME, &m->afc);
-        if (r != 0)
-                return r;
+        /* One connection serves the four categories (a service start each would cost a
+         * lockdown round trip on every sync, media or not). */
+        if (!run->media_afc) {
+                r = sync_afc_connect(run, AFC_SERVICE_NAME, &run->media_afc);
+                if (r != 0)
+                        return r;
+        }
+        m->afc = run->media_afc;
         switch (cat) {
         case MEDIA_MUSIC:
         case MEDIA_VIDEOS: r = scan_library(run, c, m, cat); break;
@@ -1159,8 +1168,6 @@ static void media_free(SyncCat *c) {
                 media_file_done(&m->files[i]);
         }
         free(m->files);
-        if (m->afc)
-                afc_client_free(m->afc);
         free(m);
         c->state = NULL;
 }
