@@ -38,6 +38,8 @@ typedef struct DLHost {
         int device_error;                       /* its ErrorCode */
         char message[256];                      /* first problem seen, for logs */
         uint64_t new_bytes;
+
+        bool no_direct;                         /* private: the file system refused O_DIRECT */
 } DLHost;
 
 /* Run the loop until the device's final result (0: h->finished, h->device_error set),
