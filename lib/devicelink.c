@@ -257,94 +257,14 @@ static int drain(DLHost *h, uint64_t n, uint8_t *buf) {
         return 0;
 }
 
-/* Large files bypass the page cache. A file's bytes are received into an aligned buffer;
- * once a file has filled it, the file is switched to O_DIRECT and written from it a buffer
- * at a time, and its tail (under one block) written through the page cache at the end.
- * Copying every byte into the page cache and writing it back later cost most of the
- * backup's CPU (the kernel's copy, then the flusher's work, then syncfs() waiting for it);
- * direct writes cost a fraction of it and leave the final syncfs() little to do. Files
- * smaller than the buffer, and file systems that refuse O_DIRECT, are written as before.
- * Durability is unchanged: the commit's syncfs() still comes before the commit record. */
-#define DIRECT_CAP (1u << 20)
-#define DIRECT_ALIGN 4096u
-
-typedef struct FileOut {
-        int fd;
-        uint8_t *buf;           /* DIRECT_CAP bytes, DIRECT_ALIGN aligned */
-        uint32_t fill;
-        bool direct;            /* fd has O_DIRECT */
-} FileOut;
-
-static int set_direct(int fd, bool on) {
-        int fl = fcntl(fd, F_GETFL);
-
-        if (fl < 0 || fcntl(fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
-                return -errno;
-        return 0;
-}
-
-static int out_write(DLHost *h, FileOut *out, const uint8_t *p, uint32_t n, const char *path) {
-        while (n > 0) {
-                ssize_t w = write(out->fd, p, n);
-
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0 && errno == EINVAL && out->direct) {
-                        /* an alignment this file system does not take: buffered from now */
-                        h->no_direct = true;
-                        out->direct = false;
-                        if (set_direct(out->fd, false) < 0)
-                                return -EIO;
-                        continue;
-                }
-                if (w < 0) {
-                        int r = -errno;
-
-                        note(h, "cannot write '%.200s': %s", path, strerror(-r));
-                        return r == -ENOSPC || r == -EDQUOT ? IDS_E_DISK_FULL : r;
-                }
-                p += w;
-                n -= (uint32_t) w;
-        }
-        return 0;
-}
-
-/* Write what out holds: a full buffer (direct once the file system takes it), or at the
- * file's end the rest (its whole-block part direct, the tail buffered). */
-static int out_flush(DLHost *h, FileOut *out, const char *path, bool last) {
-        uint32_t n = out->fill, head = 0;
-        int r;
-
-        if (!last && !out->direct && !h->no_direct) {
-                if (set_direct(out->fd, true) == 0)
-                        out->direct = true;
-                else
-                        h->no_direct = true;
-        }
-        if (out->direct)
-                head = last ? n & ~(DIRECT_ALIGN - 1) : n;
-        if (head > 0) {
-                r = out_write(h, out, out->buf, head, path);
-                if (r != 0)
-                        return r;
-        }
-        if (head < n) {
-                if (out->direct) {
-                        out->direct = false;
-                        if (set_direct(out->fd, false) < 0)
-                                return -EIO;
-                }
-                r = out_write(h, out, out->buf + head, n - head, path);
-                if (r != 0)
-                        return r;
-        }
-        out->fill = 0;
-        return 0;
+static int write_failed(DLHost *h, const char *path, int r) {
+        note(h, "cannot write '%.200s': %s", path, strerror(-r));
+        return r == -ENOSPC || r == -EDQUOT ? IDS_E_DISK_FULL : r;
 }
 
 /* Receive one file's blocks into out (or discard them when out is NULL). Returns 0 when the
  * success terminator came, FILE_FAILED when the device reported an error for this file. */
-static int receive_blocks(DLHost *h, FileOut *out, uint8_t *buf, const char *path,
+static int receive_blocks(DLHost *h, FsOut *out, uint8_t *buf, const char *path,
                           uint64_t *since_check, uint32_t *crc) {
         for (;;) {
                 uint32_t n;
@@ -365,7 +285,12 @@ static int receive_blocks(DLHost *h, FileOut *out, uint8_t *buf, const char *pat
 
                 if (code == CODE_SUCCESS) {
                         r = n == 0 ? 0 : drain(h, n, buf);
-                        return r == 0 && out ? out_flush(h, out, path, true) : r;
+                        if (r == 0 && out) {
+                                r = fs_out_finish(out);
+                                if (r < 0)
+                                        return write_failed(h, path, r);
+                        }
+                        return r;
                 }
                 if (code == CODE_REMOTE_ERROR) {
                         if (n > MAX_ERROR_TEXT) {
@@ -393,8 +318,8 @@ static int receive_blocks(DLHost *h, FileOut *out, uint8_t *buf, const char *pat
                 }
                 set_phase(h, IDS_PHASE_TRANSFER);
                 while (n > 0) {
-                        uint8_t *dst = out ? out->buf + out->fill : buf;
-                        uint32_t room = out ? DIRECT_CAP - out->fill : CHUNK;
+                        uint8_t *dst = buf;
+                        uint32_t room = out ? fs_out_room(out, &dst) : CHUNK;
                         uint32_t k = n > room ? room : n;
 
                         r = read_exact(h, dst, k);
@@ -403,12 +328,9 @@ static int receive_blocks(DLHost *h, FileOut *out, uint8_t *buf, const char *pat
                         /* The integrity index needs it: computed now, never read back. */
                         *crc = (uint32_t) crc32(*crc, dst, k);
                         if (out) {
-                                out->fill += k;
-                                if (out->fill == DIRECT_CAP) {
-                                        r = out_flush(h, out, path, false);
-                                        if (r != 0)
-                                                return r;
-                                }
+                                r = fs_out_add(out, k);
+                                if (r < 0)
+                                        return write_failed(h, path, r);
                         }
                         n -= k;
                         h->p.bytes_done += k;
@@ -482,7 +404,7 @@ static int handle_upload(DLHost *h, plist_t msg, uint8_t *buf) {
                 }
                 crc = (uint32_t) crc32(0, NULL, 0);
                 {
-                        FileOut out = {.fd = fd, .buf = buf + CHUNK};
+                        FsOut out = {.fd = fd, .buf = buf + CHUNK, .no_direct = &h->no_direct};
 
                         r = receive_blocks(h, &out, buf, name, &since_check, &crc);
                 }
@@ -919,11 +841,11 @@ static int dispatch(DLHost *h, const char *name, plist_t msg, uint8_t *buf) {
 }
 
 int dl_run(DLHost *h) {
-        /* CHUNK for messages and downloads, then FileOut's aligned buffer */
+        /* CHUNK for messages and downloads, then FsOut's aligned buffer */
         _cleanup_(freep) uint8_t *buf = NULL;
         uint64_t idle = now_sec();
 
-        if (posix_memalign((void **) &buf, DIRECT_ALIGN, CHUNK + DIRECT_CAP) != 0)
+        if (posix_memalign((void **) &buf, FS_OUT_ALIGN, CHUNK + FS_OUT_CAP) != 0)
                 return -ENOMEM;
         dl_report(h, true);
         while (!h->finished) {

@@ -126,6 +126,85 @@ int fs_write_all(int fd, const void *data, size_t n) {
         return 0;
 }
 
+uint8_t *fs_out_buffer(void) {
+        void *p = NULL;
+
+        return posix_memalign(&p, FS_OUT_ALIGN, FS_OUT_CAP) == 0 ? p : NULL;
+}
+
+static int fs_out_set_direct(FsOut *o, bool on) {
+        int fl = fcntl(o->fd, F_GETFL);
+
+        if (fl < 0 || fcntl(o->fd, F_SETFL, on ? fl | O_DIRECT : fl & ~O_DIRECT) < 0)
+                return -errno;
+        o->direct = on;
+        return 0;
+}
+
+static int fs_out_write(FsOut *o, const uint8_t *p, uint32_t n) {
+        while (n > 0) {
+                ssize_t w = write(o->fd, p, n);
+
+                if (w < 0 && errno == EINTR)
+                        continue;
+                if (w < 0 && errno == EINVAL && o->direct) {
+                        /* an alignment this file system does not take: buffered from now */
+                        if (o->no_direct)
+                                *o->no_direct = true;
+                        if (fs_out_set_direct(o, false) < 0)
+                                return -EIO;
+                        continue;
+                }
+                if (w < 0)
+                        return -errno;
+                if (w == 0)
+                        return -EIO;
+                p += w;
+                n -= (uint32_t) w;
+        }
+        return 0;
+}
+
+/* A full buffer goes direct once the file system takes it; at the end the rest: its whole
+ * blocks direct (when the file is), the tail through the page cache. */
+static int fs_out_flush(FsOut *o, bool last) {
+        uint32_t n = o->fill, head = 0;
+        int r;
+
+        if (!last && !o->direct && !(o->no_direct && *o->no_direct) &&
+            fs_out_set_direct(o, true) < 0 && o->no_direct)
+                *o->no_direct = true;
+        if (o->direct)
+                head = last ? n & ~(FS_OUT_ALIGN - 1) : n;
+        if (head > 0) {
+                r = fs_out_write(o, o->buf, head);
+                if (r < 0)
+                        return r;
+        }
+        if (head < n) {
+                if (o->direct && fs_out_set_direct(o, false) < 0)
+                        return -EIO;
+                r = fs_out_write(o, o->buf + head, n - head);
+                if (r < 0)
+                        return r;
+        }
+        o->fill = 0;
+        return 0;
+}
+
+int fs_out_add(FsOut *o, uint32_t n) {
+        o->fill += n;
+        return o->fill == FS_OUT_CAP ? fs_out_flush(o, false) : 0;
+}
+
+int fs_out_finish(FsOut *o) {
+        int r = fs_out_flush(o, true);
+
+        if (o->direct && fs_out_set_direct(o, false) < 0 && r == 0)
+                r = -EIO;
+        return r;
+}
+
 /* An open(O_NOFOLLOW | O_DIRECTORY) of a symlink fails with ENOTDIR; report it as the
  * symlink refusal it is, the way openat2(RESOLVE_NO_SYMLINKS) does. */
 static int symlink_errno(int dir_fd, const char *name, int err) {

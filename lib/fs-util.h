@@ -64,6 +64,35 @@ int fs_fsync_dir(const char *path);
 void fs_random_chars(char *buf, size_t n);
 /* Write all n bytes to fd, retrying short writes and EINTR. 0 or -errno. */
 int fs_write_all(int fd, const void *data, size_t n);
+
+/* Writing a received file past the page cache once it proves large. Bytes are received
+ * into an aligned buffer of FS_OUT_CAP bytes; a file that fills it is switched to O_DIRECT
+ * and written from it a buffer at a time; at its end the whole blocks go direct and the
+ * tail (under one block) through the page cache. Copying every byte into the page cache and
+ * writing it back later was most of a backup's CPU; direct writes cost a fraction and leave
+ * the final syncfs() little to do. Smaller files, and file systems that refuse O_DIRECT
+ * (*no_direct is set then, so the run's later files skip the attempt), are written through
+ * the page cache. Durability is the caller's, as before (syncfs or fsync). */
+#define FS_OUT_CAP (1u << 20)
+#define FS_OUT_ALIGN 4096u
+typedef struct FsOut {
+        int fd;                 /* borrowed */
+        uint8_t *buf;           /* from fs_out_buffer(): FS_OUT_CAP bytes, aligned */
+        uint32_t fill;
+        bool direct;            /* fd has O_DIRECT now */
+        bool *no_direct;        /* shared by a run's files; may be NULL */
+} FsOut;
+/* An aligned buffer for FsOut.buf (free() it), or NULL. */
+uint8_t *fs_out_buffer(void);
+/* Where the next bytes go and how many fit (> 0 until fs_out_add() writes them). */
+static inline uint32_t fs_out_room(const FsOut *o, uint8_t **ret) {
+        *ret = o->buf + o->fill;
+        return FS_OUT_CAP - o->fill;
+}
+/* n bytes were received at fs_out_room()'s pointer; a full buffer is written. 0 or -errno. */
+int fs_out_add(FsOut *o, uint32_t n);
+/* Write what is left; the fd is without O_DIRECT again. 0 or -errno. */
+int fs_out_finish(FsOut *o);
 /* For tests: true makes every fs_open_beneath() use the component walk that replaces
  * openat2(2) on kernels or sandboxes without it; false returns to probing openat2. */
 void fs_force_openat2_fallback(bool on);

@@ -359,6 +359,7 @@ void batch_done(Batch *b) {
                         (void) fs_rm_rf_at(b->root_fd, SYNC_PARTIAL_DIR);
         }
         free(b->files);
+        free(b->out_buf);
         if (b->root_fd >= 0)
                 close(b->root_fd);
         *b = (Batch) { .root_fd = -EBADF, .partial_fd = -EBADF };
@@ -368,13 +369,14 @@ bool batch_full(const Batch *b) {
         return b->n >= BATCH_MAX_FILES || b->bytes >= BATCH_MAX_BYTES;
 }
 
-/* Receive into fd, hashing; returns the number of bytes or an error. */
+/* Receive into fd (large files past the page cache: FsOut), hashing. 0 or an error. */
 static int receive(Batch *b, afc_client_t afc, uint64_t h, int fd, const SyncEntry *e,
-                   uint8_t *buf, char hash[SYNC_HASH_HEX]) {
+                   char hash[SYNC_HASH_HEX]) {
         SyncRun *run = b->run;
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned md_len = 0;
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+        FsOut out = { .fd = fd, .buf = b->out_buf, .no_direct = &b->no_direct };
         uint64_t total = 0;
         int r = 0;
 
@@ -383,34 +385,36 @@ static int receive(Batch *b, afc_client_t afc, uint64_t h, int fd, const SyncEnt
                 return -ENOMEM;
         }
         for (;;) {
-                uint32_t got = 0;
+                uint8_t *p;
+                uint32_t room = fs_out_room(&out, &p), got = 0;
                 afc_error_t ae;
 
                 r = sync_check_cancel(run);
                 if (r != 0)
                         break;
-                ae = afc_file_read(afc, h, (char *) buf, READ_CHUNK, &got);
+                ae = afc_file_read(afc, h, (char *) p, room, &got);
                 if (ae != AFC_E_SUCCESS) {
                         r = sync_afc_error(run, ae);
                         break;
                 }
                 if (got == 0)
                         break;
-                if (got > READ_CHUNK || total + got > e->size) {
+                if (got > room || total + got > e->size) {
                         r = -EAGAIN;            /* grew while read: next time */
                         break;
                 }
-                r = fs_write_all(fd, buf, got);
-                if (r < 0) {
-                        if (r == -ENOSPC || r == -EDQUOT)
-                                r = IDS_E_DISK_FULL;
+                EVP_DigestUpdate(ctx, p, got);
+                r = fs_out_add(&out, got);
+                if (r < 0)
                         break;
-                }
-                EVP_DigestUpdate(ctx, buf, got);
                 total += got;
                 run->p.bytes_done += got;
                 sync_report(run, IDS_PHASE_COPYING, false);
         }
+        if (r == 0)
+                r = fs_out_finish(&out);
+        if (r == -ENOSPC || r == -EDQUOT)
+                r = IDS_E_DISK_FULL;
         if (r == 0 && total != e->size)
                 r = -EAGAIN;                    /* shrank while read */
         if (r == 0 && EVP_DigestFinal_ex(ctx, md, &md_len) != 1)
@@ -418,7 +422,8 @@ static int receive(Batch *b, afc_client_t afc, uint64_t h, int fd, const SyncEnt
         EVP_MD_CTX_free(ctx);
         if (r == 0) {
                 sync_hex(md, md_len, hash);
-                /* Start writeback now, so the syncfs() at the batch's end has little left. */
+                /* Start writeback of what went through the page cache, so the syncfs() at
+                 * the batch's end has little left. */
                 (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         }
         return r;
@@ -467,14 +472,13 @@ static void batch_drop_tmp(Batch *b, BatchFile *f) {
 }
 
 int batch_fetch(Batch *b, afc_client_t afc, const SyncEntry *e, BatchFile **ret) {
-        _cleanup_free_ uint8_t *buf = malloc(READ_CHUNK);
         _cleanup_(closep) int fd = -EBADF;
         BatchFile *f;
         uint64_t h = 0;
         afc_error_t ae;
         int r;
 
-        if (!buf)
+        if (!b->out_buf && !(b->out_buf = fs_out_buffer()))
                 return -ENOMEM;
         r = batch_new_tmp(b, e->device_path, e->size, e->mtime_ns, &f, &fd);
         if (r != 0)
@@ -484,7 +488,7 @@ int batch_fetch(Batch *b, afc_client_t afc, const SyncEntry *e, BatchFile **ret)
                 r = sync_afc_error(b->run, ae);
                 goto fail;
         }
-        r = receive(b, afc, h, fd, e, buf, f->item.hash);
+        r = receive(b, afc, h, fd, e, f->item.hash);
         (void) afc_file_close(afc, h);
         if (r != 0)
                 goto fail;

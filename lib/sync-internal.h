@@ -201,6 +201,8 @@ typedef struct Batch {
         unsigned next_group;
         uint64_t placed_files, placed_bytes;    /* new files made visible, over all commits */
         uint64_t duplicates;                    /* content that was on the computer already */
+        uint8_t *out_buf;                       /* batch_fetch()'s FsOut buffer, or NULL */
+        bool no_direct;                         /* the file system refused O_DIRECT */
         /* After the rows of a batch are committed, before the next: may be NULL. */
         int (*committed)(SyncRun *run, BatchFile *f, void *userdata);
         void *userdata;

@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "fs-util.h"
@@ -334,6 +336,96 @@ static void test_random(void) {
         ASSERT(strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789") == 16);
 }
 
+/* Bytes of fd's first size bytes that are in the page cache. */
+static uint64_t resident_bytes(int fd, uint64_t size) {
+        long page = sysconf(_SC_PAGESIZE);
+        size_t pages = (size + (uint64_t) page - 1) / (uint64_t) page;
+        unsigned char *vec;
+        uint64_t n = 0;
+        void *map;
+
+        if (size == 0)
+                return 0;
+        map = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+        ASSERT_TRUE(map != MAP_FAILED);
+        vec = calloc(pages, 1);
+        ASSERT_TRUE(vec != NULL);
+        if (map == MAP_FAILED || !vec) {
+                free(vec);
+                return UINT64_MAX;
+        }
+        ASSERT_SYS(mincore(map, size, vec));
+        for (size_t i = 0; i < pages; i++)
+                n += vec[i] & 1;
+        munmap(map, size);
+        free(vec);
+        return n * (uint64_t) page;
+}
+
+/* FsOut: every size around the buffer and the block comes out byte for byte, received in
+ * uneven pieces; a file that filled the buffer leaves at most its tail block in the page
+ * cache, a smaller one is written through it (not checked on tmpfs: always resident). */
+static void test_out(const char *dir) {
+        static const uint64_t sizes[] = { 0, 1, 4095, 4096, FS_OUT_CAP - 1, FS_OUT_CAP,
+                                          FS_OUT_CAP + 1, FS_OUT_CAP + 4096,
+                                          3 * FS_OUT_CAP + 4097, 5 * FS_OUT_CAP };
+        uint8_t *buf = fs_out_buffer(), *back = malloc(5 * FS_OUT_CAP + 8192);
+        bool no_direct = false, tmpfs;
+        struct statfs sf;
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        ASSERT_TRUE(buf && back && dfd >= 0);
+        ASSERT_SYS(fstatfs(dfd, &sf));
+        tmpfs = sf.f_type == 0x01021994;        /* TMPFS_MAGIC */
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+                char name[32];
+                FsOut out;
+                uint64_t done = 0, res;
+                uint32_t piece = 1000 + 777 * (uint32_t) i;
+                int fd;
+
+                snprintf(name, sizeof(name), "out%zu", i);
+                fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                ASSERT_TRUE(fd >= 0);
+                out = (FsOut) { .fd = fd, .buf = buf, .no_direct = &no_direct };
+                while (done < sizes[i]) {
+                        uint8_t *p;
+                        uint32_t room = fs_out_room(&out, &p), k = piece;
+
+                        ASSERT_TRUE(room > 0 && room <= FS_OUT_CAP);
+                        if (k > room)
+                                k = room;
+                        if (k > sizes[i] - done)
+                                k = (uint32_t) (sizes[i] - done);
+                        for (uint32_t j = 0; j < k; j++)
+                                p[j] = (uint8_t) ((done + j) * 31 + (done + j) / 4093);
+                        ASSERT_OK(fs_out_add(&out, k));
+                        done += k;
+                        piece = piece * 3 % 300000 + 1;
+                }
+                ASSERT_OK(fs_out_finish(&out));
+                res = resident_bytes(fd, sizes[i]);
+                if (!tmpfs && !no_direct && sizes[i] >= FS_OUT_CAP)
+                        ASSERT_TRUE(res <= 4096);
+                if (!tmpfs && sizes[i] == FS_OUT_CAP - 1)
+                        ASSERT_TRUE(res >= FS_OUT_CAP - 4096);
+                ASSERT_EQ_U64((uint64_t) pread(fd, back, sizes[i] + 100, 0), sizes[i]);
+                for (uint64_t j = 0; j < sizes[i]; j++)
+                        if (back[j] != (uint8_t) (j * 31 + j / 4093)) {
+                                printf("FAIL: out of %" PRIu64 " bytes: byte %" PRIu64
+                                       " differs\n", sizes[i], j);
+                                failures++;
+                                break;
+                        }
+                close(fd);
+        }
+        if (no_direct)
+                printf("note: this file system refused O_DIRECT; written through the cache\n");
+        free(buf);
+        free(back);
+        close(dfd);
+}
+
 int main(void) {
         char tmpl[] = "/tmp/test-fs-util.XXXXXX";
         char sub[PATH_MAX];
@@ -352,6 +444,7 @@ int main(void) {
         snprintf(sub, sizeof(sub), "%s/walk", tmpl);
         ASSERT_SYS(mkdir(sub, 0700));
         test_beneath(sub, true);
+        test_out(tmpl);
 
         {
                 int fd = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
