@@ -142,27 +142,22 @@ static int fs_out_set_direct(FsOut *o, bool on) {
 }
 
 static int fs_out_write(FsOut *o, const uint8_t *p, uint32_t n) {
-        while (n > 0) {
-                ssize_t w = write(o->fd, p, n);
+        off_t start = o->direct ? lseek(o->fd, 0, SEEK_CUR) : 0;
+        int r = fs_write_all(o->fd, p, n);
 
-                if (w < 0 && errno == EINTR)
-                        continue;
-                if (w < 0 && errno == EINVAL && o->direct) {
-                        /* an alignment this file system does not take: buffered from now */
-                        if (o->no_direct)
-                                *o->no_direct = true;
-                        if (fs_out_set_direct(o, false) < 0)
-                                return -EIO;
-                        continue;
-                }
-                if (w < 0)
-                        return -errno;
-                if (w == 0)
+        if (r == -EINVAL && o->direct && start >= 0) {
+                /* An alignment this file system does not take: buffered from here on. */
+                off_t now = lseek(o->fd, 0, SEEK_CUR);
+
+                if (now < start || now > start + (off_t) n)
                         return -EIO;
-                p += w;
-                n -= (uint32_t) w;
+                if (o->no_direct)
+                        *o->no_direct = true;
+                if (fs_out_set_direct(o, false) < 0)
+                        return -EIO;
+                r = fs_write_all(o->fd, p + (now - start), n - (uint32_t) (now - start));
         }
-        return 0;
+        return r;
 }
 
 /* A full buffer goes direct once the file system takes it; at the end the rest: its whole

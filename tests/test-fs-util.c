@@ -421,6 +421,26 @@ static void test_out(const char *dir) {
         }
         if (no_direct)
                 printf("note: this file system refused O_DIRECT; written through the cache\n");
+
+        /* A file that refuses O_DIRECT (a character device) is written all the same, and the
+         * refusal is remembered for the run's later files. */
+        {
+                int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                bool refused = false;
+                FsOut out = { .fd = fd, .buf = buf, .no_direct = &refused };
+
+                ASSERT_TRUE(fd >= 0);
+                for (int k = 0; k < 3; k++) {
+                        uint8_t *p;
+                        uint32_t room = fs_out_room(&out, &p);
+
+                        memset(p, 'x', room);
+                        ASSERT_OK(fs_out_add(&out, room));
+                }
+                ASSERT_OK(fs_out_finish(&out));
+                ASSERT_TRUE(refused && !out.direct);
+                close(fd);
+        }
         free(buf);
         free(back);
         close(dfd);
