@@ -21,62 +21,13 @@
 #include <sqlite3.h>
 
 #include "export.h"
+#include "test-export-util.h"
 #include "test-util.h"
 
 static char tmp[] = "/tmp/test-export-calendars.XXXXXX";
 
-static int make_db(const char *path, const char *sql) {
-        sqlite3 *db = NULL;
-        char *err = NULL;
-        int r;
-
-        r = sqlite3_open(path, &db);
-        if (r == SQLITE_OK)
-                r = sqlite3_exec(db, sql, NULL, NULL, &err);
-        if (r != SQLITE_OK)
-                printf("FAIL: %s: %s\n", path, err ? err : sqlite3_errmsg(db));
-        sqlite3_free(err);
-        sqlite3_close(db);
-        return r == SQLITE_OK ? 0 : -EIO;
-}
-
-static char *slurp(const char *path) {
-        FILE *f = fopen(path, "re");
-        char *buf;
-        long n;
-
-        if (!f)
-                return NULL;
-        fseek(f, 0, SEEK_END);
-        n = ftell(f);
-        rewind(f);
-        buf = calloc(1, (size_t) n + 1);
-        if (buf && fread(buf, 1, (size_t) n, f) != (size_t) n) {
-                free(buf);
-                buf = NULL;
-        }
-        fclose(f);
-        return buf;
-}
-
 static int run(const char *src, const char *out, char *reason, uint64_t *items) {
-        int fd, r;
-
-        if (mkdir(out, 0755) < 0)
-                return -errno;
-        fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = export_run_plain(&export_calendars, src, "17.5", fd, reason, 256, items);
-        close(fd);
-        return r;
-}
-
-static bool dir_empty(const char *path) {
-        char cmd[512];
-
-        snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", path);
-        return system(cmd) == 0;
+        return test_export_run(&export_calendars, src, out, reason, items);
 }
 
 /* Mac absolute seconds of a UTC time. */
@@ -122,7 +73,7 @@ static void test_full(void) {
         snprintf(db, sizeof(db), "mkdir -p '%s/HomeDomain/Library/Calendar'", src);
         ASSERT_EQ(system(db), 0);
         snprintf(db, sizeof(db), "%s/HomeDomain/Library/Calendar/Calendar.sqlitedb", src);
-        ASSERT_OK(make_db(db, schema));
+        ASSERT_OK(test_make_db(db, schema));
         snprintf(sql, sizeof(sql),
                  "INSERT INTO Calendar VALUES (1, 'Home'), (2, 'Work/Team'), (3, 'Empty'), "
                  "(4, 'Home');"
@@ -172,7 +123,7 @@ static void test_full(void) {
                  mac(2026, 1, 1, 0, 0), mac(2026, 1, 1, 1, 0),
                  mac(2026, 2, 1, 0, 0), mac(2026, 2, 1, 1, 0),
                  mac(2026, 12, 25, 14, 0));
-        ASSERT_OK(make_db(db, sql));
+        ASSERT_OK(test_make_db(db, sql));
 
         snprintf(out, sizeof(out), "%s/out-full", tmp);
         ASSERT_EQ(run(src, out, reason, &items), 0);
@@ -180,7 +131,7 @@ static void test_full(void) {
         ASSERT_TRUE(strstr(reason, "1 legacy reminder in the calendar database is not exported") != NULL);
 
         snprintf(path, sizeof(path), "%s/calendars/Home.ics", out);
-        ics = slurp(path);
+        ics = test_slurp(path);
         ASSERT_TRUE(ics != NULL);
         if (ics) {
                 const char *tz = strstr(ics, "BEGIN:VTIMEZONE\r\nTZID:Europe/Berlin\r\n");
@@ -213,7 +164,7 @@ static void test_full(void) {
                 free(ics);
         }
         snprintf(path, sizeof(path), "%s/calendars/Work_Team.ics", out);
-        ics = slurp(path);
+        ics = test_slurp(path);
         ASSERT_TRUE(ics != NULL);
         if (ics) {
                 expect(ics, "DTSTART;VALUE=DATE:20261030\r\n");
@@ -229,7 +180,7 @@ static void test_full(void) {
                 free(ics);
         }
         snprintf(path, sizeof(path), "%s/calendars/Home (2).ics", out);
-        ics = slurp(path);
+        ics = test_slurp(path);
         expect(ics, "SUMMARY:In the second Home\r\n");
         free(ics);
         snprintf(path, sizeof(path), "%s/calendars/Empty.ics", out);
@@ -245,13 +196,13 @@ static void test_missing_and_unknown(void) {
         snprintf(out, sizeof(out), "%s/out-empty", tmp);
         ASSERT_EQ(run(src, out, reason, &items), -ENOENT);
         ASSERT_TRUE(strstr(reason, "calendar") != NULL);
-        ASSERT_TRUE(dir_empty(out));
+        ASSERT_TRUE(test_dir_empty(out));
 
         snprintf(src, sizeof(src), "%s/future", tmp);
         snprintf(path, sizeof(path), "mkdir -p '%s/HomeDomain/Library/Calendar'", src);
         ASSERT_EQ(system(path), 0);
         snprintf(path, sizeof(path), "%s/HomeDomain/Library/Calendar/Calendar.sqlitedb", src);
-        ASSERT_OK(make_db(path, "CREATE TABLE Calendar (ROWID INTEGER PRIMARY KEY, title TEXT);"
+        ASSERT_OK(test_make_db(path, "CREATE TABLE Calendar (ROWID INTEGER PRIMARY KEY, title TEXT);"
                                 "CREATE TABLE CalendarEvent (ROWID INTEGER PRIMARY KEY, summary "
                                 "TEXT);"));
         snprintf(out, sizeof(out), "%s/out-future", tmp);
@@ -259,7 +210,7 @@ static void test_missing_and_unknown(void) {
         ASSERT_EQ(run(src, out, reason, &items), IDS_E_UNSUPPORTED);
         ASSERT_STREQ(reason, "calendar database schema of iOS 17.5 is not known "
                              "(no table CalendarItem)");
-        ASSERT_TRUE(dir_empty(out));
+        ASSERT_TRUE(test_dir_empty(out));
 }
 
 int main(void) {

@@ -20,62 +20,13 @@
 #include <sqlite3.h>
 
 #include "export.h"
+#include "test-export-util.h"
 #include "test-util.h"
 
 static char tmp[] = "/tmp/test-export-contacts.XXXXXX";
 
-static int make_db(const char *path, const char *sql) {
-        sqlite3 *db = NULL;
-        char *err = NULL;
-        int r;
-
-        r = sqlite3_open(path, &db);
-        if (r == SQLITE_OK)
-                r = sqlite3_exec(db, sql, NULL, NULL, &err);
-        if (r != SQLITE_OK)
-                printf("FAIL: %s: %s\n", path, err ? err : sqlite3_errmsg(db));
-        sqlite3_free(err);
-        sqlite3_close(db);
-        return r == SQLITE_OK ? 0 : -EIO;
-}
-
-static char *slurp(const char *path) {
-        FILE *f = fopen(path, "re");
-        char *buf;
-        long n;
-
-        if (!f)
-                return NULL;
-        fseek(f, 0, SEEK_END);
-        n = ftell(f);
-        rewind(f);
-        buf = calloc(1, (size_t) n + 1);
-        if (buf && fread(buf, 1, (size_t) n, f) != (size_t) n) {
-                free(buf);
-                buf = NULL;
-        }
-        fclose(f);
-        return buf;
-}
-
 static int run(const char *src, const char *out, char *reason, uint64_t *items) {
-        int fd, r;
-
-        if (mkdir(out, 0755) < 0)
-                return -errno;
-        fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = export_run_plain(&export_contacts, src, "17.5", fd, reason, 256, items);
-        close(fd);
-        return r;
-}
-
-static bool dir_empty(const char *path) {
-        char cmd[512];
-
-        snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", path);
-        return system(cmd) == 0;
+        return test_export_run(&export_contacts, src, out, reason, items);
 }
 
 /* Every line ends in CRLF, has at most 75 octets and starts on a UTF-8 boundary. */
@@ -128,7 +79,7 @@ static void test_full(void) {
         snprintf(img, sizeof(img), "%s/HomeDomain/Library/AddressBook/AddressBookImages.sqlitedb",
                  src);
         yearless = timegm(&tm) - EXPORT_MAC_EPOCH;
-        ASSERT_OK(make_db(ab, schema));
+        ASSERT_OK(test_make_db(ab, schema));
         snprintf(sql, sizeof(sql),
                  "INSERT INTO ABPerson (ROWID, First, Last, Middle, Nickname, Organization, "
                  "Department, JobTitle, Note, Birthday, ModificationDate, guid) VALUES "
@@ -162,8 +113,8 @@ static void test_full(void) {
                  "INSERT INTO ABGroup VALUES (1, 'Family'), (2, 'A,B');"
                  "INSERT INTO ABGroupMembers VALUES (1, 1, 0, 1), (2, 2, 0, 1), (3, 1, 1, 2);",
                  (long long) yearless);
-        ASSERT_OK(make_db(ab, sql));
-        ASSERT_OK(make_db(img, "CREATE TABLE ABFullSizeImage (ROWID INTEGER PRIMARY KEY, "
+        ASSERT_OK(test_make_db(ab, sql));
+        ASSERT_OK(test_make_db(img, "CREATE TABLE ABFullSizeImage (ROWID INTEGER PRIMARY KEY, "
                                "record_id INTEGER, data BLOB);"
                                "INSERT INTO ABFullSizeImage VALUES (1, 1, x'FFD8FFE000');"));
 
@@ -173,7 +124,7 @@ static void test_full(void) {
         ASSERT_STREQ(reason, "");
 
         snprintf(path, sizeof(path), "%s/contacts/Jörg K. Müller.vcf", out);
-        one = slurp(path);
+        one = test_slurp(path);
         ASSERT_TRUE(one != NULL);
         if (one) {
                 check_lines(one);
@@ -203,7 +154,7 @@ static void test_full(void) {
         }
 
         snprintf(path, sizeof(path), "%s/contacts/Only Org.vcf", out);
-        one = slurp(path);
+        one = test_slurp(path);
         ASSERT_TRUE(one && strstr(one, "\r\nBDAY:--0301\r\n"));
         ASSERT_TRUE(one && strstr(one, "\r\nUID:urn:x-idevicesync:addressbook:local:2\r\n"));
         ASSERT_TRUE(one && !strstr(one, "CATEGORIES"));     /* member_type 1 is no person */
@@ -211,7 +162,7 @@ static void test_full(void) {
 
         /* '/' and control characters do not reach the name; hostile values give no property. */
         snprintf(path, sizeof(path), "%s/contacts/A_.. Ctl_x.vcf", out);
-        one = slurp(path);
+        one = test_slurp(path);
         ASSERT_TRUE(one != NULL);
         if (one) {
                 check_lines(one);
@@ -231,7 +182,7 @@ static void test_full(void) {
         ASSERT_SYS(access(path, F_OK));
         /* No name, organisation or phone: the first e-mail is the name. */
         snprintf(path, sizeof(path), "%s/contacts/x@y.example.vcf", out);
-        one = slurp(path);
+        one = test_slurp(path);
         ASSERT_TRUE(one != NULL);
         if (one) {
                 char want[128];
@@ -244,7 +195,7 @@ static void test_full(void) {
         }
 
         snprintf(path, sizeof(path), "%s/contacts.vcf", out);
-        all = slurp(path);
+        all = test_slurp(path);
         ASSERT_TRUE(all != NULL);
         if (all) {
                 const char *a = strstr(all, "FN:Only Org"), *b = strstr(all, "FN:A/.. Ctl x");
@@ -270,24 +221,24 @@ static void test_missing_and_unknown(void) {
         snprintf(out, sizeof(out), "%s/out-empty", tmp);
         ASSERT_EQ(run(src, out, reason, &items), -ENOENT);
         ASSERT_TRUE(strstr(reason, "contacts") != NULL);
-        ASSERT_TRUE(dir_empty(out));
+        ASSERT_TRUE(test_dir_empty(out));
 
         snprintf(src, sizeof(src), "%s/future", tmp);
         snprintf(path, sizeof(path), "mkdir -p '%s/HomeDomain/Library/AddressBook'", src);
         ASSERT_EQ(system(path), 0);
         snprintf(path, sizeof(path), "%s/HomeDomain/Library/AddressBook/AddressBook.sqlitedb", src);
-        ASSERT_OK(make_db(path, "CREATE TABLE ABPerson (ROWID INTEGER PRIMARY KEY, GivenName TEXT, "
+        ASSERT_OK(test_make_db(path, "CREATE TABLE ABPerson (ROWID INTEGER PRIMARY KEY, GivenName TEXT, "
                                 "FamilyName TEXT); INSERT INTO ABPerson VALUES (1, 'A', 'B');"));
         snprintf(out, sizeof(out), "%s/out-future", tmp);
         reason[0] = 0;
         ASSERT_EQ(run(src, out, reason, &items), IDS_E_UNSUPPORTED);
         ASSERT_STREQ(reason, "contacts database schema of iOS 17.5 is not known "
                              "(ABPerson has no column First)");
-        ASSERT_TRUE(dir_empty(out));
+        ASSERT_TRUE(test_dir_empty(out));
 
         /* Not a database at all. */
         ASSERT_OK(unlink(path));
-        ASSERT_OK(make_db(path, ""));
+        ASSERT_OK(test_make_db(path, ""));
         {
                 FILE *f = fopen(path, "we");
 
@@ -299,7 +250,7 @@ static void test_missing_and_unknown(void) {
         }
         snprintf(out, sizeof(out), "%s/out-garbage", tmp);
         ASSERT_TRUE(run(src, out, reason, &items) != 0);
-        ASSERT_TRUE(dir_empty(out));
+        ASSERT_TRUE(test_dir_empty(out));
 }
 
 int main(void) {
