@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Publishing and removing snapshots (store-internal.h): commit (syncfs of the data while
- * the index is built and fsync'ed, then the commit record, fsync, rename, `latest`) and removal (rename to .staging-rm-*, then delete), each
- * step ordered so that a crash anywhere leaves every committed snapshot whole.
+ * the index is built and fsync'ed, then the commit record, fsync, rename, `latest`) and
+ * removal (rename to .staging-rm-*, then delete), each step ordered so that a crash
+ * anywhere leaves every committed snapshot whole.
  */
 #include <dirent.h>
 #include <errno.h>
