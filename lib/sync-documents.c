@@ -722,69 +722,23 @@ static char *dev_path(const char *rel) {
         return asprintf(&p, "%s/%s", DEV_ROOT, rel) < 0 ? NULL : p;
 }
 
-/* Read the device file e, hashing it into ret; with fd ≥ 0 also write it there (large files
- * past the page cache: FsOut), counting progress. -EAGAIN when it is not e->size bytes long
- * (changed while read). */
+/* Read the device file e, hashing it into ret; with fd ≥ 0 also write it there, counting
+ * progress. -EAGAIN when it is not e->size bytes long (changed while read). */
 static int read_device(SyncRun *run, DocApp *a, const DocEntry *e, int fd,
                        char ret[SYNC_HASH_HEX]) {
         _cleanup_free_ uint8_t *buf = fs_out_buffer();
         _cleanup_free_ char *path = dev_path(e->path);
-        FsOut out = { .fd = fd, .buf = buf };
-        unsigned char md[EVP_MAX_MD_SIZE];
-        unsigned md_len = 0;
-        EVP_MD_CTX *ctx;
-        uint64_t h = 0, total = 0;
+        uint64_t h = 0;
         afc_error_t ae;
-        int r = 0;
+        int r;
 
         if (!buf || !path)
                 return -ENOMEM;
         ae = afc_file_open(a->afc, path, AFC_FOPEN_RDONLY, &h);
         if (ae != AFC_E_SUCCESS)
                 return sync_afc_error(run, ae);
-        ctx = EVP_MD_CTX_new();
-        if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
-                r = -ENOMEM;
-        while (r == 0) {
-                uint8_t *p = buf;
-                uint32_t room = fd >= 0 ? fs_out_room(&out, &p) : FS_OUT_CAP, got = 0;
-
-                r = sync_check_cancel(run);
-                if (r != 0)
-                        break;
-                ae = afc_file_read(a->afc, h, (char *) p, room, &got);
-                if (ae != AFC_E_SUCCESS) {
-                        r = sync_afc_error(run, ae);
-                        break;
-                }
-                if (got == 0)
-                        break;
-                if (got > room || total + got > e->size) {
-                        r = -EAGAIN;
-                        break;
-                }
-                EVP_DigestUpdate(ctx, p, got);
-                total += got;
-                if (fd >= 0) {
-                        r = fs_out_add(&out, got);
-                        if (r < 0)
-                                break;
-                        run->p.bytes_done += got;
-                        sync_report(run, IDS_PHASE_COPYING, false);
-                }
-        }
+        r = sync_afc_receive(run, a->afc, h, fd, e->size, buf, NULL, ret);
         (void) afc_file_close(a->afc, h);
-        if (r == 0 && fd >= 0)
-                r = fs_out_finish(&out);
-        if (r == -ENOSPC || r == -EDQUOT)
-                r = IDS_E_DISK_FULL;
-        if (r == 0 && total != e->size)
-                r = -EAGAIN;
-        if (r == 0 && EVP_DigestFinal_ex(ctx, md, &md_len) != 1)
-                r = -EIO;
-        if (r == 0)
-                sync_hex(md, md_len, ret);
-        EVP_MD_CTX_free(ctx);
         return r;
 }
 

@@ -369,14 +369,12 @@ bool batch_full(const Batch *b) {
         return b->n >= BATCH_MAX_FILES || b->bytes >= BATCH_MAX_BYTES;
 }
 
-/* Receive into fd (large files past the page cache: FsOut), hashing. 0 or an error. */
-static int receive(Batch *b, afc_client_t afc, uint64_t h, int fd, const SyncEntry *e,
-                   char hash[SYNC_HASH_HEX]) {
-        SyncRun *run = b->run;
+int sync_afc_receive(SyncRun *run, afc_client_t afc, uint64_t h, int fd, uint64_t size,
+                     uint8_t *buf, bool *no_direct, char hash[SYNC_HASH_HEX]) {
         unsigned char md[EVP_MAX_MD_SIZE];
         unsigned md_len = 0;
         EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-        FsOut out = { .fd = fd, .buf = b->out_buf, .no_direct = &b->no_direct };
+        FsOut out = { .fd = fd, .buf = buf, .no_direct = no_direct };
         uint64_t total = 0;
         int r = 0;
 
@@ -385,8 +383,8 @@ static int receive(Batch *b, afc_client_t afc, uint64_t h, int fd, const SyncEnt
                 return -ENOMEM;
         }
         for (;;) {
-                uint8_t *p;
-                uint32_t room = fs_out_room(&out, &p), got = 0;
+                uint8_t *p = buf;
+                uint32_t room = fd >= 0 ? fs_out_room(&out, &p) : FS_OUT_CAP, got = 0;
                 afc_error_t ae;
 
                 r = sync_check_cancel(run);
@@ -399,33 +397,31 @@ static int receive(Batch *b, afc_client_t afc, uint64_t h, int fd, const SyncEnt
                 }
                 if (got == 0)
                         break;
-                if (got > room || total + got > e->size) {
+                if (got > room || total + got > size) {
                         r = -EAGAIN;            /* grew while read: next time */
                         break;
                 }
                 EVP_DigestUpdate(ctx, p, got);
-                r = fs_out_add(&out, got);
-                if (r < 0)
-                        break;
                 total += got;
-                run->p.bytes_done += got;
-                sync_report(run, IDS_PHASE_COPYING, false);
+                if (fd >= 0) {
+                        r = fs_out_add(&out, got);
+                        if (r < 0)
+                                break;
+                        run->p.bytes_done += got;
+                        sync_report(run, IDS_PHASE_COPYING, false);
+                }
         }
-        if (r == 0)
+        if (r == 0 && fd >= 0)
                 r = fs_out_finish(&out);
         if (r == -ENOSPC || r == -EDQUOT)
                 r = IDS_E_DISK_FULL;
-        if (r == 0 && total != e->size)
+        if (r == 0 && total != size)
                 r = -EAGAIN;                    /* shrank while read */
         if (r == 0 && EVP_DigestFinal_ex(ctx, md, &md_len) != 1)
                 r = -EIO;
         EVP_MD_CTX_free(ctx);
-        if (r == 0) {
+        if (r == 0)
                 sync_hex(md, md_len, hash);
-                /* Start writeback of what went through the page cache, so the syncfs() at
-                 * the batch's end has little left. */
-                (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-        }
         return r;
 }
 
@@ -488,10 +484,14 @@ int batch_fetch(Batch *b, afc_client_t afc, const SyncEntry *e, BatchFile **ret)
                 r = sync_afc_error(b->run, ae);
                 goto fail;
         }
-        r = receive(b, afc, h, fd, e, f->item.hash);
+        r = sync_afc_receive(b->run, afc, h, fd, e->size, b->out_buf, &b->no_direct,
+                             f->item.hash);
         (void) afc_file_close(afc, h);
         if (r != 0)
                 goto fail;
+        /* Start writeback of what went through the page cache, so the syncfs() at the
+         * batch's end has little left. */
+        (void) sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
         /* The fd is closed here: the batch's end makes the whole batch durable with one
          * syncfs(), so a batch never holds more than a few descriptors. */
         b->n++;

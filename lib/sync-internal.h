@@ -247,6 +247,13 @@ int sync_afc_connect(SyncRun *run, const char *service, afc_client_t *ret);
  * error, -errno. */
 int batch_add_tmp(Batch *b, const char *device_path, uint64_t size, int64_t mtime_ns,
                   int (*fill)(int fd, void *userdata), void *userdata, BatchFile **ret);
+/* Read the open device file h, which the plan says is size bytes, hashing it (SHA-256
+ * into hash); with fd >= 0 also write it there (large files past the page cache, FsOut
+ * with buf from fs_out_buffer() and the run's no_direct, may be NULL), counting progress.
+ * 0, -EAGAIN (not size bytes long: changed while read), IDS_E_DISK_FULL, IDS_E_CANCELLED,
+ * an AFC error as sync_afc_error() gives it, -errno. */
+int sync_afc_receive(SyncRun *run, afc_client_t afc, uint64_t h, int fd, uint64_t size,
+                     uint8_t *buf, bool *no_direct, char hash[SYNC_HASH_HEX]);
 /* Copy one device file into dir_fd/name (a new file), at most max bytes: 0, -ENOENT,
  * -EFBIG, an AFC error as sync_afc_error() gives it, -errno. */
 int sync_afc_fetch_plain(SyncRun *run, afc_client_t afc, const char *path, int dir_fd,
