@@ -27,7 +27,7 @@
 static char tmp[] = "/tmp/test-export-calendars.XXXXXX";
 
 static int run(const char *src, const char *out, char *reason, uint64_t *items) {
-        return test_export_run(&export_calendars, src, out, reason, items);
+        return test_export_run(&export_calendars, src, out, reason, 256, items);
 }
 
 /* Mac absolute seconds of a UTC time. */

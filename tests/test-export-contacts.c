@@ -26,7 +26,7 @@
 static char tmp[] = "/tmp/test-export-contacts.XXXXXX";
 
 static int run(const char *src, const char *out, char *reason, uint64_t *items) {
-        return test_export_run(&export_contacts, src, out, reason, items);
+        return test_export_run(&export_contacts, src, out, reason, 256, items);
 }
 
 /* Every line ends in CRLF, has at most 75 octets and starts on a UTF-8 boundary. */

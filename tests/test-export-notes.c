@@ -23,6 +23,7 @@
 
 #include "export-notes-proto.h"
 #include "export.h"
+#include "test-export-util.h"
 #include "test-util.h"
 
 typedef struct Buf {
@@ -502,15 +503,7 @@ static void insert_body(sqlite3 *db, int pk, int note, const char *text, const R
 
 static int run_plain(const ExportType *t, const char *src, const char *out, char *reason,
                      uint64_t *items) {
-        int fd, r;
-
-        mkdir_p(out);
-        fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        r = export_run_plain(t, src, "17.5", fd, reason, 512, items);
-        close(fd);
-        return r;
+        return test_export_run(t, src, out, reason, 512, items);
 }
 
 static void test_notes_export(const char *tmp) {

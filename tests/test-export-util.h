@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * What the unit tests of the database exports (test-export-contacts, -calendars) share: a
- * database built from SQL, a whole file read back, one export run into a new directory, and
- * whether a directory is empty.
+ * What the unit tests of the database exports (test-export-contacts, -calendars, -notes)
+ * share: a database built from SQL, a whole file read back, one export run into a new
+ * directory, and whether a directory is empty.
  */
 #pragma once
 
@@ -54,9 +54,10 @@ static inline char *test_slurp(const char *path) {
         return buf;
 }
 
-/* Export t from the plain backup src into out, a directory made here (iOS 17.5). */
+/* Export t from the plain backup src into out, a directory made here (iOS 17.5); reason
+ * holds reason_size bytes. */
 static inline int test_export_run(const ExportType *t, const char *src, const char *out,
-                                  char *reason, uint64_t *items) {
+                                  char *reason, size_t reason_size, uint64_t *items) {
         int fd, r;
 
         if (mkdir(out, 0755) < 0)
@@ -64,7 +65,7 @@ static inline int test_export_run(const ExportType *t, const char *src, const ch
         fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
-        r = export_run_plain(t, src, "17.5", fd, reason, 256, items);
+        r = export_run_plain(t, src, "17.5", fd, reason, reason_size, items);
         close(fd);
         return r;
 }
