@@ -264,6 +264,7 @@ typedef enum TrustState {
 
 typedef struct DeviceStats {
         uint64_t connections;
+        uint64_t sessions;                      /* lockdown StartSession accepted (TLS) */
         uint64_t bytes_sent, bytes_received;    /* device's point of view */
         uint64_t files_sent, files_received;
         /* AFC (afc.c), cleared by `stats-reset`: */

@@ -389,6 +389,8 @@ static int handle_start_session(Session *s, const char *request, plist_t req) {
                 return send_error(s, request, "SessionActive");
         emu_lock();
         known = device_find_pairing(s->device, host_id);
+        if (known)
+                s->device->stats.sessions++;
         emu_unlock();
         if (!known)
                 return send_error(s, request, "InvalidHostID");

@@ -95,11 +95,13 @@ static void on_signal(int sig) {
 
 static void control_stats(Device *d, char *reply, size_t n) {
         snprintf(reply, n,
-                 "ok connections=%llu bytes_sent=%llu bytes_received=%llu files_sent=%llu "
+                 "ok connections=%llu sessions=%llu bytes_sent=%llu bytes_received=%llu "
+                 "files_sent=%llu "
                  "files_received=%llu attached=%d locked=%d trust=%s afc_removes=%llu "
                  "dcim_removes=%llu crash_removes=%llu afc_read_bytes=%llu afc_opens=%llu "
                  "doc_writes=%llu doc_removes=%llu doc_renames=%llu",
                  (unsigned long long) d->stats.connections,
+                 (unsigned long long) d->stats.sessions,
                  (unsigned long long) d->stats.bytes_sent,
                  (unsigned long long) d->stats.bytes_received,
                  (unsigned long long) d->stats.files_sent,
