@@ -233,6 +233,13 @@ typedef struct ids_device_info {
  * 0, IDS_E_TRUST_PENDING, IDS_E_NOT_TRUSTED, IDS_E_LOCKED, IDS_E_DISCONNECTED, … */
 int ids_device_probe(const char *udid, ids_device_info *ret);
 
+/* For a process that runs one operation after another on a device (the daemon's helper
+ * probes, then backs up): with keep on, the lockdown session an operation ends with stays
+ * open, and the next operation on the same device within 10 s starts from it instead of
+ * a new connection and TLS handshake, once the device has answered on it. Turning keep
+ * off closes a kept session. Off by default; not thread-safe. */
+void ids_session_keep(bool keep);
+
 /* ---- sync --------------------------------------------------------------------------------
  *
  * A sync brings what lives on both sides up to date, category by category (photos, crash

@@ -33,6 +33,8 @@
 #define NP_SYNC_DID_FINISH "com.apple.itunes-mobdev.syncDidFinish"
 #define SYNC_LOCK_FILE "/com.apple.itunes.lock_sync"
 
+static Session *session_destroy(Session *s);
+
 static const char *value_str(plist_t dict, const char *key) {
         plist_t n = dict ? plist_dict_get_item(dict, key) : NULL;
         const char *s;
@@ -88,39 +90,18 @@ static char *usbmux_udid(const char *udid) {
         return strdup(udid);
 }
 
-int session_open(const char *udid, const char *label, Session **ret) {
-        Session *s;
+/* The global domain, WillEncrypt and ProductVersion, read anew (also when a kept session is
+ * taken up: the values are this operation's). 0, IDS_E_PROTOCOL or -ENOMEM. */
+static int read_values(Session *s) {
         plist_t v = NULL;
-        int r;
 
-        if (!udid || !ret)
-                return -EINVAL;
-        s = calloc(1, sizeof(*s));
-        if (!s)
-                return -ENOMEM;
-        s->udid = usbmux_udid(udid);
-        if (!s->udid) {
-                session_free(s);
-                return -ENOMEM;
-        }
-
-        if (idevice_new_with_options(&s->device, s->udid, IDEVICE_LOOKUP_USBMUX) !=
-            IDEVICE_E_SUCCESS) {
-                s->device = NULL;
-                session_free(s);
-                return IDS_E_DISCONNECTED;
-        }
-        r = handshake(s, label);
-        if (r != 0) {
-                session_free(s);
-                return r;
-        }
-
+        if (s->values)
+                plist_free(s->values);
+        s->values = NULL;
         if (lockdownd_get_value(s->lockdown, NULL, NULL, &s->values) != LOCKDOWN_E_SUCCESS ||
-            plist_get_node_type(s->values) != PLIST_DICT) {
-                session_free(s);
+            plist_get_node_type(s->values) != PLIST_DICT)
                 return IDS_E_PROTOCOL;
-        }
+        s->will_encrypt = false;
         if (lockdownd_get_value(s->lockdown, "com.apple.mobile.backup", "WillEncrypt", &v) ==
                     LOCKDOWN_E_SUCCESS && v && plist_get_node_type(v) == PLIST_BOOLEAN) {
                 uint8_t b = 0;
@@ -129,11 +110,94 @@ int session_open(const char *udid, const char *label, Session **ret) {
         }
         if (v)
                 plist_free(v);
+        free(s->product_version);
         s->product_version = strdup(session_value_str(s, "ProductVersion") ?: "");
-        if (!s->product_version) {
-                session_free(s);
+        return s->product_version ? 0 : -ENOMEM;
+}
+
+/* ---- one session kept for the next operation ------------------------------------------ */
+
+/* The daemon's helper probes a device and then, when its policy says so, backs it up or
+ * syncs it in the same process (ids_session_keep()). The probe's lockdown session is kept
+ * for that: the next operation saves a connection, usbmuxd's pair record lookup and the
+ * TLS handshake, in which libimobiledevice 1.3.0 sleeps 100 ms each time OpenSSL waits for
+ * the device (idevice_connection_enable_ssl() on a non-blocking socket). A kept session is
+ * taken up only by the same device within KEPT_MAX_USEC, and only after the device
+ * answered a GetValue on it; otherwise the operation starts from a new connection, as it
+ * always did. One operation at a time per process: not thread-safe. */
+#define KEPT_MAX_USEC (10 * UINT64_C(1000000))
+
+static struct {
+        bool on;
+        Session *s;
+        uint64_t since;                         /* CLOCK_MONOTONIC, µs */
+} kept;
+
+static uint64_t now_usec(void) {
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * UINT64_C(1000000) + (uint64_t) ts.tv_nsec / 1000;
+}
+
+_public_ void ids_session_keep(bool keep) {
+        kept.on = keep;
+        if (!keep && kept.s)
+                kept.s = session_destroy(kept.s);
+}
+
+/* The kept session of udid, its values read anew; NULL when there is none (or it is too
+ * old, or the device no longer answers on it: then it is closed). */
+static Session *kept_take(const char *udid) {
+        Session *s = kept.s;
+
+        if (!s)
+                return NULL;
+        kept.s = NULL;
+        if (strcasecmp(s->udid, udid) != 0 || now_usec() - kept.since > KEPT_MAX_USEC ||
+            read_values(s) != 0) {
+                ids_debug("%s: the kept session is not taken up", s->udid);
+                session_destroy(s);
+                return NULL;
+        }
+        ids_debug("%s: taking up the session of the previous operation", s->udid);
+        return s;
+}
+
+int session_open(const char *udid, const char *label, Session **ret) {
+        Session *s;
+        int r;
+
+        if (!udid || !ret)
+                return -EINVAL;
+        s = kept_take(udid);
+        if (s) {
+                *ret = s;
+                return 0;
+        }
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                return -ENOMEM;
+        s->udid = usbmux_udid(udid);
+        if (!s->udid) {
+                session_destroy(s);
                 return -ENOMEM;
         }
+
+        if (idevice_new_with_options(&s->device, s->udid, IDEVICE_LOOKUP_USBMUX) !=
+            IDEVICE_E_SUCCESS) {
+                s->device = NULL;
+                session_destroy(s);
+                return IDS_E_DISCONNECTED;
+        }
+        r = handshake(s, label);
+        if (r == 0)
+                r = read_values(s);
+        if (r != 0) {
+                session_destroy(s);
+                return r;
+        }
+        s->opened = true;
         *ret = s;
         return 0;
 }
@@ -321,9 +385,9 @@ int session_sync_lock(Session *s) {
         return IDS_E_BUSY;
 }
 
-Session *session_free(Session *s) {
-        if (!s)
-                return NULL;
+/* What an operation opened beside lockdown: the sync lock and its AFC client (unlocked),
+ * syncDidFinish, the notification clients. */
+static void release_services(Session *s) {
         if (s->afc) {
                 if (s->sync_locked)
                         (void) afc_file_lock(s->afc, s->lock_handle, AFC_LOCK_UN);
@@ -331,11 +395,37 @@ Session *session_free(Session *s) {
                         (void) afc_file_close(s->afc, s->lock_handle);
                 afc_client_free(s->afc);
         }
+        s->afc = NULL;
+        s->sync_locked = false;
+        s->lock_handle = 0;
         if (s->did_start)
                 post(s, NP_SYNC_DID_FINISH);
+        s->did_start = false;
         if (s->np_post)
                 np_client_free(s->np_post);
+        s->np_post = NULL;
         observer_stop(s);
+        s->on_notify = NULL;
+        s->notify_userdata = NULL;
+        atomic_store(&s->observer_stop, false);
+}
+
+Session *session_free(Session *s) {
+        if (!s)
+                return NULL;
+        release_services(s);
+        if (kept.on && !kept.s && s->opened && s->lockdown) {
+                kept.s = s;
+                kept.since = now_usec();
+                return NULL;
+        }
+        return session_destroy(s);
+}
+
+static Session *session_destroy(Session *s) {
+        if (!s)
+                return NULL;
+        release_services(s);
         session_close_lockdown(s);
         if (s->device)
                 idevice_free(s->device);

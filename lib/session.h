@@ -40,12 +40,15 @@ struct Session {
         char *product_version;
         session_notify_fn on_notify;            /* from the notification thread */
         void *notify_userdata;
+        bool opened;                            /* session_open() succeeded: may be kept */
 };
 
 /* Connect and do the lockdown handshake. 0, IDS_E_* (trust pending, denied, locked,
  * disconnected), -errno. On failure *ret is untouched and nothing stays open. */
 int session_open(const char *udid, const char *label, Session **ret);
-/* Release the sync lock (if held), post syncDidFinish, free everything. NULL-safe. */
+/* Release the sync lock (if held), post syncDidFinish, free everything; or, with
+ * ids_session_keep(true), keep the lockdown session for the next session_open() of the
+ * same device in this process. NULL-safe. */
 Session *session_free(Session *s);
 
 /* Start service name with the pair record's escrow bag (mobilebackup2 needs it). */

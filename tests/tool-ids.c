@@ -46,6 +46,10 @@
  * directories=N refused=N skipped=N failed=N symlinks=N not_found=N problem=…`. DOMAIN PATH
  * pairs follow the optional SNAPSHOT: an even count after UDID means no SNAPSHOT.
  *
+ * --probe-first UDID (any command): ids_device_probe(UDID) first, with ids_session_keep() on
+ * as the daemon's helper does, and --after-probe COMMAND (sh -c) between the probe and the
+ * command; prints `probe result=WORD name=…`.
+ *
  * Prints `result=WORD code=N …` as its last line; exit 0 for done, 1 otherwise, 2 usage.
  * SIGTERM cancels a running backup or restore (through ids_cancel_request()).
  * --run-at-phase runs COMMAND (sh -c) once, on first entering PHASE, and waits for it: a
@@ -213,6 +217,8 @@ int main(int argc, char **argv) {
                 { "kill-after-files", required_argument, NULL, 0x103 },
                 { "apps", required_argument, NULL, 'G' },
                 { "apps-dir", required_argument, NULL, 0x100 },
+                { "probe-first", required_argument, NULL, 0x106 },
+                { "after-probe", required_argument, NULL, 0x107 },
                 {}
         };
         ids_backup_options bo = { .progress = on_progress };
@@ -226,6 +232,7 @@ int main(int argc, char **argv) {
         size_t n_apps = 0, n_decisions = 0;
         const char *cmd, *state = NULL;
         const char *domain = NULL, *prefix = NULL, *to = NULL;  /* files, extract */
+        const char *probe_udid = NULL, *after_probe = NULL;
         bool all = false;
         char *password = NULL;
         struct sigaction sa = { .sa_handler = on_sigterm };
@@ -343,6 +350,8 @@ int main(int argc, char **argv) {
                                 so.calendars = IDS_SYNC_EXPORT_TWO_WAY;
                         break;
                 case 0x100: so.apps_dir = optarg; break;
+                case 0x106: probe_udid = optarg; break;
+                case 0x107: after_probe = optarg; break;
                 case 0x105:
                         /* all, or music, videos, books, ringtones (comma-separated) */
                         if (strstr(optarg, "music") || strcmp(optarg, "all") == 0)
@@ -424,6 +433,17 @@ int main(int argc, char **argv) {
                 return 1;
         sigaction(SIGTERM, &sa, NULL);
         signal(SIGPIPE, SIG_IGN);       /* see idevicesync.h */
+        if (probe_udid) {
+                ids_device_info info;
+
+                ids_session_keep(true);
+                r = ids_device_probe(probe_udid, &info);
+                printf("probe result=%s name=%s\n", ids_result_to_string(r),
+                       r == 0 ? info.name : "");
+                fflush(stdout);
+                if (after_probe && system(after_probe) != 0)
+                        fprintf(stderr, "tool-ids: '%s' failed\n", after_probe);
+        }
 
         if (strcmp(cmd, "backup") == 0 && optind == argc - 1) {
                 bo.udid = argv[optind];
@@ -607,6 +627,7 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "tool-ids: bad arguments for '%s'\n", cmd);
                 r = 2;
         }
+        ids_session_keep(false);
         ids_cancel_free(cancel);
         free(password);
         return r;
