@@ -4,6 +4,8 @@
  * connects, pairs if needed (the Trust dialog) and reads what policy needs (name, model,
  * iOS version, battery, whether backups are encrypted). Its result moves the device to
  * policy evaluation, or to a human step that is retried: waiting-for-trust, locked.
+ * A probe that succeeded hands its helper over (job.c): the job the policy starts at once
+ * runs in it, on the probe's lockdown session.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,6 +21,8 @@
 
 static int probe_request(Device *d, const JobParams *p, WorkerRequest *req) {
         req->reboot = true;
+        /* The job policy starts next (backup, sync) takes this helper and its session. */
+        req->handover = true;
         return 0;
 }
 

@@ -248,6 +248,87 @@ static void handle_msg(Job *j, const char *buf, size_t n) {
         }
 }
 
+/* ---- handover ------------------------------------------------------------------------ *
+ *
+ * A helper whose RESULT says HANDOVER=1 (a probe that succeeded) stays, with its device
+ * session open, for one more request. Its job ends at once; while the owner is told
+ * (job_done() → the device's policy, which may start the device's next job), the helper is
+ * on offer here, and job_start_worker() of the same device sends it the request instead of
+ * starting a helper: the job saves a process start and a lockdown session (its TLS
+ * handshake). Whatever is not taken by the end of job_done() is released: its socket
+ * closed, it exits, and a floating child source reaps it. */
+static struct {
+        char *udid;
+        pid_t pid;
+        int fd;
+} handover = { .fd = -EBADF };
+
+static int on_released_exit(sd_event_source *s, const siginfo_t *si, void *userdata) {
+        /* The source floats: the loop holds it. Hold it ourselves, end the floating (which
+         * drops the loop's reference), and drop ours: it is freed after this call. */
+        sd_event_source_ref(s);
+        (void) sd_event_source_set_floating(s, false);
+        sd_event_source_disable_unref(s);
+        return 0;
+}
+
+static void handover_release(sd_event *e) {
+        if (handover.fd >= 0)
+                close(TAKE_FD(handover.fd));    /* EOF: the helper ends */
+        /* A floating child source (ret NULL) reaps it; if there is none, it is reaped now. */
+        if (handover.pid > 0 &&
+            sd_event_add_child(e, NULL, handover.pid, WEXITED, on_released_exit, NULL) < 0) {
+                (void) kill(handover.pid, SIGKILL);
+                (void) waitpid(handover.pid, NULL, 0);
+        }
+        handover.pid = 0;
+        free(TAKE_PTR(handover.udid));
+}
+
+/* j's helper handed over: offer it while j ends, release what is left. */
+static void job_hand_over(Job *j) {
+        Manager *m = j->manager;
+
+        handover_release(m->event);             /* never two on offer */
+        handover.udid = strdup(j->udid);
+        if (!handover.udid) {
+                (void) shutdown(j->fd, SHUT_WR);        /* it ends; its exit ends the job */
+                return;
+        }
+        j->io_source = sd_event_source_disable_unref(j->io_source);
+        j->child_source = sd_event_source_disable_unref(j->child_source);
+        handover.pid = j->pid;
+        handover.fd = j->fd;
+        j->pid = 0;
+        j->fd = -EBADF;
+        log_debug("Job %u: helper %d stays for the next job of %s", j->id, handover.pid,
+                  handover.udid);
+        job_done(j);
+        handover_release(m->event);
+}
+
+/* Whether r can go to the helper on offer: the same device, and no descriptors to pass
+ * (those are given at exec). On success the helper is j's. */
+static bool job_take_handover(Job *j, const WorkerRequest *r) {
+        int k;
+
+        if (handover.pid <= 0 || !streq_ptr(handover.udid, r->udid) || r->has_pass_fd ||
+            r->has_password_fd)
+                return false;
+        k = worker_send_request(handover.fd, r);
+        if (k < 0) {
+                log_debug_errno(k, "Job %u: cannot hand the %s to helper %d: %m", j->id,
+                                r->kind, handover.pid);
+                return false;
+        }
+        j->pid = handover.pid;
+        j->fd = handover.fd;
+        handover.pid = 0;
+        handover.fd = -EBADF;
+        free(TAKE_PTR(handover.udid));
+        return true;
+}
+
 static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Job *j = userdata;
 
@@ -270,6 +351,15 @@ static int on_worker_io(sd_event_source *s, int fd, uint32_t revents, void *user
                         continue;
                 }
                 handle_msg(j, buf, (size_t) k);
+                if (j->have_result && j->report.handover) {
+                        /* Not from on_worker_exit() (s is NULL there: the helper is gone),
+                         * nor for a job being cancelled: then EOF ends the helper. */
+                        if (s && !j->forced_result) {
+                                job_hand_over(j);
+                                return 0;
+                        }
+                        (void) shutdown(fd, SHUT_WR);
+                }
         }
 }
 
@@ -309,11 +399,14 @@ static int on_worker_exit(sd_event_source *s, const siginfo_t *si, void *userdat
 }
 
 int job_start_worker(Job *j, const WorkerRequest *args) {
+        bool taken = job_take_handover(j, args);
         int r;
 
-        r = worker_spawn(args, &j->pid, &j->fd);
-        if (r < 0)
-                return log_error_errno(r, "Failed to start a job helper: %m");
+        if (!taken) {
+                r = worker_spawn(args, &j->pid, &j->fd);
+                if (r < 0)
+                        return log_error_errno(r, "Failed to start a job helper: %m");
+        }
         r = sd_event_add_io(j->manager->event, &j->io_source, j->fd, EPOLLIN, on_worker_io, j);
         if (r < 0)
                 return r;
@@ -321,7 +414,8 @@ int job_start_worker(Job *j, const WorkerRequest *args) {
                                on_worker_exit, j);
         if (r < 0)
                 return r;
-        log_debug("Started %s helper %d for %s", args->kind, j->pid, args->udid);
+        log_debug("%s %s helper %d for %s", taken ? "Handed over to" : "Started", args->kind,
+                  j->pid, args->udid);
         manager_update_status(j->manager);
         return 0;
 }

@@ -111,7 +111,7 @@ int main(int argc, char **argv) {
         int r;
 
         if (argc > 1 && strcmp(argv[1], "--worker") == 0)
-                return worker_main(argc - 1, argv + 1);
+                return worker_main(argc, argv);
 
         r = parse_argv(argc, argv);
         if (r <= 0)

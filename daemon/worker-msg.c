@@ -121,6 +121,7 @@ static const RequestField request_fields[] = {
         { "PASSWORD_FD", FIELD_BOOL, offsetof(WorkerRequest, has_password_fd) },
         { "OFFLINE", FIELD_BOOL, offsetof(WorkerRequest, offline) },
         { "REBOOT", FIELD_BOOL, offsetof(WorkerRequest, reboot) },
+        { "HANDOVER", FIELD_BOOL, offsetof(WorkerRequest, handover) },
         { "SKIP_CHECKS", FIELD_BOOL, offsetof(WorkerRequest, skip_checks) },
         { "RESTORE_SYSTEM", FIELD_BOOL, offsetof(WorkerRequest, restore_system) },
         { "RESTORE_SETTINGS", FIELD_BOOL, offsetof(WorkerRequest, restore_settings) },
@@ -341,6 +342,7 @@ static const ReportField report_fields[] = {
         NUM("BYTES", RF_U64, bytes, RESULT),
         NUM("NEW_BYTES", RF_U64, new_bytes, RESULT),
         NUM("DRY_RUN", RF_BOOL, dry_run, RESULT),
+        NUM("HANDOVER", RF_BOOL, handover, RESULT),
 };
 
 /* ---- a sync's categories: SYNC=<name> <mode> <code> <counters…> <reason> ----------------- */

@@ -10,9 +10,10 @@
  * the socket or a log.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -32,38 +33,72 @@
 
 /* ---- the daemon's side ------------------------------------------------------------------- */
 
-int worker_spawn(const WorkerRequest *r, pid_t *ret_pid, int *ret_fd) {
-        /* Kind and UDID only so that ps(1) shows what a helper does; the request itself
-         * arrives as the first datagram. */
-        char *const argv[] = { (char *) "idevicesyncd", (char *) "--worker", (char *) r->kind,
-                               (char *) r->udid, NULL };
+int worker_send_request(int fd, const WorkerRequest *r) {
         _cleanup_free_ char *buf = malloc(WORKER_REQUEST_MAX);
-        _cleanup_(closep) int pass = -EBADF, password = -EBADF;
-        int sv[2], len, e, sndbuf = 2 * WORKER_REQUEST_MAX;
-        pid_t pid, parent;
+        int len;
 
         if (!buf)
                 return -ENOMEM;
+        len = worker_request_encode(r, buf, WORKER_REQUEST_MAX);
+        if (len < 0)
+                return len;
+        if (send(fd, buf, (size_t) len, MSG_NOSIGNAL | MSG_DONTWAIT) != len)
+                return errno > 0 ? -errno : -EIO;
+        return 0;
+}
+
+/* The longest kind name: a helper that may hand over gets room for it in its argv. */
+static size_t kind_max(void) {
+        size_t m = 0;
+
+        for (JobKind k = 0; k < _JOB_KIND_MAX; k++)
+                if (job_kind_to_string(k) && strlen(job_kind_to_string(k)) > m)
+                        m = strlen(job_kind_to_string(k));
+        return m;
+}
+
+int worker_spawn(const WorkerRequest *r, pid_t *ret_pid, int *ret_fd) {
+        /* Kind and UDID only so that ps(1) shows what a helper does; the request itself
+         * arrives as the first datagram. A helper that may hand over renames itself to the
+         * kind it runs next (set_title()): trailing spaces after the UDID make room. */
+        _cleanup_free_ char *udid_arg = NULL;
+        _cleanup_(closep) int pass = -EBADF, password = -EBADF;
+        int sv[2], e, sndbuf = 2 * WORKER_REQUEST_MAX;
+        char *argv[5];
+        pid_t pid, parent;
+        size_t pad = 0;
+
+        if (!r->kind || !r->udid)
+                return -EINVAL;
+        if (r->handover && kind_max() > strlen(r->kind))
+                pad = kind_max() - strlen(r->kind);
+        if (asprintf(&udid_arg, "%s%*s", r->udid, (int) pad, "") < 0) {
+                udid_arg = NULL;
+                return -ENOMEM;
+        }
+        argv[0] = (char *) "idevicesyncd";
+        argv[1] = (char *) "--worker";
+        argv[2] = (char *) r->kind;
+        argv[3] = udid_arg;
+        argv[4] = NULL;
+
         /* Above the numbers the child assigns, so no dup2() there overwrites another. */
         if (r->has_pass_fd && (pass = fcntl(r->pass_fd, F_DUPFD_CLOEXEC, 10)) < 0)
                 return -errno;
         if (r->has_password_fd &&
             (password = fcntl(r->password_fd, F_DUPFD_CLOEXEC, 10)) < 0)
                 return -errno;
-        len = worker_request_encode(r, buf, WORKER_REQUEST_MAX);
-        if (len < 0)
-                return len;
         if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
                 return -errno;
         /* A request with many decisions is one large datagram; the default buffer is
          * usually big enough, this makes sure (capped by net.core.wmem_max). */
         (void) setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         /* Queued before the helper exists: it reads it first thing. */
-        if (send(sv[0], buf, (size_t) len, MSG_NOSIGNAL) != len) {
-                e = -errno;
+        e = worker_send_request(sv[0], r);
+        if (e < 0) {
                 close(sv[0]);
                 close(sv[1]);
-                return e < 0 ? e : -EIO;
+                return e;
         }
 
         parent = getpid();
@@ -208,16 +243,92 @@ void worker_password_free(char *pw) {
         free(pw);
 }
 
-int worker_main(int argc, char **argv) {
-        struct sigaction sa = { .sa_handler = on_sigterm };
-        _cleanup_free_ char *buf = NULL;
-        const JobType *t;
-        WorkerRequest req;
-        WorkerReport res;
+/* ps(1) shows a helper's argv, "idevicesyncd --worker KIND UDID": a helper that handed
+ * over writes the kind it runs now over that area (as systemd's rename_process() does);
+ * what does not fit is cut, the rest filled with spaces. */
+static void set_title(int argc, char **argv, const char *kind, const char *udid) {
+        char *start = argv[0], *end = argv[argc - 1] + strlen(argv[argc - 1]);
+        size_t room = (size_t) (end - start);
+        _cleanup_free_ char *t = NULL;
+        int n;
+
+        n = asprintf(&t, "idevicesyncd%c--worker%c%s%c%s", 0, 0, kind, 0, udid);
+        if (n < 0)
+                return;
+        memset(start, ' ', room);
+        memcpy(start, t, (size_t) n < room ? (size_t) n : room);
+        *end = 0;
+}
+
+/* A helper that handed over waits this long for the daemon's next request; the daemon
+ * sends it (or closes the socket) in the same turn of its event loop as it reads the
+ * RESULT, so this only bounds a helper whose daemon went astray. */
+#define HANDOVER_WAIT_MS (10 * 1000)
+
+/* The next request into buf (decoded into *req). 0, or -1 on EOF, a timeout or a request
+ * that cannot be decoded. */
+static int receive_request(char *buf, int timeout_ms, WorkerRequest *req) {
+        struct pollfd p = { .fd = WORKER_FD, .events = POLLIN };
         ssize_t n;
+        int k;
+
+        if (timeout_ms >= 0) {
+                do
+                        k = poll(&p, 1, timeout_ms);
+                while (k < 0 && errno == EINTR);
+                if (k <= 0)
+                        return -1;
+        }
+        do
+                n = recv(WORKER_FD, buf, WORKER_REQUEST_MAX, 0);
+        while (n < 0 && errno == EINTR);
+        if (n <= 0 || worker_request_decode(buf, (size_t) n, req) < 0)
+                return -1;
+        return 0;
+}
+
+/* Run one request and send its RESULT. Returns true when the helper handed over (stays for
+ * the next request), -1 when the request names no kind a helper runs. */
+static int run_request(const WorkerRequest *req) {
+        struct sigaction sa = { .sa_handler = on_sigterm };
+        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        const JobType *t = job_type_get(job_kind_from_string(req->kind));
+        WorkerReport res;
+        ids_cancel *c;
         int r;
 
-        if (argc < 1)
+        if (!t || !t->run || ids_cancel_new(&cancel) < 0)
+                return -1;
+        /* Kinds that cancel cleanly (tell the device, release its lock, discard the staging)
+         * handle SIGTERM; for the others (a probe, a verify) SIGTERM just ends them. */
+        sigaction(SIGTERM, t->clean_cancel ? &sa : &dfl, NULL);
+        sigaction(SIGINT, t->clean_cancel ? &sa : &dfl, NULL);
+        last_phase = -1;
+        last_category = NULL;
+        /* A probe that may hand over keeps its device session for the next request (which
+         * takes it up; it stays on until the helper is done). */
+        if (req->handover)
+                ids_session_keep(true);
+
+        worker_report_init(&res, WORKER_REPORT_RESULT);
+        r = t->run(req, cancel, &res);
+        res.code = r;
+        res.handover = req->handover && r == 0;
+        if (!res.handover)
+                ids_session_keep(false);
+        worker_send(&res);
+        c = cancel;
+        cancel = NULL;                  /* before it is freed: on_sigterm() reads it */
+        ids_cancel_free(c);
+        return res.handover;
+}
+
+int worker_main(int argc, char **argv) {
+        _cleanup_free_ char *buf = NULL;
+        WorkerRequest req;
+        int r;
+
+        if (argc < 2)
                 return 2;
         /* libimobiledevice 1.3.0 mallocs a buffer for every read from the device (up to the
          * 1 MiB we ask for), copies it out and frees it. With glibc's defaults those buffers
@@ -226,33 +337,22 @@ int worker_main(int argc, char **argv) {
          * 2.0 s). Keep them on the heap, and the heap as it is. */
         (void) mallopt(M_MMAP_THRESHOLD, 8 << 20);
         (void) mallopt(M_TRIM_THRESHOLD, 64 << 20);
-        buf = malloc(WORKER_REQUEST_MAX + 1);
-        if (!buf)
-                return 2;
-        do
-                n = recv(WORKER_FD, buf, WORKER_REQUEST_MAX, 0);
-        while (n < 0 && errno == EINTR);
-        if (n <= 0 || worker_request_decode(buf, (size_t) n, &req) < 0)
-                return 2;
-        t = job_type_get(job_kind_from_string(req.kind));
-        if (!t || !t->run || ids_cancel_new(&cancel) < 0) {
-                worker_request_done(&req);
-                return 2;
-        }
-        /* Kinds that cancel cleanly (tell the device, release its lock, discard the staging)
-         * handle SIGTERM; for the others (a probe, a verify) SIGTERM just ends them. */
-        if (t->clean_cancel) {
-                sigaction(SIGTERM, &sa, NULL);
-                sigaction(SIGINT, &sa, NULL);
-        }
         /* libimobiledevice 1.3.0 writes to sockets without MSG_NOSIGNAL. */
         signal(SIGPIPE, SIG_IGN);
-
-        worker_report_init(&res, WORKER_REPORT_RESULT);
-        r = t->run(&req, cancel, &res);
-        res.code = r;
-        worker_send(&res);
-        ids_cancel_free(cancel);
+        buf = malloc(WORKER_REQUEST_MAX + 1);
+        if (!buf || receive_request(buf, -1, &req) < 0)
+                return 2;
+        /* A handed-over helper runs the device's next request, whatever its kind, with the
+         * session the previous one left. */
+        while ((r = run_request(&req)) > 0) {
+                worker_request_done(&req);
+                if (receive_request(buf, HANDOVER_WAIT_MS, &req) < 0) {
+                        ids_session_keep(false);
+                        return 0;
+                }
+                set_title(argc, argv, req.kind, req.udid);
+        }
         worker_request_done(&req);
-        return 0;
+        ids_session_keep(false);
+        return r < 0 ? 2 : 0;
 }

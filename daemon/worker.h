@@ -8,8 +8,12 @@
  * cancels cleanly through ids_cancel_request()).
  *
  * The two talk over a SOCK_SEQPACKET socketpair, in text, one datagram per message:
- *   - the request, daemon → helper, sent once right after the fork: KEY=value lines
+ *   - the request, daemon → helper, sent right after the fork: KEY=value lines
  *     (KIND=backup, UDID=…, STATE_DIR=…, FULL=1, …), encoded and decoded by one table;
+ *     a probe's request carries HANDOVER=1: when the probe succeeds, its RESULT says
+ *     HANDOVER=1 and the helper waits, its device session open, for one more request,
+ *     which the daemon sends when its policy starts the device's job at once (the job
+ *     then saves a process and a TLS handshake); EOF instead ends the helper;
  *     a sync also carries a person's answers, one DECISION=<category>/<choice>/<item>
  *     line each (item 0 for a first-sync choice, the held item's id for approve/reject);
  *   - reports, helper → daemon: KEY=value lines too, TYPE=progress|info|result first
@@ -80,6 +84,8 @@ typedef struct WorkerRequest {
         size_t n_decisions;
         WorkerDecision *decisions_owned;        /* the decoder's array (worker_request_done) */
         bool reboot;                            /* probe/restore: reboot when needed */
+        bool handover;                          /* probe: when it succeeds, stay for the
+                                                 * device's next request (job.c) */
         bool skip_checks;                       /* restore: no pre-checks */
         bool restore_system;                    /* restore: [Restore] of the target */
         bool restore_settings;
@@ -138,6 +144,9 @@ typedef struct WorkerReport {
         char message[256];
         char category[32];                      /* progress of a sync: the category */
         bool dry_run;                           /* result of a sync: sync[] is a plan */
+        bool handover;                          /* result: the helper stays with its
+                                                 * device session and waits for the next
+                                                 * request (or EOF) */
         size_t n_sync;                          /* result of a sync: one SYNC= line each */
         ids_sync_category sync[IDS_SYNC_CATEGORIES_MAX];
 } WorkerReport;
@@ -152,6 +161,9 @@ int worker_report_format(const WorkerReport *r, char *buf, size_t size);
  * string too long or with control characters. Unknown keys are ignored. */
 int worker_report_parse(const char *buf, size_t n, WorkerReport *ret);
 
+/* Daemon side: send the request r on fd, the daemon's end of a helper's socketpair (a
+ * helper that handed over takes its next request so). 0 or -errno (-EAGAIN: no room). */
+int worker_send_request(int fd, const WorkerRequest *r);
 /* Daemon side: fork + exec a helper and send it r. *ret_fd is the daemon's end of the
  * socketpair (non-blocking, CLOEXEC), *ret_pid the helper. 0 or -errno. */
 int worker_spawn(const WorkerRequest *r, pid_t *ret_pid, int *ret_fd);
@@ -169,6 +181,7 @@ char *worker_read_password(void);
 char *worker_read_password_for(const WorkerRequest *req);
 void worker_password_free(char *pw);
 
-/* The helper's main(): argv from "--worker" on (what follows is for ps(1) only). Reads the
- * request, runs the kind's JobType.run and reports. Returns the process exit status. */
+/* The helper's main(): main()'s argc and argv ("idevicesyncd --worker KIND UDID", for ps(1)
+ * only). Reads the request, runs the kind's JobType.run and reports (and after a handover
+ * the next request, renaming itself for ps). Returns the process exit status. */
 int worker_main(int argc, char **argv);

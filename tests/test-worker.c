@@ -39,6 +39,7 @@ static void test_request_roundtrip(void) {
         ASSERT_TRUE(out.target == NULL);
         ASSERT_EQ(out.full, true);
         ASSERT_EQ(out.require_encryption, false);
+        ASSERT_EQ(out.handover, false);
         ASSERT_EQ_U64(out.keep, 10);
         ASSERT_EQ_U64(out.min_free_bytes, UINT64_MAX);
         ASSERT_EQ_U64(out.min_free_percent, 5);
@@ -297,6 +298,37 @@ static void test_report_bad(void) {
         }
 }
 
+/* A probe's request may hand its helper over; its RESULT says whether it stays. */
+static void test_handover(void) {
+        WorkerRequest in = { .kind = "probe", .udid = "u", .reboot = true, .handover = true },
+                      out;
+        WorkerReport r, back;
+        char buf[WORKER_MSG_MAX + 1];
+        int n;
+
+        n = worker_request_encode(&in, buf, sizeof(buf) - 1);
+        ASSERT_TRUE(n > 0);
+        ASSERT_TRUE(strstr(buf, "HANDOVER=1\n") != NULL);
+        ASSERT_OK(worker_request_decode(buf, (size_t) n, &out));
+        ASSERT_EQ(out.handover, true);
+        worker_request_done(&out);
+
+        worker_report_init(&r, WORKER_REPORT_RESULT);
+        ASSERT_EQ(r.handover, false);
+        r.handover = true;
+        n = worker_report_format(&r, buf, sizeof(buf));
+        ASSERT_TRUE(n > 0);
+        ASSERT_OK(worker_report_parse(buf, (size_t) n, &back));
+        ASSERT_EQ(back.handover, true);
+        ASSERT_EQ(back.code, 0);
+        /* Only a RESULT carries it. */
+        worker_report_init(&r, WORKER_REPORT_PROGRESS);
+        r.handover = true;
+        n = worker_report_format(&r, buf, sizeof(buf));
+        ASSERT_TRUE(n > 0);
+        ASSERT_TRUE(strstr(buf, "HANDOVER") == NULL);
+}
+
 /* A sync's result: one SYNC= line per category, the reason last (spaces kept). */
 static void test_report_sync(void) {
         WorkerReport in, out;
@@ -383,6 +415,7 @@ int main(void) {
         test_report_roundtrip();
         test_report_bad();
         test_report_extensible();
+        test_handover();
         test_report_sync();
         return test_exit_status();
 }
