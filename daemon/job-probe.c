@@ -21,7 +21,7 @@
 
 static int probe_request(Device *d, const JobParams *p, WorkerRequest *req) {
         req->reboot = true;
-        /* The job policy starts next (backup, sync) takes this helper and its session. */
+        /* The job its policy starts at once (the backup) takes this helper and session. */
         req->handover = true;
         return 0;
 }
