@@ -54,6 +54,14 @@ static inline bool isempty(const char *s) {
         return !s || !s[0];
 }
 
+/* qsort() that takes an empty array too: glibc declares qsort()'s base nonnull, and an
+ * empty array may well be NULL. */
+static inline void qsort_safe(void *base, size_t n, size_t size,
+                              int (*compare)(const void *, const void *)) {
+        if (n > 1)
+                qsort(base, n, size, compare);
+}
+
 static inline bool streq_ptr(const char *a, const char *b) {
         return a == b || (a && b && strcmp(a, b) == 0);
 }

@@ -756,7 +756,7 @@ static int run(ExportCtx *x) {
                         goto out;
         }
         if (n > 0)
-                qsort(contacts, n, sizeof(*contacts), contact_cmp);
+                qsort_safe(contacts, n, sizeof(*contacts), contact_cmp);
         r = write_all(x, contacts, n);
 out:
         contacts_free(contacts, n);

@@ -246,7 +246,7 @@ void pim_normalize(PimItem *it) {
         if (it->normalized)
                 return;
         if (it->n_fields > 1)
-                qsort(it->fields, it->n_fields, sizeof(PimField), field_compare);
+                qsort_safe(it->fields, it->n_fields, sizeof(PimField), field_compare);
         for (size_t i = 0; i < it->n_fields; i++) {
                 if (k > 0 && field_compare(&it->fields[k - 1], &it->fields[i]) == 0) {
                         free(it->fields[i].name);

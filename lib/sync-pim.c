@@ -123,7 +123,7 @@ static void mirror_sort(Mirror *m) {
 
         if (m->sorted)
                 return;
-        qsort(m->v, m->n, sizeof(Rec), rec_compare);
+        qsort_safe(m->v, m->n, sizeof(Rec), rec_compare);
         for (size_t i = 0; i < m->n; i++) {
                 if (i + 1 < m->n && strcmp(m->v[i].id, m->v[i + 1].id) == 0) {
                         rec_done(&m->v[i]);
@@ -759,7 +759,7 @@ static int scan_host_real(SyncRun *run, SyncCat *c) {
         p->cal_title = NULL;
         if (r < 0)
                 return r;
-        qsort(p->host, p->n_host, sizeof(HostFile), host_compare);
+        qsort_safe(p->host, p->n_host, sizeof(HostFile), host_compare);
         if (run->db) {
                 r = sync_db_doc_list(run->db, p->cls->category, "", load_row, p);
                 if (r >= 0)
@@ -845,7 +845,7 @@ static int build_dev_items(Pim *p, Mirror *m, DevItem **ret, size_t *ret_n, size
         for (size_t i = 0; i < m->n; i++)
                 if (!m->v[i].gone && m->v[i].parent[0])
                         children[n_children++] = &m->v[i];
-        qsort(children, n_children, sizeof(Rec *), parent_compare);
+        qsort_safe(children, n_children, sizeof(Rec *), parent_compare);
 
         for (size_t i = 0; i < m->n; i++) {
                 Rec *main = &m->v[i];
@@ -1038,8 +1038,8 @@ static int pair_pools(Pim *p, Pools *q, bool plan, PairCounts *ret) {
                         goto out;
                 }
         }
-        qsort(byhash, q->n_dev, sizeof(Keyed), keyed_compare);
-        qsort(byname, q->n_dev, sizeof(Keyed), keyed_compare);
+        qsort_safe(byhash, q->n_dev, sizeof(Keyed), keyed_compare);
+        qsort_safe(byname, q->n_dev, sizeof(Keyed), keyed_compare);
 
         /* Same content: nothing to copy, only the link to record. */
         for (size_t i = 0; i < q->n_host; i++) {
@@ -1332,7 +1332,7 @@ static int plan_replace(Pim *p, Pools *q, bool device_wins) {
          * trash, and the rest of the phone's items are written. */
         for (size_t i = 0; i < q->n_host; i++)
                 byhash[i] = (Keyed) { .key = q->host[i]->hash, .d = (DevItem *) q->host[i] };
-        qsort(byhash, q->n_host, sizeof(Keyed), keyed_compare);
+        qsort_safe(byhash, q->n_host, sizeof(Keyed), keyed_compare);
         for (size_t i = 0; i < q->n_dev; i++) {
                 Keyed *k = keyed_first(byhash, q->n_host, q->dev[i]->hash);
                 HostFile *h = NULL;
@@ -1519,7 +1519,7 @@ static int child_index(Pim *p, ChildIndex *ret) {
         for (size_t i = 0; i < p->cur.n; i++)
                 if (!p->cur.v[i].gone && p->cur.v[i].parent[0])
                         ret->v[ret->n++] = &p->cur.v[i];
-        qsort(ret->v, ret->n, sizeof(Rec *), parent_compare);
+        qsort_safe(ret->v, ret->n, sizeof(Rec *), parent_compare);
         return 0;
 }
 
