@@ -27,6 +27,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,7 @@
 
 #include <libical/ical.h>
 #include <unistr.h>
+#include <zlib.h>
 
 #include "idevicesync.h"
 #include "macro.h"
@@ -136,7 +138,7 @@ static void put_list(FILE *f, const char *name, const short *a, size_t size, int
                         v[n++] = a[i];
         if (n == 0)
                 return;
-        qsort(v, n, sizeof(int), int_compare);
+        qsort_safe(v, n, sizeof(int), int_compare);
         fprintf(f, ";%s=", name);
         for (size_t i = 0; i < n; i++) {
                 if (i > 0 && v[i] == v[i - 1])
@@ -155,7 +157,7 @@ static void put_days(FILE *f, const short *a, size_t size) {
                         v[n++] = day_key(a[i]);
         if (n == 0)
                 return;
-        qsort(v, n, sizeof(int), int_compare);
+        qsort_safe(v, n, sizeof(int), int_compare);
         fputs(";BYDAY=", f);
         for (size_t i = 0; i < n; i++) {
                 int pos = v[i] % 1000 - 500, dow = (v[i] / 1000 + 1) % 7 + 1;
@@ -416,6 +418,61 @@ static icaltimezone *builtin_from_tzid(const char *tzid) {
         return NULL;
 }
 
+/* Every event file carries its zone's VTIMEZONE, and libical expands a definition from its
+ * first observance to 20 years past today (through ICU's calendar, a year at a time: an
+ * Outlook zone starts in 1601), for each file anew: a quarter of the CPU of a sync that
+ * reads 20,000 unchanged events. So the definitions read in this process are kept, each
+ * once, keyed by their whole text (the same TZID may be defined differently by two
+ * files), and times are converted with the kept copy, whose expansion libical keeps. Our
+ * writer cuts a zone at the start of a year (pim_ical_write()), so its files share a
+ * definition per zone and year. Bounded: at most ZONES_MAX definitions of at most
+ * ZONE_TEXT_MAX bytes; beyond that a file's own zone is used as before. Entries are never
+ * freed (a caller may still use one), hence the lock only around the table. */
+#define ZONES_MAX 128
+#define ZONE_TEXT_MAX (16 * 1024)
+
+static struct {
+        uint32_t crc;
+        char *text;
+        icaltimezone *zone;
+} zones[ZONES_MAX];
+static size_t n_zones;
+static pthread_mutex_t zones_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The kept zone defined as file is, or file itself. */
+static icaltimezone *zone_kept(icaltimezone *file) {
+        icalcomponent *c = icaltimezone_get_component(file);
+        icaltimezone *found = NULL;
+        char *text = c ? icalcomponent_as_ical_string_r(c) : NULL;
+        uint32_t crc;
+
+        if (!text)
+                return file;
+        crc = (uint32_t) crc32(0, (const Bytef *) text, (uInt) strlen(text));
+        pthread_mutex_lock(&zones_lock);
+        for (size_t i = 0; i < n_zones && !found; i++)
+                if (zones[i].crc == crc && strcmp(zones[i].text, text) == 0)
+                        found = zones[i].zone;
+        if (!found && n_zones < ZONES_MAX && strlen(text) <= ZONE_TEXT_MAX) {
+                icalcomponent *copy = icalcomponent_new_clone(c);
+                icaltimezone *z = icaltimezone_new();
+
+                if (copy && z && icaltimezone_set_component(z, copy)) {
+                        zones[n_zones].crc = crc;
+                        zones[n_zones].text = TAKE_PTR(text);
+                        zones[n_zones++].zone = found = z;
+                } else {
+                        if (copy)
+                                icalcomponent_free(copy);
+                        if (z)
+                                icaltimezone_free(z, 1);
+                }
+        }
+        pthread_mutex_unlock(&zones_lock);
+        free(text);
+        return found ?: file;
+}
+
 static Zone resolve_tzid(icalcomponent *vcal, const char *tzid) {
         icaltimezone *file = NULL, *builtin;
         Zone z = {};
@@ -426,6 +483,8 @@ static Zone resolve_tzid(icalcomponent *vcal, const char *tzid) {
                 file = icalcomponent_get_timezone(vcal, tzid);
                 if (file && !vtimezone_sane(icaltimezone_get_component(file)))
                         file = NULL;
+                if (file)
+                        file = zone_kept(file);
         }
         builtin = builtin_from_tzid(tzid);
         if (!builtin && file) {
@@ -1221,12 +1280,19 @@ int pim_ical_write(PimItem *it, char **ret, size_t *ret_len) {
                 p = icalcomponent_get_first_property(tz, ICAL_TZID_PROPERTY);
                 if (p)
                         icalproperty_set_tzid(p, icaltimezone_get_location(zone));
-                /* The zone's history before the event's first time says nothing about it
-                 * (Europe/Paris goes back to 1891: 5 kB): keep the rules from there on.
+                /* The zone's history before the event says nothing about it (Europe/Paris
+                 * goes back to 1891: 5 kB): keep the rules from January 1st of the year
+                 * before its first time (a local time hours off UTC is never before that,
+                 * and events of one year share the definition: zone_kept()).
                  * Not for times past 2037, the last year of explicit rules: libical's cut
                  * of a zone there converts some times centuries on an hour off. */
-                if (earliest_time(it, &first) && first.year <= 2037)
-                        icaltimezone_truncate_vtimezone(tz, first, icaltime_null_time(), 0);
+                if (earliest_time(it, &first) && first.year <= 2037) {
+                        struct icaltimetype from = icaltime_null_time();
+
+                        from.year = first.year - 1;
+                        from.month = from.day = 1;
+                        icaltimezone_truncate_vtimezone(tz, from, icaltime_null_time(), 0);
+                }
                 icalcomponent_add_component(vcal, tz);
         }
         ev = build_event(it, zone, all_day);

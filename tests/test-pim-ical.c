@@ -403,6 +403,84 @@ static const char apple[] =
         "END:VEVENT\n"
         "END:VCALENDAR\n";
 
+/* The VTIMEZONE block of a written file (a copy), NULL if none. */
+static char *vtimezone_of(const char *text) {
+        const char *a = text ? strstr(text, "BEGIN:VTIMEZONE") : NULL;
+        const char *b = a ? strstr(a, "END:VTIMEZONE") : NULL;
+
+        return b ? strndup(a, (size_t) (b - a)) : NULL;
+}
+
+/* The writer cuts a zone's history at January 1st of the year before the event: two events
+ * of one year and zone carry the same definition (the reader expands it once), and times
+ * at the turn of the year, hours off UTC, read back as written. */
+static void test_zone_cut(void) {
+        static const struct {
+                const char *zone, *start, *end;
+        } ev[] = {
+                { "America/Los_Angeles", "2025-01-01T02:00:00Z", "2025-01-01T03:00:00Z" },
+                { "America/Los_Angeles", "2025-07-04T16:00:00Z", "2025-07-04T18:00:00Z" },
+                { "America/Los_Angeles", "2025-12-31T23:30:00Z", "2026-01-01T08:30:00Z" },
+                { "Pacific/Kiritimati", "2024-12-31T10:30:00Z", "2024-12-31T11:00:00Z" },
+                { "Europe/Paris", "2025-03-30T00:59:00Z", "2025-03-30T01:01:00Z" },
+        };
+        _cleanup_free_ char *first = NULL;
+
+        for (size_t i = 0; i < sizeof(ev) / sizeof(ev[0]); i++) {
+                _cleanup_(pim_item_freep) PimItem *it = pim_item_new(PIM_EVENT);
+                _cleanup_free_ char *text = NULL, *tz = NULL;
+
+                pim_add(it, "summary", "Turn of the year");
+                pim_add(it, "timezone", ev[i].zone);
+                pim_add(it, "start", ev[i].start);
+                pim_add(it, "end", ev[i].end);
+                text = round_trip(it);          /* reads back to the same instants */
+                tz = vtimezone_of(text);
+                ASSERT_TRUE(tz != NULL);
+                if (i == 0)
+                        first = TAKE_PTR(tz);
+                else if (i == 1)
+                        ASSERT_STREQ(tz, first);        /* one year, one zone: the same */
+        }
+}
+
+/* One TZID, two definitions: each file's times convert with its own VTIMEZONE, however
+ * often a definition was read before (the reader keeps the definitions it has expanded). */
+static void test_zone_definitions(void) {
+        static const char fmt[] =
+                "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n"
+                "BEGIN:VTIMEZONE\r\nTZID:Office Time\r\n"
+                "BEGIN:STANDARD\r\nDTSTART:16010101T000000\r\n"
+                "RRULE:FREQ=YEARLY;BYDAY=1SU;BYMONTH=1\r\n"
+                "TZOFFSETFROM:%s\r\nTZOFFSETTO:%s\r\nEND:STANDARD\r\n"
+                "END:VTIMEZONE\r\n"
+                "BEGIN:VEVENT\r\nUID:zone-%d@example.org\r\nSUMMARY:Meeting\r\n"
+                "DTSTART;TZID=Office Time:20250610T100000\r\n"
+                "DTEND;TZID=Office Time:20250610T110000\r\n"
+                "END:VEVENT\r\nEND:VCALENDAR\r\n";
+        static const struct {
+                const char *offset, *start;
+        } cases[] = {
+                { "+0100", "2025-06-10T09:00:00Z" },
+                { "+0500", "2025-06-10T05:00:00Z" },
+                { "+0100", "2025-06-10T09:00:00Z" },
+                { "-0330", "2025-06-10T13:30:00Z" },
+                { "+0500", "2025-06-10T05:00:00Z" },
+        };
+
+        for (int round = 0; round < 2; round++)
+                for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                        char text[1024];
+                        _cleanup_(pim_item_freep) PimItem *it = NULL;
+
+                        snprintf(text, sizeof(text), fmt, cases[i].offset, cases[i].offset,
+                                 (int) i);
+                        it = parse(text);
+                        ASSERT_STREQ(get(it, "start"), cases[i].start);
+                        ASSERT_TRUE(get(it, "timezone") == NULL);
+                }
+}
+
 static void test_samples(void) {
         _cleanup_(pim_item_freep) PimItem *tb = parse(thunderbird), *g = parse(google);
         _cleanup_(pim_item_freep) PimItem *ol = parse(outlook), *ap = parse(apple);
@@ -623,6 +701,8 @@ int main(int argc, char **argv) {
         test_round_trips();
         test_rrule_form();
         test_samples();
+        test_zone_definitions();
+        test_zone_cut();
         test_tzid_forms();
         test_hostile();
         printf("%u checks, %u failed\n", checks, failures);
