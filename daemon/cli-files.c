@@ -148,19 +148,58 @@ static bool print_file_line(char *line, bool *header) {
         return strcmp(f[4], "file") == 0;
 }
 
+/* The listing's job: its helper closes the pipe, and the job ends a moment later, when
+ * the service has reaped it. `files` returns only then, so that the next command does not
+ * find the device's job still running. */
+typedef struct JobWait {
+        char *path;
+        bool removed;
+} JobWait;
+
+static int on_job_removed(sd_bus_message *m, void *userdata, sd_bus_error *ret_error) {
+        JobWait *w = userdata;
+        const char *job = NULL, *result = NULL;
+
+        if (w->path && sd_bus_message_read(m, "os", &job, &result) >= 0 &&
+            strcmp(job, w->path) == 0)
+                w->removed = true;
+        return 0;
+}
+
+/* Until w's JobRemoved arrived, or 30 s (a service that went away). */
+static void job_wait(sd_bus *bus, JobWait *w) {
+        uint64_t until = now_usec(CLOCK_MONOTONIC) + 30 * UINT64_C(1000000);
+
+        while (w->path && !w->removed) {
+                uint64_t t = now_usec(CLOCK_MONOTONIC);
+                int r = sd_bus_process(bus, NULL);
+
+                if (r < 0 || t >= until)
+                        return;
+                if (r == 0 && sd_bus_wait(bus, until - t) < 0)
+                        return;
+        }
+}
+
 /* One ListFiles(); *ret_result gets the last line's result word. */
 static int list_once(sd_bus *bus, const char *path, const char *udid, const char *id,
                      const char *prefix, int password_fd, char result[64]) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *call = NULL, *reply = NULL;
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *slot = NULL;
         _cleanup_(fclosep) FILE *in = NULL;
         _cleanup_free_ char *line = NULL;
         bool header = arg_legend, ended = false;
+        JobWait w = {};
+        const char *job = NULL;
         size_t n = 0;
         uint64_t files = 0, others = 0;
         int p[2], r;
 
         result[0] = 0;
+        /* Before the call: its JobRemoved cannot come earlier. Without it, no wait. */
+        (void) sd_bus_match_signal(bus, &slot, BUS_NAME, BUS_PATH_MANAGER, BUS_IFACE_MANAGER,
+                                   "JobRemoved", on_job_removed, &w);
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
         r = sd_bus_message_new_method_call(bus, &call, BUS_NAME, path, BUS_IFACE_DEVICE,
@@ -177,9 +216,12 @@ static int list_once(sd_bus *bus, const char *path, const char *udid, const char
                 close(p[0]);
                 return log_bus_error(&error, r, udid, "Failed to list the files");
         }
+        if (slot && sd_bus_message_read(reply, "o", &job) >= 0)
+                w.path = strdup(job);
         in = fdopen(p[0], "re");
         if (!in) {
                 close(p[0]);
+                free(w.path);
                 return -errno;
         }
         while (getline(&line, &n, in) > 0) {
@@ -202,6 +244,8 @@ static int list_once(sd_bus *bus, const char *path, const char *udid, const char
                 }
         }
         fflush(stdout);
+        job_wait(bus, &w);
+        free(w.path);
         if (!ended) {
                 log_error("The listing ended without its result.");
                 return CLI_EXIT_FAILED;
