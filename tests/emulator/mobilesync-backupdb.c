@@ -301,7 +301,8 @@ static int book_from_store(MsStore *s, Book *b) {
                         return r;
         }
         /* Records and CloudRecords each come sorted; together they need sorting again. */
-        qsort(b->c, b->n, sizeof(Contact), contact_cmp);
+        if (b->n > 1)           /* none: b->c is NULL, which qsort() must not get */
+                qsort(b->c, b->n, sizeof(Contact), contact_cmp);
         FOREACH_RECORD(&ids, id, rec) {
                 if (entity_is(rec, "Group")) {
                         plist_t members = plist_dict_get_item(rec, "contact");
@@ -477,7 +478,8 @@ static int agenda_from_store(MsStore *s, Agenda *a) {
                 if (r < 0)
                         return r;
         }
-        qsort(a->e, a->n, sizeof(Event), event_cmp);
+        if (a->n > 1)           /* none: a->e is NULL, which qsort() must not get */
+                qsort(a->e, a->n, sizeof(Event), event_cmp);
         FOREACH_RECORD(&ids, id, rec) {
                 Event *e;
 
