@@ -35,7 +35,6 @@
 
 #include <libical/ical.h>
 #include <unistr.h>
-#include <zlib.h>
 
 #include "idevicesync.h"
 #include "macro.h"
@@ -432,33 +431,42 @@ static icaltimezone *builtin_from_tzid(const char *tzid) {
 #define ZONE_TEXT_MAX (16 * 1024)
 
 static struct {
-        uint32_t crc;
+        uint32_t hash;
         char *text;
         icaltimezone *zone;
 } zones[ZONES_MAX];
 static size_t n_zones;
 static pthread_mutex_t zones_lock = PTHREAD_MUTEX_INITIALIZER;
 
+/* FNV-1a: a first filter before comparing whole definitions. */
+static uint32_t text_hash(const char *s) {
+        uint32_t h = 2166136261u;
+
+        for (; *s; s++)
+                h = (h ^ (uint8_t) *s) * 16777619u;
+        return h;
+}
+
 /* The kept zone defined as file is, or file itself. */
 static icaltimezone *zone_kept(icaltimezone *file) {
         icalcomponent *c = icaltimezone_get_component(file);
         icaltimezone *found = NULL;
         char *text = c ? icalcomponent_as_ical_string_r(c) : NULL;
-        uint32_t crc;
+        uint32_t hash;
 
         if (!text)
                 return file;
-        crc = (uint32_t) crc32(0, (const Bytef *) text, (uInt) strlen(text));
+        hash = text_hash(text);
         pthread_mutex_lock(&zones_lock);
         for (size_t i = 0; i < n_zones && !found; i++)
-                if (zones[i].crc == crc && strcmp(zones[i].text, text) == 0)
+                if (zones[i].hash == hash && strcmp(zones[i].text, text) == 0)
                         found = zones[i].zone;
         if (!found && n_zones < ZONES_MAX && strlen(text) <= ZONE_TEXT_MAX) {
                 icalcomponent *copy = icalcomponent_new_clone(c);
                 icaltimezone *z = icaltimezone_new();
 
                 if (copy && z && icaltimezone_set_component(z, copy)) {
-                        zones[n_zones].crc = crc;
+                        zones[n_zones].hash = hash;
                         zones[n_zones].text = TAKE_PTR(text);
                         zones[n_zones++].zone = found = z;
                 } else {
