@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "conf-parser.h"
+#include "macro.h"
 #include "util.h"
 
 #define USEC_PER_MSEC ((usec_t) 1000ULL)
@@ -809,7 +810,7 @@ int conf_list_dir(const char *path, char ***ret) {
                 if (!list)
                         return -ENOMEM;
         }
-        qsort(list, n, sizeof(*list), strv_compare);
+        qsort_safe(list, n, sizeof(*list), strv_compare);
         *ret = TAKE_PTR(list);
         return 0;
 }
@@ -860,7 +861,7 @@ static int dropins_collect(const char *const *dirs, size_t n_dirs, char ***names
         }
 
         if (n > 0)
-                qsort(list, n, sizeof(*list), dropin_compare);
+                qsort_safe(list, n, sizeof(*list), dropin_compare);
         *ret = TAKE_PTR(list);
         *ret_n = n;
         return 0;

@@ -17,6 +17,7 @@
  * phone) passes text_sanitize() before it reaches the terminal.
  */
 #include "cli.h"
+#include "macro.h"
 
 char **strv_free(char **l) {
         for (char **i = l; i && *i; i++)
@@ -222,7 +223,7 @@ static int verb_status(int argc, char **argv) {
         for (char **p = paths; p && *p; p++)
                 n++;
         if (n > 0)
-                qsort(paths, n, sizeof(char *), compare_strings);
+                qsort_safe(paths, n, sizeof(char *), compare_strings);
         /* Which devices have requests: none when the daemon is older than requests. */
         if (requests_devices(bus, &asked) < 0)
                 return -ENOMEM;

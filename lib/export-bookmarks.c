@@ -29,6 +29,7 @@
 #include <plist/plist.h>
 
 #include "export.h"
+#include "macro.h"
 #include "util.h"
 
 #define BOOKMARKS_DOMAIN "HomeDomain"
@@ -171,7 +172,7 @@ static int tree_index(Tree *t) {
         for (size_t i = 0; i < t->n; i++)
                 t->by_parent[i] = i;
         sort_tree = t;
-        qsort(t->by_parent, t->n, sizeof(size_t), by_parent_cmp);
+        qsort_safe(t->by_parent, t->n, sizeof(size_t), by_parent_cmp);
         sort_tree = NULL;
         return 0;
 }

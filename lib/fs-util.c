@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "fs-util.h"
+#include "macro.h"
 #include "util.h"
 
 /* 0: not probed yet, 1: openat2 works, -1: unavailable (or forced off by a test). Plain
@@ -769,7 +770,7 @@ int fs_list_names(int dir_fd, char ***ret, size_t *ret_n) {
                 n++;
         }
         if (n > 1)
-                qsort(names, n, sizeof(*names), names_cmp);
+                qsort_safe(names, n, sizeof(*names), names_cmp);
         *ret = names;
         *ret_n = n;
         return 0;

@@ -17,6 +17,7 @@
 
 #include <zlib.h>
 
+#include "macro.h"
 #include "store-internal.h"
 
 /* ---- staging: hard-link copy --------------------------------------------------------- */
@@ -312,7 +313,7 @@ static int prev_dir_load(int fd, PrevDir *ret) {
                 return 0;
         }
         if (ret->n > 0)
-                qsort(ret->entries, ret->n, sizeof(*ret->entries), name_ino_compare);
+                qsort_safe(ret->entries, ret->n, sizeof(*ret->entries), name_ino_compare);
         return 0;
 }
 
@@ -609,7 +610,7 @@ static int crc_table_load(CrcTable *t, int dir_fd) {
                 return r == -ENOMEM ? r : 0;
         }
         if (t->n > 0)
-                qsort(t->entries, t->n, sizeof(*t->entries), crc_entry_compare);
+                qsort_safe(t->entries, t->n, sizeof(*t->entries), crc_entry_compare);
         return 0;
 }
 
@@ -965,7 +966,7 @@ int store_verify(Store *s, const char *id, VerifyReport *ret) {
         if (r >= 0 && rd->files != info.files)
                 r = -EBADMSG;
         if (r >= 0 && udid_fd >= 0) {
-                qsort(v->hashes, v->n_hashes, sizeof(*v->hashes), u64_compare);
+                qsort_safe(v->hashes, v->n_hashes, sizeof(*v->hashes), u64_compare);
                 r = walk_dir(&v->walk, TAKE_FD(udid_fd), -EBADF, 0);
         }
         free(v->hashes);

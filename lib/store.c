@@ -52,6 +52,7 @@
 #include <zlib.h>
 
 #include "lock.h"
+#include "macro.h"
 #include "store-internal.h"
 #include "udid.h"
 
@@ -92,7 +93,7 @@ bool store_known_lookup(Staging *st, const struct stat *sb, uint32_t *ret) {
         if (st->n_known == 0)
                 return false;
         if (!st->known_sorted) {
-                qsort(st->known, st->n_known, sizeof(KnownCrc), known_cmp);
+                qsort_safe(st->known, st->n_known, sizeof(KnownCrc), known_cmp);
                 st->known_sorted = true;
         }
         /* The last entry with this inode (highest seq). */
@@ -555,7 +556,7 @@ int store_scan(Store *s, SnapshotInfo **ret, size_t *ret_n, SnapshotInfo **ret_b
         }
 
         if (n > 0)
-                qsort(list, n, sizeof(*list), info_compare);
+                qsort_safe(list, n, sizeof(*list), info_compare);
         *ret = TAKE_PTR(list);
         *ret_n = n;
         if (ret_bad) {

@@ -26,6 +26,7 @@
 #include <plist/plist.h>
 
 #include "fs-util.h"
+#include "macro.h"
 #include "sync-internal.h"
 #include "util.h"
 
@@ -158,7 +159,7 @@ static int inventory_browse(SyncRun *run, SyncCat *c, Apps *a) {
         if (r < 0)
                 return r;
         if (a->n > 1)
-                qsort(a->v, a->n, sizeof(*a->v), compare_apps);
+                qsort_safe(a->v, a->n, sizeof(*a->v), compare_apps);
         return 0;
 }
 

@@ -50,6 +50,7 @@
 
 #include "cancel.h"
 #include "fs-util.h"
+#include "macro.h"
 #include "sync-internal.h"
 #include "util.h"
 
@@ -288,7 +289,7 @@ static int list_apps(SyncRun *run, SyncCat *c, Docs *d) {
         if (r < 0)
                 return r;
         if (d->n_apps > 1)
-                qsort(d->apps, d->n_apps, sizeof(*d->apps), compare_apps);
+                qsort_safe(d->apps, d->n_apps, sizeof(*d->apps), compare_apps);
         /* Apps the policy names that have no File Sharing (or are not installed): said. */
         for (const char *const *a = run->o->documents_apps; a && *a; a++) {
                 bool found = false;
@@ -678,7 +679,7 @@ static int build_items(SyncCat *c, DocApp *a) {
                 refs[n++] = (KeyRef) { a->host.v[i].key, 1, &a->host.v[i] };
         for (size_t i = 0; i < a->n_rows; i++)
                 refs[n++] = (KeyRef) { a->rows[i].key, 2, &a->rows[i] };
-        qsort(refs, n, sizeof(*refs), compare_refs);
+        qsort_safe(refs, n, sizeof(*refs), compare_refs);
         for (size_t i = 0; i < n; i++) {
                 DocItem *it;
 

@@ -56,6 +56,7 @@
 
 #include "export.h"
 #include "fs-util.h"
+#include "macro.h"
 #include "mp4.h"
 #include "plist-util.h"
 #include "sync-internal.h"
@@ -993,7 +994,7 @@ static int fetch_epub(SyncRun *run, Batch *b, Media *m, MediaFile *f, BatchFile 
         if (r == 0 && (!has_mimetype || refused > 0))
                 r = -EBADMSG;                   /* not an EPUB, or names we will not carry */
         if (r == 0) {
-                qsort(ep.members, ep.n, sizeof(*ep.members), compare_members);
+                qsort_safe(ep.members, ep.n, sizeof(*ep.members), compare_members);
                 r = batch_add_tmp(b, f->device_path, ep.total, ep.mtime_ns, epub_fill, &ep, ret);
         }
         epub_done(&ep);

@@ -30,6 +30,7 @@
 #include <sqlite3.h>
 
 #include "fs-util.h"
+#include "macro.h"
 #include "photo-date.h"
 #include "sync-internal.h"
 #include "util.h"
@@ -166,8 +167,10 @@ static int count_icloud_only(Photos *ph, const char *copy_dir, uint64_t *ret) {
                 sqlite3_close(db);
                 return -ENOMEM;
         }
-        memcpy(sorted, ph->files, ph->n * sizeof(*sorted));
-        qsort(sorted, ph->n, sizeof(*sorted), compare_path_sort);
+        if (ph->n > 0) {                /* none: ph->files is NULL (memcpy, qsort: nonnull) */
+                memcpy(sorted, ph->files, ph->n * sizeof(*sorted));
+                qsort_safe(sorted, ph->n, sizeof(*sorted), compare_path_sort);
+        }
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 const char *dir = (const char *) sqlite3_column_text(st, 0);
                 const char *name = (const char *) sqlite3_column_text(st, 1);
@@ -271,7 +274,7 @@ static int photos_plan(SyncRun *run, SyncCat *c) {
         Photos *ph = c->state;
         uint64_t files = 0, bytes = 0, moved = 0;
 
-        qsort(ph->files, ph->n, sizeof(*ph->files), compare_files);
+        qsort_safe(ph->files, ph->n, sizeof(*ph->files), compare_files);
         for (size_t i = 0; i < ph->n; i++) {
                 PhotoFile *f = &ph->files[i];
                 SyncItem it = {};
