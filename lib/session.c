@@ -413,8 +413,8 @@ static void release_services(Session *s) {
 Session *session_free(Session *s) {
         if (!s)
                 return NULL;
-        release_services(s);
         if (kept.on && !kept.s && s->opened && s->lockdown) {
+                release_services(s);            /* session_destroy() does it otherwise */
                 kept.s = s;
                 kept.since = now_usec();
                 return NULL;
